@@ -1,0 +1,42 @@
+"""The exceptions llmtrail raises.
+
+    LlmtrailError
+    ├── ValidationError        bad input: names the field and the limit (→ 400 / 413)
+    │   └── PayloadTooLarge    a size limit was exceeded (→ 413)
+    ├── ConfigError            the configuration file, an environment variable or a flag is wrong
+    ├── NotFound               no such record, route or model (→ 404)
+    └── Unavailable            the pipeline cannot accept more now: spool full, not ready (→ 503)
+"""
+
+from __future__ import annotations
+
+
+class LlmtrailError(Exception):
+    """Base of every error llmtrail raises on purpose."""
+
+
+class ValidationError(LlmtrailError):
+    """Input that breaks a documented rule. ``field`` names where, ``message`` says why."""
+
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class PayloadTooLarge(ValidationError):
+    status = 413
+
+
+class ConfigError(LlmtrailError):
+    """The configuration cannot be used; the message names the setting."""
+
+
+class NotFound(LlmtrailError):
+    status = 404
+
+
+class Unavailable(LlmtrailError):
+    status = 503

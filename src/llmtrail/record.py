@@ -1,0 +1,275 @@
+"""The invocation record and its validation.
+
+A record is Bedrock's ``ModelInvocationLog`` (schemaVersion 1.0) plus llmtrail's additions
+(recordId, workspace, provider, latencyMs, status, error, trace, …), held as the JSON document
+itself so that keys llmtrail does not know survive at any depth. ``to_dict("bedrock")`` gives
+the Bedrock view: llmtrail's additions are dropped unless the record arrived with them.
+
+Validation is strict where the issue and Bedrock say so (``requestMetadata`` from the
+``x-llmtrail-metadata`` header and the ingest API); the gateway copies OpenAI's and Anthropic's
+own ``metadata``/``user`` fields leniently with `coerce_request_metadata`.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from llmtrail.errors import ValidationError
+from llmtrail.store.schema import (
+    ADDITION_KEYS,
+    BODY_COLUMNS,
+    RECORD_COLUMNS,
+    Role,
+    Type,
+    get_path,
+)
+
+SCHEMA_TYPE = "ModelInvocationLog"
+SCHEMA_VERSION = "1.0"
+STATUSES = ("OK", "ERROR", "CANCELLED")
+DEFAULT_WORKSPACE = "default"
+
+METADATA_MAX_ENTRIES = 16
+METADATA_KEY_MAX = 256
+METADATA_VALUE_MAX = 256
+_METADATA_CHARS = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]*")
+_METADATA_BAD_CHAR = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]")
+
+View = Literal["full", "bedrock"]
+
+
+def uuid7(now: datetime | None = None) -> str:
+    """A time-ordered UUIDv7 string (RFC 9562), the record's paging cursor."""
+    ms = int((now or datetime.now(UTC)).timestamp() * 1000)
+    rand = int.from_bytes(uuid.uuid4().bytes[:10], "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def parse_timestamp(value: str, field: str = "timestamp") -> datetime:
+    """An RFC 3339 timestamp as an aware UTC datetime (extra sub-microsecond digits dropped)."""
+    text = value.strip()
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match and match.group(2) and len(match.group(2)) > 7:
+        text = match.group(1) + match.group(2)[:7] + match.group(3)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            field, f"expected an RFC 3339 timestamp such as 2026-11-23T10:30:15.123Z, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Milliseconds when they suffice, microseconds otherwise, always UTC with ``Z``."""
+    value = value.astimezone(UTC)
+    if value.microsecond % 1000 == 0:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def validate_request_metadata(value: Any, field: str = "requestMetadata") -> dict[str, str]:
+    """Bedrock's rules: string → string, at most 16 entries, keys 1–256 and values 0–256
+    characters from ``[a-zA-Z0-9\\s:_@$#=/+,-.]``. Raises `ValidationError` naming the key."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(field, f"must be an object of string keys and values, got {_kind(value)}")
+    if len(value) > METADATA_MAX_ENTRIES:
+        raise ValidationError(
+            field, f"has {len(value)} entries; at most {METADATA_MAX_ENTRIES} are allowed"
+        )
+    for key, item in value.items():
+        where = f"{field}.{key}"
+        if not isinstance(key, str) or not 1 <= len(key) <= METADATA_KEY_MAX:
+            raise ValidationError(where, f"keys must be 1–{METADATA_KEY_MAX} characters")
+        if not _METADATA_CHARS.fullmatch(key):
+            raise ValidationError(
+                where, "key has a character outside [a-zA-Z0-9 whitespace :_@$#=/+,-.]"
+            )
+        if not isinstance(item, str):
+            raise ValidationError(where, f"values must be strings, got {_kind(item)}")
+        if len(item) > METADATA_VALUE_MAX:
+            raise ValidationError(
+                where, f"value is {len(item)} characters; at most {METADATA_VALUE_MAX} are allowed"
+            )
+        if not _METADATA_CHARS.fullmatch(item):
+            raise ValidationError(
+                where, "value has a character outside [a-zA-Z0-9 whitespace :_@$#=/+,-.]"
+            )
+    return dict(value)
+
+
+def coerce_request_metadata(value: Mapping[str, Any]) -> tuple[dict[str, str], bool]:
+    """Fit arbitrary ``metadata`` into Bedrock's limits. Returns the map and whether anything
+    was truncated, replaced or dropped; never raises."""
+    out: dict[str, str] = {}
+    changed = False
+    for raw_key, raw_value in value.items():
+        if len(out) >= METADATA_MAX_ENTRIES:
+            return out, True
+        if raw_value is None:
+            changed = True
+            continue
+        key = _METADATA_BAD_CHAR.sub("_", str(raw_key))[:METADATA_KEY_MAX]
+        text = raw_value if isinstance(raw_value, str) else _compact_json(raw_value)
+        item = _METADATA_BAD_CHAR.sub("_", text)[:METADATA_VALUE_MAX]
+        if not key:
+            changed = True
+            continue
+        changed = changed or key != raw_key or item != raw_value
+        out[key] = item
+    return out, changed
+
+
+def _compact_json(value: Any) -> str:
+    import orjson
+
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)
+
+
+def _kind(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+_EXPECTED: dict[Type, tuple[type, ...]] = {
+    Type.STRING: (str,),
+    Type.INT: (int,),
+    Type.BOOL: (bool,),
+    Type.TIMESTAMP: (str,),
+    Type.MAP: (dict,),
+}
+_TYPE_WORD = {Type.STRING: "a string", Type.INT: "an integer", Type.BOOL: "a boolean",
+              Type.TIMESTAMP: "an RFC 3339 timestamp string", Type.MAP: "an object"}
+_TYPED = tuple(
+    c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path and c.type in _EXPECTED
+)
+
+
+class InvocationRecord:
+    """One model invocation, as the JSON document it serialises to."""
+
+    __slots__ = ("data", "derived")
+
+    def __init__(self, data: dict[str, Any], derived: tuple[str, ...] = ()) -> None:
+        self.data = data
+        self.derived = derived
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_dict(
+        cls,
+        doc: Any,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        source: str = "import",
+        now: datetime | None = None,
+    ) -> InvocationRecord:
+        """Validate a record that arrived whole (ingest API, importers) and fill what llmtrail
+        derives: recordId, workspace, status, provider, source. Raises `ValidationError`."""
+        if not isinstance(doc, dict):
+            raise ValidationError("record", f"must be a JSON object, got {_kind(doc)}")
+        for column in _TYPED:
+            value = get_path(doc, column.path)
+            if value is None:
+                continue
+            allowed = _EXPECTED[column.type]
+            if not isinstance(value, allowed) or (column.type is Type.INT and isinstance(value, bool)):
+                raise ValidationError(
+                    column.dotted, f"must be {_TYPE_WORD[column.type]}, got {_kind(value)}"
+                )
+            if column.type is Type.INT and not 0 <= value < 2**63:
+                raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
+        for key in ("input", "output", "identity", "error", "trace"):
+            if key in doc and not isinstance(doc[key], dict):
+                raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
+        if not doc.get("requestId"):
+            raise ValidationError("requestId", "is required (a non-empty string)")
+        if not doc.get("timestamp"):
+            raise ValidationError("timestamp", "is required (an RFC 3339 timestamp)")
+        parse_timestamp(doc["timestamp"])
+        if "requestMetadata" in doc:
+            validate_request_metadata(doc["requestMetadata"])
+        status = doc.get("status")
+        if status is not None and status not in STATUSES:
+            raise ValidationError("status", f"must be one of {'|'.join(STATUSES)}, got {status!r}")
+        derived: list[str] = []
+
+        def fill(key: str, value: Any) -> None:
+            if key not in doc:
+                doc[key] = value
+                derived.append(key)
+
+        fill("recordId", uuid7(now))
+        fill("workspace", workspace)
+        fill("status", "ERROR" if doc.get("errorCode") or doc.get("error") else "OK")
+        fill("provider", infer_provider(doc))
+        fill("source", source)
+        return cls(doc, tuple(derived))
+
+    # -- accessors --------------------------------------------------------------------------
+    @property
+    def record_id(self) -> str:
+        return str(self.data["recordId"])
+
+    @property
+    def request_id(self) -> str:
+        return str(self.data["requestId"])
+
+    @property
+    def workspace(self) -> str:
+        return str(self.data.get("workspace", DEFAULT_WORKSPACE))
+
+    @property
+    def timestamp(self) -> datetime:
+        return parse_timestamp(self.data["timestamp"])
+
+    def to_dict(self, view: View = "full") -> dict[str, Any]:
+        if view == "full":
+            return self.data
+        return {
+            k: v
+            for k, v in self.data.items()
+            if k not in ADDITION_KEYS or (k not in self.derived and k not in _ALWAYS_LLMTRAIL)
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InvocationRecord) and self.data == other.data
+
+    def __repr__(self) -> str:
+        return f"InvocationRecord({self.data.get('requestId')!r}, {self.data.get('modelId')!r})"
+
+
+# Keys that only llmtrail writes: even when given they are not Bedrock's.
+_ALWAYS_LLMTRAIL = frozenset({"recordId", "workspace"})
+
+BEDROCK_KEYS = frozenset(
+    c.path[0] for c in RECORD_COLUMNS + BODY_COLUMNS if c.role is Role.BEDROCK and c.path
+)
+
+
+def infer_provider(doc: Mapping[str, Any]) -> str:
+    """The provider a record's own keys imply: Bedrock's log shape means ``bedrock``."""
+    if doc.get("schemaType") == SCHEMA_TYPE and doc.get("operation") in {
+        "Converse",
+        "ConverseStream",
+        "InvokeModel",
+        "InvokeModelWithResponseStream",
+    }:
+        return "bedrock"
+    model = str(doc.get("modelId") or "")
+    return model.split("/", 1)[0] if "/" in model else "unknown"

@@ -1,0 +1,189 @@
+"""RecordStore on DuckDB: Arrow batches in, typed columns out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.store.duckdb.database import Database
+from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
+from llmtrail.store.paging import decode_cursor, encode_cursor
+from llmtrail.store.rows import from_row, to_rows
+from llmtrail.store.schema import Column, Type, metadata_column_name
+
+ARROW_TYPES = {
+    Type.STRING: pa.string(),
+    Type.INT: pa.int64(),
+    Type.BOOL: pa.bool_(),
+    Type.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Type.MAP: pa.map_(pa.string(), pa.string()),
+    Type.JSON: pa.string(),
+}
+
+
+def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in columns])
+
+
+def _select_list(columns: Sequence[Column], alias: str) -> str:
+    parts = []
+    for c in columns:
+        ref = f'{alias}."{c.name}"'
+        parts.append(f'epoch_us({ref}) AS "{c.name}"' if c.type is Type.TIMESTAMP else ref)
+    return ", ".join(parts)
+
+
+class DuckDBRecordStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.schema = db.schema
+        self._record_arrow = arrow_schema(self.schema.record_columns)
+        self._body_arrow = arrow_schema(self.schema.body_columns)
+        self._promoted = {k: metadata_column_name(k) for k in self.schema.promoted_keys}
+
+    def append(
+        self, records: Sequence[InvocationRecord], position: str | None = None
+    ) -> AppendResult:
+        now = datetime.now(UTC)
+        rows, bodies = [], []
+        for record in records:
+            row, body = to_rows(record, self.schema, now)
+            rows.append(row)
+            if body["input_body_json"] is not None or body["output_body_json"] is not None:
+                bodies.append(body)
+        record_table = _table(rows, self._record_arrow)
+        body_table = _table(bodies, self._body_arrow)
+
+        def write(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("BEGIN")
+            try:
+                if rows:
+                    conn.register("_batch_records", record_table)
+                    conn.execute("INSERT INTO records BY NAME SELECT * FROM _batch_records")
+                    conn.unregister("_batch_records")
+                if bodies:
+                    conn.register("_batch_bodies", body_table)
+                    conn.execute("INSERT INTO bodies BY NAME SELECT * FROM _batch_bodies")
+                    conn.unregister("_batch_bodies")
+                if position is not None:
+                    conn.execute("DELETE FROM spool_position WHERE name = 'main'")
+                    conn.execute("INSERT INTO spool_position VALUES ('main', ?)", [position])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        self.db.write(write)
+        return AppendResult(stored=len(rows), position=position)
+
+    def committed_position(self) -> str | None:
+        row = self.db.read(
+            lambda c: c.execute("SELECT position FROM spool_position WHERE name = 'main'").fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
+        page = self._select(
+            'r.workspace = ? AND r.request_id = ?',
+            [workspace, request_id],
+            order='r."timestamp" ASC, r.record_id ASC',
+            limit=1,
+            with_bodies=True,
+        )
+        return page[0] if page else None
+
+    def find(self, query: RecordQuery) -> RecordPage:
+        where, params = ["r.workspace = ?"], [query.workspace]
+        for column, value in (
+            ("model_id", query.model_id),
+            ("operation", query.operation),
+            ("status", query.status),
+            ("provider", query.provider),
+        ):
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                params.append(value)
+        if query.start is not None:
+            where.append('r."timestamp" >= ?')
+            params.append(query.start)
+        if query.end is not None:
+            where.append('r."timestamp" < ?')
+            params.append(query.end)
+        for key, value in query.metadata:
+            if key in self._promoted:
+                where.append(f'r."{self._promoted[key]}" = ?')
+                params.append(value)
+            else:
+                where.append("r.request_metadata[?] = ?")
+                params.extend([key, value])
+        if query.ingested_after is not None:
+            where.append("r.ingested_at > ?")
+            params.append(query.ingested_after)
+            order = "r.ingested_at ASC, r.record_id ASC"
+        else:
+            order = 'r."timestamp" DESC, r.record_id DESC'
+            if query.cursor:
+                micros, record_id = decode_cursor(query.cursor)
+                where.append('(epoch_us(r."timestamp"), r.record_id) < (?, ?)')
+                params.extend([micros, record_id])
+        records = self._select(
+            " AND ".join(where), params, order=order, limit=query.limit + 1,
+            with_bodies=query.with_bodies,
+        )
+        next_cursor = None
+        if len(records) > query.limit and query.ingested_after is None:
+            records = records[: query.limit]
+            last = records[-1]
+            next_cursor = encode_cursor(last.timestamp, last.record_id)
+        return RecordPage(records[: query.limit], next_cursor)
+
+    def recent_request_ids(self, since: datetime) -> list[tuple[str, str]]:
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT workspace, request_id FROM records WHERE ingested_at >= ?", [since]
+            ).fetchall()
+        )
+        return [(str(w), str(r)) for w, r in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _select(
+        self, where: str, params: list[Any], *, order: str, limit: int, with_bodies: bool
+    ) -> list[InvocationRecord]:
+        cols = self.schema.record_columns
+        body_cols = self.schema.body_columns[1:]
+        select = _select_list(cols, "r")
+        join = ""
+        if with_bodies:
+            select += ", " + ", ".join(f'b."{c.name}"' for c in body_cols)
+            join = "LEFT JOIN bodies b ON b.record_id = r.record_id"
+        sql = f"SELECT {select} FROM records r {join} WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
+        rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
+        names = [c.name for c in cols]
+        out = []
+        for row in rows:
+            values = dict(zip(names, row[: len(cols)], strict=True))
+            body = (
+                dict(zip([c.name for c in body_cols], row[len(cols) :], strict=True))
+                if with_bodies
+                else None
+            )
+            out.append(from_row(values, body, self.schema))
+        return out
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    columns = []
+    for field in schema:
+        values = [row.get(field.name) for row in rows]
+        if pa.types.is_map(field.type):
+            values = [None if v is None else list(v.items()) for v in values]
+        columns.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+

@@ -1,0 +1,54 @@
+"""StateStore on DuckDB: JSON values in the ``state`` table, written by the writer thread."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import orjson
+
+from llmtrail.store.duckdb.database import Database
+
+
+class DuckDBStateStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        row = self.db.read(
+            lambda c: c.execute(
+                "SELECT value FROM state WHERE namespace = ? AND key = ?", [namespace, key]
+            ).fetchone()
+        )
+        return None if row is None else orjson.loads(row[0])
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        text = orjson.dumps(value).decode()
+
+        def write(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("BEGIN")
+            conn.execute("DELETE FROM state WHERE namespace = ? AND key = ?", [namespace, key])
+            conn.execute("INSERT INTO state VALUES (?, ?, ?)", [namespace, key, text])
+            conn.execute("COMMIT")
+
+        self.db.write(write)
+
+    def delete(self, namespace: str, key: str) -> bool:
+        def write(conn: duckdb.DuckDBPyConnection) -> bool:
+            row = conn.execute(
+                "DELETE FROM state WHERE namespace = ? AND key = ? RETURNING key", [namespace, key]
+            ).fetchall()
+            return bool(row)
+
+        return self.db.write(write)
+
+    def list(self, namespace: str) -> dict[str, Any]:
+        rows = self.db.read(
+            lambda c: c.execute(
+                "SELECT key, value FROM state WHERE namespace = ? ORDER BY key", [namespace]
+            ).fetchall()
+        )
+        return {str(k): orjson.loads(v) for k, v in rows}
+
+    def close(self) -> None:
+        self.db.close()

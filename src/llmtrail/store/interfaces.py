@@ -1,0 +1,98 @@
+"""The store interfaces. Each has an in-memory implementation (`memory`), a DuckDB one, and
+one contract suite in ``tests/store`` that every implementation passes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """Which records to list. Newest first by ``timestamp`` (ties by ``recordId``), or in
+    ingestion order when ``ingested_after`` is set (for following new records)."""
+
+    workspace: str = DEFAULT_WORKSPACE
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    model_id: str | None = None
+    operation: str | None = None
+    status: str | None = None
+    provider: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    ingested_after: datetime | None = None
+    limit: int = 100
+    cursor: str | None = None
+    with_bodies: bool = True
+
+
+@dataclass
+class RecordPage:
+    records: list[InvocationRecord]
+    next_cursor: str | None = None
+
+
+@dataclass
+class AppendResult:
+    stored: int
+    position: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordStore(Protocol):
+    """Invocation records and their bodies."""
+
+    def append(
+        self, records: Sequence[InvocationRecord], position: str | None = None
+    ) -> AppendResult:
+        """Store ``records`` and their bodies in one transaction; when ``position`` is given,
+        commit it as the spool position in that same transaction (crash replay idempotence)."""
+        ...
+
+    def committed_position(self) -> str | None:
+        """The spool position committed with the last batch, or None before the first."""
+        ...
+
+    def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
+        """The record with this ``requestId`` (the earliest if several), with bodies."""
+        ...
+
+    def find(self, query: RecordQuery) -> RecordPage:
+        """Records matching ``query``, one page, with the cursor of the next page."""
+        ...
+
+    def recent_request_ids(self, since: datetime) -> list[tuple[str, str]]:
+        """``(workspace, requestId)`` of records ingested at or after ``since``."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the store; later calls are errors."""
+        ...
+
+
+class StateStore(Protocol):
+    """Control-plane state: JSON values under (namespace, key)."""
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        """The value, or None."""
+        ...
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        """Create or replace the value."""
+        ...
+
+    def delete(self, namespace: str, key: str) -> bool:
+        """Remove the value; True if there was one."""
+        ...
+
+    def list(self, namespace: str) -> dict[str, Any]:
+        """Every key and value in the namespace, keys sorted."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...

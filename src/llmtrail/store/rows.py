@@ -1,0 +1,131 @@
+"""Record ↔ row conversion, derived from `schema` for every backend.
+
+``to_rows`` splits a record into its typed record-table row and its body row; ``from_row``
+puts one back together. Both are pure functions over plain Python values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from llmtrail.record import InvocationRecord, format_timestamp, parse_timestamp
+from llmtrail.store.schema import Column, RecordSchema, Role, Type, get_path, merge_into, residue
+
+
+def to_rows(
+    record: InvocationRecord, schema: RecordSchema, ingested_at: datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record-table row and the body row of ``record``."""
+    doc = record.data
+    row: dict[str, Any] = {}
+    promoted = set(schema.promoted_keys)
+    extra = residue(doc)
+    for column in schema.record_columns:
+        if column.name == "extra":
+            continue
+        if column.name == "derived":
+            row["derived"] = orjson.dumps(list(record.derived)).decode() if record.derived else None
+        elif column.name == "ingested_at":
+            row["ingested_at"] = ingested_at
+        elif column.name == "request_metadata":
+            meta = doc.get("requestMetadata")
+            row[column.name] = (
+                None if meta is None else {k: v for k, v in meta.items() if k not in promoted}
+            )
+        elif column.type is Type.TIMESTAMP:
+            raw = get_path(doc, column.path)
+            value = parse_timestamp(raw) if raw is not None else None
+            row[column.name] = value
+            if value is not None and format_timestamp(value) != raw:
+                extra[column.path[0]] = raw  # keep the precision it arrived with
+        else:
+            row[column.name] = get_path(doc, column.path)
+    row["extra"] = orjson.dumps(extra).decode() if extra else None
+    body = {
+        "record_id": record.record_id,
+        "input_body_json": _json_or_none(get_path(doc, ("input", "inputBodyJson"))),
+        "output_body_json": _json_or_none(get_path(doc, ("output", "outputBodyJson"))),
+    }
+    return row, body
+
+
+def from_row(
+    row: dict[str, Any], body: dict[str, Any] | None, schema: RecordSchema
+) -> InvocationRecord:
+    """Rebuild the record from its stored row (and body row, if fetched)."""
+    doc: dict[str, Any] = {}
+    meta: dict[str, str] | None = None
+    for column in schema.record_columns:
+        value = row.get(column.name)
+        if value is None or column.role is Role.INTERNAL:
+            continue
+        if column.role is Role.METADATA:
+            meta = meta if meta is not None else {}
+            meta[column.path[1]] = value
+        elif column.name == "request_metadata":
+            meta = {**(meta or {}), **_as_map(value)}
+        else:
+            _set(doc, column, _from_stored(column, value))
+    if meta is not None:
+        doc["requestMetadata"] = meta
+    if body:
+        for key, path in (
+            ("input_body_json", ("input", "inputBodyJson")),
+            ("output_body_json", ("output", "outputBodyJson")),
+        ):
+            if body.get(key) is not None:
+                doc.setdefault(path[0], {})[path[1]] = orjson.loads(body[key])
+    if row.get("extra"):
+        merge_into(doc, orjson.loads(row["extra"]))
+    derived = tuple(orjson.loads(row["derived"])) if row.get("derived") else ()
+    return InvocationRecord(_ordered(doc), derived)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_ORDER = {
+    k: i
+    for i, k in enumerate(
+        "schemaType schemaVersion timestamp accountId identity region requestId operation modelId "
+        "inferenceRegion requestMetadata input output errorCode".split()
+    )
+}
+
+
+def _ordered(doc: dict[str, Any]) -> dict[str, Any]:
+    """Bedrock's key order first, then llmtrail's, for readable output."""
+    return dict(sorted(doc.items(), key=lambda kv: _ORDER.get(kv[0], len(_ORDER))))
+
+
+def _set(doc: dict[str, Any], column: Column, value: Any) -> None:
+    cur = doc
+    for part in column.path[:-1]:
+        cur = cur.setdefault(part, {})
+    cur[column.path[-1]] = value
+
+
+def _from_stored(column: Column, value: Any) -> Any:
+    if column.type is Type.TIMESTAMP:
+        if isinstance(value, int):
+            value = _EPOCH + timedelta(microseconds=value)
+        return format_timestamp(value)
+    if column.type is Type.MAP:
+        return _as_map(value)
+    if column.type is Type.JSON:
+        return orjson.loads(value)
+    return value
+
+
+def _as_map(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        if set(value) == {"key", "value"} and isinstance(value["key"], list):
+            return dict(zip(value["key"], value["value"], strict=True))
+        return dict(value)
+    return dict(value)  # list of (key, value) pairs from Arrow
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()

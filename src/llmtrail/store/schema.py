@@ -1,0 +1,208 @@
+"""The one description of every stored column.
+
+Each column has a name, a logical type, a role and the JSON path it occupies in the record.
+The DuckDB DDL, the Arrow schema, the row ↔ record conversion and (later) the query
+compiler's field resolver all derive from this list, so a column is added in one place.
+
+A record is a JSON document (Bedrock's ``ModelInvocationLog`` plus llmtrail's additions). A
+row is that document split into typed columns; whatever no column holds — unknown keys at any
+depth, a timestamp written with another precision — is kept verbatim in the ``extra`` column
+and merged back on the way out, so a record serialises back to the JSON it arrived as.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class Type(enum.Enum):
+    STRING = "string"
+    INT = "int"
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"  # UTC, microseconds
+    MAP = "map"  # string → string
+    JSON = "json"  # any JSON value, stored as text
+
+
+class Role(enum.Enum):
+    BEDROCK = "bedrock"  # a key of Bedrock's ModelInvocationLog (schemaVersion 1.0)
+    ADDITION = "addition"  # llmtrail's own keys; never in Bedrock-format output unless given
+    METADATA = "metadata"  # a promoted requestMetadata key
+    INTERNAL = "internal"  # bookkeeping that is not part of the record
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: Type
+    path: tuple[str, ...]
+    role: Role
+    low_cardinality: bool = False
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.path)
+
+
+def _c(name: str, type_: Type, path: str, role: Role, *, low: bool = False) -> Column:
+    return Column(name, type_, tuple(path.split(".")) if path else (), role, low)
+
+
+B, A, I = Role.BEDROCK, Role.ADDITION, Role.INTERNAL
+S, N, T, BO, M, J = Type.STRING, Type.INT, Type.TIMESTAMP, Type.BOOL, Type.MAP, Type.JSON
+
+RECORD_COLUMNS: tuple[Column, ...] = (
+    _c("record_id", S, "recordId", A),
+    _c("workspace", S, "workspace", A, low=True),
+    _c("timestamp", T, "timestamp", B),
+    _c("request_id", S, "requestId", B),
+    _c("schema_type", S, "schemaType", B, low=True),
+    _c("schema_version", S, "schemaVersion", B, low=True),
+    _c("account_id", S, "accountId", B, low=True),
+    _c("identity_arn", S, "identity.arn", B),
+    _c("region", S, "region", B, low=True),
+    _c("operation", S, "operation", B, low=True),
+    _c("model_id", S, "modelId", B, low=True),
+    _c("inference_region", S, "inferenceRegion", B, low=True),
+    _c("request_metadata", M, "requestMetadata", B),
+    _c("input_content_type", S, "input.inputContentType", B, low=True),
+    _c("input_body_s3_path", S, "input.inputBodyS3Path", B),
+    _c("input_token_count", N, "input.inputTokenCount", B),
+    _c("cache_read_input_token_count", N, "input.cacheReadInputTokenCount", B),
+    _c("cache_write_input_token_count", N, "input.cacheWriteInputTokenCount", B),
+    _c("output_content_type", S, "output.outputContentType", B, low=True),
+    _c("output_body_s3_path", S, "output.outputBodyS3Path", B),
+    _c("output_token_count", N, "output.outputTokenCount", B),
+    _c("error_code", S, "errorCode", B, low=True),
+    _c("provider", S, "provider", A, low=True),
+    _c("resolved_model_id", S, "resolvedModelId", A, low=True),
+    _c("response_id", S, "responseId", A),
+    _c("latency_ms", N, "latencyMs", A),
+    _c("time_to_first_token_ms", N, "timeToFirstTokenMs", A),
+    _c("stop_reason", S, "stopReason", A, low=True),
+    _c("status", S, "status", A, low=True),
+    _c("error_type", S, "error.type", A, low=True),
+    _c("error_message", S, "error.message", A),
+    _c("error_stack_trace", S, "error.stackTrace", A),
+    _c("error_http_status", N, "error.httpStatus", A),
+    _c("trace_id", S, "trace.traceId", A),
+    _c("span_id", S, "trace.spanId", A),
+    _c("parent_span_id", S, "trace.parentSpanId", A),
+    _c("session_id", S, "trace.sessionId", A),
+    _c("span_kind", S, "trace.spanKind", A, low=True),
+    _c("span_name", S, "trace.name", A),
+    _c("source", S, "source", A, low=True),
+    _c("request_metadata_truncated", BO, "requestMetadataTruncated", A),
+    _c("token_count_estimated", BO, "tokenCountEstimated", A),
+    _c("request_headers", M, "requestHeaders", A),
+    _c("derived", J, "", I),  # names of additions llmtrail derived on import
+    _c("extra", J, "", I),  # what no column holds, merged back on output
+    _c("ingested_at", T, "", I),
+)
+
+BODY_COLUMNS: tuple[Column, ...] = (
+    _c("record_id", S, "recordId", A),
+    _c("input_body_json", J, "input.inputBodyJson", B),
+    _c("output_body_json", J, "output.outputBodyJson", B),
+)
+
+DEFAULT_PROMOTED_KEYS: tuple[str, ...] = (
+    "application_name",
+    "tenant_id",
+    "user_id",
+    "team",
+    "cost_center",
+    "environment",
+    "variant",
+)
+
+
+def metadata_column_name(key: str) -> str:
+    """The column that holds promoted ``requestMetadata`` key ``key``."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in key.lower())
+    return f"meta_{safe}"
+
+
+def promoted_columns(keys: Iterable[str]) -> tuple[Column, ...]:
+    return tuple(
+        Column(metadata_column_name(k), Type.STRING, ("requestMetadata", k), Role.METADATA, True)
+        for k in keys
+    )
+
+
+ADDITION_KEYS: frozenset[str] = frozenset(
+    c.path[0] for c in RECORD_COLUMNS + BODY_COLUMNS if c.role is Role.ADDITION
+)
+# Paths held by a column; a dict at such a path is stored whole (maps, bodies).
+_HELD: frozenset[tuple[str, ...]] = frozenset(
+    c.path for c in RECORD_COLUMNS + BODY_COLUMNS if c.path
+)
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    """The record table's columns for one configuration of promoted metadata keys."""
+
+    promoted_keys: tuple[str, ...] = DEFAULT_PROMOTED_KEYS
+
+    @property
+    def record_columns(self) -> tuple[Column, ...]:
+        return RECORD_COLUMNS + promoted_columns(self.promoted_keys)
+
+    @property
+    def body_columns(self) -> tuple[Column, ...]:
+        return BODY_COLUMNS
+
+
+def get_path(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    cur: Any = doc
+    for part in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(part)
+        if cur is None:
+            return None
+    return cur
+
+
+def set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    cur = doc
+    for part in path[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = cur[part] = {}
+        cur = nxt
+    cur[path[-1]] = value
+
+
+def residue(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parts of ``doc`` that no column holds, as a nested dict (empty if none)."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        path = (*prefix, key)
+        if path in _HELD:
+            continue
+        if isinstance(value, dict) and _is_parent(path):
+            inner = residue(value, path)
+            if inner or not value:
+                out[key] = inner
+        else:
+            out[key] = value
+    return out
+
+
+def _is_parent(path: tuple[str, ...]) -> bool:
+    n = len(path)
+    return any(len(h) > n and h[:n] == path for h in _HELD)
+
+
+def merge_into(target: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Deep-merge ``extra`` into ``target``; ``extra`` wins where both hold a value."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            merge_into(target[key], value)
+        else:
+            target[key] = value
