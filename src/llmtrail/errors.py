@@ -1,11 +1,11 @@
 """The exceptions llmtrail raises.
 
-    LlmtrailError
-    ├── ValidationError        bad input: names the field and the limit (→ 400 / 413)
-    │   └── PayloadTooLarge    a size limit was exceeded (→ 413)
-    ├── ConfigError            the configuration file, an environment variable or a flag is wrong
-    ├── NotFound               no such record, route or model (→ 404)
-    └── Unavailable            the pipeline cannot accept more now: spool full, not ready (→ 503)
+LlmtrailError
+├── ValidationError        bad input: names the field and the limit (→ 400 / 413)
+│   └── PayloadTooLarge    a size limit was exceeded (→ 413)
+├── ConfigError            the configuration file, an environment variable or a flag is wrong
+├── NotFound               no such record, route or model (→ 404)
+└── Unavailable            the pipeline cannot accept more now: spool full, not ready (→ 503)
 """
 
 from __future__ import annotations

@@ -83,7 +83,9 @@ def validate_request_metadata(value: Any, field: str = "requestMetadata") -> dic
     """Bedrock's rules: string → string, at most 16 entries, keys 1–256 and values 0–256
     characters from ``[a-zA-Z0-9\\s:_@$#=/+,-.]``. Raises `ValidationError` naming the key."""
     if not isinstance(value, Mapping):
-        raise ValidationError(field, f"must be an object of string keys and values, got {_kind(value)}")
+        raise ValidationError(
+            field, f"must be an object of string keys and values, got {_kind(value)}"
+        )
     if len(value) > METADATA_MAX_ENTRIES:
         raise ValidationError(
             field, f"has {len(value)} entries; at most {METADATA_MAX_ENTRIES} are allowed"
@@ -153,11 +155,14 @@ _EXPECTED: dict[Type, tuple[type, ...]] = {
     Type.TIMESTAMP: (str,),
     Type.MAP: (dict,),
 }
-_TYPE_WORD = {Type.STRING: "a string", Type.INT: "an integer", Type.BOOL: "a boolean",
-              Type.TIMESTAMP: "an RFC 3339 timestamp string", Type.MAP: "an object"}
-_TYPED = tuple(
-    c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path and c.type in _EXPECTED
-)
+_TYPE_WORD = {
+    Type.STRING: "a string",
+    Type.INT: "an integer",
+    Type.BOOL: "a boolean",
+    Type.TIMESTAMP: "an RFC 3339 timestamp string",
+    Type.MAP: "an object",
+}
+_TYPED = tuple(c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path and c.type in _EXPECTED)
 
 
 class InvocationRecord:
@@ -188,11 +193,13 @@ class InvocationRecord:
             if value is None:
                 continue
             allowed = _EXPECTED[column.type]
-            if not isinstance(value, allowed) or (column.type is Type.INT and isinstance(value, bool)):
+            if not isinstance(value, allowed) or (
+                column.type is Type.INT and isinstance(value, bool)
+            ):
                 raise ValidationError(
                     column.dotted, f"must be {_TYPE_WORD[column.type]}, got {_kind(value)}"
                 )
-            if column.type is Type.INT and not 0 <= value < 2**63:
+            if isinstance(value, int) and not 0 <= value < 2**63:
                 raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
         for key in ("input", "output", "identity", "error", "trace"):
             if key in doc and not isinstance(doc[key], dict):

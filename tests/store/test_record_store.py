@@ -56,8 +56,9 @@ def test_unknown_keys_at_any_depth_survive(record_store: RecordStore) -> None:
 
 
 def test_timestamp_precision_is_kept(record_store: RecordStore) -> None:
-    for i, ts in enumerate(["2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456Z",
-                            "2026-11-23T11:00:00+01:00"]):
+    for i, ts in enumerate(
+        ["2026-11-23T10:00:00Z", "2026-11-23T10:00:00.123456Z", "2026-11-23T11:00:00+01:00"]
+    ):
         r = make(100 + i)
         r.data["timestamp"] = ts
         record_store.append([r])
@@ -131,7 +132,9 @@ def test_recent_request_ids_and_ingestion_order(record_store: RecordStore) -> No
     record_store.append([make(3), make(1)])
     record_store.append([make(2)])
     assert sorted(record_store.recent_request_ids(before)) == [
-        ("default", "req-1"), ("default", "req-2"), ("default", "req-3")
+        ("default", "req-1"),
+        ("default", "req-2"),
+        ("default", "req-3"),
     ]
     assert record_store.recent_request_ids(datetime.now(UTC) + timedelta(hours=1)) == []
     followed = record_store.find(RecordQuery(ingested_after=before))

@@ -25,7 +25,9 @@ class MemoryRecordStore:
     ) -> AppendResult:
         now = datetime.now(UTC)
         with self._lock:
-            self._rows.extend((now, InvocationRecord(copy.deepcopy(r.data), r.derived)) for r in records)
+            self._rows.extend(
+                (now, InvocationRecord(copy.deepcopy(r.data), r.derived)) for r in records
+            )
             if position is not None:
                 self._position = position
         return AppendResult(stored=len(records), position=position)
@@ -48,7 +50,9 @@ class MemoryRecordStore:
             records = [r for _, r in rows]
         else:
             records = sorted(
-                (r for _, r in rows), key=lambda r: (epoch_us(r.timestamp), r.record_id), reverse=True
+                (r for _, r in rows),
+                key=lambda r: (epoch_us(r.timestamp), r.record_id),
+                reverse=True,
             )
             if query.cursor:
                 after = decode_cursor(query.cursor)
@@ -86,9 +90,7 @@ def _matches(record: InvocationRecord, ingested_at: datetime, q: RecordQuery) ->
         q.provider is None or d.get("provider") == q.provider,
         q.ingested_after is None or ingested_at > q.ingested_after,
     )
-    return all(checks) and all(
-        get_path(d, ("requestMetadata", k)) == v for k, v in q.metadata
-    )
+    return all(checks) and all(get_path(d, ("requestMetadata", k)) == v for k, v in q.metadata)
 
 
 class MemoryStateStore:

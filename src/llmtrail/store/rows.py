@@ -89,8 +89,22 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORDER = {
     k: i
     for i, k in enumerate(
-        "schemaType schemaVersion timestamp accountId identity region requestId operation modelId "
-        "inferenceRegion requestMetadata input output errorCode".split()
+        [
+            "schemaType",
+            "schemaVersion",
+            "timestamp",
+            "accountId",
+            "identity",
+            "region",
+            "requestId",
+            "operation",
+            "modelId",
+            "inferenceRegion",
+            "requestMetadata",
+            "input",
+            "output",
+            "errorCode",
+        ]
     )
 }
 

@@ -51,7 +51,7 @@ def _c(name: str, type_: Type, path: str, role: Role, *, low: bool = False) -> C
     return Column(name, type_, tuple(path.split(".")) if path else (), role, low)
 
 
-B, A, I = Role.BEDROCK, Role.ADDITION, Role.INTERNAL
+B, A, INTERNAL = Role.BEDROCK, Role.ADDITION, Role.INTERNAL
 S, N, T, BO, M, J = Type.STRING, Type.INT, Type.TIMESTAMP, Type.BOOL, Type.MAP, Type.JSON
 
 RECORD_COLUMNS: tuple[Column, ...] = (
@@ -98,9 +98,9 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     _c("request_metadata_truncated", BO, "requestMetadataTruncated", A),
     _c("token_count_estimated", BO, "tokenCountEstimated", A),
     _c("request_headers", M, "requestHeaders", A),
-    _c("derived", J, "", I),  # names of additions llmtrail derived on import
-    _c("extra", J, "", I),  # what no column holds, merged back on output
-    _c("ingested_at", T, "", I),
+    _c("derived", J, "", INTERNAL),  # names of additions llmtrail derived on import
+    _c("extra", J, "", INTERNAL),  # what no column holds, merged back on output
+    _c("ingested_at", T, "", INTERNAL),
 )
 
 BODY_COLUMNS: tuple[Column, ...] = (

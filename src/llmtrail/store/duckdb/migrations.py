@@ -44,7 +44,9 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
         (
             CreateTable("records", RECORD_COLUMNS),
             CreateTable("bodies", BODY_COLUMNS),
-            CreateTable("spool_position", raw_columns=(("name", "VARCHAR"), ("position", "VARCHAR"))),
+            CreateTable(
+                "spool_position", raw_columns=(("name", "VARCHAR"), ("position", "VARCHAR"))
+            ),
             CreateTable(
                 "state",
                 raw_columns=(("namespace", "VARCHAR"), ("key", "VARCHAR"), ("value", "VARCHAR")),

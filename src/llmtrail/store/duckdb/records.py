@@ -83,13 +83,15 @@ class DuckDBRecordStore:
 
     def committed_position(self) -> str | None:
         row = self.db.read(
-            lambda c: c.execute("SELECT position FROM spool_position WHERE name = 'main'").fetchone()
+            lambda c: c.execute(
+                "SELECT position FROM spool_position WHERE name = 'main'"
+            ).fetchone()
         )
         return None if row is None else str(row[0])
 
     def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
         page = self._select(
-            'r.workspace = ? AND r.request_id = ?',
+            "r.workspace = ? AND r.request_id = ?",
             [workspace, request_id],
             order='r."timestamp" ASC, r.record_id ASC',
             limit=1,
@@ -98,7 +100,8 @@ class DuckDBRecordStore:
         return page[0] if page else None
 
     def find(self, query: RecordQuery) -> RecordPage:
-        where, params = ["r.workspace = ?"], [query.workspace]
+        where: list[str] = ["r.workspace = ?"]
+        params: list[Any] = [query.workspace]
         for column, value in (
             ("model_id", query.model_id),
             ("operation", query.operation),
@@ -132,7 +135,10 @@ class DuckDBRecordStore:
                 where.append('(epoch_us(r."timestamp"), r.record_id) < (?, ?)')
                 params.extend([micros, record_id])
         records = self._select(
-            " AND ".join(where), params, order=order, limit=query.limit + 1,
+            " AND ".join(where),
+            params,
+            order=order,
+            limit=query.limit + 1,
             with_bodies=query.with_bodies,
         )
         next_cursor = None
@@ -163,7 +169,10 @@ class DuckDBRecordStore:
         if with_bodies:
             select += ", " + ", ".join(f'b."{c.name}"' for c in body_cols)
             join = "LEFT JOIN bodies b ON b.record_id = r.record_id"
-        sql = f"SELECT {select} FROM records r {join} WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
+        sql = (
+            f"SELECT {select} FROM records r {join} WHERE {where} "
+            f"ORDER BY {order} LIMIT {int(limit)}"
+        )
         rows = self.db.read(lambda c: c.execute(sql, params).fetchall())
         names = [c.name for c in cols]
         out = []
@@ -186,4 +195,3 @@ def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
             values = [None if v is None else list(v.items()) for v in values]
         columns.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(columns, schema=schema)
-

@@ -1,0 +1,201 @@
+"""One gateway call: what is known about the caller, and the record it becomes.
+
+Only an allow-list of request headers is recorded; ``authorization``, ``x-api-key``,
+``api-key``, ``x-amz-security-token`` and ``cookie`` never are. The caller's key becomes a
+stable hash for ``identity.arn`` and is forwarded upstream only when the provider has no key
+of its own (DESIGN.md, *Identity*).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from llmtrail.config import Settings
+from llmtrail.errors import ValidationError
+from llmtrail.record import (
+    METADATA_MAX_ENTRIES,
+    SCHEMA_TYPE,
+    SCHEMA_VERSION,
+    InvocationRecord,
+    coerce_request_metadata,
+    format_timestamp,
+    uuid7,
+    validate_request_metadata,
+)
+from llmtrail.store.schema import ADDITION_KEYS
+
+METADATA_HEADER = "x-llmtrail-metadata"
+SESSION_HEADER = "x-llmtrail-session-id"
+RECORDED_HEADERS = frozenset(
+    {
+        "user-agent",
+        "content-type",
+        "accept",
+        "traceparent",
+        "tracestate",
+        SESSION_HEADER,
+        "openai-organization",
+        "openai-project",
+        "x-stainless-lang",
+        "x-stainless-package-version",
+        "x-stainless-runtime",
+        "x-stainless-runtime-version",
+        "x-stainless-os",
+        "x-stainless-arch",
+        "x-stainless-retry-count",
+        "x-forwarded-for",
+    }
+)
+
+
+class Call:
+    def __init__(self, headers: dict[str, str], settings: Settings, operation: str) -> None:
+        self.headers = headers
+        self.settings = settings
+        self.operation = operation
+        self.started = datetime.now(UTC)
+        self.t0 = time.perf_counter()
+        self.request_id = str(uuid.uuid4())
+        self.first_token_at: float | None = None
+
+    def elapsed_ms(self, at: float | None = None) -> int:
+        return round(((at if at is not None else time.perf_counter()) - self.t0) * 1000)
+
+    @property
+    def caller_key(self) -> str | None:
+        auth = self.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            return auth[7:].strip() or None
+        return self.headers.get("api-key") or self.headers.get("x-api-key") or None
+
+    def upstream_headers(self, provider_has_key: bool) -> dict[str, str]:
+        """Headers for the provider: the caller's key only when the provider has none."""
+        out = {k: v for k, v in self.headers.items() if k in RECORDED_HEADERS}
+        out.pop("authorization", None)
+        key = self.caller_key
+        if key and not provider_has_key:
+            out["authorization"] = f"Bearer {key}"
+        out["x-llmtrail-sim"] = self.headers.get("x-llmtrail-sim", "")
+        return out
+
+    def request_metadata(self, body: dict[str, Any]) -> tuple[dict[str, str], bool]:
+        """Body ``metadata``/``user`` copied leniently, then the strict header on top."""
+        lenient: dict[str, Any] = {}
+        if isinstance(body.get("metadata"), dict):
+            lenient.update(body["metadata"])
+        if isinstance(body.get("user"), str) and body["user"]:
+            lenient["user_id"] = body["user"]
+        meta, truncated = coerce_request_metadata(lenient)
+        raw = self.headers.get(METADATA_HEADER)
+        if raw is not None:
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise ValidationError(METADATA_HEADER, "must be a JSON object of strings") from None
+            strict = validate_request_metadata(parsed, METADATA_HEADER)
+            merged = {**strict, **{k: v for k, v in meta.items() if k not in strict}}
+            if len(merged) > METADATA_MAX_ENTRIES:
+                merged = dict(list(merged.items())[:METADATA_MAX_ENTRIES])
+                truncated = True
+            meta = merged
+        return meta, truncated
+
+    def trace(self) -> dict[str, str] | None:
+        out: dict[str, str] = {}
+        parts = self.headers.get("traceparent", "").split("-")
+        if len(parts) == 4 and len(parts[1]) == 32 and len(parts[2]) == 16:
+            out.update(traceId=parts[1], parentSpanId=parts[2], spanId=os.urandom(8).hex())
+        session = self.headers.get(SESSION_HEADER)
+        if session:
+            out["sessionId"] = session[:256]
+        if out:
+            out["spanKind"] = "llm"
+        return out or None
+
+    def record(
+        self,
+        *,
+        model_id: str,
+        provider: str | None,
+        resolved_model: str | None,
+        input_body: Any,
+        output_body: Any = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        estimated: bool = False,
+        response_id: str | None = None,
+        stop_reason: str | None = None,
+        status: str = "OK",
+        error: dict[str, Any] | None = None,
+        error_code: str | None = None,
+        metadata: dict[str, str] | None = None,
+        metadata_truncated: bool = False,
+    ) -> InvocationRecord | None:
+        """The call's record, or None when recording is switched off."""
+        if not self.settings.record_invocations:
+            return None
+        done = time.perf_counter()
+        s = self.settings
+        doc: dict[str, Any] = {
+            "schemaType": SCHEMA_TYPE,
+            "schemaVersion": SCHEMA_VERSION,
+            "timestamp": format_timestamp(self.started),
+            "accountId": s.account_id,
+            "region": s.region,
+            "requestId": self.request_id,
+            "operation": self.operation,
+            "modelId": model_id,
+        }
+        key = self.caller_key
+        if key:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            doc["identity"] = {"arn": f"llmtrail:apikey/sha256:{digest}"}
+        if metadata:
+            doc["requestMetadata"] = metadata
+        inp: dict[str, Any] = {"inputContentType": "application/json"}
+        if input_body is not None:
+            inp["inputBodyJson"] = input_body
+        if input_tokens is not None:
+            inp["inputTokenCount"] = input_tokens
+        if cache_read_tokens is not None:
+            inp["cacheReadInputTokenCount"] = cache_read_tokens
+        out: dict[str, Any] = {"outputContentType": "application/json"}
+        if output_body is not None:
+            out["outputBodyJson"] = output_body
+        if output_tokens is not None:
+            out["outputTokenCount"] = output_tokens
+        doc["input"], doc["output"] = inp, out
+        if error_code:
+            doc["errorCode"] = error_code
+        doc.update(
+            recordId=uuid7(self.started),
+            workspace="default",
+            source="gateway",
+            status=status,
+            latencyMs=self.elapsed_ms(done),
+        )
+        optional = {
+            "provider": provider,
+            "resolvedModelId": resolved_model,
+            "responseId": response_id,
+            "stopReason": stop_reason,
+            "error": error,
+            "trace": self.trace(),
+            "timeToFirstTokenMs": (
+                self.elapsed_ms(self.first_token_at) if self.first_token_at is not None else None
+            ),
+            "requestMetadataTruncated": True if metadata_truncated else None,
+            "tokenCountEstimated": True if estimated else None,
+            "requestHeaders": {k: v for k, v in self.headers.items() if k in RECORDED_HEADERS}
+            or None,
+        }
+        doc.update({k: v for k, v in optional.items() if v is not None})
+        return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))

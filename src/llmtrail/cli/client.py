@@ -1,0 +1,170 @@
+"""Where the CLI gets its data: the running server over HTTP (found through ``server.json``,
+``--url`` or ``LLMTRAIL_URL``), or, with no server, the data directory itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from llmtrail.config import Settings
+from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
+
+
+class Backend(Protocol):
+    def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
+        """One page: ``{"records": [...], "nextCursor": ...}``."""
+        ...
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        """One record; raises `NotFound`."""
+        ...
+
+    def ingest(self, body: bytes) -> dict[str, Any]:
+        """Send NDJSON records; the per-item results."""
+        ...
+
+    def close(self) -> None:
+        """Release what the backend holds."""
+        ...
+
+
+class HttpBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
+        request = urllib.request.Request(
+            self.url + path,
+            data=body,
+            method=method,
+            headers={"content-type": "application/x-ndjson"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")
+            try:
+                problem = json.loads(detail)
+                detail = problem.get("detail", detail)
+                field = problem.get("field")
+            except ValueError:
+                field = None
+            if exc.code == 404:
+                raise NotFound(detail) from None
+            if exc.code == 503:
+                raise Unavailable(detail) from None
+            raise ValidationError(field or "request", detail) from None
+        except urllib.error.URLError as exc:
+            raise LlmtrailError(f"cannot reach the server at {self.url}: {exc.reason}") from None
+
+    def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
+        query = [(k, str(v)) for k, v in params.items() if v is not None]
+        query += [("metadata", m) for m in metadata]
+        return self._call("GET", "/api/records?" + urllib.parse.urlencode(query))
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        return self._call("GET", "/api/records/" + urllib.parse.quote(request_id, safe=""))
+
+    def ingest(self, body: bytes) -> dict[str, Any]:
+        return self._call("POST", "/api/records", body)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalBackend:
+    """Opens the data directory in this process (only when no server owns it)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from llmtrail.server.runtime import Runtime
+
+        self.runtime = Runtime(settings)
+        self.runtime.start()
+
+    def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
+        from llmtrail.server.api import record_query
+
+        query = record_query({k: str(v) for k, v in params.items() if v is not None}, metadata)
+        page = self.runtime.records.find(query)
+        return {"records": [r.data for r in page.records], "nextCursor": page.next_cursor}
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        record = self.runtime.records.get(request_id)
+        if record is None:
+            raise NotFound(f"no record with requestId {request_id!r}")
+        return record.data
+
+    def ingest(self, body: bytes) -> dict[str, Any]:
+        from llmtrail.record import InvocationRecord
+        from llmtrail.server.api import parse_records
+
+        limits = self.runtime.settings.limits
+        results: list[dict[str, Any]] = []
+        valid = []
+        for i, doc in enumerate(
+            parse_records(body, limits.max_ingest_records, limits.max_json_depth)
+        ):
+            try:
+                valid.append(InvocationRecord.from_dict(doc, source="ingest"))
+                results.append({"index": i, "status": "stored"})
+            except ValidationError as exc:
+                results.append(
+                    {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
+                )
+        fresh, future = self.runtime.pipeline.ingest(valid)
+        future.result()
+        ok = iter(fresh)
+        for r in results:
+            if r["status"] == "stored" and not next(ok):
+                r["status"] = "duplicate"
+        counts = {
+            k: sum(1 for r in results if r["status"] == k)
+            for k in ("stored", "duplicate", "rejected")
+        }
+        return {**counts, "results": results}
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def server_url(settings: Settings, url: str | None) -> str | None:
+    """The URL of the server that owns the data directory, if one runs."""
+    if url:
+        return url
+    if os.environ.get("LLMTRAIL_URL"):
+        return os.environ["LLMTRAIL_URL"]
+    marker = settings.data_dir / "server.json"
+    try:
+        info = json.loads(marker.read_text())
+        os.kill(int(info["pid"]), 0)
+        return str(info["url"])
+    except (FileNotFoundError, ValueError, KeyError, ProcessLookupError, PermissionError):
+        return None
+
+
+def open_backend(settings: Settings, url: str | None) -> Backend:
+    found = server_url(settings, url)
+    return HttpBackend(found) if found else LocalBackend(settings)
+
+
+def iter_pages(
+    backend: Backend, params: dict[str, Any], metadata: list[str], limit: int
+) -> Iterator[dict[str, Any]]:
+    cursor = None
+    sent = 0
+    while sent < limit:
+        page = backend.find(
+            {**params, "limit": min(1000, limit - sent), "cursor": cursor}, metadata
+        )
+        for record in page["records"]:
+            yield record
+            sent += 1
+        cursor = page.get("nextCursor")
+        if not cursor:
+            return

@@ -1,0 +1,251 @@
+"""Settings: defaults < ``llmtrail.toml`` < ``LLMTRAIL_*`` environment variables < flags.
+
+Static settings only (providers, routes, aliases, limits, spool, store). Secrets never appear
+in the file: a provider names the environment variable that holds its key (``api_key_env``),
+and `masked` is what ``llmtrail config show`` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmtrail.errors import ConfigError
+from llmtrail.store.schema import DEFAULT_PROMOTED_KEYS
+
+DEFAULT_PORT = 7788
+PROVIDER_TYPES = ("sim", "openai")
+
+
+@dataclass
+class Timeouts:
+    connect: float = 5.0
+    first_byte: float = 120.0
+    stream_idle: float = 60.0
+    total: float = 600.0
+
+
+@dataclass
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str = ""
+    api_key_env: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    options: dict[str, Any] = field(default_factory=dict)  # provider-specific (sim behaviour)
+
+
+@dataclass
+class RouteConfig:
+    match: str  # glob over the requested model id
+    provider: str
+    model: str | None = None  # upstream model id; default: the requested id, prefix stripped
+
+
+@dataclass
+class Limits:
+    max_request_bytes: int = 32 * 2**20  # gateway request body
+    max_json_depth: int = 64
+    max_ingest_bytes: int = 64 * 2**20  # one POST /api/records body
+    max_ingest_records: int = 50_000  # records in one POST /api/records
+
+
+@dataclass
+class SpoolSettings:
+    max_bytes: int = 2**30
+    segment_bytes: int = 64 * 2**20
+    fsync: bool = True
+    queue_records: int = 100_000  # gateway records waiting for the spool thread
+    batch_records: int = 20_000  # records per store transaction
+    batch_wait_ms: int = 100
+    dedup_window_s: int = 3600
+    dedup_max_entries: int = 2_000_000
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path("llmtrail-data")
+    account_id: str = "000000000000"
+    region: str = "local"
+    log_level: str = "info"
+    drain_timeout_s: float = 30.0
+    offload_bytes: int = 100 * 1024
+    record_invocations: bool = True  # False: the gateway forwards without logging
+    promoted_metadata_keys: tuple[str, ...] = DEFAULT_PROMOTED_KEYS
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    routes: list[RouteConfig] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    spool: SpoolSettings = field(default_factory=SpoolSettings)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "llmtrail.duckdb"
+
+
+# Built-in providers: `sim` always; `openai` when a route names it without defining it.
+PRESETS: dict[str, dict[str, Any]] = {
+    "sim": {"type": "sim"},
+    "openai": {
+        "type": "openai",
+        "base_url": "https://api.openai.com/v1",
+        "api_key_env": "OPENAI_API_KEY",
+    },
+}
+DEFAULT_ROUTES = [RouteConfig(match="sim/*", provider="sim")]
+_SECRET_NAMES = ("api_key", "key", "secret", "token", "password")
+_ENV_SCALARS = {
+    "HOST": "host",
+    "PORT": "port",
+    "DATA_DIR": "data_dir",
+    "LOG_LEVEL": "log_level",
+    "ACCOUNT_ID": "account_id",
+    "REGION": "region",
+    "RECORD_INVOCATIONS": "record_invocations",
+}
+
+
+def load_settings(
+    config: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    routes: Sequence[str] = (),
+) -> Settings:
+    """Build the effective settings. ``overrides`` are flags (None means not given);
+    ``routes`` are ``PATTERN=PROVIDER[:MODEL]`` strings from ``--route``."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    data_dir = (overrides or {}).get("data_dir") or env.get("LLMTRAIL_DATA_DIR")
+    path = config or (Path(env["LLMTRAIL_CONFIG"]) if env.get("LLMTRAIL_CONFIG") else None)
+    if path is None and data_dir and (Path(data_dir) / "llmtrail.toml").exists():
+        path = Path(data_dir) / "llmtrail.toml"
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"--config: no file at {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    for suffix, key in _ENV_SCALARS.items():
+        if f"LLMTRAIL_{suffix}" in env:
+            raw[key] = env[f"LLMTRAIL_{suffix}"]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            raw[key] = value
+    settings = _build(raw, str(path or "settings"))
+    for spec in routes:
+        settings.routes.insert(0, parse_route(spec))
+    for route in settings.routes:
+        if route.provider not in settings.providers:
+            if route.provider not in PRESETS:
+                raise ConfigError(
+                    f"route {route.match!r}: provider {route.provider!r} is not defined "
+                    f"(define [providers.{route.provider}] or use one of {sorted(PRESETS)})"
+                )
+            settings.providers[route.provider] = _provider(route.provider, PRESETS[route.provider])
+    return settings
+
+
+def parse_route(spec: str) -> RouteConfig:
+    pattern, sep, target = spec.partition("=")
+    if not sep or not pattern or not target:
+        raise ConfigError(f"--route {spec!r}: expected PATTERN=PROVIDER[:UPSTREAM_MODEL]")
+    provider, _, model = target.partition(":")
+    return RouteConfig(match=pattern, provider=provider, model=model or None)
+
+
+def _build(raw: dict[str, Any], where: str) -> Settings:
+    s = Settings()
+    known = {f.name for f in dataclasses.fields(Settings)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown setting {key!r}")
+    for key in ("host", "account_id", "region", "log_level"):
+        if key in raw:
+            setattr(s, key, str(raw[key]))
+    for key, kind in (("port", int), ("drain_timeout_s", float), ("offload_bytes", int)):
+        if key in raw:
+            try:
+                setattr(s, key, kind(raw[key]))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}: {key} must be a number, got {raw[key]!r}") from None
+    if "record_invocations" in raw:
+        value = raw["record_invocations"]
+        s.record_invocations = (
+            value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+        )
+    if "data_dir" in raw:
+        s.data_dir = Path(raw["data_dir"])
+    if "promoted_metadata_keys" in raw:
+        s.promoted_metadata_keys = tuple(str(k) for k in raw["promoted_metadata_keys"])
+    s.providers = {"sim": _provider("sim", PRESETS["sim"])}
+    for name, body in raw.get("providers", {}).items():
+        s.providers[name] = _provider(name, body)
+    s.routes = [
+        RouteConfig(**_only(r, RouteConfig, f"{where}: routes")) for r in raw.get("routes", [])
+    ] + list(DEFAULT_ROUTES)
+    s.aliases = {str(k): str(v) for k, v in raw.get("aliases", {}).items()}
+    s.limits = Limits(**_only(raw.get("limits", {}), Limits, f"{where}: [limits]"))
+    s.spool = SpoolSettings(**_only(raw.get("spool", {}), SpoolSettings, f"{where}: [spool]"))
+    return s
+
+
+def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
+    where = f"[providers.{name}]"
+    for key in body:
+        if key.lower() in _SECRET_NAMES:
+            raise ConfigError(
+                f"{where}: {key!r} looks like a secret; name the environment variable that "
+                'holds it instead (api_key_env = "MY_KEY_VARIABLE")'
+            )
+    kind = body.get("type", PRESETS.get(name, {}).get("type"))
+    if kind not in PROVIDER_TYPES:
+        raise ConfigError(f"{where}: type must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
+    if kind == "openai" and not body.get("base_url"):
+        raise ConfigError(f"{where}: base_url is required for an openai provider")
+    timeouts = Timeouts(**_only(body.get("timeouts", {}), Timeouts, f"{where}.timeouts"))
+    options = {
+        k: v for k, v in body.items() if k not in ("type", "base_url", "api_key_env", "timeouts")
+    }
+    return ProviderConfig(
+        name,
+        kind,
+        str(body.get("base_url", "")).rstrip("/"),
+        body.get("api_key_env"),
+        timeouts,
+        options,
+    )
+
+
+def _only(body: Mapping[str, Any], cls: type, where: str) -> dict[str, Any]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(body) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
+    return dict(body)
+
+
+def masked(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective settings as plain data, secrets shown only as set/unset."""
+    env = os.environ if env is None else env
+    out = dataclasses.asdict(settings)
+    out["data_dir"] = str(settings.data_dir)
+    for name, provider in out["providers"].items():
+        var = provider.get("api_key_env")
+        provider["api_key"] = (
+            ("****** (from $" + var + ")")
+            if var and env.get(var)
+            else (
+                "not set: the caller's key is passed through" if provider["type"] != "sim" else None
+            )
+        )
+        out["providers"][name] = provider
+    return out

@@ -1,0 +1,1 @@
+"""The ingest pipeline: the durable spool and what feeds it and drains it."""

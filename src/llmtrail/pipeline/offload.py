@@ -1,0 +1,44 @@
+"""Large-body offload: a body whose JSON is over the threshold goes to the object store,
+gzipped, and the record keeps its S3-style path instead — as Bedrock does over 100 KB."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+
+from llmtrail.record import InvocationRecord
+from llmtrail.store.objects import ObjectStore
+
+_PARTS = (
+    ("input", "inputBodyJson", "inputBodyS3Path"),
+    ("output", "outputBodyJson", "outputBodyS3Path"),
+)
+
+
+def body_key(record: InvocationRecord, kind: str) -> str:
+    """Bedrock's layout:
+    AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/data/."""
+    d = record.data
+    ts = record.timestamp
+    return (
+        f"AWSLogs/{d.get('accountId') or 'unknown'}/BedrockModelInvocationLogs/"
+        f"{d.get('region') or 'unknown'}/{ts:%Y/%m/%d/%H}/data/{record.record_id}_{kind}.json.gz"
+    )
+
+
+def offload_bodies(record: InvocationRecord, objects: ObjectStore, threshold: int) -> int:
+    """Move ``record``'s bodies over ``threshold`` bytes to ``objects``; returns how many moved.
+    Idempotent: the key depends only on the record, so a replayed batch rewrites the same file."""
+    moved = 0
+    for part, body_field, path_field in _PARTS:
+        section = record.data.get(part)
+        if not isinstance(section, dict) or section.get(body_field) is None:
+            continue
+        encoded = orjson.dumps(section[body_field])
+        if len(encoded) <= threshold:
+            continue
+        section[path_field] = objects.put(body_key(record, part), gzip.compress(encoded, 6))
+        del section[body_field]
+        moved += 1
+    return moved

@@ -1,0 +1,306 @@
+"""Capture → bounded queue → spool (group-committed fsync) → batch writer → store → release.
+
+Two threads, so that neither the event loop nor the disk waits on the other:
+
+* the **spool thread** drains the queue, appends everything it took as one group commit
+  (one write, one fsync), acknowledges ingest callers, and hands the batch on;
+* the **writer thread** gathers spooled batches for up to ``batch_wait_ms``, offloads large
+  bodies, and stores them with the spool position in the same transaction, then releases
+  spool segments that are wholly stored.
+
+The gateway calls `Pipeline.submit`, which never blocks and never raises: a full queue drops
+the record and counts it (fail-open; a kill -9 loses what is in the queue, at most
+``queue_records`` records, typically the last few milliseconds). The ingest API calls
+`Pipeline.ingest`, whose future resolves only after the fsync. A full spool refuses new
+records: ingest callers get `Unavailable` (503, retry later, nothing acknowledged), gateway
+records are dropped and counted in ``dropped_spool_full``. On start the spool is replayed
+from the position the store committed, so nothing acknowledged is lost and nothing doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from llmtrail.config import SpoolSettings
+from llmtrail.errors import Unavailable
+from llmtrail.pipeline.dedup import RecentRequestIds
+from llmtrail.pipeline.offload import offload_bodies
+from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
+from llmtrail.record import InvocationRecord
+from llmtrail.store.interfaces import RecordStore
+from llmtrail.store.objects import ObjectStore
+
+log = logging.getLogger("llmtrail.pipeline")
+PAYLOAD_VERSION = 1
+_STOP = object()
+
+
+def encode_payload(record: InvocationRecord) -> bytes:
+    return orjson.dumps({"v": PAYLOAD_VERSION, "d": record.derived, "r": record.data})
+
+
+def decode_payload(payload: bytes) -> InvocationRecord:
+    body = orjson.loads(payload)
+    return InvocationRecord(body["r"], tuple(body.get("d") or ()))
+
+
+@dataclass
+class Counters:
+    accepted: int = 0  # records handed to the pipeline
+    spooled: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    replayed: int = 0
+    replay_undecodable: int = 0
+    dropped_queue_full: int = 0
+    dropped_spool_full: int = 0
+    dropped_stopped: int = 0
+    ingest_refused_spool_full: int = 0
+    store_errors: int = 0
+    offloaded_bodies: int = 0
+    batches: int = 0
+    writer_lag_ms: float = 0.0
+
+
+@dataclass
+class _Item:
+    records: list[InvocationRecord]
+    future: Future[SpoolPosition] | None = None
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        spool: Spool,
+        store: RecordStore,
+        *,
+        objects: ObjectStore | None = None,
+        settings: SpoolSettings | None = None,
+        offload_bytes: int = 100 * 1024,
+        dedup: RecentRequestIds | None = None,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.objects = objects
+        self.settings = settings or SpoolSettings()
+        self.offload_bytes = offload_bytes
+        self.dedup = dedup or RecentRequestIds(
+            self.settings.dedup_window_s, self.settings.dedup_max_entries
+        )
+        self.counters = Counters()
+        self.ready = threading.Event()
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=self.settings.queue_records)
+        self._written: queue.Queue[object] = queue.Queue()
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Warm the resend index, replay the spool into the store, start the threads."""
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.dedup_window_s)
+        self.dedup.claim(self.store.recent_request_ids(since))
+        self._replay()
+        for target, name in ((self._spool_loop, "spool"), (self._writer_loop, "batch-writer")):
+            thread = threading.Thread(target=target, name=f"llmtrail-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.ready.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting, then flush queue → spool → store. Safe to call twice."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.ready.clear()
+        if self._threads:
+            self._queue.put(_STOP)
+            deadline = time.monotonic() + timeout
+            for thread in self._threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        self.spool.close()
+
+    # -- capture side ---------------------------------------------------------------------
+    def submit(self, record: InvocationRecord) -> bool:
+        """Hand a gateway record over without waiting; False if it had to be dropped."""
+        if self._stopping:
+            self.counters.dropped_stopped += 1
+            return False
+        try:
+            self._queue.put_nowait(_Item([record]))
+        except queue.Full:
+            self.counters.dropped_queue_full += 1
+            return False
+        self.counters.accepted += 1
+        return True
+
+    def ingest(
+        self, records: Sequence[InvocationRecord]
+    ) -> tuple[list[bool], Future[SpoolPosition]]:
+        """Queue ``records`` for the spool. Returns, per record, whether it is new (False: a
+        recent duplicate, not stored again) and a future that resolves after the fsync."""
+        if self._stopping or not self.ready.is_set():
+            raise Unavailable("the pipeline is not accepting records (starting or stopping)")
+        keys = [(r.workspace, r.request_id) for r in records]
+        fresh = self.dedup.claim(keys)
+        new = [r for r, ok in zip(records, fresh, strict=True) if ok]
+        new_keys = [k for k, ok in zip(keys, fresh, strict=True) if ok]
+        self.counters.duplicates += len(records) - len(new)
+        future: Future[SpoolPosition] = Future()
+        if not new:
+            future.set_result(self.spool.end_position())
+            return fresh, future
+        try:
+            self._queue.put(_Item(new, future, new_keys), timeout=5.0)
+        except queue.Full:
+            self.dedup.release(new_keys)
+            raise Unavailable("the pipeline queue is full; retry later") from None
+        self.counters.accepted += len(new)
+        return fresh, future
+
+    def stats(self) -> dict[str, float]:
+        out: dict[str, float] = {k: float(v) for k, v in asdict(self.counters).items()}
+        spool = self.spool.stats
+        out.update(
+            queue_depth=self._queue.qsize(),
+            spool_bytes=spool.bytes,
+            spool_segments=spool.segments,
+            spool_fsyncs=spool.fsyncs,
+            spool_quarantined_frames=spool.quarantined_frames,
+            spool_quarantined_bytes=spool.quarantined_bytes,
+            dedup_entries=len(self.dedup),
+            ready=1.0 if self.ready.is_set() else 0.0,
+        )
+        return out
+
+    # -- threads --------------------------------------------------------------------------
+    def _spool_loop(self) -> None:
+        stop = False
+        while not stop:
+            items: list[_Item] = []
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            items.append(first)  # type: ignore[arg-type]
+            while len(items) < 4096:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                items.append(more)  # type: ignore[arg-type]
+            self._spool_items(items)
+        self._written.put(_STOP)
+
+    def _spool_items(self, items: list[_Item]) -> None:
+        try:
+            position = self.spool.append([encode_payload(r) for i in items for r in i.records])
+        except SpoolFullError:
+            for item in items:  # one by one: whatever still fits goes in
+                self._spool_one(item)
+            return
+        self._spooled(items, position)
+
+    def _spool_one(self, item: _Item) -> None:
+        try:
+            position = self.spool.append([encode_payload(r) for r in item.records])
+        except SpoolFullError as exc:
+            if item.future is None:
+                self.counters.dropped_spool_full += len(item.records)
+                log.warning("spool full: dropped a gateway record (dropped_spool_full)")
+            else:
+                self.counters.ingest_refused_spool_full += len(item.records)
+                self.dedup.release(item.keys)
+                item.future.set_exception(Unavailable(f"spool full: {exc}; retry later"))
+            return
+        self._spooled([item], position)
+
+    def _spooled(self, items: list[_Item], position: SpoolPosition) -> None:
+        records = [r for i in items for r in i.records]
+        self.counters.spooled += len(records)
+        self._written.put((records, position, time.monotonic()))
+        for item in items:
+            if item.future is not None:
+                item.future.set_result(position)
+
+    def _writer_loop(self) -> None:
+        wait = self.settings.batch_wait_ms / 1000
+        while True:
+            first = self._written.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            count = len(first[0])  # type: ignore[index]
+            deadline = time.monotonic() + wait
+            stop = False
+            while count < self.settings.batch_records:
+                try:
+                    more = self._written.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stop = True
+                    break
+                batch.append(more)
+                count += len(more[0])  # type: ignore[index]
+            records = [r for b in batch for r in b[0]]  # type: ignore[index]
+            self._store(records, batch[-1][1])  # type: ignore[index]
+            self.counters.writer_lag_ms = (time.monotonic() - batch[0][2]) * 1000  # type: ignore[index]
+            if stop:
+                return
+
+    def _store(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
+        if self.objects is not None:
+            for record in records:
+                self.counters.offloaded_bodies += offload_bodies(
+                    record, self.objects, self.offload_bytes
+                )
+        delay = 0.05
+        while True:
+            try:
+                self.store.append(records, position.encode())
+                break
+            except Exception:
+                self.counters.store_errors += 1
+                log.exception("store append failed; retrying (records stay in the spool)")
+                if self._stopping and delay > 2:
+                    return  # replayed from the spool at the next start
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.counters.stored += len(records)
+        self.counters.batches += 1
+        self.spool.release(position)
+
+    def _replay(self) -> None:
+        committed = self.store.committed_position()
+        after = SpoolPosition.decode(committed) if committed else SpoolPosition.ZERO
+        self.spool.release(after)
+        chunk: list[InvocationRecord] = []
+        last = after
+        for position, payload in self.spool.replay(after):
+            try:
+                chunk.append(decode_payload(payload))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                self.counters.replay_undecodable += 1
+            last = position
+            if len(chunk) >= self.settings.batch_records:
+                self._replay_batch(chunk, last)
+                chunk = []
+        if chunk or last != after:
+            self._replay_batch(chunk, last)
+
+    def _replay_batch(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
+        self.dedup.claim((r.workspace, r.request_id) for r in records)
+        self._store(records, position)
+        self.counters.replayed += len(records)

@@ -1,0 +1,176 @@
+"""The records API: ``POST /api/records`` (ingest), ``GET /api/records`` (list and follow),
+``GET /api/records/{requestId}``; plus ``/healthz``, ``/readyz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import zlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from llmtrail.capture.gateway.asgi import json_depth
+from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.server.problems import from_error, problem
+from llmtrail.server.runtime import Runtime
+from llmtrail.store.interfaces import RecordQuery
+
+MAX_PAGE = 1000
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(value), status, media_type="application/json")
+
+
+class RecordsAPI:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def ingest(self, request: Request) -> Response:
+        limits = self.runtime.settings.limits
+        try:
+            raw = await _read_limited(request, limits.max_ingest_bytes)
+            docs = parse_records(raw, limits.max_ingest_records, limits.max_json_depth)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        results: list[dict[str, Any]] = []
+        valid: list[InvocationRecord] = []
+        where: list[int] = []
+        for i, doc in enumerate(docs):
+            try:
+                record = InvocationRecord.from_dict(doc, source="ingest")
+            except ValidationError as exc:
+                results.append(
+                    {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
+                )
+                continue
+            results.append({"index": i, "requestId": record.request_id, "status": "stored"})
+            valid.append(record)
+            where.append(i)
+        try:
+            fresh, future = self.runtime.pipeline.ingest(valid)
+            await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
+        except Unavailable as exc:
+            return problem(503, "Unavailable", str(exc))
+        for index, new in zip(where, fresh, strict=True):
+            if not new:
+                results[index]["status"] = "duplicate"
+        counts = {
+            k: sum(1 for r in results if r["status"] == k)
+            for k in ("stored", "duplicate", "rejected")
+        }
+        return json_response({**counts, "results": results})
+
+    async def list(self, request: Request) -> Response:
+        try:
+            query = record_query(
+                dict(request.query_params), request.query_params.getlist("metadata")
+            )
+            page = await asyncio.to_thread(self.runtime.records.find, query)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(
+            {"records": [r.data for r in page.records], "nextCursor": page.next_cursor}
+        )
+
+    async def get(self, request: Request) -> Response:
+        request_id = request.path_params["request_id"]
+        record = await asyncio.to_thread(self.runtime.records.get, request_id)
+        if record is None:
+            return from_error(NotFound(f"no record with requestId {request_id!r}"))
+        return json_response(record.data)
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if self.runtime.pipeline.ready.is_set():
+            return json_response({"status": "ready"})
+        return problem(503, "Not ready", "the spool is being replayed or the server is stopping")
+
+    async def metrics(self, request: Request) -> Response:
+        lines = []
+        for name, value in sorted(self.runtime.pipeline.stats().items()):
+            lines.append(f"# TYPE llmtrail_pipeline_{name} gauge")
+            lines.append(f"llmtrail_pipeline_{name} {value:g}")
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            decompressor = zlib.decompressobj(wbits=31)
+            raw = decompressor.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise ValidationError("body", f"is not valid gzip: {exc}") from None
+        if len(raw) > limit:
+            raise PayloadTooLarge("body", f"decompresses to more than {limit} bytes")
+    return raw
+
+
+def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
+    """A JSON array, a single object, or NDJSON (one object per line; ``.json.gz`` unpacked)."""
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    text = raw.strip()
+    if not text:
+        raise ValidationError("body", "is empty; send a JSON array or NDJSON records")
+    try:
+        if text[:1] == b"[":
+            docs = orjson.loads(text)
+        else:
+            docs = [orjson.loads(line) for line in text.split(b"\n") if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
+    if len(docs) > max_records:
+        raise PayloadTooLarge("body", f"has {len(docs)} records; the limit is {max_records}")
+    for i, doc in enumerate(docs):
+        if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
+            raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
+    return list(docs)
+
+
+def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
+    def when(name: str) -> datetime | None:
+        return parse_timestamp(params[name], name) if params.get(name) else None
+
+    pairs = []
+    for item in metadata:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError("metadata", f"expected KEY=VALUE, got {item!r}")
+        pairs.append((key, value))
+    try:
+        limit = int(params.get("limit", 100))
+    except ValueError:
+        raise ValidationError("limit", "must be an integer") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError("limit", f"must be between 1 and {MAX_PAGE}")
+    return RecordQuery(
+        start=when("start"),
+        end=when("end"),
+        model_id=params.get("model"),
+        operation=params.get("operation"),
+        status=params.get("status"),
+        provider=params.get("provider"),
+        metadata=tuple(pairs),
+        ingested_after=when("ingested_after"),
+        limit=limit,
+        cursor=params.get("cursor"),
+        with_bodies=params.get("bodies", "1") not in ("0", "false"),
+    )

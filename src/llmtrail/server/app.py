@@ -1,0 +1,67 @@
+"""The ASGI application: hot gateway routes dispatched by a dict, the rest by Starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
+from llmtrail.capture.gateway.openai_api import OpenAIRoutes
+from llmtrail.server.api import RecordsAPI
+from llmtrail.server.runtime import Runtime
+
+log = logging.getLogger("llmtrail")
+
+
+def _discard(record: object) -> bool:
+    return False
+
+
+def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> ASGIApp:
+    submit = runtime.pipeline.submit if runtime.settings.record_invocations else _discard
+    openai = OpenAIRoutes(runtime.settings, runtime.router, runtime.providers, submit)
+    hot: dict[tuple[str, str], ASGIApp] = {}
+    for prefix in ("/v1", ""):
+        hot[("POST", f"{prefix}/chat/completions")] = openai.chat
+        hot[("POST", f"{prefix}/embeddings")] = openai.embeddings
+        hot[("GET", f"{prefix}/models")] = openai.models
+    api = RecordsAPI(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        starting = asyncio.create_task(asyncio.to_thread(runtime.start))
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await starting
+            await runtime.aclose()
+
+    starlette = Starlette(
+        routes=[
+            Route("/healthz", api.healthz),
+            Route("/readyz", api.readyz),
+            Route("/metrics", api.metrics),
+            Route("/api/records", api.ingest, methods=["POST"]),
+            Route("/api/records", api.list, methods=["GET"]),
+            Route("/api/records/{request_id:path}", api.get, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = hot.get((scope["method"], scope["path"]))
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await starlette(scope, receive, send)
+
+    return app

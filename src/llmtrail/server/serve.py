@@ -1,0 +1,57 @@
+"""``llmtrail serve``: uvicorn with uvloop and httptools, ``server.json`` for the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from llmtrail.config import Settings
+from llmtrail.server.app import create_app
+from llmtrail.server.runtime import Runtime
+
+log = logging.getLogger("llmtrail")
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    port = sock.getsockname()[1]
+    url = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{port}"
+    runtime = Runtime(settings)
+    marker = settings.data_dir / "server.json"
+
+    def ready() -> None:
+        marker.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        log.info("llmtrail serving at %s (data in %s)", url, settings.data_dir.resolve())
+
+    config = uvicorn.Config(
+        create_app(runtime, on_ready=ready),
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+        server_header=False,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        _remove_marker(marker)
+        runtime.close()
+
+
+def _remove_marker(marker: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        if json.loads(marker.read_text()).get("pid") == os.getpid():
+            marker.unlink()
