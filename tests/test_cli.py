@@ -1,0 +1,92 @@
+"""The `llmtrail` command, as a user runs it: against a running server and with none."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import openai
+
+from tests.conftest import bedrock_fixture_lines
+from tests.harness import ServerProcess
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "llmtrail", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_ingest_logs_and_show_without_a_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    source = tmp_path / "logs.json.gz"
+    source.write_bytes(gzip.compress("\n".join(bedrock_fixture_lines()).encode()))
+    done = run("ingest", str(source), "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stored"] == 4
+    listed = run("logs", "--data-dir", str(data), "--json")
+    ids = [json.loads(line)["requestId"] for line in listed.stdout.splitlines()]
+    assert len(ids) == 4 and "abc123-def456" in ids
+    table = run("logs", "--data-dir", str(data), "--status", "ERROR")
+    assert "0b7e9f1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b" in table.stdout and "abc123" not in table.stdout
+    csv_out = run("logs", "--data-dir", str(data), "--format", "csv", "--metadata", "team=search")
+    assert csv_out.stdout.splitlines()[0].startswith("timestamp,requestId")
+    assert len(csv_out.stdout.splitlines()) == 2
+    shown = run("show", "abc123-def456", "--data-dir", str(data))
+    assert json.loads(shown.stdout)["requestMetadata"]["cost_center"] == "CS-123"
+    again = run("ingest", str(source), "--data-dir", str(data))
+    assert json.loads(again.stdout)["duplicate"] == 4
+
+
+def test_cli_talks_to_the_running_server(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data") as server:
+        with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0) as c:
+            raw = c.chat.completions.with_raw_response.create(
+                model="sim/cli", messages=[{"role": "user", "content": "hi"}]
+            )
+        request_id = raw.headers["x-llmtrail-request-id"]
+        server.settle()
+        # found through DATA_DIR/server.json: DuckDB is owned by the server process
+        listed = run("logs", "--data-dir", str(server.data_dir), "--json", "--model", "sim/cli")
+        assert listed.returncode == 0, listed.stderr
+        assert [json.loads(x)["requestId"] for x in listed.stdout.splitlines()] == [request_id]
+        shown = run("show", request_id, "--url", server.url)
+        assert json.loads(shown.stdout)["provider"] == "sim"
+        bad = tmp_path / "bad.ndjson"
+        bad.write_text('{"requestId": "r1"}\n')
+        rejected = run("ingest", str(bad), "--url", server.url)
+        assert rejected.returncode == 1
+        assert json.loads(rejected.stdout)["rejected_records"][0]["field"] == "timestamp"
+        missing = run("show", "nope", "--url", server.url)
+        assert missing.returncode == 1 and "nope" in missing.stderr
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "llmtrail.toml"
+    config.write_text(
+        '[providers.corp]\ntype = "openai"\nbase_url = "http://x/v1"\n'
+        'api_key_env = "CORP_KEY"\n[[routes]]\nmatch = "corp/*"\nprovider = "corp"\n'
+    )
+    shown = run("config", "show", "--config", str(config), env={"CORP_KEY": "sk-very-secret"})
+    assert shown.returncode == 0, shown.stderr
+    assert "sk-very-secret" not in shown.stdout
+    settings = json.loads(shown.stdout)
+    assert settings["providers"]["corp"]["api_key"] == "****** (from $CORP_KEY)"
+    assert settings["routes"][0]["match"] == "corp/*"
+
+
+def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
+    assert run("logs", "--since", "yesterday").returncode == 2
+    config = tmp_path / "bad.toml"
+    config.write_text('[providers.x]\ntype = "openai"\nbase_url = "http://x"\napi_key = "sk-1"\n')
+    failed = run("config", "show", "--config", str(config))
+    assert failed.returncode == 2 and "api_key_env" in failed.stderr

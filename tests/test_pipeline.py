@@ -1,0 +1,157 @@
+"""The pipeline in-process, on a real spool directory and a real DuckDB file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmtrail.config import SpoolSettings
+from llmtrail.errors import Unavailable
+from llmtrail.pipeline.dedup import RecentRequestIds
+from llmtrail.pipeline.offload import offload_bodies
+from llmtrail.pipeline.pipeline import Pipeline, encode_payload
+from llmtrail.pipeline.spool import Spool
+from llmtrail.record import InvocationRecord
+from llmtrail.store.duckdb import Database, DuckDBRecordStore
+from llmtrail.store.interfaces import RecordQuery
+from llmtrail.store.objects import MemoryObjectStore
+
+
+def rec(i: int, body: str = "hi") -> InvocationRecord:
+    return InvocationRecord.from_dict(
+        {
+            "requestId": f"p-{i}",
+            "timestamp": "2026-11-23T10:00:00.000Z",
+            "modelId": "m",
+            "input": {"inputBodyJson": {"text": body}},
+        }
+    )
+
+
+class Env:
+    def __init__(self, root: Path, **spool: int) -> None:
+        self.root = root
+        self.settings = SpoolSettings(batch_wait_ms=10, **spool)  # type: ignore[arg-type]
+        self.objects = MemoryObjectStore()
+        self.open()
+
+    def open(self) -> None:
+        self.db = Database(self.root / "db.duckdb")
+        self.store = DuckDBRecordStore(self.db)
+        self.spool = Spool(self.root / "spool", max_bytes=self.settings.max_bytes)
+        self.pipeline = Pipeline(
+            self.spool, self.store, objects=self.objects, settings=self.settings, offload_bytes=1000
+        )
+
+    def close(self) -> None:
+        self.pipeline.stop()
+        self.db.close()
+
+    def ids(self) -> list[str]:
+        return [r.request_id for r in self.store.find(RecordQuery(limit=10_000)).records]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    e = Env(tmp_path)
+    yield e
+    e.close()
+
+
+def test_submit_and_ingest_reach_the_store(env: Env) -> None:
+    env.pipeline.start()
+    assert env.pipeline.submit(rec(1))
+    fresh, future = env.pipeline.ingest([rec(2), rec(3), rec(2)])
+    assert fresh == [True, True, False]
+    future.result(10)
+    env.close()
+    env.open()
+    assert sorted(env.ids()) == ["p-1", "p-2", "p-3"]
+    assert env.store.committed_position() is not None
+
+
+def test_spooled_but_unstored_records_are_replayed_once(env: Env) -> None:
+    env.spool.append([encode_payload(rec(i)) for i in range(5)])  # as if killed before storing
+    env.pipeline.start()
+    assert sorted(env.ids()) == [f"p-{i}" for i in range(5)]
+    assert env.pipeline.counters.replayed == 5
+    env.close()
+    env.open()
+    env.pipeline.start()
+    assert env.pipeline.counters.replayed == 0
+    assert len(env.ids()) == 5
+    fresh, future = env.pipeline.ingest([rec(0), rec(9)])  # the resend index was warmed
+    future.result(10)
+    assert fresh == [False, True]
+
+
+def test_large_bodies_are_offloaded_before_storing(env: Env) -> None:
+    env.pipeline.start()
+    _, future = env.pipeline.ingest([rec(1, "x" * 5000), rec(2, "small")])
+    future.result(10)
+    env.pipeline.stop()
+    big = env.store.get("p-1")
+    small = env.store.get("p-2")
+    assert big is not None and small is not None
+    path = big.data["input"]["inputBodyS3Path"]
+    assert path in env.objects.objects and "inputBodyJson" not in big.data["input"]
+    assert small.data["input"]["inputBodyJson"] == {"text": "small"}
+
+
+def test_full_spool_refuses_ingest_and_counts_gateway_drops(tmp_path: Path) -> None:
+    env = Env(tmp_path, max_bytes=3000, batch_records=10**6)
+    env.settings.batch_wait_ms = 60_000  # keep everything in the spool
+    env.pipeline.start()
+    try:
+        accepted = 0
+        with pytest.raises(Unavailable):
+            for i in range(100):
+                env.pipeline.ingest([rec(i, "y" * 200)])[1].result(10)
+                accepted += 1
+        assert 0 < accepted < 100
+        assert env.pipeline.counters.ingest_refused_spool_full == 1
+        refused = f"p-{accepted}"
+        assert env.pipeline.submit(rec(1000, "z" * 200))  # fail-open: submit never raises
+        for _ in range(200):
+            if env.pipeline.counters.dropped_spool_full:
+                break
+            import time
+
+            time.sleep(0.01)
+        assert env.pipeline.counters.dropped_spool_full == 1
+        fresh, _ = env.pipeline.ingest([rec(accepted, "y")])  # the refused id was released
+        assert fresh == [True], refused
+    finally:
+        env.close()
+
+
+def test_queue_full_drops_are_counted(tmp_path: Path) -> None:
+    env = Env(tmp_path, queue_records=2)
+    try:
+        results = [env.pipeline.submit(rec(i)) for i in range(5)]  # threads not started
+        assert results == [True, True, False, False, False]
+        assert env.pipeline.counters.dropped_queue_full == 3
+    finally:
+        env.close()
+
+
+def test_resend_window() -> None:
+    now = [0.0]
+    index = RecentRequestIds(window_s=10, max_entries=3, clock=lambda: now[0])
+    assert index.claim([("w", "a"), ("w", "b"), ("w", "a")]) == [True, True, False]
+    now[0] = 5
+    assert index.claim([("w", "a")]) == [False]
+    now[0] = 11
+    assert index.claim([("w", "a"), ("x", "a")]) == [True, True]
+    index.claim([("w", "c"), ("w", "d")])
+    assert len(index) == 3  # the oldest were forgotten first
+
+
+def test_offload_is_idempotent() -> None:
+    objects = MemoryObjectStore()
+    record = rec(1, "x" * 2000)
+    assert offload_bodies(record, objects, 1000) == 1
+    assert offload_bodies(record, objects, 1000) == 0
+    assert len(objects.objects) == 1
