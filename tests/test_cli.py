@@ -90,3 +90,40 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     config.write_text('[providers.x]\ntype = "openai"\nbase_url = "http://x"\napi_key = "sk-1"\n')
     failed = run("config", "show", "--config", str(config))
     assert failed.returncode == 2 and "api_key_env" in failed.stderr
+
+
+def test_logs_follow_prints_new_records(tmp_path: Path) -> None:
+    import os
+    import selectors
+    import time
+
+    with ServerProcess(tmp_path / "data") as server:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "llmtrail", "logs", "--follow", "--json", "--url", server.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        try:
+            with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0) as c:
+                raw = c.chat.completions.with_raw_response.create(
+                    model="sim/follow", messages=[{"role": "user", "content": "hi"}]
+                )
+            request_id = raw.headers["x-llmtrail-request-id"]
+            assert follower.stdout is not None
+            selector = selectors.DefaultSelector()
+            selector.register(follower.stdout, selectors.EVENT_READ)
+            seen: list[str] = []
+            deadline = time.monotonic() + 30
+            while request_id not in seen and time.monotonic() < deadline:
+                if selector.select(timeout=1):
+                    line = follower.stdout.readline()
+                    if line:
+                        seen.append(json.loads(line)["requestId"])
+            assert seen.count(request_id) == 1
+        finally:
+            follower.kill()
+            follower.wait(10)
+            for stream in (follower.stdout, follower.stderr):
+                if stream is not None:
+                    stream.close()

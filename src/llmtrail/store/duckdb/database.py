@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from llmtrail.store.duckdb.migrations import apply_migrations
+from llmtrail.store.duckdb.migrations import apply_migrations, promoted_keys
 from llmtrail.store.schema import RecordSchema
 
 T = TypeVar("T")
@@ -31,6 +31,10 @@ class Database:
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._closed = False
         apply_migrations(self._conn, self.schema)
+        self.schema = RecordSchema(
+            self.schema.promoted_keys
+            + tuple(k for k in promoted_keys(self._conn) if k not in self.schema.promoted_keys)
+        )  # a key promoted once stays a column, even when the configuration drops it
         self._thread = threading.Thread(target=self._run, name="duckdb-writer", daemon=True)
         self._thread.start()
 

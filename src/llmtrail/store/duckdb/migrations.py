@@ -36,7 +36,14 @@ class AddColumn:
     column: Column
 
 
-Operation = CreateTable | AddColumn
+@dataclass(frozen=True)
+class BackfillMetadataColumn:
+    """Copy a ``requestMetadata`` key from the map into its promoted column."""
+
+    column: Column
+
+
+Operation = CreateTable | AddColumn | BackfillMetadataColumn
 
 MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
     (
@@ -56,18 +63,24 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
 )
 
 
-def render(op: Operation) -> str:
+def render(op: Operation) -> tuple[str, list[str]]:
+    """The DuckDB statement for ``op`` and its bound parameters."""
+    if isinstance(op, BackfillMetadataColumn):
+        name = op.column.name
+        return f'UPDATE records SET "{name}" = request_metadata[?]', [op.column.path[1]]
     if isinstance(op, CreateTable):
         cols = [f'"{c.name}" {DUCKDB_TYPES[c.type]}' for c in op.columns]
         cols += [f'"{name}" {type_}' for name, type_ in op.raw_columns]
-        return f'CREATE TABLE "{op.table}" ({", ".join(cols)})'
-    return f'ALTER TABLE "{op.table}" ADD COLUMN "{op.column.name}" {DUCKDB_TYPES[op.column.type]}'
+        return f'CREATE TABLE "{op.table}" ({", ".join(cols)})', []
+    type_ = DUCKDB_TYPES[op.column.type]
+    return f'ALTER TABLE "{op.table}" ADD COLUMN "{op.column.name}" {type_}', []
 
 
 def planned(schema: RecordSchema) -> list[tuple[str, tuple[Operation, ...]]]:
     plan = list(MIGRATIONS)
     for column in schema.record_columns[len(RECORD_COLUMNS) :]:
-        plan.append((f"promote_metadata_key:{column.path[1]}", (AddColumn("records", column),)))
+        ops = (AddColumn("records", column), BackfillMetadataColumn(column))
+        plan.append((f"promote_metadata_key:{column.path[1]}", ops))
     return plan
 
 
@@ -84,7 +97,8 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, schema: RecordSchema) -> l
         conn.execute("BEGIN")
         try:
             for op in ops:
-                conn.execute(render(op))
+                sql, params = render(op)
+                conn.execute(sql, params)
             conn.execute("INSERT INTO _migrations VALUES (?, now())", [name])
             conn.execute("COMMIT")
         except Exception:
@@ -92,3 +106,13 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, schema: RecordSchema) -> l
             raise
         applied.append(name)
     return applied
+
+
+def promoted_keys(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every ``requestMetadata`` key ever promoted in this database, in promotion order."""
+    prefix = "promote_metadata_key:"
+    rows = conn.execute(
+        "SELECT name FROM _migrations WHERE starts_with(name, ?) ORDER BY applied_at, name",
+        [prefix],
+    ).fetchall()
+    return [str(row[0])[len(prefix) :] for row in rows]
