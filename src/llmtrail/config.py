@@ -207,7 +207,7 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
                 'holds it instead (api_key_env = "MY_KEY_VARIABLE")'
             )
     kind = body.get("type", PRESETS.get(name, {}).get("type"))
-    if kind not in PROVIDER_TYPES:
+    if kind not in PROVIDER_TYPES and kind not in _plugin_types():
         raise ConfigError(f"{where}: type must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
     if kind == "openai" and not body.get("base_url"):
         raise ConfigError(f"{where}: base_url is required for an openai provider")
@@ -223,6 +223,12 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
         timeouts,
         options,
     )
+
+
+def _plugin_types() -> set[str]:
+    from importlib.metadata import entry_points
+
+    return {entry.name for entry in entry_points(group="llmtrail.providers")}
 
 
 def _only(body: Mapping[str, Any], cls: type, where: str) -> dict[str, Any]:

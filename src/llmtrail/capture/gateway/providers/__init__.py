@@ -1,8 +1,11 @@
-"""Providers register by type name, through the same table a plugin would extend."""
+"""Providers register by type name. The built-in ones sit in `PROVIDER_FACTORIES`; a plugin
+adds its own through the ``llmtrail.providers`` entry-point group (name: the provider type,
+value: a factory taking a `ProviderConfig`), and both are looked up the same way."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.metadata import entry_points
 
 from llmtrail.capture.gateway.providers.base import (
     Provider,
@@ -30,8 +33,17 @@ def _openai(config: ProviderConfig) -> Provider:
 PROVIDER_FACTORIES: dict[str, ProviderFactory] = {"sim": _sim, "openai": _openai}
 
 
+def provider_factories() -> dict[str, ProviderFactory]:
+    """Built-in factories plus those that installed plugins declare."""
+    found = dict(PROVIDER_FACTORIES)
+    for entry in entry_points(group="llmtrail.providers"):
+        found.setdefault(entry.name, entry.load())
+    return found
+
+
 def build_providers(settings: Settings) -> dict[str, Provider]:
-    return {name: PROVIDER_FACTORIES[cfg.type](cfg) for name, cfg in settings.providers.items()}
+    factories = provider_factories()
+    return {name: factories[cfg.type](cfg) for name, cfg in settings.providers.items()}
 
 
 __all__ = [
