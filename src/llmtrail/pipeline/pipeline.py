@@ -103,6 +103,9 @@ class Pipeline:
         self._written: queue.Queue[object] = queue.Queue()
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        # ingested keys whose records are queued but not yet durable, with their futures
+        self._pending: dict[tuple[str, str], Future[SpoolPosition]] = {}
+        self._pending_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -151,21 +154,30 @@ class Pipeline:
         if self._stopping or not self.ready.is_set():
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
-        fresh = self.dedup.claim(keys)
-        new = [r for r, ok in zip(records, fresh, strict=True) if ok]
-        new_keys = [k for k, ok in zip(keys, fresh, strict=True) if ok]
-        self.counters.duplicates += len(records) - len(new)
         future: Future[SpoolPosition] = Future()
+        with self._pending_lock:
+            fresh = self.dedup.claim(keys)
+            new_keys = [k for k, ok in zip(keys, fresh, strict=True) if ok]
+            # a resend of a record that is not on disk yet is acknowledged with its original
+            originals = {
+                id(f): f
+                for k, ok in zip(keys, fresh, strict=True)
+                if not ok and (f := self._pending.get(k)) is not None
+            }
+            self._pending.update(dict.fromkeys(new_keys, future))
+        new = [r for r, ok in zip(records, fresh, strict=True) if ok]
+        self.counters.duplicates += len(records) - len(new)
         if not new:
             future.set_result(self.spool.end_position())
-            return fresh, future
-        try:
-            self._queue.put(_Item(new, future, new_keys), timeout=5.0)
-        except queue.Full:
-            self.dedup.release(new_keys)
-            raise Unavailable("the pipeline queue is full; retry later") from None
-        self.counters.accepted += len(new)
-        return fresh, future
+        else:
+            try:
+                self._queue.put(_Item(new, future, new_keys), timeout=5.0)
+            except queue.Full:
+                error = Unavailable("the pipeline queue is full; retry later")
+                self._settle(new_keys, error)
+                raise error from None
+            self.counters.accepted += len(new)
+        return fresh, _all_of([future, *originals.values()])
 
     def stats(self) -> dict[str, float]:
         out: dict[str, float] = {k: float(v) for k, v in asdict(self.counters).items()}
@@ -221,8 +233,7 @@ class Pipeline:
                 log.warning("spool full: dropped a gateway record (dropped_spool_full)")
             else:
                 self.counters.ingest_refused_spool_full += len(item.records)
-                self.dedup.release(item.keys)
-                item.future.set_exception(Unavailable(f"spool full: {exc}; retry later"))
+                self._settle(item.keys, Unavailable(f"spool full: {exc}; retry later"))
             return
         self._spooled([item], position)
 
@@ -233,6 +244,19 @@ class Pipeline:
         for item in items:
             if item.future is not None:
                 item.future.set_result(position)
+                self._settle(item.keys)
+
+    def _settle(self, keys: list[tuple[str, str]], error: Exception | None = None) -> None:
+        """Forget pending keys; on ``error`` also release them from the resend index (they
+        were never stored) and fail the ingest future that holds them."""
+        with self._pending_lock:
+            future = self._pending.get(keys[0]) if keys else None
+            for key in keys:
+                self._pending.pop(key, None)
+            if error is not None:
+                self.dedup.release(keys)
+        if error is not None and future is not None and not future.done():
+            future.set_exception(error)
 
     def _writer_loop(self) -> None:
         wait = self.settings.batch_wait_ms / 1000
@@ -299,8 +323,34 @@ class Pipeline:
                 chunk = []
         if chunk or last != after:
             self._replay_batch(chunk, last)
+        self.spool.advance_past(after)
 
     def _replay_batch(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
         self.dedup.claim((r.workspace, r.request_id) for r in records)
         self._store(records, position)
         self.counters.replayed += len(records)
+
+
+def _all_of(futures: list[Future[SpoolPosition]]) -> Future[SpoolPosition]:
+    """A future that resolves when all of ``futures`` have (with the first one's result), or
+    fails with the first failure."""
+    if len(futures) == 1:
+        return futures[0]
+    out: Future[SpoolPosition] = Future()
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def done(f: Future[SpoolPosition]) -> None:
+        with lock:
+            if out.done():
+                return
+            if f.exception() is not None:
+                out.set_exception(f.exception())
+                return
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                out.set_result(futures[0].result())
+
+    for f in futures:
+        f.add_done_callback(done)
+    return out

@@ -246,6 +246,22 @@ class Spool:
                     deleted += 1
         return deleted
 
+    def advance_past(self, position: SpoolPosition) -> None:
+        """Make every later append land after ``position``.
+
+        The store may have committed a position the spool's files no longer reach (a damaged
+        tail was cut off, or segment files were removed); appending below it would hide new
+        frames from the next replay. A fresh segment numbered past it keeps positions rising.
+        """
+        with self._append_lock, self._lock:
+            if SpoolPosition(self._active, self._sizes[self._active]) >= position:
+                return
+            segment = max(self._active, position.segment) + 1
+            fd = self._open_segment(segment)
+            os.close(self._fd)
+            self._fd, self._active = fd, segment
+            self._sizes[segment] = 0
+
     def end_position(self) -> SpoolPosition:
         """The position after the last committed frame (``(1, 0)`` for a fresh spool)."""
         with self._lock:

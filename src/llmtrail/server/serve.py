@@ -6,7 +6,10 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -45,10 +48,29 @@ def serve(settings: Settings) -> None:
         server_header=False,
     )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        _Server(config).run(sockets=[sock])
     finally:
         _remove_marker(marker)
         runtime.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the SIGTERM/SIGINT it handled once its graceful shutdown is over,
+    which kills the process before `serve` can clean up and makes it exit with -15. Here the
+    signal only starts the graceful shutdown, and the process exits 0 after it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def _remove_marker(marker: Path) -> None:
