@@ -36,8 +36,8 @@ DEFAULT_WORKSPACE = "default"
 METADATA_MAX_ENTRIES = 16
 METADATA_KEY_MAX = 256
 METADATA_VALUE_MAX = 256
-_METADATA_CHARS = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]*")
-_METADATA_BAD_CHAR = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]")
+_METADATA_CHARS = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]*", re.ASCII)
+_METADATA_BAD_CHAR = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]", re.ASCII)
 
 View = Literal["full", "bedrock"]
 
@@ -62,13 +62,18 @@ def parse_timestamp(value: str, field: str = "timestamp") -> datetime:
         text = match.group(1) + match.group(2)[:7] + match.group(3)
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+        if not 1 < parsed.year < 9999:
+            raise ValueError("out of range")
+    except (ValueError, OverflowError):
         raise ValidationError(
-            field, f"expected an RFC 3339 timestamp such as 2026-11-23T10:30:15.123Z, got {value!r}"
+            field,
+            "expected an RFC 3339 timestamp between years 2 and 9998, such as "
+            f"2026-11-23T10:30:15.123Z, got {value!r}",
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return parsed
 
 
 def format_timestamp(value: datetime) -> str:
@@ -165,6 +170,33 @@ _TYPE_WORD = {
 _TYPED = tuple(c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path and c.type in _EXPECTED)
 
 
+def check_types(doc: Mapping[str, Any]) -> None:
+    """Every value at a column's path has the column's type (string maps hold strings,
+    integers fit in 64 bits), so that a record that passes can always be stored."""
+    for column in _TYPED:
+        value: Any = get_path(doc, column.path)
+        if value is None:
+            continue
+        allowed = _EXPECTED[column.type]
+        if not isinstance(value, allowed) or (column.type is Type.INT and isinstance(value, bool)):
+            raise ValidationError(
+                column.dotted, f"must be {_TYPE_WORD[column.type]}, got {_kind(value)}"
+            )
+        if isinstance(value, int) and not 0 <= value < 2**63:
+            raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
+        if column.type is Type.MAP and isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(item, str):
+                    raise ValidationError(
+                        f"{column.dotted}.{key}", f"values must be strings, got {_kind(item)}"
+                    )
+        if column.type is Type.TIMESTAMP and isinstance(value, str):
+            parse_timestamp(value, column.dotted)
+    for key in ("input", "output", "identity", "error", "trace"):
+        if key in doc and doc[key] is not None and not isinstance(doc[key], dict):
+            raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
+
+
 class InvocationRecord:
     """One model invocation, as the JSON document it serialises to."""
 
@@ -188,22 +220,7 @@ class InvocationRecord:
         derives: recordId, workspace, status, provider, source. Raises `ValidationError`."""
         if not isinstance(doc, dict):
             raise ValidationError("record", f"must be a JSON object, got {_kind(doc)}")
-        for column in _TYPED:
-            value = get_path(doc, column.path)
-            if value is None:
-                continue
-            allowed = _EXPECTED[column.type]
-            if not isinstance(value, allowed) or (
-                column.type is Type.INT and isinstance(value, bool)
-            ):
-                raise ValidationError(
-                    column.dotted, f"must be {_TYPE_WORD[column.type]}, got {_kind(value)}"
-                )
-            if isinstance(value, int) and not 0 <= value < 2**63:
-                raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
-        for key in ("input", "output", "identity", "error", "trace"):
-            if key in doc and not isinstance(doc[key], dict):
-                raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
+        check_types(doc)
         if not doc.get("requestId"):
             raise ValidationError("requestId", "is required (a non-empty string)")
         if not doc.get("timestamp"):
@@ -221,8 +238,10 @@ class InvocationRecord:
                 doc[key] = value
                 derived.append(key)
 
-        fill("recordId", uuid7(now))
-        fill("workspace", workspace)
+        # recordId and workspace are llmtrail's own: never taken from the caller
+        doc["recordId"] = uuid7(now)
+        doc["workspace"] = workspace
+        derived += ["recordId", "workspace"]
         fill("status", "ERROR" if doc.get("errorCode") or doc.get("error") else "OK")
         fill("provider", infer_provider(doc))
         fill("source", source)

@@ -131,14 +131,39 @@ def test_recent_request_ids_and_ingestion_order(record_store: RecordStore) -> No
     before = datetime.now(UTC) - timedelta(seconds=1)
     record_store.append([make(3), make(1)])
     record_store.append([make(2)])
-    assert sorted(record_store.recent_request_ids(before)) == [
+    assert sorted(record_store.recent_request_ids(before, 100)) == [
         ("default", "req-1"),
         ("default", "req-2"),
         ("default", "req-3"),
     ]
-    assert record_store.recent_request_ids(datetime.now(UTC) + timedelta(hours=1)) == []
-    followed = record_store.find(RecordQuery(ingested_after=before))
+    assert record_store.recent_request_ids(datetime.now(UTC) + timedelta(hours=1), 100) == []
+    assert record_store.recent_request_ids(before, 1) == [("default", "req-2")]
+    followed = record_store.find(RecordQuery(ingested_after=before, order="ingested"))
     assert [r.request_id for r in followed.records][-1] == "req-2"
+
+
+def test_following_in_ingestion_order_with_a_cursor(record_store: RecordStore) -> None:
+    record_store.append([make(i) for i in range(5)])  # one batch: one ingestion time
+    first = record_store.find(RecordQuery(order="ingested", limit=3))
+    assert len(first.records) == 3 and first.next_cursor
+    rest = record_store.find(RecordQuery(order="ingested", limit=3, cursor=first.next_cursor))
+    assert len(rest.records) == 2
+    ids = [r.request_id for r in first.records + rest.records]
+    assert sorted(ids) == [f"req-{i}" for i in range(5)]
+    idle = record_store.find(RecordQuery(order="ingested", cursor=rest.next_cursor))
+    assert idle.records == [] and idle.next_cursor == rest.next_cursor
+    record_store.append([make(7)])
+    more = record_store.find(RecordQuery(order="ingested", cursor=idle.next_cursor))
+    assert [r.request_id for r in more.records] == ["req-7"]
+
+
+def test_explicit_nulls_survive(record_store: RecordStore) -> None:
+    record = make(1, errorCode=None)
+    record.data["output"] = {"outputTokenCount": None}
+    expected = copy.deepcopy(record.data)
+    record_store.append([record])
+    got = record_store.get("req-1")
+    assert got is not None and got.data == expected
 
 
 def test_get_missing_is_none(record_store: RecordStore) -> None:

@@ -156,24 +156,26 @@ def _logs(backend: Any, args: argparse.Namespace) -> int:
     print_records(records, args.format)
     if not args.follow:
         return 0
-    after = started
-    seen: set[str] = set()
+    shown = {r["recordId"] for r in records}  # ingested after `started` but already printed
+    cursor = None
     while True:
         sys.stdout.flush()
-        time.sleep(1.0)
         page = backend.find(
             {
                 **params,
-                "ingested_after": format_timestamp(after - timedelta(seconds=2)),
+                "order": "ingested",
+                "ingested_after": format_timestamp(started),
+                "cursor": cursor,
                 "limit": 1000,
             },
             args.metadata,
         )
-        fresh = [r for r in page["records"] if r["recordId"] not in seen]
+        fresh = [r for r in page["records"] if r["recordId"] not in shown]
         if fresh:
             print_records(fresh, args.format)
-            seen.update(r["recordId"] for r in fresh)
-        after = datetime.now(UTC)
+        cursor = page.get("nextCursor") or cursor
+        if len(page["records"]) < 1000:
+            time.sleep(1.0)
 
 
 def _ingest(backend: Any, args: argparse.Namespace) -> int:

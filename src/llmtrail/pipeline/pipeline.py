@@ -111,7 +111,7 @@ class Pipeline:
     def start(self) -> None:
         """Warm the resend index, replay the spool into the store, start the threads."""
         since = datetime.now(UTC) - timedelta(seconds=self.settings.dedup_window_s)
-        self.dedup.claim(self.store.recent_request_ids(since))
+        self.dedup.claim(self.store.recent_request_ids(since, self.dedup.max_entries))
         self._replay()
         for target, name in ((self._spool_loop, "spool"), (self._writer_loop, "batch-writer")):
             thread = threading.Thread(target=target, name=f"llmtrail-{name}", daemon=True)

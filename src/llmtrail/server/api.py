@@ -170,7 +170,15 @@ def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
         provider=params.get("provider"),
         metadata=tuple(pairs),
         ingested_after=when("ingested_after"),
+        order=_choice(params, "order", ("newest", "ingested")),
         limit=limit,
         cursor=params.get("cursor"),
         with_bodies=params.get("bodies", "1") not in ("0", "false"),
     )
+
+
+def _choice(params: dict[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    value = params.get(name, allowed[0])
+    if value not in allowed:
+        raise ValidationError(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value

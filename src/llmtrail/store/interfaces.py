@@ -13,8 +13,9 @@ from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 
 @dataclass(frozen=True)
 class RecordQuery:
-    """Which records to list. Newest first by ``timestamp`` (ties by ``recordId``), or in
-    ingestion order when ``ingested_after`` is set (for following new records)."""
+    """Which records to list: ``order="newest"`` is newest first by ``timestamp`` (ties by
+    ``recordId``); ``order="ingested"`` is oldest first by ingestion time, for following new
+    records (its page always carries the cursor to poll with next)."""
 
     workspace: str = DEFAULT_WORKSPACE
     start: datetime | None = None  # inclusive
@@ -25,6 +26,7 @@ class RecordQuery:
     provider: str | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     ingested_after: datetime | None = None
+    order: str = "newest"  # or "ingested"
     limit: int = 100
     cursor: str | None = None
     with_bodies: bool = True
@@ -65,8 +67,8 @@ class RecordStore(Protocol):
         """Records matching ``query``, one page, with the cursor of the next page."""
         ...
 
-    def recent_request_ids(self, since: datetime) -> list[tuple[str, str]]:
-        """``(workspace, requestId)`` of records ingested at or after ``since``."""
+    def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
+        """``(workspace, requestId)`` of the ``limit`` latest records ingested since ``since``."""
         ...
 
     def close(self) -> None:

@@ -37,41 +37,43 @@ class MemoryRecordStore:
 
     def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
         with self._lock:
-            for _, record in self._rows:
-                if record.request_id == request_id and record.workspace == workspace:
-                    return InvocationRecord(copy.deepcopy(record.data), record.derived)
-        return None
+            found = [
+                r for _, r in self._rows if r.request_id == request_id and r.workspace == workspace
+            ]
+        if not found:
+            return None
+        first = min(found, key=lambda r: (epoch_us(r.timestamp), r.record_id))
+        return InvocationRecord(copy.deepcopy(first.data), first.derived)
 
     def find(self, query: RecordQuery) -> RecordPage:
         with self._lock:
             rows = [(at, r) for at, r in self._rows if _matches(r, at, query)]
-        if query.ingested_after is not None:
-            rows.sort(key=lambda row: (row[0], row[1].record_id))
-            records = [r for _, r in rows]
-        else:
-            records = sorted(
-                (r for _, r in rows),
-                key=lambda r: (epoch_us(r.timestamp), r.record_id),
-                reverse=True,
-            )
-            if query.cursor:
-                after = decode_cursor(query.cursor)
-                records = [r for r in records if (epoch_us(r.timestamp), r.record_id) < after]
-        page = records[: query.limit]
-        out = [InvocationRecord(copy.deepcopy(r.data), r.derived) for r in page]
+        following = query.order == "ingested"
+
+        def key(row: tuple[datetime, InvocationRecord]) -> tuple[int, str]:
+            return epoch_us(row[0] if following else row[1].timestamp), row[1].record_id
+
+        rows.sort(key=key, reverse=not following)
+        if query.cursor:
+            after = decode_cursor(query.cursor)
+            rows = [row for row in rows if (key(row) > after if following else key(row) < after)]
+        page = rows[: query.limit]
+        out = [InvocationRecord(copy.deepcopy(r.data), r.derived) for _, r in page]
         if not query.with_bodies:
             for r in out:
-                for part, key in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
-                    r.data.get(part, {}).pop(key, None)
+                for part, name in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
+                    r.data.get(part, {}).pop(name, None)
         next_cursor = None
-        if len(records) > query.limit and query.ingested_after is None:
-            last = page[-1]
-            next_cursor = encode_cursor(last.timestamp, last.record_id)
+        if page and (following or len(rows) > query.limit):
+            next_cursor = encode_cursor(*key(page[-1]))
+        elif following:
+            next_cursor = query.cursor
         return RecordPage(out, next_cursor)
 
-    def recent_request_ids(self, since: datetime) -> list[tuple[str, str]]:
+    def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
         with self._lock:
-            return [(r.workspace, r.request_id) for at, r in self._rows if at >= since]
+            recent = [(r.workspace, r.request_id) for at, r in self._rows if at >= since]
+        return recent[-limit:] if limit else []
 
     def close(self) -> None:
         pass

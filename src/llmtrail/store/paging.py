@@ -16,13 +16,14 @@ def epoch_us(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def encode_cursor(timestamp: datetime, record_id: str) -> str:
-    raw = f"{epoch_us(timestamp)}|{record_id}"
+def encode_cursor(micros: int, record_id: str) -> str:
+    """A cursor after the record with this sort time (epoch microseconds) and recordId."""
+    raw = f"{micros}|{record_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
-    """(timestamp in epoch microseconds, recordId) of the last record of the previous page."""
+    """(sort time in epoch microseconds, recordId) of the last record of the previous page."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         micros, record_id = raw.split("|", 1)

@@ -183,8 +183,8 @@ def residue(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, A
     out: dict[str, Any] = {}
     for key, value in doc.items():
         path = (*prefix, key)
-        if path in _HELD:
-            continue
+        if path in _HELD and value is not None:
+            continue  # a column holds it (an explicit null stays here, to be written back)
         if isinstance(value, dict) and _is_parent(path):
             inner = residue(value, path)
             if inner or not value:

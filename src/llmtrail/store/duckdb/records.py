@@ -90,14 +90,14 @@ class DuckDBRecordStore:
         return None if row is None else str(row[0])
 
     def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
-        page = self._select(
+        rows = self._select(
             "r.workspace = ? AND r.request_id = ?",
             [workspace, request_id],
             order='r."timestamp" ASC, r.record_id ASC',
             limit=1,
             with_bodies=True,
         )
-        return page[0] if page else None
+        return rows[0][0] if rows else None
 
     def find(self, query: RecordQuery) -> RecordPage:
         where: list[str] = ["r.workspace = ?"]
@@ -127,31 +127,35 @@ class DuckDBRecordStore:
         if query.ingested_after is not None:
             where.append("r.ingested_at > ?")
             params.append(query.ingested_after)
-            order = "r.ingested_at ASC, r.record_id ASC"
-        else:
-            order = 'r."timestamp" DESC, r.record_id DESC'
-            if query.cursor:
-                micros, record_id = decode_cursor(query.cursor)
-                where.append('(epoch_us(r."timestamp"), r.record_id) < (?, ?)')
-                params.extend([micros, record_id])
-        records = self._select(
+        following = query.order == "ingested"
+        sort = "ingested_at" if following else "timestamp"
+        if query.cursor:
+            micros, record_id = decode_cursor(query.cursor)
+            where.append(f'(epoch_us(r."{sort}"), r.record_id) {">" if following else "<"} (?, ?)')
+            params.extend([micros, record_id])
+        direction = "ASC" if following else "DESC"
+        rows = self._select(
             " AND ".join(where),
             params,
-            order=order,
+            order=f'r."{sort}" {direction}, r.record_id {direction}',
             limit=query.limit + 1,
             with_bodies=query.with_bodies,
         )
+        page = rows[: query.limit]
         next_cursor = None
-        if len(records) > query.limit and query.ingested_after is None:
-            records = records[: query.limit]
-            last = records[-1]
-            next_cursor = encode_cursor(last.timestamp, last.record_id)
-        return RecordPage(records[: query.limit], next_cursor)
+        if page and (following or len(rows) > query.limit):
+            record, values = page[-1]
+            next_cursor = encode_cursor(int(values[sort]), record.record_id)
+        elif following:
+            next_cursor = query.cursor
+        return RecordPage([record for record, _ in page], next_cursor)
 
-    def recent_request_ids(self, since: datetime) -> list[tuple[str, str]]:
+    def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
         rows = self.db.read(
             lambda c: c.execute(
-                "SELECT workspace, request_id FROM records WHERE ingested_at >= ?", [since]
+                "SELECT workspace, request_id FROM records WHERE ingested_at >= ? "
+                "ORDER BY ingested_at DESC LIMIT ?",
+                [since, limit],
             ).fetchall()
         )
         return [(str(w), str(r)) for w, r in rows]
@@ -161,7 +165,7 @@ class DuckDBRecordStore:
 
     def _select(
         self, where: str, params: list[Any], *, order: str, limit: int, with_bodies: bool
-    ) -> list[InvocationRecord]:
+    ) -> list[tuple[InvocationRecord, dict[str, Any]]]:
         cols = self.schema.record_columns
         body_cols = self.schema.body_columns[1:]
         select = _select_list(cols, "r")
@@ -183,7 +187,7 @@ class DuckDBRecordStore:
                 if with_bodies
                 else None
             )
-            out.append(from_row(values, body, self.schema))
+            out.append((from_row(values, body, self.schema), values))
         return out
 
 
