@@ -399,7 +399,7 @@ def test_release_deletes_only_committed_inactive_segments(tmp_path: Path) -> Non
         assert spool.release(end) == n_segments - 3
         assert spool.release(SpoolPosition(end.segment + 5, 0)) == 0
         assert [p.name for p in segment_files(tmp_path)] == [f"segment-{end.segment:012d}.spool"]
-        assert spool.stats.bytes == end.offset
+        assert spool.stats.bytes == 0  # the released head of the active segment is free
         assert replay_all(spool, positions[-2]) == items[-1:]
         spool.append([b"still works"])
         assert replay_all(spool, end) == [b"still works"]
@@ -503,3 +503,14 @@ def test_any_flipped_byte_is_caught(items: list[bytes], where: float, flip: int)
         with Spool(directory, fsync=False) as spool:
             assert replay_all(spool) == items[:good]
             assert spool.stats.quarantined_frames == 1
+
+
+def test_released_bytes_of_the_active_segment_free_space(tmp_path: Path) -> None:
+    with Spool(tmp_path, segment_bytes=2**20, max_bytes=1000) as spool:
+        position = spool.append([b"a" * 400, b"b" * 400])
+        with pytest.raises(SpoolFullError):
+            spool.append([b"c" * 400])
+        spool.release(position)  # stored: no segment can go, but the space is free again
+        after = spool.append([b"c" * 400])
+        assert after.segment == position.segment
+        assert replay_all(spool, position) == [b"c" * 400]

@@ -4,6 +4,7 @@ gzipped, and the record keeps its S3-style path instead — as Bedrock does over
 from __future__ import annotations
 
 import gzip
+import re
 
 import orjson
 
@@ -21,10 +22,17 @@ def body_key(record: InvocationRecord, kind: str) -> str:
     AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/data/."""
     d = record.data
     ts = record.timestamp
+    account, region = _segment(d.get("accountId")), _segment(d.get("region"))
     return (
-        f"AWSLogs/{d.get('accountId') or 'unknown'}/BedrockModelInvocationLogs/"
-        f"{d.get('region') or 'unknown'}/{ts:%Y/%m/%d/%H}/data/{record.record_id}_{kind}.json.gz"
+        f"AWSLogs/{account}/BedrockModelInvocationLogs/{region}/{ts:%Y/%m/%d/%H}/data/"
+        f"{_segment(record.record_id)}_{kind}.json.gz"
     )
+
+
+def _segment(value: object) -> str:
+    """One safe path segment from caller-supplied text: never a separator, never ``..``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(value or ""))[:128].lstrip(".")
+    return cleaned or "unknown"
 
 
 def offload_bodies(record: InvocationRecord, objects: ObjectStore, threshold: int) -> int:

@@ -20,28 +20,35 @@ from the position the store committed, so nothing acknowledged is lost and nothi
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 
 from llmtrail.config import SpoolSettings
-from llmtrail.errors import Unavailable
+from llmtrail.errors import Unavailable, ValidationError
 from llmtrail.pipeline.dedup import RecentRequestIds
 from llmtrail.pipeline.offload import offload_bodies
 from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
-from llmtrail.record import InvocationRecord
+from llmtrail.record import InvocationRecord, check_types
 from llmtrail.store.interfaces import RecordStore
 from llmtrail.store.objects import ObjectStore
 
 log = logging.getLogger("llmtrail.pipeline")
 PAYLOAD_VERSION = 1
 _STOP = object()
+_MAX_ATTEMPTS = 8  # about 12 s of retries before a batch is dead-lettered
+
+
+class _GaveUp(Exception):
+    """The writer stops without committing: what it held is replayed at the next start."""
 
 
 def encode_payload(record: InvocationRecord) -> bytes:
@@ -66,6 +73,10 @@ class Counters:
     dropped_stopped: int = 0
     ingest_refused_spool_full: int = 0
     store_errors: int = 0
+    offload_errors: int = 0
+    dead_lettered: int = 0
+    dropped_spool_error: int = 0
+    thread_failures: int = 0
     offloaded_bodies: int = 0
     batches: int = 0
     writer_lag_ms: float = 0.0
@@ -88,12 +99,14 @@ class Pipeline:
         settings: SpoolSettings | None = None,
         offload_bytes: int = 100 * 1024,
         dedup: RecentRequestIds | None = None,
+        dead_letter_dir: Path | None = None,
     ) -> None:
         self.spool = spool
         self.store = store
         self.objects = objects
         self.settings = settings or SpoolSettings()
         self.offload_bytes = offload_bytes
+        self.dead_letter_dir = dead_letter_dir or spool.directory / "deadletter"
         self.dedup = dedup or RecentRequestIds(
             self.settings.dedup_window_s, self.settings.dedup_max_entries
         )
@@ -102,6 +115,7 @@ class Pipeline:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.settings.queue_records)
         self._written: queue.Queue[object] = queue.Queue()
         self._stopping = False
+        self._stopped = False
         self._threads: list[threading.Thread] = []
         # ingested keys whose records are queued but not yet durable, with their futures
         self._pending: dict[tuple[str, str], Future[SpoolPosition]] = {}
@@ -114,17 +128,24 @@ class Pipeline:
         self.dedup.claim(self.store.recent_request_ids(since, self.dedup.max_entries))
         self._replay()
         for target, name in ((self._spool_loop, "spool"), (self._writer_loop, "batch-writer")):
-            thread = threading.Thread(target=target, name=f"llmtrail-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._guarded, args=(target,), name=f"llmtrail-{name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         self.ready.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop accepting, then flush queue → spool → store. Safe to call twice."""
-        if self._stopping:
-            return
+    def begin_stop(self) -> None:
+        """Stop accepting records; what was accepted is still flushed by `stop`."""
         self._stopping = True
         self.ready.clear()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop accepting, then flush queue → spool → store. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.begin_stop()
         if self._threads:
             self._queue.put(_STOP)
             deadline = time.monotonic() + timeout
@@ -195,6 +216,22 @@ class Pipeline:
         return out
 
     # -- threads --------------------------------------------------------------------------
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        """Run a pipeline thread; if it ever dies, say so loudly and stop being ready, so that
+        ingest answers 503 and /readyz fails instead of acknowledging into the void."""
+        try:
+            loop()
+        except _GaveUp:
+            log.warning(
+                "the batch writer stopped with records left in the spool (replayed "
+                "at the next start)"
+            )
+        except BaseException:
+            self.counters.thread_failures += 1
+            self.ready.clear()
+            self._stopping = True
+            log.critical("pipeline thread %s died", threading.current_thread().name, exc_info=True)
+
     def _spool_loop(self) -> None:
         stop = False
         while not stop:
@@ -218,8 +255,8 @@ class Pipeline:
     def _spool_items(self, items: list[_Item]) -> None:
         try:
             position = self.spool.append([encode_payload(r) for i in items for r in i.records])
-        except SpoolFullError:
-            for item in items:  # one by one: whatever still fits goes in
+        except Exception:  # full, a disk error, an oversized frame: item by item
+            for item in items:
                 self._spool_one(item)
             return
         self._spooled(items, position)
@@ -227,13 +264,20 @@ class Pipeline:
     def _spool_one(self, item: _Item) -> None:
         try:
             position = self.spool.append([encode_payload(r) for r in item.records])
-        except SpoolFullError as exc:
+        except Exception as exc:
+            full = isinstance(exc, SpoolFullError)
             if item.future is None:
-                self.counters.dropped_spool_full += len(item.records)
-                log.warning("spool full: dropped a gateway record (dropped_spool_full)")
+                if full:
+                    self.counters.dropped_spool_full += len(item.records)
+                else:
+                    self.counters.dropped_spool_error += len(item.records)
+                log.warning("gateway record dropped: %s", exc)
             else:
-                self.counters.ingest_refused_spool_full += len(item.records)
-                self._settle(item.keys, Unavailable(f"spool full: {exc}; retry later"))
+                if full:
+                    self.counters.ingest_refused_spool_full += len(item.records)
+                else:
+                    log.error("spool write failed: %s", exc)
+                self._settle(item.keys, Unavailable(f"{exc}; retry later"))
             return
         self._spooled([item], position)
 
@@ -285,26 +329,68 @@ class Pipeline:
                 return
 
     def _store(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
+        """Store one batch and commit its spool position. A batch the store keeps refusing
+        is not retried forever: records that fail the schema check, and after
+        ``_MAX_ATTEMPTS`` the whole batch, go to the dead-letter file (NDJSON, importable
+        with ``llmtrail ingest``) so that the pipeline moves on. Raises `_GaveUp` when
+        stopping, leaving the batch in the spool for the next start."""
         if self.objects is not None:
             for record in records:
-                self.counters.offloaded_bodies += offload_bodies(
-                    record, self.objects, self.offload_bytes
-                )
-        delay = 0.05
+                try:
+                    self.counters.offloaded_bodies += offload_bodies(
+                        record, self.objects, self.offload_bytes
+                    )
+                except Exception:  # the body stays inline
+                    self.counters.offload_errors += 1
+                    log.exception("offloading a large body failed")
+        attempts = 0
         while True:
             try:
                 self.store.append(records, position.encode())
                 break
             except Exception:
+                attempts += 1
                 self.counters.store_errors += 1
-                log.exception("store append failed; retrying (records stay in the spool)")
-                if self._stopping and delay > 2:
-                    return  # replayed from the spool at the next start
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.exception(
+                    "store append failed (attempt %d); the batch stays in the spool", attempts
+                )
+                if self._stopping and attempts >= 3:
+                    raise _GaveUp from None
+                if attempts == 3:
+                    records = self._dead_letter(records, only_invalid=True)
+                elif attempts >= _MAX_ATTEMPTS:
+                    records = self._dead_letter(records, only_invalid=False)
+                time.sleep(min(0.05 * 2**attempts, 5.0))
         self.counters.stored += len(records)
         self.counters.batches += 1
         self.spool.release(position)
+
+    def _dead_letter(
+        self, records: list[InvocationRecord], *, only_invalid: bool
+    ) -> list[InvocationRecord]:
+        """Write the records that cannot be stored to the dead-letter file; the rest."""
+        keep, out = [], []
+        for record in records:
+            if not only_invalid:
+                out.append(record)
+                continue
+            try:
+                check_types(record.data)
+            except ValidationError as exc:
+                log.error("record %s cannot be stored: %s", record.request_id, exc)
+                out.append(record)
+            else:
+                keep.append(record)
+        if out:
+            self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+            path = self.dead_letter_dir / "records.ndjson"
+            with open(path, "ab") as f:
+                f.write(b"".join(orjson.dumps(r.data) + b"\n" for r in out))
+                f.flush()
+                os.fsync(f.fileno())
+            self.counters.dead_lettered += len(out)
+            log.error("%d records written to %s", len(out), path)
+        return keep
 
     def _replay(self) -> None:
         committed = self.store.committed_position()

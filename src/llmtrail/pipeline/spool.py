@@ -166,6 +166,7 @@ class Spool:
         self._quarantined_frames = 0
         self._quarantined_bytes = 0
         self._full_rejections = 0
+        self._released_in_active = 0  # bytes of the active segment already stored
         self._closed = False
 
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -194,7 +195,7 @@ class Spool:
                 return self.end_position()
             data = b"".join(encode_frame(bytes(p)) for p in payloads)
             with self._lock:
-                live = sum(self._sizes.values())
+                live = self._unreleased()
                 if live + len(data) > self.max_bytes:
                     self._full_rejections += 1
                     raise SpoolFullError(
@@ -244,7 +245,15 @@ class Spool:
                     self._path(segment).unlink(missing_ok=True)
                     del self._sizes[segment]
                     deleted += 1
+            if upto.segment == self._active:
+                self._released_in_active = max(self._released_in_active, upto.offset)
         return deleted
+
+    def _unreleased(self) -> int:
+        """Bytes not yet released (caller holds ``_lock``): what ``max_bytes`` bounds. The
+        released head of the active segment stays on disk until the segment rolls, so the
+        files can exceed ``max_bytes`` by up to one segment."""
+        return sum(self._sizes.values()) - self._released_in_active
 
     def advance_past(self, position: SpoolPosition) -> None:
         """Make every later append land after ``position``.
@@ -261,6 +270,7 @@ class Spool:
             os.close(self._fd)
             self._fd, self._active = fd, segment
             self._sizes[segment] = 0
+            self._released_in_active = 0
 
     def end_position(self) -> SpoolPosition:
         """The position after the last committed frame (``(1, 0)`` for a fresh spool)."""
@@ -271,7 +281,7 @@ class Spool:
     def stats(self) -> SpoolStats:
         with self._lock:
             return SpoolStats(
-                bytes=sum(self._sizes.values()),
+                bytes=self._unreleased(),
                 segments=len(self._sizes),
                 frames_appended=self._frames_appended,
                 fsyncs=self._fsyncs,
@@ -311,6 +321,7 @@ class Spool:
         os.close(self._fd)
         self._fd, self._active = fd, self._active + 1
         self._sizes[self._active] = 0
+        self._released_in_active = 0
 
     def _write_durably(self, data: bytes, start: int) -> None:
         view = memoryview(data)

@@ -22,6 +22,11 @@ def _discard(record: object) -> bool:
     return False
 
 
+def _report_start_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("the pipeline did not start; /readyz stays 503", exc_info=task.exception())
+
+
 def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> ASGIApp:
     submit = runtime.pipeline.submit if runtime.settings.record_invocations else _discard
     openai = OpenAIRoutes(runtime.settings, runtime.router, runtime.providers, submit)
@@ -35,11 +40,13 @@ def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         starting = asyncio.create_task(asyncio.to_thread(runtime.start))
+        starting.add_done_callback(_report_start_failure)
         if on_ready is not None:
             on_ready()
         try:
             yield
         finally:
+            runtime.pipeline.begin_stop()  # a replay still running gives up; the spool keeps it
             with contextlib.suppress(Exception):
                 await starting
             await runtime.aclose()
