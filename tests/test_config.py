@@ -52,6 +52,20 @@ def test_route_flags_and_presets() -> None:
         ("", ["noequals"], "PATTERN=PROVIDER"),
         ("", ["x*=nowhere"], "not defined"),
         ("this is = = not toml", [], "bad.toml"),
+        ('[providers.x]\ntype = "openai"\nbase_url = "http://u:pw@h/v1"\n', [], "credentials"),
+        ('[providers.x]\ntype = "openai"\nbase_url = "http://h/v1?key=1"\n', [], "query"),
+        ('[providers.x]\ntype = "openai"\nbase_url = "ftp://h"\n', [], "http(s)"),
+        (
+            '[providers.x]\ntype = "openai"\nbase_url = "http://h"\nopenai_api_key = "s"\n',
+            [],
+            "looks like a secret",
+        ),
+        ('[limits]\nmax_request_bytes = "big"\n', [], "non-negative number"),
+        ("[spool]\nfsync = 1\n", [], "true or false"),
+        ("[spool]\nmax_bytes = 10\n", [], "segment_bytes"),
+        ('promoted_metadata_keys = ["tenant-id", "tenant_id"]\n', [], "share the column"),
+        ('[[routes]]\nprovider = "sim"\n', [], "needs match and provider"),
+        ("providers = 5\n", [], "providers must be a table"),
     ],
 )
 def test_bad_configuration_names_the_setting(

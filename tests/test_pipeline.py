@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,3 +156,19 @@ def test_offload_is_idempotent() -> None:
     assert offload_bodies(record, objects, 1000) == 1
     assert offload_bodies(record, objects, 1000) == 0
     assert len(objects.objects) == 1
+
+
+def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_stored(env: Env) -> None:
+    env.pipeline.start()
+    poison = InvocationRecord({**rec(2).data, "requestHeaders": {"a": 1}}, ())  # unvalidated
+    env.pipeline.submit(rec(1))
+    env.pipeline.submit(poison)
+    env.pipeline.submit(rec(3))
+    env.pipeline.stop()
+    assert env.pipeline.counters.dead_lettered == 1
+    lines = (env.spool.directory / "deadletter" / "records.ndjson").read_text().splitlines()
+    assert [json.loads(line)["requestId"] for line in lines] == ["p-2"]
+    env.db.close()
+    env.open()
+    assert sorted(env.ids()) == ["p-1", "p-3"]
+    assert env.pipeline.counters.replayed == 0

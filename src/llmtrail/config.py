@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,23 +186,55 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     if "data_dir" in raw:
         s.data_dir = Path(raw["data_dir"])
     if "promoted_metadata_keys" in raw:
-        s.promoted_metadata_keys = tuple(str(k) for k in raw["promoted_metadata_keys"])
+        s.promoted_metadata_keys = _promoted(raw["promoted_metadata_keys"], where)
     s.providers = {"sim": _provider("sim", PRESETS["sim"])}
-    for name, body in raw.get("providers", {}).items():
-        s.providers[name] = _provider(name, body)
-    s.routes = [
-        RouteConfig(**_only(r, RouteConfig, f"{where}: routes")) for r in raw.get("routes", [])
-    ] + list(DEFAULT_ROUTES)
-    s.aliases = {str(k): str(v) for k, v in raw.get("aliases", {}).items()}
-    s.limits = Limits(**_only(raw.get("limits", {}), Limits, f"{where}: [limits]"))
-    s.spool = SpoolSettings(**_only(raw.get("spool", {}), SpoolSettings, f"{where}: [spool]"))
+    for name, body in _table(raw, "providers", dict, where).items():
+        s.providers[name] = _provider(name, _table({"p": body}, "p", dict, f"[providers.{name}]"))
+    s.routes = []
+    for i, r in enumerate(_table(raw, "routes", list, where)):
+        route = _only(_table({"r": r}, "r", dict, f"routes[{i}]"), RouteConfig, f"routes[{i}]")
+        if not isinstance(route.get("match"), str) or not isinstance(route.get("provider"), str):
+            raise ConfigError(f"{where}: routes[{i}] needs match and provider (strings)")
+        s.routes.append(RouteConfig(**route))
+    s.routes += list(DEFAULT_ROUTES)
+    s.aliases = {str(k): str(v) for k, v in _table(raw, "aliases", dict, where).items()}
+    s.limits = Limits(**_only(_table(raw, "limits", dict, where), Limits, f"{where}: [limits]"))
+    s.spool = SpoolSettings(
+        **_only(_table(raw, "spool", dict, where), SpoolSettings, f"{where}: [spool]")
+    )
+    if s.spool.segment_bytes > s.spool.max_bytes:
+        raise ConfigError(f"{where}: [spool] segment_bytes must not exceed max_bytes")
     return s
+
+
+def _table(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    value = raw.get(key, kind())
+    if not isinstance(value, kind):
+        word = "a table" if kind is dict else "an array of tables"
+        raise ConfigError(f"{where}: {key} must be {word}")
+    return value
+
+
+def _promoted(value: Any, where: str) -> tuple[str, ...]:
+    from llmtrail.store.schema import metadata_column_name
+
+    if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
+        raise ConfigError(f"{where}: promoted_metadata_keys must be an array of strings")
+    columns: dict[str, str] = {}
+    for key in value:
+        other = columns.setdefault(metadata_column_name(key), key)
+        if other != key:
+            raise ConfigError(
+                f"{where}: promoted_metadata_keys {other!r} and {key!r} would share the column "
+                f"{metadata_column_name(key)!r}; keep one"
+            )
+    return tuple(dict.fromkeys(value))
 
 
 def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
     where = f"[providers.{name}]"
     for key in body:
-        if key.lower() in _SECRET_NAMES:
+        if key != "api_key_env" and any(word in key.lower() for word in _SECRET_NAMES):
             raise ConfigError(
                 f"{where}: {key!r} looks like a secret; name the environment variable that "
                 'holds it instead (api_key_env = "MY_KEY_VARIABLE")'
@@ -211,6 +244,15 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
         raise ConfigError(f"{where}: type must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
     if kind == "openai" and not body.get("base_url"):
         raise ConfigError(f"{where}: base_url is required for an openai provider")
+    if body.get("base_url"):
+        url = urllib.parse.urlsplit(str(body["base_url"]))
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(f"{where}: base_url must be an http(s) URL")
+        if url.username or url.password or url.query:
+            raise ConfigError(
+                f"{where}: base_url must not carry credentials or a query string; "
+                "put the key in an environment variable named by api_key_env"
+            )
     timeouts = Timeouts(**_only(body.get("timeouts", {}), Timeouts, f"{where}.timeouts"))
     options = {
         k: v for k, v in body.items() if k not in ("type", "base_url", "api_key_env", "timeouts")
@@ -232,11 +274,23 @@ def _plugin_types() -> set[str]:
 
 
 def _only(body: Mapping[str, Any], cls: type, where: str) -> dict[str, Any]:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(body) - names
+    """``body``'s settings for dataclass ``cls``: unknown names are errors, and values are
+    converted to the type of each field's default (numbers, booleans)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(body) - set(fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(names)}")
-    return dict(body)
+        raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)}; known: {sorted(fields)}")
+    out = dict(body)
+    for name, value in body.items():
+        default = fields[name].default
+        kind = type(default) if default is not dataclasses.MISSING else None
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
+        if kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{where}: {name} must be a non-negative number, got {value!r}")
+            out[name] = kind(value)
+    return out
 
 
 def masked(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:

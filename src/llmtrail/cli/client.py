@@ -101,28 +101,17 @@ class LocalBackend:
         return record.data
 
     def ingest(self, body: bytes) -> dict[str, Any]:
-        from llmtrail.record import InvocationRecord
-        from llmtrail.server.api import parse_records
+        from llmtrail.server.api import validate_batch
 
         limits = self.runtime.settings.limits
-        results: list[dict[str, Any]] = []
-        valid = []
-        for i, doc in enumerate(
-            parse_records(body, limits.max_ingest_records, limits.max_json_depth)
-        ):
-            try:
-                valid.append(InvocationRecord.from_dict(doc, source="ingest"))
-                results.append({"index": i, "status": "stored"})
-            except ValidationError as exc:
-                results.append(
-                    {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
-                )
+        results, valid, where = validate_batch(
+            body, False, limits.max_ingest_bytes, limits.max_ingest_records, limits.max_json_depth
+        )
         fresh, future = self.runtime.pipeline.ingest(valid)
         future.result()
-        ok = iter(fresh)
-        for r in results:
-            if r["status"] == "stored" and not next(ok):
-                r["status"] = "duplicate"
+        for index, new in zip(where, fresh, strict=True):
+            if not new:
+                results[index]["status"] = "duplicate"
         counts = {
             k: sum(1 for r in results if r["status"] == k)
             for k in ("stored", "duplicate", "rejected")

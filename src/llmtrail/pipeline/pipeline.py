@@ -192,7 +192,7 @@ class Pipeline:
             future.set_result(self.spool.end_position())
         else:
             try:
-                self._queue.put(_Item(new, future, new_keys), timeout=5.0)
+                self._queue.put_nowait(_Item(new, future, new_keys))  # never block the loop
             except queue.Full:
                 error = Unavailable("the pipeline queue is full; retry later")
                 self._settle(new_keys, error)
@@ -354,12 +354,13 @@ class Pipeline:
                 log.exception(
                     "store append failed (attempt %d); the batch stays in the spool", attempts
                 )
-                if self._stopping and attempts >= 3:
-                    raise _GaveUp from None
                 if attempts == 3:
                     records = self._dead_letter(records, only_invalid=True)
-                elif attempts >= _MAX_ATTEMPTS:
+                    continue
+                if attempts >= _MAX_ATTEMPTS:
                     records = self._dead_letter(records, only_invalid=False)
+                elif self._stopping and attempts > 3:
+                    raise _GaveUp from None
                 time.sleep(min(0.05 * 2**attempts, 5.0))
         self.counters.stored += len(records)
         self.counters.batches += 1

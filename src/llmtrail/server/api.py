@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import gzip
 import zlib
 from datetime import datetime
 from typing import Any
@@ -35,23 +34,18 @@ class RecordsAPI:
         limits = self.runtime.settings.limits
         try:
             raw = await _read_limited(request, limits.max_ingest_bytes)
-            docs = parse_records(raw, limits.max_ingest_records, limits.max_json_depth)
+            gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
+            # decoding and validating a large batch would stall the event loop's other calls
+            results, valid, where = await asyncio.to_thread(
+                validate_batch,
+                raw,
+                gzipped,
+                limits.max_ingest_bytes,
+                limits.max_ingest_records,
+                limits.max_json_depth,
+            )
         except LlmtrailError as exc:
             return from_error(exc)
-        results: list[dict[str, Any]] = []
-        valid: list[InvocationRecord] = []
-        where: list[int] = []
-        for i, doc in enumerate(docs):
-            try:
-                record = InvocationRecord.from_dict(doc, source="ingest")
-            except ValidationError as exc:
-                results.append(
-                    {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
-                )
-                continue
-            results.append({"index": i, "requestId": record.request_id, "status": "stored"})
-            valid.append(record)
-            where.append(i)
         try:
             fresh, future = self.runtime.pipeline.ingest(valid)
             await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
@@ -111,28 +105,65 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         if size > limit:
             raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
+    return b"".join(chunks)
+
+
+def gunzip_limited(raw: bytes, limit: int) -> bytes:
+    """Decompress gzip without ever holding more than ``limit`` bytes (no gzip bombs)."""
+    decompressor = zlib.decompressobj(wbits=31)
+    try:
+        out = decompressor.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise ValidationError("body", f"is not valid gzip: {exc}") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise PayloadTooLarge("body", f"decompresses to more than the limit of {limit} bytes")
+    if not decompressor.eof:
+        raise ValidationError("body", "is truncated gzip")
+    return out
+
+
+def validate_batch(
+    raw: bytes, gzipped: bool, max_bytes: int, max_records: int, max_depth: int
+) -> tuple[list[dict[str, Any]], list[InvocationRecord], list[int]]:
+    """Decode and validate an ingest body: per-item results, the valid records, and where
+    each valid record sits in the results."""
+    if gzipped or raw[:2] == b"\x1f\x8b":
+        raw = gunzip_limited(raw, max_bytes)
+    docs = parse_records(raw, max_records, max_depth)
+    results: list[dict[str, Any]] = []
+    valid: list[InvocationRecord] = []
+    where: list[int] = []
+    for i, doc in enumerate(docs):
         try:
-            decompressor = zlib.decompressobj(wbits=31)
-            raw = decompressor.decompress(raw, limit + 1)
-        except zlib.error as exc:
-            raise ValidationError("body", f"is not valid gzip: {exc}") from None
-        if len(raw) > limit:
-            raise PayloadTooLarge("body", f"decompresses to more than {limit} bytes")
-    return raw
+            record = InvocationRecord.from_dict(doc, source="ingest")
+        except ValidationError as exc:
+            results.append(
+                {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
+            )
+            continue
+        results.append({"index": i, "requestId": record.request_id, "status": "stored"})
+        valid.append(record)
+        where.append(i)
+    return results, valid, where
 
 
 def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
-    """A JSON array, a single object, or NDJSON (one object per line; ``.json.gz`` unpacked)."""
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    """A JSON array, a single object (pretty-printed or not), or NDJSON (one per line)."""
     text = raw.strip()
     if not text:
         raise ValidationError("body", "is empty; send a JSON array or NDJSON records")
     try:
-        if text[:1] == b"[":
-            docs = orjson.loads(text)
+        if text[:1] in (b"[", b"{"):
+            try:
+                whole = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                if text[:1] == b"[":
+                    raise
+                whole = None  # NDJSON: several objects, one per line
+            if whole is not None:
+                docs = whole if isinstance(whole, list) else [whole]
+            else:
+                docs = [orjson.loads(line) for line in text.split(b"\n") if line.strip()]
         else:
             docs = [orjson.loads(line) for line in text.split(b"\n") if line.strip()]
     except orjson.JSONDecodeError as exc:

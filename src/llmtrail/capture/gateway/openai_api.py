@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from llmtrail.capture.gateway.asgi import (
+    Message,
     Receive,
     Scope,
     Send,
@@ -25,10 +26,10 @@ from llmtrail.capture.gateway.asgi import (
     respond_json,
 )
 from llmtrail.capture.gateway.call import Call
+from llmtrail.capture.gateway.outcome import chat_outcome, embedding_outcome
 from llmtrail.capture.gateway.providers import Provider, UpstreamError, UpstreamRequest
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.gateway.sse import ChatStreamAccumulator, SSEDecoder
-from llmtrail.capture.tokens import count_chat_prompt, count_tokens
 from llmtrail.config import Settings
 from llmtrail.errors import ValidationError
 from llmtrail.record import InvocationRecord
@@ -73,10 +74,29 @@ class OpenAIRoutes:
         await respond_json(send, 200, {"object": "list", "data": data})
 
     async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handle(scope, receive, send, "ChatCompletions", "/chat/completions")
+        await self._guarded(scope, receive, send, "ChatCompletions", "/chat/completions")
 
     async def embeddings(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._handle(scope, receive, send, "Embeddings", "/embeddings")
+        await self._guarded(scope, receive, send, "Embeddings", "/embeddings")
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, operation: str, path: str
+    ) -> None:
+        """A bug must not cost the caller more than this call: a 500 in OpenAI's shape, with
+        the request id, if nothing was sent yet."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, tracking_send, operation, path)
+        except Exception:
+            log.exception("gateway error on %s", path)
+            if not started:
+                await respond_json(send, 500, error_body(500, "internal error in the gateway"))
 
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, operation: str, path: str
@@ -132,7 +152,7 @@ class OpenAIRoutes:
                 metadata=metadata,
             )
             return
-        stream = bool(body.get("stream")) and operation == "ChatCompletions"
+        stream = body.get("stream") is True and operation == "ChatCompletions"
         request = UpstreamRequest(
             WIRE,
             path,
@@ -199,49 +219,32 @@ class OpenAIRoutes:
     def _success(
         self, call: Call, common: dict[str, Any], parsed: dict[str, Any], operation: str
     ) -> InvocationRecord | None:
-        usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
         model = str(common["resolved_model"])
-        body = common["input_body"]
-        estimated = usage is None
         if operation == "Embeddings":
-            output = {k: v for k, v in parsed.items() if k != "data"}  # vectors are not stored
-            output["data"] = [
-                {"object": "embedding", "index": d.get("index")}
-                for d in parsed.get("data") or []
-                if isinstance(d, dict)
-            ]
-            inputs = body.get("input")
-            items = (
-                [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
-            )
-            in_tokens = (usage or {}).get("prompt_tokens")
-            if in_tokens is None:
-                in_tokens = sum(count_tokens(str(i), model) for i in items)
+            kept, tokens, estimated = embedding_outcome(parsed, common["input_body"], model)
             return call.record(
                 **common,
-                output_body=output,
-                input_tokens=in_tokens,
+                output_body=kept,
+                input_tokens=tokens,
                 output_tokens=0,
                 estimated=estimated,
             )
-        choices = parsed.get("choices") or [{}]
-        text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices)
-        in_tokens = (usage or {}).get("prompt_tokens")
-        out_tokens = (usage or {}).get("completion_tokens")
-        cached = ((usage or {}).get("prompt_tokens_details") or {}).get("cached_tokens")
-        if in_tokens is None:
-            in_tokens = count_chat_prompt(body.get("messages"), model)
-        if out_tokens is None:
-            out_tokens = count_tokens(text, model)
+        return self._chat_record(call, common, parsed)
+
+    def _chat_record(
+        self, call: Call, common: dict[str, Any], response: dict[str, Any], **more: Any
+    ) -> InvocationRecord | None:
+        o = chat_outcome(response, common["input_body"], str(common["resolved_model"]))
         return call.record(
             **common,
-            output_body=parsed,
-            input_tokens=in_tokens,
-            output_tokens=out_tokens,
-            cache_read_tokens=cached,
-            estimated=estimated,
-            response_id=parsed.get("id"),
-            stop_reason=choices[0].get("finish_reason"),
+            output_body=response,
+            input_tokens=o.input_tokens,
+            output_tokens=o.output_tokens,
+            cache_read_tokens=o.cache_read_tokens,
+            estimated=o.estimated,
+            response_id=o.response_id,
+            stop_reason=o.stop_reason,
+            **more,
         )
 
     async def _relay_stream(
@@ -286,9 +289,10 @@ class OpenAIRoutes:
             status = "CANCELLED"
             error = {"type": "server_shutdown", "message": "the server stopped during the stream"}
             self._submit(
-                call.record(
-                    **common,
-                    output_body=acc.result(),
+                self._chat_record(
+                    call,
+                    common,
+                    acc.result(),
                     status=status,
                     error=error,
                     error_code="ClientDisconnected",
@@ -311,27 +315,11 @@ class OpenAIRoutes:
             if hasattr(chunks, "aclose"):
                 await chunks.aclose()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        result = acc.result()
-        usage = acc.usage or {}
-        model = str(common["resolved_model"])
-        in_tokens = usage.get("prompt_tokens")
-        out_tokens = usage.get("completion_tokens")
-        estimated = not acc.usage
-        if in_tokens is None:
-            in_tokens = count_chat_prompt(common["input_body"].get("messages"), model)
-        if out_tokens is None:
-            out_tokens = count_tokens(acc.text(), model)
-        first = result["choices"][0] if result["choices"] else {}
         self._submit(
-            call.record(
-                **common,
-                output_body=result,
-                input_tokens=in_tokens,
-                output_tokens=out_tokens,
-                cache_read_tokens=(usage.get("prompt_tokens_details") or {}).get("cached_tokens"),
-                estimated=estimated,
-                response_id=result.get("id"),
-                stop_reason=first.get("finish_reason"),
+            self._chat_record(
+                call,
+                common,
+                acc.result(),
                 status=status,
                 error=error,
                 error_code=None

@@ -50,11 +50,15 @@ class ChatStreamAccumulator:
                 self.meta[key] = chunk[key]
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            self._add_choice(choice)
+        choices = chunk.get("choices")
+        for choice in choices if isinstance(choices, list) else []:
+            if isinstance(choice, dict):
+                self._add_choice(choice)
 
     def _add_choice(self, choice: dict[str, Any]) -> None:
-        index = int(choice.get("index", 0))
+        index = choice.get("index", 0)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 128:
+            return
         slot = self.choices.setdefault(
             index,
             {
@@ -63,28 +67,36 @@ class ChatStreamAccumulator:
                 "finish_reason": None,
             },
         )
-        delta = choice.get("delta") or {}
+        delta = choice.get("delta")
+        delta = delta if isinstance(delta, dict) else {}
         message = slot["message"]
-        if delta.get("role"):
+        if isinstance(delta.get("role"), str):
             message["role"] = delta["role"]
-        if delta.get("content"):
+        if isinstance(delta.get("content"), str) and delta["content"]:
             message["content"] = (message["content"] or "") + delta["content"]
             self.saw_content = True
-        if delta.get("refusal"):
+        if isinstance(delta.get("refusal"), str):
             message["refusal"] = (message.get("refusal") or "") + delta["refusal"]
-        for call in delta.get("tool_calls") or []:
+        tool_calls = delta.get("tool_calls")
+        for call in tool_calls if isinstance(tool_calls, list) else []:
+            if not isinstance(call, dict):
+                continue
             calls = message.setdefault("tool_calls", [])
-            i = int(call.get("index", len(calls)))
+            i = call.get("index", len(calls))
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 128:
+                continue
             while len(calls) <= i:
                 calls.append(
                     {"id": None, "type": "function", "function": {"name": "", "arguments": ""}}
                 )
             target = calls[i]
-            if call.get("id"):
+            if isinstance(call.get("id"), str):
                 target["id"] = call["id"]
-            function = call.get("function") or {}
-            target["function"]["name"] += function.get("name") or ""
-            target["function"]["arguments"] += function.get("arguments") or ""
+            function = call.get("function")
+            function = function if isinstance(function, dict) else {}
+            for part in ("name", "arguments"):
+                if isinstance(function.get(part), str):
+                    target["function"][part] += function[part]
         if choice.get("finish_reason"):
             slot["finish_reason"] = choice["finish_reason"]
 

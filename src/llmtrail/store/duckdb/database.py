@@ -30,6 +30,7 @@ class Database:
         self._conn.execute("SET TimeZone = 'UTC'")
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._closed = False
+        self._lock = threading.Lock()
         apply_migrations(self._conn, self.schema)
         self.schema = RecordSchema(
             self.schema.promoted_keys
@@ -40,10 +41,11 @@ class Database:
 
     def write(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``fn(connection)`` on the writer thread and return its result (or raise)."""
-        if self._closed:
-            raise RuntimeError("database is closed")
         future: Future[T] = Future()
-        self._jobs.put((fn, future))
+        with self._lock:  # never queue behind the stop marker
+            if self._closed:
+                raise RuntimeError("database is closed")
+            self._jobs.put((fn, future))
         return future.result()
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
@@ -64,8 +66,9 @@ class Database:
         if self._closed:
             return
         self.checkpoint()
-        self._closed = True
-        self._jobs.put(_STOP)
+        with self._lock:
+            self._closed = True
+            self._jobs.put(_STOP)
         self._thread.join()
         self._conn.close()
 

@@ -27,9 +27,13 @@ class DuckDBStateStore:
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("BEGIN")
-            conn.execute("DELETE FROM state WHERE namespace = ? AND key = ?", [namespace, key])
-            conn.execute("INSERT INTO state VALUES (?, ?, ?)", [namespace, key, text])
-            conn.execute("COMMIT")
+            try:
+                conn.execute("DELETE FROM state WHERE namespace = ? AND key = ?", [namespace, key])
+                conn.execute("INSERT INTO state VALUES (?, ?, ?)", [namespace, key, text])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
         self.db.write(write)
 

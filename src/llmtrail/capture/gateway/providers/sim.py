@@ -83,6 +83,14 @@ _VOCABULARY = [
     "in",
     "production",
 ]
+_OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "latency_ms": (0, 600_000),
+    "ttft_ms": (0, 600_000),
+    "chunk_delay_ms": (0, 60_000),
+    "chunk_words": (1, 10_000),
+    "words": (0, 100_000),
+    "error": (400, 599),
+}
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -151,7 +159,10 @@ class SimProvider:
                     "usage": usage,
                 },
             )
-        include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+        stream_options = request.body.get("stream_options")
+        include_usage = (
+            isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+        )
         chunks = _stream(completion_id, model, text, finish, usage if include_usage else None, opts)
         return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
 
@@ -168,20 +179,29 @@ class SimProvider:
             key, sep, value = part.strip().partition("=")
             if sep:
                 opts[key] = value
-        for key in ("latency_ms", "ttft_ms", "chunk_delay_ms", "chunk_words", "words", "error"):
-            if key in opts:
-                try:
-                    opts[key] = float(opts[key]) if key.endswith("_ms") else int(opts[key])
-                except (TypeError, ValueError):
-                    raise UpstreamError(
-                        "invalid_sim_option", 400, f"sim option {key} must be a number"
-                    ) from None
+        for key, (low, high) in _OPTION_RANGES.items():
+            if key not in opts:
+                continue
+            number: float | None
+            try:
+                number = float(opts[key]) if key.endswith("_ms") else int(opts[key])
+            except (TypeError, ValueError, OverflowError):
+                number = None
+            if number is None or not low <= number <= high:
+                raise UpstreamError(
+                    "invalid_sim_option",
+                    400,
+                    f"sim option {key} must be a number from {low} to {high}",
+                )
+            opts[key] = number
         return opts
 
     def _embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
         inputs = body.get("input")
         items = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        dims: int = body["dimensions"] if isinstance(body.get("dimensions"), int) else 256
+        dims = body.get("dimensions", 256)
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 8192:
+            raise UpstreamError("invalid_request_error", 400, "dimensions must be 1 to 8192")
         as_base64 = body.get("encoding_format") == "base64"
         data = []
         for i, item in enumerate(items):
