@@ -127,3 +127,26 @@ def test_logs_follow_prints_new_records(tmp_path: Path) -> None:
             for stream in (follower.stdout, follower.stderr):
                 if stream is not None:
                     stream.close()
+
+
+def test_ingest_splits_by_size_and_reports_unreadable_lines(tmp_path: Path) -> None:
+    from llmtrail.cli import batches, read_records
+
+    lines = [b"x" * 10] * 7
+    assert [(s, len(c)) for s, c in batches(lines, 3, 10_000)] == [(0, 3), (3, 3), (6, 1)]
+    assert [(s, len(c)) for s, c in batches(lines, 100, 25)] == [(0, 2), (2, 2), (4, 2), (6, 1)]
+    pretty = json.dumps({"requestId": "p", "timestamp": "2026-01-01T00:00:00Z"}, indent=2)
+    assert len(read_records(pretty.encode())) == 1
+    source = tmp_path / "mixed.ndjson"
+    source.write_text(
+        '{"requestId": "ok-1", "timestamp": "2026-01-01T00:00:00Z"}\nnot json at all\n'
+    )
+    done = run("ingest", str(source), "--data-dir", str(tmp_path / "data"))
+    result = json.loads(done.stdout)
+    assert done.returncode == 1 and result["rejected"] == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text("[1, 2")
+    failed = run("ingest", str(broken), "--data-dir", str(tmp_path / "data"))
+    assert failed.returncode == 1 and "JSON array" in failed.stderr
+    shown = run("show", "ok-1", "--data-dir", str(tmp_path / "data"), "--format", "csv")
+    assert "requestId,ok-1" in shown.stdout.splitlines()

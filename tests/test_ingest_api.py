@@ -81,7 +81,7 @@ def test_json_array_gzip_and_per_item_results(server: ServerProcess) -> None:
     ("body", "status", "needle"),
     [
         (b"", 400, "empty"),
-        (b"{broken", 400, "NDJSON"),
+        (b"[broken", 400, "NDJSON"),
         (b"\n".join(json.dumps(record(1000 + i)).encode() for i in range(501)), 413, "500"),
         (b"x" * 2_000_001, 413, "2000000"),
         (
@@ -159,3 +159,11 @@ def test_unchanged_docs_are_not_mutated_by_ingest(server: ServerProcess) -> None
     post(server, json.dumps([doc]).encode())
     got = server.wait_for_record("ingest-500")
     assert {k: v for k, v in got.items() if k in original} == original
+
+
+def test_an_unreadable_ndjson_line_is_rejected_alone(server: ServerProcess) -> None:
+    body = b"{broken\n" + json.dumps(record(900)).encode() + b"\n"
+    result = post(server, body).json()
+    assert [r["status"] for r in result["results"]] == ["rejected", "stored"]
+    assert result["results"][0]["field"] == "record"
+    assert "not valid JSON" in result["results"][0]["reason"]

@@ -41,6 +41,17 @@ def test_fixtures_import_and_serialise_back_in_bedrock_view() -> None:
         assert set(record.derived) == {"recordId", "workspace", "status", "provider", "source"}
 
 
+def test_record_id_and_workspace_are_never_the_callers() -> None:
+    doc = {
+        "requestId": "r",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "recordId": "same",
+        "workspace": "other",
+    }
+    record = InvocationRecord.from_dict(doc)
+    assert record.record_id != "same" and record.workspace == "default"
+
+
 def test_given_additions_are_kept_in_bedrock_view() -> None:
     doc = {
         "requestId": "r",

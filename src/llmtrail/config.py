@@ -138,6 +138,10 @@ def load_settings(
     for suffix, key in _ENV_SCALARS.items():
         if f"LLMTRAIL_{suffix}" in env:
             raw[key] = env[f"LLMTRAIL_{suffix}"]
+    for name, text in env.items():  # LLMTRAIL_SPOOL__MAX_BYTES=… sets [spool] max_bytes
+        section, sep, key = name.removeprefix("LLMTRAIL_").partition("__")
+        if name.startswith("LLMTRAIL_") and sep and section.lower() in _ENV_SECTIONS:
+            raw.setdefault(section.lower(), {})[key.lower()] = _env_value(text)
     for key, value in (overrides or {}).items():
         if value is not None:
             raw[key] = value
@@ -153,6 +157,17 @@ def load_settings(
                 )
             settings.providers[route.provider] = _provider(route.provider, PRESETS[route.provider])
     return settings
+
+
+_ENV_SECTIONS = ("limits", "spool")
+
+
+def _env_value(text: str) -> Any:
+    """A TOML value (number, boolean, string) from an environment variable's text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def parse_route(spec: str) -> RouteConfig:

@@ -71,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--limit", type=int, default=50)
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
 
-    show = sub.add_parser("show", help="print one record as JSON")
+    show = sub.add_parser("show", help="print one record (JSON by default)")
     _common(show)
+    show.set_defaults(format="json")
     show.add_argument("request_id")
 
     ingest = sub.add_parser("ingest", help="import records from JSON, NDJSON or .json.gz")
@@ -132,7 +133,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "logs":
             return _logs(backend, args)
         if args.command == "show":
-            print(json.dumps(backend.get(args.request_id), indent=2))
+            from llmtrail.cli.output import print_record
+
+            print_record(backend.get(args.request_id), args.format)
             return 0
         return _ingest(backend, args)
     finally:
@@ -179,24 +182,16 @@ def _logs(backend: Any, args: argparse.Namespace) -> int:
 
 
 def _ingest(backend: Any, args: argparse.Namespace) -> int:
-    import gzip
-
     from rich.progress import Progress
 
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    text = raw.strip()
-    if text[:1] == b"[":
-        lines = [json.dumps(d).encode() for d in json.loads(text)]
-    else:
-        lines = [line for line in text.split(b"\n") if line.strip()]
+    lines = read_records(
+        sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    )
     totals = {"stored": 0, "duplicate": 0, "rejected": 0}
     rejected: list[dict[str, Any]] = []
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("ingesting", total=len(lines))
-        for start in range(0, len(lines), args.batch):
-            chunk = lines[start : start + args.batch]
+        for start, chunk in batches(lines, args.batch, _MAX_REQUEST_BYTES):
             result = backend.ingest(b"\n".join(chunk))
             for key in totals:
                 totals[key] += result[key]
@@ -208,3 +203,49 @@ def _ingest(backend: Any, args: argparse.Namespace) -> int:
             progress.advance(task, len(chunk))
     print(json.dumps({**totals, "rejected_records": rejected[:100]}))
     return 1 if totals["rejected"] else 0
+
+
+_MAX_REQUEST_BYTES = 16 * 2**20  # well under the server's default max_ingest_bytes
+
+
+def read_records(raw: bytes) -> list[bytes]:
+    """One JSON text per record from a JSON array, one object, NDJSON, or any of them gzipped.
+    A line that is not JSON is still sent, so the server rejects it by index with a reason."""
+    import gzip
+
+    import orjson
+
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise LlmtrailError(f"not a readable gzip file: {exc}") from None
+    text = raw.strip()
+    if text[:1] in (b"[", b"{"):
+        try:
+            whole = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            whole = None
+            if text[:1] == b"[":
+                raise LlmtrailError("the file starts with [ but is not a JSON array") from None
+        if whole is not None:
+            docs = whole if isinstance(whole, list) else [whole]
+            return [orjson.dumps(d) for d in docs]
+    return [line for line in text.split(b"\n") if line.strip()]
+
+
+def batches(lines: list[bytes], max_records: int, max_bytes: int) -> list[tuple[int, list[bytes]]]:
+    """Split into requests of at most ``max_records`` records and about ``max_bytes`` bytes."""
+    out: list[tuple[int, list[bytes]]] = []
+    chunk: list[bytes] = []
+    start, size = 0, 0
+    for i, line in enumerate(lines):
+        if chunk and (len(chunk) >= max_records or size + len(line) > max_bytes):
+            out.append((start, chunk))
+            chunk = []
+            start, size = i, 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        out.append((start, chunk))
+    return out

@@ -58,3 +58,23 @@ def print_table(
     for row in rows:
         table.add_row(*["" if v is None else str(v) for v in row])
     Console(file=out, width=200 if not out.isatty() else None).print(table)
+
+
+def print_record(record: dict[str, Any], fmt: str, out: TextIO = sys.stdout) -> None:
+    """One record: indented JSON, or a FIELD / VALUE table of its flattened paths."""
+    if fmt == "json":
+        out.write(json.dumps(record, indent=2) + "\n")
+        return
+    rows = [[path, value] for path, value in _flatten(record)]
+    print_table(["field", "value"], rows, fmt, out)
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        out: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            out += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(value, dict | list):
+        return [(prefix, json.dumps(value))]
+    return [(prefix, value)]

@@ -134,6 +134,9 @@ def validate_batch(
     valid: list[InvocationRecord] = []
     where: list[int] = []
     for i, doc in enumerate(docs):
+        if isinstance(doc, Unparsable):
+            results.append({"index": i, "status": "rejected", "field": "record", "reason": doc})
+            continue
         try:
             record = InvocationRecord.from_dict(doc, source="ingest")
         except ValidationError as exc:
@@ -163,9 +166,9 @@ def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
             if whole is not None:
                 docs = whole if isinstance(whole, list) else [whole]
             else:
-                docs = [orjson.loads(line) for line in text.split(b"\n") if line.strip()]
+                docs = _ndjson(text)
         else:
-            docs = [orjson.loads(line) for line in text.split(b"\n") if line.strip()]
+            docs = _ndjson(text)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
     if len(docs) > max_records:
@@ -174,6 +177,21 @@ def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
         if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
             raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
     return list(docs)
+
+
+class Unparsable(str):
+    """An NDJSON line that is not JSON: rejected on its own, the other lines still count."""
+
+
+def _ndjson(text: bytes) -> list[Any]:
+    docs: list[Any] = []
+    for line in text.split(b"\n"):
+        if line.strip():
+            try:
+                docs.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                docs.append(Unparsable(f"is not valid JSON: {exc}"))
+    return docs
 
 
 def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -71,7 +72,10 @@ class OpenAIRoutes:
             {"id": m, "object": "model", "created": 0, "owned_by": "llmtrail"}
             for m in self.router.model_ids()
         ]
-        await respond_json(send, 200, {"object": "list", "data": data})
+        request_id = str(uuid.uuid4()).encode()
+        await respond_json(
+            send, 200, {"object": "list", "data": data}, [(b"x-llmtrail-request-id", request_id)]
+        )
 
     async def chat(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._guarded(scope, receive, send, "ChatCompletions", "/chat/completions")
