@@ -101,7 +101,7 @@ class LocalBackend:
         return record.data
 
     def ingest(self, body: bytes) -> dict[str, Any]:
-        from llmtrail.server.api import validate_batch
+        from llmtrail.server.api import ingest_summary, validate_batch
 
         limits = self.runtime.settings.limits
         results, valid, where = validate_batch(
@@ -109,14 +109,7 @@ class LocalBackend:
         )
         fresh, future = self.runtime.pipeline.ingest(valid)
         future.result()
-        for index, new in zip(where, fresh, strict=True):
-            if not new:
-                results[index]["status"] = "duplicate"
-        counts = {
-            k: sum(1 for r in results if r["status"] == k)
-            for k in ("stored", "duplicate", "rejected")
-        }
-        return {**counts, "results": results}
+        return ingest_summary(results, where, fresh)
 
     def close(self) -> None:
         self.runtime.close()

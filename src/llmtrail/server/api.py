@@ -51,14 +51,7 @@ class RecordsAPI:
             await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
         except Unavailable as exc:
             return problem(503, "Unavailable", str(exc))
-        for index, new in zip(where, fresh, strict=True):
-            if not new:
-                results[index]["status"] = "duplicate"
-        counts = {
-            k: sum(1 for r in results if r["status"] == k)
-            for k in ("stored", "duplicate", "rejected")
-        }
-        return json_response({**counts, "results": results})
+        return json_response(ingest_summary(results, where, fresh))
 
     async def list(self, request: Request) -> Response:
         try:
@@ -148,6 +141,20 @@ def validate_batch(
         valid.append(record)
         where.append(i)
     return results, valid, where
+
+
+def ingest_summary(
+    results: list[dict[str, Any]], where: list[int], fresh: list[bool]
+) -> dict[str, Any]:
+    """Mark the resends the pipeline recognised, and count each outcome."""
+    for index, new in zip(where, fresh, strict=True):
+        if not new:
+            results[index]["status"] = "duplicate"
+    counts = {k: sum(1 for r in results if r["status"] == k) for k in _OUTCOMES}
+    return {**counts, "results": results}
+
+
+_OUTCOMES = ("stored", "duplicate", "rejected")
 
 
 def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:

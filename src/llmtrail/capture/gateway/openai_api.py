@@ -273,14 +273,14 @@ class OpenAIRoutes:
         )
         decoder, acc = SSEDecoder(), ChatStreamAccumulator()
         disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-        status = "OK"
+        status, error_code = "OK", None
         error: dict[str, Any] | None = None
         try:
             async for chunk in chunks:
                 if call.first_token_at is None:
                     call.first_token_at = time.perf_counter()
                 if disconnected.done():
-                    status = "CANCELLED"
+                    status, error_code = "CANCELLED", "ClientDisconnected"
                     error = {
                         "type": "client_disconnected",
                         "message": "the client went away before the stream ended",
@@ -290,21 +290,16 @@ class OpenAIRoutes:
                 for payload in decoder.feed(chunk):
                     acc.add(payload)
         except asyncio.CancelledError:  # server shutdown cut the stream short
-            status = "CANCELLED"
+            status, error_code = "CANCELLED", "ClientDisconnected"
             error = {"type": "server_shutdown", "message": "the server stopped during the stream"}
             self._submit(
                 self._chat_record(
-                    call,
-                    common,
-                    acc.result(),
-                    status=status,
-                    error=error,
-                    error_code="ClientDisconnected",
+                    call, common, acc.result(), status=status, error=error, error_code=error_code
                 )
             )
             raise
         except UpstreamError as exc:
-            status = "ERROR"
+            status, error_code = "ERROR", _error_code(exc.status)
             error = {"type": exc.kind, "message": exc.message, "httpStatus": exc.status}
             body = orjson.dumps(error_body(exc.status, exc.message, None, exc.kind))
             await send(
@@ -321,14 +316,7 @@ class OpenAIRoutes:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         self._submit(
             self._chat_record(
-                call,
-                common,
-                acc.result(),
-                status=status,
-                error=error,
-                error_code=None
-                if status == "OK"
-                else ("ClientDisconnected" if status == "CANCELLED" else _error_code(502)),
+                call, common, acc.result(), status=status, error=error, error_code=error_code
             )
         )
 
