@@ -12,8 +12,8 @@ own ``metadata``/``user`` fields leniently with `coerce_request_metadata`.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,10 +22,12 @@ from llmtrail.errors import ValidationError
 from llmtrail.store.schema import (
     ADDITION_KEYS,
     BODY_COLUMNS,
+    COLUMN_BY_PATH,
     RECORD_COLUMNS,
+    Column,
     Role,
     Type,
-    get_path,
+    held_values,
 )
 
 SCHEMA_TYPE = "ModelInvocationLog"
@@ -45,13 +47,14 @@ View = Literal["full", "bedrock"]
 def uuid7(now: datetime | None = None) -> str:
     """A time-ordered UUIDv7 string (RFC 9562), the record's paging cursor."""
     ms = int((now or datetime.now(UTC)).timestamp() * 1000)
-    rand = int.from_bytes(uuid.uuid4().bytes[:10], "big")
+    rand = int.from_bytes(os.urandom(10), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= (rand >> 68 & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def parse_timestamp(value: str, field: str = "timestamp") -> datetime:
@@ -153,47 +156,48 @@ def _kind(value: Any) -> str:
     )
 
 
-_EXPECTED: dict[Type, tuple[type, ...]] = {
-    Type.STRING: (str,),
-    Type.INT: (int,),
-    Type.BOOL: (bool,),
-    Type.TIMESTAMP: (str,),
-    Type.MAP: (dict,),
+_INT: tuple[type, ...] = (int,)
+_MAP: tuple[type, ...] = (dict,)
+_TIMESTAMP: tuple[type, ...] = (str,)  # a distinct tuple: parsed as well
+_ALLOWED: dict[Type, tuple[tuple[type, ...], str]] = {
+    Type.STRING: ((str,), "a string"),
+    Type.INT: (_INT, "an integer"),
+    Type.BOOL: ((bool,), "a boolean"),
+    Type.TIMESTAMP: (_TIMESTAMP, "an RFC 3339 timestamp string"),
+    Type.MAP: (_MAP, "an object"),
 }
-_TYPE_WORD = {
-    Type.STRING: "a string",
-    Type.INT: "an integer",
-    Type.BOOL: "a boolean",
-    Type.TIMESTAMP: "an RFC 3339 timestamp string",
-    Type.MAP: "an object",
+# path → (column, allowed types, what to call them), without hashing enums per record
+_CHECKS: dict[tuple[str, ...], tuple[Column, tuple[type, ...], str]] = {
+    path: (column, *_ALLOWED[column.type])
+    for path, column in COLUMN_BY_PATH.items()
+    if column.type in _ALLOWED
 }
-_TYPED = tuple(c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path and c.type in _EXPECTED)
 
 
 def check_types(doc: Mapping[str, Any]) -> None:
     """Every value at a column's path has the column's type (string maps hold strings,
     integers fit in 64 bits), so that a record that passes can always be stored."""
-    for column in _TYPED:
-        value: Any = get_path(doc, column.path)
+    for path, value in held_values(doc).items():
         if value is None:
             continue
-        allowed = _EXPECTED[column.type]
-        if not isinstance(value, allowed) or (column.type is Type.INT and isinstance(value, bool)):
-            raise ValidationError(
-                column.dotted, f"must be {_TYPE_WORD[column.type]}, got {_kind(value)}"
-            )
-        if isinstance(value, int) and not 0 <= value < 2**63:
+        check = _CHECKS.get(path)
+        if check is None:  # JSON columns hold anything
+            continue
+        column, allowed, word = check
+        if type(value) not in allowed:  # exact types: a boolean is not an integer
+            raise ValidationError(column.dotted, f"must be {word}, got {_kind(value)}")
+        if allowed is _INT and not 0 <= value < 2**63:
             raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
-        if column.type is Type.MAP and isinstance(value, dict):
+        if allowed is _MAP:
             for key, item in value.items():
-                if not isinstance(item, str):
+                if type(item) is not str:
                     raise ValidationError(
                         f"{column.dotted}.{key}", f"values must be strings, got {_kind(item)}"
                     )
-        if column.type is Type.TIMESTAMP and isinstance(value, str):
+        elif allowed is _TIMESTAMP:
             parse_timestamp(value, column.dotted)
     for key in ("input", "output", "identity", "error", "trace"):
-        if key in doc and doc[key] is not None and not isinstance(doc[key], dict):
+        if key in doc and doc[key] is not None and type(doc[key]) is not dict:
             raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
 
 
@@ -225,7 +229,6 @@ class InvocationRecord:
             raise ValidationError("requestId", "is required (a non-empty string)")
         if not doc.get("timestamp"):
             raise ValidationError("timestamp", "is required (an RFC 3339 timestamp)")
-        parse_timestamp(doc["timestamp"])
         if "requestMetadata" in doc:
             validate_request_metadata(doc["requestMetadata"])
         status = doc.get("status")

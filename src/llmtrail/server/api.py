@@ -162,6 +162,7 @@ def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
     text = raw.strip()
     if not text:
         raise ValidationError("body", "is empty; send a JSON array or NDJSON records")
+    whole_body = False
     try:
         if text[:1] in (b"[", b"{"):
             try:
@@ -172,17 +173,20 @@ def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
                 whole = None  # NDJSON: several objects, one per line
             if whole is not None:
                 docs = whole if isinstance(whole, list) else [whole]
+                whole_body = True
             else:
-                docs = _ndjson(text)
+                docs = _ndjson(text, max_depth)
         else:
-            docs = _ndjson(text)
+            docs = _ndjson(text, max_depth)
     except orjson.JSONDecodeError as exc:
         raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
     if len(docs) > max_records:
         raise PayloadTooLarge("body", f"has {len(docs)} records; the limit is {max_records}")
-    for i, doc in enumerate(docs):
-        if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
-            raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
+    # nesting needs brackets: a body with fewer of them than the limit cannot be too deep
+    if whole_body and text.count(b"{") + text.count(b"[") > max_depth:
+        for i, doc in enumerate(docs):
+            if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
+                raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
     return list(docs)
 
 
@@ -190,14 +194,19 @@ class Unparsable(str):
     """An NDJSON line that is not JSON: rejected on its own, the other lines still count."""
 
 
-def _ndjson(text: bytes) -> list[Any]:
+def _ndjson(text: bytes, max_depth: int) -> list[Any]:
     docs: list[Any] = []
     for line in text.split(b"\n"):
-        if line.strip():
-            try:
-                docs.append(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                docs.append(Unparsable(f"is not valid JSON: {exc}"))
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            doc = Unparsable(f"is not valid JSON: {exc}")
+        else:
+            if line.count(b"{") + line.count(b"[") > max_depth and json_depth(doc) > max_depth:
+                doc = Unparsable(f"is nested deeper than the limit of {max_depth} levels")
+        docs.append(doc)
     return docs
 
 

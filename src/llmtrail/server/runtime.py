@@ -45,8 +45,8 @@ class Runtime:
 
     def start(self) -> None:
         """Replay the spool and start the pipeline (blocking; run it off the event loop)."""
+        count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
         self.pipeline.start()
-        count_tokens("warm the tokenizer up before the first call")
         stats = self.pipeline.stats()
         log.info(
             "pipeline ready: replayed %d records, %d quarantined spool regions",

@@ -6,13 +6,23 @@ puts one back together. Both are pure functions over plain Python values.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from llmtrail.record import InvocationRecord, format_timestamp, parse_timestamp
-from llmtrail.store.schema import Column, RecordSchema, Role, Type, get_path, merge_into, residue
+from llmtrail.store.schema import (
+    Column,
+    RecordSchema,
+    Role,
+    Type,
+    held_values,
+    merge_into,
+    metadata_column_name,
+    residue,
+)
 
 
 def to_rows(
@@ -20,36 +30,44 @@ def to_rows(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The record-table row and the body row of ``record``."""
     doc = record.data
-    row: dict[str, Any] = {}
-    promoted = set(schema.promoted_keys)
+    held = held_values(doc)
     extra = residue(doc)
-    for column in schema.record_columns:
-        if column.name == "extra":
-            continue
-        if column.name == "derived":
-            row["derived"] = orjson.dumps(list(record.derived)).decode() if record.derived else None
-        elif column.name == "ingested_at":
-            row["ingested_at"] = ingested_at
-        elif column.name == "request_metadata":
-            meta = doc.get("requestMetadata")
-            row[column.name] = (
-                None if meta is None else {k: v for k, v in meta.items() if k not in promoted}
-            )
-        elif column.type is Type.TIMESTAMP:
-            raw = get_path(doc, column.path)
-            value = parse_timestamp(raw) if raw is not None else None
-            row[column.name] = value
-            if value is not None and format_timestamp(value) != raw:
-                extra[column.path[0]] = raw  # keep the precision it arrived with
-        else:
-            row[column.name] = get_path(doc, column.path)
+    row: dict[str, Any] = {}
+    for column in _plain_columns(schema):
+        row[column.name] = held.get(column.path)
+    raw = held.get(("timestamp",))
+    if raw is not None:
+        stamp = parse_timestamp(raw)
+        row["timestamp"] = stamp
+        if format_timestamp(stamp) != raw:
+            extra["timestamp"] = raw  # keep the precision it arrived with
+    meta = held.get(("requestMetadata",))
+    if meta is not None:
+        promoted = schema.promoted_keys
+        for key in promoted:
+            row[metadata_column_name(key)] = meta.get(key)
+        meta = {k: v for k, v in meta.items() if k not in promoted}
+    row["request_metadata"] = meta
+    row["derived"] = orjson.dumps(list(record.derived)).decode() if record.derived else None
+    row["ingested_at"] = ingested_at
     row["extra"] = orjson.dumps(extra).decode() if extra else None
     body = {
         "record_id": record.record_id,
-        "input_body_json": _json_or_none(get_path(doc, ("input", "inputBodyJson"))),
-        "output_body_json": _json_or_none(get_path(doc, ("output", "outputBodyJson"))),
+        "input_body_json": _json_or_none(held.get(("input", "inputBodyJson"))),
+        "output_body_json": _json_or_none(held.get(("output", "outputBodyJson"))),
     }
     return row, body
+
+
+_SPECIAL = frozenset({"timestamp", "request_metadata", "derived", "ingested_at", "extra"})
+
+
+@functools.cache
+def _plain_columns(schema: RecordSchema) -> tuple[Column, ...]:
+    """Record columns copied as they are (not the timestamp, the metadata, or bookkeeping)."""
+    return tuple(
+        c for c in schema.record_columns if c.name not in _SPECIAL and c.role is not Role.METADATA
+    )
 
 
 def from_row(

@@ -13,6 +13,7 @@ and merged back on the way out, so a record serialises back to the JSON it arriv
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,7 @@ DEFAULT_PROMOTED_KEYS: tuple[str, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def metadata_column_name(key: str) -> str:
     """The column that holds promoted ``requestMetadata`` key ``key``."""
     safe = "".join(ch if ch.isalnum() else "_" for ch in key.lower())
@@ -141,6 +143,30 @@ _HELD: frozenset[tuple[str, ...]] = frozenset(
     c.path for c in RECORD_COLUMNS + BODY_COLUMNS if c.path
 )
 
+COLUMN_BY_PATH: dict[tuple[str, ...], Column] = {
+    c.path: c for c in RECORD_COLUMNS + BODY_COLUMNS if c.path
+}
+
+
+def held_values(doc: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+    """The value at every column path present in ``doc``, in one pass over it (paths are at
+    most two keys deep). What is at a path may still be of the wrong type."""
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in doc.items():
+        top = (key,)
+        if top in _HELD:
+            out[top] = value
+        elif top in _PARENTS and type(value) is dict:
+            for sub, item in value.items():
+                path = (key, sub)
+                if path in _HELD:
+                    out[path] = item
+    return out
+
+
+# Proper prefixes of held paths: dicts there are split between columns and the residue.
+_PARENTS: frozenset[tuple[str, ...]] = frozenset(h[:n] for h in _HELD for n in range(1, len(h)))
+
 
 @dataclass(frozen=True)
 class RecordSchema:
@@ -148,7 +174,7 @@ class RecordSchema:
 
     promoted_keys: tuple[str, ...] = DEFAULT_PROMOTED_KEYS
 
-    @property
+    @functools.cached_property
     def record_columns(self) -> tuple[Column, ...]:
         return RECORD_COLUMNS + promoted_columns(self.promoted_keys)
 
@@ -160,7 +186,7 @@ class RecordSchema:
 def get_path(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     cur: Any = doc
     for part in path:
-        if not isinstance(cur, Mapping):
+        if type(cur) is not dict and not isinstance(cur, Mapping):  # the first test is cheap
             return None
         cur = cur.get(part)
         if cur is None:
@@ -185,18 +211,13 @@ def residue(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, A
         path = (*prefix, key)
         if path in _HELD and value is not None:
             continue  # a column holds it (an explicit null stays here, to be written back)
-        if isinstance(value, dict) and _is_parent(path):
+        if isinstance(value, dict) and path in _PARENTS:
             inner = residue(value, path)
             if inner or not value:
                 out[key] = inner
         else:
             out[key] = value
     return out
-
-
-def _is_parent(path: tuple[str, ...]) -> bool:
-    n = len(path)
-    return any(len(h) > n and h[:n] == path for h in _HELD)
 
 
 def merge_into(target: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -216,9 +216,10 @@ class OpenAIRoutes:
             )
             return
         await respond(send, response.status, raw, rid)
-        self._submit(
-            self._success(call, common, parsed if isinstance(parsed, dict) else {}, operation)
-        )
+        if self.settings.record_invocations:
+            self._submit(
+                self._success(call, common, parsed if isinstance(parsed, dict) else {}, operation)
+            )
 
     def _success(
         self, call: Call, common: dict[str, Any], parsed: dict[str, Any], operation: str
