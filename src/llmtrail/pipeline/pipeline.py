@@ -44,6 +44,7 @@ from llmtrail.store.objects import ObjectStore
 log = logging.getLogger("llmtrail.pipeline")
 PAYLOAD_VERSION = 1
 _STOP = object()
+_GATEWAY_LINGER_S = 0.005
 _MAX_ATTEMPTS = 8  # about 12 s of retries before a batch is dead-lettered
 
 
@@ -240,9 +241,13 @@ class Pipeline:
             if first is _STOP:
                 break
             items.append(first)  # type: ignore[arg-type]
+            # Gateway records wait for nobody: linger briefly so that one fsync covers many.
+            # An ingest caller waits for its fsync, so a group led by one goes at once.
+            linger = _GATEWAY_LINGER_S if first.future is None else 0.0  # type: ignore[attr-defined]
+            deadline = time.monotonic() + linger
             while len(items) < 4096:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if more is _STOP:
