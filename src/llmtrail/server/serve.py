@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -35,6 +36,11 @@ def serve(settings: Settings) -> None:
     # keeps a batch conversion from holding a model call up for the default 5 ms steps.
     sys.setswitchinterval(0.0005)
     runtime = Runtime(settings)
+    # Records are many short-lived dicts: with the default thresholds the collector keeps
+    # rescanning the server's long-lived objects (measured: parsing an ingest batch 2.5x
+    # slower). Freeze those and collect the young generation less often.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     marker = settings.data_dir / "server.json"
 
     def ready() -> None:
