@@ -7,6 +7,7 @@ puts one back together. Both are pure functions over plain Python values.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,38 +26,59 @@ from llmtrail.store.schema import (
 )
 
 
-def to_rows(
-    record: InvocationRecord, schema: RecordSchema, ingested_at: datetime
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The record-table row and the body row of ``record``."""
-    doc = record.data
-    held = held_values(doc)
-    extra = residue(doc)
-    row: dict[str, Any] = {}
-    for column in _plain_columns(schema):
-        row[column.name] = held.get(column.path)
-    raw = held.get(("timestamp",))
-    if raw is not None:
-        stamp = parse_timestamp(raw)
-        row["timestamp"] = stamp
-        if format_timestamp(stamp) != raw:
-            extra["timestamp"] = raw  # keep the precision it arrived with
-    meta = held.get(("requestMetadata",))
-    if meta is not None:
-        promoted = schema.promoted_keys
-        for key in promoted:
-            row[metadata_column_name(key)] = meta.get(key)
-        meta = {k: v for k, v in meta.items() if k not in promoted}
-    row["request_metadata"] = meta
-    row["derived"] = orjson.dumps(list(record.derived)).decode() if record.derived else None
-    row["ingested_at"] = ingested_at
-    row["extra"] = orjson.dumps(extra).decode() if extra else None
-    body = {
-        "record_id": record.record_id,
-        "input_body_json": _json_or_none(held.get(("input", "inputBodyJson"))),
-        "output_body_json": _json_or_none(held.get(("output", "outputBodyJson"))),
-    }
-    return row, body
+def to_columns(
+    records: Sequence[InvocationRecord], schema: RecordSchema, ingested_at: datetime
+) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The record-table and body-table columns of ``records`` (bodies only for records that
+    have one), built column by column so that no per-row dict is needed."""
+    cols: dict[str, list[Any]] = {c.name: [] for c in schema.record_columns}
+    bodies: dict[str, list[Any]] = {c.name: [] for c in schema.body_columns}
+    plain = [(cols[c.name].append, c.path) for c in _plain_columns(schema)]
+    promoted = [(cols[metadata_column_name(k)].append, k) for k in schema.promoted_keys]
+    promoted_keys = frozenset(schema.promoted_keys)
+    put_ts, put_meta = cols["timestamp"].append, cols["request_metadata"].append
+    put_derived, put_extra = cols["derived"].append, cols["extra"].append
+    put_id, put_in, put_out = (bodies[n].append for n in BODY_NAMES)
+    for record in records:
+        doc = record.data
+        held = held_values(doc)
+        get = held.get
+        for append, path in plain:
+            append(get(path))
+        extra = residue(doc)
+        raw = get(_TIMESTAMP)
+        if raw is None:
+            put_ts(None)
+        else:
+            stamp = parse_timestamp(raw)
+            put_ts(stamp)
+            if format_timestamp(stamp) != raw:
+                extra["timestamp"] = raw  # keep the precision it arrived with
+        meta = get(_METADATA)
+        if meta is None:
+            for append, _ in promoted:
+                append(None)
+            put_meta(None)
+        else:
+            for append, key in promoted:
+                append(meta.get(key))
+            put_meta({k: v for k, v in meta.items() if k not in promoted_keys})
+        put_derived(orjson.dumps(list(record.derived)).decode() if record.derived else None)
+        put_extra(orjson.dumps(extra).decode() if extra else None)
+        body_in, body_out = get(_INPUT_BODY), get(_OUTPUT_BODY)
+        if body_in is not None or body_out is not None:
+            put_id(record.record_id)
+            put_in(_json_or_none(body_in))
+            put_out(_json_or_none(body_out))
+    cols["ingested_at"] = [ingested_at] * len(records)
+    return cols, bodies
+
+
+_TIMESTAMP = ("timestamp",)
+_METADATA = ("requestMetadata",)
+_INPUT_BODY = ("input", "inputBodyJson")
+_OUTPUT_BODY = ("output", "outputBodyJson")
+BODY_NAMES = ("record_id", "input_body_json", "output_body_json")
 
 
 _SPECIAL = frozenset({"timestamp", "request_metadata", "derived", "ingested_at", "extra"})

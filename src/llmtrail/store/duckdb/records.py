@@ -13,7 +13,7 @@ from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
-from llmtrail.store.rows import from_row, to_rows
+from llmtrail.store.rows import from_row, to_columns
 from llmtrail.store.schema import Column, Type, metadata_column_name
 
 ARROW_TYPES = {
@@ -49,24 +49,17 @@ class DuckDBRecordStore:
     def append(
         self, records: Sequence[InvocationRecord], position: str | None = None
     ) -> AppendResult:
-        now = datetime.now(UTC)
-        rows, bodies = [], []
-        for record in records:
-            row, body = to_rows(record, self.schema, now)
-            rows.append(row)
-            if body["input_body_json"] is not None or body["output_body_json"] is not None:
-                bodies.append(body)
-        record_table = _table(rows, self._record_arrow)
-        body_table = _table(bodies, self._body_arrow)
+        record_table, body_table = self.arrow_tables(records, datetime.now(UTC))
+        has_rows, has_bodies = record_table.num_rows > 0, body_table.num_rows > 0
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("BEGIN")
             try:
-                if rows:
+                if has_rows:
                     conn.register("_batch_records", record_table)
                     conn.execute("INSERT INTO records BY NAME SELECT * FROM _batch_records")
                     conn.unregister("_batch_records")
-                if bodies:
+                if has_bodies:
                     conn.register("_batch_bodies", body_table)
                     conn.execute("INSERT INTO bodies BY NAME SELECT * FROM _batch_bodies")
                     conn.unregister("_batch_bodies")
@@ -79,7 +72,14 @@ class DuckDBRecordStore:
                 raise
 
         self.db.write(write)
-        return AppendResult(stored=len(rows), position=position)
+        return AppendResult(stored=len(records), position=position)
+
+    def arrow_tables(
+        self, records: Sequence[InvocationRecord], ingested_at: datetime
+    ) -> tuple[pa.Table, pa.Table]:
+        """The record and body tables of one batch, as they are inserted."""
+        cols, bodies = to_columns(records, self.schema, ingested_at)
+        return _table(cols, self._record_arrow), _table(bodies, self._body_arrow)
 
     def committed_position(self) -> str | None:
         row = self.db.read(
@@ -191,11 +191,11 @@ class DuckDBRecordStore:
         return out
 
 
-def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
-    columns = []
+def _table(columns: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+    arrays = []
     for field in schema:
-        values = [row.get(field.name) for row in rows]
+        values = columns[field.name]
         if pa.types.is_map(field.type):
             values = [None if v is None else list(v.items()) for v in values]
-        columns.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+        arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
