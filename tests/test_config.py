@@ -62,7 +62,6 @@ def test_route_flags_and_presets() -> None:
         ),
         ('[limits]\nmax_request_bytes = "big"\n', [], "non-negative number"),
         ("[spool]\nfsync = 1\n", [], "true or false"),
-        ("[spool]\nmax_bytes = 10\n", [], "segment_bytes"),
         ('promoted_metadata_keys = ["tenant-id", "tenant_id"]\n', [], "share the column"),
         ('[[routes]]\nprovider = "sim"\n', [], "needs match and provider"),
         ("providers = 5\n", [], "providers must be a table"),

@@ -217,8 +217,6 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     s.spool = SpoolSettings(
         **_only(_table(raw, "spool", dict, where), SpoolSettings, f"{where}: [spool]")
     )
-    if s.spool.segment_bytes > s.spool.max_bytes:
-        raise ConfigError(f"{where}: [spool] segment_bytes must not exceed max_bytes")
     return s
 
 

@@ -29,6 +29,7 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
@@ -114,7 +115,7 @@ class Pipeline:
         self.counters = Counters()
         self.ready = threading.Event()
         self._queue: queue.Queue[object] = queue.Queue(maxsize=self.settings.queue_records)
-        self._written: queue.Queue[object] = queue.Queue()
+        self._written: queue.Queue[Any] = queue.Queue()  # (records, position, spooled at)
         self._stopping = False
         self._stopped = False
         self._threads: list[threading.Thread] = []
@@ -234,27 +235,18 @@ class Pipeline:
             log.critical("pipeline thread %s died", threading.current_thread().name, exc_info=True)
 
     def _spool_loop(self) -> None:
-        stop = False
-        while not stop:
-            items: list[_Item] = []
+        while True:
             first = self._queue.get()
             if first is _STOP:
                 break
-            items.append(first)  # type: ignore[arg-type]
+            assert isinstance(first, _Item)
             # Gateway records wait for nobody: linger briefly so that one fsync covers many.
             # An ingest caller waits for its fsync, so a group led by one goes at once.
-            linger = _GATEWAY_LINGER_S if first.future is None else 0.0  # type: ignore[attr-defined]
-            deadline = time.monotonic() + linger
-            while len(items) < 4096:
-                try:
-                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                items.append(more)  # type: ignore[arg-type]
+            linger = _GATEWAY_LINGER_S if first.future is None else 0.0
+            items, stop = _gather(self._queue, first, lambda _: 1, 4096, linger)
             self._spool_items(items)
+            if stop:
+                break
         self._written.put(_STOP)
 
     def _spool_items(self, items: list[_Item]) -> None:
@@ -308,28 +300,19 @@ class Pipeline:
             future.set_exception(error)
 
     def _writer_loop(self) -> None:
-        wait = self.settings.batch_wait_ms / 1000
         while True:
             first = self._written.get()
             if first is _STOP:
                 return
-            batch = [first]
-            count = len(first[0])  # type: ignore[index]
-            deadline = time.monotonic() + wait
-            stop = False
-            while count < self.settings.batch_records:
-                try:
-                    more = self._written.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if more is _STOP:
-                    stop = True
-                    break
-                batch.append(more)
-                count += len(more[0])  # type: ignore[index]
-            records = [r for b in batch for r in b[0]]  # type: ignore[index]
-            self._store(records, batch[-1][1])  # type: ignore[index]
-            self.counters.writer_lag_ms = (time.monotonic() - batch[0][2]) * 1000  # type: ignore[index]
+            batch, stop = _gather(
+                self._written,
+                first,
+                lambda b: len(b[0]),
+                self.settings.batch_records,
+                self.settings.batch_wait_ms / 1000,
+            )
+            self._store([r for b in batch for r in b[0]], batch[-1][1])
+            self.counters.writer_lag_ms = (time.monotonic() - batch[0][2]) * 1000
             if stop:
                 return
 
@@ -421,6 +404,28 @@ class Pipeline:
         self.dedup.claim((r.workspace, r.request_id) for r in records)
         self._store(records, position)
         self.counters.replayed += len(records)
+
+
+T = TypeVar("T")
+
+
+def _gather(
+    source: queue.Queue[Any], first: T, size: Callable[[T], int], limit: int, wait: float
+) -> tuple[list[T], bool]:
+    """``first`` and what else arrives in ``source`` within ``wait`` seconds, up to ``limit``
+    (as ``size`` counts); True as well when the stop marker was among them."""
+    batch, count = [first], size(first)
+    deadline = time.monotonic() + wait
+    while count < limit:
+        try:
+            more = source.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if more is _STOP:
+            return batch, True
+        batch.append(more)
+        count += size(more)
+    return batch, False
 
 
 def _all_of(futures: list[Future[SpoolPosition]]) -> Future[SpoolPosition]:
