@@ -260,10 +260,10 @@ def run_stages(workdir: Path, plan: Plan, log: procs.Log) -> list[Stage]:
     seconds, _ = _timed(_decode_as_server, bodies)
     stages.append(
         Stage(
-            "(a') same via server.api.parse_records (adds json_depth walk) + from_dict",
+            "(a') same via server.api.parse_records (adds the nesting check) + from_dict",
             n,
             seconds,
-            "what the ingest handler runs on the event loop",
+            "what the ingest handler runs (worker thread)",
         )
     )
     log("  (b) spool append …")
