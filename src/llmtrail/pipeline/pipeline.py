@@ -19,6 +19,7 @@ from the position the store committed, so nothing acknowledged is lost and nothi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -149,8 +150,9 @@ class Pipeline:
         self._stopped = True
         self.begin_stop()
         if self._threads:
-            self._queue.put(_STOP)
             deadline = time.monotonic() + timeout
+            with contextlib.suppress(queue.Full):  # a full queue whose thread died
+                self._queue.put(_STOP, timeout=timeout)
             for thread in self._threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
         self.spool.close()
