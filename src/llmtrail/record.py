@@ -21,11 +21,8 @@ from typing import Any, Literal
 from llmtrail.errors import ValidationError
 from llmtrail.store.schema import (
     ADDITION_KEYS,
-    BODY_COLUMNS,
     COLUMN_BY_PATH,
-    RECORD_COLUMNS,
     Column,
-    Role,
     Type,
     held_values,
 )
@@ -285,10 +282,6 @@ class InvocationRecord:
 
 # Keys that only llmtrail writes: even when given they are not Bedrock's.
 _ALWAYS_LLMTRAIL = frozenset({"recordId", "workspace"})
-
-BEDROCK_KEYS = frozenset(
-    c.path[0] for c in RECORD_COLUMNS + BODY_COLUMNS if c.role is Role.BEDROCK and c.path
-)
 
 
 def infer_provider(doc: Mapping[str, Any]) -> str:

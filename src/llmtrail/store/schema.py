@@ -194,16 +194,6 @@ def get_path(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return cur
 
 
-def set_path(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    cur = doc
-    for part in path[:-1]:
-        nxt = cur.get(part)
-        if not isinstance(nxt, dict):
-            nxt = cur[part] = {}
-        cur = nxt
-    cur[path[-1]] = value
-
-
 def residue(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     """The parts of ``doc`` that no column holds, as a nested dict (empty if none)."""
     out: dict[str, Any] = {}

@@ -34,7 +34,6 @@ class ChatStreamAccumulator:
         self.meta: dict[str, Any] = {}
         self.choices: dict[int, dict[str, Any]] = {}
         self.usage: dict[str, Any] | None = None
-        self.saw_content = False
 
     def add(self, payload: bytes) -> None:
         if payload.strip() == b"[DONE]":
@@ -74,7 +73,6 @@ class ChatStreamAccumulator:
             message["role"] = delta["role"]
         if isinstance(delta.get("content"), str) and delta["content"]:
             message["content"] = (message["content"] or "") + delta["content"]
-            self.saw_content = True
         if isinstance(delta.get("refusal"), str):
             message["refusal"] = (message.get("refusal") or "") + delta["refusal"]
         tool_calls = delta.get("tool_calls")
@@ -106,6 +104,3 @@ class ChatStreamAccumulator:
         if self.usage is not None:
             out["usage"] = self.usage
         return out
-
-    def text(self) -> str:
-        return "".join(c["message"].get("content") or "" for c in self.choices.values())
