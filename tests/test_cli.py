@@ -150,3 +150,13 @@ def test_ingest_splits_by_size_and_reports_unreadable_lines(tmp_path: Path) -> N
     assert failed.returncode == 1 and "JSON array" in failed.stderr
     shown = run("show", "ok-1", "--data-dir", str(tmp_path / "data"), "--format", "csv")
     assert "requestId,ok-1" in shown.stdout.splitlines()
+
+
+def test_a_second_server_on_the_same_data_dir_says_why_it_cannot_start(tmp_path: Path) -> None:
+    from tests.harness import free_port
+
+    with ServerProcess(tmp_path / "data") as server:
+        second = run("serve", "--data-dir", str(server.data_dir), "--port", str(free_port()))
+        assert second.returncode == 1
+        assert "another llmtrail" in second.stderr and "Traceback" not in second.stderr
+        assert server.get("/readyz") == {"status": "ready"}

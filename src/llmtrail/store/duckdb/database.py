@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from llmtrail.errors import LlmtrailError
 from llmtrail.store.duckdb.migrations import apply_migrations, promoted_keys
 from llmtrail.store.schema import RecordSchema
 
@@ -26,7 +27,13 @@ class Database:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.schema = schema or RecordSchema()
-        self._conn = duckdb.connect(str(self.path))
+        try:
+            self._conn = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:  # another process owns the file
+            raise LlmtrailError(
+                f"cannot open {self.path}: {exc}. Is another llmtrail running on this data "
+                "directory? Its CLI commands reach it with --url."
+            ) from None
         self._conn.execute("SET TimeZone = 'UTC'")
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._closed = False
