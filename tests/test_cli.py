@@ -160,3 +160,17 @@ def test_a_second_server_on_the_same_data_dir_says_why_it_cannot_start(tmp_path:
         assert second.returncode == 1
         assert "another llmtrail" in second.stderr and "Traceback" not in second.stderr
         assert server.get("/readyz") == {"status": "ready"}
+
+
+def test_a_busy_port_or_bad_host_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = run("serve", "--data-dir", str(tmp_path / "a"), "--port", port)
+    assert busy.returncode == 1 and "cannot listen" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    bad = run("serve", "--data-dir", str(tmp_path / "b"), "--host", "999.1.1.1")
+    assert bad.returncode == 1 and "cannot listen on 999.1.1.1" in bad.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 import uvicorn
 
 from llmtrail.config import Settings
+from llmtrail.errors import LlmtrailError
 from llmtrail.server.app import create_app
 from llmtrail.server.runtime import Runtime
 
@@ -29,7 +30,11 @@ def serve(settings: Settings) -> None:
     )
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise LlmtrailError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     port = sock.getsockname()[1]
     url = f"http://{settings.host if ':' not in settings.host else f'[{settings.host}]'}:{port}"
     # The pipeline's threads share the GIL with the event loop; a shorter switch interval
