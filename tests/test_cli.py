@@ -172,5 +172,7 @@ def test_a_busy_port_or_bad_host_is_a_clear_error(tmp_path: Path) -> None:
         busy = run("serve", "--data-dir", str(tmp_path / "a"), "--port", port)
     assert busy.returncode == 1 and "cannot listen" in busy.stderr
     assert "Traceback" not in busy.stderr
+    far = run("serve", "--data-dir", str(tmp_path / "c"), "--port", "70000")
+    assert far.returncode == 1 and "cannot listen" in far.stderr
     bad = run("serve", "--data-dir", str(tmp_path / "b"), "--host", "999.1.1.1")
     assert bad.returncode == 1 and "cannot listen on 999.1.1.1" in bad.stderr

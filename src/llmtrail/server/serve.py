@@ -32,7 +32,7 @@ def serve(settings: Settings) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # in use, unknown host, port out of range
         sock.close()
         raise LlmtrailError(f"cannot listen on {settings.host}:{settings.port}: {exc}") from None
     port = sock.getsockname()[1]
