@@ -86,6 +86,11 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
 
 def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     assert run("logs", "--since", "yesterday").returncode == 2
+    far = run("logs", "--since", "99999999999d", "--data-dir", str(tmp_path / "d"))
+    assert far.returncode == 2 and "too far back" in far.stderr
+    missing = run("ingest", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path / "d"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    assert "Traceback" not in missing.stderr
     config = tmp_path / "bad.toml"
     config.write_text('[providers.x]\ntype = "openai"\nbase_url = "http://x"\napi_key = "sk-1"\n')
     failed = run("config", "show", "--config", str(config))
@@ -173,6 +178,6 @@ def test_a_busy_port_or_bad_host_is_a_clear_error(tmp_path: Path) -> None:
     assert busy.returncode == 1 and "cannot listen" in busy.stderr
     assert "Traceback" not in busy.stderr
     far = run("serve", "--data-dir", str(tmp_path / "c"), "--port", "70000")
-    assert far.returncode == 1 and "cannot listen" in far.stderr
+    assert far.returncode == 2 and "port must be a number in range" in far.stderr
     bad = run("serve", "--data-dir", str(tmp_path / "b"), "--host", "999.1.1.1")
     assert bad.returncode == 1 and "cannot listen on 999.1.1.1" in bad.stderr

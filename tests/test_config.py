@@ -60,11 +60,24 @@ def test_route_flags_and_presets() -> None:
             [],
             "looks like a secret",
         ),
-        ('[limits]\nmax_request_bytes = "big"\n', [], "non-negative number"),
+        ('[limits]\nmax_request_bytes = "big"\n', [], "finite number"),
         ("[spool]\nfsync = 1\n", [], "true or false"),
         ('promoted_metadata_keys = ["tenant-id", "tenant_id"]\n', [], "share the column"),
         ('[[routes]]\nprovider = "sim"\n', [], "needs match and provider"),
         ("providers = 5\n", [], "providers must be a table"),
+        ("[spool]\nmax_bytes = inf\n", [], "finite number"),
+        ("[spool]\nmax_bytes = 0\n", [], "at least 1"),
+        ("drain_timeout_s = nan\n", [], "in range"),
+        ("port = 70000\n", [], "in range"),
+        ('log_level = "verbose"\n', [], "log_level must be one of"),
+        ('[providers.x]\ntype = "openai"\nbase_url = "http://h/v1#t"\n', [], "query"),
+        (
+            '[providers.x]\ntype = "openai"\nbase_url = "http://h"\n[providers.x.headers]\n'
+            'Authorization = "Bearer sk-1"\n',
+            [],
+            "unknown setting",
+        ),
+        ("[providers.sim]\nlatency = 5\n", [], "unknown setting"),
     ],
 )
 def test_bad_configuration_names_the_setting(
@@ -75,3 +88,18 @@ def test_bad_configuration_names_the_setting(
     with pytest.raises(ConfigError) as err:
         load_settings(path, env={}, routes=routes)
     assert needle in str(err.value)
+
+
+def test_tables_from_the_environment(tmp_path: Path) -> None:
+    s = load_settings(
+        None,
+        env={
+            "LLMTRAIL_SPOOL__MAX_BYTES": "5000000",
+            "LLMTRAIL_SPOOL__FSYNC": "false",
+            "LLMTRAIL_LIMITS__MAX_JSON_DEPTH": "10",
+        },
+    )
+    assert (s.spool.max_bytes, s.spool.fsync, s.limits.max_json_depth) == (5_000_000, False, 10)
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, env={"LLMTRAIL_SPOOL__MAX_BYTES": "nan"})
+    assert "max_bytes" in str(err.value)

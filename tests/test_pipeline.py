@@ -166,9 +166,23 @@ def test_a_record_the_store_refuses_is_dead_lettered_and_the_rest_stored(env: En
     env.pipeline.submit(rec(3))
     env.pipeline.stop()
     assert env.pipeline.counters.dead_lettered == 1
-    lines = (env.spool.directory / "deadletter" / "records.ndjson").read_text().splitlines()
+    (path,) = (env.spool.directory / "deadletter").glob("batch-*-invalid.ndjson")
+    lines = path.read_text().splitlines()
     assert [json.loads(line)["requestId"] for line in lines] == ["p-2"]
     env.db.close()
     env.open()
     assert sorted(env.ids()) == ["p-1", "p-3"]
     assert env.pipeline.counters.replayed == 0
+
+
+def test_a_cancelled_ingest_caller_does_not_hurt_the_pipeline(env: Env) -> None:
+    env.pipeline.start()
+    _, future = env.pipeline.ingest([rec(1)])
+    future.cancel()  # what asyncio does to a wrapped future when its request is cancelled
+    _, other = env.pipeline.ingest([rec(2)])
+    other.result(10)
+    env.pipeline.stop()
+    assert env.pipeline.counters.thread_failures == 0
+    env.db.close()
+    env.open()
+    assert sorted(env.ids()) == ["p-1", "p-2"]

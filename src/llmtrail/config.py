@@ -8,6 +8,7 @@ and `masked` is what ``llmtrail config show`` prints.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import urllib.parse
@@ -187,12 +188,17 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     for key in ("host", "account_id", "region", "log_level"):
         if key in raw:
             setattr(s, key, str(raw[key]))
+    if s.log_level.lower() not in _LOG_LEVELS:
+        raise ConfigError(f"{where}: log_level must be one of {', '.join(_LOG_LEVELS)}")
     for key, kind in (("port", int), ("drain_timeout_s", float), ("offload_bytes", int)):
         if key in raw:
             try:
-                setattr(s, key, kind(raw[key]))
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: {key} must be a number, got {raw[key]!r}") from None
+                value = kind(raw[key])
+            except (TypeError, ValueError, OverflowError):
+                value = -1
+            if not 0 <= value < 2**63 or (key == "port" and value > 65535):
+                raise ConfigError(f"{where}: {key} must be a number in range, got {raw[key]!r}")
+            setattr(s, key, value)
     if "record_invocations" in raw:
         value = raw["record_invocations"]
         s.record_invocations = (
@@ -261,7 +267,7 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
         url = urllib.parse.urlsplit(str(body["base_url"]))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"{where}: base_url must be an http(s) URL")
-        if url.username or url.password or url.query:
+        if url.username or url.password or url.query or url.fragment:
             raise ConfigError(
                 f"{where}: base_url must not carry credentials or a query string; "
                 "put the key in an environment variable named by api_key_env"
@@ -270,6 +276,11 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
     options = {
         k: v for k, v in body.items() if k not in ("type", "base_url", "api_key_env", "timeouts")
     }
+    known = {"sim": _SIM_OPTIONS, "openai": frozenset()}.get(kind)
+    if known is not None and set(options) - known:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {sorted(set(options) - known)} for a {kind} provider"
+        )
     return ProviderConfig(
         name,
         kind,
@@ -278,6 +289,26 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
         timeouts,
         options,
     )
+
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# zero would mean "unbounded" or "nothing fits" for these
+_AT_LEAST_ONE = frozenset(
+    {
+        "max_bytes",
+        "segment_bytes",
+        "queue_records",
+        "batch_records",
+        "max_request_bytes",
+        "max_json_depth",
+        "max_ingest_bytes",
+        "max_ingest_records",
+        "dedup_max_entries",
+    }
+)
+_SIM_OPTIONS = frozenset(
+    {"latency_ms", "ttft_ms", "chunk_delay_ms", "chunk_words", "words", "error"}
+)
 
 
 def _plugin_types() -> set[str]:
@@ -300,8 +331,16 @@ def _only(body: Mapping[str, Any], cls: type, where: str) -> dict[str, Any]:
         if kind is bool and not isinstance(value, bool):
             raise ConfigError(f"{where}: {name} must be true or false, got {value!r}")
         if kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{where}: {name} must be a non-negative number, got {value!r}")
+            low = 1 if name in _AT_LEAST_ONE else 0
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not low <= value < 2**63
+            ):
+                raise ConfigError(
+                    f"{where}: {name} must be a finite number of at least {low}, got {value!r}"
+                )
             out[name] = kind(value)
     return out
 

@@ -25,7 +25,10 @@ def parse_since(text: str) -> datetime:
     match = _DURATION.match(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"expected a duration such as 15m, 1h or 7d, got {text!r}")
-    return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} reaches too far back") from None
 
 
 def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
@@ -184,9 +187,11 @@ def _logs(backend: Any, args: argparse.Namespace) -> int:
 def _ingest(backend: Any, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    lines = read_records(
-        sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    )
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        raise LlmtrailError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    lines = read_records(raw)
     totals = {"stored": 0, "duplicate": 0, "rejected": 0}
     rejected: list[dict[str, Any]] = []
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:

@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,8 +110,10 @@ class Pipeline:
         self.settings = settings or SpoolSettings()
         self.offload_bytes = offload_bytes
         self.dead_letter_dir = dead_letter_dir or spool.directory / "deadletter"
-        self.dedup = dedup or RecentRequestIds(
-            self.settings.dedup_window_s, self.settings.dedup_max_entries
+        self.dedup = (
+            dedup
+            if dedup is not None
+            else RecentRequestIds(self.settings.dedup_window_s, self.settings.dedup_max_entries)
         )
         self.counters = Counters()
         self.ready = threading.Event()
@@ -151,7 +153,7 @@ class Pipeline:
         self.begin_stop()
         if self._threads:
             deadline = time.monotonic() + timeout
-            with contextlib.suppress(queue.Full):  # a full queue whose thread died
+            with self._pending_lock, contextlib.suppress(queue.Full):  # full, its thread dead
                 self._queue.put(_STOP, timeout=timeout)
             for thread in self._threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
@@ -160,14 +162,15 @@ class Pipeline:
     # -- capture side ---------------------------------------------------------------------
     def submit(self, record: InvocationRecord) -> bool:
         """Hand a gateway record over without waiting; False if it had to be dropped."""
-        if self._stopping:
-            self.counters.dropped_stopped += 1
-            return False
-        try:
-            self._queue.put_nowait(_Item([record]))
-        except queue.Full:
-            self.counters.dropped_queue_full += 1
-            return False
+        with self._pending_lock:  # shared with stop(): nothing is queued behind the stop marker
+            if self._stopping:
+                self.counters.dropped_stopped += 1
+                return False
+            try:
+                self._queue.put_nowait(_Item([record]))
+            except queue.Full:
+                self.counters.dropped_queue_full += 1
+                return False
         self.counters.accepted += 1
         return True
 
@@ -180,28 +183,35 @@ class Pipeline:
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
         future: Future[SpoolPosition] = Future()
-        with self._pending_lock:
+        with self._pending_lock:  # shared with stop(): nothing is queued behind the stop marker
+            if self._stopping:
+                raise Unavailable("the pipeline is stopping")
             fresh = self.dedup.claim(keys)
-            new_keys = [k for k, ok in zip(keys, fresh, strict=True) if ok]
             # a resend of a record that is not on disk yet is acknowledged with its original
             originals = {
                 id(f): f
                 for k, ok in zip(keys, fresh, strict=True)
                 if not ok and (f := self._pending.get(k)) is not None
             }
-            self._pending.update(dict.fromkeys(new_keys, future))
-        new = [r for r, ok in zip(records, fresh, strict=True) if ok]
-        self.counters.duplicates += len(records) - len(new)
-        if not new:
-            future.set_result(self.spool.end_position())
+            item = _Item(
+                [r for r, ok in zip(records, fresh, strict=True) if ok],
+                future,
+                [k for k, ok in zip(keys, fresh, strict=True) if ok],
+            )
+            self._pending.update(dict.fromkeys(item.keys, future))
+            if item.records:
+                try:
+                    self._queue.put_nowait(item)  # never block the event loop
+                except queue.Full:
+                    error = Unavailable("the pipeline queue is full; retry later")
+                    self._settle_locked(item, error=error)
+                    raise error from None
+        self.counters.duplicates += len(records) - len(item.records)
+        if item.records:
+            self.counters.accepted += len(item.records)
         else:
-            try:
-                self._queue.put_nowait(_Item(new, future, new_keys))  # never block the loop
-            except queue.Full:
-                error = Unavailable("the pipeline queue is full; retry later")
-                self._settle(new_keys, error)
-                raise error from None
-            self.counters.accepted += len(new)
+            future.set_result(self.spool.end_position())
+        # callers get a future of their own: cancelling it never touches the pipeline's
         return fresh, _all_of([future, *originals.values()])
 
     def stats(self) -> dict[str, float]:
@@ -276,7 +286,7 @@ class Pipeline:
                     self.counters.ingest_refused_spool_full += len(item.records)
                 else:
                     log.error("spool write failed: %s", exc)
-                self._settle(item.keys, Unavailable(f"{exc}; retry later"))
+                self._settle(item, error=Unavailable(f"{exc}; retry later"))
             return
         self._spooled([item], position)
 
@@ -286,20 +296,31 @@ class Pipeline:
         self._written.put((records, position, time.monotonic()))
         for item in items:
             if item.future is not None:
-                item.future.set_result(position)
-                self._settle(item.keys)
+                self._settle(item, position=position)
 
-    def _settle(self, keys: list[tuple[str, str]], error: Exception | None = None) -> None:
-        """Forget pending keys; on ``error`` also release them from the resend index (they
-        were never stored) and fail the ingest future that holds them."""
+    def _settle(
+        self, item: _Item, *, position: SpoolPosition | None = None, error: Exception | None = None
+    ) -> None:
         with self._pending_lock:
-            future = self._pending.get(keys[0]) if keys else None
-            for key in keys:
-                self._pending.pop(key, None)
+            self._settle_locked(item, position=position, error=error)
+
+    def _settle_locked(
+        self, item: _Item, *, position: SpoolPosition | None = None, error: Exception | None = None
+    ) -> None:
+        """Resolve an ingest item: its keys stop being pending (only where they are still its
+        own: a resend may have claimed a key afresh since), and on ``error`` they leave the
+        resend index too, for they were never stored. Caller holds ``_pending_lock``."""
+        assert item.future is not None
+        for key in item.keys:
+            if self._pending.get(key) is item.future:
+                del self._pending[key]
+                if error is not None:
+                    self.dedup.release([key])
+        with contextlib.suppress(InvalidStateError):
             if error is not None:
-                self.dedup.release(keys)
-        if error is not None and future is not None and not future.done():
-            future.set_exception(error)
+                item.future.set_exception(error)
+            else:
+                item.future.set_result(position)  # type: ignore[arg-type]
 
     def _writer_loop(self) -> None:
         while True:
@@ -344,20 +365,20 @@ class Pipeline:
                 log.exception(
                     "store append failed (attempt %d); the batch stays in the spool", attempts
                 )
+                if self._stopping and attempts > 3:
+                    raise _GaveUp from None  # still in the spool: tried again at the next start
                 if attempts == 3:
-                    records = self._dead_letter(records, only_invalid=True)
+                    records = self._dead_letter(records, position, only_invalid=True)
                     continue
-                if attempts >= _MAX_ATTEMPTS:
-                    records = self._dead_letter(records, only_invalid=False)
-                elif self._stopping and attempts > 3:
-                    raise _GaveUp from None
+                if attempts >= _MAX_ATTEMPTS and records:
+                    records = self._dead_letter(records, position, only_invalid=False)
                 time.sleep(min(0.05 * 2**attempts, 5.0))
         self.counters.stored += len(records)
         self.counters.batches += 1
         self.spool.release(position)
 
     def _dead_letter(
-        self, records: list[InvocationRecord], *, only_invalid: bool
+        self, records: list[InvocationRecord], position: SpoolPosition, *, only_invalid: bool
     ) -> list[InvocationRecord]:
         """Write the records that cannot be stored to the dead-letter file; the rest."""
         keep, out = [], []
@@ -373,12 +394,18 @@ class Pipeline:
             else:
                 keep.append(record)
         if out:
+            # one file per batch, named by its spool position and replaced atomically: a batch
+            # replayed after a crash rewrites the same file instead of adding to it
             self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-            path = self.dead_letter_dir / "records.ndjson"
-            with open(path, "ab") as f:
+            kind = "invalid" if only_invalid else "refused"
+            name = f"batch-{position.segment:012d}-{position.offset:012d}-{kind}"
+            path = self.dead_letter_dir / f"{name}.ndjson"
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "wb") as f:
                 f.write(b"".join(orjson.dumps(r.data) + b"\n" for r in out))
                 f.flush()
                 os.fsync(f.fileno())
+            os.replace(tmp, path)
             self.counters.dead_lettered += len(out)
             log.error("%d records written to %s", len(out), path)
         return keep
@@ -431,10 +458,8 @@ def _gather(
 
 
 def _all_of(futures: list[Future[SpoolPosition]]) -> Future[SpoolPosition]:
-    """A future that resolves when all of ``futures`` have (with the first one's result), or
-    fails with the first failure."""
-    if len(futures) == 1:
-        return futures[0]
+    """A new future that resolves when all of ``futures`` have (with the first one's result),
+    or fails with the first failure."""
     out: Future[SpoolPosition] = Future()
     remaining = [len(futures)]
     lock = threading.Lock()
@@ -442,6 +467,9 @@ def _all_of(futures: list[Future[SpoolPosition]]) -> Future[SpoolPosition]:
     def done(f: Future[SpoolPosition]) -> None:
         with lock:
             if out.done():
+                return
+            if f.cancelled():
+                out.set_exception(Unavailable("the request was cancelled"))
                 return
             if f.exception() is not None:
                 out.set_exception(f.exception())
