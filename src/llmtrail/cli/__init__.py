@@ -170,7 +170,9 @@ def _logs(backend: Any, args: argparse.Namespace) -> int:
             {
                 **params,
                 "order": "ingested",
-                "ingested_after": format_timestamp(started),
+                # a batch is stamped just before its commit: look back a little, and skip
+                # what the first page already showed
+                "ingested_after": format_timestamp(started - timedelta(seconds=5)),
                 "cursor": cursor,
                 "limit": 1000,
             },
