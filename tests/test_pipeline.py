@@ -186,3 +186,25 @@ def test_a_cancelled_ingest_caller_does_not_hurt_the_pipeline(env: Env) -> None:
     env.db.close()
     env.open()
     assert sorted(env.ids()) == ["p-1", "p-2"]
+
+
+def test_a_refused_original_fails_its_own_caller_not_a_later_resend(tmp_path: Path) -> None:
+    now = [0.0]
+    env = Env(tmp_path, max_bytes=1500)
+    env.pipeline.dedup = RecentRequestIds(window_s=10, clock=lambda: now[0])
+    env.pipeline.ready.set()  # accept ingests before the threads run, so both stay queued
+    try:
+        _, original = env.pipeline.ingest([rec(2, "b" * 3000)])  # can never fit the spool
+        now[0] = 100  # the index forgot the key while the original was queued
+        fresh, resend = env.pipeline.ingest([rec(2, "small")])
+        assert fresh == [True]
+        env.pipeline.start()
+        with pytest.raises(Unavailable):
+            original.result(10)
+        resend.result(10)
+        env.pipeline.stop()
+        assert env.pipeline.counters.thread_failures == 0
+        stored = env.store.get("p-2")
+        assert stored is not None and stored.data["input"]["inputBodyJson"] == {"text": "small"}
+    finally:
+        env.close()
