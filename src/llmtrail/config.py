@@ -53,6 +53,7 @@ class RouteConfig:
 class Limits:
     max_request_bytes: int = 32 * 2**20  # gateway request body
     max_json_depth: int = 64
+    max_stream_log_bytes: int = 16 * 2**20  # a stream's copy kept for its record
     max_ingest_bytes: int = 64 * 2**20  # one POST /api/records body
     max_ingest_records: int = 50_000  # records in one POST /api/records
 
@@ -301,6 +302,7 @@ _AT_LEAST_ONE = frozenset(
         "batch_records",
         "max_request_bytes",
         "max_json_depth",
+        "max_stream_log_bytes",
         "max_ingest_bytes",
         "max_ingest_records",
         "dedup_max_entries",

@@ -42,14 +42,17 @@ class Column:
     path: tuple[str, ...]
     role: Role
     low_cardinality: bool = False
+    since: str | None = None  # the migration that added it; None: the first one
 
     @property
     def dotted(self) -> str:
         return ".".join(self.path)
 
 
-def _c(name: str, type_: Type, path: str, role: Role, *, low: bool = False) -> Column:
-    return Column(name, type_, tuple(path.split(".")) if path else (), role, low)
+def _c(
+    name: str, type_: Type, path: str, role: Role, *, low: bool = False, since: str | None = None
+) -> Column:
+    return Column(name, type_, tuple(path.split(".")) if path else (), role, low, since)
 
 
 B, A, INTERNAL = Role.BEDROCK, Role.ADDITION, Role.INTERNAL
@@ -99,6 +102,8 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     _c("request_metadata_truncated", BO, "requestMetadataTruncated", A),
     _c("token_count_estimated", BO, "tokenCountEstimated", A),
     _c("request_headers", M, "requestHeaders", A),
+    # how identity.arn was established: api_key_hash | sigv4_claimed (access key id, unverified)
+    _c("identity_type", S, "identityType", A, low=True, since="0002_identity_type"),
     _c("derived", J, "", INTERNAL),  # names of additions llmtrail derived on import
     _c("extra", J, "", INTERNAL),  # what no column holds, merged back on output
     _c("ingested_at", T, "", INTERNAL),

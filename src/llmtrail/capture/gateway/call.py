@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -51,8 +52,12 @@ RECORDED_HEADERS = frozenset(
         "x-stainless-arch",
         "x-stainless-retry-count",
         "x-forwarded-for",
+        "anthropic-version",
+        "anthropic-beta",
+        "amz-sdk-invocation-id",
     }
 )
+_SIGV4_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
 
 
 class Call:
@@ -74,6 +79,22 @@ class Call:
         if auth.lower().startswith("bearer "):
             return auth[7:].strip() or None
         return self.headers.get("api-key") or self.headers.get("x-api-key") or None
+
+    def identity(self) -> tuple[str, str] | None:
+        """``(identity.arn, identityType)``: the access key id of a SigV4 ``Authorization``
+        (claimed, not verified: llmtrail does not hold the secret), else a stable hash of the
+        caller's key. Never the key, the signature or a secret."""
+        auth = self.headers.get("authorization", "")
+        if auth.startswith("AWS4-HMAC-SHA256"):
+            found = _SIGV4_CREDENTIAL.search(auth)
+            if found:
+                return f"llmtrail:aws-access-key/{found.group(1)}", "sigv4_claimed"
+            return None
+        key = self.caller_key
+        if key:
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            return f"llmtrail:apikey/sha256:{digest}", "api_key_hash"
+        return None
 
     def upstream_headers(self, provider_has_key: bool) -> dict[str, str]:
         """Headers for the provider: the caller's key only when the provider has none."""
@@ -130,6 +151,7 @@ class Call:
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
         estimated: bool = False,
         response_id: str | None = None,
         stop_reason: str | None = None,
@@ -154,10 +176,9 @@ class Call:
             "operation": self.operation,
             "modelId": model_id,
         }
-        key = self.caller_key
-        if key:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-            doc["identity"] = {"arn": f"llmtrail:apikey/sha256:{digest}"}
+        identity = self.identity()
+        if identity is not None:
+            doc["identity"] = {"arn": identity[0]}
         if metadata:
             doc["requestMetadata"] = metadata
         inp: dict[str, Any] = {"inputContentType": "application/json"}
@@ -167,6 +188,8 @@ class Call:
             inp["inputTokenCount"] = input_tokens
         if cache_read_tokens is not None:
             inp["cacheReadInputTokenCount"] = cache_read_tokens
+        if cache_write_tokens is not None:
+            inp["cacheWriteInputTokenCount"] = cache_write_tokens
         out: dict[str, Any] = {"outputContentType": "application/json"}
         if output_body is not None:
             out["outputBodyJson"] = output_body
@@ -192,6 +215,7 @@ class Call:
             "timeToFirstTokenMs": (
                 self.elapsed_ms(self.first_token_at) if self.first_token_at is not None else None
             ),
+            "identityType": identity[1] if identity is not None else None,
             "requestMetadataTruncated": True if metadata_truncated else None,
             "tokenCountEstimated": True if estimated else None,
             "requestHeaders": {k: v for k, v in self.headers.items() if k in RECORDED_HEADERS}

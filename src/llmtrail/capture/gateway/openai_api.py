@@ -6,9 +6,7 @@ response carries ``x-llmtrail-request-id``; every call that names a model yields
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +27,7 @@ from llmtrail.capture.gateway.asgi import (
 from llmtrail.capture.gateway.call import Call
 from llmtrail.capture.gateway.outcome import chat_outcome, embedding_outcome
 from llmtrail.capture.gateway.providers import Provider, UpstreamError, UpstreamRequest
+from llmtrail.capture.gateway.relay import Relayed, relay
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.gateway.sse import ChatStreamAccumulator, SSEDecoder
 from llmtrail.config import Settings
@@ -237,7 +236,12 @@ class OpenAIRoutes:
         return self._chat_record(call, common, parsed)
 
     def _chat_record(
-        self, call: Call, common: dict[str, Any], response: dict[str, Any], **more: Any
+        self,
+        call: Call,
+        common: dict[str, Any],
+        response: dict[str, Any],
+        stream_truncated: bool = False,
+        **more: Any,
     ) -> InvocationRecord | None:
         o = chat_outcome(response, common["input_body"], str(common["resolved_model"]))
         return call.record(
@@ -246,7 +250,7 @@ class OpenAIRoutes:
             input_tokens=o.input_tokens,
             output_tokens=o.output_tokens,
             cache_read_tokens=o.cache_read_tokens,
-            estimated=o.estimated,
+            estimated=o.estimated or stream_truncated,
             response_id=o.response_id,
             stop_reason=o.stop_reason,
             **more,
@@ -261,64 +265,48 @@ class OpenAIRoutes:
         common: dict[str, Any],
         receive: Receive,
     ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-cache"),
-                    *rid,
-                ],
-            }
-        )
-        decoder, acc = SSEDecoder(), ChatStreamAccumulator()
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-        status, error_code = "OK", None
-        error: dict[str, Any] | None = None
-        try:
-            async for chunk in chunks:
-                if call.first_token_at is None:
-                    call.first_token_at = time.perf_counter()
-                if disconnected.done():
-                    status, error_code = "CANCELLED", "ClientDisconnected"
-                    error = {
-                        "type": "client_disconnected",
-                        "message": "the client went away before the stream ended",
-                    }
-                    break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                for payload in decoder.feed(chunk):
-                    acc.add(payload)
-        except asyncio.CancelledError:  # server shutdown cut the stream short
-            status, error_code = "CANCELLED", "ClientDisconnected"
-            error = {"type": "server_shutdown", "message": "the server stopped during the stream"}
+        def error_frame(exc: UpstreamError) -> bytes:
+            body = orjson.dumps(error_body(exc.status, exc.message, None, exc.kind))
+            return b"data: " + body + b"\n\n"
+
+        def finish(out: Relayed) -> None:
+            if not self.settings.record_invocations:
+                return
+            acc = ChatStreamAccumulator()
+            for payload in SSEDecoder().feed(out.raw + b"\n\n"):
+                acc.add(payload)
+            code = None
+            if out.status == "CANCELLED":
+                code = "ClientDisconnected"
+            elif out.error_status is not None:
+                code = _error_code(out.error_status)
             self._submit(
                 self._chat_record(
-                    call, common, acc.result(), status=status, error=error, error_code=error_code
+                    call,
+                    common,
+                    acc.result(),
+                    status=out.status,
+                    error=out.error,
+                    error_code=code,
+                    stream_truncated=out.truncated,
                 )
             )
-            raise
-        except UpstreamError as exc:
-            status, error_code = "ERROR", _error_code(exc.status)
-            error = {"type": exc.kind, "message": exc.message, "httpStatus": exc.status}
-            body = orjson.dumps(error_body(exc.status, exc.message, None, exc.kind))
-            await send(
-                {
-                    "type": "http.response.body",
-                    "body": b"data: " + body + b"\n\n",
-                    "more_body": True,
-                }
-            )
-        finally:
-            disconnected.cancel()
-            if hasattr(chunks, "aclose"):
-                await chunks.aclose()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-        self._submit(
-            self._chat_record(
-                call, common, acc.result(), status=status, error=error, error_code=error_code
-            )
+
+        headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            *rid,
+        ]
+        await relay(
+            call,
+            chunks,
+            send,
+            receive,
+            status=200,
+            headers=headers,
+            limit=self.settings.limits.max_stream_log_bytes,
+            error_frame=error_frame,
+            finish=finish,
         )
 
     def _submit(self, record: InvocationRecord | None) -> None:
@@ -397,10 +385,3 @@ def _error_code(status: int) -> str:
         503: "ServiceUnavailableException",
         504: "ModelTimeoutException",
     }.get(status, "InternalServerException")
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return

@@ -13,6 +13,8 @@ import duckdb
 
 from llmtrail.store.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
 
+COLUMN_BY_NAME = {c.name: c for c in RECORD_COLUMNS}
+
 DUCKDB_TYPES = {
     Type.STRING: "VARCHAR",
     Type.INT: "BIGINT",
@@ -49,7 +51,7 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
     (
         "0001_records_bodies_state",
         (
-            CreateTable("records", RECORD_COLUMNS),
+            CreateTable("records", tuple(c for c in RECORD_COLUMNS if c.since is None)),
             CreateTable("bodies", BODY_COLUMNS),
             CreateTable(
                 "spool_position", raw_columns=(("name", "VARCHAR"), ("position", "VARCHAR"))
@@ -60,6 +62,7 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
             ),
         ),
     ),
+    ("0002_identity_type", (AddColumn("records", COLUMN_BY_NAME["identity_type"]),)),
 )
 
 

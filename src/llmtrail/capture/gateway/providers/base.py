@@ -14,11 +14,12 @@ from typing import Any, Protocol
 
 @dataclass
 class UpstreamRequest:
-    wire_format: str  # "openai" (later: "anthropic", "bedrock")
-    path: str  # e.g. "/chat/completions", relative to the provider's base URL
+    wire_format: str  # "openai" | "anthropic" | "bedrock"
+    path: str  # e.g. "/chat/completions" or "/model/{id}/converse", relative to the base URL
     body: dict[str, Any]  # the request body, model already rewritten for the upstream
     stream: bool = False
     headers: dict[str, str] = field(default_factory=dict)  # caller's auth when passed through
+    model: str = ""  # the upstream model (Bedrock has it in the path, not the body)
 
 
 @dataclass

@@ -1,0 +1,288 @@
+"""``sim``: a built-in provider for demos, tests and load tests, with no account anywhere.
+
+It speaks all three wire formats — OpenAI chat completions and embeddings, Anthropic Messages,
+and the Bedrock runtime's Converse, ConverseStream, InvokeModel and
+InvokeModelWithResponseStream — streaming included. Answers are deterministic: the same
+prompt gives the same reply, words drawn from a fixed vocabulary by a hash of the prompt;
+token counts come from the real tokenizer. It can drive an agent loop (see `script`): when
+tools are offered and the user's last turn names one, it calls that tool with arguments built
+from the tool's schema, and after the tool's result it answers quoting it.
+
+Behaviour is set per provider in the configuration (``[providers.sim]``) and per call by the
+model name or the ``x-llmtrail-sim`` header (``latency_ms=200,ttft_ms=50,error=429``):
+
+==================  =========================================================================
+``latency_ms``      time before a non-stream answer (default 0)
+``ttft_ms``         time before a stream's first chunk (default 0)
+``chunk_delay_ms``  time between stream chunks (default 0)
+``chunk_words``     words per stream chunk (default 4)
+``words``           reply length in words (default: 12–60, from the prompt's hash)
+``error``           answer this HTTP status with an error in the route's shape (429, 500, …)
+==================  =========================================================================
+
+Model names ``sim/error-429`` (any status), ``sim/timeout`` (never answers within the first-byte
+timeout) and ``sim/slow-<ms>`` choose the same behaviour by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import struct
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from llmtrail.capture.gateway.providers.base import UpstreamError, UpstreamRequest, UpstreamResponse
+from llmtrail.capture.gateway.providers.sim import anthropic_wire, openai_wire
+from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, plan_reply
+from llmtrail.capture.tokens import count_tokens
+from llmtrail.config import ProviderConfig
+
+_EVENTSTREAM = "application/vnd.amazon.eventstream"
+
+_OPTION_RANGES: dict[str, tuple[int, int]] = {
+    "latency_ms": (0, 600_000),
+    "ttft_ms": (0, 600_000),
+    "chunk_delay_ms": (0, 60_000),
+    "chunk_words": (1, 10_000),
+    "words": (0, 100_000),
+    "error": (400, 599),
+}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_exceeded",
+}
+
+
+class SimProvider:
+    wire_formats = frozenset({"openai", "anthropic", "bedrock"})
+    has_own_key = True
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.name = config.name
+        self.options = dict(config.options)
+        self.first_byte_timeout = config.timeouts.first_byte
+        self._counter = 0
+        self._cache = anthropic_wire.PromptCache()
+
+    async def close(self) -> None:
+        pass
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        opts = self._options(request)
+        if "timeout" in opts:
+            await asyncio.sleep(self.first_byte_timeout)
+            raise UpstreamError(
+                "upstream_timeout",
+                504,
+                f"sim: no answer within the first-byte timeout of {self.first_byte_timeout:g}s",
+            )
+        if "error" in opts:
+            return _error(request.wire_format, int(opts["error"]))
+        pace = _Pace(opts)
+        if request.wire_format == "anthropic":
+            return await self._anthropic(request, opts, pace)
+        if request.wire_format == "bedrock":
+            return await self._bedrock(request, opts, pace)
+        model = request.model or str(request.body.get("model", ""))
+        if request.path == "/embeddings":
+            return _json(200, self._embeddings(request.body, model))
+        self._counter += 1
+        completion_id = f"chatcmpl-sim{self._counter:010d}{_digest(request.body)[:8]}"
+        reply = self._reply(openai_wire.conversation(request.body), request.body, opts)
+        use = openai_wire.usage(request.body, reply, model)
+        if not request.stream:
+            await _sleep_ms(opts.get("latency_ms", 0))
+            return _json(200, openai_wire.completion(completion_id, model, reply, use))
+        stream_options = request.body.get("stream_options")
+        include_usage = (
+            isinstance(stream_options, dict) and stream_options.get("include_usage") is True
+        )
+        chunks = openai_wire.stream(
+            completion_id, model, reply, use if include_usage else None, pace
+        )
+        return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
+
+    def _reply(self, conv: Conversation, body: dict[str, Any], opts: dict[str, Any]) -> Reply:
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        inference = body.get("inferenceConfig")
+        if isinstance(inference, dict) and limit is None:
+            limit = inference.get("maxTokens")
+        for key in ("max_gen_len", "textGenerationConfig"):
+            if limit is None and key in body:
+                value = body[key]
+                limit = value.get("maxTokenCount") if isinstance(value, dict) else value
+        words = int(opts["words"]) if "words" in opts else None
+        max_tokens = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+        return plan_reply(conv, words, max_tokens)
+
+    def _next_id(self, prefix: str, body: dict[str, Any]) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter:010d}{_digest(body)[:8]}"
+
+    async def _anthropic(
+        self, request: UpstreamRequest, opts: dict[str, Any], pace: _Pace
+    ) -> UpstreamResponse:
+        body, model = request.body, request.model or str(request.body.get("model", ""))
+        reply = self._reply(anthropic_wire.conversation(body), body, opts)
+        use = self._cache.usage(body, model)
+        use["output_tokens"] = anthropic_wire.output_tokens(reply, model)
+        message_id = self._next_id("msg_sim", body)
+        if not request.stream:
+            await _sleep_ms(opts.get("latency_ms", 0))
+            return _json(200, anthropic_wire.message(message_id, model, reply, use))
+        chunks = anthropic_wire.stream(message_id, model, reply, use, pace)
+        return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
+
+    async def _bedrock(
+        self, request: UpstreamRequest, opts: dict[str, Any], pace: _Pace
+    ) -> UpstreamResponse:
+        from llmtrail.capture.gateway.providers.sim import bedrock_wire
+
+        body, model = request.body, request.model
+        operation = request.path.rsplit("/", 1)[-1]
+        headers = {"x-amzn-requestid": str(uuid.uuid4())}
+        if operation in ("converse", "converse-stream"):
+            conv = bedrock_wire.converse_conversation(body)
+            reply = self._reply(conv, body, opts)
+            in_tokens, out_tokens = bedrock_wire.tokens(conv, reply, model)
+            if operation == "converse":
+                await _sleep_ms(opts.get("latency_ms", 0))
+                answer = bedrock_wire.converse(reply, in_tokens, out_tokens, pace.elapsed_ms())
+                return _json(200, answer, headers)
+            chunks = bedrock_wire.converse_stream(reply, in_tokens, out_tokens, pace)
+            return UpstreamResponse(200, {**headers, "content-type": _EVENTSTREAM}, chunks=chunks)
+        kind = bedrock_wire.family(body)
+        if kind is None:
+            return _error("bedrock", 400, "Malformed input request, please reformat your input")
+        conv = bedrock_wire.invoke_conversation(kind, body)
+        reply = self._reply(conv, body, opts)
+        usage = bedrock_wire.tokens(conv, reply, model)
+        message_id = self._next_id("msg_bdrk_sim", body)
+        headers["x-amzn-bedrock-input-token-count"] = str(usage[0])
+        headers["x-amzn-bedrock-output-token-count"] = str(usage[1])
+        if operation == "invoke":
+            await _sleep_ms(opts.get("latency_ms", 0))
+            headers["x-amzn-bedrock-invocation-latency"] = str(pace.elapsed_ms())
+            return _json(200, bedrock_wire.invoke(kind, message_id, model, reply, usage), headers)
+        chunks = bedrock_wire.invoke_stream(kind, message_id, model, reply, usage, pace)
+        return UpstreamResponse(200, {**headers, "content-type": _EVENTSTREAM}, chunks=chunks)
+
+    def _options(self, request: UpstreamRequest) -> dict[str, Any]:
+        opts: dict[str, Any] = dict(self.options)
+        name = request.model or str(request.body.get("model", ""))
+        if name.startswith("error-"):
+            opts["error"] = name.removeprefix("error-")
+        elif name == "timeout":
+            opts["timeout"] = True
+        elif name.startswith("slow-"):
+            opts["latency_ms"] = opts["ttft_ms"] = name.removeprefix("slow-")
+        for part in request.headers.get("x-llmtrail-sim", "").split(","):
+            key, sep, value = part.strip().partition("=")
+            if sep:
+                opts[key] = value
+        for key, (low, high) in _OPTION_RANGES.items():
+            if key not in opts:
+                continue
+            number: float | None
+            try:
+                number = float(opts[key]) if key.endswith("_ms") else int(opts[key])
+            except (TypeError, ValueError, OverflowError):
+                number = None
+            if number is None or not low <= number <= high:
+                raise UpstreamError(
+                    "invalid_sim_option",
+                    400,
+                    f"sim option {key} must be a number from {low} to {high}",
+                )
+            opts[key] = number
+        return opts
+
+    def _embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        inputs = body.get("input")
+        items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dims = body.get("dimensions", 256)
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 8192:
+            raise UpstreamError("invalid_request_error", 400, "dimensions must be 1 to 8192")
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, item in enumerate(items):
+            vector = _vector(str(item), dims)
+            embedding: Any = (
+                base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+                if as_base64
+                else vector
+            )
+            data.append({"object": "embedding", "index": i, "embedding": embedding})
+        tokens = sum(count_tokens(str(item), model) for item in items)
+        return {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+
+def _vector(text: str, dims: int) -> list[float]:
+    raw = hashlib.sha256(text.encode()).digest()
+    values = [math.sin(raw[i % 32] + i) for i in range(dims)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.blake2b(
+        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=8
+    ).hexdigest()
+
+
+async def _sleep_ms(ms: float) -> None:
+    if ms > 0:
+        await asyncio.sleep(ms / 1000)
+
+
+def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> UpstreamResponse:
+    return UpstreamResponse(
+        status, {"content-type": "application/json", **(headers or {})}, orjson.dumps(value)
+    )
+
+
+def _error(wire_format: str, status: int, message: str | None = None) -> UpstreamResponse:
+    message = message or f"sim: injected error {status}"
+    if wire_format == "anthropic":
+        return _json(status, anthropic_wire.error(status, message))
+    if wire_format == "bedrock":
+        from llmtrail.capture.gateway.providers.sim import bedrock_wire
+
+        kind, body = bedrock_wire.error(status, message)
+        return _json(status, body, {"x-amzn-errortype": kind})
+    kind = _ERROR_TYPES.get(status, "server_error")
+    return _json(status, {"error": {"message": message, "type": kind, "param": None, "code": kind}})
+
+
+class _Pace:
+    """The timing of one answer: the wait before the first chunk and between chunks."""
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self.opts = opts
+        self.words = max(1, int(opts.get("chunk_words", 4)))
+        self.t0 = time.perf_counter()
+        self.first_byte_ms: int | None = None
+
+    async def first(self) -> None:
+        await _sleep_ms(self.opts.get("ttft_ms", 0))
+        self.first_byte_ms = self.elapsed_ms()
+
+    async def between(self) -> None:
+        await _sleep_ms(self.opts.get("chunk_delay_ms", 0))
+
+    def elapsed_ms(self) -> int:
+        return round((time.perf_counter() - self.t0) * 1000)
