@@ -21,7 +21,7 @@ from llmtrail.errors import ConfigError
 from llmtrail.store.schema import DEFAULT_PROMOTED_KEYS
 
 DEFAULT_PORT = 7788
-PROVIDER_TYPES = ("sim", "openai")
+PROVIDER_TYPES = ("sim", "openai", "anthropic", "bedrock")
 
 
 @dataclass
@@ -101,6 +101,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "base_url": "https://api.openai.com/v1",
         "api_key_env": "OPENAI_API_KEY",
     },
+    "anthropic": {
+        "type": "anthropic",
+        "base_url": "https://api.anthropic.com",
+        "api_key_env": "ANTHROPIC_API_KEY",
+    },
+    "bedrock": {"type": "bedrock", "region": "us-east-1"},
 }
 DEFAULT_ROUTES = [RouteConfig(match="sim/*", provider="sim")]
 _SECRET_NAMES = ("api_key", "key", "secret", "token", "password")
@@ -262,8 +268,8 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
     kind = body.get("type", PRESETS.get(name, {}).get("type"))
     if kind not in PROVIDER_TYPES and kind not in _plugin_types():
         raise ConfigError(f"{where}: type must be one of {', '.join(PROVIDER_TYPES)}, got {kind!r}")
-    if kind == "openai" and not body.get("base_url"):
-        raise ConfigError(f"{where}: base_url is required for an openai provider")
+    if kind in ("openai", "anthropic") and not body.get("base_url"):
+        raise ConfigError(f"{where}: base_url is required for an {kind} provider")
     if body.get("base_url"):
         url = urllib.parse.urlsplit(str(body["base_url"]))
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -277,7 +283,12 @@ def _provider(name: str, body: Mapping[str, Any]) -> ProviderConfig:
     options = {
         k: v for k, v in body.items() if k not in ("type", "base_url", "api_key_env", "timeouts")
     }
-    known = {"sim": _SIM_OPTIONS, "openai": frozenset()}.get(kind)
+    known = {
+        "sim": _SIM_OPTIONS,
+        "openai": frozenset(),
+        "anthropic": frozenset({"anthropic_version"}),
+        "bedrock": frozenset({"region", "profile"}),
+    }.get(kind)
     if known is not None and set(options) - known:
         raise ConfigError(
             f"{where}: unknown setting(s) {sorted(set(options) - known)} for a {kind} provider"

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
 from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
+from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
 from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.runtime import Runtime
@@ -35,6 +37,9 @@ def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> 
         hot[("POST", f"{prefix}/chat/completions")] = openai.chat
         hot[("POST", f"{prefix}/embeddings")] = openai.embeddings
         hot[("GET", f"{prefix}/models")] = openai.models
+    anthropic = AnthropicRoutes(runtime.settings, runtime.router, runtime.providers, submit)
+    hot[("POST", "/v1/messages")] = anthropic.messages
+    bedrock = BedrockRoutes(runtime.settings, runtime.router, runtime.providers, submit)
     api = RecordsAPI(runtime)
 
     @contextlib.asynccontextmanager
@@ -68,6 +73,9 @@ def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> 
             handler = hot.get((scope["method"], scope["path"]))
             if handler is not None:
                 await handler(scope, receive, send)
+                return
+            if scope["path"].startswith("/model/"):
+                await bedrock.handle(scope, receive, send)
                 return
         await starlette(scope, receive, send)
 

@@ -57,6 +57,16 @@ RECORDED_HEADERS = frozenset(
         "amz-sdk-invocation-id",
     }
 )
+# Request headers that go upstream without being recorded (their content is recorded elsewhere)
+FORWARDED_ONLY = frozenset(
+    {
+        "x-amzn-bedrock-request-metadata",
+        "x-amzn-bedrock-trace",
+        "x-amzn-bedrock-guardrailidentifier",
+        "x-amzn-bedrock-guardrailversion",
+        "x-amzn-bedrock-performanceconfig-latency",
+    }
+)
 _SIGV4_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
 
 
@@ -98,8 +108,9 @@ class Call:
 
     def upstream_headers(self, provider_has_key: bool) -> dict[str, str]:
         """Headers for the provider: the caller's key only when the provider has none."""
-        out = {k: v for k, v in self.headers.items() if k in RECORDED_HEADERS}
-        out.pop("authorization", None)
+        out = {
+            k: v for k, v in self.headers.items() if k in RECORDED_HEADERS or k in FORWARDED_ONLY
+        }
         key = self.caller_key
         if key and not provider_has_key:
             out["authorization"] = f"Bearer {key}"

@@ -13,6 +13,7 @@ tokens of what was relayed so far.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -99,10 +100,8 @@ def _cancelled(out: Relayed, kind: str, message: str) -> None:
 
 
 async def _send_quietly(send: Send, body: bytes, more: bool) -> None:
-    try:
+    with contextlib.suppress(OSError):
         await send({"type": "http.response.body", "body": body, "more_body": more})
-    except OSError:
-        pass
 
 
 async def _wait_disconnect(receive: Receive) -> None:

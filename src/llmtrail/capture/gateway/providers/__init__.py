@@ -25,12 +25,29 @@ def _sim(config: ProviderConfig) -> Provider:
 
 
 def _openai(config: ProviderConfig) -> Provider:
-    from llmtrail.capture.gateway.providers.openai import OpenAIProvider
+    from llmtrail.capture.gateway.providers.http import OpenAIProvider
 
     return OpenAIProvider(config)
 
 
-PROVIDER_FACTORIES: dict[str, ProviderFactory] = {"sim": _sim, "openai": _openai}
+def _anthropic(config: ProviderConfig) -> Provider:
+    from llmtrail.capture.gateway.providers.anthropic import AnthropicProvider
+
+    return AnthropicProvider(config)
+
+
+def _bedrock(config: ProviderConfig) -> Provider:
+    from llmtrail.capture.gateway.providers.bedrock import BedrockProvider
+
+    return BedrockProvider(config)
+
+
+PROVIDER_FACTORIES: dict[str, ProviderFactory] = {
+    "sim": _sim,
+    "openai": _openai,
+    "anthropic": _anthropic,
+    "bedrock": _bedrock,
+}
 
 
 def provider_factories() -> dict[str, ProviderFactory]:

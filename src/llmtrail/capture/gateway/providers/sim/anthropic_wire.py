@@ -56,9 +56,12 @@ def conversation(body: dict[str, Any]) -> Conversation:
 def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
     for message in reversed(messages):
         for block in message.get("content") or []:
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                if block.get("id") == use_id:
-                    return str(block.get("name") or "") or None
+            if (
+                isinstance(block, dict)
+                and block.get("type") == "tool_use"
+                and block.get("id") == use_id
+            ):
+                return str(block.get("name") or "") or None
     return None
 
 
@@ -149,6 +152,7 @@ async def stream(
     await pace.first()
     yield _event("message_start", {"type": "message_start", "message": start})
     index = 0
+    block: dict[str, Any]
     if reply.text:
         block = {"type": "text", "text": ""}
         yield _event(
@@ -167,7 +171,12 @@ async def stream(
         index += 1
     if reply.tool_call is not None:
         call = reply.tool_call
-        block = {"type": "tool_use", "id": call.call_id, "name": call.name, "input": {}}
+        block = {
+            "type": "tool_use",
+            "id": call.call_id,
+            "name": call.name,
+            "input": {},
+        }
         yield _event(
             "content_block_start",
             {"type": "content_block_start", "index": index, "content_block": block},

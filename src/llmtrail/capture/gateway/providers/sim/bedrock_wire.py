@@ -49,14 +49,16 @@ def family(body: dict[str, Any]) -> str | None:
 
 def converse_conversation(body: dict[str, Any]) -> Conversation:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    config = body.get("toolConfig") if isinstance(body.get("toolConfig"), dict) else {}
+    config: dict[str, Any] = body["toolConfig"] if isinstance(body.get("toolConfig"), dict) else {}
     tools = []
     for tool in config.get("tools") or []:
         spec = tool.get("toolSpec") if isinstance(tool, dict) else None
         if isinstance(spec, dict):
             schema = spec.get("inputSchema")
             schema = schema.get("json") if isinstance(schema, dict) else None
-            tools.append(Tool(str(spec.get("name", "")), schema if isinstance(schema, dict) else {}))
+            tools.append(
+                Tool(str(spec.get("name", "")), schema if isinstance(schema, dict) else {})
+            )
     prompt = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
     conv = Conversation(prompt="\n".join(p for p in prompt if p), tools=tools)
     choice = config.get("toolChoice")

@@ -20,11 +20,54 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_VOCABULARY = (
-    "the model answers each question with care and a short list of facts drawn from its "
-    "training data while the gateway records tokens latency cost and metadata for every call "
-    "so teams can see who asked what when and why it failed or succeeded in production"
-).split()
+_VOCABULARY = [
+    "the",
+    "model",
+    "answers",
+    "each",
+    "question",
+    "with",
+    "care",
+    "and",
+    "a",
+    "short",
+    "list",
+    "of",
+    "facts",
+    "drawn",
+    "from",
+    "its",
+    "training",
+    "data",
+    "while",
+    "the",
+    "gateway",
+    "records",
+    "tokens",
+    "latency",
+    "cost",
+    "and",
+    "metadata",
+    "for",
+    "every",
+    "call",
+    "so",
+    "teams",
+    "can",
+    "see",
+    "who",
+    "asked",
+    "what",
+    "when",
+    "and",
+    "why",
+    "it",
+    "failed",
+    "or",
+    "succeeded",
+    "in",
+    "production",
+]
 
 
 @dataclass
@@ -71,7 +114,7 @@ def plan_reply(conv: Conversation, words: int | None, max_tokens: int | None) ->
     body = vocabulary_words(seed, count)
     if conv.tool_result is not None:
         name = conv.tool_result_name or "tool"
-        body = [f"The {name} tool returned:", _one_line(conv.tool_result, 200) + "."] + body
+        body = [f"The {name} tool returned:", _one_line(conv.tool_result, 200) + ".", *body]
     if max_tokens is not None and max_tokens < len(body):
         return Reply(" ".join(body[:max_tokens]), "length")
     return Reply(" ".join(body) + ".", "stop")

@@ -1,6 +1,9 @@
-"""``openai``: any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, …), over aiohttp with a
-keep-alive pool. Timeouts: connect, first byte (response headers), stream idle (between
-chunks) and total. No retries: each attempt a client makes is its own record."""
+"""Providers reached over HTTP, on aiohttp with a keep-alive pool: the base every real
+upstream shares. Timeouts: connect, first byte (response headers), stream idle (between
+chunks) and total. No retries: each attempt a client makes is its own record.
+
+``openai`` is any OpenAI-compatible base URL (OpenAI, vLLM, Ollama, …); ``anthropic`` and
+``bedrock`` live beside it and differ only in how a request is addressed and authenticated."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from llmtrail.capture.gateway.providers.base import UpstreamError, UpstreamRequest, UpstreamResponse
 from llmtrail.config import ProviderConfig
@@ -19,8 +23,10 @@ from llmtrail.config import ProviderConfig
 _FORWARD = ("openai-organization", "openai-project", "openai-beta", "user-agent")
 
 
-class OpenAIProvider:
-    wire_formats = frozenset({"openai"})
+class HttpProvider:
+    """POST a JSON body to ``base_url + path``; subclasses say how to address and sign it."""
+
+    wire_formats: frozenset[str] = frozenset()
 
     def __init__(self, config: ProviderConfig) -> None:
         self.name = config.name
@@ -48,18 +54,21 @@ class OpenAIProvider:
             await self._session.close()
             self._session = None
 
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+    def prepare(self, request: UpstreamRequest) -> tuple[str, bytes, dict[str, str]]:
+        """The URL, body bytes and headers of ``request``."""
         headers = {"content-type": "application/json", "accept": "application/json"}
         headers.update({k: v for k, v in request.headers.items() if k in _FORWARD})
         auth = self._auth or request.headers.get("authorization")
         if auth:
             headers["authorization"] = auth
+        return self.base_url + request.path, orjson.dumps(request.body), headers
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        url, data, headers = self.prepare(request)
         started = time.monotonic()
         try:
             response = await asyncio.wait_for(
-                self._client().post(
-                    self.base_url + request.path, data=orjson.dumps(request.body), headers=headers
-                ),
+                self._client().post(URL(url, encoded=True), data=data, headers=headers),
                 timeout=self.timeouts.first_byte,
             )
         except TimeoutError:
@@ -119,3 +128,7 @@ class OpenAIProvider:
 
     def _remaining(self, started: float) -> float:
         return max(0.001, self.timeouts.total - (time.monotonic() - started))
+
+
+class OpenAIProvider(HttpProvider):
+    wire_formats = frozenset({"openai"})

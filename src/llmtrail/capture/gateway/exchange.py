@@ -1,0 +1,368 @@
+"""The path every gateway call takes once its request is read: resolve the model, forward to a
+provider of the route's own wire format, answer the caller, and hand one record to the
+pipeline. A wire format (Anthropic, Bedrock) subclasses `Exchange` and supplies only what is
+its own: the error shape, how a response and a stream tell tokens, and response headers.
+
+Every outcome yields a record — a refused request, an unknown model, an upstream error, a
+timeout, a stream cut short — and recording never breaks the call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from llmtrail.capture.gateway.asgi import Message, Receive, Scope, Send, respond
+from llmtrail.capture.gateway.call import Call
+from llmtrail.capture.gateway.providers import (
+    Provider,
+    UpstreamError,
+    UpstreamRequest,
+    UpstreamResponse,
+)
+from llmtrail.capture.gateway.relay import Relayed, relay
+from llmtrail.capture.gateway.routing import Router
+from llmtrail.config import Settings
+from llmtrail.record import InvocationRecord
+
+log = logging.getLogger("llmtrail.gateway")
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass
+class Outcome:
+    """What a response (or an assembled stream) tells the record."""
+
+    output_body: Any = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    estimated: bool = False
+    response_id: str | None = None
+    stop_reason: str | None = None
+    # an error the answer carries inside a 200 (e.g. an exception frame in an event stream)
+    error: dict[str, Any] | None = None
+    error_code: str | None = None
+
+
+@dataclass
+class Forward:
+    """A request ready to go upstream, and what its record needs."""
+
+    call: Call
+    model: str  # as the caller named it
+    body: Any  # the request body as logged
+    operation_path: str  # provider-relative path
+    stream: bool
+    metadata: dict[str, str] | None = None
+    metadata_truncated: bool = False
+
+
+class Exchange:
+    wire = ""  # the route's wire format
+    stream_content_type = b"text/event-stream; charset=utf-8"
+
+    def __init__(
+        self,
+        settings: Settings,
+        router: Router,
+        providers: dict[str, Provider],
+        submit: Callable[[InvocationRecord], bool],
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.providers = providers
+        self.submit = submit
+
+    # -- what a wire format supplies ------------------------------------------------------
+
+    def error(self, status: int, message: str, field: str | None, code: str | None) -> bytes:
+        """An error body in this format's shape."""
+        raise NotImplementedError
+
+    def error_headers(self, status: int, code: str | None) -> Headers:
+        """Headers an error carries besides the request id (e.g. Bedrock's error type)."""
+        return []
+
+    def error_code(self, status: int, upstream_type: str | None = None) -> str:
+        """The record's Bedrock-style ``errorCode`` for an HTTP status."""
+        return _ERROR_CODES.get(status, "InternalServerException")
+
+    def upstream_error(
+        self, status: int, raw: bytes, headers: dict[str, str]
+    ) -> tuple[bytes, dict[str, Any], str | None]:
+        """An upstream error in this format's shape: the body to relay, ``error`` for the
+        record, and the upstream's own error type when it has one."""
+        raise NotImplementedError
+
+    def outcome(self, forward: Forward, parsed: Any, headers: dict[str, str]) -> Outcome:
+        """What a whole (non-stream) response says."""
+        raise NotImplementedError
+
+    def stream_outcome(self, forward: Forward, raw: bytes, headers: dict[str, str]) -> Outcome:
+        """What a relayed stream says, parsed from its tee."""
+        raise NotImplementedError
+
+    def error_frame(self, exc: UpstreamError) -> bytes:
+        """What to append to a stream that breaks upstream (b"" for nothing)."""
+        return b""
+
+    def request_id_headers(self, call: Call) -> Headers:
+        return [(b"x-llmtrail-request-id", call.request_id.encode())]
+
+    def adopt_upstream_ids(self, call: Call, headers: dict[str, str]) -> None:
+        """Take the upstream's request id as the record's where the format says so."""
+
+    def passed_headers(self, headers: dict[str, str]) -> Headers:
+        """Upstream response headers worth passing to the caller."""
+        return []
+
+    # -- the common path -------------------------------------------------------------------
+
+    async def guarded(self, handler: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        """A bug must not cost the caller more than this call: a 500 in the format's shape
+        if nothing was sent yet."""
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await handler(scope, receive, tracking_send)
+        except Exception:
+            log.exception("gateway error on %s", scope.get("path"))
+            if not started:
+                body = self.error(500, "internal error in the gateway", None, None)
+                await respond(send, 500, body, self.error_headers(500, None))
+
+    async def refuse(
+        self,
+        forward: Forward,
+        send: Send,
+        status: int,
+        message: str,
+        field: str | None,
+        kind: str,
+        code: str | None = None,
+    ) -> None:
+        """Answer an error before the upstream was called, and record it."""
+        call = forward.call
+        headers = self.request_id_headers(call) + self.error_headers(status, code)
+        await respond(send, status, self.error(status, message, field, code), headers)
+        self._submit(
+            call.record(
+                model_id=forward.model,
+                provider=None,
+                resolved_model=None,
+                input_body=forward.body,
+                status="ERROR",
+                error_code=code if code and code.endswith("Exception") else self.error_code(status),
+                metadata=forward.metadata,
+                metadata_truncated=forward.metadata_truncated,
+                error={"type": kind, "message": message, "httpStatus": status},
+            )
+        )
+
+    def upstream_body(self, forward: Forward, upstream_model: str) -> dict[str, Any]:
+        """The body to send upstream: by default the caller's, with the upstream model."""
+        return {**forward.body, "model": upstream_model}
+
+    async def forward(self, forward: Forward, send: Send, receive: Receive) -> None:
+        call, model = forward.call, forward.model
+        resolved = self.router.resolve(model)
+        if resolved is None:
+            await self.refuse(
+                forward,
+                send,
+                404,
+                f"The model `{model}` does not exist or no route matches it",
+                "model",
+                "model_not_found",
+                "ResourceNotFoundException",
+            )
+            return
+        provider = self.providers[resolved.provider]
+        if self.wire not in provider.wire_formats:
+            await self.refuse(
+                forward,
+                send,
+                400,
+                f"model `{model}` is served by provider `{provider.name}`, which does not "
+                f"speak the {self.wire} wire format",
+                "model",
+                "wrong_wire_format",
+                "ValidationException",
+            )
+            return
+        request = UpstreamRequest(
+            self.wire,
+            forward.operation_path.replace("{model}", _path_segment(resolved.upstream_model)),
+            self.upstream_body(forward, resolved.upstream_model),
+            forward.stream,
+            call.upstream_headers(provider.has_own_key),
+            model=resolved.upstream_model,
+        )
+        common: dict[str, Any] = dict(
+            model_id=model,
+            provider=provider.name,
+            resolved_model=resolved.upstream_model,
+            input_body=forward.body,
+            metadata=forward.metadata,
+            metadata_truncated=forward.metadata_truncated,
+        )
+        try:
+            response = await provider.send(request)
+        except UpstreamError as exc:
+            code = self.error_code(exc.status)
+            headers = self.request_id_headers(call) + self.error_headers(exc.status, code)
+            await respond(
+                send, exc.status, self.error(exc.status, exc.message, None, code), headers
+            )
+            error = {"type": exc.kind, "message": exc.message, "httpStatus": exc.status}
+            self._submit(call.record(**common, status="ERROR", error_code=code, error=error))
+            return
+        self.adopt_upstream_ids(call, response.headers)
+        if response.chunks is not None:
+            await self._relay(forward, response, send, receive, common)
+            return
+        await self._answer(forward, response, send, common)
+
+    async def _answer(
+        self, forward: Forward, response: UpstreamResponse, send: Send, common: dict[str, Any]
+    ) -> None:
+        call, raw = forward.call, response.body or b""
+        headers = self.request_id_headers(call) + self.passed_headers(response.headers)
+        if response.status >= 400:
+            body, error, upstream_type = self.upstream_error(response.status, raw, response.headers)
+            code = self.error_code(response.status, upstream_type)
+            headers += self.error_headers(response.status, code)
+            await respond(send, response.status, body, headers)
+            error["httpStatus"] = response.status
+            self._submit(
+                call.record(
+                    **common,
+                    status="ERROR",
+                    output_body=_json_or_none(body),
+                    error_code=code,
+                    error=error,
+                )
+            )
+            return
+        content_type = response.headers.get("content-type", "application/json").encode()
+        await respond(send, response.status, raw, headers, content_type)
+        if not self.settings.record_invocations:
+            return
+        try:
+            outcome = self.outcome(forward, _json_or_none(raw), response.headers)
+        except Exception:  # a strange answer must not lose the record
+            log.exception("could not read a %s response", self.wire)
+            outcome = Outcome(output_body=_json_or_none(raw))
+        self._submit(self._record(call, common, outcome))
+
+    async def _relay(
+        self,
+        forward: Forward,
+        response: UpstreamResponse,
+        send: Send,
+        receive: Receive,
+        common: dict[str, Any],
+    ) -> None:
+        call = forward.call
+        assert response.chunks is not None
+
+        def finish(out: Relayed) -> None:
+            if not self.settings.record_invocations:
+                return
+            try:
+                outcome = self.stream_outcome(forward, out.raw, response.headers)
+            except Exception:
+                log.exception("could not read a %s stream", self.wire)
+                outcome = Outcome()
+            outcome.estimated = outcome.estimated or out.truncated
+            code, status, error = None, out.status, out.error
+            if out.status == "CANCELLED":
+                code = "ClientDisconnected"
+            elif out.error_status is not None:
+                code = self.error_code(out.error_status)
+            elif outcome.error is not None:
+                status, error, code = "ERROR", outcome.error, outcome.error_code
+            more = dict(status=status, error=error, error_code=code)
+            self._submit(self._record(call, common, outcome, **more))
+
+        headers = [
+            (b"content-type", self.stream_content_type),
+            (b"cache-control", b"no-cache"),
+            *self.request_id_headers(call),
+            *self.passed_headers(response.headers),
+        ]
+        await relay(
+            call,
+            response.chunks,
+            send,
+            receive,
+            status=response.status,
+            headers=headers,
+            limit=self.settings.limits.max_stream_log_bytes,
+            error_frame=self.error_frame,
+            finish=finish,
+        )
+
+    def _record(
+        self, call: Call, common: dict[str, Any], o: Outcome, **more: Any
+    ) -> InvocationRecord | None:
+        return call.record(
+            **common,
+            output_body=o.output_body,
+            input_tokens=o.input_tokens,
+            output_tokens=o.output_tokens,
+            cache_read_tokens=o.cache_read_tokens,
+            cache_write_tokens=o.cache_write_tokens,
+            estimated=o.estimated,
+            response_id=o.response_id,
+            stop_reason=o.stop_reason,
+            **more,
+        )
+
+    def _submit(self, record: InvocationRecord | None) -> None:
+        if record is None:
+            return
+        try:
+            self.submit(record)
+        except Exception:  # recording never breaks the call
+            log.exception("could not hand a record to the pipeline")
+
+
+_ERROR_CODES = {
+    400: "ValidationException",
+    401: "AccessDeniedException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    413: "ValidationException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    502: "ServiceUnavailableException",
+    503: "ServiceUnavailableException",
+    504: "ModelTimeoutException",
+    529: "ServiceUnavailableException",
+}
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _path_segment(model: str) -> str:
+    from urllib.parse import quote
+
+    return quote(model, safe="")
