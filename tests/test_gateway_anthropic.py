@@ -192,19 +192,26 @@ def test_x_api_key_header_is_accepted_and_hashed_the_same(server: ServerProcess)
     assert arns[0] == arns[1]
 
 
+HI = [{"role": "user", "content": "a"}]
+
+
+def _body(**fields: Any) -> bytes:
+    return json.dumps(fields).encode()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "kind", "needle"),
     [
         (b"{not json", 400, "invalid_request_error", "not valid JSON"),
         (b"[]", 400, "invalid_request_error", "JSON object"),
-        (b'{"max_tokens": 5, "messages": []}', 400, "invalid_request_error", "model"),
-        (b'{"model": "sim/x", "max_tokens": 5, "messages": []}', 400, "invalid_request_error", "messages"),
-        (b'{"model": "sim/x", "messages": [{"role": "user", "content": "a"}]}', 400, "invalid_request_error", "max_tokens"),
-        (b'{"model": "nope", "max_tokens": 5, "messages": [{"role": "user", "content": "a"}]}', 404, "not_found_error", "nope"),
-        (b'{"model": "sim/error-429", "max_tokens": 5, "messages": [{"role": "user", "content": "a"}]}', 429, "rate_limit_error", "429"),
-        (b'{"model": "sim/error-529", "max_tokens": 5, "messages": [{"role": "user", "content": "a"}]}', 529, "overloaded_error", "529"),
+        (_body(max_tokens=5, messages=HI), 400, "invalid_request_error", "model"),
+        (_body(model="sim/x", max_tokens=5, messages=[]), 400, "invalid_request_error", "messages"),
+        (_body(model="sim/x", messages=HI), 400, "invalid_request_error", "max_tokens"),
+        (_body(model="nope", max_tokens=5, messages=HI), 404, "not_found_error", "nope"),
+        (_body(model="sim/error-429", max_tokens=5, messages=HI), 429, "rate_limit_error", "429"),
+        (_body(model="sim/error-529", max_tokens=5, messages=HI), 529, "overloaded_error", "529"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_answers_in_anthropic_error_shape(
     server: ServerProcess, body: bytes, status: int, kind: str, needle: str
 ) -> None:

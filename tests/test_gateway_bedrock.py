@@ -144,15 +144,20 @@ def test_invoke_model_with_metadata_header(client: Any, server: ServerProcess) -
     assert record["stopReason"] == "end_turn"
 
 
+NOVA_BODY = {
+    "schemaVersion": "messages-v1",
+    "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+    "inferenceConfig": {"maxTokens": 100},
+}
+TITAN_BODY = {"inputText": "Hi there", "textGenerationConfig": {"maxTokenCount": 100}}
+
+
 @pytest.mark.parametrize(
     ("body", "text_of"),
     [
         (ANTHROPIC_BODY, lambda b: b["content"][0]["text"]),
-        (
-            {"schemaVersion": "messages-v1", "messages": [{"role": "user", "content": [{"text": "Hi"}]}], "inferenceConfig": {"maxTokens": 100}},
-            lambda b: b["output"]["message"]["content"][0]["text"],
-        ),
-        ({"inputText": "Hi there", "textGenerationConfig": {"maxTokenCount": 100}}, lambda b: b["results"][0]["outputText"]),
+        (NOVA_BODY, lambda b: b["output"]["message"]["content"][0]["text"]),
+        (TITAN_BODY, lambda b: b["results"][0]["outputText"]),
         ({"prompt": "Hi there", "max_gen_len": 100}, lambda b: b["generation"]),
     ],
     ids=["anthropic", "nova", "titan", "llama"],
@@ -270,13 +275,16 @@ def test_bad_request_metadata_is_a_validation_exception(
     assert record["status"] == "ERROR" and record["errorCode"] == "ValidationException"
 
 
+BAD_META = {"X-Amzn-Bedrock-Request-Metadata": "{bad"}
+
+
 @pytest.mark.parametrize(
     ("path", "body", "headers", "status", "error_type"),
     [
         ("/model/sim%2Fx/converse", b"{oops", {}, 400, "ValidationException"),
         ("/model/sim%2Fx/converse", b'{"messages": "no"}', {}, 400, "ValidationException"),
         ("/model/sim%2Fx/invoke", b'{"unknown": 1}', {}, 400, "ValidationException"),
-        ("/model/sim%2Fx/invoke", b'{"prompt": "a"}', {"X-Amzn-Bedrock-Request-Metadata": "{bad"}, 400, "ValidationException"),
+        ("/model/sim%2Fx/invoke", b'{"prompt": "a"}', BAD_META, 400, "ValidationException"),
         ("/model/nope/invoke", b'{"prompt": "a"}', {}, 404, "ResourceNotFoundException"),
         ("/model/sim%2Fx/explode", b"{}", {}, 404, "UnknownOperationException"),
         ("/model/sim%2Ferror-429/converse", b"{}", {}, 429, "ThrottlingException"),
