@@ -311,3 +311,24 @@ def test_oversize_body_is_a_validation_exception(server: ServerProcess) -> None:
     assert response.status_code == 413
     assert response.headers["x-amzn-ErrorType"] == "ValidationException"
     assert "limit" in response.json()["message"]
+
+
+def test_traceparent_and_session_group_an_agents_calls(client: Any, server: ServerProcess) -> None:
+    trace_id, parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+    def add_headers(request: Any, **kwargs: Any) -> None:
+        request.headers["traceparent"] = f"00-{trace_id}-{parent}-01"
+        request.headers["x-llmtrail-session-id"] = "session-42"
+
+    client.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
+    ids = []
+    for text in ("first step", "second step"):
+        response = client.converse(
+            modelId="sim/agent", messages=[{"role": "user", "content": [{"text": text}]}]
+        )
+        ids.append(response["ResponseMetadata"]["RequestId"])
+    traces = [server.wait_for_record(i)["trace"] for i in ids]
+    for trace in traces:
+        assert trace["traceId"] == trace_id and trace["parentSpanId"] == parent
+        assert trace["sessionId"] == "session-42" and trace["spanKind"] == "llm"
+    assert traces[0]["spanId"] != traces[1]["spanId"]

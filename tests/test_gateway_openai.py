@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -392,3 +393,34 @@ def test_health_ready_and_metrics(server: ServerProcess) -> None:
     assert server.get("/readyz") == {"status": "ready"}
     metrics = server.metrics()
     assert metrics["ready"] == 1 and metrics["stored"] >= 1 and "queue_depth" in metrics
+
+
+def test_an_agent_loop_with_tools_runs_against_sim(client: openai.OpenAI) -> None:
+    tools: list[Any] = [
+        {
+            "type": "function",
+            "function": {
+                "name": "search_docs",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"query": {"type": "string"}},
+                    "required": ["query"],
+                },
+            },
+        }
+    ]
+    messages: list[Any] = [{"role": "user", "content": "Call search_docs about retention"}]
+    first = client.chat.completions.create(model="sim/agent", messages=messages, tools=tools)
+    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "search_docs"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments) == {"query": messages[0]["content"]}  # type: ignore[union-attr]
+    messages += [
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "30 days"},
+    ]
+    stream = client.chat.completions.create(
+        model="sim/agent", messages=messages, tools=tools, stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert "search_docs" in text and "30 days" in text
