@@ -1,0 +1,347 @@
+"""What the Bedrock runtime's routes need to know about models and payloads.
+
+Four things, all pure functions of strings and JSON so the routes can call them on any
+upstream answer without a try/except:
+
+- `parse_model_id`: the ``{modelId}`` of ``/model/{modelId}/…`` (already percent-decoded) as
+  a `ModelRef`: a foundation-model id, a cross-region inference-profile id (``us.``, ``eu.``,
+  ``apac.``, ``jp.``, ``au.``, ``us-gov.``, ``global.``), or an ARN of a foundation model, an
+  inference profile, an application inference profile, a provisioned/custom/imported model or
+  a prompt; with the model family that decides how InvokeModel bodies are read.
+- `invoke_usage` and `StreamAssembler`: InvokeModel bodies and InvokeModelWithResponseStream
+  chunks per family (the per-shape knowledge is in `bedrock_native`), falling back to the
+  ``X-Amzn-Bedrock-*-Token-Count`` headers and to the ``amazon-bedrock-invocationMetrics``
+  object Bedrock adds to a stream's last chunk.
+- `converse_usage` and `ConverseStreamAssembler` for Converse / ConverseStream (in
+  `bedrock_converse`, re-exported here).
+- `error_code_for_status`: the Bedrock ``errorCode`` a failed call is logged with.
+
+Counts are ``None`` when neither the body nor Bedrock says, so the caller can estimate and
+flag the record; nothing here raises on odd input, because logging must not break a call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from llmtrail.capture.gateway.bedrock_converse import ConverseStreamAssembler, converse_usage
+from llmtrail.capture.gateway.bedrock_native import BodyShape, StreamShape, body_shape, chunk_shape
+from llmtrail.capture.gateway.usage import Usage, as_dict, token_count
+
+__all__ = [
+    "INVOCATION_METRICS_KEY",
+    "Arn",
+    "ConverseStreamAssembler",
+    "ModelRef",
+    "StreamAssembler",
+    "converse_usage",
+    "error_code_for_status",
+    "guess_family",
+    "header_usage",
+    "invoke_usage",
+    "metrics_usage",
+    "model_family",
+    "parse_model_id",
+]
+
+INVOCATION_METRICS_KEY = "amazon-bedrock-invocationMetrics"
+MAX_MODEL_ID_LENGTH = 2048  # botocore's InvokeModelIdentifier / ConversationalModelId
+REGION_PREFIXES = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov", "global"})
+# A geography prefix AWS may add later looks like these: short, lower case.
+_PREFIX_SHAPE = re.compile(r"[a-z]{2,6}(-[a-z]{2,4})?")
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:-]*(\.[A-Za-z0-9][A-Za-z0-9_:-]*)+")
+_ARN_KINDS = frozenset(
+    {
+        "foundation-model",
+        "inference-profile",
+        "application-inference-profile",
+        "provisioned-model",
+        "custom-model",
+        "custom-model-deployment",
+        "imported-model",
+        "prompt",
+        "prompt-router",
+        "default-prompt-router",
+        "endpoint",
+    }
+)
+_PROVIDER_FAMILY = {
+    "anthropic": "anthropic",
+    "meta": "meta-llama",
+    "mistral": "mistral",
+    "ai21": "ai21",
+    "deepseek": "deepseek",
+    "openai": "openai",
+    "qwen": "qwen",
+    "writer": "writer",
+    "stability": "stability",
+}
+_PROVIDERS = frozenset({*_PROVIDER_FAMILY, "amazon", "cohere"})
+_AMAZON_FAMILY = (  # name prefix after "amazon." → family; first match wins
+    ("nova-canvas", "amazon-nova-canvas"),
+    ("nova-reel", "amazon-nova-reel"),
+    ("nova", "amazon-nova"),
+    ("titan-embed", "amazon-titan-embed"),
+    ("titan-image", "amazon-titan-image"),
+    ("titan-t", "amazon-titan-text"),  # titan-text-express/-lite/-premier, titan-tg1-large
+)
+
+
+@dataclass(frozen=True)
+class Arn:
+    """The parts of an ARN: ``arn:{partition}:{service}:{region}:{account}:{type}/{id}``."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource_type: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A Bedrock ``modelId`` taken apart.
+
+    ``kind`` is ``foundation-model``, ``inference-profile`` (a cross-region id or its ARN),
+    ``application-inference-profile``, ``provisioned-model``, ``custom-model``,
+    ``custom-model-deployment``, ``imported-model``, ``prompt``, ``prompt-router``,
+    ``sagemaker-endpoint`` or ``unknown``. ``base_model_id`` is the foundation model without
+    any region prefix when the id names one (None for an application inference profile, whose
+    ARN does not say which model it wraps). ``family`` is ``unknown`` when the model is not
+    named.
+    """
+
+    raw: str
+    kind: str
+    family: str
+    base_model_id: str | None = None
+    region_prefix: str | None = None
+    arn: Arn | None = None
+
+    @property
+    def provider(self) -> str | None:
+        """The model's provider as the id spells it (``anthropic``, ``amazon``, …)."""
+        return self.base_model_id.partition(".")[0] if self.base_model_id else None
+
+
+def model_family(model_id: str) -> str:
+    """The payload family of a foundation-model id without region prefix, or ``unknown``."""
+    provider, _, name = model_id.partition(".") if isinstance(model_id, str) else ("", "", "")
+    if provider == "amazon":
+        return next((f for prefix, f in _AMAZON_FAMILY if name.startswith(prefix)), "unknown")
+    if provider == "cohere":
+        return "cohere-embed" if name.startswith("embed") else "cohere"
+    return _PROVIDER_FAMILY.get(provider, "unknown") if name else "unknown"
+
+
+def _split_region_prefix(model_id: str) -> tuple[str | None, str]:
+    head, dot, rest = model_id.partition(".")
+    if not dot or "." not in rest or head in _PROVIDERS:
+        return None, model_id
+    if head in REGION_PREFIXES:
+        return head, rest
+    if _PREFIX_SHAPE.fullmatch(head) and rest.partition(".")[0] in _PROVIDERS:
+        return head, rest
+    return None, model_id
+
+
+def _plain(raw: str, kind_if_prefixed: str = "inference-profile") -> ModelRef:
+    if not _PLAIN_ID.fullmatch(raw):
+        return ModelRef(raw=raw, kind="unknown", family="unknown")
+    prefix, base = _split_region_prefix(raw)
+    kind = kind_if_prefixed if prefix else "foundation-model"
+    return ModelRef(raw, kind, model_family(base), base, prefix)
+
+
+def _from_arn(raw: str) -> ModelRef:
+    parts = raw.split(":", 5)
+    if len(parts) != 6 or not parts[1] or not parts[2] or "/" not in parts[5]:
+        return ModelRef(raw=raw, kind="unknown", family="unknown")
+    resource_type, _, resource_id = parts[5].partition("/")
+    arn = Arn(parts[1], parts[2], parts[3], parts[4], resource_type, resource_id)
+    if parts[2] == "sagemaker":
+        return ModelRef(raw, "sagemaker-endpoint", "unknown", arn=arn)
+    if parts[2] != "bedrock" or resource_type not in _ARN_KINDS:
+        return ModelRef(raw, "unknown", "unknown", arn=arn)
+    kind = "prompt-router" if resource_type.endswith("prompt-router") else resource_type
+    named = resource_id
+    if resource_type == "custom-model":  # custom-model/{base model id}/{12-char id}
+        named = resource_id.rpartition("/")[0] or resource_id
+    if kind in ("foundation-model", "inference-profile", "custom-model", "prompt-router"):
+        inner = _plain(named)
+        if inner.kind != "unknown":
+            return ModelRef(raw, kind, inner.family, inner.base_model_id, inner.region_prefix, arn)
+    return ModelRef(raw, kind, "unknown", arn=arn)
+
+
+def parse_model_id(raw: str) -> ModelRef:
+    """Take a percent-decoded ``modelId`` apart; never raises (odd input is kind ``unknown``)."""
+    if not isinstance(raw, str) or not raw or len(raw) > MAX_MODEL_ID_LENGTH:
+        return ModelRef(raw=raw if isinstance(raw, str) else "", kind="unknown", family="unknown")
+    return _from_arn(raw) if raw.startswith("arn:") else _plain(raw)
+
+
+def guess_family(request_body: Any) -> str:
+    """The family an InvokeModel request body is written for, when the model id does not say
+    (an application inference profile); ``unknown`` when the body could be several."""
+    body = as_dict(request_body)
+    if "anthropic_version" in body or "max_tokens_to_sample" in body:
+        return "anthropic"
+    if "schemaVersion" in body or "inferenceConfig" in body:
+        return "amazon-nova"
+    if isinstance(body.get("inputText"), str) or isinstance(body.get("inputImage"), str):
+        return "amazon-titan-text" if "textGenerationConfig" in body else "amazon-titan-embed"
+    if isinstance(body.get("texts"), list) and "input_type" in body:
+        return "cohere-embed"
+    if isinstance(body.get("message"), str) or "num_generations" in body:
+        return "cohere"
+    if isinstance(body.get("prompt"), str) and "max_gen_len" in body:
+        return "meta-llama"
+    return "unknown"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    try:
+        lowered = {str(k).lower(): v for k, v in headers.items()}
+    except (AttributeError, TypeError):
+        return None
+    value = lowered.get(name)
+    return value if isinstance(value, str) else None
+
+
+def header_usage(headers: Mapping[str, str]) -> Usage:
+    """Counts and latency from Bedrock's InvokeModel response headers (any letter case)."""
+    return Usage(
+        input_tokens=token_count(_header(headers, "x-amzn-bedrock-input-token-count")),
+        output_tokens=token_count(_header(headers, "x-amzn-bedrock-output-token-count")),
+        cache_read_tokens=token_count(
+            _header(headers, "x-amzn-bedrock-cache-read-input-token-count")
+        ),
+        cache_write_tokens=token_count(
+            _header(headers, "x-amzn-bedrock-cache-write-input-token-count")
+        ),
+        latency_ms=token_count(_header(headers, "x-amzn-bedrock-invocation-latency")),
+    )
+
+
+def invoke_usage(
+    family: str,
+    request_body: dict[str, Any] | None,
+    response_body: dict[str, Any] | None,
+    headers: Mapping[str, str],
+) -> Usage:
+    """What an InvokeModel call used: read from the response body in the family's shape (or
+    whichever known shape it is in), each missing count taken from the response headers.
+
+    ``family`` is `ModelRef.family`; when it is ``unknown`` the request body is used to guess.
+    """
+    if family == "unknown":
+        family = guess_family(request_body)
+    shape = body_shape(family, response_body)
+    usage = shape.read(response_body) if shape is not None and response_body else Usage()
+    return usage.filled_from(header_usage(headers))
+
+
+def metrics_usage(metrics: Any) -> Usage:
+    """Counts and latency from an ``amazon-bedrock-invocationMetrics`` object."""
+    metrics = as_dict(metrics)
+    return Usage(
+        input_tokens=token_count(metrics.get("inputTokenCount")),
+        output_tokens=token_count(metrics.get("outputTokenCount")),
+        cache_read_tokens=token_count(metrics.get("cacheReadInputTokenCount")),
+        cache_write_tokens=token_count(metrics.get("cacheWriteInputTokenCount")),
+        latency_ms=token_count(metrics.get("invocationLatency")),
+    )
+
+
+class StreamAssembler:
+    """Builds the InvokeModel body an InvokeModelWithResponseStream amounts to.
+
+    Feed each chunk's decoded JSON (the ``bytes`` of a ``chunk`` event, base64-decoded and
+    parsed) to `add`. The body shape is the family's, or for an ``unknown`` family the shape
+    of the first chunk that has one. `result` is the body in the family's non-stream shape
+    (e.g. a Claude ``message``), `text` equals the concatenated text deltas, and `usage`
+    prefers the body's own counts, filling gaps from ``amazon-bedrock-invocationMetrics``.
+    """
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self.shape: BodyShape | None = None  # the payload shape, once a chunk has shown it
+        self.invocation_metrics: dict[str, Any] | None = None
+        self._inner: StreamShape | None = None
+
+    def add(self, chunk: Any) -> None:
+        """Take one decoded chunk; chunks before the shape is known that show none are dropped."""
+        if not isinstance(chunk, dict):
+            return
+        metrics = chunk.get(INVOCATION_METRICS_KEY)
+        if isinstance(metrics, dict):
+            self.invocation_metrics = dict(metrics)
+        if self._inner is None:
+            shape = chunk_shape(self.family, chunk)
+            if shape is None or shape.stream is None:
+                return
+            self.shape, self._inner = shape, shape.stream()
+        self._inner.add(chunk)
+
+    @property
+    def text(self) -> str:
+        """The concatenated text deltas so far."""
+        return self._inner.text if self._inner is not None else ""
+
+    @property
+    def tool_input_malformed(self) -> bool:
+        """True when a streamed tool call's JSON does not parse."""
+        return bool(getattr(self._inner, "tool_input_malformed", False))
+
+    def result(self) -> dict[str, Any]:
+        """The assembled body in the family's non-stream InvokeModel shape ({} if none)."""
+        return self._inner.result() if self._inner is not None else {}
+
+    def usage(self) -> Usage:
+        """What the stream used: the assembled body read like a non-stream body, gaps filled
+        from the invocation metrics."""
+        own = self.shape.read(self.result()) if self.shape is not None else Usage()
+        return own.filled_from(metrics_usage(self.invocation_metrics))
+
+
+# Bedrock's HTTP status → errorCode, from botocore's bedrock-runtime service model; where
+# two exceptions share a status the commoner one is used (429: Throttling, not ModelNotReady;
+# 400: Validation, not ServiceQuotaExceeded or Conflict).
+_STATUS_CODES = {
+    400: "ValidationException",
+    401: "AccessDeniedException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    424: "ModelErrorException",
+    429: "ThrottlingException",
+    500: "InternalServerException",
+    503: "ServiceUnavailableException",
+    504: "ModelTimeoutException",
+}
+_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+
+
+def error_code_for_status(status: int, x_amzn_error_type: str | None) -> str:
+    """The Bedrock ``errorCode`` for a failed call.
+
+    The ``x-amzn-ErrorType`` header wins when it holds a plausible name; AWS may append
+    ``:http://internal.amazon.com/coral/…`` or prefix a ``namespace#``, both stripped.
+    Otherwise the status decides; any other 4xx is ``ValidationException`` and anything else
+    (5xx, or a status below 400 with no type, as when a stream fails after its 200) is
+    ``InternalServerException``.
+    """
+    if isinstance(x_amzn_error_type, str):
+        name = x_amzn_error_type.strip().split(":", 1)[0].rpartition("#")[2].strip()
+        if _ERROR_TYPE.fullmatch(name):
+            return name
+    if isinstance(status, bool) or not isinstance(status, int):
+        return "InternalServerException"
+    if status in _STATUS_CODES:
+        return _STATUS_CODES[status]
+    return "ValidationException" if 400 <= status < 500 else "InternalServerException"
