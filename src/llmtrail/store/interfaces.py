@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.store.spans import Span, TracePage, TraceQuery
 
 
 @dataclass(frozen=True)
@@ -97,4 +98,30 @@ class StateStore(Protocol):
 
     def close(self) -> None:
         """Release the store."""
+        ...
+
+
+class SpanStore(Protocol):
+    """The steps of traces that are not model calls (workflow, agent, tool, task, retrieval,
+    embedding, …). Model calls stay invocation records: reads return the union of the spans
+    and the records whose ``trace.traceId`` is the trace's, a record winning over a span with
+    the same ``spanId``."""
+
+    def append(self, spans: Sequence[Span]) -> int:
+        """Store ``spans`` in one transaction; a span sent again (same workspace, traceId and
+        spanId) replaces the earlier one. Returns how many were given."""
+        ...
+
+    def get_trace(self, trace_id: str, workspace: str = DEFAULT_WORKSPACE) -> list[Span]:
+        """Every span of the trace, records included as spans carrying their record (with
+        bodies), ordered by start (ties by spanId); empty if the trace is unknown."""
+        ...
+
+    def find_traces(self, query: TraceQuery) -> TracePage:
+        """Summaries of the traces matching ``query``, newest first, one page, with the
+        cursor of the next page. Raises `ValidationError` for a cursor it did not issue."""
+        ...
+
+    def close(self) -> None:
+        """Release the store; later calls are errors."""
         ...

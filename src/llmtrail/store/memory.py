@@ -9,9 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
-from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
+from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery, RecordStore
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.schema import get_path
+from llmtrail.store.spans import (
+    Span,
+    TracePage,
+    TraceQuery,
+    TraceSummary,
+    span_from_record,
+    summarize_trace,
+    trace_matches,
+)
 
 
 class MemoryRecordStore:
@@ -120,3 +129,81 @@ class MemoryStateStore:
 
     def close(self) -> None:
         pass
+
+
+class MemorySpanStore:
+    """SpanStore in memory. Traces include the records of ``records`` (any RecordStore, read
+    through its interface) that carry ``trace.traceId``."""
+
+    def __init__(self, records: RecordStore | None = None) -> None:
+        self._records = records
+        self._spans: dict[tuple[str, str, str], Span] = {}  # (workspace, traceId, spanId)
+        self._lock = threading.Lock()
+
+    def append(self, spans: Sequence[Span]) -> int:
+        copies = [copy.deepcopy(s) for s in spans]
+        with self._lock:
+            for s in copies:
+                self._spans.pop((s.workspace, s.trace_id, s.span_id), None)
+                self._spans[(s.workspace, s.trace_id, s.span_id)] = s
+        return len(spans)
+
+    def get_trace(self, trace_id: str, workspace: str = DEFAULT_WORKSPACE) -> list[Span]:
+        spans = self._traces(workspace, trace_id, with_bodies=True).get(trace_id, [])
+        return sorted(spans, key=lambda s: (s.start, s.span_id))
+
+    def find_traces(self, query: TraceQuery) -> TracePage:
+        after = decode_cursor(query.cursor) if query.cursor else None
+        traces = self._traces(query.workspace, None, with_bodies=False)
+        summaries = [summarize_trace(spans) for spans in traces.values()]
+
+        def key(s: TraceSummary) -> tuple[int, str]:
+            return epoch_us(s.start), s.trace_id
+
+        rows = sorted((s for s in summaries if trace_matches(s, query)), key=key, reverse=True)
+        if after is not None:
+            rows = [s for s in rows if key(s) < after]
+        page = rows[: query.limit]
+        more = len(rows) > query.limit and bool(page)
+        return TracePage(page, encode_cursor(*key(page[-1])) if more else None)
+
+    def close(self) -> None:
+        pass
+
+    def _traces(
+        self, workspace: str, trace_id: str | None, *, with_bodies: bool
+    ) -> dict[str, list[Span]]:
+        """Spans by traceId: the traced records as spans, then the stored spans whose spanId
+        no record of their trace has."""
+        elements = [span_from_record(r) for r in self._traced_records(workspace, with_bodies)]
+        if trace_id is not None:
+            elements = [s for s in elements if s.trace_id == trace_id]
+        taken = {(s.trace_id, s.span_id) for s in elements}
+        with self._lock:
+            stored = [
+                s
+                for (ws, tid, sid), s in self._spans.items()
+                if ws == workspace
+                and (trace_id is None or tid == trace_id)
+                and (tid, sid) not in taken
+            ]
+        by_trace: dict[str, list[Span]] = {}
+        for span in elements + [copy.deepcopy(s) for s in stored]:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        return by_trace
+
+    def _traced_records(self, workspace: str, with_bodies: bool) -> list[InvocationRecord]:
+        if self._records is None:
+            return []
+        out: list[InvocationRecord] = []
+        cursor = None
+        while True:
+            page = self._records.find(
+                RecordQuery(
+                    workspace=workspace, limit=10_000, cursor=cursor, with_bodies=with_bodies
+                )
+            )
+            out += [r for r in page.records if get_path(r.data, ("trace", "traceId"))]
+            cursor = page.next_cursor
+            if cursor is None:
+                return out

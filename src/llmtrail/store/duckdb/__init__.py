@@ -7,6 +7,7 @@ which DuckDB's MVCC lets run while a batch is being written. Batches go in as Ar
 
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.duckdb.records import DuckDBRecordStore
+from llmtrail.store.duckdb.spans import DuckDBSpanStore
 from llmtrail.store.duckdb.state import DuckDBStateStore
 
-__all__ = ["Database", "DuckDBRecordStore", "DuckDBStateStore"]
+__all__ = ["Database", "DuckDBRecordStore", "DuckDBSpanStore", "DuckDBStateStore"]

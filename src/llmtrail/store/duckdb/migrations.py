@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from llmtrail.store.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
+from llmtrail.store.spans import SPAN_COLUMNS
 
 COLUMN_BY_NAME = {c.name: c for c in RECORD_COLUMNS}
 
@@ -63,6 +64,7 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
         ),
     ),
     ("0002_identity_type", (AddColumn("records", COLUMN_BY_NAME["identity_type"]),)),
+    ("0003_spans", (CreateTable("spans", SPAN_COLUMNS),)),
 )
 
 

@@ -1,0 +1,226 @@
+"""What went into and came out of a span, by whichever convention carried the content.
+
+Message bodies are kept in the shape they arrived in — the GenAI conventions' parts
+(``gen_ai.input.messages``), the message events before v1.37 (``gen_ai.user.message`` …
+``gen_ai.choice``, ``gen_ai.content.prompt``), OpenInference's JSON ``input.value`` (the
+provider's own request) or its flattened ``llm.input_messages.N.message.*`` — never
+rewritten into another API's shape. Pure functions of the span.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from llmtrail.capture.otlp_span import OtlpEvent, OtlpSpan, first_str, json_value
+
+# -- bodies --------------------------------------------------------------------------------------
+
+_GENAI_PARAMS = (
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "choice.count",
+    "stream",
+    "encoding_formats",
+)
+_ROLE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+def input_body(span: OtlpSpan) -> Any:
+    """The request as it is logged: OpenInference's ``input.value`` when it is the JSON
+    request, else ``{model, <request parameters>, messages, system_instructions}`` from
+    whichever convention carried the messages; None when nothing was captured."""
+    a = span.attributes
+    raw = json_value(a.get("input.value"))
+    if isinstance(raw, dict):
+        return raw
+    body: dict[str, Any] = {}
+    model = first_str(a, "gen_ai.request.model", "llm.request.model_name", "llm.model_name")
+    if model:
+        body["model"] = model
+    for name in _GENAI_PARAMS:
+        if f"gen_ai.request.{name}" in a:
+            body[name.replace(".", "_")] = a[f"gen_ai.request.{name}"]
+    params = json_value(a.get("llm.invocation_parameters"))
+    if isinstance(params, dict):
+        body.update({k: v for k, v in params.items() if k not in body})
+    messages = input_messages(span)
+    if messages is not None:
+        body["messages"] = messages
+    system = json_value(a.get("gen_ai.system_instructions"))
+    if system is not None:
+        body["system_instructions"] = system
+    if "messages" not in body and raw is not None:
+        body["input"] = raw
+    return body or None
+
+
+def output_body(span: OtlpSpan) -> Any:
+    """The response as it is logged: OpenInference's ``output.value`` when it is JSON, else
+    ``{id, model, messages | choices}``; None when no content was captured."""
+    a = span.attributes
+    raw = json_value(a.get("output.value"))
+    if isinstance(raw, dict):
+        return raw
+    content: dict[str, Any] = {}
+    candidates = (
+        ("messages", json_value(a.get("gen_ai.output.messages"))),
+        ("choices", _choice_events(span)),
+        ("choices", _event_attribute(span, "gen_ai.content.completion", "gen_ai.completion")),
+        ("choices", _indexed_messages(a, "gen_ai.completion.")),
+        ("messages", _indexed_messages(a, "llm.output_messages.")),
+        ("output", raw),
+    )
+    for key, value in candidates:
+        if value is not None:
+            content[key] = value
+            break
+    if not content:
+        return None
+    head = {
+        "id": first_str(a, "gen_ai.response.id"),
+        "model": first_str(a, "gen_ai.response.model", "llm.response.model_name"),
+    }
+    return {**{k: v for k, v in head.items() if v}, **content}
+
+
+def input_messages(span: OtlpSpan) -> Any:
+    """The input messages of the newest convention present, or None."""
+    a = span.attributes
+    messages = json_value(a.get("gen_ai.input.messages"))
+    if messages is not None:
+        return messages
+    from_events = [_role_message(e) for e in span.events if e.name in _ROLE_EVENTS]
+    if from_events:
+        return from_events
+    prompt = _event_attribute(span, "gen_ai.content.prompt", "gen_ai.prompt")
+    if prompt is not None:
+        return prompt
+    for prefix in ("gen_ai.prompt.", "llm.input_messages."):
+        indexed = _indexed_messages(a, prefix)
+        if indexed is not None:
+            return indexed
+    return None
+
+
+def event_body(event: OtlpEvent) -> dict[str, Any]:
+    """A message event's body: ``gen_ai.event.content`` JSON, or the body's fields set as
+    event attributes (``content``, ``role``, ``tool_calls``, ``index``, …)."""
+    body = json_value(event.attributes.get("gen_ai.event.content"))
+    if isinstance(body, dict):
+        return body
+    return {
+        k: json_value(v) if k in ("message", "tool_calls") else v
+        for k, v in event.attributes.items()
+        if not k.startswith("gen_ai.")
+    }
+
+
+def _role_message(event: OtlpEvent) -> dict[str, Any]:
+    return {"role": _ROLE_EVENTS[event.name], **event_body(event)}
+
+
+def _choice_events(span: OtlpSpan) -> list[dict[str, Any]] | None:
+    choices = [event_body(e) for e in span.events if e.name == "gen_ai.choice"]
+    return choices or None
+
+
+def _event_attribute(span: OtlpSpan, event_name: str, key: str) -> Any:
+    for event in span.events:
+        if event.name == event_name and key in event.attributes:
+            return json_value(event.attributes[key])
+    return None
+
+
+_INDEXED = re.compile(r"(\d+)\.(.+)")
+
+
+def _indexed_messages(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
+    """Flattened messages (``prefix.N.message.role`` …) as a list of objects: OpenInference's
+    ``message.`` / ``message_content.`` / ``tool_call.`` prefixes are dropped from the keys
+    and indexed parts become lists, so ``llm.input_messages.0.message.content`` is
+    ``[{"content": …}]``."""
+    found: dict[int, dict[str, Any]] = {}
+    for key, value in attrs.items():
+        if not key.startswith(prefix):
+            continue
+        match = _INDEXED.fullmatch(key[len(prefix) :])
+        if match is None:
+            continue
+        _set_nested(found.setdefault(int(match.group(1)), {}), match.group(2), value)
+    if not found:
+        return None
+    return [_listify(found[i]) for i in sorted(found)]
+
+
+_OI_PREFIXES = ("message.", "message_content.", "tool_call.")
+
+
+def _set_nested(target: dict[str, Any], path: str, value: Any) -> None:
+    parts: list[str] = []
+    rest = path
+    while rest:
+        for prefix in _OI_PREFIXES:
+            if rest.startswith(prefix):
+                rest = rest[len(prefix) :]
+                break
+        head, _, rest = rest.partition(".")
+        parts.append(head)
+    cur = target
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = cur[part] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def _listify(node: Any) -> Any:
+    """Dicts whose keys are all indexes become lists, in index order."""
+    if not isinstance(node, dict):
+        return node
+    items = {k: _listify(v) for k, v in node.items()}
+    if items and all(k.isdigit() for k in items):
+        return [items[k] for k in sorted(items, key=int)]
+    return items
+
+
+# -- inputs and outputs of other spans -----------------------------------------------------------
+
+_SPAN_INPUTS = (
+    "input.value",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.retrieval.query.text",
+    "gen_ai.input.messages",
+    "traceloop.entity.input",
+)
+_SPAN_OUTPUTS = (
+    "output.value",
+    "gen_ai.tool.call.result",
+    "gen_ai.retrieval.documents",
+    "gen_ai.output.messages",
+    "traceloop.entity.output",
+)
+
+
+def span_io(span: OtlpSpan) -> tuple[tuple[str, Any] | None, tuple[str, Any] | None]:
+    """(attribute, value) of the span's input and of its output, each from the first
+    attribute present in convention order, or None."""
+    a = span.attributes
+    found = []
+    for keys in (_SPAN_INPUTS, _SPAN_OUTPUTS):
+        key = next((k for k in keys if a.get(k) is not None), None)
+        found.append(None if key is None else (key, json_value(a[key])))
+    return found[0], found[1]
