@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="a file, or - for standard input")
     ingest.add_argument("--batch", type=int, default=5000, help="records per request")
 
+    from llmtrail.cli import traces
+
+    traces.register(sub, _common, parse_since)
+
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     show_config = config_sub.add_parser("show", help="print the effective configuration")
@@ -133,6 +137,8 @@ def _run(args: argparse.Namespace) -> int:
 
     backend = open_backend(settings, args.url)
     try:
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(backend, args))
         if args.command == "logs":
             return _logs(backend, args)
         if args.command == "show":

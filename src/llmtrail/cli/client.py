@@ -28,40 +28,87 @@ class Backend(Protocol):
         """Send NDJSON records; the per-item results."""
         ...
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        raw: bool = False,
+    ) -> Any:
+        """Call the HTTP API (in process when there is no server): the JSON answer, or the
+        bytes with ``raw``; an error answer raises the `LlmtrailError` it describes."""
+        ...
+
     def close(self) -> None:
         """Release what the backend holds."""
         ...
+
+
+def _query_string(query: dict[str, Any] | None) -> str:
+    pairs: list[tuple[str, str]] = []
+    for key, value in (query or {}).items():
+        if value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        pairs += [(key, str(v)) for v in values]
+    return urllib.parse.urlencode(pairs)
+
+
+def raise_for(status: int, detail: bytes) -> None:
+    """The `LlmtrailError` an API error answer (problem JSON) stands for."""
+    text = detail.decode("utf-8", "replace")
+    field = None
+    try:
+        problem = json.loads(text)
+        text = problem.get("detail", text)
+        field = problem.get("field")
+    except (ValueError, AttributeError):
+        pass
+    if status == 404:
+        raise NotFound(text)
+    if status == 503:
+        raise Unavailable(text)
+    raise ValidationError(field or "request", text)
 
 
 class HttpBackend:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def _call(self, method: str, path: str, body: bytes | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str = "application/x-ndjson",
+        raw: bool = False,
+    ) -> Any:
         request = urllib.request.Request(
-            self.url + path,
-            data=body,
-            method=method,
-            headers={"content-type": "application/x-ndjson"},
+            self.url + path, data=body, method=method, headers={"content-type": content_type}
         )
         try:
             with urllib.request.urlopen(request, timeout=300) as response:
-                return json.loads(response.read())
+                data = response.read()
+                return data if raw else json.loads(data)
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")
-            try:
-                problem = json.loads(detail)
-                detail = problem.get("detail", detail)
-                field = problem.get("field")
-            except ValueError:
-                field = None
-            if exc.code == 404:
-                raise NotFound(detail) from None
-            if exc.code == 503:
-                raise Unavailable(detail) from None
-            raise ValidationError(field or "request", detail) from None
+            raise_for(exc.code, exc.read())
         except urllib.error.URLError as exc:
             raise LlmtrailError(f"cannot reach the server at {self.url}: {exc.reason}") from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        raw: bool = False,
+    ) -> Any:
+        qs = _query_string(query)
+        data = None if body is None else json.dumps(body).encode()
+        return self._call(
+            method, path + ("?" + qs if qs else ""), data, "application/json", raw=raw
+        )
 
     def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
         query = [(k, str(v)) for k, v in params.items() if v is not None]
@@ -86,6 +133,7 @@ class LocalBackend:
 
         self.runtime = Runtime(settings)
         self.runtime.start()
+        self._app: Any = None
 
     def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
         from llmtrail.server.api import record_query
@@ -99,6 +147,27 @@ class LocalBackend:
         if record is None:
             raise NotFound(f"no record with requestId {request_id!r}")
         return record.data
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        raw: bool = False,
+    ) -> Any:
+        import asyncio
+
+        from llmtrail.server.app import create_app
+        from llmtrail.server.inprocess import call_asgi
+
+        if self._app is None:
+            self._app = create_app(self.runtime, lifespan=False)
+        data = b"" if body is None else json.dumps(body).encode()
+        status, answer = asyncio.run(call_asgi(self._app, method, path, _query_string(query), data))
+        if status >= 400:
+            raise_for(status, answer)
+        return answer if raw else json.loads(answer)
 
     def ingest(self, body: bytes) -> dict[str, Any]:
         from llmtrail.server.api import ingest_summary, validate_batch

@@ -14,8 +14,11 @@ from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
 from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
 from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
 from llmtrail.capture.gateway.openai_api import OpenAIRoutes
+from llmtrail.capture.merge import GatewayCallIndex
+from llmtrail.record import InvocationRecord
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.runtime import Runtime
+from llmtrail.server.traces_api import TracesAPI
 
 log = logging.getLogger("llmtrail")
 
@@ -29,8 +32,19 @@ def _report_start_failure(task: asyncio.Task[None]) -> None:
         log.critical("the pipeline did not start; /readyz stays 503", exc_info=task.exception())
 
 
-def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> ASGIApp:
-    submit = runtime.pipeline.submit if runtime.settings.record_invocations else _discard
+def create_app(
+    runtime: Runtime, on_ready: Callable[[], None] | None = None, lifespan: bool = True
+) -> ASGIApp:
+    """The server's app; ``lifespan=False`` for a runtime started and closed by the caller
+    (the CLI with no server)."""
+    index = GatewayCallIndex()
+    pipeline_submit = runtime.pipeline.submit
+
+    def recorded(record: InvocationRecord) -> bool:
+        index.note(record)
+        return pipeline_submit(record)
+
+    submit = recorded if runtime.settings.record_invocations else _discard
     openai = OpenAIRoutes(runtime.settings, runtime.router, runtime.providers, submit)
     hot: dict[tuple[str, str], ASGIApp] = {}
     for prefix in ("/v1", ""):
@@ -41,9 +55,10 @@ def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> 
     hot[("POST", "/v1/messages")] = anthropic.messages
     bedrock = BedrockRoutes(runtime.settings, runtime.router, runtime.providers, submit)
     api = RecordsAPI(runtime)
+    traces = TracesAPI(runtime, index)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def running(app: Starlette) -> AsyncIterator[None]:
         starting = asyncio.create_task(asyncio.to_thread(runtime.start))
         starting.add_done_callback(_report_start_failure)
         if on_ready is not None:
@@ -64,8 +79,13 @@ def create_app(runtime: Runtime, on_ready: Callable[[], None] | None = None) -> 
             Route("/api/records", api.ingest, methods=["POST"]),
             Route("/api/records", api.list, methods=["GET"]),
             Route("/api/records/{request_id:path}", api.get, methods=["GET"]),
+            Route("/v1/traces", traces.otlp, methods=["POST"]),
+            Route("/api/traces", traces.list, methods=["GET"]),
+            Route("/api/traces/{trace_id}", traces.get, methods=["GET"]),
+            Route("/api/errors", traces.errors, methods=["GET"]),
+            Route("/api/timeline", traces.timeline, methods=["GET"]),
         ],
-        lifespan=lifespan,
+        lifespan=running if lifespan else None,
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

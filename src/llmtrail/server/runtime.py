@@ -10,7 +10,7 @@ from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
-from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBStateStore
+from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
 from llmtrail.store.objects import DirectoryObjectStore
 from llmtrail.store.schema import RecordSchema
 
@@ -24,6 +24,7 @@ class Runtime:
         self.db = Database(settings.db_path, RecordSchema(settings.promoted_metadata_keys))
         self.records = DuckDBRecordStore(self.db)
         self.state = DuckDBStateStore(self.db)
+        self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")
         s = settings.spool
         self.spool = Spool(
