@@ -1,0 +1,180 @@
+"""The gateway's budget check: refuse a call once a ``refuse`` budget it falls under is spent.
+
+The gateway calls `BudgetGuard.check` before forwarding every call, so the check reads only
+memory: budgets indexed by dimension then value, and a running total per budget for the
+current month. The pipeline calls `BudgetGuard.observe` with each record as it is stored,
+which adds the record's ``cost.totalUsd`` to the totals of the budgets it falls under. A
+total belongs to one calendar month (in the budget's time zone, by the injected clock);
+the first check or observe in a new month starts it again from zero, so a refusing budget
+recovers when its month ends.
+
+Totals start from what the store says was spent this month (``spent`` when building the
+guard or calling `set_budgets`); a budget added without it starts at zero. Calls in flight
+when the limit is crossed still complete, so a month can end a little over its limit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from llmtrail.analytics.budgets import (
+    Budget,
+    BudgetStatus,
+    budget_status,
+    dimension_value,
+    month_of,
+    record_cost,
+    record_time,
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a call is refused: which budget, its limit and what it has spent this month."""
+
+    budget: str
+    dimension: str
+    value: str
+    limit_usd: Decimal
+    spent_usd: Decimal
+    month: str
+
+    @property
+    def message(self) -> str:
+        """One sentence for the 429 the gateway answers with."""
+        return (
+            f"budget {self.budget!r} ({self.dimension} = {self.value!r}) has spent "
+            f"${self.spent_usd} of its ${self.limit_usd} limit for {self.month}; calls are "
+            "refused until the month ends or the limit is raised"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, money as decimal strings."""
+        return {
+            "budget": self.budget,
+            "dimension": self.dimension,
+            "value": self.value,
+            "limitUsd": str(self.limit_usd),
+            "spentUsd": str(self.spent_usd),
+            "month": self.month,
+            "message": self.message,
+        }
+
+
+class BudgetGuard:
+    """In-memory monthly totals of the budgets; thread-safe (the gateway checks on the event
+    loop while the pipeline observes on its writer thread)."""
+
+    def __init__(
+        self,
+        budgets: Iterable[Budget] = (),
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        spent: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._budgets: dict[str, Budget] = {}
+        self._watch: dict[str, dict[str, list[Budget]]] = {}  # dimension → value → budgets
+        self._refuse: dict[str, dict[str, list[Budget]]] = {}  # the same, refusing ones only
+        self._totals: dict[str, Decimal] = {}  # budget name → spent in _months[name]
+        self._months: dict[str, str] = {}
+        self.set_budgets(budgets, spent)
+
+    def set_budgets(
+        self, budgets: Iterable[Budget], spent: Mapping[str, Decimal] | None = None
+    ) -> None:
+        """Replace the budgets. A budget kept with the same dimension, value and time zone
+        keeps its running total unless ``spent`` (this month's amount per budget name, e.g.
+        summed from the store) gives one; other new budgets start at zero."""
+        now = self.clock()
+        with self._lock:
+            old = self._budgets
+            self._budgets = {b.name: b for b in budgets}
+            self._watch, self._refuse = {}, {}
+            for b in self._budgets.values():
+                self._watch.setdefault(b.dimension, {}).setdefault(b.value, []).append(b)
+                if b.action == "refuse":
+                    self._refuse.setdefault(b.dimension, {}).setdefault(b.value, []).append(b)
+                before = old.get(b.name)
+                same = before is not None and (before.dimension, before.value, before.timezone) == (
+                    b.dimension,
+                    b.value,
+                    b.timezone,
+                )
+                if spent is not None and b.name in spent:
+                    self._totals[b.name] = Decimal(spent[b.name])
+                    self._months[b.name] = month_of(now, b.timezone)
+                elif not same:
+                    self._totals[b.name] = Decimal(0)
+                    self._months[b.name] = month_of(now, b.timezone)
+            for name in set(self._totals) - set(self._budgets):
+                del self._totals[name], self._months[name]
+
+    def check(self, call: Mapping[str, Any]) -> Refusal | None:
+        """The refusal for a call about to be forwarded, or None to let it through.
+
+        ``call`` is record-shaped: what the gateway knows before forwarding (``modelId``,
+        ``requestMetadata``, ``inferenceProfile``, ``provider``, ``operation``, …)."""
+        if not self._refuse:
+            return None
+        now = self.clock()
+        with self._lock:
+            for dimension, by_value in self._refuse.items():
+                value = dimension_value(call, dimension)
+                if value is None:
+                    continue
+                for b in by_value.get(value, ()):
+                    total = self._current(b, now)
+                    if total >= b.limit_usd:
+                        return Refusal(
+                            b.name, b.dimension, b.value, b.limit_usd, total, self._months[b.name]
+                        )
+        return None
+
+    def observe(self, record: Mapping[str, Any] | Any) -> None:
+        """Add a stored record's cost to the budgets it falls under, when it belongs to the
+        current month. Takes a record dict or an `InvocationRecord` (its ``data``)."""
+        doc = getattr(record, "data", record)
+        if not isinstance(doc, Mapping) or not self._watch:
+            return
+        cost = record_cost(doc)
+        if not cost:
+            return
+        now = self.clock()
+        when = record_time(doc) or now
+        with self._lock:
+            for dimension, by_value in self._watch.items():
+                value = dimension_value(doc, dimension)
+                if value is None:
+                    continue
+                for b in by_value.get(value, ()):
+                    total = self._current(b, now)
+                    if month_of(when, b.timezone) == self._months[b.name]:
+                        self._totals[b.name] = total + cost
+
+    def state(self) -> list[BudgetStatus]:
+        """Every budget's month so far (spent, forecast, percent used), by name."""
+        now = self.clock()
+        with self._lock:
+            return [
+                budget_status(b, self._current(b, now), now)
+                for _, b in sorted(self._budgets.items())
+            ]
+
+    def _current(self, budget: Budget, now: datetime) -> Decimal:
+        """The budget's total for the month of ``now``, starting a new month at zero."""
+        month = month_of(now, budget.timezone)
+        if self._months.get(budget.name) != month:
+            self._months[budget.name] = month
+            self._totals[budget.name] = Decimal(0)
+        return self._totals[budget.name]
