@@ -1,5 +1,6 @@
 """The `record_store` and `state_store` fixtures yield every backend; the contract tests see
-only the interface. A ClickHouse backend adds one parameter here."""
+only the interface. ClickHouse runs on the session's engine (chdb, or ``CLICKHOUSE_URL``),
+one database per test."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBStateStore
 from llmtrail.store.interfaces import RecordStore, StateStore
 from llmtrail.store.memory import MemoryRecordStore, MemoryStateStore
 
-BACKENDS = ["memory", "duckdb"]
+BACKENDS = ["memory", "duckdb", "clickhouse"]
+
+
+def _clickhouse(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(url, database) of this test's ClickHouse database."""
+    url = request.getfixturevalue("clickhouse_url")
+    return url, request.getfixturevalue("clickhouse_database")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -20,6 +27,10 @@ def record_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rec
     store: RecordStore
     if request.param == "memory":
         store = MemoryRecordStore()
+    elif request.param == "clickhouse":
+        from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
+
+        store = ClickHouseRecordStore(ClickHouseDatabase.open(*_clickhouse(request)))
     else:
         store = DuckDBRecordStore(Database(tmp_path / "llmtrail.duckdb"))
     yield store
@@ -31,6 +42,10 @@ def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stat
     store: StateStore
     if request.param == "memory":
         store = MemoryStateStore()
+    elif request.param == "clickhouse":
+        from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseStateStore
+
+        store = ClickHouseStateStore(ClickHouseDatabase.open(*_clickhouse(request)))
     else:
         store = DuckDBStateStore(Database(tmp_path / "llmtrail.duckdb"))
     yield store

@@ -1,0 +1,199 @@
+"""The typed migrations of `llmtrail.store.duckdb.migrations`, rendered for ClickHouse.
+
+The operations and the list of migrations are shared with DuckDB, so both backends hold the
+same tables and columns under the same migration names; this module adds only what is
+ClickHouse's own: column types (``LowCardinality``, ``Nullable``, ``DateTime64(6, 'UTC')``),
+each table's engine, partition and sort key, and skip indexes.
+
+* ``records``: ``PARTITION BY toYYYYMM(timestamp) ORDER BY (workspace, toDate(timestamp),
+  model_id, timestamp)``. Every column the record may lack is ``Nullable`` (as in DuckDB), so
+  the sort key needs ``allow_nullable_key``. No unique key: duplicates are kept out by the
+  writer (see `replay`). A bloom filter on ``request_id`` serves ``get``; a min-max index on
+  ``ingested_at`` lets "what arrived since" skip old parts, whose rows arrived long ago.
+* ``bodies``: sorted by ``record_id`` (UUIDv7, so time-ordered), fetched by ``IN``.
+* ``spans``: sorted by ``(workspace, trace_id, span_id)``, read by trace.
+* ``spool_position`` and ``state``: ``ReplacingMergeTree`` keyed like the DuckDB tables'
+  rows; read with ``FINAL``, the last row written for a key wins.
+
+A ``Map`` cannot be ``Nullable``: an absent map is stored empty (`columns` keeps the
+difference). ClickHouse has no transactions around DDL, so every statement can run twice
+(``IF NOT EXISTS``, a backfill that overwrites with the same values) and a migration's name is
+recorded after its statements: one cut short runs again whole, and servers starting at once
+may both apply one harmlessly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.binding import quote_identifier
+from clickhouse_connect.driver.client import Client
+
+from llmtrail.store.duckdb.migrations import (
+    AddColumn,
+    BackfillMetadataColumn,
+    CreateTable,
+    Operation,
+    planned,
+)
+from llmtrail.store.schema import Column, RecordSchema, Type
+
+CLICKHOUSE_TYPES = {
+    Type.STRING: "String",
+    Type.INT: "Int64",
+    Type.BOOL: "Bool",
+    Type.TIMESTAMP: "DateTime64(6, 'UTC')",
+    Type.MAP: "Map(String, String)",
+    Type.JSON: "String",
+}
+# Bookkeeping tables name their columns' types in DuckDB's words (see `CreateTable`).
+RAW_TYPES = {
+    "VARCHAR": "String",
+    "BIGINT": "Int64",
+    "BOOLEAN": "Bool",
+    "TIMESTAMPTZ": "DateTime64(6, 'UTC')",
+}
+# How many recent insert blocks each table remembers for insert de-duplication tokens.
+DEDUPLICATION_WINDOW = 1000
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """What ClickHouse needs beyond the columns: engine, keys, skip indexes, settings."""
+
+    engine: str
+    order_by: str
+    partition_by: str | None = None
+    indexes: tuple[str, ...] = ()
+    settings: tuple[tuple[str, int], ...] = ()
+
+
+LAYOUTS: dict[str, TableLayout] = {
+    "records": TableLayout(
+        engine="MergeTree",
+        partition_by="toYYYYMM(timestamp)",
+        order_by="(workspace, toDate(timestamp), model_id, timestamp)",
+        indexes=(
+            "request_id_bloom request_id TYPE bloom_filter(0.001) GRANULARITY 1",
+            "ingested_at_minmax ingested_at TYPE minmax GRANULARITY 1",
+        ),
+        settings=(
+            ("allow_nullable_key", 1),
+            ("non_replicated_deduplication_window", DEDUPLICATION_WINDOW),
+        ),
+    ),
+    "bodies": TableLayout(
+        engine="MergeTree",
+        order_by="record_id",
+        settings=(
+            ("allow_nullable_key", 1),
+            ("non_replicated_deduplication_window", DEDUPLICATION_WINDOW),
+        ),
+    ),
+    "spans": TableLayout(
+        engine="MergeTree",
+        order_by="(workspace, trace_id, span_id)",
+        settings=(("allow_nullable_key", 1),),
+    ),
+    "spool_position": TableLayout(engine="ReplacingMergeTree", order_by="name"),
+    "state": TableLayout(engine="ReplacingMergeTree", order_by="(namespace, `key`)"),
+}
+
+MIGRATIONS_TABLE = "_migrations"
+_PROMOTED_PREFIX = "promote_metadata_key:"
+
+
+def column_type(column: Column) -> str:
+    """The ClickHouse type of a schema column."""
+    base = CLICKHOUSE_TYPES[column.type]
+    if column.type is Type.MAP:
+        return base  # cannot be Nullable: an absent map is stored empty
+    nullable = f"Nullable({base})"
+    return f"LowCardinality({nullable})" if column.low_cardinality else nullable
+
+
+def table_name(database: str, table: str) -> str:
+    """``database.table``, each part quoted."""
+    return f"{quote_identifier(database)}.{quote_identifier(table)}"
+
+
+def render(op: Operation, database: str) -> tuple[str, dict[str, Any]]:
+    """The ClickHouse statement for ``op`` in ``database`` and its bound parameters."""
+    if isinstance(op, CreateTable):
+        return _create_table(op, database), {}
+    if isinstance(op, AddColumn):
+        name, type_ = quote_identifier(op.column.name), column_type(op.column)
+        target = table_name(database, op.table)
+        return f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {name} {type_}", {}
+    if isinstance(op, BackfillMetadataColumn):
+        name = quote_identifier(op.column.name)
+        sql = (
+            f"ALTER TABLE {table_name(database, 'records')} "
+            f"UPDATE {name} = request_metadata[{{key:String}}] "
+            "WHERE mapContains(request_metadata, {key:String})"
+        )
+        return sql, {"key": op.column.path[1]}
+    raise TypeError(f"no ClickHouse rendering for migration operation {op!r}")
+
+
+def _create_table(op: CreateTable, database: str) -> str:
+    layout = LAYOUTS.get(op.table)
+    if layout is None:  # a sort key cannot change later: it is chosen here, not defaulted
+        raise TypeError(f"table {op.table!r} has no ClickHouse layout in LAYOUTS")
+    parts = [f"{quote_identifier(c.name)} {column_type(c)}" for c in op.columns]
+    parts += [f"{quote_identifier(name)} {RAW_TYPES[type_]}" for name, type_ in op.raw_columns]
+    parts += [f"INDEX {index}" for index in layout.indexes]
+    sql = f"CREATE TABLE IF NOT EXISTS {table_name(database, op.table)} ({', '.join(parts)}) "
+    sql += f"ENGINE = {layout.engine}"
+    if layout.partition_by:
+        sql += f" PARTITION BY {layout.partition_by}"
+    sql += f" ORDER BY {layout.order_by}"
+    if layout.settings:
+        sql += " SETTINGS " + ", ".join(f"{k} = {v}" for k, v in layout.settings)
+    return sql
+
+
+def apply_migrations(client: Client, database: str, schema: RecordSchema) -> list[str]:
+    """Apply every migration not yet recorded in ``database``; the names applied now."""
+    log = table_name(database, MIGRATIONS_TABLE)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
+    client.command(
+        f"CREATE TABLE IF NOT EXISTS {log} (name String, applied_at DateTime64(6, 'UTC')) "
+        "ENGINE = MergeTree ORDER BY name"
+    )
+    done = {row[0] for row in client.query(f"SELECT DISTINCT name FROM {log}").result_rows}
+    applied = []
+    for name, ops in planned(schema):
+        if name in done:
+            continue
+        for op in ops:
+            if isinstance(op, BackfillMetadataColumn) and not _holds_key(client, database, op):
+                continue  # a mutation costs even when it matches nothing
+            sql, params = render(op, database)
+            client.command(sql, parameters=params, settings={"mutations_sync": 2})
+        client.command(
+            f"INSERT INTO {log} SELECT {{name:String}}, now64(6)", parameters={"name": name}
+        )
+        applied.append(name)
+    return applied
+
+
+def _holds_key(client: Client, database: str, op: BackfillMetadataColumn) -> bool:
+    """Whether any stored record has the key in its ``requestMetadata`` map."""
+    rows = client.query(
+        f"SELECT 1 FROM {table_name(database, 'records')} "
+        "WHERE mapContains(request_metadata, {key:String}) LIMIT 1",
+        parameters={"key": op.column.path[1]},
+    ).result_rows
+    return bool(rows)
+
+
+def promoted_keys(client: Client, database: str) -> list[str]:
+    """Every ``requestMetadata`` key ever promoted in ``database``, in promotion order."""
+    rows = client.query(
+        f"SELECT name FROM {table_name(database, MIGRATIONS_TABLE)} "
+        "WHERE startsWith(name, {prefix:String}) GROUP BY name ORDER BY min(applied_at), name",
+        parameters={"prefix": _PROMOTED_PREFIX},
+    ).result_rows
+    return [str(row[0])[len(_PROMOTED_PREFIX) :] for row in rows]

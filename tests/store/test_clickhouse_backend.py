@@ -1,0 +1,142 @@
+"""What only the ClickHouse backend has to show: its table layout, migrations, and batches
+that are stored once although nothing commits them with their spool position atomically."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from llmtrail.record import InvocationRecord
+from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
+from llmtrail.store.interfaces import RecordQuery
+from llmtrail.store.schema import RecordSchema
+
+
+@pytest.fixture
+def url_and_name(clickhouse_url: str, clickhouse_database: str) -> tuple[str, str]:
+    return clickhouse_url, clickhouse_database
+
+
+def rec(i: int, *, now: datetime | None = None, **meta: str) -> InvocationRecord:
+    return InvocationRecord.from_dict(
+        {
+            "requestId": f"c-{i}",
+            "timestamp": (datetime(2026, 11, 23, tzinfo=UTC) + timedelta(days=5 * i)).isoformat(),
+            "modelId": "sim/a",
+            "requestMetadata": {"tenant_id": "t", **meta},
+            "input": {"inputTokenCount": i, "inputBodyJson": {"q": i}},
+        },
+        now=now,
+    )
+
+
+def count(db: ClickHouseDatabase, table: str) -> int:
+    return int(db.query(f"SELECT count() FROM {db.table(table)}")[0][0])
+
+
+def test_layout_follows_the_design(url_and_name: tuple[str, str]) -> None:
+    db = ClickHouseDatabase.open(*url_and_name)
+    (engine,) = db.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'records'",
+        {"db": db.database},
+    )[0]
+    assert "PARTITION BY toYYYYMM(timestamp)" in engine
+    assert "ORDER BY (workspace, toDate(timestamp), model_id, timestamp)" in engine
+    types = {
+        str(name): str(type_)
+        for name, type_ in db.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} "
+            "AND table = 'records'",
+            {"db": db.database},
+        )
+    }
+    assert types["timestamp"] == "Nullable(DateTime64(6, 'UTC'))"
+    assert types["model_id"] == "LowCardinality(Nullable(String))"
+    assert types["meta_application_name"] == "LowCardinality(Nullable(String))"
+    assert types["request_metadata"] == "Map(String, String)"
+    assert types["input_token_count"] == "Nullable(Int64)"
+    assert types["token_count_estimated"] == "Nullable(Bool)"
+    tables = {
+        row[0]
+        for row in db.query(
+            "SELECT name FROM system.tables WHERE database = {db:String}", {"db": db.database}
+        )
+    }
+    assert {"records", "bodies", "spool_position", "state", "_migrations"} <= tables
+    db.close()
+    with pytest.raises(RuntimeError):
+        db.query("SELECT 1")
+
+
+def test_promoting_a_key_is_a_recorded_migration_with_backfill(
+    url_and_name: tuple[str, str],
+) -> None:
+    db = ClickHouseDatabase.open(*url_and_name, RecordSchema(("tenant_id",)))
+    ClickHouseRecordStore(db).append([rec(1, project="apollo"), rec(2, project="zeus")])
+    db.close()
+
+    db = ClickHouseDatabase.open(*url_and_name, RecordSchema(("tenant_id", "project")))
+    store = ClickHouseRecordStore(db)
+    backfilled = db.query(f"SELECT meta_project FROM {db.table('records')} ORDER BY request_id")
+    assert [row[0] for row in backfilled] == ["apollo", "zeus"]
+    store.append([rec(3, project="apollo")])
+    found = store.find(RecordQuery(metadata=(("project", "apollo"),)))
+    assert sorted(r.request_id for r in found.records) == ["c-1", "c-3"]
+    names = [row[0] for row in db.query(f"SELECT name FROM {db.table('_migrations')}")]
+    assert "promote_metadata_key:project" in names and len(names) == len(set(names))
+    db.close()
+
+    db = ClickHouseDatabase.open(*url_and_name, RecordSchema(("tenant_id",)))  # dropped again
+    assert "project" in db.schema.promoted_keys
+    got = ClickHouseRecordStore(db).get("c-3")
+    assert got is not None
+    assert got.data["requestMetadata"] == {"tenant_id": "t", "project": "apollo"}
+    db.close()
+
+
+def test_a_replay_after_a_crash_stores_each_record_once(url_and_name: tuple[str, str]) -> None:
+    records = [rec(i) for i in range(6)]
+    # the crash: part of a batch reached ClickHouse, its position never did
+    before = ClickHouseRecordStore(ClickHouseDatabase.open(*url_and_name))
+    without_bodies = InvocationRecord(
+        {**records[3].data, "input": {"inputTokenCount": 3}}, records[3].derived
+    )
+    before.append([*records[:3], without_bodies])
+    assert before.committed_position() is None
+    before.close()
+
+    after = ClickHouseRecordStore(ClickHouseDatabase.open(*url_and_name))  # the restart
+    first = after.append(records[:2], position="1:200")  # replayed in other batch sizes
+    second = after.append(records[2:], position="1:600")
+    assert first.extra == {"already_stored": 2} and second.extra == {"already_stored": 2}
+    assert after.committed_position() == "1:600"
+    assert count(after.db, "records") == 6 and count(after.db, "bodies") == 6
+    got = after.get("c-3")
+    assert got is not None and got.data == records[3].data  # its body arrived with the replay
+    after.close()
+
+
+def test_a_retried_batch_is_dropped_by_its_token(url_and_name: tuple[str, str]) -> None:
+    store = ClickHouseRecordStore(ClickHouseDatabase.open(*url_and_name))
+    later = datetime.now(UTC) + timedelta(minutes=5)  # captured while the store is open
+    batch = [rec(i, now=later) for i in range(3)]
+    assert store.append(batch, position="1:300").extra == {}
+    assert store.append(batch, position="1:300").extra == {}  # not looked up: the token
+    assert count(store.db, "records") == 3 and count(store.db, "bodies") == 3
+    other = [rec(i, now=later) for i in range(3, 5)]
+    store.append(other, position="1:300")  # a fresh spool reusing a position
+    assert count(store.db, "records") == 5
+    store.append(batch)  # no position: no promise, and nothing dropped either
+    assert count(store.db, "records") == 8 and count(store.db, "bodies") == 8
+    store.close()
+
+
+def test_spools_commit_their_own_positions(url_and_name: tuple[str, str]) -> None:
+    db = ClickHouseDatabase.open(*url_and_name)
+    a, b = ClickHouseRecordStore(db, spool="replica-a"), ClickHouseRecordStore(db, spool="b")
+    a.append([rec(1)], position="1:100")
+    b.append([rec(2)], position="7:70")
+    a.append([rec(3)], position="1:200")
+    assert (a.committed_position(), b.committed_position()) == ("1:200", "7:70")
+    db.close()
