@@ -12,6 +12,7 @@ own ``metadata``/``user`` fields leniently with `coerce_request_metadata`.
 
 from __future__ import annotations
 
+import decimal
 import os
 import re
 from collections.abc import Mapping
@@ -156,12 +157,14 @@ def _kind(value: Any) -> str:
 _INT: tuple[type, ...] = (int,)
 _MAP: tuple[type, ...] = (dict,)
 _TIMESTAMP: tuple[type, ...] = (str,)  # a distinct tuple: parsed as well
+_DECIMAL: tuple[type, ...] = (str, int, float)  # money: checked as a decimal number
 _ALLOWED: dict[Type, tuple[tuple[type, ...], str]] = {
     Type.STRING: ((str,), "a string"),
     Type.INT: (_INT, "an integer"),
     Type.BOOL: ((bool,), "a boolean"),
     Type.TIMESTAMP: (_TIMESTAMP, "an RFC 3339 timestamp string"),
     Type.MAP: (_MAP, "an object"),
+    Type.DECIMAL: (_DECIMAL, 'a decimal number (a string such as "0.000125")'),
 }
 # path → (column, allowed types, what to call them), without hashing enums per record
 _CHECKS: dict[tuple[str, ...], tuple[Column, tuple[type, ...], str]] = {
@@ -169,6 +172,16 @@ _CHECKS: dict[tuple[str, ...], tuple[Column, tuple[type, ...], str]] = {
     for path, column in COLUMN_BY_PATH.items()
     if column.type in _ALLOWED
 }
+
+
+def check_money(value: Any, field: str) -> None:
+    """A money amount fits DECIMAL(38, 9): finite, at most 29 digits before the point."""
+    try:
+        amount = decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
+        raise ValidationError(field, f"must be a decimal number, got {str(value)[:40]!r}") from None
+    if not amount.is_finite() or abs(amount) >= decimal.Decimal(10) ** 29:
+        raise ValidationError(field, "must be a finite amount below 10^29")
 
 
 def check_types(doc: Mapping[str, Any]) -> None:
@@ -193,6 +206,8 @@ def check_types(doc: Mapping[str, Any]) -> None:
                     )
         elif allowed is _TIMESTAMP:
             parse_timestamp(value, column.dotted)
+        elif allowed is _DECIMAL:
+            check_money(value, column.dotted)
     for key in ("input", "output", "identity", "error", "trace"):
         if key in doc and doc[key] is not None and type(doc[key]) is not dict:
             raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -33,7 +34,10 @@ def to_columns(
     have one), built column by column so that no per-row dict is needed."""
     cols: dict[str, list[Any]] = {c.name: [] for c in schema.record_columns}
     bodies: dict[str, list[Any]] = {c.name: [] for c in schema.body_columns}
-    plain = [(cols[c.name].append, c.path) for c in _plain_columns(schema)]
+    plain = [
+        (_money(cols[c.name]) if c.type is Type.DECIMAL else cols[c.name].append, c.path)
+        for c in _plain_columns(schema)
+    ]
     promoted = [(cols[metadata_column_name(k)].append, k) for k in schema.promoted_keys]
     promoted_keys = frozenset(schema.promoted_keys)
     put_ts, put_meta = cols["timestamp"].append, cols["request_metadata"].append
@@ -161,7 +165,18 @@ def _set(doc: dict[str, Any], column: Column, value: Any) -> None:
     cur[column.path[-1]] = value
 
 
+def _money(values: list[Any]) -> Any:
+    """An appender that stores a decimal string (or number) as a `Decimal`."""
+
+    def append(value: Any) -> None:
+        values.append(None if value is None else Decimal(str(value)))
+
+    return append
+
+
 def _from_stored(column: Column, value: Any) -> Any:
+    if column.type is Type.DECIMAL:
+        return format(value, "f")
     if column.type is Type.TIMESTAMP:
         if isinstance(value, int):
             value = _EPOCH + timedelta(microseconds=value)

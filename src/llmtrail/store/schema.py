@@ -26,6 +26,7 @@ class Type(enum.Enum):
     TIMESTAMP = "timestamp"  # UTC, microseconds
     MAP = "map"  # string → string
     JSON = "json"  # any JSON value, stored as text
+    DECIMAL = "decimal"  # money: DECIMAL(38, 9); a decimal string in the record's JSON
 
 
 class Role(enum.Enum):
@@ -57,6 +58,8 @@ def _c(
 
 B, A, INTERNAL = Role.BEDROCK, Role.ADDITION, Role.INTERNAL
 S, N, T, BO, M, J = Type.STRING, Type.INT, Type.TIMESTAMP, Type.BOOL, Type.MAP, Type.JSON
+D = Type.DECIMAL
+_COST = "0004_cost_profile_characters"
 
 RECORD_COLUMNS: tuple[Column, ...] = (
     _c("record_id", S, "recordId", A),
@@ -104,6 +107,21 @@ RECORD_COLUMNS: tuple[Column, ...] = (
     _c("request_headers", M, "requestHeaders", A),
     # how identity.arn was established: api_key_hash | sigv4_claimed (access key id, unverified)
     _c("identity_type", S, "identityType", A, low=True, since="0002_identity_type"),
+    # cost at capture, with the price version used, or the reason there is none
+    _c("cost_input_usd", D, "cost.inputUsd", A, since=_COST),
+    _c("cost_output_usd", D, "cost.outputUsd", A, since=_COST),
+    _c("cost_cache_read_usd", D, "cost.cacheReadUsd", A, since=_COST),
+    _c("cost_cache_write_usd", D, "cost.cacheWriteUsd", A, since=_COST),
+    _c("cost_total_usd", D, "cost.totalUsd", A, since=_COST),
+    _c("price_version", S, "cost.priceVersion", A, low=True, since=_COST),
+    _c("cost_reason", S, "cost.reason", A, low=True, since=_COST),
+    # the application inference profile the caller named, and its tags
+    _c("inference_profile_arn", S, "inferenceProfile.arn", A, low=True, since=_COST),
+    _c("inference_profile_name", S, "inferenceProfile.name", A, low=True, since=_COST),
+    _c("inference_profile_tags", M, "inferenceProfile.tags", A, since=_COST),
+    # characters of input and output text (Bedrock's per-profile character count)
+    _c("input_character_count", N, "textCharacters.input", A, since=_COST),
+    _c("output_character_count", N, "textCharacters.output", A, since=_COST),
     _c("derived", J, "", INTERNAL),  # names of additions llmtrail derived on import
     _c("extra", J, "", INTERNAL),  # what no column holds, merged back on output
     _c("ingested_at", T, "", INTERNAL),

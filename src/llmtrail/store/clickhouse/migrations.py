@@ -46,6 +46,7 @@ CLICKHOUSE_TYPES = {
     Type.TIMESTAMP: "DateTime64(6, 'UTC')",
     Type.MAP: "Map(String, String)",
     Type.JSON: "String",
+    Type.DECIMAL: "Decimal(38, 9)",
 }
 # Bookkeeping tables name their columns' types in DuckDB's words (see `CreateTable`).
 RAW_TYPES = {

@@ -23,6 +23,7 @@ DUCKDB_TYPES = {
     Type.TIMESTAMP: "TIMESTAMPTZ",
     Type.MAP: "MAP(VARCHAR, VARCHAR)",
     Type.JSON: "VARCHAR",
+    Type.DECIMAL: "DECIMAL(38, 9)",
 }
 
 
@@ -65,6 +66,14 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
     ),
     ("0002_identity_type", (AddColumn("records", COLUMN_BY_NAME["identity_type"]),)),
     ("0003_spans", (CreateTable("spans", SPAN_COLUMNS),)),
+    (
+        "0004_cost_profile_characters",
+        tuple(
+            AddColumn("records", c)
+            for c in RECORD_COLUMNS
+            if c.since == "0004_cost_profile_characters"
+        ),
+    ),
 )
 
 

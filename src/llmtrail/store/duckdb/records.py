@@ -21,6 +21,7 @@ ARROW_TYPES = {
     Type.INT: pa.int64(),
     Type.BOOL: pa.bool_(),
     Type.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Type.DECIMAL: pa.decimal128(38, 9),
     Type.MAP: pa.map_(pa.string(), pa.string()),
     Type.JSON: pa.string(),
 }
