@@ -86,10 +86,13 @@ class AnthropicRoutes(Exchange):
 
     async def _early_error(self, call: Call, send: Send, status: int, message: str) -> None:
         await respond(
-            send, status, self.error(status, message, None, None), self.request_id_headers(call)
+            send,
+            status,
+            self.error(status, message, None, "validation_error"),
+            self.request_id_headers(call),
         )
 
-    def error(self, status: int, message: str, field: str | None, code: str | None) -> bytes:
+    def error(self, status: int, message: str, field: str | None, kind: str) -> bytes:
         return orjson.dumps(error_body(status, message))
 
     def request_id_headers(self, call: Call) -> Headers:

@@ -148,7 +148,7 @@ class BedrockRoutes(Exchange):
         body: dict[str, Any] = forward.body
         return body
 
-    def error(self, status: int, message: str, field: str | None, code: str | None) -> bytes:
+    def error(self, status: int, message: str, field: str | None, kind: str) -> bytes:
         return orjson.dumps({"message": message})
 
     def error_headers(self, status: int, code: str | None) -> Headers:

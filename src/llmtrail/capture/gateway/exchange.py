@@ -81,8 +81,9 @@ class Exchange:
 
     # -- what a wire format supplies ------------------------------------------------------
 
-    def error(self, status: int, message: str, field: str | None, code: str | None) -> bytes:
-        """An error body in this format's shape."""
+    def error(self, status: int, message: str, field: str | None, kind: str) -> bytes:
+        """An error body in this format's shape; ``kind`` is llmtrail's error type
+        (``validation_error``, ``model_not_found``, ``upstream_timeout``, …)."""
         raise NotImplementedError
 
     def error_headers(self, status: int, code: str | None) -> Headers:
@@ -139,7 +140,7 @@ class Exchange:
         except Exception:
             log.exception("gateway error on %s", scope.get("path"))
             if not started:
-                body = self.error(500, "internal error in the gateway", None, None)
+                body = self.error(500, "internal error in the gateway", None, "internal_error")
                 await respond(send, 500, body, self.error_headers(500, None))
 
     async def refuse(
@@ -155,7 +156,7 @@ class Exchange:
         """Answer an error before the upstream was called, and record it."""
         call = forward.call
         headers = self.request_id_headers(call) + self.error_headers(status, code)
-        await respond(send, status, self.error(status, message, field, code), headers)
+        await respond(send, status, self.error(status, message, field, kind), headers)
         self._submit(
             call.record(
                 model_id=forward.model,
@@ -222,9 +223,8 @@ class Exchange:
         except UpstreamError as exc:
             code = self.error_code(exc.status)
             headers = self.request_id_headers(call) + self.error_headers(exc.status, code)
-            await respond(
-                send, exc.status, self.error(exc.status, exc.message, None, code), headers
-            )
+            body = self.error(exc.status, exc.message, None, exc.kind)
+            await respond(send, exc.status, body, headers)
             error = {"type": exc.kind, "message": exc.message, "httpStatus": exc.status}
             self._submit(call.record(**common, status="ERROR", error_code=code, error=error))
             return
