@@ -13,10 +13,12 @@ from starlette.routing import Route
 from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
 from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
 from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
+from llmtrail.capture.gateway.exchange import Services
 from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.record import InvocationRecord
 from llmtrail.server.api import RecordsAPI
+from llmtrail.server.profiles_api import ProfilesAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.traces_api import TracesAPI
 
@@ -39,21 +41,25 @@ def create_app(
     (the CLI with no server)."""
     index = GatewayCallIndex()
     pipeline_submit = runtime.pipeline.submit
+    guard = runtime.budget_guard
 
     def recorded(record: InvocationRecord) -> bool:
         index.note(record)
+        guard.observe(record)
         return pipeline_submit(record)
 
     submit = recorded if runtime.settings.record_invocations else _discard
-    openai = OpenAIRoutes(runtime.settings, runtime.router, runtime.providers, submit)
+    services = Services(runtime.profiles, guard, runtime.enricher)
+    routes = (runtime.settings, runtime.router, runtime.providers, submit, services)
+    openai = OpenAIRoutes(*routes)
     hot: dict[tuple[str, str], ASGIApp] = {}
     for prefix in ("/v1", ""):
         hot[("POST", f"{prefix}/chat/completions")] = openai.chat
         hot[("POST", f"{prefix}/embeddings")] = openai.embeddings
         hot[("GET", f"{prefix}/models")] = openai.models
-    anthropic = AnthropicRoutes(runtime.settings, runtime.router, runtime.providers, submit)
+    anthropic = AnthropicRoutes(*routes)
     hot[("POST", "/v1/messages")] = anthropic.messages
-    bedrock = BedrockRoutes(runtime.settings, runtime.router, runtime.providers, submit)
+    bedrock = BedrockRoutes(*routes)
     api = RecordsAPI(runtime)
     traces = TracesAPI(runtime, index)
 
@@ -84,6 +90,7 @@ def create_app(
             Route("/api/traces/{trace_id}", traces.get, methods=["GET"]),
             Route("/api/errors", traces.errors, methods=["GET"]),
             Route("/api/timeline", traces.timeline, methods=["GET"]),
+            *ProfilesAPI(runtime.profiles).routes(),
         ],
         lifespan=running if lifespan else None,
     )

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
+from llmtrail.analytics.budget_guard import BudgetGuard
+from llmtrail.analytics.budgets import Budget, BudgetService, month_bounds, month_of
+from llmtrail.analytics.dimensions import dimension_sql
+from llmtrail.analytics.profiles import ProfileService
+from llmtrail.capture.enrich import Enricher
 from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.tokens import count_tokens
@@ -15,6 +24,7 @@ from llmtrail.store.objects import DirectoryObjectStore
 from llmtrail.store.schema import RecordSchema
 
 log = logging.getLogger("llmtrail")
+PRICES_NAMESPACE = "prices"
 
 
 class Runtime:
@@ -42,12 +52,42 @@ class Runtime:
         )
         self.router = Router(settings)
         self.providers: dict[str, Provider] = build_providers(settings)
+        self.profiles = ProfileService(
+            self.state, region=settings.region, account_id=settings.account_id
+        )
+        self.enricher = Enricher(
+            lambda: self.state.list(PRICES_NAMESPACE).values(),
+            {name: p.type for name, p in settings.providers.items()},
+        )
+        self.budget_guard = BudgetGuard()
+        self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
         self.closed = False
+
+    def _budgets_changed(self, budgets: list[Budget]) -> None:
+        self.budget_guard.set_budgets(budgets, self.month_spend(budgets))
+
+    def month_spend(self, budgets: list[Budget]) -> dict[str, Decimal]:
+        """What each budget's records cost so far this month, summed in the store."""
+        now = datetime.now(UTC)
+        spent: dict[str, Decimal] = {}
+        for budget in budgets:
+            start, end = month_bounds(month_of(now, budget.timezone), budget.timezone)
+            expr, params = dimension_sql(budget.dimension, self.db.schema)
+            sql = (
+                "SELECT coalesce(sum(cost_total_usd), 0) FROM records "
+                f"WHERE timestamp >= ? AND timestamp < ? AND {expr} = ?"
+            )
+            args = [start, end, *params, budget.value]
+            row = self.db.read(functools.partial(_one_row, sql, args))
+            spent[budget.name] = Decimal(row[0]) if row else Decimal(0)
+        return spent
 
     def start(self) -> None:
         """Replay the spool and start the pipeline (blocking; run it off the event loop)."""
         count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
+        _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
         self.pipeline.start()
+        self._budgets_changed(self.budgets.all())
         stats = self.pipeline.stats()
         log.info(
             "pipeline ready: replayed %d records, %d quarantined spool regions",
@@ -66,3 +106,7 @@ class Runtime:
         self.closed = True
         self.pipeline.stop(self.settings.drain_timeout_s)
         self.db.close()  # checkpoints
+
+
+def _one_row(sql: str, args: list[Any], cursor: Any) -> Any:
+    return cursor.execute(sql, args).fetchone()

@@ -59,7 +59,7 @@ class AnthropicRoutes(Exchange):
         await self.guarded(self._messages, scope, receive, send)
 
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = Call(headers_of(scope), self.settings, "Messages")
+        call = self.new_call(headers_of(scope), "Messages")
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)

@@ -13,6 +13,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,6 +80,8 @@ class Call:
         self.t0 = time.perf_counter()
         self.request_id = str(uuid.uuid4())
         self.first_token_at: float | None = None
+        self.additions: dict[str, Any] = {}  # e.g. the inference profile the caller named
+        self.enrich: Callable[[dict[str, Any]], None] | None = None  # cost, characters
 
     def elapsed_ms(self, at: float | None = None) -> int:
         return round(((at if at is not None else time.perf_counter()) - self.t0) * 1000)
@@ -233,4 +236,7 @@ class Call:
             or None,
         }
         doc.update({k: v for k, v in optional.items() if v is not None})
+        doc.update(self.additions)
+        if self.enrich is not None:
+            self.enrich(doc)
         return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))

@@ -63,6 +63,17 @@ class Forward:
     metadata_truncated: bool = False
 
 
+@dataclass
+class Services:
+    """What the gateway consults besides routes and providers, all optional: application
+    inference profiles (``resolve(model)``), budgets (``check(call_doc)``) and the record's
+    enrichment at capture (cost, character counts)."""
+
+    profiles: Any = None
+    budgets: Any = None
+    enrich: Callable[[dict[str, Any]], None] | None = None
+
+
 class Exchange:
     wire = ""  # the route's wire format
     stream_content_type = b"text/event-stream; charset=utf-8"
@@ -73,11 +84,18 @@ class Exchange:
         router: Router,
         providers: dict[str, Provider],
         submit: Callable[[InvocationRecord], bool],
+        services: Services | None = None,
     ) -> None:
         self.settings = settings
         self.router = router
         self.providers = providers
         self.submit = submit
+        self.services = services or Services()
+
+    def new_call(self, headers: dict[str, str], operation: str) -> Call:
+        call = Call(headers, self.settings, operation)
+        call.enrich = self.services.enrich
+        return call
 
     # -- what a wire format supplies ------------------------------------------------------
 
@@ -177,13 +195,19 @@ class Exchange:
 
     async def forward(self, forward: Forward, send: Send, receive: Receive) -> None:
         call, model = forward.call, forward.model
-        resolved = self.router.resolve(model)
+        target = model
+        profile = self.services.profiles.resolve(model) if self.services.profiles else None
+        if profile is not None:
+            target = profile.model_id
+            call.additions["inferenceProfile"] = profile.stamp()
+        resolved = self.router.resolve(target)
         if resolved is None:
             await self.refuse(
                 forward,
                 send,
                 404,
-                f"The model `{model}` does not exist or no route matches it",
+                f"The model `{model}` does not exist or no route matches it"
+                + (f" (profile for `{target}`)" if target != model else ""),
                 "model",
                 "model_not_found",
                 "ResourceNotFoundException",
@@ -202,6 +226,27 @@ class Exchange:
                 "ValidationException",
             )
             return
+        if self.services.budgets is not None:
+            refusal = self.services.budgets.check(
+                {
+                    "modelId": model,
+                    "provider": provider.name,
+                    "operation": call.operation,
+                    "requestMetadata": forward.metadata or {},
+                    "inferenceProfile": call.additions.get("inferenceProfile"),
+                }
+            )
+            if refusal is not None:
+                await self.refuse(
+                    forward,
+                    send,
+                    429,
+                    refusal.message,
+                    None,
+                    "budget_exceeded",
+                    "ThrottlingException",
+                )
+                return
         request = UpstreamRequest(
             self.wire,
             forward.operation_path.replace("{model}", _path_segment(resolved.upstream_model)),

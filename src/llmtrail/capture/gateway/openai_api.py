@@ -23,7 +23,6 @@ from llmtrail.capture.gateway.asgi import (
     respond,
     respond_json,
 )
-from llmtrail.capture.gateway.call import Call
 from llmtrail.capture.gateway.exchange import Exchange, Forward, Outcome
 from llmtrail.capture.gateway.outcome import chat_outcome, embedding_outcome
 from llmtrail.capture.gateway.providers import UpstreamError
@@ -87,7 +86,7 @@ class OpenAIRoutes(Exchange):
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, operation: str, path: str
     ) -> None:
-        call = Call(headers_of(scope), self.settings, operation)
+        call = self.new_call(headers_of(scope), operation)
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)

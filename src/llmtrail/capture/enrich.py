@@ -1,0 +1,68 @@
+"""What llmtrail adds to a record at capture, after the call: its cost (priced with the
+version in force at the call's time, or the reason there is none), and the characters of its
+input and output text (Bedrock's per-profile character count).
+
+Pricing never fails a capture: `cost_of` returns an empty cost with a reason instead of
+raising, and anything unexpected here leaves the record without a cost rather than losing it.
+The price table loads once (genai-prices takes ~1 s to import), before the server is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from llmtrail.analytics.body_text import input_text, output_text
+from llmtrail.analytics.cost import cost_of
+from llmtrail.analytics.pricing import PriceTable
+
+log = logging.getLogger("llmtrail.capture")
+
+
+class Enricher:
+    """Adds ``cost`` and ``textCharacters`` to record documents; thread-safe."""
+
+    def __init__(
+        self,
+        overrides: Callable[[], Iterable[Mapping[str, Any]]] = tuple,
+        provider_aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self._overrides = overrides
+        self._aliases = dict(provider_aliases or {})
+        self._table: PriceTable | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def table(self) -> PriceTable:
+        table = self._table
+        if table is None:
+            with self._lock:
+                if self._table is None:
+                    self._table = PriceTable(
+                        list(self._overrides()), provider_aliases=self._aliases
+                    )
+                table = self._table
+        return table
+
+    def reload(self) -> PriceTable:
+        """Rebuild the table after the price overrides changed."""
+        with self._lock:
+            self._table = PriceTable(list(self._overrides()), provider_aliases=self._aliases)
+            return self._table
+
+    def __call__(self, doc: dict[str, Any]) -> None:
+        """Add the cost and the character counts to ``doc`` (in place)."""
+        try:
+            doc["cost"] = cost_of(doc, self.table).to_dict(money_as_text=True)
+        except Exception:  # never lose a record over its price
+            log.exception("could not price a record")
+        inp, out = doc.get("input"), doc.get("output")
+        chars: dict[str, int] = {}
+        if isinstance(inp, dict) and inp.get("inputBodyJson") is not None:
+            chars["input"] = len(input_text(inp["inputBodyJson"]))
+        if isinstance(out, dict) and out.get("outputBodyJson") is not None:
+            chars["output"] = len(output_text(out["outputBodyJson"]))
+        if chars:
+            doc["textCharacters"] = chars
