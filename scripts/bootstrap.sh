@@ -15,3 +15,18 @@ ensure_venv_support() {
         exit 1
     fi
 }
+
+# The test suite turns report PDFs into PNG pages with poppler's pdftoppm (Debian
+# poppler-utils); install it when it is missing.
+ensure_test_tools() {
+    if command -v pdftoppm >/dev/null 2>&1; then
+        return 0
+    fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "installing poppler-utils (Debian) for the report tests..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils
+    else
+        echo "pdftoppm is missing; install poppler-utils" >&2
+        exit 1
+    fi
+}
