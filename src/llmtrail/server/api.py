@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ def json_response(value: Any, status: int = 200) -> Response:
 class RecordsAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # (pattern, start, end, limit, offset) -> records: set when the query API is mounted
+        self.filtered: Callable[..., list[InvocationRecord]] | None = None
 
     async def ingest(self, request: Request) -> Response:
         limits = self.runtime.settings.limits
@@ -54,6 +57,9 @@ class RecordsAPI:
         return json_response(ingest_summary(results, where, fresh))
 
     async def list(self, request: Request) -> Response:
+        pattern = request.query_params.get("filterPattern")
+        if pattern is not None and self.filtered is not None:
+            return await self._filtered(request, pattern)
         try:
             query = record_query(
                 dict(request.query_params), request.query_params.getlist("metadata")
@@ -63,6 +69,32 @@ class RecordsAPI:
             return from_error(exc)
         return json_response(
             {"records": [r.data for r in page.records], "nextCursor": page.next_cursor}
+        )
+
+    async def _filtered(self, request: Request, pattern: str) -> Response:
+        """Records matching a CloudWatch filter pattern, newest first; the cursor is an
+        offset."""
+        params = dict(request.query_params)
+        assert self.filtered is not None
+        try:
+            query = record_query(params, [])
+            cursor = params.get("cursor") or "0"
+            if not cursor.isdigit() or len(cursor) > 9:
+                raise ValidationError("cursor", "is not a cursor this server gave")
+            offset = int(cursor)
+            end = query.end or datetime.now(UTC)
+            start = query.start or datetime(1970, 1, 1, tzinfo=UTC)
+            records = await asyncio.to_thread(
+                self.filtered, pattern, start, end, query.limit + 1, offset
+            )
+        except LlmtrailError as exc:
+            return from_error(exc)
+        more = len(records) > query.limit
+        return json_response(
+            {
+                "records": [r.data for r in records[: query.limit]],
+                "nextCursor": str(offset + query.limit) if more else None,
+            }
         )
 
     async def get(self, request: Request) -> Response:

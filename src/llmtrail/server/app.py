@@ -19,6 +19,7 @@ from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.record import InvocationRecord
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.profiles_api import ProfilesAPI
+from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.traces_api import TracesAPI
 
@@ -61,6 +62,8 @@ def create_app(
     hot[("POST", "/v1/messages")] = anthropic.messages
     bedrock = BedrockRoutes(*routes)
     api = RecordsAPI(runtime)
+    queries = QueryAPI(runtime)
+    api.filtered = queries.filtered
     traces = TracesAPI(runtime, index)
 
     @contextlib.asynccontextmanager
@@ -91,6 +94,7 @@ def create_app(
             Route("/api/errors", traces.errors, methods=["GET"]),
             Route("/api/timeline", traces.timeline, methods=["GET"]),
             *ProfilesAPI(runtime.profiles).routes(),
+            *queries.routes(),
         ],
         lifespan=running if lifespan else None,
     )

@@ -20,6 +20,7 @@ from llmtrail.config import Settings
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
+from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.objects import DirectoryObjectStore
 from llmtrail.store.schema import RecordSchema
 
@@ -35,6 +36,7 @@ class Runtime:
         self.records = DuckDBRecordStore(self.db)
         self.state = DuckDBStateStore(self.db)
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
+        self.query_engine = DuckDBQueryEngine(self.db)
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")
         s = settings.spool
         self.spool = Spool(

@@ -125,3 +125,33 @@ class SpanStore(Protocol):
     def close(self) -> None:
         """Release the store; later calls are errors."""
         ...
+
+
+@dataclass
+class QueryRows:
+    """What a compiled query returned: column names and rows of Python values."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+class QueryCancelled(Exception):
+    """The query was cancelled while it ran."""
+
+
+class QueryEngine(Protocol):
+    """Runs SQL compiled by `llmtrail.query` for this engine's ``dialect``."""
+
+    dialect: str
+
+    def execute(self, sql: str, query_id: str) -> QueryRows:
+        """Run ``sql``; raises `QueryCancelled` when ``cancel(query_id)`` stops it."""
+        ...
+
+    def scanned(self, workspace: str, start: datetime, end: datetime) -> tuple[int, int]:
+        """Records in ``[start, end)`` of ``workspace``, and an estimate of their bytes."""
+        ...
+
+    def cancel(self, query_id: str) -> bool:
+        """Stop a running query; False when it is not running."""
+        ...

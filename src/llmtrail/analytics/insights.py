@@ -1,0 +1,234 @@
+"""Running Logs Insights queries: compile for the store's engine, execute, and answer in the
+shape of CloudWatch's ``GetQueryResults`` — ``fields``, rows of ``{field, value}`` (values as
+text, as CloudWatch gives them), ``statistics`` (recordsMatched, recordsScanned, bytesScanned)
+— with a row limit, a ``nextToken`` for the rows beyond it, and cancellation by query id.
+
+Saved queries live in the StateStore (namespace ``queries``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlglot import exp
+
+from llmtrail.errors import NotFound, ValidationError
+from llmtrail.query import CompiledQuery, compile_query, parse_query
+from llmtrail.record import format_timestamp
+from llmtrail.store.interfaces import QueryCancelled, QueryEngine, StateStore
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+SAVED = "queries"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-/]{0,127}$")
+
+
+@dataclass
+class QueryResult:
+    query_id: str
+    status: str  # Complete | Cancelled
+    fields: list[str]
+    kinds: list[str]
+    rows: list[tuple[Any, ...]]
+    statistics: dict[str, float] = field(default_factory=dict)
+    next_token: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``GetQueryResults``' shape, plus ``fields`` and ``kinds`` in column order."""
+        results = [
+            [{"field": f, "value": as_text(v)} for f, v in zip(self.fields, row, strict=True)]
+            for row in self.rows
+        ]
+        out: dict[str, Any] = {
+            "queryId": self.query_id,
+            "status": self.status,
+            "fields": self.fields,
+            "kinds": self.kinds,
+            "results": results,
+            "statistics": self.statistics,
+        }
+        if self.next_token:
+            out["nextToken"] = self.next_token
+        return out
+
+
+def as_text(value: Any) -> str | None:
+    """A value as CloudWatch shows it: text; timestamps as ``YYYY-MM-DD HH:MM:SS.mmm``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return format_timestamp(value).replace("T", " ").rstrip("Z")[:23]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value))
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+class QueryRunner:
+    """Compiles and runs queries on one engine; remembers running ones for `cancel`."""
+
+    def __init__(self, engine: QueryEngine, schema: Any, workspace: str = "default") -> None:
+        self.engine = engine
+        self.schema = schema
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+
+    def run(
+        self,
+        text: str,
+        start: datetime,
+        end: datetime,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        next_token: str | None = None,
+        query_id: str | None = None,
+    ) -> QueryResult:
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("queryString", "is required (a Logs Insights query)")
+        if len(text) > 10_000:
+            raise ValidationError("queryString", "is longer than the limit of 10000 characters")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}")
+        if end <= start:
+            raise ValidationError("endTime", "must be after startTime")
+        offset = _offset(next_token, text, start, end) if next_token else 0
+        query_id = query_id or str(uuid.uuid4())
+        parsed = parse_query(text)
+        compiled = compile_query(
+            parsed,
+            dialect=self.engine.dialect,
+            schema=self.schema,
+            workspace=self.workspace,
+            start=start,
+            end=end,
+            limit=limit + 1,
+            offset=offset,
+        )
+        with self._lock:
+            self._running.add(query_id)
+        try:
+            rows = self.engine.execute(compiled.sql, query_id).rows
+            matched = self._matched(compiled, query_id, offset, rows, limit)
+            scanned, size = self.engine.scanned(self.workspace, start, end)
+        except QueryCancelled:
+            return QueryResult(query_id, "Cancelled", list(compiled.fields), [], [])
+        finally:
+            with self._lock:
+                self._running.discard(query_id)
+        more = len(rows) > limit
+        token = _token(offset + limit, text, start, end) if more else None
+        stats = {"recordsMatched": matched, "recordsScanned": scanned, "bytesScanned": size}
+        return QueryResult(
+            query_id,
+            "Complete",
+            list(compiled.fields),
+            list(compiled.kinds),
+            rows[:limit],
+            stats,
+            token,
+        )
+
+    def cancel(self, query_id: str) -> bool:
+        """Stop query ``query_id`` if it is running here."""
+        with self._lock:
+            if query_id not in self._running:
+                return False
+        return self.engine.cancel(query_id)
+
+    def _matched(
+        self,
+        compiled: CompiledQuery,
+        query_id: str,
+        offset: int,
+        rows: list[tuple[Any, ...]],
+        limit: int,
+    ) -> float:
+        """Records that passed the query's filters: counted by the same FROM … WHERE over the
+        records table (exact)."""
+        counting = matched_count_sql(compiled)
+        if counting is None:
+            return float(len(rows))
+        result = self.engine.execute(counting, query_id)
+        return float(result.rows[0][0]) if result.rows else 0.0
+
+
+def matched_count_sql(compiled: CompiledQuery) -> str | None:
+    """``SELECT count(*)`` over the innermost select that reads ``records``, keeping its joins
+    and WHERE: what CloudWatch calls records matched."""
+    for select in compiled.tree.find_all(exp.Select):
+        source = select.args.get("from") or select.args.get("from_")
+        target = source.this if source is not None else None
+        if isinstance(target, exp.Table) and target.name == "records":
+            count = select.copy()
+            count.set("expressions", [exp.Count(this=exp.Star())])
+            for key in ("group", "order", "limit", "offset", "having", "qualify", "distinct"):
+                count.set(key, None)
+            return str(count.sql(dialect=compiled.dialect))
+    return None
+
+
+def _digest(text: str, start: datetime, end: datetime) -> str:
+    raw = f"{text}\x00{start.isoformat()}\x00{end.isoformat()}".encode()
+    return hashlib.blake2b(raw, digest_size=6).hexdigest()
+
+
+def _token(offset: int, text: str, start: datetime, end: datetime) -> str:
+    raw = f"{offset}:{_digest(text, start, end)}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _offset(token: str, text: str, start: datetime, end: datetime) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        offset, digest = raw.split(":", 1)
+        value = int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("nextToken", "is not a token this server gave") from None
+    if digest != _digest(text, start, end) or not 0 <= value <= 10**9:
+        raise ValidationError("nextToken", "belongs to another query or time range")
+    return value
+
+
+class SavedQueries:
+    """Named queries (``queryDefinition``s) in the StateStore."""
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+
+    def put(self, name: str, query: str, description: str | None = None) -> dict[str, Any]:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValidationError(
+                "name", "must be 1 to 128 characters: letters, digits, space, _ . - /"
+            )
+        parse_query(query)  # a saved query must at least parse
+        value = {"name": name, "queryString": query, "description": description}
+        self.state.put(SAVED, name, value)
+        return value
+
+    def get(self, name: str) -> dict[str, Any]:
+        value = self.state.get(SAVED, name)
+        if value is None:
+            raise NotFound(f"no saved query named {name!r}")
+        return dict(value)
+
+    def list(self) -> list[dict[str, Any]]:
+        return list(self.state.list(SAVED).values())
+
+    def delete(self, name: str) -> None:
+        if not self.state.delete(SAVED, name):
+            raise NotFound(f"no saved query named {name!r}")

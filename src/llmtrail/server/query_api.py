@@ -1,0 +1,180 @@
+"""The query API: ``POST /api/query`` runs a Logs Insights query and answers like
+``GetQueryResults``; ``DELETE /api/query/{queryId}`` cancels a running one; saved queries at
+``/api/saved-queries``; ``GET /api/records?filterPattern=…`` lists records matching a
+CloudWatch JSON filter pattern."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmtrail.analytics.insights import QueryRunner, SavedQueries
+from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.query import filter_pattern_query
+from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.server.api import json_response
+from llmtrail.server.problems import from_error
+from llmtrail.server.runtime import Runtime
+from llmtrail.store.rows import from_row
+
+_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class QueryAPI:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.runner = QueryRunner(runtime.query_engine, runtime.db.schema)
+        self.saved = SavedQueries(runtime.state)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/query", self.query, methods=["POST"]),
+            Route("/api/query/{query_id}", self.cancel, methods=["DELETE"]),
+            Route("/api/saved-queries", self.list_saved, methods=["GET"]),
+            Route("/api/saved-queries/{name:path}", self.get_saved, methods=["GET"]),
+            Route("/api/saved-queries/{name:path}", self.put_saved, methods=["PUT"]),
+            Route("/api/saved-queries/{name:path}", self.delete_saved, methods=["DELETE"]),
+        ]
+
+    async def query(self, request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            text = body.get("queryString")
+            if text is None and body.get("name") is not None:
+                text = self.saved.get(str(body["name"]))["queryString"]
+            if not isinstance(text, str):
+                raise ValidationError("queryString", "is required (a Logs Insights query)")
+            start, end = time_range(body)
+            limit = body.get("limit", 1000)
+            if isinstance(limit, bool) or not isinstance(limit, int):
+                raise ValidationError("limit", "must be an integer")
+            result = await asyncio.to_thread(
+                self.runner.run,
+                text,
+                start,
+                end,
+                limit=limit,
+                next_token=body.get("nextToken"),
+                query_id=_query_id(body.get("queryId")),
+            )
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(result.to_dict())
+
+    async def cancel(self, request: Request) -> Response:
+        query_id = request.path_params["query_id"]
+        cancelled = await asyncio.to_thread(self.runner.cancel, query_id)
+        return json_response({"queryId": query_id, "cancelled": cancelled})
+
+    async def list_saved(self, request: Request) -> Response:
+        return json_response({"queries": await asyncio.to_thread(self.saved.list)})
+
+    async def get_saved(self, request: Request) -> Response:
+        try:
+            value = await asyncio.to_thread(self.saved.get, request.path_params["name"])
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(value)
+
+    async def put_saved(self, request: Request) -> Response:
+        try:
+            body = await _json_object(request)
+            query = body.get("queryString")
+            if not isinstance(query, str):
+                raise ValidationError("queryString", "is required (a Logs Insights query)")
+            value = await asyncio.to_thread(
+                self.saved.put, request.path_params["name"], query, body.get("description")
+            )
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(value)
+
+    async def delete_saved(self, request: Request) -> Response:
+        try:
+            await asyncio.to_thread(self.saved.delete, request.path_params["name"])
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response({"deleted": request.path_params["name"]})
+
+    def filtered(
+        self, pattern: str, start: datetime, end: datetime, limit: int, offset: int
+    ) -> list[InvocationRecord]:
+        """Records matching a filter pattern, newest first (the ``logs --filter-pattern``
+        path of ``GET /api/records``)."""
+        schema = self.runtime.db.schema
+        compiled = filter_pattern_query(
+            pattern,
+            dialect=self.runtime.query_engine.dialect,
+            schema=schema,
+            workspace="default",
+            start=start,
+            end=end,
+            limit=limit,
+            offset=offset,
+        )
+        result = self.runtime.query_engine.execute(compiled.sql, f"filter-{id(compiled)}")
+        records = []
+        body_names = {"input_body_json", "output_body_json"}
+        for row in result.rows:
+            values = dict(zip(compiled.fields, row, strict=True))
+            body = {k: values.pop(k) for k in list(values) if k in body_names}
+            body["record_id"] = values.get("record_id")
+            records.append(from_row(values, body, schema))
+        return records
+
+
+def time_range(body: dict[str, Any]) -> tuple[datetime, datetime]:
+    """``startTime``/``endTime`` (epoch seconds or RFC 3339) or ``since`` (``1h``); the end
+    defaults to now and the start to an hour before it."""
+    now = datetime.now(UTC)
+    end = _instant(body.get("endTime"), "endTime") or now
+    since = body.get("since")
+    if since is not None:
+        if not isinstance(since, str) or not since[:-1].isdigit() or since[-1] not in _SINCE_UNITS:
+            raise ValidationError("since", "must be a duration such as 15m, 1h or 7d")
+        try:
+            return end - timedelta(seconds=int(since[:-1]) * _SINCE_UNITS[since[-1]]), end
+        except OverflowError:
+            raise ValidationError("since", "reaches too far back") from None
+    start = _instant(body.get("startTime"), "startTime") or end - timedelta(hours=1)
+    return start, end
+
+
+def _instant(value: Any, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValidationError(field, "is out of range") from None
+    if isinstance(value, str):
+        return parse_timestamp(value, field)
+    raise ValidationError(field, "must be epoch seconds or an RFC 3339 timestamp")
+
+
+def _query_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 128:
+        raise ValidationError("queryId", "must be a string of 1 to 128 characters")
+    return value
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > 1_000_000:
+        raise ValidationError("body", "is larger than the limit of 1000000 bytes")
+    try:
+        body = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return body
