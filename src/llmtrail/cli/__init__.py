@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
     logs.add_argument("--limit", type=int, default=50)
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
+    logs.add_argument(
+        "--filter-pattern",
+        metavar="PATTERN",
+        help="""a CloudWatch JSON filter pattern, e.g. '{ $.input.inputTokenCount > 1000 }'""",
+    )
 
     show = sub.add_parser("show", help="print one record (JSON by default)")
     _common(show)
@@ -84,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="a file, or - for standard input")
     ingest.add_argument("--batch", type=int, default=5000, help="records per request")
 
-    from llmtrail.cli import traces
+    from llmtrail.cli import query, traces
 
     traces.register(sub, _common, parse_since)
+    query.register(sub, _common, parse_since)
 
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
@@ -162,7 +168,10 @@ def _logs(backend: Any, args: argparse.Namespace) -> int:
         "operation": args.operation,
         "status": args.status,
         "provider": args.provider,
+        "filterPattern": args.filter_pattern,
     }
+    if args.follow and args.filter_pattern:
+        raise SystemExit("llmtrail logs: --follow and --filter-pattern cannot be combined")
     started = datetime.now(UTC)
     records = list(iter_pages(backend, params, args.metadata, args.limit))
     print_records(records, args.format)

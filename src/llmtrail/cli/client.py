@@ -136,11 +136,10 @@ class LocalBackend:
         self._app: Any = None
 
     def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
-        from llmtrail.server.api import record_query
-
-        query = record_query({k: str(v) for k, v in params.items() if v is not None}, metadata)
-        page = self.runtime.records.find(query)
-        return {"records": [r.data for r in page.records], "nextCursor": page.next_cursor}
+        answer: dict[str, Any] = self.request(
+            "GET", "/api/records", {**params, "metadata": metadata}
+        )
+        return answer
 
     def get(self, request_id: str) -> dict[str, Any]:
         record = self.runtime.records.get(request_id)

@@ -62,9 +62,12 @@ def _traces(backend: Any, args: argparse.Namespace) -> int:
             "limit": args.limit,
         },
     )
-    headers = ["traceId", "start", "durationMs", "status", "name", "spans", "llmCalls",
-               "inputTokens", "outputTokens", "session"]  # fmt: skip
-    rows = [[t.get(h) for h in headers] for t in answer["traces"]]
+    columns = {"traceId": "traceId", "start": "start", "durationMs": "durationMs",
+               "status": "status", "name": "name", "spans": "spanCount",
+               "llmCalls": "llmCalls", "errors": "errorCount", "inputTokens": "inputTokens",
+               "outputTokens": "outputTokens", "app": "app", "session": "sessionId"}  # fmt: skip
+    headers = list(columns)
+    rows = [[t.get(key) for key in columns.values()] for t in answer["traces"]]
     print_table(headers, rows, args.format)
     return 0
 
