@@ -14,7 +14,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -104,9 +104,11 @@ class QueryRunner:
             raise ValidationError("queryString", "is longer than the limit of 10000 characters")
         if not 1 <= limit <= MAX_LIMIT:
             raise ValidationError("limit", f"must be between 1 and {MAX_LIMIT}")
+        offset = 0
+        if next_token:  # the next page of the same query over the same range
+            offset, start, end = _from_token(next_token, text)
         if end <= start:
             raise ValidationError("endTime", "must be after startTime")
-        offset = _offset(next_token, text, start, end) if next_token else 0
         query_id = query_id or str(uuid.uuid4())
         parsed = parse_query(text)
         compiled = compile_query(
@@ -182,26 +184,33 @@ def matched_count_sql(compiled: CompiledQuery) -> str | None:
     return None
 
 
-def _digest(text: str, start: datetime, end: datetime) -> str:
-    raw = f"{text}\x00{start.isoformat()}\x00{end.isoformat()}".encode()
-    return hashlib.blake2b(raw, digest_size=6).hexdigest()
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
 
 
 def _token(offset: int, text: str, start: datetime, end: datetime) -> str:
-    raw = f"{offset}:{_digest(text, start, end)}".encode()
+    """The next page: its offset, the time range (a ``since`` range stays fixed) and the
+    query it belongs to."""
+    raw = f"{offset}:{_micros(start)}:{_micros(end)}:{_digest(text)}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _offset(token: str, text: str, start: datetime, end: datetime) -> int:
+def _micros(when: datetime) -> int:
+    return round(when.timestamp() * 1_000_000)
+
+
+def _from_token(token: str, text: str) -> tuple[int, datetime, datetime]:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        offset, digest = raw.split(":", 1)
+        offset, start, end, digest = raw.split(":", 3)
         value = int(offset)
-    except (ValueError, UnicodeDecodeError):
+        begin = datetime.fromtimestamp(int(start) / 1_000_000, UTC)
+        finish = datetime.fromtimestamp(int(end) / 1_000_000, UTC)
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         raise ValidationError("nextToken", "is not a token this server gave") from None
-    if digest != _digest(text, start, end) or not 0 <= value <= 10**9:
-        raise ValidationError("nextToken", "belongs to another query or time range")
-    return value
+    if digest != _digest(text) or not 0 <= value <= 10**9:
+        raise ValidationError("nextToken", "belongs to another query")
+    return value, begin, finish
 
 
 class SavedQueries:
