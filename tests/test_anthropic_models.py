@@ -24,8 +24,13 @@ from llmtrail.capture.gateway.usage import Usage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 
+# JSON as the gateway parses it (orjson): integers fit in 64 bits
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
     ),

@@ -78,6 +78,12 @@ def _query(server: ServerProcess, **body: Any) -> Any:
     return _call(server, "POST", "/api/query", json.dumps(body).encode())
 
 
+def _problem(error: urllib.error.HTTPError) -> Any:
+    """The problem JSON of an error answer (closing it: it holds the socket)."""
+    with error:
+        return json.loads(error.read())
+
+
 def _rows(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return [{c["field"]: c["value"] for c in row} for row in answer["results"]]
 
@@ -136,7 +142,7 @@ def test_time_range_bounds_the_records(server: ServerProcess) -> None:
 def test_a_bad_query_names_line_column_and_shows_a_caret(server: ServerProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         _query(server, queryString="fields modelId\n| stats sum(modelId", since="1h")
-    problem = json.loads(info.value.read())
+    problem = _problem(info.value)
     assert info.value.code == 400 and problem["field"] == "query"
     assert "line 2" in problem["detail"] and "^" in problem["detail"]
 
@@ -158,7 +164,7 @@ def test_bad_parameters_are_problems_naming_the_field(
     with pytest.raises(urllib.error.HTTPError) as info:
         _query(server, **body)
     assert info.value.code == 400
-    assert json.loads(info.value.read())["field"] == field
+    assert _problem(info.value)["field"] == field
 
 
 def test_saved_queries_run_by_name(server: ServerProcess) -> None:
@@ -171,7 +177,7 @@ def test_saved_queries_run_by_name(server: ServerProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         bad = json.dumps({"queryString": "stats sum(("}).encode()
         _call(server, "PUT", "/api/saved-queries/broken", bad)
-    assert info.value.code == 400
+    assert info.value.code == 400 and _problem(info.value)["field"] == "query"
 
 
 def test_filter_pattern_on_records(server: ServerProcess) -> None:

@@ -150,7 +150,7 @@ class MessagesStreamAssembler:
     def _open(self, index: int, block: dict[str, Any]) -> None:
         block = dict(block)
         self._blocks[index] = block
-        kind = block.get("type")
+        kind = _kind(block.get("type"))
         initial = block.get("thinking" if kind == "thinking" else "text")
         if kind in _TOOL_BLOCKS:
             self._parts[index] = []
@@ -158,13 +158,13 @@ class MessagesStreamAssembler:
             self._parts[index] = [initial] if isinstance(initial, str) else []
 
     def _delta(self, index: int, delta: dict[str, Any]) -> None:
-        kind = delta.get("type")
+        kind = _kind(delta.get("type"))
         if index not in self._blocks and kind in _DELTA_BLOCK:
             self._open(index, {"type": _DELTA_BLOCK[kind]})
         block = self._blocks.get(index)
         if block is None:
             return
-        block_type = block.get("type")
+        block_type = _kind(block.get("type"))
         if kind == "text_delta" and block_type == "text":
             self._append(index, delta.get("text"))
         elif kind == "thinking_delta" and block_type == "thinking":
@@ -183,7 +183,7 @@ class MessagesStreamAssembler:
 
     def _finished_block(self, index: int) -> tuple[dict[str, Any], bool]:
         block = dict(self._blocks[index])
-        kind = block.get("type")
+        kind = _kind(block.get("type"))
         parts = self._parts.get(index, [])
         if kind == "text":
             block["text"] = "".join(parts)
@@ -223,3 +223,8 @@ class MessagesStreamAssembler:
     def usage(self) -> Usage:
         """What the stream used so far, read from `result` exactly as `messages_usage` does."""
         return messages_usage(self.result())
+
+
+def _kind(value: Any) -> str | None:
+    """A ``type`` as a string, or None (a list there must not break a set lookup)."""
+    return value if isinstance(value, str) else None
