@@ -250,6 +250,19 @@ def test_overrides_win_from_their_date(table: PriceTable) -> None:
     assert version_of(table, "openai", "gpt-4o-mini", AT).startswith("genai-prices:")
 
 
+def test_an_override_on_the_callers_model_name_wins_over_the_upstream_names_file_price(
+    table: PriceTable,
+) -> None:
+    names = ["demo", "sim/demo"]  # resolvedModelId, then modelId, as a gateway record has them
+    before = table.lookup_any("sim", names, AT)
+    assert before is not None and before.source != "override"
+    layered = table.with_overrides(
+        [override(id="demo-price", provider="sim", model="sim/demo", effective_from="2025-01-01")]
+    )
+    after = layered.lookup_any("sim", names, AT)
+    assert after is not None and after.version == "override:demo-price"
+
+
 def test_override_precedence_exact_then_latest_then_newest() -> None:
     table = PriceTable(
         [

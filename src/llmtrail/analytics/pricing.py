@@ -196,8 +196,19 @@ class PriceTable:
         self, provider: str | None, models: Iterable[str | None], at: datetime
     ) -> Price | None:
         """The first price found for any of ``models`` (e.g. ``resolvedModelId``, then
-        ``modelId``)."""
-        for model in models:
+        ``modelId``). An override for any of the names wins over the data files for all of
+        them: a user who priced ``sim/demo`` means the calls named so, whatever the upstream
+        calls the model."""
+        names = [m for m in models if m]
+        day = as_utc(at).date()
+        for model in names:
+            found = self._resolve(provider, model)
+            if not found.query.raw:
+                continue
+            override = self._override(found, day)
+            if override is not None:
+                return override.price(found.query.provider or override.provider)
+        for model in names:
             price = self.lookup(provider, model, at)
             if price is not None:
                 return price

@@ -89,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("file", help="a file, or - for standard input")
     ingest.add_argument("--batch", type=int, default=5000, help="records per request")
 
-    from llmtrail.cli import query, traces
+    from llmtrail.cli import cost, query, traces
 
     traces.register(sub, _common, parse_since)
+    cost.register(sub, _common, parse_since)
     query.register(sub, _common, parse_since)
 
     config = sub.add_parser("config", help="configuration")

@@ -18,6 +18,7 @@ from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.record import InvocationRecord
 from llmtrail.server.api import RecordsAPI
+from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.profiles_api import ProfilesAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
@@ -93,6 +94,7 @@ def create_app(
             Route("/api/traces/{trace_id}", traces.get, methods=["GET"]),
             Route("/api/errors", traces.errors, methods=["GET"]),
             Route("/api/timeline", traces.timeline, methods=["GET"]),
+            *CostAPI(runtime).routes(),  # before ProfilesAPI: …/{id}/metrics
             *ProfilesAPI(runtime.profiles).routes(),
             *queries.routes(),
         ],

@@ -3,7 +3,7 @@ one contract suite in ``tests/store`` that every implementation passes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -70,6 +70,16 @@ class RecordStore(Protocol):
 
     def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
         """``(workspace, requestId)`` of the ``limit`` latest records ingested since ``since``."""
+        ...
+
+    def set_costs(
+        self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
+    ) -> int:
+        """Replace the ``cost`` block of each record of ``workspace`` whose ``recordId`` is a
+        key of ``costs`` with its value (``inputUsd`` … ``totalUsd`` as decimal strings,
+        ``priceVersion``, or just ``reason``: what `CostResult.to_dict` gives; None removes
+        the cost), in one transaction where the backend has them (re-pricing history).
+        Unknown ids are skipped; returns how many records were updated."""
         ...
 
     def close(self) -> None:

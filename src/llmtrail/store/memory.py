@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery, RecordStore
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
-from llmtrail.store.schema import get_path
+from llmtrail.store.schema import RECORD_COLUMNS, Type, get_path
 from llmtrail.store.spans import (
     Span,
     TracePage,
@@ -84,8 +86,51 @@ class MemoryRecordStore:
             recent = [(r.workspace, r.request_id) for at, r in self._rows if at >= since]
         return recent[-limit:] if limit else []
 
+    def set_costs(
+        self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
+    ) -> int:
+        for block in costs.values():
+            _check_cost(block)
+        updated = 0
+        with self._lock:
+            for _, record in self._rows:
+                if record.workspace != workspace or record.record_id not in costs:
+                    continue
+                block = costs[record.record_id]
+                if block is None:
+                    record.data.pop("cost", None)
+                else:
+                    record.data["cost"] = copy.deepcopy(dict(block))
+                updated += 1
+        return updated
+
     def close(self) -> None:
         pass
+
+
+_NANO = Decimal("0.000000001")  # the scale of the SQL stores' DECIMAL(38, 9) money
+_MAX_MONEY = Decimal(10) ** 29
+_COST_KEYS = {c.path[1]: c.type for c in RECORD_COLUMNS if c.path[:1] == ("cost",)}
+
+
+def _check_cost(block: Mapping[str, Any] | None) -> None:
+    """Refuse what the SQL stores could not hold: an amount that is no finite decimal of at
+    most 9 decimal places below 1e29, a ``priceVersion`` or ``reason`` that is no string."""
+    for key, value in (block or {}).items():
+        kind = _COST_KEYS.get(key)
+        if kind is None or value is None:
+            continue
+        if kind is Type.DECIMAL:
+            try:
+                amount = Decimal(str(value))
+                ok = not isinstance(value, bool) and amount.is_finite()
+                ok = ok and abs(amount) < _MAX_MONEY and amount == amount.quantize(_NANO)
+            except InvalidOperation:
+                ok = False
+            if not ok:
+                raise ValidationError(f"cost.{key}", f"must be a finite decimal, got {value!r}")
+        elif not isinstance(value, str):
+            raise ValidationError(f"cost.{key}", f"must be a string, got {value!r}")
 
 
 def _matches(record: InvocationRecord, ingested_at: datetime, q: RecordQuery) -> bool:

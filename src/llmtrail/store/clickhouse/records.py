@@ -4,12 +4,18 @@ Reads bind every value as a ``{name:Type}`` server parameter; times travel as ex
 microseconds. A page of records is one query on ``records`` and, when bodies are wanted, one
 ``IN`` lookup on ``bodies`` (sorted by ``record_id``), not a join, which ClickHouse would
 answer by reading the whole right side. How appends stay idempotent is in `replay`.
+
+Re-pricing (`ClickHouseRecordStore.set_costs`) is one synchronous mutation: each cost column
+is set from a map of record id to new value (two bound arrays), so a batch of records
+with different costs is rewritten in one pass (ClickHouse has no multi-statement transaction;
+a mutation is applied to each part atomically).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
@@ -21,11 +27,11 @@ from llmtrail.store.clickhouse.columns import (
 )
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.replay import dedup_token, may_be_stored
-from llmtrail.store.duckdb.records import arrow_schema
+from llmtrail.store.duckdb.records import COST_COLUMNS, arrow_schema, cost_update
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row, to_columns
-from llmtrail.store.schema import metadata_column_name
+from llmtrail.store.schema import Type, metadata_column_name
 
 DEFAULT_SPOOL = "main"
 _NO_DEDUPLICATION = {"insert_deduplicate": 0}
@@ -149,6 +155,48 @@ class ClickHouseRecordStore:
         )
         return [(str(w), str(r)) for w, r in rows]
 
+    def set_costs(
+        self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
+    ) -> int:
+        if not costs:
+            return 0
+        params = _Params()
+        where = (
+            f"workspace = {params.bind(workspace, 'String')} "
+            f"AND record_id IN {params.bind(list(costs), 'Array(String)')}"
+        )
+        table = self.db.table("records")
+        found = {
+            str(rid): extra
+            for rid, extra in self.db.query(
+                f"SELECT record_id, extra FROM {table} WHERE {where}", params.values
+            )
+        }
+        if not found:
+            return 0
+        updates = {rid: cost_update(costs[rid], extra) for rid, extra in found.items()}
+        assignments = []
+        for name, money in _COST_TARGETS:
+            given = {rid: _text(v[name]) for rid, v in updates.items() if v[name] is not None}
+            if not given:
+                assignments.append(f"`{name}` = NULL")
+                continue
+            keys, texts = (
+                params.bind(list(given), "Array(String)"),
+                params.bind(list(given.values()), "Array(String)"),
+            )
+            mapping = f"mapFromArrays({keys}, {texts})"
+            value = f"{mapping}[record_id]"
+            if money:
+                value = f"toDecimal128OrNull({value}, 9)"
+            assignments.append(f"`{name}` = if(mapContains({mapping}, record_id), {value}, NULL)")
+        self.db.command(
+            f"ALTER TABLE {table} UPDATE {', '.join(assignments)} WHERE {where}",
+            params.values,
+            {"mutations_sync": 2},
+        )
+        return len(found)
+
     def close(self) -> None:
         self.db.close()
 
@@ -246,6 +294,18 @@ class ClickHouseRecordStore:
             f"SELECT DISTINCT record_id FROM {self.db.table(table)} WHERE {where}", params.values
         )
         return {str(row[0]) for row in rows}
+
+
+# (column, holds money) for every column `set_costs` rewrites
+_COST_TARGETS = (
+    *((c.name, c.type is Type.DECIMAL) for c in COST_COLUMNS.values()),
+    ("extra", False),
+)
+
+
+def _text(value: Any) -> str:
+    """A column value as the text the mutation parses (a Decimal never in E notation)."""
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def _keep_rows(columns: dict[str, list[Any]], keep: list[bool]) -> None:

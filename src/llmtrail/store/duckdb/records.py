@@ -1,20 +1,28 @@
-"""RecordStore on DuckDB: Arrow batches in, typed columns out."""
+"""RecordStore on DuckDB: Arrow batches in, typed columns out.
+
+Re-pricing (`DuckDBRecordStore.set_costs`) rewrites only the cost columns (and the ``extra``
+column, where the parts of a ``cost`` block that no column holds live) of the records named,
+in one transaction; `cost_update` is the pure part that both SQL backends share.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
+from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
-from llmtrail.store.schema import Column, Type, metadata_column_name
+from llmtrail.store.schema import RECORD_COLUMNS, Column, Type, metadata_column_name
 
 ARROW_TYPES = {
     Type.STRING: pa.string(),
@@ -29,6 +37,52 @@ ARROW_TYPES = {
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in columns])
+
+
+_NANO = Decimal("0.000000001")  # the scale of the DECIMAL(38, 9) money columns
+_MAX_MONEY = Decimal(10) ** 29
+# the columns a record's ``cost`` block is split into, by their key in the block
+COST_COLUMNS: dict[str, Column] = {c.path[1]: c for c in RECORD_COLUMNS if c.path[:1] == ("cost",)}
+COST_UPDATE_SCHEMA = pa.schema(
+    [
+        pa.field("record_id", pa.string()),
+        *(pa.field(c.name, ARROW_TYPES[c.type]) for c in COST_COLUMNS.values()),
+        pa.field("extra", pa.string()),
+    ]
+)
+
+
+def cost_update(block: Mapping[str, Any] | None, extra: str | None) -> dict[str, Any]:
+    """The new values of the cost columns and of ``extra`` for a record whose ``cost`` block
+    becomes ``block`` (None: no cost), given its current ``extra`` JSON text. Keys of the block
+    that no column holds (``otherUsd``) go to ``extra``, replacing the old block's. Raises
+    `ValidationError` naming ``cost.KEY`` for an amount that is no decimal the column holds."""
+    values: dict[str, Any] = dict.fromkeys((c.name for c in COST_COLUMNS.values()), None)
+    rest: dict[str, Any] = {}
+    for key, value in (block or {}).items():
+        column = COST_COLUMNS.get(key)
+        if column is None or value is None:
+            rest[key] = value
+        elif column.type is Type.DECIMAL:
+            try:
+                amount = Decimal(str(value))
+            except InvalidOperation:
+                raise ValidationError(f"cost.{key}", f"must be a decimal, got {value!r}") from None
+            if isinstance(value, bool) or not amount.is_finite() or abs(amount) >= _MAX_MONEY:
+                raise ValidationError(f"cost.{key}", f"must be a finite decimal, got {value!r}")
+            if amount != amount.quantize(_NANO):
+                raise ValidationError(f"cost.{key}", f"has more than 9 decimal places: {value!r}")
+            values[column.name] = amount
+        elif isinstance(value, str):
+            values[column.name] = value
+        else:
+            raise ValidationError(f"cost.{key}", f"must be a string, got {value!r}")
+    doc = orjson.loads(extra) if extra else {}
+    doc.pop("cost", None)
+    if rest or block == {}:
+        doc["cost"] = rest
+    values["extra"] = orjson.dumps(doc).decode() if doc else None
+    return values
 
 
 def _select_list(columns: Sequence[Column], alias: str) -> str:
@@ -160,6 +214,45 @@ class DuckDBRecordStore:
             ).fetchall()
         )
         return [(str(w), str(r)) for w, r in rows]
+
+    def set_costs(
+        self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
+    ) -> int:
+        if not costs:
+            return 0
+        wanted = pa.table({"record_id": pa.array(list(costs), pa.string())})
+
+        def write(conn: duckdb.DuckDBPyConnection) -> int:
+            conn.execute("BEGIN")
+            try:
+                conn.register("_cost_ids", wanted)
+                found = conn.execute(
+                    "SELECT r.record_id, r.extra FROM records r "
+                    "JOIN _cost_ids i ON i.record_id = r.record_id WHERE r.workspace = ?",
+                    [workspace],
+                ).fetchall()
+                conn.unregister("_cost_ids")
+                if found:
+                    rows = [
+                        {"record_id": rid, **cost_update(costs[rid], extra)} for rid, extra in found
+                    ]
+                    update = pa.Table.from_pylist(rows, schema=COST_UPDATE_SCHEMA)
+                    names = [f.name for f in COST_UPDATE_SCHEMA if f.name != "record_id"]
+                    sets = ", ".join(f'"{n}" = c."{n}"' for n in names)
+                    conn.register("_cost_update", update)
+                    conn.execute(
+                        f"UPDATE records SET {sets} FROM _cost_update c "
+                        "WHERE records.record_id = c.record_id AND records.workspace = ?",
+                        [workspace],
+                    )
+                    conn.unregister("_cost_update")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return len({rid for rid, _ in found})
+
+        return self.db.write(write)
 
     def close(self) -> None:
         self.db.close()

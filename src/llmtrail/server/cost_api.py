@@ -1,0 +1,435 @@
+"""The cost surfaces of the HTTP API: prices, cost on history, attribution, per-profile
+metrics, reports and budgets.
+
+==============================================  ===============================================
+``GET /api/prices``                             every price version (``?provider=``,
+                                                ``?source=override|llmtrail|genai-prices``)
+``GET /api/prices/{provider}/{model}``          one model's versions and the price in force
+                                                (provider ``-``: as the model id says)
+``PUT /api/prices``                             add or replace a price override
+``DELETE /api/prices/{id}``                     remove an override
+``GET /api/prices/missing``                     models seen in records without a price
+``GET /api/cost``                               GetCostAndUsage: ``by`` (≤ 2), ``granularity``
+``POST /api/cost/recompute``                    re-price ``{start, end}`` with the current table
+``GET /api/profiles/{id}/metrics``              per-profile invocations, time, tokens, chars
+``GET /api/reports/{name}``                     performance | cost | chargeback, rendered
+``GET /api/budgets``                            budgets with spent, forecast, percent used
+``PUT /api/budgets``                            add or replace a budget
+``DELETE /api/budgets/{name}``                  remove a budget
+==============================================  ===============================================
+
+Time ranges are ``start`` (inclusive) and ``end`` (exclusive), each an RFC 3339 timestamp or
+a ``YYYY-MM-DD`` date (midnight in ``tz``, UTC by default); ``end`` defaults to now and
+``start`` to 30 days before it. Money is a decimal string, never a float.
+
+Every handler only decodes HTTP and calls the library (`attribution`, `cost.recompute`,
+`PriceTable`, `build_report`, `BudgetService`) off the event loop, because the stores block;
+errors are problem JSON naming the field (`from_error`). The CLI's commands are these
+endpoints, called over HTTP or in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmtrail.analytics.attribution import (
+    CostQuery,
+    cost_and_usage,
+    models_seen,
+    profile_usage,
+    zone,
+)
+from llmtrail.analytics.budgets import Budget, budget_status
+from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
+from llmtrail.analytics.price import Price
+from llmtrail.analytics.price_overrides import validate_override
+from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
+from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
+from llmtrail.server.api import json_response
+from llmtrail.server.problems import from_error
+from llmtrail.server.runtime import PRICES_NAMESPACE, Runtime
+from llmtrail.store.interfaces import RecordQuery
+
+MAX_BODY_BYTES = 64 * 1024
+DEFAULT_DAYS = 30
+RECOMPUTE_PAGE = 500
+RECOMPUTE_SAMPLE = 20  # changed records listed in the answer
+PRICE_SOURCES = ("override", "llmtrail", "genai-prices")
+_BUDGET_FIELDS = frozenset({"name", "dimension", "value", "limitUsd", "action", "timezone"})
+_RECOMPUTE_FIELDS = frozenset({"start", "end", "dryRun"})
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_instant(value: str, name: str, tz: str = "UTC") -> datetime:
+    """An RFC 3339 timestamp, or a ``YYYY-MM-DD`` date meaning its midnight in ``tz``."""
+    text = value.strip()
+    if len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return datetime(day.year, day.month, day.day, tzinfo=zone(tz))
+    try:
+        return parse_timestamp(text, name)
+    except ValidationError:
+        raise ValidationError(
+            name, f"must be an RFC 3339 timestamp or a YYYY-MM-DD date, got {value!r}"
+        ) from None
+
+
+def time_range(
+    params: Mapping[str, Any], now: datetime, tz: str = "UTC"
+) -> tuple[datetime, datetime]:
+    """``start`` and ``end`` of ``params`` (strings), defaulting to the last 30 days."""
+    end = parse_instant(params["end"], "end", tz) if params.get("end") else now
+    if params.get("start"):
+        start = parse_instant(params["start"], "start", tz)
+    else:
+        start = end - timedelta(days=DEFAULT_DAYS)
+    if not start < end:
+        raise ValidationError("end", f"must be after start ({format_timestamp(start)})")
+    return start, end
+
+
+def _period(start: datetime, end: datetime) -> dict[str, str]:
+    return {"start": format_timestamp(start), "end": format_timestamp(end)}
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {MAX_BODY_BYTES}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        body = orjson.loads(b"".join(chunks) or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return body
+
+
+def _known_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ValidationError(unknown[0], f"unknown field; allowed: {', '.join(sorted(allowed))}")
+
+
+def _price(price: Price) -> dict[str, Any]:
+    out = price.to_dict()
+    if price.source == "override":
+        out["id"] = price.version.removeprefix("override:")
+    return out
+
+
+def _change(change: CostChange) -> tuple[str, dict[str, Any]] | None:
+    if change.record_id is None:
+        return None
+    return change.record_id, change.new.to_dict(money_as_text=True)
+
+
+class CostAPI:
+    """The cost endpoints over one `Runtime` (its DuckDB database, record and state stores,
+    the enricher's price table, the profile and budget services). ``clock`` gives "now" for
+    default ranges and forecasts."""
+
+    def __init__(self, runtime: Runtime, clock: Callable[[], datetime] = _utc_now) -> None:
+        self.runtime = runtime
+        self.clock = clock
+
+    def routes(self) -> list[Route]:
+        """The routes to mount, before `ProfilesAPI`'s (whose ``{identifier:path}`` would
+        otherwise take ``…/metrics``)."""
+        return [
+            Route("/api/prices", self.list_prices, methods=["GET"]),
+            Route("/api/prices", self.put_price, methods=["PUT"]),
+            Route("/api/prices/missing", self.missing_prices, methods=["GET"]),
+            Route("/api/prices/{provider}/{model:path}", self.show_price, methods=["GET"]),
+            Route("/api/prices/{override_id:path}", self.delete_price, methods=["DELETE"]),
+            Route("/api/cost", self.cost, methods=["GET"]),
+            Route("/api/cost/recompute", self.recompute, methods=["POST"]),
+            Route("/api/profiles/{identifier:path}/metrics", self.profile_metrics, methods=["GET"]),
+            Route("/api/reports/{name}", self.report, methods=["GET"]),
+            Route("/api/budgets", self.list_budgets, methods=["GET"]),
+            Route("/api/budgets", self.put_budget, methods=["PUT"]),
+            Route("/api/budgets/{name:path}", self.delete_budget, methods=["DELETE"]),
+        ]
+
+    async def _answer(self, work: Callable[[], Any], status: int = 200) -> Response:
+        """Run ``work`` off the event loop; its dict as JSON (or its `Response`), or the
+        problem JSON of the `LlmtrailError` it raised."""
+        try:
+            result = await asyncio.to_thread(work)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return result if isinstance(result, Response) else json_response(result, status)
+
+    # -- prices ---------------------------------------------------------------------------
+    async def list_prices(self, request: Request) -> Response:
+        """``{"prices": [...]}``: overrides, then llmtrail's files, then genai-prices."""
+        provider = request.query_params.get("provider") or None
+        source = request.query_params.get("source") or None
+
+        def work() -> dict[str, Any]:
+            if source is not None and source not in PRICE_SOURCES:
+                raise ValidationError("source", f"must be one of {', '.join(PRICE_SOURCES)}")
+            entries = self.runtime.enricher.table.entries(provider)
+            return {"prices": [_price(p) for p in entries if source in (None, p.source)]}
+
+        return await self._answer(work)
+
+    async def show_price(self, request: Request) -> Response:
+        """One model's versions, and the price in force now (or at ``?at=``)."""
+        raw_provider = request.path_params["provider"]
+        provider = None if raw_provider in ("-", "*", "any") else raw_provider
+        model = request.path_params["model"]
+        at = request.query_params.get("at")
+
+        def work() -> dict[str, Any]:
+            table = self.runtime.enricher.table
+            when = parse_instant(at, "at") if at else self.clock()
+            versions = table.versions(provider, model)
+            if not versions:
+                raise NotFound(f"no price for model {model!r} (provider {raw_provider!r})")
+            query = table.query(provider, model)
+            current = table.lookup(provider, model, when)
+            return {
+                "provider": query.provider,
+                "model": model,
+                "names": list(query.names),
+                "at": format_timestamp(when),
+                "current": _price(current) if current is not None else None,
+                "versions": [_price(p) for p in versions],
+            }
+
+        return await self._answer(work)
+
+    async def put_price(self, request: Request) -> Response:
+        """Add or replace an override (201 when new): ``{"override", "price", "created"}``."""
+        try:
+            body = await _json_body(request)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        state = self.runtime.state
+
+        def work() -> Response:
+            raw = dict(body)
+            raw.setdefault("created_at", format_timestamp(self.clock()))
+            override = validate_override(raw)
+            created = state.get(PRICES_NAMESPACE, override.id) is None
+            state.put(PRICES_NAMESPACE, override.id, override.to_dict())
+            self.runtime.enricher.reload()
+            answer = {
+                "override": override.to_dict(),
+                "price": _price(override.price(override.provider)),
+                "created": created,
+            }
+            return json_response(answer, 201 if created else 200)
+
+        return await self._answer(work)
+
+    async def delete_price(self, request: Request) -> Response:
+        """Remove override ``{id}`` → ``{"deleted": id}``; 404 when there is none."""
+        override_id = request.path_params["override_id"]
+
+        def work() -> dict[str, Any]:
+            if not self.runtime.state.delete(PRICES_NAMESPACE, override_id):
+                raise NotFound(f"no price override {override_id!r}")
+            self.runtime.enricher.reload()
+            return {"deleted": override_id}
+
+        return await self._answer(work)
+
+    async def missing_prices(self, request: Request) -> Response:
+        """Models the records of the range name that the table has no price for."""
+        params = dict(request.query_params)
+
+        def work() -> dict[str, Any]:
+            start, end = time_range(params, self.clock())
+            seen = models_seen(self.runtime.db, start, end)
+            missing = self.runtime.enricher.table.missing(seen)
+            return {
+                "timePeriod": _period(start, end),
+                "modelsSeen": len(seen),
+                "missing": [
+                    {
+                        "provider": m.provider,
+                        "modelId": m.model,
+                        "resolvedModelId": m.resolved_model,
+                        "count": m.count,
+                        "lastSeen": format_timestamp(m.last_seen) if m.last_seen else None,
+                    }
+                    for m in missing
+                ],
+            }
+
+        return await self._answer(work)
+
+    # -- cost -----------------------------------------------------------------------------
+    async def cost(self, request: Request) -> Response:
+        """GetCostAndUsage over the records: ``?by=DIM`` (repeatable, at most two),
+        ``granularity=DAILY|MONTHLY`` (default MONTHLY), ``start``, ``end``, ``tz``."""
+        params = dict(request.query_params)
+        by = tuple(request.query_params.getlist("by"))
+
+        def work() -> dict[str, Any]:
+            tz = params.get("tz") or "UTC"
+            zone(tz)
+            start, end = time_range(params, self.clock(), tz)
+            query = CostQuery(start, end, by, (params.get("granularity") or "MONTHLY").upper(), tz)
+            return cost_and_usage(self.runtime.db, query).to_dict()
+
+        return await self._answer(work)
+
+    async def recompute(self, request: Request) -> Response:
+        """Re-price the records of ``{start, end}`` with the current price table and store
+        the changed costs (``dryRun: true`` stores nothing): the `RecomputeReport`, with a
+        sample of the changes, and ``updated``, how many records were rewritten."""
+        try:
+            body = await _json_body(request)
+            _known_fields(body, _RECOMPUTE_FIELDS)
+            if not isinstance(body.get("start"), str):
+                raise ValidationError("start", "is required: an RFC 3339 timestamp or a date")
+            if "end" in body and not isinstance(body["end"], str):
+                raise ValidationError("end", "must be an RFC 3339 timestamp or a date")
+            dry_run = body.get("dryRun", False)
+            if not isinstance(dry_run, bool):
+                raise ValidationError("dryRun", "must be true or false")
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return await self._answer(lambda: self._recompute(body, dry_run))
+
+    def _recompute(self, body: Mapping[str, Any], dry_run: bool) -> dict[str, Any]:
+        start, end = time_range(body, self.clock())
+        table = self.runtime.enricher.table
+        records = self.runtime.records
+        seen = unchanged = updated = 0
+        old_total = new_total = Decimal(0)
+        changes: list[CostChange] = []
+        cursor = None
+        while True:
+            page = records.find(
+                RecordQuery(start=start, end=end, limit=RECOMPUTE_PAGE, cursor=cursor)
+            )
+            part = recompute([r.data for r in page.records], None, table)
+            seen, unchanged = seen + part.records, unchanged + part.unchanged
+            old_total, new_total = old_total + part.old_total_usd, new_total + part.new_total_usd
+            changes += part.changes
+            if part.changes and not dry_run:
+                updated += records.set_costs(dict(filter(None, map(_change, part.changes))))
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        if updated:
+            budgets = self.runtime.budgets.all()
+            if budgets:  # the guard's totals follow the re-priced history
+                self.runtime.budget_guard.set_budgets(budgets, self.runtime.month_spend(budgets))
+        report = RecomputeReport(seen, unchanged, old_total, new_total, tuple(changes))
+        return {
+            "timePeriod": _period(start, end),
+            "dryRun": dry_run,
+            "updated": updated,
+            **report.to_dict(max_changes=RECOMPUTE_SAMPLE),
+        }
+
+    # -- profiles -------------------------------------------------------------------------
+    async def profile_metrics(self, request: Request) -> Response:
+        """Bedrock's per-profile metrics of one application inference profile over the
+        range: ``{"profile", "tags", "timePeriod", "metrics"}``."""
+        identifier = request.path_params["identifier"]
+        params = dict(request.query_params)
+
+        def work() -> dict[str, Any]:
+            profile = self.runtime.profiles.get(identifier)
+            start, end = time_range(params, self.clock())
+            usage = profile_usage(self.runtime.db, profile.arn, start, end)
+            return {
+                "profile": profile.summary(),
+                "tags": [{"key": k, "value": v} for k, v in profile.tags],
+                "timePeriod": _period(start, end),
+                "metrics": usage.to_dict(),
+            }
+
+        return await self._answer(work)
+
+    # -- reports --------------------------------------------------------------------------
+    async def report(self, request: Request) -> Response:
+        """The report rendered as ``format`` (json | csv | html | pdf) with its media type;
+        ``dimension`` (chargeback only) and ``table`` (CSV only) pass through."""
+        name = request.path_params["name"]
+        params = dict(request.query_params)
+
+        def work() -> Response:
+            tz = params.get("tz") or "UTC"
+            zone(tz)
+            fmt = params.get("format") or "json"
+            start, end = time_range(params, self.clock(), tz)
+            scope = ReportScope(start, end, tz=tz)
+            built = build_report(self.runtime.db, name, scope, dimension=params.get("dimension"))
+            body = render(built, fmt, table=params.get("table"))
+            filename = f"{name}-report.{fmt}"
+            headers = {"content-disposition": f'inline; filename="{filename}"'}
+            return Response(body, 200, headers, MEDIA_TYPES[fmt])
+
+        return await self._answer(work)
+
+    # -- budgets --------------------------------------------------------------------------
+    def _statuses(self, budgets: list[Budget]) -> list[dict[str, Any]]:
+        now = self.clock()
+        spent = self.runtime.month_spend(budgets)
+        out = []
+        for budget in budgets:
+            status = budget_status(budget, spent.get(budget.name, Decimal(0)), now)
+            out.append(
+                {**status.to_dict(), "refusing": status.exceeded and budget.action == "refuse"}
+            )
+        return out
+
+    async def list_budgets(self, request: Request) -> Response:
+        """``{"budgets": [...]}``: each budget with its month's spend (summed in the store),
+        forecast to month end and percent used."""
+        return await self._answer(lambda: {"budgets": self._statuses(self.runtime.budgets.all())})
+
+    async def put_budget(self, request: Request) -> Response:
+        """Add or replace a budget (``dimension``, ``value``, ``limitUsd``, ``action``
+        notify|refuse, ``timezone``, ``name``) → its status."""
+        try:
+            body = await _json_body(request)
+            _known_fields(body, _BUDGET_FIELDS)
+        except LlmtrailError as exc:
+            return from_error(exc)
+
+        def work() -> dict[str, Any]:
+            budget = self.runtime.budgets.put(Budget.from_dict(body))
+            return self._statuses([budget])[0]
+
+        return await self._answer(work)
+
+    async def delete_budget(self, request: Request) -> Response:
+        """Remove budget ``{name}`` → ``{"deleted": name}``; 404 when there is none."""
+        name = request.path_params["name"]
+
+        def work() -> dict[str, Any]:
+            self.runtime.budgets.delete(name)
+            return {"deleted": name}
+
+        return await self._answer(work)
