@@ -17,6 +17,7 @@ from typing import Any
 from llmtrail.analytics.body_text import input_text, output_text
 from llmtrail.analytics.cost import cost_of
 from llmtrail.analytics.pricing import PriceTable
+from llmtrail.record import InvocationRecord
 
 log = logging.getLogger("llmtrail.capture")
 
@@ -66,3 +67,19 @@ class Enricher:
             chars["output"] = len(output_text(out["outputBodyJson"]))
         if chars:
             doc["textCharacters"] = chars
+
+
+def enriched(records: list[InvocationRecord], enrich: Enricher) -> list[InvocationRecord]:
+    """Imported or OTLP records with the cost and character counts they lack, marked as
+    derived (so a Bedrock log serialises back without them); a record that carries its own
+    ``cost`` keeps it."""
+    out = []
+    for record in records:
+        if "cost" in record.data:
+            out.append(record)
+            continue
+        doc = dict(record.data)
+        enrich(doc)
+        added = tuple(k for k in ("cost", "textCharacters") if k in doc and k not in record.data)
+        out.append(InvocationRecord(doc, record.derived + added))
+    return out

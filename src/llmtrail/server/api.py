@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from llmtrail.capture.enrich import enriched
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.record import InvocationRecord, parse_timestamp
@@ -50,6 +51,7 @@ class RecordsAPI:
         except LlmtrailError as exc:
             return from_error(exc)
         try:
+            valid = await asyncio.to_thread(enriched, valid, self.runtime.enricher)
             fresh, future = self.runtime.pipeline.ingest(valid)
             await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
         except Unavailable as exc:
