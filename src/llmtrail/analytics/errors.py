@@ -1,6 +1,13 @@
 """Failures grouped by type and message: counts, first and last seen, the models and
 applications affected, and a sample stack trace — from failed records (gateway, import, OTLP)
-and failed spans (SDK exceptions, OTLP)."""
+and failed spans (SDK exceptions, OTLP).
+
+An exception that leaves a tool, its agent and its workflow is recorded on each of the three
+spans; it is one failure, so a failed span counts only when no child span failed with the same
+type and message (the innermost one, whose stack trace is the deepest). Two calls that fail
+alike under one parent count twice. A model call's record and the client span around it are
+two views of one failure (the provider's error, the app's exception) and stay apart.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ _MAX_GROUPS = 1000
 
 @dataclass
 class ErrorGroup:
+    """Failures of one type and message: how many, when, where, and one stack trace."""
+
     type: str
     message: str
     count: int = 0
@@ -28,6 +37,7 @@ class ErrorGroup:
     sources: set[str] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
+        """The group as JSON (lowerCamelCase keys, ISO 8601 times, sorted lists)."""
         return {
             "type": self.type,
             "message": self.message,
@@ -76,6 +86,13 @@ def error_groups(
             SELECT * FROM spans WHERE status = 'ERROR' AND {span_where}
             QUALIFY row_number() OVER (
                 PARTITION BY trace_id, span_id ORDER BY ingested_at DESC) = 1
+        ) AS failed
+        WHERE NOT EXISTS (
+            SELECT 1 FROM spans AS child
+            WHERE child.workspace = failed.workspace AND child.trace_id = failed.trace_id
+              AND child.parent_span_id = failed.span_id AND child.status = 'ERROR'
+              AND child.error_type IS NOT DISTINCT FROM failed.error_type
+              AND child.error_message IS NOT DISTINCT FROM failed.error_message
         )
         GROUP BY 1, 2
     """

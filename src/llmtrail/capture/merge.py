@@ -3,20 +3,48 @@ call that also went through the gateway is merged into the gateway's record, nev
 twice (DESIGN.md, *Records and spans*).
 
 The gateway notes, for each record it makes, the two keys by which a span can name the same
-call: its ``traceparent`` parent (the client's span that wrapped the HTTP call) and the
-upstream's response id. The index is in memory and bounded (the newest keys win); spans are
-exported seconds after the call, well inside it. The gateway's tokens and bodies win: a
-matched span adds nothing but its name to the trace, which the record already stands for.
+call: its ``traceparent`` parent (the client's span that wrapped the HTTP call, e.g. an
+``@sdk.llm`` function) and the upstream's response id (which OpenInference and the GenAI
+conventions record: ``output.value``'s ``id``, ``gen_ai.response.id``). The index is in
+memory and bounded (the newest keys win); spans are exported seconds after the call, well
+inside it. A server restart forgets it, and so does another replica: a span matched by
+neither is stored as its own record.
+
+The gateway's tokens and bodies win; what the span adds is its place in the app's trace.
+Records are never rewritten, so that place is kept as a *link*: a body-less span of kind
+``llm`` in the SpanStore naming the record (`MERGED_INTO`), stored when it places the call
+somewhere — it is in the record's trace (the record's ``traceparent`` parent, or around it)
+or has a parent of its own. A merged span that would be the lone root of a trace of its own
+(an OpenInference span whose tracer is not the one that set ``traceparent``) leaves nothing.
+Reading a trace, `fuse_links` puts the record where its link is: one node with the link's
+span id, parent and name and the record's timings, tokens, bodies and status.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
-from llmtrail.record import InvocationRecord
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.store.spans import TEXT_MAX, Span, SpanError, span_from_record
+
+MERGED_INTO = "llmtrail.merged.requestId"
+MERGED_BY = "llmtrail.merged.by"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCall:
+    """A gateway record a span was matched to: its ``requestId``, its trace (None when the
+    call carried no ``traceparent``), and how the span matched (``parent`` or
+    ``responseId``)."""
+
+    request_id: str
+    trace_id: str | None
+    by: str = "parent"
 
 
 class GatewayCallIndex:
@@ -25,41 +53,137 @@ class GatewayCallIndex:
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
-        self._keys: OrderedDict[tuple[str, ...], str] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, ...], tuple[str, str | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def note(self, record: InvocationRecord) -> None:
         """Remember the keys of a gateway record (cheap: called on the gateway's hot path)."""
         doc = record.data
-        workspace = str(doc.get("workspace", "default"))
+        workspace = str(doc.get("workspace", DEFAULT_WORKSPACE))
         keys: list[tuple[str, ...]] = []
         trace = doc.get("trace")
-        if isinstance(trace, dict) and trace.get("traceId") and trace.get("parentSpanId"):
-            keys.append(("parent", workspace, trace["traceId"], trace["parentSpanId"]))
+        trace_id = trace.get("traceId") if isinstance(trace, dict) else None
+        if isinstance(trace, dict) and trace_id and trace.get("parentSpanId"):
+            keys.append(("parent", workspace, trace_id, trace["parentSpanId"]))
         if doc.get("responseId"):
-            keys.append(("response", workspace, str(doc["responseId"])))
+            keys.append(("responseId", workspace, str(doc["responseId"])))
         if not keys:
             return
-        request_id = str(doc.get("requestId", ""))
+        value = (str(doc.get("requestId", "")), str(trace_id) if trace_id else None)
         with self._lock:
             for key in keys:
-                self._keys[key] = request_id
+                self._keys[key] = value
                 self._keys.move_to_end(key)
             while len(self._keys) > self.capacity:
                 self._keys.popitem(last=False)
 
-    def match(self, doc: Mapping[str, Any]) -> str | None:
-        """The ``requestId`` of the gateway record that ``doc`` (an llm record decoded from a
-        span) describes too, or None."""
-        workspace = str(doc.get("workspace", "default"))
+    def match(self, doc: Mapping[str, Any]) -> GatewayCall | None:
+        """The gateway record that ``doc`` (an llm record decoded from a span) describes too,
+        or None."""
+        workspace = str(doc.get("workspace", DEFAULT_WORKSPACE))
         trace = doc.get("trace")
         keys: list[tuple[str, ...]] = []
         if isinstance(trace, Mapping) and trace.get("traceId") and trace.get("spanId"):
             keys.append(("parent", workspace, trace["traceId"], trace["spanId"]))
         if doc.get("responseId"):
-            keys.append(("response", workspace, str(doc["responseId"])))
+            keys.append(("responseId", workspace, str(doc["responseId"])))
         with self._lock:
             for key in keys:
-                if key in self._keys:
-                    return self._keys[key]
+                found = self._keys.get(key)
+                if found is not None:
+                    return GatewayCall(found[0], found[1], key[0])
         return None
+
+
+def merged_link(
+    doc: Mapping[str, Any], call: GatewayCall, workspace: str = DEFAULT_WORKSPACE
+) -> Span | None:
+    """The link a merged llm span leaves in its trace, or None when it would stand alone: a
+    root span in a trace other than the record's. ``doc`` is the span's decoded record."""
+    trace = doc.get("trace")
+    if not isinstance(trace, Mapping) or not trace.get("traceId") or not trace.get("spanId"):
+        return None
+    parent = trace.get("parentSpanId") or None
+    if parent is None and trace["traceId"] != call.trace_id:
+        return None
+    start = parse_timestamp(str(doc["timestamp"]))
+    latency = doc.get("latencyMs")
+    error = doc.get("error") if isinstance(doc.get("error"), Mapping) else None
+    app = (doc.get("requestMetadata") or {}).get("application_name")
+    return Span(
+        trace_id=str(trace["traceId"]),
+        span_id=str(trace["spanId"]),
+        parent_span_id=parent,
+        kind=str(trace.get("spanKind") or "llm"),
+        name=str(trace.get("name") or "model call"),
+        start=start,
+        end=start + timedelta(milliseconds=latency if isinstance(latency, int) else 0),
+        status="ERROR" if doc.get("status") == "ERROR" else "OK",
+        error=(
+            SpanError(error.get("type"), error.get("message"), error.get("stackTrace"))
+            if error
+            else None
+        ),
+        attributes={MERGED_INTO: call.request_id, MERGED_BY: call.by},
+        session_id=trace.get("sessionId"),
+        app=str(app)[:TEXT_MAX] if app else None,
+        workspace=workspace,
+        source="otlp",
+    )
+
+
+def fuse_links(
+    spans: Sequence[Span], lookup: Callable[[str], InvocationRecord | None]
+) -> list[Span]:
+    """A trace's spans with each link replaced by its record: the link's span id, parent
+    and name, the record's timings, status, tokens and bodies (``lookup`` finds a record
+    kept outside the trace — a call with no ``traceparent``). The record's own node goes;
+    spans under it move under the fused node. A link whose record is not (yet) stored stays
+    as it is."""
+    links = sorted(
+        (s for s in spans if s.record is None and isinstance(s.attributes.get(MERGED_INTO), str)),
+        key=lambda s: (s.start, s.span_id),
+    )
+    if not links:
+        return list(spans)
+    by_request = {s.record.request_id: s for s in spans if s.record is not None}
+    fused: dict[str, Span] = {}  # requestId → its fused node
+    moved: dict[str, str] = {}  # old parent span id → the fused node's span id
+    dropped: set[int] = {id(s) for s in links}
+    for link in links:
+        request_id = str(link.attributes[MERGED_INTO])
+        if request_id in fused:  # a second span that wrapped the same call
+            moved[link.span_id] = fused[request_id].span_id
+            continue
+        own = by_request.get(request_id)
+        record = own.record if own is not None else lookup(request_id)
+        if record is None:
+            dropped.discard(id(link))
+            continue
+        if own is not None:
+            dropped.add(id(own))
+            moved[own.span_id] = link.span_id
+        fused[request_id] = _fused(link, record)
+    out = []
+    for span in sorted(
+        [s for s in spans if id(s) not in dropped] + list(fused.values()),
+        key=lambda s: (s.start, s.span_id),
+    ):
+        target = moved.get(span.parent_span_id or "")
+        if target is not None and target != span.span_id:
+            span = replace(span, parent_span_id=target)
+        out.append(span)
+    return out
+
+
+def _fused(link: Span, record: InvocationRecord) -> Span:
+    trace = dict(record.data.get("trace") or {})
+    trace.setdefault("traceId", link.trace_id)
+    view = span_from_record(InvocationRecord({**record.data, "trace": trace}, record.derived))
+    return replace(
+        view,
+        trace_id=link.trace_id,
+        span_id=link.span_id,
+        parent_span_id=link.parent_span_id,
+        name=link.name,
+    )

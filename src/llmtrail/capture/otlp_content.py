@@ -4,16 +4,19 @@ Message bodies are kept in the shape they arrived in — the GenAI conventions' 
 (``gen_ai.input.messages``), the message events before v1.37 (``gen_ai.user.message`` …
 ``gen_ai.choice``, ``gen_ai.content.prompt``), OpenInference's JSON ``input.value`` (the
 provider's own request) or its flattened ``llm.input_messages.N.message.*`` — never
-rewritten into another API's shape. Pure functions of the span.
+rewritten into another API's shape. The llmtrail SDK's ``llmtrail.input`` /
+``llmtrail.output`` (a function's arguments and return value, as JSON text) are a step's
+input and output, and a model call's body only when no convention carried its messages.
+Pure functions of the span.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from llmtrail.capture.otlp_span import OtlpEvent, OtlpSpan, first_str, json_value
+from llmtrail.capture.otlp_span import OtlpEvent, OtlpSpan, first_str, json_text, json_value
 
 # -- bodies --------------------------------------------------------------------------------------
 
@@ -62,8 +65,10 @@ def input_body(span: OtlpSpan) -> Any:
     system = json_value(a.get("gen_ai.system_instructions"))
     if system is not None:
         body["system_instructions"] = system
-    if "messages" not in body and raw is not None:
-        body["input"] = raw
+    if "messages" not in body:
+        given = raw if raw is not None else json_text(a.get("llmtrail.input"))
+        if given is not None:
+            body["input"] = given
     return body or None
 
 
@@ -75,15 +80,20 @@ def output_body(span: OtlpSpan) -> Any:
     if isinstance(raw, dict):
         return raw
     content: dict[str, Any] = {}
-    candidates = (
-        ("messages", json_value(a.get("gen_ai.output.messages"))),
-        ("choices", _choice_events(span)),
-        ("choices", _event_attribute(span, "gen_ai.content.completion", "gen_ai.completion")),
-        ("choices", _indexed_messages(a, "gen_ai.completion.")),
-        ("messages", _indexed_messages(a, "llm.output_messages.")),
-        ("output", raw),
+    candidates: tuple[tuple[str, Callable[[], Any]], ...] = (
+        ("messages", lambda: json_value(a.get("gen_ai.output.messages"))),
+        ("choices", lambda: _choice_events(span)),
+        (
+            "choices",
+            lambda: _event_attribute(span, "gen_ai.content.completion", "gen_ai.completion"),
+        ),
+        ("choices", lambda: _indexed_messages(a, "gen_ai.completion.")),
+        ("messages", lambda: _indexed_messages(a, "llm.output_messages.")),
+        ("output", lambda: raw),
+        ("output", lambda: json_text(a.get("llmtrail.output"))),
     )
-    for key, value in candidates:
+    for key, read in candidates:
+        value = read()
         if value is not None:
             content[key] = value
             break
@@ -200,6 +210,7 @@ def _listify(node: Any) -> Any:
 # -- inputs and outputs of other spans -----------------------------------------------------------
 
 _SPAN_INPUTS = (
+    "llmtrail.input",
     "input.value",
     "gen_ai.tool.call.arguments",
     "gen_ai.retrieval.query.text",
@@ -207,6 +218,7 @@ _SPAN_INPUTS = (
     "traceloop.entity.input",
 )
 _SPAN_OUTPUTS = (
+    "llmtrail.output",
     "output.value",
     "gen_ai.tool.call.result",
     "gen_ai.retrieval.documents",
@@ -218,9 +230,17 @@ _SPAN_OUTPUTS = (
 def span_io(span: OtlpSpan) -> tuple[tuple[str, Any] | None, tuple[str, Any] | None]:
     """(attribute, value) of the span's input and of its output, each from the first
     attribute present in convention order, or None."""
-    a = span.attributes
-    found = []
-    for keys in (_SPAN_INPUTS, _SPAN_OUTPUTS):
-        key = next((k for k in keys if a.get(k) is not None), None)
-        found.append(None if key is None else (key, json_value(a[key])))
-    return found[0], found[1]
+    return _first_present(span.attributes, _SPAN_INPUTS), _first_present(
+        span.attributes, _SPAN_OUTPUTS
+    )
+
+
+def _first_present(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, Any] | None:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return key, json_text(value) if key in _JSON_TEXT else json_value(value)
+    return None
+
+
+_JSON_TEXT = frozenset({"llmtrail.input", "llmtrail.output"})

@@ -9,32 +9,54 @@ mapping serves every generation:
   message events ``gen_ai.user.message`` … ``gen_ai.choice``, ``gen_ai.content.prompt``)
   and from v1.37 (``gen_ai.provider.name``, ``gen_ai.input.messages`` /
   ``gen_ai.output.messages`` / ``gen_ai.system_instructions``, cache token counts);
-- OpenInference (``openinference.span.kind``, ``llm.*``, ``input.value``, ``session.id``).
+- OpenInference (``openinference.span.kind``, ``llm.*``, ``input.value``, ``session.id``);
+- llmtrail's own SDK (``llmtrail.span.kind``, ``llmtrail.input`` / ``llmtrail.output``,
+  ``llmtrail.tags``, ``llmtrail.metadata.*``, ``llmtrail.status``), which says first what
+  it knows best: the SDK also sets ``gen_ai.operation.name``, but only its own attribute
+  tells a ``task`` from any other step.
 
 Where two conventions say the same thing the newer one wins. The bodies (what went in and
-came out) are read by `otlp_content`. The functions are pure: no clock, no I/O.
+came out) are read by `otlp_content`, the other facts (error, tags, session, metadata, token
+counts, …) by `otlp_fields`. The functions are pure: no clock, no I/O.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrail.capture.otlp_content import event_body, input_body, output_body, span_io
-from llmtrail.capture.otlp_span import OtlpSpan, first_str, json_value
+from llmtrail.capture.otlp_content import input_body, output_body, span_io
+from llmtrail.capture.otlp_fields import (
+    INPUT_COUNTS,
+    LLMTRAIL_KIND,
+    LLMTRAIL_STATUS,
+    LLMTRAIL_TAGS,
+    OUTPUT_COUNT,
+    app_name,
+    cancellation,
+    operation_name,
+    put_count,
+    request_metadata,
+    session_id,
+    span_error,
+    span_tags,
+    stop_reason,
+    ttft_ms,
+)
+from llmtrail.capture.otlp_span import OtlpSpan, first_str
 from llmtrail.errors import ValidationError
 from llmtrail.record import (
     DEFAULT_WORKSPACE,
     SCHEMA_TYPE,
     SCHEMA_VERSION,
-    coerce_request_metadata,
-    format_timestamp,
 )
-from llmtrail.store.spans import NAME_MAX, TAG_MAX, TAGS_MAX, TEXT_MAX, Span, SpanError
+from llmtrail.store.spans import (
+    NAME_MAX,
+    SPAN_KINDS,
+    Span,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NANOS = (datetime(9999, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1) * 1000
@@ -94,7 +116,11 @@ PROVIDERS = {
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str:
-    """llmtrail's span kind from OpenInference, GenAI or Traceloop attributes."""
+    """llmtrail's span kind: the SDK's ``llmtrail.span.kind`` first, then OpenInference,
+    GenAI or Traceloop attributes."""
+    own = attrs.get(LLMTRAIL_KIND)
+    if isinstance(own, str) and own in SPAN_KINDS:
+        return own
     oi = attrs.get("openinference.span.kind")
     if isinstance(oi, str):
         return OPENINFERENCE_KINDS.get(oi.upper(), "other")
@@ -121,16 +147,22 @@ def provider_name(attrs: Mapping[str, Any]) -> str | None:
 
 # -- the mapping -------------------------------------------------------------------------------
 
+_UNKNOWN: Any = object()  # an argument not given (None is a value)
+
 
 def map_spans(spans: Iterable[OtlpSpan], *, workspace: str = DEFAULT_WORKSPACE) -> DecodedTraces:
     """Model calls become record documents, every other span a `Span`."""
     out = DecodedTraces()
+    apps: dict[int, str | None] = {}  # by resource: spans of one resource share it
     for span in spans:
         kind = span_kind(span.attributes)
         if kind in MODEL_CALL_KINDS:
             out.records.append(to_record(span, kind))
         else:
-            out.spans.append(to_span(span, kind, workspace))
+            app = apps.get(id(span.resource), _UNKNOWN)
+            if app is _UNKNOWN:
+                app = apps[id(span.resource)] = app_name(span)
+            out.spans.append(to_span(span, kind, workspace, app=app))
     return out
 
 
@@ -139,7 +171,7 @@ def to_record(span: OtlpSpan, kind: str = "llm") -> dict[str, Any]:
     keys plus llmtrail's additions; ``requestId`` is ``otlp-<traceId>-<spanId>``, so a span
     sent twice is one record)."""
     a = span.attributes
-    start, end = _times(span)
+    _times(span)
     model = first_str(
         a,
         "gen_ai.request.model",
@@ -159,18 +191,18 @@ def to_record(span: OtlpSpan, kind: str = "llm") -> dict[str, Any]:
     inp: dict[str, Any] = {"inputContentType": "application/json"}
     if request_body is not None:
         inp["inputBodyJson"] = request_body
-    for key, names in _INPUT_COUNTS:
-        _put_count(inp, key, span, names)
+    for key, names in INPUT_COUNTS:
+        put_count(inp, key, span, names)
     out: dict[str, Any] = {"outputContentType": "application/json"}
     if response_body is not None:
         out["outputBodyJson"] = response_body
-    _put_count(out, "outputTokenCount", span, _OUTPUT_COUNT)
+    put_count(out, "outputTokenCount", span, OUTPUT_COUNT)
     doc: dict[str, Any] = {
         "schemaType": SCHEMA_TYPE,
         "schemaVersion": SCHEMA_VERSION,
-        "timestamp": format_timestamp(start),
+        "timestamp": _timestamp(span.start_unix_nano // 1000),
         "requestId": f"otlp-{span.trace_id}-{span.span_id}",
-        "operation": _operation(operation, kind),
+        "operation": operation_name(operation, kind),
         "modelId": model or "unknown",
     }
     metadata, truncated = request_metadata(span)
@@ -178,6 +210,9 @@ def to_record(span: OtlpSpan, kind: str = "llm") -> dict[str, Any]:
         doc["requestMetadata"] = metadata
     doc["input"], doc["output"] = inp, out
     error = span_error(span)
+    status = "ERROR" if error else "OK"
+    if span.attributes.get(LLMTRAIL_STATUS) == "CANCELLED":
+        status, error = "CANCELLED", cancellation(span)
     trace = {
         "traceId": span.trace_id,
         "spanId": span.span_id,
@@ -190,10 +225,10 @@ def to_record(span: OtlpSpan, kind: str = "llm") -> dict[str, Any]:
         "provider": provider_name(a),
         "resolvedModelId": resolved,
         "responseId": response_id,
-        "latencyMs": (end - start) // timedelta(milliseconds=1),
-        "timeToFirstTokenMs": _ttft_ms(span),
+        "latencyMs": (span.end_unix_nano // 1000 - span.start_unix_nano // 1000) // 1000,
+        "timeToFirstTokenMs": ttft_ms(span),
         "stopReason": stop_reason(span, response_body),
-        "status": "ERROR" if error else "OK",
+        "status": status,
         "error": error.to_dict() if error else None,
         "trace": {k: v for k, v in trace.items() if v is not None},
         "source": "otlp",
@@ -203,14 +238,21 @@ def to_record(span: OtlpSpan, kind: str = "llm") -> dict[str, Any]:
     return doc
 
 
-def to_span(span: OtlpSpan, kind: str, workspace: str = DEFAULT_WORKSPACE) -> Span:
+def to_span(
+    span: OtlpSpan, kind: str, workspace: str = DEFAULT_WORKSPACE, *, app: Any = _UNKNOWN
+) -> Span:
     """The `Span` of a step that is not a model call. Attributes are kept except those that
-    became its input, output, session or tags."""
+    became its input, output, session or tags. ``app`` is the resource's `app_name` when the
+    caller knows it already."""
     start, end = _times(span)
     given, returned = span_io(span)
-    used = {"tag.tags", "session.id", "gen_ai.conversation.id"}
-    used |= {pair[0] for pair in (given, returned) if pair is not None}
-    tags = span.attributes.get("tag.tags")
+    a = span.attributes
+    taken_in = given[0] if given is not None else None
+    taken_out = returned[0] if returned is not None else None
+    attributes = {
+        k: v for k, v in a.items() if k not in _SPAN_USED and k != taken_in and k != taken_out
+    }
+    session = a.get("gen_ai.conversation.id") or a.get("session.id")
     return Span(
         trace_id=span.trace_id,
         span_id=span.span_id,
@@ -220,16 +262,22 @@ def to_span(span: OtlpSpan, kind: str, workspace: str = DEFAULT_WORKSPACE) -> Sp
         start=start,
         end=end,
         status="ERROR" if span.status_code == 2 else "OK",
-        error=span_error(span),
+        error=span_error(span) if span.status_code == 2 else None,
         input=given[1] if given else None,
         output=returned[1] if returned else None,
-        attributes={k: v for k, v in span.attributes.items() if k not in used},
-        tags=tuple(str(t)[:TAG_MAX] for t in tags[:TAGS_MAX]) if isinstance(tags, list) else (),
-        session_id=session_id(span),
-        app=app_name(span),
+        attributes=attributes,
+        tags=span_tags(span) if LLMTRAIL_TAGS in a or "tag.tags" in a else (),
+        session_id=session_id(span) if session else None,
+        app=app_name(span) if app is _UNKNOWN else app,
         workspace=workspace,
         source="otlp",
     )
+
+
+# attributes a `Span` holds elsewhere than in its attributes
+_SPAN_USED = frozenset(
+    {LLMTRAIL_KIND, LLMTRAIL_TAGS, "tag.tags", "session.id", "gen_ai.conversation.id"}
+)
 
 
 # -- fields ------------------------------------------------------------------------------------
@@ -237,6 +285,28 @@ def to_span(span: OtlpSpan, kind: str, workspace: str = DEFAULT_WORKSPACE) -> Sp
 
 def _times(span: OtlpSpan) -> tuple[datetime, datetime]:
     """Start and end (microseconds), checked; the span's name is checked here too."""
+    start, end = span.start_unix_nano, span.end_unix_nano
+    if 0 < start <= end < _MAX_NANOS and len(span.name) <= NAME_MAX:
+        return _EPOCH + timedelta(0, 0, start // 1000), _EPOCH + timedelta(0, 0, end // 1000)
+    _check_times(span)
+    raise AssertionError("unreachable: _check_times raises")  # pragma: no cover
+
+
+def _timestamp(micros: int) -> str:
+    """`llmtrail.record.format_timestamp` of a time in microseconds since the epoch, built
+    from a naive ``isoformat`` (several times faster than ``strftime`` on an aware value);
+    years 1970–9998 only."""
+    text = (_NAIVE_EPOCH + timedelta(0, 0, micros)).isoformat()
+    if micros % 1_000_000 == 0:
+        return text + ".000Z"  # isoformat leaves the fraction out
+    return (text[:-3] if micros % 1000 == 0 else text) + "Z"
+
+
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def _check_times(span: OtlpSpan) -> None:
+    """Raise the `ValidationError` that says what is wrong with a span's times or name."""
     if len(span.name) > NAME_MAX:
         raise ValidationError(
             f"{span.where}.name", f"is {len(span.name)} characters; at most {NAME_MAX}"
@@ -252,132 +322,3 @@ def _times(span: OtlpSpan) -> tuple[datetime, datetime]:
             )
     if span.end_unix_nano < span.start_unix_nano:
         raise ValidationError(f"{span.where}.endTimeUnixNano", "must not be before the start")
-    start = _EPOCH + timedelta(microseconds=span.start_unix_nano // 1000)
-    return start, _EPOCH + timedelta(microseconds=span.end_unix_nano // 1000)
-
-
-def span_error(span: OtlpSpan) -> SpanError | None:
-    """The span's error when its status is ERROR: ``error.type`` or the exception event's
-    type (``_OTHER`` when neither names one), message and stack trace."""
-    if span.status_code != 2:
-        return None
-    exc: Mapping[str, Any] = next((e.attributes for e in span.events if e.name == "exception"), {})
-    type_ = first_str(span.attributes, "error.type") or first_str(exc, "exception.type")
-    message = first_str(exc, "exception.message") or span.status_message or None
-    return SpanError(type_ or "_OTHER", message, first_str(exc, "exception.stacktrace"))
-
-
-def session_id(span: OtlpSpan) -> str | None:
-    """``gen_ai.conversation.id`` or OpenInference's ``session.id``."""
-    value = first_str(span.attributes, "gen_ai.conversation.id", "session.id")
-    return value[:TEXT_MAX] if value else None
-
-
-def app_name(span: OtlpSpan) -> str | None:
-    """The resource's ``service.name``, unless it is the SDK's ``unknown_service`` default."""
-    name = first_str(span.resource, "service.name")
-    if not name or name.startswith("unknown_service"):
-        return None
-    return name[:TEXT_MAX]
-
-
-def request_metadata(span: OtlpSpan) -> tuple[dict[str, str], bool]:
-    """``requestMetadata`` for a model call: application_name (service.name), user_id,
-    environment and OpenInference ``metadata``, fitted to Bedrock's limits."""
-    raw: dict[str, Any] = {}
-    meta = json_value(span.attributes.get("metadata"))
-    if isinstance(meta, dict):
-        raw.update(meta)
-    pairs = (
-        ("application_name", app_name(span)),
-        ("user_id", first_str(span.attributes, "user.id", "enduser.id")),
-        (
-            "environment",
-            first_str(span.resource, "deployment.environment.name", "deployment.environment"),
-        ),
-    )
-    raw.update({k: v for k, v in pairs if v})
-    return coerce_request_metadata(raw) if raw else ({}, False)
-
-
-def stop_reason(span: OtlpSpan, response_body: Any) -> str | None:
-    """The first finish reason any convention gives."""
-    reasons = span.attributes.get("gen_ai.response.finish_reasons")
-    if isinstance(reasons, list) and reasons and isinstance(reasons[0], str):
-        return reasons[0]
-    if isinstance(reasons, str) and reasons:
-        return reasons
-    value = first_str(span.attributes, "llm.finish_reason")
-    if value:
-        return value
-    for event in span.events:
-        if event.name == "gen_ai.choice":
-            body = event_body(event)
-            if isinstance(body.get("finish_reason"), str):
-                return str(body["finish_reason"])
-    if isinstance(response_body, dict):
-        if isinstance(response_body.get("stop_reason"), str):  # Anthropic
-            return str(response_body["stop_reason"])
-        choices = response_body.get("choices")
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            reason = choices[0].get("finish_reason")
-            return reason if isinstance(reason, str) else None
-    return None
-
-
-def _operation(operation: Any, kind: str) -> str:
-    if isinstance(operation, str) and operation:
-        return "".join(part.capitalize() for part in re.split(r"[_.\s]+", operation) if part)
-    return "Embeddings" if kind == "embedding" else "Chat"
-
-
-def _ttft_ms(span: OtlpSpan) -> int | None:
-    value = span.attributes.get("gen_ai.response.time_to_first_chunk")  # seconds
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return round(value * 1000) if math.isfinite(value) else None
-    return None
-
-
-# record key → the attributes that may carry it, newest convention first
-_INPUT_COUNTS = (
-    (
-        "inputTokenCount",
-        ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
-    ),
-    (
-        "cacheReadInputTokenCount",
-        (
-            "gen_ai.usage.cache_read.input_tokens",
-            "gen_ai.usage.cache_read_input_tokens",
-            "llm.token_count.prompt_details.cache_read",
-        ),
-    ),
-    (
-        "cacheWriteInputTokenCount",
-        (
-            "gen_ai.usage.cache_creation.input_tokens",
-            "gen_ai.usage.cache_creation_input_tokens",
-            "llm.token_count.prompt_details.cache_write",
-        ),
-    ),
-)
-_OUTPUT_COUNT = (
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-)
-
-
-def _put_count(target: dict[str, Any], key: str, span: OtlpSpan, names: tuple[str, ...]) -> None:
-    for name in names:
-        value = span.attributes.get(name)
-        if value is None:
-            continue
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if type(value) is not int or not 0 <= value < 2**63:
-            raise ValidationError(
-                f"{span.where}.attributes.{name}", "must be a non-negative integer"
-            )
-        target[key] = value
-        return

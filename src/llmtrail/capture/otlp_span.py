@@ -59,3 +59,15 @@ def json_value(value: Any) -> Any:
         except orjson.JSONDecodeError:
             return value
     return value
+
+
+def json_text(value: Any) -> Any:
+    """An attribute that is always JSON text (the llmtrail SDK's ``llmtrail.input`` /
+    ``llmtrail.output``: ``"done"``, ``42``, ``{…}``) parsed; text that is not JSON (a value
+    the SDK cut at its size limit) stays as it is."""
+    if isinstance(value, str):
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return value
+    return value

@@ -4,8 +4,15 @@
 
 Model-call spans become invocation records and go through the pipeline like any ingest
 (acknowledged after the spool's fsync); one that describes a call the gateway already recorded
-is merged into that record, not stored again. Other spans go to the SpanStore in one
-transaction before the answer.
+is merged into that record, not stored again, and leaves a link where it sat in its trace
+(`llmtrail.capture.merge`). Other spans go to the SpanStore in one transaction before the
+answer. A record made from a span is priced and counted (``cost``, ``textCharacters``) by the
+runtime's `Enricher`, as gateway and imported records are (`llmtrail.capture.enrich`).
+
+Failures answer as OTLP/HTTP says: a ``google.rpc.Status`` in the request's own encoding
+(protobuf or JSON), code 3 (INVALID_ARGUMENT) with a ``google.rpc.BadRequest`` detail naming
+the field, 14 (UNAVAILABLE) when the pipeline cannot take more; a body is refused whole, so
+nothing already stored changes.
 """
 
 from __future__ import annotations
@@ -20,63 +27,100 @@ from starlette.responses import Response
 
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
-from llmtrail.capture.merge import GatewayCallIndex
-from llmtrail.capture.otlp import decode_traces
+from llmtrail.capture.enrich import enriched
+from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
+from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
 from llmtrail.server.api import _read_limited, gunzip_limited, json_response
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
-from llmtrail.store.spans import TraceQuery, check_trace_id
+from llmtrail.store.spans import Span, TraceQuery, check_trace_id
 
 _PROTOBUF = "application/x-protobuf"
+_BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
 
 class TracesAPI:
+    """The traces routes over one runtime and the gateway's index of recent calls."""
+
     def __init__(self, runtime: Runtime, index: GatewayCallIndex) -> None:
         self.runtime = runtime
         self.index = index
 
     async def otlp(self, request: Request) -> Response:
+        """``POST /v1/traces``: an ``ExportTraceServiceRequest``, answered in its encoding."""
         content_type = request.headers.get("content-type", "application/json")
-        protobuf = content_type.split(";")[0].strip().lower() == _PROTOBUF
+        media = content_type.split(";")[0].strip().lower()
+        protobuf = media in PROTOBUF_TYPES
         limits = self.runtime.settings.limits
         try:
+            if not protobuf and media not in JSON_TYPES:
+                raise ValidationError(
+                    "content-type",
+                    f"must be application/x-protobuf or application/json, got {media!r}",
+                )
+            encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("gzip", "identity", ""):
+                raise ValidationError(
+                    "content-encoding", f"must be gzip or identity, got {encoding!r}"
+                )
             raw = await _read_limited(request, limits.max_ingest_bytes)
-            if request.headers.get("content-encoding", "").lower() == "gzip":
+            if encoding == "gzip":
                 raw = gunzip_limited(raw, limits.max_ingest_bytes)
-            decoded = await asyncio.to_thread(
-                decode_traces, raw, content_type, workspace=DEFAULT_WORKSPACE
+            decoded, records, links, rejected = await asyncio.to_thread(
+                self._decode, raw, content_type
             )
-            records, merged, rejected = self._records(decoded.records)
-            if decoded.spans:
-                await asyncio.to_thread(self.runtime.spans.append, decoded.spans)
+            spans = decoded.spans + links
+            if spans:
+                await asyncio.to_thread(self.runtime.spans.append, spans)
             if records:
                 _, future = self.runtime.pipeline.ingest(records)
                 await asyncio.wrap_future(future)
         except Unavailable as exc:
-            return _otlp_error(503, str(exc), protobuf)
+            return _otlp_error(503, None, str(exc), protobuf)
+        except ValidationError as exc:
+            return _otlp_error(int(getattr(exc, "status", 400)), exc.field, str(exc), protobuf)
         except LlmtrailError as exc:
-            return _otlp_error(int(getattr(exc, "status", 400)), str(exc), protobuf)
+            return _otlp_error(int(getattr(exc, "status", 400)), None, str(exc), protobuf)
+        merged = len(decoded.records) - len(records) - len(rejected)
         headers = {"x-llmtrail-merged": str(merged)}
         if rejected:
             message = f"{len(rejected)} span(s) rejected: {rejected[0]}"
-            return _otlp_answer(protobuf, {"rejectedSpans": len(rejected), "errorMessage": message})
+            partial = {"rejectedSpans": len(rejected), "errorMessage": message}
+            return _otlp_answer(protobuf, partial, headers)
         return _otlp_answer(protobuf, None, headers)
 
-    def _records(self, docs: list[dict[str, Any]]) -> tuple[list[InvocationRecord], int, list[str]]:
-        records, merged, rejected = [], 0, []
+    def _decode(
+        self, raw: bytes, content_type: str
+    ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
+        """A worker thread's share: decode, then sort the model calls (`_records`)."""
+        decoded = decode_traces(raw, content_type, workspace=DEFAULT_WORKSPACE)
+        records, links, rejected = self._records(decoded.records)
+        return decoded, enriched(records, self.runtime.enricher), links, rejected
+
+    def _records(
+        self, docs: list[dict[str, Any]]
+    ) -> tuple[list[InvocationRecord], list[Span], list[str]]:
+        """The records to ingest, the links merged spans leave, and why spans were refused."""
+        records: list[InvocationRecord] = []
+        links: list[Span] = []
+        rejected: list[str] = []
         for doc in docs:
-            if self.index.match(doc) is not None:
-                merged += 1
+            call = self.index.match(doc)
+            if call is not None:
+                link = merged_link(doc, call, DEFAULT_WORKSPACE)
+                if link is not None:
+                    links.append(link)
                 continue
             try:
                 records.append(InvocationRecord.from_dict(doc, source="otlp"))
             except ValidationError as exc:
                 rejected.append(str(exc))
-        return records, merged, rejected
+        return records, links, rejected
 
     async def list(self, request: Request) -> Response:
+        """``GET /api/traces``: trace summaries, newest first, one page."""
         q = request.query_params
         try:
             query = TraceQuery(
@@ -98,9 +142,10 @@ class TracesAPI:
         )
 
     async def get(self, request: Request) -> Response:
+        """``GET /api/traces/{traceId}``: every span, merged calls fused with their records."""
         try:
             trace_id = check_trace_id(request.path_params["trace_id"])
-            spans = await asyncio.to_thread(self.runtime.spans.get_trace, trace_id)
+            spans = await asyncio.to_thread(read_trace, self.runtime, trace_id)
             if not spans:
                 raise NotFound(f"no trace {trace_id}")
         except LlmtrailError as exc:
@@ -108,6 +153,7 @@ class TracesAPI:
         return json_response({"traceId": trace_id, "spans": [_span_view(s) for s in spans]})
 
     async def errors(self, request: Request) -> Response:
+        """``GET /api/errors``: failures grouped by type and message."""
         q = request.query_params
         try:
             groups = await asyncio.to_thread(
@@ -123,6 +169,7 @@ class TracesAPI:
         return json_response({"errors": [g.to_dict() for g in groups]})
 
     async def timeline(self, request: Request) -> Response:
+        """``GET /api/timeline``: one row per request (trace or session), its model calls."""
         q = request.query_params
         try:
             by = q.get("by", "trace")
@@ -142,7 +189,12 @@ class TracesAPI:
         return json_response(to_json(rows))
 
 
-def _span_view(span: Any) -> dict[str, Any]:
+def read_trace(runtime: Runtime, trace_id: str) -> list[Span]:
+    """A trace's spans as they are shown: merged calls fused with their records."""
+    return fuse_links(runtime.spans.get_trace(trace_id), runtime.records.get)
+
+
+def _span_view(span: Span) -> dict[str, Any]:
     out: dict[str, Any] = {
         "spanId": span.span_id,
         "parentSpanId": span.parent_span_id,
@@ -154,10 +206,15 @@ def _span_view(span: Any) -> dict[str, Any]:
         "status": span.status,
         "error": span.error.to_dict() if span.error else None,
         "source": span.source,
+        "sessionId": span.session_id,
+        "app": span.app,
     }
     record = span.record
     if record is not None:
         doc = record.data
+        own = (doc.get("trace") or {}).get("spanId")
+        if own and own != span.span_id:
+            out["recordSpanId"] = own  # the record was merged with the span that made it
         out["requestId"] = doc.get("requestId")
         out["modelId"] = doc.get("modelId")
         out["inputTokens"] = (doc.get("input") or {}).get("inputTokenCount")
@@ -165,6 +222,7 @@ def _span_view(span: Any) -> dict[str, Any]:
         out["cost"] = doc.get("cost")
     else:
         out["input"], out["output"] = span.input, span.output
+        out["tags"] = list(span.tags)
         out["attributes"] = span.attributes
     return out
 
@@ -186,15 +244,31 @@ def _otlp_answer(
     return Response(orjson.dumps(body), 200, headers, "application/json")
 
 
-def _otlp_error(status: int, message: str, protobuf: bool) -> Response:
-    """OTLP's error body: a google.rpc.Status (code 3: INVALID_ARGUMENT, 14: UNAVAILABLE)."""
+def _otlp_error(status: int, field: str | None, message: str, protobuf: bool) -> Response:
+    """OTLP's error body: a ``google.rpc.Status`` (code 3: INVALID_ARGUMENT, 14:
+    UNAVAILABLE), with a ``google.rpc.BadRequest`` detail naming ``field`` when one is
+    known, in the request's encoding."""
     code = 14 if status == 503 else 3
     if protobuf:
-        text = message.encode()[:4096]
-        body = b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+        body = _pb_field(1, _varint(code), varint=True) + _pb_field(2, message.encode()[:4096])
+        if field is not None:
+            violation = _pb_field(1, field.encode()) + _pb_field(2, message.encode()[:4096])
+            bad_request = _pb_field(1, violation)
+            detail = _pb_field(1, _BAD_REQUEST_TYPE.encode()) + _pb_field(2, bad_request)
+            body += _pb_field(3, detail)
         return Response(body, status, media_type=_PROTOBUF)
-    body = orjson.dumps({"code": code, "message": message})
-    return Response(body, status, media_type="application/json")
+    doc: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        violations = [{"field": field, "description": message}]
+        doc["details"] = [{"@type": _BAD_REQUEST_TYPE, "fieldViolations": violations}]
+    return Response(orjson.dumps(doc), status, media_type="application/json")
+
+
+def _pb_field(number: int, value: bytes, *, varint: bool = False) -> bytes:
+    """One protobuf field: a varint (``value`` already encoded) or length-delimited bytes."""
+    if varint:
+        return _varint(number << 3) + value
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
 
 
 def _varint(value: int) -> bytes:

@@ -207,35 +207,36 @@ def _filters(q: TraceQuery) -> tuple[str, list[Any]]:
 
 
 def arrow_table(spans: Sequence[Span]) -> pa.Table:
-    """The spans as they are inserted (every stored column but ``ingested_at``)."""
-    cols: dict[str, list[Any]] = {c.name: [] for c in _STORED}
-    for s in spans:
-        error = s.error or SpanError()
-        values = (
-            s.workspace,
-            s.trace_id,
-            s.span_id,
-            s.parent_span_id,
-            s.kind,
-            s.name,
-            s.start,
-            s.end,
-            s.status,
-            error.type,
-            error.message,
-            error.stack_trace,
-            _json(s.input),
-            _json(s.output),
-            _json(s.attributes or None),
-            _json(list(s.tags) or None),
-            s.session_id,
-            s.app,
-            s.source,
-        )
-        for column, value in zip(_STORED, values, strict=True):
-            cols[column.name].append(value)
-    arrays = [pa.array(cols[f.name], type=f.type) for f in _ARROW]
+    """The spans as they are inserted (every stored column but ``ingested_at``), built a
+    column at a time: one pass per column is cheaper than appending row by row."""
+    errors = [s.error or _NO_ERROR for s in spans]
+    dumps = _json
+    values: dict[str, list[Any]] = {
+        "workspace": [s.workspace for s in spans],
+        "trace_id": [s.trace_id for s in spans],
+        "span_id": [s.span_id for s in spans],
+        "parent_span_id": [s.parent_span_id for s in spans],
+        "kind": [s.kind for s in spans],
+        "name": [s.name for s in spans],
+        "start_time": [s.start for s in spans],
+        "end_time": [s.end for s in spans],
+        "status": [s.status for s in spans],
+        "error_type": [e.type for e in errors],
+        "error_message": [e.message for e in errors],
+        "error_stack_trace": [e.stack_trace for e in errors],
+        "input": [None if s.input is None else dumps(s.input) for s in spans],
+        "output": [None if s.output is None else dumps(s.output) for s in spans],
+        "attributes": [dumps(s.attributes) if s.attributes else None for s in spans],
+        "tags": [dumps(list(s.tags)) if s.tags else None for s in spans],
+        "session_id": [s.session_id for s in spans],
+        "app": [s.app for s in spans],
+        "source": [s.source for s in spans],
+    }
+    arrays = [pa.array(values[f.name], type=f.type) for f in _ARROW]
     return pa.Table.from_arrays(arrays, schema=_ARROW)
+
+
+_NO_ERROR = SpanError()
 
 
 def _json(value: Any) -> str | None:
