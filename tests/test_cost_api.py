@@ -499,7 +499,7 @@ def test_profile_metrics_from_the_records(client: TestClient, runtime: Runtime) 
             textCharacters={"input": 100},
             latencyMs=300,
             status="ERROR",
-            cost=None,
+            cost={"reason": "no_price"},  # an import that says it has no price keeps that
         ),
         record("pm-3", "2025-08-03T10:00:00Z", tokens=(1, 1, 0, 0), profile=stamp),  # no text
         record("pm-4", "2025-08-03T11:00:00Z", tokens=(99, 99, 0, 0)),  # another profile: none
