@@ -79,7 +79,10 @@ def as_text(value: Any) -> str | None:
 
 
 class QueryRunner:
-    """Compiles and runs queries on one engine; remembers running ones for `cancel`."""
+    """Compiles and runs queries on one engine; remembers running ones for `cancel`.
+
+    An engine whose tables live in a named database (ClickHouse) says so with an optional
+    ``database`` attribute, which qualifies the tables in the compiled SQL."""
 
     def __init__(self, engine: QueryEngine, schema: Any, workspace: str = "default") -> None:
         self.engine = engine
@@ -120,6 +123,7 @@ class QueryRunner:
             end=end,
             limit=limit + 1,
             offset=offset,
+            database=getattr(self.engine, "database", None),
         )
         with self._lock:
             self._running.add(query_id)

@@ -10,12 +10,14 @@ records (`replay`). Batches go in as Arrow tables.
 """
 
 from llmtrail.store.clickhouse.database import DEFAULT_DATABASE, ClickHouseDatabase, connect
+from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
 from llmtrail.store.clickhouse.records import ClickHouseRecordStore
 from llmtrail.store.clickhouse.state import ClickHouseStateStore
 
 __all__ = [
     "DEFAULT_DATABASE",
     "ClickHouseDatabase",
+    "ClickHouseQueryEngine",
     "ClickHouseRecordStore",
     "ClickHouseStateStore",
     "connect",

@@ -4,6 +4,7 @@ can be interrupted (``cancel``) while the others and the writer go on."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import duckdb
@@ -58,11 +59,19 @@ class DuckDBQueryEngine:
         )
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
-    def cancel(self, query_id: str) -> bool:
+    def cancel(self, query_id: str, patience_s: float = 10.0) -> bool:
+        """Interrupt the query, again and again until it has stopped: an interrupt that lands
+        before DuckDB has started the statement would otherwise be lost."""
         with self._lock:
             cursor = self._running.get(query_id)
             if cursor is None:
                 return False
             self._cancelled.add(query_id)
-        cursor.interrupt()
+        deadline = time.monotonic() + patience_s
+        while time.monotonic() < deadline:
+            cursor.interrupt()
+            time.sleep(0.01)
+            with self._lock:
+                if self._running.get(query_id) is not cursor:
+                    break
         return True
