@@ -28,11 +28,10 @@ from llmtrail.capture.gateway.asgi import (
     respond,
 )
 from llmtrail.capture.gateway.call import Call
-from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcome
+from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcome, usage_outcome
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.sse import SSEDecoder
 from llmtrail.capture.gateway.usage import Usage
-from llmtrail.capture.tokens import count_tokens
 from llmtrail.errors import ValidationError
 
 ERROR_TYPES = {
@@ -129,32 +128,17 @@ class AnthropicRoutes(Exchange):
 
 
 def _outcome(forward: Forward, response: dict[str, Any], usage: Usage) -> Outcome:
-    """Counts the upstream did not give are counted offline, and the record says so."""
-    model = forward.model
-    estimated = usage.input_tokens is None or usage.output_tokens is None
-    input_tokens = usage.input_tokens
-    if input_tokens is None:
+    def prompt() -> str:
         body = forward.body
-        prompt = [message_text(body.get("system"))]
-        prompt += [
+        parts = [message_text(body.get("system"))]
+        parts += [
             message_text(m.get("content"))
             for m in body.get("messages") or []
             if isinstance(m, dict)
         ]
-        input_tokens = count_tokens("\n".join(prompt), model)
-    output_tokens = usage.output_tokens
-    if output_tokens is None:
-        output_tokens = count_tokens(usage.text, model)
-    return Outcome(
-        output_body=response,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        estimated=estimated,
-        response_id=usage.response_id,
-        stop_reason=usage.stop_reason,
-    )
+        return "\n".join(parts)
+
+    return usage_outcome(response, usage, prompt, forward.model)
 
 
 def _check(body: dict[str, Any]) -> None:

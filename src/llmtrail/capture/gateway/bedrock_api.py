@@ -41,10 +41,9 @@ from llmtrail.capture.gateway.bedrock_converse import (
 )
 from llmtrail.capture.gateway.call import Call
 from llmtrail.capture.gateway.eventstream import EventStreamDecoder, exception
-from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcome
+from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcome, usage_outcome
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.usage import Usage
-from llmtrail.capture.tokens import count_tokens
 from llmtrail.errors import ValidationError
 from llmtrail.record import validate_request_metadata
 
@@ -258,24 +257,7 @@ def _chunk_json(payload: Any) -> Any:
 
 
 def _outcome(forward: Forward, response: dict[str, Any], usage: Usage) -> Outcome:
-    """Counts the upstream did not give are counted offline, and the record says so."""
-    estimated = usage.input_tokens is None or usage.output_tokens is None
-    input_tokens = usage.input_tokens
-    if input_tokens is None:
-        input_tokens = count_tokens(_prompt_text(forward.body))
-    output_tokens = usage.output_tokens
-    if output_tokens is None:
-        output_tokens = count_tokens(usage.text)
-    return Outcome(
-        output_body=response,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        estimated=estimated,
-        response_id=usage.response_id,
-        stop_reason=usage.stop_reason,
-    )
+    return usage_outcome(response, usage, lambda: _prompt_text(forward.body))
 
 
 def _prompt_text(body: dict[str, Any]) -> str:

@@ -26,6 +26,8 @@ from llmtrail.capture.gateway.providers import (
 )
 from llmtrail.capture.gateway.relay import Relayed, relay
 from llmtrail.capture.gateway.routing import Router
+from llmtrail.capture.gateway.usage import Usage
+from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.record import InvocationRecord
 
@@ -48,6 +50,30 @@ class Outcome:
     # an error the answer carries inside a 200 (e.g. an exception frame in an event stream)
     error: dict[str, Any] | None = None
     error_code: str | None = None
+
+
+def usage_outcome(
+    response: Any, usage: Usage, prompt_text: Callable[[], str], model: str = ""
+) -> Outcome:
+    """An `Outcome` from what a response's usage says; counts the upstream did not give are
+    counted offline (``prompt_text`` is only called then), and the record says so."""
+    estimated = usage.input_tokens is None or usage.output_tokens is None
+    input_tokens = usage.input_tokens
+    if input_tokens is None:
+        input_tokens = count_tokens(prompt_text(), model)
+    output_tokens = usage.output_tokens
+    if output_tokens is None:
+        output_tokens = count_tokens(usage.text, model)
+    return Outcome(
+        output_body=response,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        estimated=estimated,
+        response_id=usage.response_id,
+        stop_reason=usage.stop_reason,
+    )
 
 
 @dataclass
