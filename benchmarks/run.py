@@ -1,8 +1,13 @@
-"""llmtrail benchmarks: gateway added latency (part A) and ingest throughput (part B).
+"""llmtrail benchmarks: gateway added latency (part A), ingest throughput (part B), many
+concurrent streams through the gateway (part C), OTLP trace ingest (part D) and Logs Insights
+queries on 10 million records (part E).
 
     .venv/bin/python benchmarks/run.py            # full run, a few minutes
     .venv/bin/python benchmarks/run.py --quick    # smaller counts, a smoke run
     .venv/bin/python benchmarks/run.py --py-spy   # also profile the servers (slows them)
+    .venv/bin/python benchmarks/run.py --only streams --format openai   # part C only
+    .venv/bin/python benchmarks/run.py --only otlp   # part D only
+    .venv/bin/python benchmarks/run.py --only query  # part E only (10M records, built once)
 
 See benchmarks/README.md for what each row means.
 """
@@ -22,8 +27,12 @@ from rich.console import Console
 
 import gateway
 import ingest
+import otlp
 import procs
+import query
 import spy
+import stream_tables
+import streams
 
 console = Console(color_system=None, highlight=False, soft_wrap=True, width=220)
 
@@ -42,11 +51,21 @@ def load_average() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="llmtrail benchmarks")
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
-    parser.add_argument("--only", choices=("gateway", "ingest"), help="run one part only")
+    parser.add_argument(
+        "--only",
+        choices=("gateway", "ingest", "streams", "otlp", "query"),
+        help="run one part only",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("openai", "anthropic", "bedrock"),
+        default="openai",
+        help="part C: the wire format of the streams",
+    )
     parser.add_argument(
         "--py-spy",
         action="store_true",
-        help="profile llmtrail (logging on) in part A and the ingest server in part B",
+        help="profile llmtrail (logging on) in parts A and C and the ingest server in part B",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
@@ -85,6 +104,34 @@ def main() -> int:
             if iresult.profile is not None and iresult.profile.exists():
                 console.print()
                 console.print(spy.summary(iresult.profile, "B. py-spy: ingest server"))
+        if args.only in (None, "streams"):
+            splan = streams.QUICK if args.quick else streams.FULL
+            log("part C: concurrent streams")
+            profile = profiles / "streams-logging-on.txt" if profiles else None
+            sresult = streams.run(workdir, splan, log, profile, args.format)
+            for table in stream_tables.tables(sresult):
+                console.print()
+                console.print(table)
+            if sresult.profile is not None and sresult.profile.exists():
+                console.print()
+                console.print(spy.summary(sresult.profile, "C. py-spy: llmtrail, logging on"))
+        if args.only in (None, "otlp"):
+            oplan = otlp.QUICK if args.quick else otlp.FULL
+            log("part D: OTLP ingest")
+            profile = profiles / "otlp-server.txt" if profiles else None
+            oresult = otlp.run(workdir, oplan, log, profile)
+            for table in otlp.tables(oresult):
+                console.print()
+                console.print(table)
+            if oresult.profile is not None and oresult.profile.exists():
+                console.print()
+                console.print(spy.summary(oresult.profile, "D. py-spy: OTLP server (mixed)"))
+        if args.only in (None, "query"):
+            log("part E: Logs Insights queries")
+            qresult = query.run(query.QUICK if args.quick else query.FULL, log)
+            for part in query.tables(qresult):
+                console.print()
+                console.print(part)
     finally:
         if args.keep:
             log(f"work directory kept: {workdir}")
