@@ -171,7 +171,7 @@ class Pipeline:
             except queue.Full:
                 self.counters.dropped_queue_full += 1
                 return False
-        self.counters.accepted += 1
+            self.counters.accepted += 1  # under the lock: records finish on worker threads
         return True
 
     def ingest(

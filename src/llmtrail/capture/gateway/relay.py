@@ -53,7 +53,11 @@ async def relay(
     finish: Callable[[Relayed], None],
 ) -> None:
     """Stream ``chunks`` to the client and call ``finish`` with the tee exactly once — also
-    when the server cancels the relay (shutdown), before the cancellation propagates."""
+    when the server cancels the relay (shutdown), before the cancellation propagates.
+
+    ``finish`` parses the tee and builds the record: it runs on a worker thread, so the event
+    loop keeps relaying other streams' chunks while it works (the GIL is handed over every
+    switch interval instead of the loop stopping for the whole parse)."""
     await send({"type": "http.response.start", "status": status, "headers": headers})
     out = Relayed()
     disconnected = asyncio.ensure_future(_wait_disconnect(receive))
@@ -91,7 +95,7 @@ async def relay(
             await closer()
     if out.status != "CANCELLED":
         await _send_quietly(send, b"", more=False)
-    finish(out)
+    await asyncio.get_running_loop().run_in_executor(None, finish, out)
 
 
 def _cancelled(out: Relayed, kind: str, message: str) -> None:

@@ -109,7 +109,8 @@ class HttpProvider:
             while True:
                 timeout = min(self.timeouts.stream_idle, self._remaining(started))
                 try:
-                    chunk = await asyncio.wait_for(response.content.readany(), timeout=timeout)
+                    async with asyncio.timeout(timeout):  # no task per chunk, unlike wait_for
+                        chunk = await response.content.readany()
                 except TimeoutError:
                     raise UpstreamError(
                         "upstream_stream_idle",
