@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -63,6 +64,7 @@ class Runtime:
         )
         self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
+        self.on_close: list[Callable[[], None]] = []
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
@@ -106,6 +108,8 @@ class Runtime:
         if self.closed:
             return
         self.closed = True
+        for stop in self.on_close:  # e.g. worker processes the surfaces started
+            stop()
         self.pipeline.stop(self.settings.drain_timeout_s)
         self.db.close()  # checkpoints
 

@@ -18,6 +18,9 @@ nothing already stored changes.
 from __future__ import annotations
 
 import asyncio
+import functools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +40,7 @@ from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.spans import Span, TraceQuery, check_trace_id
 
+_POOL_BYTES = 64 * 1024  # bodies this large are decoded in the worker process
 _PROTOBUF = "application/x-protobuf"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 
@@ -47,6 +51,23 @@ class TracesAPI:
     def __init__(self, runtime: Runtime, index: GatewayCallIndex) -> None:
         self.runtime = runtime
         self.index = index
+        self._decoders: ProcessPoolExecutor | None = None
+
+    def _decoder_pool(self) -> ProcessPoolExecutor:
+        """Worker processes that decode large bodies beside the server: decoding is pure
+        Python work that would otherwise share the event loop's GIL. Started on first use,
+        stopped with the runtime."""
+        if self._decoders is None:
+            self._decoders = ProcessPoolExecutor(
+                max_workers=2, mp_context=multiprocessing.get_context("spawn")
+            )
+            self.runtime.on_close.append(self._stop_decoders)
+        return self._decoders
+
+    def _stop_decoders(self) -> None:
+        if self._decoders is not None:
+            self._decoders.shutdown(wait=True, cancel_futures=True)
+            self._decoders = None
 
     async def otlp(self, request: Request) -> Response:
         """``POST /v1/traces``: an ``ExportTraceServiceRequest``, answered in its encoding."""
@@ -68,9 +89,20 @@ class TracesAPI:
             raw = await _read_limited(request, limits.max_ingest_bytes)
             if encoding == "gzip":
                 raw = gunzip_limited(raw, limits.max_ingest_bytes)
-            decoded, records, links, rejected = await asyncio.to_thread(
-                self._decode, raw, content_type
-            )
+            if len(raw) >= _POOL_BYTES:
+                loop = asyncio.get_running_loop()
+                pool = self._decoder_pool()
+                decoded = await loop.run_in_executor(
+                    pool,
+                    functools.partial(decode_traces, workspace=DEFAULT_WORKSPACE),
+                    raw,
+                    content_type,
+                )
+                decoded, records, links, rejected = await asyncio.to_thread(self._sort_out, decoded)
+            else:
+                decoded, records, links, rejected = await asyncio.to_thread(
+                    self._decode, raw, content_type
+                )
             spans = decoded.spans + links
             if spans:
                 await asyncio.to_thread(self.runtime.spans.append, spans)
@@ -95,7 +127,11 @@ class TracesAPI:
         self, raw: bytes, content_type: str
     ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
         """A worker thread's share: decode, then sort the model calls (`_records`)."""
-        decoded = decode_traces(raw, content_type, workspace=DEFAULT_WORKSPACE)
+        return self._sort_out(decode_traces(raw, content_type, workspace=DEFAULT_WORKSPACE))
+
+    def _sort_out(
+        self, decoded: DecodedTraces
+    ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
         records, links, rejected = self._records(decoded.records)
         return decoded, enriched(records, self.runtime.enricher), links, rejected
 
