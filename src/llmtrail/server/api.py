@@ -13,7 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from llmtrail.capture.enrich import enriched
+from llmtrail.capture.enrich import enriched, enricher_from
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.record import InvocationRecord, parse_timestamp
@@ -22,6 +22,7 @@ from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 
 MAX_PAGE = 1000
+WORKER_BYTES = 256 * 1024  # ingest bodies this large are validated in a worker process
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -39,19 +40,23 @@ class RecordsAPI:
         try:
             raw = await _read_limited(request, limits.max_ingest_bytes)
             gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
-            # decoding and validating a large batch would stall the event loop's other calls
-            results, valid, where = await asyncio.to_thread(
-                validate_batch,
+            args = (
                 raw,
                 gzipped,
                 limits.max_ingest_bytes,
                 limits.max_ingest_records,
                 limits.max_json_depth,
+                self.runtime.enricher.recipe(),
             )
+            # decoding, validating and pricing a batch is CPU work: a large one goes to a
+            # worker process, a small one to a thread, never the event loop
+            if len(raw) >= WORKER_BYTES:
+                results, valid, where = await self.runtime.workers.run(validate_and_price, *args)
+            else:
+                results, valid, where = await asyncio.to_thread(validate_and_price, *args)
         except LlmtrailError as exc:
             return from_error(exc)
         try:
-            valid = await asyncio.to_thread(enriched, valid, self.runtime.enricher)
             fresh, future = self.runtime.pipeline.ingest(valid)
             await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
         except Unavailable as exc:
@@ -147,6 +152,20 @@ def gunzip_limited(raw: bytes, limit: int) -> bytes:
     if not decompressor.eof:
         raise ValidationError("body", "is truncated gzip")
     return out
+
+
+def validate_and_price(
+    raw: bytes,
+    gzipped: bool,
+    max_bytes: int,
+    max_records: int,
+    max_depth: int,
+    recipe: Any,
+) -> tuple[list[dict[str, Any]], list[InvocationRecord], list[int]]:
+    """`validate_batch`, then the cost and character counts the valid records lack (run in a
+    worker process for large batches: everything here is pure)."""
+    results, valid, where = validate_batch(raw, gzipped, max_bytes, max_records, max_depth)
+    return results, enriched(valid, enricher_from(recipe)), where
 
 
 def validate_batch(

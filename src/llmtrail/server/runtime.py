@@ -20,6 +20,7 @@ from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
+from llmtrail.server.workers import Workers
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
 from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.objects import DirectoryObjectStore
@@ -64,7 +65,8 @@ class Runtime:
         )
         self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
-        self.on_close: list[Callable[[], None]] = []
+        self.workers = Workers()
+        self.on_close: list[Callable[[], None]] = [self.workers.close]
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -51,23 +49,6 @@ class TracesAPI:
     def __init__(self, runtime: Runtime, index: GatewayCallIndex) -> None:
         self.runtime = runtime
         self.index = index
-        self._decoders: ProcessPoolExecutor | None = None
-
-    def _decoder_pool(self) -> ProcessPoolExecutor:
-        """Worker processes that decode large bodies beside the server: decoding is pure
-        Python work that would otherwise share the event loop's GIL. Started on first use,
-        stopped with the runtime."""
-        if self._decoders is None:
-            self._decoders = ProcessPoolExecutor(
-                max_workers=2, mp_context=multiprocessing.get_context("spawn")
-            )
-            self.runtime.on_close.append(self._stop_decoders)
-        return self._decoders
-
-    def _stop_decoders(self) -> None:
-        if self._decoders is not None:
-            self._decoders.shutdown(wait=True, cancel_futures=True)
-            self._decoders = None
 
     async def otlp(self, request: Request) -> Response:
         """``POST /v1/traces``: an ``ExportTraceServiceRequest``, answered in its encoding."""
@@ -89,11 +70,8 @@ class TracesAPI:
             raw = await _read_limited(request, limits.max_ingest_bytes)
             if encoding == "gzip":
                 raw = gunzip_limited(raw, limits.max_ingest_bytes)
-            if len(raw) >= _POOL_BYTES:
-                loop = asyncio.get_running_loop()
-                pool = self._decoder_pool()
-                decoded = await loop.run_in_executor(
-                    pool,
+            if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
+                decoded = await self.runtime.workers.run(
                     functools.partial(decode_traces, workspace=DEFAULT_WORKSPACE),
                     raw,
                     content_type,
