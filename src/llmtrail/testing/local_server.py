@@ -50,6 +50,7 @@ class LocalServer:
     """Serves an aiohttp app on 127.0.0.1 from a background thread with its own event loop."""
 
     name = "local-server"
+    client_max_size = 64 * 1024**2  # the largest request body the app reads
 
     def __init__(self, *, port: int = 0, record: bool = True) -> None:
         self.record = record  # False: keep ``received`` empty (long benchmark runs)
@@ -139,7 +140,7 @@ class LocalServer:
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._log_request], client_max_size=64 * 1024**2)
+        app = web.Application(middlewares=[self._log_request], client_max_size=self.client_max_size)
         self.add_routes(app)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
@@ -165,10 +166,13 @@ def serve_until_interrupted(
     parser: argparse.ArgumentParser,
     argv: list[str] | None,
     label: Callable[[LocalServer], str],
+    default_port: int = 0,
 ) -> None:
     """The ``python -m`` entry point of a fake: serve in the foreground until SIGINT/SIGTERM,
     after printing one line that ends with the URL to use."""
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free)")
+    parser.add_argument(
+        "--port", type=int, default=default_port, help="port on 127.0.0.1 (0 = any free)"
+    )
     args = parser.parse_args(argv)
 
     def _interrupt(signum: int, frame: FrameType | None) -> None:

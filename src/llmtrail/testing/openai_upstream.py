@@ -20,17 +20,14 @@ import base64
 import hashlib
 import itertools
 import re
-import signal
 import struct
-import threading
 import time
-from dataclasses import dataclass
-from types import FrameType, TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp.typedefs import Handler
+
+from llmtrail.testing.local_server import LocalServer, ReceivedRequest, serve_until_interrupted
 
 __all__ = ["OpenAIUpstream", "ReceivedRequest", "main"]
 
@@ -38,16 +35,6 @@ _SWITCH = re.compile(r"^(fail|slow|stall)-(\d+)$")
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_exceeded"}
 _MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _EMBEDDING_DIM = 8
-
-
-@dataclass
-class ReceivedRequest:
-    """One request as the upstream saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
 
 
 def _tokens(text: str) -> int:
@@ -87,110 +74,25 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
 
-class OpenAIUpstream:
-    """Runs an aiohttp server on 127.0.0.1 in a background thread with its own event loop."""
+class OpenAIUpstream(LocalServer):
+    """The fake OpenAI API; its ``base_url`` is what ``openai.OpenAI(base_url=…)`` takes."""
+
+    name = "openai-upstream"
+    client_max_size = 1024**2  # aiohttp's default, as this fake always had
 
     def __init__(self, *, port: int = 0, response_bytes: int = 1000, record: bool = True) -> None:
+        super().__init__(port=port, record=record)
         self.response_bytes = response_bytes
-        self.record = record  # False: keep ``received`` empty (long benchmark runs)
-        self.received: list[ReceivedRequest] = []
-        self._requested_port = port
-        self._port: int | None = None
-        self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-
-    def start(self) -> OpenAIUpstream:
-        """Bind 127.0.0.1:port (0 picks a free port) and serve in a background thread."""
-        if self._thread is not None:
-            raise RuntimeError("OpenAIUpstream already started")
-        self._ready, self._startup_error = threading.Event(), None
-        self._thread = threading.Thread(target=self._run, name="openai-upstream", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            self._thread = None
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the background thread; safe to call more than once."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopping.set)
-        thread.join()
-        self._port = None
-
-    def __enter__(self) -> OpenAIUpstream:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("OpenAIUpstream is not running")
-        return self._port
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
 
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as exc:
-            if self._ready.is_set():
-                raise
-            self._startup_error = exc  # raised by start(), e.g. the port is taken
-        finally:
-            self._ready.set()
-            try:
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
-            finally:
-                loop.close()
-
-    async def _serve(self) -> None:
-        self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._record])
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, "127.0.0.1", self._requested_port).start()
-            self._port = int(runner.addresses[0][1])
-            self._ready.set()
-            await self._stopping.wait()
-        finally:
-            await runner.cleanup()
-
-    @web.middleware
-    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.record:
-            body = await request.read()
-            headers = {k.lower(): v for k, v in request.headers.items()}
-            with self._lock:
-                self.received.append(ReceivedRequest(request.method, request.path, headers, body))
-        return await handler(request)
 
     async def _parse(self, request: web.Request) -> dict[str, Any] | web.Response:
         """The JSON body, or an error response (malformed body, ``fail-``, after ``slow-``)."""
@@ -297,22 +199,14 @@ class OpenAIUpstream:
 def main(argv: list[str] | None = None) -> None:
     """Serve in the foreground until interrupted (SIGINT or SIGTERM)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--port", type=int, default=9100, help="port on 127.0.0.1 (0 = any free)")
     parser.add_argument("--response-bytes", type=int, default=1000, help="size of each answer")
-    args = parser.parse_args(argv)
-
-    def _interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    upstream = OpenAIUpstream(port=args.port, response_bytes=args.response_bytes, record=False)
-    with upstream:
-        print(f"OpenAI upstream serving at {upstream.base_url}", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+    serve_until_interrupted(
+        lambda a: OpenAIUpstream(port=a.port, response_bytes=a.response_bytes, record=False),
+        parser,
+        argv,
+        lambda s: f"OpenAI upstream serving at {s.base_url}",  # type: ignore[attr-defined]
+        default_port=9100,
+    )
 
 
 if __name__ == "__main__":
