@@ -417,7 +417,49 @@ def test_generated_requests_decode_to_their_spans() -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("otlp")
     with ServerProcess(root / "data", config=f"[limits]\nmax_ingest_bytes = {MAX_BODY}\n") as s:
+        for override in GOLDEN_PRICES:
+            put_json(s.url + "/api/prices", override)
         yield s
+
+
+# The golden records' costs come from these prices, not from the installed genai-prices data,
+# which changes with every release of that package.
+GOLDEN_PRICES = [
+    {
+        "id": "golden-gpt-4o-mini",
+        "provider": "openai",
+        "model": "gpt-4o-mini*",
+        "prices": {"input_mtok": "0.15", "output_mtok": "0.6"},
+        "effective_from": "2020-01-01",
+    },
+    {
+        "id": "golden-claude-sonnet-4",
+        "provider": "anthropic",
+        "model": "claude-sonnet-4*",
+        "prices": {
+            "input_mtok": "3",
+            "output_mtok": "15",
+            "cache_read_mtok": "0.3",
+            "cache_write_mtok": "3.75",
+        },
+        "effective_from": "2020-01-01",
+    },
+    {
+        "id": "golden-titan-embed",
+        "provider": "bedrock",
+        "model": "amazon.titan-embed-text-v2*",
+        "prices": {"input_mtok": "0.02"},
+        "effective_from": "2020-01-01",
+    },
+]
+
+
+def put_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}, method="PUT"
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
 
 
 @dataclass
