@@ -7,6 +7,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -60,9 +61,28 @@ def _body() -> bytes:
     return request.SerializeToString()
 
 
+# The model calls are priced from this price of the test's own, not from the installed
+# genai-prices data, which changes with every release of that package. USD per million tokens.
+PRICE = {
+    "id": "large-body",
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "prices": {"input_mtok": "1", "output_mtok": "5"},
+    "effective_from": "2020-01-01",
+}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path_factory.mktemp("otlp-large") / "data") as proc:
+        request = urllib.request.Request(
+            proc.url + "/api/prices",
+            data=json.dumps(PRICE).encode(),
+            method="PUT",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 201
         yield proc
 
 
@@ -85,4 +105,11 @@ def test_a_large_body_goes_through_the_worker_process(server: ServerProcess) -> 
     records = server.get("/api/records?limit=1000&start=2025-11-24T00:00:00Z")["records"]
     otlp = [r for r in records if r.get("source") == "otlp"]
     assert sorted(r["input"]["inputTokenCount"] for r in otlp) == [100 + t for t in range(TRACES)]
-    assert all("totalUsd" in r["cost"] for r in otlp), json.dumps(otlp[0]["cost"])
+    for r in otlp:  # priced in the worker process, with the price set on the server
+        tokens = (r["input"]["inputTokenCount"], r["output"]["outputTokenCount"])
+        expected = (Decimal(tokens[0]) * 1 + Decimal(tokens[1]) * 5) / 1_000_000
+        assert "totalUsd" in r["cost"], json.dumps(r["cost"])
+        assert (Decimal(r["cost"]["totalUsd"]), r["cost"]["priceVersion"]) == (
+            expected,
+            "override:large-body",
+        )

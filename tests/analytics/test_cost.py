@@ -1,5 +1,11 @@
 """Cost of records: hand-computed amounts, token semantics per wire format, effective dates,
-overrides, empty costs with their reasons, odd records, and re-pricing history."""
+overrides, empty costs with their reasons, odd records, and re-pricing history.
+
+Hand-computed amounts use prices written here (`PINNED_FILES`, `ACME`): genai-prices' data
+changes with every release of the package, and what they test is llmtrail's arithmetic and its
+reading of each wire format's token counts. Costs priced from the genai-prices snapshot are
+compared with genai-prices' own calculation for the same model, usage and time.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from hypothesis import strategies as st
 from llmtrail.analytics.cost import MONEY_QUANTUM, CostResult, cost_of, recompute
 from llmtrail.analytics.price_data import PriceFile, parse_price_file
 from llmtrail.analytics.pricing import PriceTable
+from tests.analytics.genai_reference import genai_answer, genai_cost
 from tests.conftest import bedrock_fixture_lines
 
 D = Decimal
@@ -75,6 +82,35 @@ def acme() -> PriceTable:
     return PriceTable(files=[ACME], genai=False)
 
 
+def one_model(provider: str, model: str, **prices: str) -> PriceFile:
+    return data_file(
+        [{"model": model, "prices": [{"effective_from": "2024-01-01", **prices}]}], provider
+    )
+
+
+# Real model names with prices of the test's own: $0.8 input, $4 output, $0.08 cache read, $1
+# cache write per million for Claude 3.5 Haiku; $0.15, $0.6 and $0.075 cached for gpt-4o-mini.
+HAIKU_RATES = {
+    "input_mtok": "0.8",
+    "output_mtok": "4",
+    "cache_read_mtok": "0.08",
+    "cache_write_mtok": "1",
+}
+PINNED_FILES = [
+    one_model("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0", **HAIKU_RATES),
+    one_model("anthropic", "claude-3-5-haiku-20241022", **HAIKU_RATES),
+    one_model(
+        "openai", "gpt-4o-mini", input_mtok="0.15", output_mtok="0.6", cache_read_mtok="0.075"
+    ),
+]
+HAIKU_VERSION = "llmtrail:bedrock:anthropic.claude-3-5-haiku-20241022-v1:0@2024-01-01"
+
+
+@pytest.fixture(scope="module")
+def pinned() -> PriceTable:
+    return PriceTable(files=PINNED_FILES, genai=False)
+
+
 def record(
     model: str = "widget-1",
     provider: str | None = "acme",
@@ -124,10 +160,10 @@ def amounts(cost: CostResult) -> tuple[Decimal | None, ...]:
 # -- hand-computed costs ---------------------------------------------------------------------
 
 
-def test_bedrock_claude_with_cache_tokens(table: PriceTable) -> None:
+def test_bedrock_claude_with_cache_tokens(pinned: PriceTable) -> None:
     # Bedrock: inputTokenCount excludes cache reads and writes.
     # $0.8, $4, $0.08, $1 per million: 1000 in, 300 out, 2000 read, 500 written.
-    cost = cost_of(record(HAIKU, "bedrock", inp=1000, out=300, read=2000, write=500), table)
+    cost = cost_of(record(HAIKU, "bedrock", inp=1000, out=300, read=2000, write=500), pinned)
     assert amounts(cost) == (
         D("0.0008"),
         D("0.0012"),
@@ -136,37 +172,34 @@ def test_bedrock_claude_with_cache_tokens(table: PriceTable) -> None:
         D(0),
         D("0.00266"),
     )
-    assert cost.price_version == (
-        f"genai-prices:{table.genai_prices_version}:"
-        "aws/regional.anthropic.claude-3-5-haiku-20241022-v1:0@initial"
-    )
+    assert cost.price_version == HAIKU_VERSION
     assert cost.reason is None and cost.priced
 
 
-def test_openai_cached_tokens_are_a_subset_billed_once(table: PriceTable) -> None:
+def test_openai_cached_tokens_are_a_subset_billed_once(pinned: PriceTable) -> None:
     # OpenAI: prompt_tokens (1000) includes cached_tokens (400). gpt-4o-mini: $0.15 input,
     # $0.075 cached, $0.6 output per million: 600 × 0.15 + 400 × 0.075 + 300 × 0.6.
     doc = record("gpt-4o-mini", "openai", operation="ChatCompletions", inp=1000, out=300, read=400)
-    cost = cost_of(doc, table)
+    cost = cost_of(doc, pinned)
     assert amounts(cost) == (D("0.00009"), D("0.00018"), D("0.00003"), D(0), D(0), D("0.0003"))
     # The same counts from a Bedrock-format call mean 1000 uncached + 400 cached.
     doc["operation"] = "Converse"
-    assert cost_of(doc, table).input_usd == D("0.00015")
+    assert cost_of(doc, pinned).input_usd == D("0.00015")
 
 
 def test_openai_semantics_follow_the_provider_when_the_operation_says_nothing(
-    table: PriceTable,
+    pinned: PriceTable,
 ) -> None:
     # An OTLP span from the OpenAI SDK: operation "Chat", provider "openai".
     doc = record("gpt-4o-mini", "openai", operation="Chat", inp=1000, out=0, read=400)
-    assert cost_of(doc, table).input_usd == D("0.00009")
+    assert cost_of(doc, pinned).input_usd == D("0.00009")
     doc = record("claude-3-5-haiku-20241022", "anthropic", operation="Chat", inp=1000, read=400)
-    assert cost_of(doc, table).input_usd == D("0.0008")  # Anthropic's input excludes the cache
+    assert cost_of(doc, pinned).input_usd == D("0.0008")  # Anthropic's input excludes the cache
 
 
-def test_inconsistent_openai_counts_are_refused(table: PriceTable) -> None:
+def test_inconsistent_openai_counts_are_refused(pinned: PriceTable) -> None:
     doc = record("gpt-4o-mini", "openai", operation="ChatCompletions", inp=100, out=5, read=400)
-    assert cost_of(doc, table) == CostResult.empty("inconsistent_token_counts")
+    assert cost_of(doc, pinned) == CostResult.empty("inconsistent_token_counts")
 
 
 def test_sim_records_cost_like_a_small_model(table: PriceTable) -> None:
@@ -185,12 +218,12 @@ def test_sim_records_cost_like_a_small_model(table: PriceTable) -> None:
     assert cost.price_version == "llmtrail:sim:default@2024-01-01"
 
 
-def test_application_profile_is_priced_by_its_resolved_model(table: PriceTable) -> None:
+def test_application_profile_is_priced_by_its_resolved_model(pinned: PriceTable) -> None:
     arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
     doc = record(arn, "bedrock", inp=1000, out=300, resolvedModelId=HAIKU)
-    assert cost_of(doc, table).total_usd == D("0.002")
+    assert cost_of(doc, pinned).total_usd == D("0.002")
     del doc["resolvedModelId"]
-    assert cost_of(doc, table) == CostResult.empty("no_price")
+    assert cost_of(doc, pinned) == CostResult.empty("no_price")
 
 
 def test_effective_dates_give_different_versions(acme: PriceTable) -> None:
@@ -297,12 +330,112 @@ def test_counts_read_from_json_floats_are_accepted(acme: PriceTable) -> None:
     assert cost_of(record(inp=1000.0, out=0.0), acme).total_usd == D("0.001")
 
 
-def test_every_fixture_bedrock_log_is_priced(table: PriceTable) -> None:
+# -- costs from the genai-prices snapshot ----------------------------------------------------
+
+# A cost differs from genai-prices' unrounded one by at most half a nanodollar in each of the
+# five parts llmtrail rounds.
+ROUNDING = 5 * MONEY_QUANTUM / 2
+
+
+def assert_cost_is_genai_prices_own(cost: CostResult, expected: Any) -> None:
+    """``cost`` is what genai-prices computes (``expected``, a `PriceCalculation` or None when
+    it knows no such model): input (cache included) and output apart, and the total."""
+    if expected is None:
+        assert cost == CostResult.empty("no_price")
+        return
+    assert cost.priced, cost.reason
+    ours_input = sum((cost.input_usd, cost.cache_read_usd, cost.cache_write_usd), D(0))
+    assert abs(ours_input - expected.input_price) <= ROUNDING
+    assert cost.output_usd is not None and abs(cost.output_usd - expected.output_price) <= ROUNDING
+    assert cost.total_usd is not None and abs(cost.total_usd - expected.total_price) <= ROUNDING
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "operation", "timestamp", "tokens", "genai_input"),
+    [
+        # Bedrock and Anthropic count input without the cache; genai-prices' input is all of it
+        ("bedrock", HAIKU, "Converse", "2025-07-01T12:00:00Z", (1000, 300, 2000, 500), 3500),
+        (
+            "anthropic",
+            "claude-3-5-haiku-20241022",
+            "Messages",
+            "2025-07-01T12:00:00Z",
+            (1000, 300, 2000, 500),
+            3500,
+        ),
+        # OpenAI's prompt_tokens already holds the cached tokens
+        (
+            "openai",
+            "gpt-4o-mini",
+            "ChatCompletions",
+            "2025-07-01T12:00:00Z",
+            (1000, 300, 400, 0),
+            1000,
+        ),
+        # a long context: past the context tier of a model priced with one
+        (
+            "anthropic",
+            "claude-sonnet-4-5",
+            "Messages",
+            "2025-10-01T12:00:00Z",
+            (150_000, 2000, 60_000, 10_000),
+            220_000,
+        ),
+        # either side of a dated price change (o3's price cut)
+        ("openai", "o3", "ChatCompletions", "2025-06-09T23:59:59Z", (5000, 2000, 1000, 0), 5000),
+        ("openai", "o3", "ChatCompletions", "2025-06-10T00:00:00Z", (5000, 2000, 1000, 0), 5000),
+    ],
+)
+def test_genai_priced_costs_are_genai_prices_own(
+    table: PriceTable,
+    provider: str,
+    model: str,
+    operation: str,
+    timestamp: str,
+    tokens: tuple[int, int, int, int],
+    genai_input: int,
+) -> None:
+    inp, out, read, write = tokens
+    doc = record(model, provider, timestamp, operation, inp=inp, out=out, read=read, write=write)
+    cost = cost_of(doc, table)
+    at = datetime.fromisoformat(timestamp)
+    genai_provider = "aws" if provider == "bedrock" else provider
+    names = table.query(provider, model).names  # a cross-region id, then its base model
+    expected = genai_cost(
+        names,
+        genai_provider,
+        at,
+        input_tokens=genai_input,
+        output_tokens=out,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+    )
+    assert_cost_is_genai_prices_own(cost, expected)
+    answer = genai_answer(names, genai_provider, at)
+    assert cost.price_version == (answer.version if answer is not None else None)
+
+
+def test_every_fixture_bedrock_log_costs_what_genai_prices_says(table: PriceTable) -> None:
     for line in bedrock_fixture_lines():
         doc = json.loads(line)
+        inp = doc["input"]
+        read = inp.get("cacheReadInputTokenCount", 0)
+        write = inp.get("cacheWriteInputTokenCount", 0)
+        at = datetime.fromisoformat(doc["timestamp"])
+        names = table.query(None, doc["modelId"]).names
+        expected = genai_cost(
+            names,
+            "aws",
+            at,
+            input_tokens=inp.get("inputTokenCount", 0) + read + write,
+            output_tokens=doc["output"].get("outputTokenCount", 0),
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
         cost = cost_of(doc, table)
-        assert cost.priced, (doc["modelId"], cost.reason)
-        assert cost.price_version is not None and cost.price_version.startswith("genai-prices:")
+        assert_cost_is_genai_prices_own(cost, expected)
+        answer = genai_answer(names, "aws", at)
+        assert cost.price_version == (answer.version if answer is not None else None)
 
 
 # -- odd records never raise -----------------------------------------------------------------
@@ -411,8 +544,8 @@ def test_costs_equal_the_formula(inp: int, out: int, read: int, write: int) -> N
 # -- the stored form -------------------------------------------------------------------------
 
 
-def test_to_dict_and_back(table: PriceTable) -> None:
-    cost = cost_of(record(HAIKU, "bedrock", inp=1000, out=300, read=2000, write=500), table)
+def test_to_dict_and_back(pinned: PriceTable) -> None:
+    cost = cost_of(record(HAIKU, "bedrock", inp=1000, out=300, read=2000, write=500), pinned)
     stored = cost.to_dict(money_as_text=True)
     assert stored["totalUsd"] == "0.002660000" and stored["otherUsd"] == "0.000000000"
     assert set(stored) == {

@@ -1,27 +1,50 @@
 """The price table: model resolution, sources and their order, versions, overrides, data files.
 
-Prices asserted here are the real ones in the bundled genai-prices snapshot and llmtrail's
-packaged data files (so an upgrade that changes them shows up as a failing test to re-read),
-plus small data files written by the tests for effective dates.
+No test here writes down a price, model id or version from the genai-prices snapshot: that
+data changes with every release of the package, and the lock refresh installs the newest. How
+llmtrail finds and reads a genai-prices model is checked against what genai-prices itself
+answers for the same model and time (`tests.analytics.genai_reference`), and the reading of
+genai-prices' price records against records built here. llmtrail's own logic (lookup order,
+dates, overrides, ``missing``) is checked with data files and overrides written by the tests,
+or with llmtrail's packaged data files, which are llmtrail's own.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from genai_prices.types import (
+    ClauseEquals,
+    ConditionalPrice,
+    ModelInfo,
+    ModelPrice,
+    Provider,
+    StartDateConstraint,
+    Tier,
+    TieredPrices,
+    TimeOfDateConstraint,
+)
 
+from llmtrail.analytics.genai_source import GenaiPrices
+from llmtrail.analytics.price import Rate
 from llmtrail.analytics.price_data import PriceDataError, packaged_price_files, parse_price_file
 from llmtrail.analytics.price_overrides import validate_override
 from llmtrail.analytics.pricing import PriceTable, SeenModel
 from llmtrail.errors import ConfigError, ValidationError
+from tests.analytics.genai_reference import (
+    assert_same_price,
+    genai_answer,
+    genai_version_count,
+)
 
+D = Decimal
 AT = datetime(2025, 9, 1, tzinfo=UTC)
-HAIKU_35 = "genai-prices:{v}:aws/regional.anthropic.claude-3-5-haiku-20241022-v1:0@initial"
+HAIKU_BASE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 
 
 @pytest.fixture(scope="module")
@@ -65,85 +88,182 @@ WIDGET = [
         "prices": [{"effective_from": "2024-01-01", "input_mtok": "9"}],
     },
 ]
+# An OpenAI model as a data file of the test's own, for tests of lookup order and overrides.
+OPENAI_MINI = data_file(
+    [
+        {
+            "model": "gpt-4o-mini",
+            "match": ["gpt-4o-mini-*"],
+            "prices": [
+                {"effective_from": "2024-07-18", "input_mtok": "0.15", "output_mtok": "0.6"}
+            ],
+        }
+    ],
+    provider="openai",
+    name="openai.json",
+)
+MINI_VERSION = "llmtrail:openai:gpt-4o-mini@2024-07-18"
 
 
 # -- model resolution ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("provider", "model"),
+    ("provider", "model", "bedrock_id"),
     [
-        ("bedrock", "anthropic.claude-3-5-haiku-20241022-v1:0"),
-        ("bedrock", "us.anthropic.claude-3-5-haiku-20241022-v1:0"),
-        ("bedrock", "eu.anthropic.claude-3-5-haiku-20241022-v1:0"),
-        ("bedrock", "apac.anthropic.claude-3-5-haiku-20241022-v1:0"),
-        ("bedrock", "jp.anthropic.claude-3-5-haiku-20241022-v1:0"),
-        ("bedrock", "bedrock/us.anthropic.claude-3-5-haiku-20241022-v1:0"),
+        ("bedrock", HAIKU_BASE, HAIKU_BASE),
+        ("bedrock", f"us.{HAIKU_BASE}", f"us.{HAIKU_BASE}"),
+        ("bedrock", f"eu.{HAIKU_BASE}", f"eu.{HAIKU_BASE}"),
+        ("bedrock", f"apac.{HAIKU_BASE}", f"apac.{HAIKU_BASE}"),
+        ("bedrock", f"jp.{HAIKU_BASE}", f"jp.{HAIKU_BASE}"),
+        ("bedrock", f"bedrock/us.{HAIKU_BASE}", f"us.{HAIKU_BASE}"),
+        ("bedrock", f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU_BASE}", HAIKU_BASE),
         (
             "bedrock",
-            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-haiku-20241022-v1:0",
+            f"arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.{HAIKU_BASE}",
+            f"us.{HAIKU_BASE}",
         ),
-        (
-            "bedrock",
-            "arn:aws:bedrock:us-west-2:123456789012:inference-profile/"
-            "us.anthropic.claude-3-5-haiku-20241022-v1:0",
-        ),
-        (None, "us.anthropic.claude-3-5-haiku-20241022-v1:0"),  # an imported Bedrock log
-        ("AWS", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+        (None, f"us.{HAIKU_BASE}", f"us.{HAIKU_BASE}"),  # an imported Bedrock log
+        ("AWS", HAIKU_BASE, HAIKU_BASE),
     ],
 )
-def test_bedrock_id_variants_resolve_to_the_base_model(
-    table: PriceTable, provider: str | None, model: str
+def test_bedrock_id_variants_resolve_to_the_bedrock_id(
+    table: PriceTable, provider: str | None, model: str, bedrock_id: str
 ) -> None:
+    # Each way of naming a Bedrock model gets the price genai-prices itself gives the id as
+    # Bedrock writes it (a cross-region id, else its base model id), under provider ``bedrock``.
     price = table.lookup(provider, model, AT)
-    assert price is not None
-    assert price.provider == "bedrock"
-    assert price.version == HAIKU_35.format(v=table.genai_prices_version)
-    assert rates(price) == {
-        "input_mtok": "0.8",
-        "output_mtok": "4",
-        "cache_read_mtok": "0.08",
-        "cache_write_mtok": "1",
-    }
+    assert_same_price(price, genai_answer((bedrock_id, HAIKU_BASE), "aws", AT))
+    assert price is None or price.provider == "bedrock"
 
 
-def test_global_and_regional_profiles_are_priced_apart(table: PriceTable) -> None:
+def test_global_and_regional_profiles_are_looked_up_apart(table: PriceTable) -> None:
+    # genai-prices prices ``global.`` and regional cross-region profiles apart: llmtrail asks
+    # for the profile as named before its base model, so each gets genai-prices' own answer.
     base = "anthropic.claude-sonnet-4-5-20250929-v1:0"
-    glob = table.lookup("bedrock", f"global.{base}", AT)
-    us = table.lookup("bedrock", f"us.{base}", AT)
-    plain = table.lookup("bedrock", base, AT)
-    assert glob is not None and us is not None and plain is not None
-    assert "/global.anthropic.claude-sonnet-4-5" in glob.version
-    assert "/regional.anthropic.claude-sonnet-4-5" in us.version
-    assert plain.version == us.version
-    assert rates(glob)["input_mtok"] == "3" and rates(us)["input_mtok"] == "3.3"
+    for name in (f"global.{base}", f"us.{base}", base):
+        assert_same_price(table.lookup("bedrock", name, AT), genai_answer((name, base), "aws", AT))
 
 
 @pytest.mark.parametrize(
-    ("provider", "model", "genai_model"),
+    ("provider", "model", "genai_provider", "genai_ref"),
     [
-        ("openai", "gpt-4o-mini", "openai/gpt-4o-mini"),
-        ("openai", "gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini"),
-        ("openai", "openai/gpt-4o-mini", "openai/gpt-4o-mini"),
-        (None, "openai/gpt-4o-mini", "openai/gpt-4o-mini"),
-        (None, "gpt-4o-mini", "openai/gpt-4o-mini"),
-        ("anthropic", "claude-3-5-haiku-20241022", "anthropic/claude-3-5-haiku-latest"),
-        ("anthropic", "anthropic/claude-3-5-haiku-20241022", "anthropic/claude-3-5-haiku-latest"),
+        ("openai", "gpt-4o-mini", "openai", "gpt-4o-mini"),
+        ("openai", "gpt-4o-mini-2024-07-18", "openai", "gpt-4o-mini-2024-07-18"),
+        ("openai", "openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
+        (None, "openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
+        (None, "gpt-4o-mini", None, "gpt-4o-mini"),  # genai-prices' own model → provider rules
+        ("anthropic", "claude-3-5-haiku-20241022", "anthropic", "claude-3-5-haiku-20241022"),
+        (
+            "anthropic",
+            "anthropic/claude-3-5-haiku-20241022",
+            "anthropic",
+            "claude-3-5-haiku-20241022",
+        ),
     ],
 )
 def test_openai_and_anthropic_names(
-    table: PriceTable, provider: str | None, model: str, genai_model: str
+    table: PriceTable, provider: str | None, model: str, genai_provider: str | None, genai_ref: str
+) -> None:
+    assert_same_price(
+        table.lookup(provider, model, AT), genai_answer(genai_ref, genai_provider, AT)
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-5")],  # the second is tiered
+)
+def test_genai_rates_and_unsupported_keys_are_read_as_genai_prices_has_them(
+    table: PriceTable, provider: str, model: str
 ) -> None:
     price = table.lookup(provider, model, AT)
-    assert price is not None
-    assert price.version == f"genai-prices:{table.genai_prices_version}:{genai_model}@initial"
+    expected = genai_answer(model, provider, AT)
+    assert_same_price(price, expected)  # rates (tiers too), and unsupported keys listed
+    if price is not None:
+        assert not set(price.unsupported) & {"input_mtok", "output_mtok", "cache_read_mtok"}
 
 
-def test_gpt_4o_mini_rates(table: PriceTable) -> None:
-    price = table.lookup("openai", "gpt-4o-mini", AT)
-    assert price is not None
-    assert rates(price) == {"input_mtok": "0.15", "output_mtok": "0.6", "cache_read_mtok": "0.075"}
-    assert "web_searches_kcount" in price.unsupported
+# genai-prices price records built here, as its data module builds them, so that how llmtrail
+# reads one (keys, tiers, request fees, dated and time-of-day prices) is checked on values the
+# test chose.
+ACME_GENAI = Provider(id="acme-genai", name="Acme", api_pattern=r"https://acme\.invalid")
+
+
+@pytest.fixture(scope="module")
+def genai() -> GenaiPrices:
+    return GenaiPrices()
+
+
+def test_a_genai_price_record_becomes_rates_and_unsupported_keys(genai: GenaiPrices) -> None:
+    model = ModelInfo(
+        id="widget-pro",
+        match=ClauseEquals(equals="widget-pro"),
+        prices=ModelPrice(
+            input_mtok=TieredPrices(base=D("3"), tiers=[Tier(start=200_000, price=D("6"))]),
+            output_mtok=D("15"),
+            cache_read_mtok=D("0.3"),
+            cache_write_5m_mtok=D("3.75"),
+            cache_write_1h_mtok=D("6"),
+            requests_kcount=D("5"),
+            web_searches_kcount=D("10"),
+        ),
+    )
+    (price,) = genai.all_prices(ACME_GENAI, model)
+    assert price.version == f"genai-prices:{genai.package_version}:acme-genai/widget-pro@initial"
+    assert (price.provider, price.model, price.source, price.effective_from) == (
+        "acme-genai",
+        "widget-pro",
+        "genai-prices",
+        None,
+    )
+    assert dict(price.rates) == {
+        "input_mtok": Rate(D("3"), ((200_000, D("6")),)),
+        "output_mtok": Rate(D("15")),
+        "cache_read_mtok": Rate(D("0.3")),
+        "cache_write_mtok": Rate(D("3.75")),  # the 5-minute write price: records don't say
+        "per_request": Rate(D("0.005")),
+    }
+    assert price.unsupported == ("cache_write_1h_mtok", "web_searches_kcount")
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    assert genai.price(ACME_GENAI, model, at) == price
+
+
+def test_genai_dated_and_time_of_day_prices_are_versions(genai: GenaiPrices) -> None:
+    model = ModelInfo(
+        id="widget-dated",
+        match=ClauseEquals(equals="widget-dated"),
+        prices=[
+            ConditionalPrice(prices=ModelPrice(input_mtok=D("10"), output_mtok=D("40"))),
+            ConditionalPrice(
+                constraint=StartDateConstraint(start_date=date(2025, 6, 10)),
+                prices=ModelPrice(input_mtok=D("2"), output_mtok=D("8")),
+            ),
+            ConditionalPrice(
+                constraint=TimeOfDateConstraint(start_time=time(16, 30), end_time=time(0, 30)),
+                prices=ModelPrice(input_mtok=D("1"), output_mtok=D("4")),
+            ),
+        ],
+    )
+    prefix = f"genai-prices:{genai.package_version}:acme-genai/widget-dated@"
+    versions = genai.all_prices(ACME_GENAI, model)
+    assert [p.version.removeprefix(prefix) for p in versions] == [
+        "initial",
+        "2025-06-10",
+        "16:30-00:30",
+    ]
+    assert [p.effective_from for p in versions] == [None, date(2025, 6, 10), None]
+
+    def label(at: datetime) -> tuple[str, str]:
+        price = genai.price(ACME_GENAI, model, at)
+        return price.version.removeprefix(prefix), rates(price)["input_mtok"]
+
+    # the last price whose constraint holds wins, else the first
+    assert label(datetime(2025, 6, 9, 16, 29, tzinfo=UTC)) == ("initial", "10")
+    assert label(datetime(2025, 6, 10, 12, tzinfo=UTC)) == ("2025-06-10", "2")
+    assert label(datetime(2025, 6, 10, 16, 30, tzinfo=UTC)) == ("16:30-00:30", "1")
+    assert label(datetime(2025, 6, 9, 0, 29, tzinfo=UTC)) == ("16:30-00:30", "1")
+    assert label(datetime(2025, 6, 11, 0, 30, tzinfo=UTC)) == ("2025-06-10", "2")
 
 
 @pytest.mark.parametrize("model", ["sim/demo", "demo", "sim/claude-haiku", "sim/"])
@@ -179,24 +299,38 @@ def test_unknown_models_have_no_price(table: PriceTable) -> None:
     assert table.lookup("bedrock", arn, AT) is None
 
 
-def test_provider_aliases_price_a_configured_provider_as_its_kind() -> None:
-    aliased = PriceTable(provider_aliases={"corp-openai": "openai"})
+def test_provider_aliases_price_a_configured_provider_as_its_kind(table: PriceTable) -> None:
+    aliased = PriceTable(
+        files=[OPENAI_MINI], genai=False, provider_aliases={"corp-openai": "openai"}
+    )
     price = aliased.lookup("corp-openai", "gpt-4o-mini", AT)
-    assert price is not None and price.provider == "openai"
+    assert price is not None and (price.provider, price.version) == ("openai", MINI_VERSION)
+    assert (
+        PriceTable(files=[OPENAI_MINI], genai=False).lookup("corp-openai", "gpt-4o-mini", AT)
+        is None
+    )
+    # with genai-prices: the price OpenAI's own name gets, whatever the snapshot says it is
+    with_genai = PriceTable(provider_aliases={"corp-openai": "openai"})
+    assert with_genai.lookup("corp-openai", "gpt-4o-mini", AT) == table.lookup(
+        "openai", "gpt-4o-mini", AT
+    )
 
 
 # -- versions by date ------------------------------------------------------------------------
 
 
 def test_genai_prices_dated_changes_are_versions(table: PriceTable) -> None:
-    before = table.lookup("openai", "o3", datetime(2025, 6, 9, 23, 59, tzinfo=UTC))
-    after = table.lookup("openai", "o3", datetime(2025, 6, 10, tzinfo=UTC))
-    assert before is not None and after is not None
-    assert before.version.endswith("openai/o3@initial")
-    assert after.version.endswith("openai/o3@2025-06-10")
-    assert rates(before)["input_mtok"] == "10" and rates(after)["input_mtok"] == "2"
-    assert after.effective_from == date(2025, 6, 10)
-    assert [p.version for p in table.versions("openai", "o3")] == [before.version, after.version]
+    # o3's price cut is a dated price in genai-prices: each of the model's versions is listed,
+    # and each dated one applies from its date, exactly as genai-prices applies it.
+    answer = genai_answer("o3", "openai", AT)
+    shown = [p.version for p in table.versions("openai", "o3")]
+    assert shown == (answer.all_versions if answer is not None else [])
+    for start in answer.start_dates if answer is not None else ():
+        at = datetime.combine(start, time(), UTC)
+        for when in (at - timedelta(minutes=1), at):
+            assert_same_price(
+                table.lookup("openai", "o3", when), genai_answer("o3", "openai", when)
+            )
 
 
 def test_data_file_versions_apply_from_their_date() -> None:
@@ -241,13 +375,22 @@ def override(**changes: Any) -> dict[str, Any]:
 
 
 def test_overrides_win_from_their_date(table: PriceTable) -> None:
-    layered = table.with_overrides([override(id="discount", effective_from="2025-03-01")])
+    filed = PriceTable(files=[OPENAI_MINI], genai=False)
+    layered = filed.with_overrides([override(id="discount", effective_from="2025-03-01")])
     before = layered.lookup("openai", "gpt-4o-mini", datetime(2025, 2, 28, tzinfo=UTC))
+    # the data file's model id names its dated variant too, so the override covers it
     after = layered.lookup("openai", "gpt-4o-mini-2024-07-18", datetime(2025, 3, 1, tzinfo=UTC))
-    assert before is not None and before.source == "genai-prices"
+    assert before is not None and before.version == MINI_VERSION
     assert after is not None and after.version == "override:discount"
     assert rates(after) == {"input_mtok": "0.1", "output_mtok": "0.4"}
-    assert version_of(table, "openai", "gpt-4o-mini", AT).startswith("genai-prices:")
+    assert version_of(filed, "openai", "gpt-4o-mini", AT) == MINI_VERSION
+    # over genai-prices alike: before its date, the override leaves the snapshot's price
+    on_genai = table.with_overrides([override(id="discount", effective_from="2025-03-01")])
+    feb, mar = datetime(2025, 2, 28, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
+    assert on_genai.lookup("openai", "gpt-4o-mini", feb) == table.lookup(
+        "openai", "gpt-4o-mini", feb
+    )
+    assert version_of(on_genai, "openai", "gpt-4o-mini", mar) == "override:discount"
 
 
 def test_an_override_on_the_callers_model_name_wins_over_the_upstream_names_file_price(
@@ -364,22 +507,39 @@ def test_entries_and_versions_for_prices_list_and_show(table: PriceTable) -> Non
     layered = table.with_overrides([override(id="mine")])
     openai = layered.entries("openai")
     assert openai[0].version == "override:mine"
+    assert openai[1:] == table.entries("openai")
     assert {p.provider for p in openai} == {"openai"}
-    assert any(p.version.endswith("openai/gpt-4o-mini@initial") for p in openai)
+    # every price version genai-prices holds for OpenAI's models, and nothing else
+    assert [p.source for p in openai[1:]] == ["genai-prices"] * genai_version_count("openai")
     sim = layered.entries("sim")
     assert [p.version for p in sim] == [
         "llmtrail:sim:embed@2024-01-01",
         "llmtrail:sim:default@2024-01-01",
     ]
     shown = layered.versions("openai", "gpt-4o-mini")
-    assert [p.source for p in shown] == ["override", "genai-prices"]
+    answer = genai_answer("gpt-4o-mini", "openai", AT)
+    genai_versions = answer.all_versions if answer is not None else []
+    assert [p.version for p in shown] == ["override:mine", *genai_versions]
     listed = shown[0].to_dict()
     assert listed["prices"] == {"input_mtok": "0.1", "output_mtok": "0.4"}
     assert listed["effectiveFrom"] == "2025-01-01"
-    assert len(layered.entries()) > 1000  # every genai-prices model is listed
+    in_files = sum(len(entry.versions) for f in table.files for entry in f.models)
+    assert len(layered.entries()) == 1 + in_files + genai_version_count()  # every model listed
 
 
-def test_missing_lists_models_seen_without_a_price(table: PriceTable) -> None:
+def test_missing_lists_models_seen_without_a_price() -> None:
+    haiku = data_file(
+        [
+            {
+                "model": "anthropic.claude-3-5-haiku-20241022-v1:0",
+                "prices": [{"effective_from": "2024-11-04", "input_mtok": "0.8"}],
+            }
+        ],
+        provider="bedrock",
+        name="bedrock-test.json",
+    )
+    # llmtrail's packaged files (its own data) and the test's; genai-prices' data left out
+    table = PriceTable(files=[*packaged_price_files(), OPENAI_MINI, haiku], genai=False)
     seen: list[SeenModel | dict[str, Any]] = [
         {"provider": "bedrock", "modelId": "acme.house-v1:0", "count": 3},
         {"provider": "sim", "modelId": "sim/x", "count": 9},
@@ -392,13 +552,15 @@ def test_missing_lists_models_seen_without_a_price(table: PriceTable) -> None:
             "count": 2,
             "lastSeen": "2025-09-01T00:00:00Z",
         },
-        # priced today, but not when it was last seen
+        # priced today (llmtrail's file, from 2024-04-01), but not when it was last seen
         {
             "provider": "bedrock",
             "modelId": "cohere.command-r-v1:0",
             "count": 1,
             "lastSeen": "2023-01-05T00:00:00Z",
         },
+        # seen without a date: any version will do
+        {"provider": "bedrock", "modelId": "cohere.command-r-v1:0", "count": 4},
     ]
     missing = table.missing(seen)
     assert [(m.provider, m.model, m.count) for m in missing] == [
