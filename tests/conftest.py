@@ -52,3 +52,33 @@ def clickhouse_database(clickhouse_url: str) -> Iterator[str]:
         client.command(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         client.close()
+
+
+# -- no process outlives the test session ------------------------------------------------------
+
+SESSION_MARK = "LLMTRAIL_TEST_SESSION"
+LEAK_GRACE_S = 10.0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Every process the tests start inherits this mark, so the session can find them all at
+    the end, whoever their parent is by then (a killed server's workers are re-parented)."""
+    os.environ[SESSION_MARK] = f"{os.getpid()}-{uuid.uuid4().hex}"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    mark = os.environ.get(SESSION_MARK)
+    if not mark or hasattr(session.config, "workerinput"):
+        return
+    from tests.processes import marked_processes, stop_processes
+
+    survivors = marked_processes(mark, wait_s=LEAK_GRACE_S)
+    if not survivors:
+        return
+    stop_processes(survivors)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {pid}: {cmdline}" for pid, cmdline in sorted(survivors.items())]
+    message = "processes started by the tests outlived the session:\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

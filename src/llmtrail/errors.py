@@ -6,12 +6,33 @@ LlmtrailError
 ├── ConfigError            the configuration file, an environment variable or a flag is wrong
 ├── NotFound               no such record, route or model (→ 404)
 └── Unavailable            the pipeline cannot accept more now: spool full, not ready (→ 503)
+
+Every exception llmtrail defines pickles and unpickles as itself, whatever its ``__init__``
+takes (`Picklable`): worker processes send them back to the server, and an exception that
+failed to unpickle would be lost there.
 """
 
 from __future__ import annotations
 
+from typing import Any
 
-class LlmtrailError(Exception):
+
+class Picklable(Exception):
+    """Unpickles without calling ``__init__``: the class, ``args`` and attributes come back
+    as they were. Mixed into every exception class llmtrail defines."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
+class LlmtrailError(Picklable):
     """Base of every error llmtrail raises on purpose."""
 
 

@@ -19,6 +19,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from llmtrail.errors import Picklable
+
 __all__ = [
     "PER_UNIT_KEYS",
     "RATE_KEYS",
@@ -37,7 +39,7 @@ RATE_KEYS = TOKEN_RATE_KEYS + PER_UNIT_KEYS
 _MAX_PRICE = Decimal(1_000_000)  # USD per million tokens or per unit; anything above is a typo
 
 
-class RateError(ValueError):
+class RateError(Picklable, ValueError):
     """A price value that breaks the schema; ``field`` is its dotted path."""
 
     def __init__(self, field: str, message: str) -> None:

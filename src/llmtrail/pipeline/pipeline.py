@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 import orjson
 
 from llmtrail.config import SpoolSettings
-from llmtrail.errors import Unavailable, ValidationError
+from llmtrail.errors import Picklable, Unavailable, ValidationError
 from llmtrail.pipeline.dedup import RecentRequestIds
 from llmtrail.pipeline.offload import offload_bodies
 from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
@@ -50,7 +50,7 @@ _GATEWAY_LINGER_S = 0.005
 _MAX_ATTEMPTS = 8  # about 12 s of retries before a batch is dead-lettered
 
 
-class _GaveUp(Exception):
+class _GaveUp(Picklable):
     """The writer stops without committing: what it held is replayed at the next start."""
 
 

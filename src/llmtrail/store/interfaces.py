@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from llmtrail.errors import Picklable
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.spans import Span, TracePage, TraceQuery
 
@@ -145,7 +146,7 @@ class QueryRows:
     rows: list[tuple[Any, ...]]
 
 
-class QueryCancelled(Exception):
+class QueryCancelled(Picklable):
     """The query was cancelled while it ran."""
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from llmtrail.errors import Picklable
+
 __all__ = [
     "Conversation",
     "InvalidRequest",
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-class InvalidRequest(ValueError):
+class InvalidRequest(Picklable, ValueError):
     """A request body the fake refuses; the message is what the provider would say."""
 
 

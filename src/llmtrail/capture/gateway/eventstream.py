@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 from botocore.eventstream import EventStreamBuffer, ParserError
 
+from llmtrail.errors import Picklable
+
 __all__ = [
     "CONTENT_TYPE",
     "Byte",
@@ -74,7 +76,7 @@ _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-class MalformedEventStream(ValueError):
+class MalformedEventStream(Picklable, ValueError):
     """Bytes that are not a valid event stream: a CRC mismatch, a bad length, a cut-off frame."""
 
 

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from llmtrail.errors import Picklable
+
 
 @dataclass
 class UpstreamRequest:
@@ -30,7 +32,7 @@ class UpstreamResponse:
     chunks: AsyncIterator[bytes] | None = None  # stream body, when status is 2xx and streaming
 
 
-class UpstreamError(Exception):
+class UpstreamError(Picklable):
     """The upstream could not be reached or did not answer in time."""
 
     def __init__(self, kind: str, status: int, message: str) -> None:
