@@ -7,6 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests explore the same examples on every run (a suite that passes today passes
+# tomorrow) and never fail on time; HYPOTHESIS_PROFILE=explore searches afresh each run.
+settings.register_profile("repeatable", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

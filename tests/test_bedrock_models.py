@@ -526,6 +526,16 @@ def test_text_split_across_any_chunks_assembles_to_the_same_text(
     assert invoke_usage(family, None, assembler.result(), {}).text == whole
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_chunk_whose_type_is_not_a_string_never_raises(family: str) -> None:
+    # found by the test below: {"type": [...]} reached a set lookup
+    assembler = StreamAssembler(family)
+    for chunk in ({"type": ["message_start"]}, {"type": {"a": 1}}, {"type": None}):
+        assembler.add(chunk)
+    orjson.dumps(assembler.result())
+    assert isinstance(assembler.usage(), Usage)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(STREAMS), st.sampled_from(FAMILIES), st.data())
 def test_mutated_real_streams_never_raise(path: Path, family: str, data: st.DataObject) -> None:

@@ -383,7 +383,9 @@ SHAPES: tuple[BodyShape, ...] = (
             or (isinstance(b.get("content"), list) and "stop_reason" in b)
         ),
         anthropic_models.messages_usage,
-        lambda c: c.get("type") in anthropic_models.STREAM_EVENT_TYPES,
+        lambda c: (
+            isinstance(c.get("type"), str) and c["type"] in anthropic_models.STREAM_EVENT_TYPES
+        ),
         anthropic_models.MessagesStreamAssembler,
     ),
     BodyShape(
