@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import openai
+import pytest
 
 from tests.conftest import bedrock_fixture_lines
 from tests.harness import ServerProcess
@@ -34,8 +35,10 @@ def test_ingest_logs_and_show_without_a_server(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stored"] == 4
     listed = run("logs", "--data-dir", str(data), "--json")
-    ids = [json.loads(line)["requestId"] for line in listed.stdout.splitlines()]
+    ids = [record["requestId"] for record in json.loads(listed.stdout)]  # one JSON array
     assert len(ids) == 4 and "abc123-def456" in ids
+    lines = run("logs", "--data-dir", str(data), "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(line)["requestId"] for line in lines] == ids
     table = run("logs", "--data-dir", str(data), "--status", "ERROR")
     assert "0b7e9f1a-2c3d-4e5f-8a9b-1c2d3e4f5a6b" in table.stdout and "abc123" not in table.stdout
     csv_out = run("logs", "--data-dir", str(data), "--format", "csv", "--metadata", "team=search")
@@ -58,7 +61,7 @@ def test_cli_talks_to_the_running_server(tmp_path: Path) -> None:
         # found through DATA_DIR/server.json: DuckDB is owned by the server process
         listed = run("logs", "--data-dir", str(server.data_dir), "--json", "--model", "sim/cli")
         assert listed.returncode == 0, listed.stderr
-        assert [json.loads(x)["requestId"] for x in listed.stdout.splitlines()] == [request_id]
+        assert [r["requestId"] for r in json.loads(listed.stdout)] == [request_id]
         shown = run("show", request_id, "--url", server.url)
         assert json.loads(shown.stdout)["provider"] == "sim"
         bad = tmp_path / "bad.ndjson"
@@ -86,6 +89,18 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
 
 def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     assert run("logs", "--since", "yesterday").returncode == 2
+    assert run("logs", "--format", "yaml").returncode == 2
+    where = ("--data-dir", str(tmp_path / "d"))
+    both = run("logs", "--follow", "--filter-pattern", "{ $.x = 1 }", *where)
+    assert both.returncode == 2
+    assert "llmtrail logs: error: --follow and --filter-pattern cannot be combined" in both.stderr
+    nothing = run("query", *where)
+    assert nothing.returncode == 2 and "give the query text or --name" in nothing.stderr
+    no_rate = run("prices", "set", "--provider", "sim", "--model", "m", *where)
+    assert no_rate.returncode == 2 and "--input" in no_rate.stderr
+    bad_tag = run("profiles", "tag", "abc", "no-equals-sign", *where)
+    assert bad_tag.returncode == 2 and "expected KEY=VALUE" in bad_tag.stderr
+    assert run("queries", "show", *where).returncode == 2  # NAME is required
     far = run("logs", "--since", "99999999999d", "--data-dir", str(tmp_path / "d"))
     assert far.returncode == 2 and "too far back" in far.stderr
     missing = run("ingest", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path / "d"))
@@ -97,35 +112,52 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     assert failed.returncode == 2 and "api_key_env" in failed.stderr
 
 
-def test_logs_follow_prints_new_records(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [["--json"], ["--format", "ndjson"]], ids=["json", "ndjson"])
+def test_logs_follow_streams_one_record_a_line(tmp_path: Path, fmt: list[str]) -> None:
+    """--follow never ends, so JSON streams as one object a line with --json as with ndjson."""
     import os
     import selectors
     import time
 
+    def call(server: ServerProcess, model: str) -> str:
+        with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0) as c:
+            raw = c.chat.completions.with_raw_response.create(
+                model=model, messages=[{"role": "user", "content": "hi"}]
+            )
+        return raw.headers["x-llmtrail-request-id"]
+
     with ServerProcess(tmp_path / "data") as server:
+        before = call(server, "sim/before")
+        server.settle()
         follower = subprocess.Popen(
-            [sys.executable, "-m", "llmtrail", "logs", "--follow", "--json", "--url", server.url],
+            [sys.executable, "-m", "llmtrail", "logs", "--follow", *fmt, "--url", server.url],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=dict(os.environ),
         )
         try:
-            with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0) as c:
-                raw = c.chat.completions.with_raw_response.create(
-                    model="sim/follow", messages=[{"role": "user", "content": "hi"}]
-                )
-            request_id = raw.headers["x-llmtrail-request-id"]
-            assert follower.stdout is not None
+            stdout = follower.stdout
+            assert stdout is not None
             selector = selectors.DefaultSelector()
-            selector.register(follower.stdout, selectors.EVENT_READ)
-            seen: list[str] = []
-            deadline = time.monotonic() + 30
-            while request_id not in seen and time.monotonic() < deadline:
-                if selector.select(timeout=1):
-                    line = follower.stdout.readline()
-                    if line:
-                        seen.append(json.loads(line)["requestId"])
-            assert seen.count(request_id) == 1
+            selector.register(stdout, selectors.EVENT_READ)
+            seen: list[dict[str, object]] = []
+
+            def read_until(request_id: str) -> None:
+                deadline = time.monotonic() + 30
+                while request_id not in [r["requestId"] for r in seen]:
+                    assert time.monotonic() < deadline, seen
+                    if selector.select(timeout=1):
+                        line = stdout.readline()
+                        if line:
+                            seen.append(json.loads(line))  # each line a whole record
+
+            read_until(before)  # the first page: what was there
+            after = call(server, "sim/follow")
+            read_until(after)  # then what arrives
+            assert [(r["modelId"], r["requestId"]) for r in seen] == [
+                ("sim/before", before),
+                ("sim/follow", after),
+            ]
         finally:
             follower.kill()
             follower.wait(10)
@@ -135,7 +167,7 @@ def test_logs_follow_prints_new_records(tmp_path: Path) -> None:
 
 
 def test_ingest_splits_by_size_and_reports_unreadable_lines(tmp_path: Path) -> None:
-    from llmtrail.cli import batches, read_records
+    from llmtrail.cli.records import batches, read_records
 
     lines = [b"x" * 10] * 7
     assert [(s, len(c)) for s, c in batches(lines, 3, 10_000)] == [(0, 3), (3, 3), (6, 1)]

@@ -140,7 +140,7 @@ def test_profile_flow_end_to_end(server: ServerProcess) -> None:
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/"
     )
     listed = llmtrail_json(server, "profiles", "list", "--type", "APPLICATION")
-    assert {p["inferenceProfileName"] for p in listed["inferenceProfileSummaries"]} >= {
+    assert {p["inferenceProfileName"] for p in listed} >= {
         "claims-app",
         "sales-app",
     }
@@ -273,7 +273,7 @@ def test_prices_set_then_recompute_changes_exactly_the_later_records(server: Ser
     post_records(server, docs)
     window = ("--start", iso(now - timedelta(days=21)), "--end", iso(now - timedelta(days=1)))
 
-    missing = llmtrail_json(server, "prices", "missing", "--since", "30d")["missing"]
+    missing = llmtrail_json(server, "prices", "missing", "--since", "30d")
     assert [(m["provider"], m["modelId"], m["count"]) for m in missing] == [
         ("acme-ai", "mystery-llm-7", 2)
     ]
@@ -491,7 +491,7 @@ def test_budget_refuses_calls_once_spent(server: ServerProcess) -> None:
 
     server.settle()
     paid = server.wait_for_record(paid_id)["cost"]["totalUsd"]
-    state = {b["name"]: b for b in llmtrail_json(server, "budgets")["budgets"]}[name]
+    state = {b["name"]: b for b in llmtrail_json(server, "budgets")}[name]
     assert (Decimal(state["spentUsd"]), state["exceeded"], state["refusing"]) == (
         Decimal(paid),
         True,
@@ -506,4 +506,4 @@ def test_budget_refuses_calls_once_spent(server: ServerProcess) -> None:
             model="sim/budget", messages=[{"role": "user", "content": "back"}], metadata=broke
         )
     assert again.choices[0].message.content
-    assert llmtrail_json(server, "budgets")["budgets"] == []
+    assert llmtrail_json(server, "budgets") == []

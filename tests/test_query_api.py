@@ -209,8 +209,8 @@ def test_cli_query_formats_through_the_server(server: ServerProcess) -> None:
     out = _cli("query", text, "--since", "1d", "--format", "csv", url=server.url)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["modelId"], r["calls"]) for r in rows] == [(f"model-{i}", "15") for i in range(4)]
-    lines = _cli("query", text, "--since", "1d", "--json", url=server.url).splitlines()
-    assert json.loads(lines[0]) == {"modelId": "model-0", "calls": "15"}
+    rows = json.loads(_cli("query", text, "--since", "1d", "--json", url=server.url))
+    assert rows[0] == {"modelId": "model-0", "calls": "15"} and len(rows) == 4
     table = _cli("query", text, "--since", "1d", url=server.url)
     assert "model-3" in table and "calls" in table
 
@@ -219,7 +219,7 @@ def test_cli_logs_filter_pattern(server: ServerProcess) -> None:
     out = _cli(
         "logs", "--filter-pattern", '{ $.errorCode = "Throttling*" }', "--json", url=server.url
     )
-    ids = [json.loads(line)["requestId"] for line in out.splitlines()]
+    ids = [record["requestId"] for record in json.loads(out)]
     assert ids == [r["requestId"] for r in RECORDS if r.get("errorCode")]
 
 
@@ -230,7 +230,7 @@ def test_cli_query_without_a_server_opens_the_data_directory(tmp_path: Path) -> 
         _call(proc, "POST", "/api/records", body, "application/x-ndjson")
         proc.settle()
     out = _cli("query", "stats count(*) as n", "--since", "1d", "--json", data_dir=data)
-    assert json.loads(out) == {"n": "5"}
+    assert json.loads(out) == [{"n": "5"}]
     _cli("query", "fields modelId | limit 1", "--save", "one", "--since", "1d", data_dir=data)
     listed = _cli("queries", "list", "--json", data_dir=data)
-    assert json.loads(listed.splitlines()[0])["name"] == "one"
+    assert json.loads(listed)[0]["name"] == "one"

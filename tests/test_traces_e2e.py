@@ -372,12 +372,12 @@ def test_cli_shows_traces_and_errors_with_and_without_a_server(
     ):
         assert line in tree, tree
     assert tree.index("handle (workflow)") < tree.index("support (agent)") < tree.index("track")
-    groups = [json.loads(line) for line in without["errors"].splitlines()]
+    groups = json.loads(without["errors"])
     tool = next(g for g in groups if g["type"] == f"{__name__}.ParcelNotFound")
     assert tool["count"] == 2 and tool["apps"] == ["cli-bot"]
-    listed = [json.loads(line) for line in without["traces"].splitlines()]
+    listed = json.loads(without["traces"])
     assert failed in {t["traceId"] for t in listed} and len(listed) == 2
-    assert all(t["errors"] > 0 and t["app"] == "cli-bot" for t in listed)
+    assert all(t["errorCount"] > 0 and t["app"] == "cli-bot" for t in listed)
     table = run_cli(capsys, "errors", "--data-dir", str(data))
     assert "ParcelNotFound" in table and "sim/error-503" in table
 

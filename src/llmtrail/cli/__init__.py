@@ -1,111 +1,123 @@
 """The ``llmtrail`` command: thin commands, each parsing arguments and calling the library.
 
-Exit codes: 0 success, 1 failure, 2 usage. Data commands take ``--format table|json|csv``
-(``--json`` for short) and ``--url``; with no server running they open the data directory.
+Each command lives in the module of its subject (records, query, traces, prices, cost,
+profiles, budgets) and registers itself with `usage.add_command`; what it prints goes through
+`output`, which alone knows the formats. Exit codes: 0 success, 1 failure, 2 usage (argparse's
+own errors, `usage.UsageError`, and a configuration that cannot be used).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
-import time
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from llmtrail.cli.arguments import add_common_options, parse_since
+from llmtrail.cli.output import add_format_options, print_object
+from llmtrail.cli.usage import UsageError, add_command, describe
 from llmtrail.errors import ConfigError, LlmtrailError
 
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+__all__ = ["build_parser", "main", "parse_since"]
 
+DESCRIPTION = """llmtrail records every call your applications make to a language model and
+lets you list, query, trace and price those calls.
 
-def parse_since(text: str) -> datetime:
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 15m, 1h or 7d, got {text!r}")
-    try:
-        return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    except OverflowError:
-        raise argparse.ArgumentTypeError(f"{text!r} reaches too far back") from None
+While a server runs (llmtrail serve), the other commands ask it over HTTP; with none running
+they open the data directory themselves. Commands that print data take --format
+table|json|ndjson|csv (--json for short). Exit codes: 0 success, 1 failure, 2 wrong usage or
+configuration. Run llmtrail COMMAND --help for a command's options and examples."""
 
-
-def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
-    p.add_argument("--config", type=Path, help="TOML configuration file")
-    p.add_argument("--data-dir", type=Path, help="data directory (default ./llmtrail-data)")
-    if data:
-        p.add_argument("--url", help="server URL (default: the server that owns the data dir)")
-        p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-        p.add_argument("--json", dest="format", action="store_const", const="json")
+EXAMPLES = [
+    "llmtrail serve --port 7788",
+    "llmtrail logs --since 1h",
+    "llmtrail query 'stats count(*) by modelId' --since 1d --format json",
+    "llmtrail cost --by modelId --since 30d",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmtrail", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from llmtrail.cli import budgets, cost, prices, profiles, query, records, traces
 
-    serve = sub.add_parser("serve", help="run the gateway, ingest and query server")
-    _common(serve, data=False)
-    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 7788)")
+    parser = argparse.ArgumentParser(prog="llmtrail")
+    describe(parser, DESCRIPTION, EXAMPLES)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _register_serve(sub)
+    records.register(sub)
+    query.register(sub)
+    traces.register(sub)
+    prices.register(sub)
+    cost.register(sub)
+    profiles.register(sub)
+    budgets.register(sub)
+    _register_config(sub)
+    return parser
+
+
+def _register_serve(sub: Any) -> None:
+    serve = add_command(
+        sub,
+        "serve",
+        "run the gateway, ingest and query server",
+        """Run the server: the model gateway (OpenAI, Anthropic and Bedrock routes), the
+        ingest and OTLP endpoints, the query and management API, and the web UI. It writes
+        server.json in its data directory, so other llmtrail commands find it.""",
+        [
+            "llmtrail serve",
+            "llmtrail serve --host 0.0.0.0 --port 8080 --data-dir /var/lib/llmtrail",
+            "llmtrail serve --route 'gpt-*=openai' --route 'claude-*=anthropic'",
+        ],
+    )
+    add_common_options(serve, data=False)
+    serve.add_argument("--host", help="the address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port to listen on (default 7788)")
     serve.add_argument(
         "--route",
         action="append",
         default=[],
         metavar="PATTERN=PROVIDER",
-        help="route model ids matching PATTERN to PROVIDER (repeatable)",
+        help="send model ids matching PATTERN to PROVIDER (repeatable)",
     )
     serve.add_argument(
         "--no-record",
         dest="record_invocations",
         action="store_const",
         const=False,
-        help="forward calls without recording them (for measuring the gateway alone)",
+        help="forward calls without recording them (to measure the gateway alone)",
     )
+    serve.set_defaults(local_handler=_serve)
 
-    logs = sub.add_parser("logs", help="list invocation records, newest first")
-    _common(logs)
-    logs.add_argument("--since", type=parse_since, help="e.g. 15m, 1h, 7d")
-    logs.add_argument("--model")
-    logs.add_argument("--operation")
-    logs.add_argument("--status", choices=("OK", "ERROR", "CANCELLED"))
-    logs.add_argument("--provider")
-    logs.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
-    logs.add_argument("--limit", type=int, default=50)
-    logs.add_argument("--follow", "-f", action="store_true", help="keep printing new records")
-    logs.add_argument(
-        "--filter-pattern",
-        metavar="PATTERN",
-        help="""a CloudWatch JSON filter pattern, e.g. '{ $.input.inputTokenCount > 1000 }'""",
+
+def _register_config(sub: Any) -> None:
+    config = add_command(
+        sub,
+        "config",
+        "the configuration",
+        """Inspect the configuration llmtrail runs with: defaults, then the TOML file, then
+        LLMTRAIL_* environment variables, then flags.""",
+        ["llmtrail config show --config llmtrail.toml"],
     )
-
-    show = sub.add_parser("show", help="print one record (JSON by default)")
-    _common(show)
-    show.set_defaults(format="json")
-    show.add_argument("request_id")
-
-    ingest = sub.add_parser("ingest", help="import records from JSON, NDJSON or .json.gz")
-    _common(ingest)
-    ingest.add_argument("file", help="a file, or - for standard input")
-    ingest.add_argument("--batch", type=int, default=5000, help="records per request")
-
-    from llmtrail.cli import cost, query, traces
-
-    traces.register(sub, _common, parse_since)
-    cost.register(sub, _common, parse_since)
-    query.register(sub, _common, parse_since)
-
-    config = sub.add_parser("config", help="configuration")
-    config_sub = config.add_subparsers(dest="config_command", required=True)
-    show_config = config_sub.add_parser("show", help="print the effective configuration")
-    _common(show_config, data=False)
-    return parser
+    commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    show = add_command(
+        commands,
+        "show",
+        "print the effective configuration",
+        """Print the configuration in effect, secrets masked: a provider's key shows only
+        which environment variable holds it and whether it is set. JSON by default;
+        --format table or csv lists one setting a row.""",
+        ["llmtrail config show", "llmtrail config show --config llmtrail.toml --format table"],
+    )
+    add_common_options(show, data=False)
+    add_format_options(show, default="json")
+    show.set_defaults(local_handler=_config_show)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(_run(args) or 0)
+    except UsageError as exc:
+        command: argparse.ArgumentParser = args.command_parser
+        command.error(str(exc))  # prints the command's usage and exits 2
     except ConfigError as exc:
         print(f"llmtrail: configuration: {exc}", file=sys.stderr)
         return 2
@@ -130,145 +142,26 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if args.command == "serve":
-        from llmtrail.server.serve import serve
-
-        serve(settings)
-        return 0
-    if args.command == "config":
-        from llmtrail.config import masked
-
-        print(json.dumps(masked(settings), indent=2, default=str))
-        return 0
+    if getattr(args, "local_handler", None) is not None:
+        return int(args.local_handler(settings, args))
     from llmtrail.cli.client import open_backend
 
     backend = open_backend(settings, args.url)
     try:
-        if getattr(args, "handler", None) is not None:
-            return int(args.handler(backend, args))
-        if args.command == "logs":
-            return _logs(backend, args)
-        if args.command == "show":
-            from llmtrail.cli.output import print_record
-
-            print_record(backend.get(args.request_id), args.format)
-            return 0
-        return _ingest(backend, args)
+        return int(args.handler(backend, args))
     finally:
         backend.close()
 
 
-def _logs(backend: Any, args: argparse.Namespace) -> int:
-    from llmtrail.cli.client import iter_pages
-    from llmtrail.cli.output import print_records
-    from llmtrail.record import format_timestamp
+def _serve(settings: Any, args: argparse.Namespace) -> int:
+    from llmtrail.server.serve import serve
 
-    params = {
-        "start": format_timestamp(args.since) if args.since else None,
-        "model": args.model,
-        "operation": args.operation,
-        "status": args.status,
-        "provider": args.provider,
-        "filterPattern": args.filter_pattern,
-    }
-    if args.follow and args.filter_pattern:
-        raise SystemExit("llmtrail logs: --follow and --filter-pattern cannot be combined")
-    started = datetime.now(UTC)
-    records = list(iter_pages(backend, params, args.metadata, args.limit))
-    print_records(records, args.format)
-    if not args.follow:
-        return 0
-    shown = {r["recordId"] for r in records}  # ingested after `started` but already printed
-    cursor = None
-    while True:
-        sys.stdout.flush()
-        page = backend.find(
-            {
-                **params,
-                "order": "ingested",
-                # a batch is stamped just before its commit: look back a little, and skip
-                # what the first page already showed
-                "ingested_after": format_timestamp(started - timedelta(seconds=5)),
-                "cursor": cursor,
-                "limit": 1000,
-            },
-            args.metadata,
-        )
-        fresh = [r for r in page["records"] if r["recordId"] not in shown]
-        if fresh:
-            print_records(fresh, args.format)
-        cursor = page.get("nextCursor") or cursor
-        if len(page["records"]) < 1000:
-            time.sleep(1.0)
+    serve(settings)
+    return 0
 
 
-def _ingest(backend: Any, args: argparse.Namespace) -> int:
-    from rich.progress import Progress
+def _config_show(settings: Any, args: argparse.Namespace) -> int:
+    from llmtrail.config import masked
 
-    try:
-        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        raise LlmtrailError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    lines = read_records(raw)
-    totals = {"stored": 0, "duplicate": 0, "rejected": 0}
-    rejected: list[dict[str, Any]] = []
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task("ingesting", total=len(lines))
-        for start, chunk in batches(lines, args.batch, _MAX_REQUEST_BYTES):
-            result = backend.ingest(b"\n".join(chunk))
-            for key in totals:
-                totals[key] += result[key]
-            rejected += [
-                {**r, "index": r["index"] + start}
-                for r in result["results"]
-                if r["status"] == "rejected"
-            ]
-            progress.advance(task, len(chunk))
-    print(json.dumps({**totals, "rejected_records": rejected[:100]}))
-    return 1 if totals["rejected"] else 0
-
-
-_MAX_REQUEST_BYTES = 16 * 2**20  # well under the server's default max_ingest_bytes
-
-
-def read_records(raw: bytes) -> list[bytes]:
-    """One JSON text per record from a JSON array, one object, NDJSON, or any of them gzipped.
-    A line that is not JSON is still sent, so the server rejects it by index with a reason."""
-    import gzip
-
-    import orjson
-
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise LlmtrailError(f"not a readable gzip file: {exc}") from None
-    text = raw.strip()
-    if text[:1] in (b"[", b"{"):
-        try:
-            whole = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            whole = None
-            if text[:1] == b"[":
-                raise LlmtrailError("the file starts with [ but is not a JSON array") from None
-        if whole is not None:
-            docs = whole if isinstance(whole, list) else [whole]
-            return [orjson.dumps(d) for d in docs]
-    return [line for line in text.split(b"\n") if line.strip()]
-
-
-def batches(lines: list[bytes], max_records: int, max_bytes: int) -> list[tuple[int, list[bytes]]]:
-    """Split into requests of at most ``max_records`` records and about ``max_bytes`` bytes."""
-    out: list[tuple[int, list[bytes]]] = []
-    chunk: list[bytes] = []
-    start, size = 0, 0
-    for i, line in enumerate(lines):
-        if chunk and (len(chunk) >= max_records or size + len(line) > max_bytes):
-            out.append((start, chunk))
-            chunk = []
-            start, size = i, 0
-        chunk.append(line)
-        size += len(line) + 1
-    if chunk:
-        out.append((start, chunk))
-    return out
+    print_object(masked(settings), args.format)
+    return 0
