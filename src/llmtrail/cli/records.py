@@ -27,6 +27,7 @@ LOG_COLUMNS = (
     ("provider", ("provider",)),
 )
 _MAX_REQUEST_BYTES = 16 * 2**20  # well under the server's default max_ingest_bytes
+_MAX_GUNZIPPED_BYTES = 2 * 2**30  # a gzip file that expands further is refused, not read
 
 
 def register(sub: Any) -> None:
@@ -215,17 +216,15 @@ def _ingest(backend: Any, args: argparse.Namespace) -> int:
 
 
 def read_records(raw: bytes) -> list[bytes]:
-    """One JSON text per record from a JSON array, one object, NDJSON, or any of them gzipped.
+    """One JSON text per record from a JSON array, one object, NDJSON, or any of them gzipped
+    (every member of a multi-member file, as ``cat a.gz b.gz`` makes).
     A line that is not JSON is still sent, so the server rejects it by index with a reason."""
-    import gzip
-
     import orjson
 
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise LlmtrailError(f"not a readable gzip file: {exc}") from None
+    from llmtrail.gunzip import GZIP_MAGIC, gunzip_limited
+
+    if raw[:2] == GZIP_MAGIC:
+        raw = gunzip_limited(raw, _MAX_GUNZIPPED_BYTES, field="file")
     text = raw.strip()
     if text[:1] in (b"[", b"{"):
         try:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from llmtrail.capture.enrich import enriched, enricher_from
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
+from llmtrail.gunzip import gunzip_limited
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.runtime import Runtime
@@ -138,20 +138,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def gunzip_limited(raw: bytes, limit: int) -> bytes:
-    """Decompress gzip without ever holding more than ``limit`` bytes (no gzip bombs)."""
-    decompressor = zlib.decompressobj(wbits=31)
-    try:
-        out = decompressor.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise ValidationError("body", f"is not valid gzip: {exc}") from None
-    if len(out) > limit or decompressor.unconsumed_tail:
-        raise PayloadTooLarge("body", f"decompresses to more than the limit of {limit} bytes")
-    if not decompressor.eof:
-        raise ValidationError("body", "is truncated gzip")
-    return out
 
 
 def validate_and_price(

@@ -32,8 +32,9 @@ from llmtrail.capture.enrich import enriched
 from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
+from llmtrail.gunzip import gunzip_limited
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
-from llmtrail.server.api import _read_limited, gunzip_limited, json_response
+from llmtrail.server.api import _read_limited, json_response
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.spans import Span, TraceQuery, check_trace_id
