@@ -70,7 +70,7 @@ class TracesAPI:
                 )
             raw = await _read_limited(request, limits.max_ingest_bytes)
             if encoding == "gzip":
-                raw = gunzip_limited(raw, limits.max_ingest_bytes)
+                raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
                 decoded = await self.runtime.workers.run(
                     functools.partial(decode_traces, workspace=DEFAULT_WORKSPACE),
