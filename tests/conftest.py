@@ -77,9 +77,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     mark = os.environ.get(SESSION_MARK)
     if not mark or hasattr(session.config, "workerinput"):
         return
-    from tests.processes import marked_processes, stop_processes
+    from tests.processes import marked_processes, own_resource_tracker, stop_processes
 
-    survivors = marked_processes(mark, wait_s=LEAK_GRACE_S)
+    survivors = marked_processes(mark, wait_s=LEAK_GRACE_S, ignore=own_resource_tracker)
     if not survivors:
         return
     stop_processes(survivors)

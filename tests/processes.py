@@ -6,15 +6,18 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
-def marked_processes(mark: str, wait_s: float = 0.0) -> dict[int, str]:
+def marked_processes(
+    mark: str, wait_s: float = 0.0, ignore: Callable[[int], bool] = lambda pid: False
+) -> dict[int, str]:
     """Live processes other than this one whose environment holds ``mark`` (pid → command
-    line), after waiting up to ``wait_s`` seconds for them to go."""
+    line), after waiting up to ``wait_s`` seconds for them to go; ``ignore`` leaves some out."""
     deadline = time.monotonic() + wait_s
     while True:
-        found = _scan(mark)
+        found = {pid: line for pid, line in _scan(mark).items() if not ignore(pid)}
         if not found or time.monotonic() >= deadline:
             return found
         time.sleep(0.2)
@@ -24,6 +27,17 @@ def stop_processes(pids: dict[int, str]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def own_resource_tracker(pid: int) -> bool:
+    """This process's own multiprocessing resource tracker (started by the tests that run
+    worker pools in-process): it reads a pipe from this process and ends when this one does."""
+    stat = _stat(pid)
+    return (
+        stat is not None
+        and int(stat[1]) == os.getpid()
+        and "multiprocessing.resource_tracker" in command_line(pid)
+    )
 
 
 def children(pid: int) -> list[int]:
