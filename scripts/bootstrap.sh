@@ -3,6 +3,9 @@
 # scripts/uv-requirements.txt; uv uses this machine's python3 and never downloads one.
 
 export UV_PYTHON_DOWNLOADS=never
+# Trust the system's certificate store, as pip and apt do (a TLS-inspecting proxy's CA
+# installed there works for uv too); set UV_SYSTEM_CERTS=0 for uv's built-in roots.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}"
 UV=.uv/bin/uv
 
 # python3 must be able to create a virtual environment for uv itself (Debian ships venv
