@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.errors import ConfigError
+from llmtrail.store.query_bounds import QueryLimits
 from llmtrail.store.schema import DEFAULT_PROMOTED_KEYS
 
 DEFAULT_PORT = 7788
@@ -87,6 +88,7 @@ class Settings:
     aliases: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     spool: SpoolSettings = field(default_factory=SpoolSettings)
+    query: QueryLimits = field(default_factory=QueryLimits)
 
     @property
     def db_path(self) -> Path:
@@ -167,7 +169,7 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool")
+_ENV_SECTIONS = ("limits", "spool", "query")
 
 
 def _env_value(text: str) -> Any:
@@ -229,6 +231,9 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     s.limits = Limits(**_only(_table(raw, "limits", dict, where), Limits, f"{where}: [limits]"))
     s.spool = SpoolSettings(
         **_only(_table(raw, "spool", dict, where), SpoolSettings, f"{where}: [spool]")
+    )
+    s.query = QueryLimits(
+        **_only(_table(raw, "query", dict, where), QueryLimits, f"{where}: [query]")
     )
     return s
 
@@ -317,6 +322,10 @@ _AT_LEAST_ONE = frozenset(
         "max_ingest_bytes",
         "max_ingest_records",
         "dedup_max_entries",
+        "timeout_s",
+        "memory_bytes",
+        "result_bytes",
+        "temp_bytes",
     }
 )
 _SIM_OPTIONS = frozenset(

@@ -36,6 +36,48 @@ DEFAULT_WORKSPACE = "default"
 METADATA_MAX_ENTRIES = 16
 METADATA_KEY_MAX = 256
 METADATA_VALUE_MAX = 256
+MODEL_ID_MAX = 2048  # Bedrock's InvokeModel / Converse modelId: 1 to 2,048 characters
+ARN_MAX = 2048  # IAM and Bedrock ARNs: at most 2,048 characters
+TAG_KEY_MAX = 128  # Bedrock's TagResource: keys 1–128, values 0–256 characters
+TAG_VALUE_MAX = 256
+TAGS_MAX = 50  # tags on one resource
+
+# The longest text each identifying string of a record may hold, in characters: Bedrock's
+# documented limit where there is one, otherwise a bound far above any real value. Free text
+# (error.message, error.stackTrace, trace.name) has none here: the query compiler bounds
+# what a sort, group or dedup key may hold instead.
+STRING_LIMITS: dict[tuple[str, ...], int] = {
+    ("modelId",): MODEL_ID_MAX,
+    ("resolvedModelId",): MODEL_ID_MAX,
+    ("identity", "arn"): ARN_MAX,
+    ("inferenceProfile", "arn"): ARN_MAX,
+    ("inferenceProfile", "name"): 64,  # CreateInferenceProfile's inferenceProfileName
+    ("input", "inputBodyS3Path"): ARN_MAX,  # s3:// + bucket (63) + key (1,024 bytes)
+    ("output", "outputBodyS3Path"): ARN_MAX,
+    ("requestId",): 256,  # AWS request ids are UUIDs; other providers' ids are shorter
+    ("responseId",): 256,
+    ("accountId",): 128,  # twelve digits on AWS
+    ("region",): 64,
+    ("inferenceRegion",): 64,
+    ("operation",): 128,  # an API operation name
+    ("schemaType",): 64,
+    ("schemaVersion",): 64,
+    ("input", "inputContentType"): 256,  # a media type: 127 + "/" + 127 characters
+    ("output", "outputContentType"): 256,
+    ("errorCode",): 128,
+    ("error", "type"): 256,
+    ("stopReason",): 128,
+    ("provider",): 128,
+    ("source",): 64,
+    ("identityType",): 64,
+    ("trace", "traceId"): 128,  # W3C: 32 hex digits; X-Ray: 35 characters
+    ("trace", "spanId"): 128,
+    ("trace", "parentSpanId"): 128,
+    ("trace", "sessionId"): 256,
+    ("trace", "spanKind"): 64,
+    ("cost", "priceVersion"): 256,
+    ("cost", "reason"): 256,
+}
 _METADATA_CHARS = re.compile(r"[a-zA-Z0-9\s:_@$#=/+,\-.]*", re.ASCII)
 _METADATA_BAD_CHAR = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,\-.]", re.ASCII)
 
@@ -166,11 +208,16 @@ _ALLOWED: dict[Type, tuple[tuple[type, ...], str]] = {
     Type.MAP: (_MAP, "an object"),
     Type.DECIMAL: (_DECIMAL, 'a decimal number (a string such as "0.000125")'),
 }
-# path → (column, allowed types, what to call them), without hashing enums per record
-_CHECKS: dict[tuple[str, ...], tuple[Column, tuple[type, ...], str]] = {
-    path: (column, *_ALLOWED[column.type])
+# path → (column, allowed types, what to call them, longest text), without hashing enums
+# per record
+_CHECKS: dict[tuple[str, ...], tuple[Column, tuple[type, ...], str, int | None]] = {
+    path: (column, *_ALLOWED[column.type], STRING_LIMITS.get(path))
     for path, column in COLUMN_BY_PATH.items()
     if column.type in _ALLOWED
+}
+# string maps whose entries are bounded: path → (entries, key length, value length)
+BOUNDED_MAPS: dict[tuple[str, ...], tuple[int, int, int]] = {
+    ("inferenceProfile", "tags"): (TAGS_MAX, TAG_KEY_MAX, TAG_VALUE_MAX),
 }
 
 
@@ -186,16 +233,22 @@ def check_money(value: Any, field: str) -> None:
 
 def check_types(doc: Mapping[str, Any]) -> None:
     """Every value at a column's path has the column's type (string maps hold strings,
-    integers fit in 64 bits), so that a record that passes can always be stored."""
+    integers fit in 64 bits) and identifying strings are no longer than `STRING_LIMITS`
+    allows, so that a record that passes can always be stored and queried."""
     for path, value in held_values(doc).items():
         if value is None:
             continue
         check = _CHECKS.get(path)
         if check is None:  # JSON columns hold anything
             continue
-        column, allowed, word = check
+        column, allowed, word, longest = check
         if type(value) not in allowed:  # exact types: a boolean is not an integer
             raise ValidationError(column.dotted, f"must be {word}, got {_kind(value)}")
+        if longest is not None and len(value) > longest:
+            raise ValidationError(
+                column.dotted,
+                f"is {len(value)} characters long; the limit is {longest} characters",
+            )
         if allowed is _INT and not 0 <= value < 2**63:
             raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
         if allowed is _MAP:
@@ -204,6 +257,8 @@ def check_types(doc: Mapping[str, Any]) -> None:
                     raise ValidationError(
                         f"{column.dotted}.{key}", f"values must be strings, got {_kind(item)}"
                     )
+            if path in BOUNDED_MAPS:
+                check_bounded_map(value, column.dotted, *BOUNDED_MAPS[path])
         elif allowed is _TIMESTAMP:
             parse_timestamp(value, column.dotted)
         elif allowed is _DECIMAL:
@@ -211,6 +266,25 @@ def check_types(doc: Mapping[str, Any]) -> None:
     for key in ("input", "output", "identity", "error", "trace"):
         if key in doc and doc[key] is not None and type(doc[key]) is not dict:
             raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
+
+
+def check_bounded_map(
+    value: Mapping[str, str], field: str, entries: int, key_max: int, value_max: int
+) -> None:
+    """A string map with at most ``entries`` entries, keys of 1 to ``key_max`` and values of
+    at most ``value_max`` characters."""
+    if len(value) > entries:
+        raise ValidationError(field, f"has {len(value)} entries; the limit is {entries}")
+    for key, item in value.items():
+        if not 1 <= len(key) <= key_max:
+            raise ValidationError(
+                f"{field}.{key[:key_max]}", f"keys must be 1 to {key_max} characters long"
+            )
+        if len(item) > value_max:
+            raise ValidationError(
+                f"{field}.{key}",
+                f"is {len(item)} characters long; the limit is {value_max} characters",
+            )
 
 
 class InvocationRecord:

@@ -25,6 +25,7 @@ from llmtrail.errors import NotFound, ValidationError
 from llmtrail.query import CompiledQuery, compile_query, parse_query
 from llmtrail.record import format_timestamp
 from llmtrail.store.interfaces import QueryCancelled, QueryEngine, StateStore
+from llmtrail.store.query_bounds import QueryFailed
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
@@ -133,6 +134,8 @@ class QueryRunner:
             scanned, size = self.engine.scanned(self.workspace, start, end)
         except QueryCancelled:
             return QueryResult(query_id, "Cancelled", list(compiled.fields), [], [])
+        except QueryFailed as exc:  # the language accepted it, the engine did not
+            raise ValidationError("queryString", exc.reason) from None
         finally:
             with self._lock:
                 self._running.discard(query_id)

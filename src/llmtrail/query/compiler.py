@@ -47,6 +47,7 @@ from llmtrail.query.dialects import DIALECTS, SqlDialect, is_null, number, strin
 from llmtrail.query.errors import QueryError, Span
 from llmtrail.query.expressions import ExprCompiler, Scope, key_of
 from llmtrail.query.fields import FieldResolver, touches_bodies
+from llmtrail.query.keys import group_key, needs_bound
 from llmtrail.query.kinds import Kind, Typed
 from llmtrail.query.ordering import total_order
 from llmtrail.query.parser import parse_query
@@ -238,15 +239,19 @@ class _Compiler:
         shown: list[tuple[str, str]] = []
         keys: list[Typed] = []
         for p, value in groups + aggs:
-            name = self.fresh("g" if any(p is g for g, _ in groups) else "a")
-            inner = inner.select(exp.alias_(value.fresh().sql, name, quoted=True), copy=False)
+            grouping = any(p is g for g, _ in groups)
+            name = self.fresh("g" if grouping else "a")
+            shown_value = value.fresh().sql
+            if grouping and needs_bound(value):  # grouped by a bounded key: shown in full
+                shown_value = self.d.any_value(shown_value)
+            inner = inner.select(exp.alias_(shown_value, name, quoted=True), copy=False)
             key = p.alias or key_of(p.expr)
-            names[key] = Typed(column(name, alias), value.kind)
+            names[key] = value.moved(column(name, alias))
             shown.append((p.name, key))
-            if any(p is g for g, _ in groups):
+            if grouping:
                 keys.append(names[key])
         if groups:
-            inner = inner.group_by(*(v.fresh().sql for _, v in groups), copy=False)
+            inner = inner.group_by(*(self.group_key(v) for _, v in groups), copy=False)
         select = exp.select().from_(exp.Subquery(this=inner, alias=table_alias(alias)), copy=False)
         return _Stage(select, Scope(None, names), grouped=True, group_keys=keys, stats_shown=shown)
 
@@ -266,7 +271,7 @@ class _Compiler:
         keys = [self.c.value(f, stage.scope) for f in cmd.fields]
         window = exp.Window(
             this=exp.RowNumber(),
-            partition_by=[k.fresh().sql for k in keys],
+            partition_by=[self.group_key(k) for k in keys],
             order=exp.Order(expressions=self.order_terms(stage)),
         )
         stage, (row, *key_columns) = self.wrap(stage, [window] + [k.sql for k in keys])
@@ -275,6 +280,11 @@ class _Compiler:
             keep = exp.Or(this=keep, expression=is_null(key.copy()))
         stage.select = stage.select.where(exp.Paren(this=keep), copy=False)
         return stage
+
+    def group_key(self, value: Typed) -> exp.Expr:
+        """What ``stats … by`` and ``dedup`` group ``value`` by (`llmtrail.query.keys`)."""
+        sql = value.fresh().sql
+        return group_key(self.d, sql) if needs_bound(value) else sql
 
     def parse(self, stage: _Stage, cmd: Parse) -> _Stage:
         source = self.c.to_text(self.c.value(cmd.source, stage.scope))
@@ -348,11 +358,11 @@ class _Compiler:
                 and isinstance(sql, exp.Column)
                 and sql.table in (rel.records, rel.bodies)
             ):
-                return Typed(column(sql.name, alias), value.kind)  # passed through already
+                return value.moved(column(sql.name, alias))  # passed through already
             name = self.fresh("c")
             nonlocal inner
             inner = inner.select(exp.alias_(value.fresh().sql, name, quoted=True), copy=False)
-            return Typed(column(name, alias), value.kind)
+            return value.moved(column(name, alias))
 
         names = {key: carry(value) for key, value in stage.scope.names.items()}
         by_id = {id(v): names[k] for k, v in stage.scope.names.items()}
@@ -432,7 +442,7 @@ class _Compiler:
             rel = stage.scope.rel
             assert rel is not None
             ts = Typed(column("timestamp", rel.records), Kind.TIMESTAMP)
-            rid = Typed(column("record_id", rel.records), Kind.STRING)
+            rid = Typed(column("record_id", rel.records), Kind.STRING, short=True)
             keys = keys or [(ts, True)]
             breakers = [(ts, True), (rid, True)] + [(e, False) for e in stage.elements]
         return total_order(self.d, keys, breakers)

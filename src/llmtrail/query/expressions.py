@@ -181,6 +181,8 @@ class ExprCompiler:
         if node.name in AGGREGATES:
             if not self.aggregate:
                 raise self.error(f"{node.name}() is an aggregate function: use it in stats", node)
+            if self.inside_aggregate:
+                raise self.error("an aggregate function cannot contain another", node)
             self.found_aggregate = True
             return AGGREGATES[node.name](self, node)
         builder = SCALARS.get(node.name)

@@ -22,9 +22,11 @@ from sqlglot import exp
 
 from llmtrail.query.dialects import SqlDialect
 from llmtrail.query.documents import document
+from llmtrail.query.keys import KEY_CHARS
 from llmtrail.query.kinds import Kind, Typed
 from llmtrail.query.relations import Relation, column
-from llmtrail.store.schema import BODY_COLUMNS, Column, RecordSchema, Type
+from llmtrail.record import BOUNDED_MAPS, STRING_LIMITS
+from llmtrail.store.schema import BODY_COLUMNS, Column, RecordSchema, Role, Type
 
 KINDS = {
     Type.STRING: Kind.STRING,
@@ -44,6 +46,12 @@ SYSTEM_FIELDS = {
 BODY_PATHS: dict[tuple[str, ...], str] = {
     c.path: c.name for c in BODY_COLUMNS if c.type is Type.JSON
 }
+# columns whose text the record's validation keeps short enough to be a key as it is
+_SHORT_PATHS = frozenset(
+    {path for path, longest in STRING_LIMITS.items() if longest <= KEY_CHARS}
+    | {("recordId",), ("workspace",)}
+)
+_SHORT_MAPS = frozenset(BOUNDED_MAPS) | {("requestMetadata",)}
 
 
 def touches_bodies(path: tuple[str, ...]) -> bool:
@@ -72,7 +80,7 @@ class FieldResolver:
             if name is None or len(path) > 1:
                 return None
             kind = Kind.TIMESTAMP if name in ("timestamp", "ingested_at") else Kind.STRING
-            return Typed(column(name, rel.records), kind)
+            return Typed(column(name, rel.records), kind, short=True)
         held = self.columns.get(path)
         if len(path) == 2 and path[0] == "cost" and path[1].endswith("Usd"):
             if held is None:
@@ -84,7 +92,9 @@ class FieldResolver:
             textual = held.type in (Type.STRING, Type.JSON)
             return Typed(d.text_to_decimal(ref) if textual else d.to_decimal(ref), Kind.DECIMAL)
         if held is not None and held.type is not Type.MAP:
-            return Typed(column(held.name, rel.records), KINDS.get(held.type, Kind.ANY))
+            short = held.path in _SHORT_PATHS or held.role is Role.METADATA
+            kind = KINDS.get(held.type, Kind.ANY)
+            return Typed(column(held.name, rel.records), kind, short=short)
         for body_path, body_column in BODY_PATHS.items():
             if path[:2] == body_path and rel.bodies is not None:
                 doc = column(body_column, rel.bodies)
@@ -97,8 +107,9 @@ class FieldResolver:
                 key = ".".join(path[depth:])
                 promoted = self.columns.get((*mapping.path, key))
                 if promoted is not None:
-                    return Typed(column(promoted.name, rel.records), Kind.STRING)
-                return Typed(d.map_get(column(mapping.name, rel.records), key), Kind.STRING)
+                    return Typed(column(promoted.name, rel.records), Kind.STRING, short=True)
+                lookup = d.map_get(column(mapping.name, rel.records), key)
+                return Typed(lookup, Kind.STRING, short=mapping.path in _SHORT_MAPS)
         for depth in range(len(path) - 1, 0, -1):
             scalar = self.columns.get(path[:depth])
             if scalar is not None and scalar.type is not Type.MAP:

@@ -174,13 +174,24 @@ def _substr(c: ExprCompiler, node: Call) -> Typed:
     text = _text(c, node, 0)
     start = _whole(c, node, 1)
     begin = (
-        number(start + 1) if isinstance(start, int) else exp.Add(this=start, expression=number(1))
+        number(_clamp(start + 1))
+        if isinstance(start, int)
+        else exp.Add(this=start, expression=number(1))
     )
     length = None
     if len(node.args) == 3:
         count = _whole(c, node, 2)
-        length = number(max(count, 0)) if isinstance(count, int) else count
+        length = number(_clamp(max(count, 0))) if isinstance(count, int) else count
     return Typed(c.d.substr(text, begin, length), Kind.STRING)
+
+
+_LONGEST_TEXT = 2**31 - 1  # no text either engine holds is longer
+
+
+def _clamp(position: int) -> int:
+    """A constant position or length within what both engines accept; beyond any text's
+    length every value means the same (DuckDB refuses those above 2^32)."""
+    return max(-_LONGEST_TEXT, min(position, _LONGEST_TEXT))
 
 
 def _whole(c: ExprCompiler, node: Call, index: int) -> int | exp.Expr:

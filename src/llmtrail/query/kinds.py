@@ -38,16 +38,22 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class Typed:
-    """A compiled value: its SQL, its kind, and its Python value when it is a constant."""
+    """A compiled value: its SQL, its kind, and its Python value when it is a constant.
+    ``short`` says that its text is known to fit a key as it is (`llmtrail.query.keys`)."""
 
     sql: exp.Expr
     kind: Kind
     constant: str | int | float | Decimal | bool | None = None
     is_constant: bool = False
+    short: bool = False
 
     def fresh(self) -> Typed:
         """A copy whose SQL tree can be placed in another spot of a query."""
-        return Typed(self.sql.copy(), self.kind, self.constant, self.is_constant)
+        return Typed(self.sql.copy(), self.kind, self.constant, self.is_constant, self.short)
+
+    def moved(self, sql: exp.Expr) -> Typed:
+        """The same value read from ``sql`` (a column of a subquery that holds it)."""
+        return Typed(sql, self.kind, short=self.short)
 
 
 def widest_number(kinds: list[Kind]) -> Kind:

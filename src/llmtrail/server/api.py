@@ -115,6 +115,8 @@ class RecordsAPI:
         return json_response({"status": "ok"})
 
     async def readyz(self, request: Request) -> Response:
+        if not self.runtime.db.available:
+            return problem(503, "Not ready", "the database is being reopened after a fatal error")
         if self.runtime.pipeline.ready.is_set():
             return json_response({"status": "ready"})
         return problem(503, "Not ready", "the spool is being replayed or the server is stopping")

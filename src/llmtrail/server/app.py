@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
@@ -16,9 +18,11 @@ from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
 from llmtrail.capture.gateway.exchange import Services
 from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.capture.merge import GatewayCallIndex
+from llmtrail.errors import Unavailable
 from llmtrail.record import InvocationRecord
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.cost_api import CostAPI
+from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
@@ -29,6 +33,13 @@ log = logging.getLogger("llmtrail")
 
 def _discard(record: object) -> bool:
     return False
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """What a route did not answer itself while the store cannot serve (the database being
+    reopened, say): a 503 problem with ``retry-after``, never a 500."""
+    assert isinstance(exc, Unavailable)
+    return from_error(exc)
 
 
 def _report_start_failure(task: asyncio.Task[None]) -> None:
@@ -99,6 +110,7 @@ def create_app(
             *queries.routes(),
         ],
         lifespan=running if lifespan else None,
+        exception_handlers={Unavailable: _unavailable},
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,6 +21,7 @@ from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.api import json_response
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
+from llmtrail.store.query_bounds import QueryFailed
 from llmtrail.store.rows import from_row
 
 _SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -118,7 +119,10 @@ class QueryAPI:
             limit=limit,
             offset=offset,
         )
-        result = self.runtime.query_engine.execute(compiled.sql, f"filter-{id(compiled)}")
+        try:
+            result = self.runtime.query_engine.execute(compiled.sql, f"filter-{id(compiled)}")
+        except QueryFailed as exc:
+            raise ValidationError("filterPattern", exc.reason) from None
         records = []
         body_names = {"input_body_json", "output_body_json"}
         for row in result.rows:

@@ -34,7 +34,9 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.db_path, RecordSchema(settings.promoted_metadata_keys))
+        self.db = Database(
+            settings.db_path, RecordSchema(settings.promoted_metadata_keys), settings.query
+        )
         self.records = DuckDBRecordStore(self.db)
         self.state = DuckDBStateStore(self.db)
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database

@@ -45,7 +45,7 @@ from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcom
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.usage import Usage
 from llmtrail.errors import ValidationError
-from llmtrail.record import validate_request_metadata
+from llmtrail.record import MODEL_ID_MAX, validate_request_metadata
 
 METADATA_HEADER = "x-amzn-bedrock-request-metadata"
 OPERATIONS = {
@@ -98,9 +98,13 @@ class BedrockRoutes(Exchange):
         forward = Forward(call, model, body, "/model/{model}/" + parts[3], stream)
         try:
             if not model:
-                raise ValidationError("modelId", "is required (1 to 2048 characters)")
-            if len(model) > 2048:
-                raise ValidationError("modelId", "is longer than the limit of 2048 characters")
+                raise ValidationError("modelId", f"is required (1 to {MODEL_ID_MAX} characters)")
+            if len(model) > MODEL_ID_MAX:
+                forward.model = model[:MODEL_ID_MAX]  # what the record keeps of it
+                raise ValidationError(
+                    "modelId",
+                    f"is {len(model)} characters long; the limit is {MODEL_ID_MAX} characters",
+                )
             forward.metadata = self._metadata(operation, body, headers)
             if operation.startswith("Converse"):
                 _check_converse(body)

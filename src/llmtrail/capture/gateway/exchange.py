@@ -29,7 +29,7 @@ from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.gateway.usage import Usage
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
-from llmtrail.record import InvocationRecord
+from llmtrail.record import MODEL_ID_MAX, InvocationRecord
 
 log = logging.getLogger("llmtrail.gateway")
 Headers = list[tuple[bytes, bytes]]
@@ -220,6 +220,19 @@ class Exchange:
         return {**forward.body, "model": upstream_model}
 
     async def forward(self, forward: Forward, send: Send, receive: Receive) -> None:
+        if len(forward.model) > MODEL_ID_MAX:
+            length = len(forward.model)
+            forward.model = forward.model[:MODEL_ID_MAX]  # what the record keeps of it
+            await self.refuse(
+                forward,
+                send,
+                400,
+                f"model: is {length} characters long; the limit is {MODEL_ID_MAX} characters",
+                "model",
+                "validation_error",
+                "ValidationException",
+            )
+            return
         call, model = forward.call, forward.model
         target = model
         profile = self.services.profiles.resolve(model) if self.services.profiles else None

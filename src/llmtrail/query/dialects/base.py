@@ -166,6 +166,14 @@ class SqlDialect:
     def ln(self, value: exp.Expr) -> exp.Expr:
         raise NotImplementedError
 
+    def text_prefix(self, text: exp.Expr, chars: int) -> exp.Expr:
+        """The first ``chars`` code points of ``text``."""
+        raise NotImplementedError
+
+    def digest(self, text: exp.Expr) -> exp.Expr:
+        """The MD5 digest of ``text`` as 32 lowercase hexadecimal digits."""
+        raise NotImplementedError
+
     def join_nonnull(self, parts: list[exp.Expr], separator: str) -> exp.Expr:
         """The non-NULL ``parts`` joined with ``separator``."""
         raise NotImplementedError
@@ -176,6 +184,10 @@ class SqlDialect:
         raise NotImplementedError
 
     def count_distinct(self, value: exp.Expr) -> exp.Expr:
+        raise NotImplementedError
+
+    def any_value(self, value: exp.Expr) -> exp.Expr:
+        """Any one value of the group (all are equal where the compiler uses it)."""
         raise NotImplementedError
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:

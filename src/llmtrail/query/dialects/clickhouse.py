@@ -133,6 +133,12 @@ class ClickHouse(SqlDialect):
     def ln(self, value: exp.Expr) -> exp.Expr:
         return call("log", value)
 
+    def text_prefix(self, text: exp.Expr, chars: int) -> exp.Expr:
+        return call("leftUTF8", text, number(chars))
+
+    def digest(self, text: exp.Expr) -> exp.Expr:
+        return call("lower", call("hex", call("MD5", text)))
+
     def join_nonnull(self, parts: list[exp.Expr], separator: str) -> exp.Expr:
         x = exp.to_identifier("x")
         keep = exp.Lambda(this=call("isNotNull", x), expressions=[x])
@@ -144,6 +150,9 @@ class ClickHouse(SqlDialect):
 
     def count_distinct(self, value: exp.Expr) -> exp.Expr:
         return call("uniqExact", value)
+
+    def any_value(self, value: exp.Expr) -> exp.Expr:
+        return call("any", value)
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
         return exp.ParameterizedAgg(

@@ -127,6 +127,12 @@ class DuckDB(SqlDialect):
     def ln(self, value: exp.Expr) -> exp.Expr:
         return call("ln", value)
 
+    def text_prefix(self, text: exp.Expr, chars: int) -> exp.Expr:
+        return call("left", text, number(chars))
+
+    def digest(self, text: exp.Expr) -> exp.Expr:
+        return call("md5", text)
+
     def join_nonnull(self, parts: list[exp.Expr], separator: str) -> exp.Expr:
         return call("concat_ws", string(separator), *parts)
 
@@ -135,6 +141,9 @@ class DuckDB(SqlDialect):
 
     def count_distinct(self, value: exp.Expr) -> exp.Expr:
         return exp.Count(this=exp.Distinct(expressions=[value]))
+
+    def any_value(self, value: exp.Expr) -> exp.Expr:
+        return call("any_value", value)
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
         return call("quantile_cont", value, number(repr(fraction)))

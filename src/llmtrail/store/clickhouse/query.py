@@ -15,10 +15,15 @@ side by side, and one for kills.
 
 A query cancelled before the engine saw it, or whose kill raced its last block, still ends
 as `QueryCancelled`: the engine remembers what it was asked to cancel and drops those results.
+
+Each query carries the bounds of `QueryLimits` as ClickHouse's own query settings
+(``max_execution_time``, ``max_memory_usage``, ``max_result_bytes``), and what ClickHouse
+raises for the query itself (the error codes in `QUERY_ERROR_CODES`) becomes `QueryFailed`.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -33,11 +38,30 @@ from llmtrail.errors import LlmtrailError
 from llmtrail.store.clickhouse.database import ClickHouseDatabase, connect
 from llmtrail.store.interfaces import QueryCancelled, QueryRows
 from llmtrail.store.paging import epoch_us
+from llmtrail.store.query_bounds import (
+    QueryFailed,
+    QueryLimits,
+    bounded_rows,
+    engine_message,
+    out_of_memory,
+    result_too_large,
+    timed_out,
+)
 from llmtrail.store.schema import RecordSchema
 
 TAG_PREFIX = "llmtrail-query:"
 _QUERY_WAS_CANCELLED = 394
 _KILL_RETRY_SECONDS = 0.01
+_TIMEOUT_EXCEEDED = 159
+_MEMORY_LIMIT_EXCEEDED = 241
+_TOO_MANY_ROWS_OR_BYTES = 396
+# ClickHouse's error codes for a query it cannot run (as opposed to a failure of the server):
+# parsing and converting values, arguments out of bound, types, aggregation, overflow, regexes
+QUERY_ERROR_CODES = frozenset(
+    {6, 26, 27, 36, 38, 41, 42, 43, 44, 46, 47, 48, 53, 62, 69, 70, 72, 117, 128, 131, 153}
+    | {184, 190, 215, 307, 321, 407, 427}
+    | {_TIMEOUT_EXCEEDED, _MEMORY_LIMIT_EXCEEDED, _TOO_MANY_ROWS_OR_BYTES}
+)
 
 
 class ClickHouseQueryEngine:
@@ -50,8 +74,9 @@ class ClickHouseQueryEngine:
 
     dialect = "clickhouse"
 
-    def __init__(self, db: ClickHouseDatabase) -> None:
+    def __init__(self, db: ClickHouseDatabase, limits: QueryLimits | None = None) -> None:
         self.db = db
+        self.limits = limits or QueryLimits()
         self.database = db.database
         self._embedded = str(getattr(db.client, "uri", "")).startswith("chdb:")
         self._idle: list[Client] = []
@@ -77,15 +102,13 @@ class ClickHouseQueryEngine:
             with self._query_client() as client:
                 if query_id in self._cancelled:  # while a client was opened for it
                     raise QueryCancelled(query_id)
-                result = client.query(
-                    sql, settings={"log_comment": TAG_PREFIX + query_id}, tz_mode="aware"
-                )
-                rows = [tuple(row) for row in result.result_rows]
+                result = client.query(sql, settings=self._settings(query_id), tz_mode="aware")
+                rows = list(bounded_rows([[tuple(r) for r in result.result_rows]], self.limits))
                 columns = list(result.column_names)
         except ClickHouseError as exc:
             if query_id in self._cancelled or _was_cancelled(exc):
                 raise QueryCancelled(query_id) from None
-            raise LlmtrailError(f"the query failed in ClickHouse: {exc}") from None
+            raise self._failure(exc) from None
         finally:
             with self._lock:
                 left = self._running.pop(query_id) - 1
@@ -97,6 +120,29 @@ class ClickHouseQueryEngine:
         if cancelled:
             raise QueryCancelled(query_id)
         return QueryRows(columns, rows)
+
+    def _settings(self, query_id: str) -> dict[str, object]:
+        limits = self.limits
+        return {
+            "log_comment": TAG_PREFIX + query_id,
+            "max_execution_time": limits.timeout_s,
+            "max_memory_usage": limits.memory_bytes,
+            "max_result_bytes": limits.result_bytes,
+            "result_overflow_mode": "throw",
+        }
+
+    def _failure(self, exc: ClickHouseError) -> LlmtrailError:
+        """`QueryFailed` for an error of the query itself; otherwise the server's failure."""
+        code = _code(exc)
+        if code == _TIMEOUT_EXCEEDED:
+            return timed_out(self.limits)
+        if code == _MEMORY_LIMIT_EXCEEDED:
+            return out_of_memory(self.limits, exc)
+        if code == _TOO_MANY_ROWS_OR_BYTES:
+            return result_too_large(self.limits)
+        if code in QUERY_ERROR_CODES:
+            return QueryFailed(f"the engine refused the query: {_reason(exc)}")
+        return LlmtrailError(f"the query failed in ClickHouse: {exc}")
 
     def scanned(self, workspace: str, start: datetime, end: datetime) -> tuple[int, int]:
         """Records in ``[start, end)`` of ``workspace``, and an estimate of their stored bytes
@@ -186,6 +232,21 @@ class ClickHouseQueryEngine:
         with self._lock:
             self._opened.append(client)
         return client
+
+
+def _code(exc: ClickHouseError) -> int | None:
+    code = getattr(exc, "code", None)
+    if isinstance(code, int):
+        return code
+    match = re.search(r"Code: (\d+)\.", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _reason(exc: ClickHouseError) -> str:
+    """ClickHouse's message without its code prefix and the query text it may repeat."""
+    text = engine_message(exc)
+    text = re.sub(r"^.*?DB::Exception: ", "", text)
+    return re.sub(r"\. In scope .*$", ".", text)
 
 
 def _was_cancelled(exc: ClickHouseError) -> bool:

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
-from llmtrail.store.duckdb.database import Database
+from llmtrail.store.duckdb.database import Database, committed_durably
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
@@ -122,7 +122,10 @@ class DuckDBRecordStore:
                     conn.execute("DELETE FROM spool_position WHERE name = 'main'")
                     conn.execute("INSERT INTO spool_position VALUES ('main', ?)", [position])
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
+                if committed_durably(exc):  # stored; only the database must be reopened
+                    self.db.lose(exc)
+                    return
                 conn.execute("ROLLBACK")
                 raise
 
