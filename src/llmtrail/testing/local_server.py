@@ -133,6 +133,12 @@ class LocalServer:
         finally:
             self._ready.set()
             try:
+                # handlers still waiting (a test's hanging upstream) end here, as asyncio.run
+                # ends them, instead of being destroyed pending when the loop closes
+                pending = asyncio.all_tasks(loop)
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(_settle(pending))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.run_until_complete(loop.shutdown_default_executor())
             finally:
@@ -159,6 +165,10 @@ class LocalServer:
             with self._lock:
                 self.received.append(entry)
         return await handler(request)
+
+
+async def _settle(tasks: set[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def serve_until_interrupted(
