@@ -143,7 +143,7 @@ def test_a_bad_query_names_line_column_and_shows_a_caret(server: ServerProcess) 
     with pytest.raises(urllib.error.HTTPError) as info:
         _query(server, queryString="fields modelId\n| stats sum(modelId", since="1h")
     problem = _problem(info.value)
-    assert info.value.code == 400 and problem["field"] == "query"
+    assert info.value.code == 400 and problem["field"] == "queryString"
     assert "line 2" in problem["detail"] and "^" in problem["detail"]
 
 
@@ -177,7 +177,7 @@ def test_saved_queries_run_by_name(server: ServerProcess) -> None:
     with pytest.raises(urllib.error.HTTPError) as info:
         bad = json.dumps({"queryString": "stats sum(("}).encode()
         _call(server, "PUT", "/api/saved-queries/broken", bad)
-    assert info.value.code == 400 and _problem(info.value)["field"] == "query"
+    assert info.value.code == 400 and _problem(info.value)["field"] == "queryString"
 
 
 def test_filter_pattern_on_records(server: ServerProcess) -> None:

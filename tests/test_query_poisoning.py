@@ -162,7 +162,7 @@ def test_long_text_goes_through_dedup_stats_and_sort(server: ServerProcess) -> N
         ("fields input.inputTokenCount * 9223372036854775807 as x", "queryString", "Overflow"),
         ("filter modelId like /a{1001}/", "queryString", "1001"),
         (CROSS_JOIN, "queryString", "longer than the limit of 1 seconds"),
-        ("stats sum(count(*))", "query", "line 1, column 11"),
+        ("stats sum(count(*))", "queryString", "line 1, column 11"),
     ],
     ids=["overflow", "regex", "timeout", "nested-aggregate"],
 )

@@ -9,10 +9,12 @@ Saved queries live in the StateStore (namespace ``queries``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +25,7 @@ from sqlglot import exp
 
 from llmtrail.errors import NotFound, ValidationError
 from llmtrail.query import CompiledQuery, compile_query, parse_query
+from llmtrail.query.errors import QueryError
 from llmtrail.record import format_timestamp
 from llmtrail.store.interfaces import QueryCancelled, QueryEngine, StateStore
 from llmtrail.store.query_bounds import QueryFailed
@@ -114,18 +117,18 @@ class QueryRunner:
         if end <= start:
             raise ValidationError("endTime", "must be after startTime")
         query_id = query_id or str(uuid.uuid4())
-        parsed = parse_query(text)
-        compiled = compile_query(
-            parsed,
-            dialect=self.engine.dialect,
-            schema=self.schema,
-            workspace=self.workspace,
-            start=start,
-            end=end,
-            limit=limit + 1,
-            offset=offset,
-            database=getattr(self.engine, "database", None),
-        )
+        with _as_query_string():
+            compiled = compile_query(
+                parse_query(text),
+                dialect=self.engine.dialect,
+                schema=self.schema,
+                workspace=self.workspace,
+                start=start,
+                end=end,
+                limit=limit + 1,
+                offset=offset,
+                database=getattr(self.engine, "database", None),
+            )
         with self._lock:
             self._running.add(query_id)
         try:
@@ -231,7 +234,8 @@ class SavedQueries:
             raise ValidationError(
                 "name", "must be 1 to 128 characters: letters, digits, space, _ . - /"
             )
-        parse_query(query)  # a saved query must at least parse
+        with _as_query_string():
+            parse_query(query)  # a saved query must at least parse
         value = {"name": name, "queryString": query, "description": description}
         self.state.put(SAVED, name, value)
         return value
@@ -248,3 +252,15 @@ class SavedQueries:
     def delete(self, name: str) -> None:
         if not self.state.delete(SAVED, name):
             raise NotFound(f"no saved query named {name!r}")
+
+
+@contextlib.contextmanager
+def _as_query_string() -> Iterator[None]:
+    """A query the language refuses is the request's ``queryString`` at fault (the field the
+    API and `GetQueryResults` callers sent), with the line, column and caret of the error."""
+    try:
+        yield
+    except QueryError as exc:
+        exc.field = "queryString"
+        exc.args = (f"queryString: {exc.message}",)
+        raise
