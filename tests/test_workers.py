@@ -21,7 +21,16 @@ from llmtrail.errors import Unavailable, ValidationError
 from llmtrail.query.errors import QueryError, Span
 from llmtrail.server.workers import WorkerError, Workers
 from tests.processes import alive
-from tests.worker_jobs import die, double, own_pid, raise_unpicklable, refuse, refuse_query
+from tests.worker_jobs import (
+    die,
+    double,
+    nested_too_deep,
+    own_pid,
+    raise_nested_too_deep,
+    raise_unpicklable,
+    refuse,
+    refuse_query,
+)
 
 # -- every exception class llmtrail defines ----------------------------------------------------
 
@@ -134,6 +143,16 @@ def test_an_exception_that_does_not_unpickle_is_named_and_harmless(workers: Work
         with pytest.raises(WorkerError, match="Unpicklable"):
             run(workers, raise_unpicklable)
     assert run(workers, double, 5) == 10
+
+
+def test_a_result_too_deep_to_send_is_an_error_and_the_worker_lives_on(workers: Workers) -> None:
+    run(workers, double, 1)
+    before = sorted(workers.pids())
+    for job in (nested_too_deep, raise_nested_too_deep):
+        with pytest.raises(WorkerError, match="could not be sent back"):
+            run(workers, job)
+    assert sorted(workers.pids()) == before and workers.restarts == 0
+    assert run(workers, double, 3) == 6
 
 
 def test_a_worker_that_is_killed_is_restarted(workers: Workers) -> None:

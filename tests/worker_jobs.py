@@ -36,3 +36,15 @@ def die() -> None:
 
 def own_pid() -> int:
     return os.getpid()
+
+
+def nested_too_deep() -> list[object]:
+    """A result that pickle cannot write (RecursionError) and str() cannot print."""
+    value: list[object] = []
+    for _ in range(100_000):
+        value = [value]
+    return value
+
+
+def raise_nested_too_deep() -> None:
+    raise ValueError(nested_too_deep())

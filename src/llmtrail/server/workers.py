@@ -172,7 +172,11 @@ class Workers:
             self._workers.remove(dead)
             self.restarts += 1
             self._idle.put(self._spawn())
-        dead.process.join(0)  # reaped; its pipe is closed by the thread that holds it
+        # reap it (no zombie left behind); one still exiting gets a moment, then is killed
+        dead.process.join(_STOP_TIMEOUT_S)
+        if dead.process.is_alive():
+            dead.process.kill()
+            dead.process.join(_STOP_TIMEOUT_S)
 
     def _supervise(self) -> None:
         while not self._closed.is_set():
@@ -211,7 +215,20 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
         except (BrokenPipeError, ConnectionResetError, EOFError):
             return
         except Exception as exc:  # the result or exception does not pickle
-            conn.send(("error", WorkerError(f"{type(answer[1]).__name__}: {answer[1]} ({exc})")))
+            conn.send(("error", WorkerError(_unsendable(answer, exc))))
+
+
+def _unsendable(answer: tuple[str, Any], exc: Exception) -> str:
+    """Why ``answer`` could not be sent, in words that never fail themselves (the value may
+    be nested too deep to print, which is often why it did not pickle)."""
+    kind, value = answer
+    what = "result" if kind == "ok" else "error"
+    try:
+        shown = str(value)[:500] if kind == "error" else ""
+    except Exception:
+        shown = ""
+    detail = f"{type(value).__name__}: {shown}" if shown else type(value).__name__
+    return f"the job's {what} could not be sent back ({type(exc).__name__}): {detail}"
 
 
 def _exit_with_parent(parent_pid: int) -> None:
