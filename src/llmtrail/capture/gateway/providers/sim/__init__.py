@@ -22,15 +22,18 @@ model name or the ``x-llmtrail-sim`` header (``latency_ms=200,ttft_ms=50,error=4
 
 Model names ``sim/error-429`` (any status), ``sim/timeout`` (never answers within the first-byte
 timeout) and ``sim/slow-<ms>`` choose the same behaviour by name.
+
+The work of an answer grows with the request — reading a 30 MB prompt, counting its tokens,
+hashing it, computing 2,048 embedding vectors — so it runs in a thread (``asyncio.to_thread``)
+and the event loop serves other callers meanwhile; only the waits and the stream's pacing
+stay on the loop. Embeddings are refused past OpenAI's own limits (see `embeddings`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import math
-import struct
+import itertools
 import time
 import uuid
 from typing import Any
@@ -38,9 +41,8 @@ from typing import Any
 import orjson
 
 from llmtrail.capture.gateway.providers.base import UpstreamError, UpstreamRequest, UpstreamResponse
-from llmtrail.capture.gateway.providers.sim import anthropic_wire, openai_wire
+from llmtrail.capture.gateway.providers.sim import anthropic_wire, embeddings, openai_wire
 from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, plan_reply
-from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import ProviderConfig
 
 _EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -70,7 +72,7 @@ class SimProvider:
         self.name = config.name
         self.options = dict(config.options)
         self.first_byte_timeout = config.timeouts.first_byte
-        self._counter = 0
+        self._ids = itertools.count(1)  # next() is atomic: ids are taken in threads
         self._cache = anthropic_wire.PromptCache()
 
     async def close(self) -> None:
@@ -94,11 +96,10 @@ class SimProvider:
             return await self._bedrock(request, opts, pace)
         model = request.model or str(request.body.get("model", ""))
         if request.path == "/embeddings":
-            return _json(200, self._embeddings(request.body, model))
-        self._counter += 1
-        completion_id = f"chatcmpl-sim{self._counter:010d}{_digest(request.body)[:8]}"
-        reply = self._reply(openai_wire.conversation(request.body), request.body, opts)
-        use = openai_wire.usage(request.body, reply, model)
+            return await asyncio.to_thread(_embeddings, request.body, model)
+        completion_id, reply, use = await asyncio.to_thread(
+            self._openai_plan, request.body, model, opts
+        )
         if not request.stream:
             await _sleep_ms(opts.get("latency_ms", 0))
             return _json(200, openai_wire.completion(completion_id, model, reply, use))
@@ -110,6 +111,14 @@ class SimProvider:
             completion_id, model, reply, use if include_usage else None, pace
         )
         return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
+
+    def _openai_plan(
+        self, body: dict[str, Any], model: str, opts: dict[str, Any]
+    ) -> tuple[str, Reply, dict[str, int]]:
+        """(id, reply, usage) of a chat completion: the CPU work, run in a thread."""
+        completion_id = self._next_id("chatcmpl-sim", body)
+        reply = self._reply(openai_wire.conversation(body), body, opts)
+        return completion_id, reply, openai_wire.usage(body, reply, model)
 
     def _reply(self, conv: Conversation, body: dict[str, Any], opts: dict[str, Any]) -> Reply:
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -125,17 +134,20 @@ class SimProvider:
         return plan_reply(conv, words, max_tokens)
 
     def _next_id(self, prefix: str, body: dict[str, Any]) -> str:
-        self._counter += 1
-        return f"{prefix}{self._counter:010d}{_digest(body)[:8]}"
+        return f"{prefix}{next(self._ids):010d}{_digest(body)[:8]}"
 
     async def _anthropic(
         self, request: UpstreamRequest, opts: dict[str, Any], pace: _Pace
     ) -> UpstreamResponse:
         body, model = request.body, request.model or str(request.body.get("model", ""))
-        reply = self._reply(anthropic_wire.conversation(body), body, opts)
-        use = self._cache.usage(body, model)
-        use["output_tokens"] = anthropic_wire.output_tokens(reply, model)
-        message_id = self._next_id("msg_sim", body)
+
+        def plan() -> tuple[Reply, dict[str, int], str]:
+            reply = self._reply(anthropic_wire.conversation(body), body, opts)
+            use = self._cache.usage(body, model)
+            use["output_tokens"] = anthropic_wire.output_tokens(reply, model)
+            return reply, use, self._next_id("msg_sim", body)
+
+        reply, use, message_id = await asyncio.to_thread(plan)
         if not request.stream:
             await _sleep_ms(opts.get("latency_ms", 0))
             return _json(200, anthropic_wire.message(message_id, model, reply, use))
@@ -151,9 +163,13 @@ class SimProvider:
         operation = request.path.rsplit("/", 1)[-1]
         headers = {"x-amzn-requestid": str(uuid.uuid4())}
         if operation in ("converse", "converse-stream"):
-            conv = bedrock_wire.converse_conversation(body)
-            reply = self._reply(conv, body, opts)
-            in_tokens, out_tokens = bedrock_wire.tokens(conv, reply, model)
+
+            def converse_plan() -> tuple[Reply, tuple[int, int]]:
+                conv = bedrock_wire.converse_conversation(body)
+                reply = self._reply(conv, body, opts)
+                return reply, bedrock_wire.tokens(conv, reply, model)
+
+            reply, (in_tokens, out_tokens) = await asyncio.to_thread(converse_plan)
             if operation == "converse":
                 await _sleep_ms(opts.get("latency_ms", 0))
                 answer = bedrock_wire.converse(reply, in_tokens, out_tokens, pace.elapsed_ms())
@@ -163,10 +179,14 @@ class SimProvider:
         kind = bedrock_wire.family(body)
         if kind is None:
             return _error("bedrock", 400, "Malformed input request, please reformat your input")
-        conv = bedrock_wire.invoke_conversation(kind, body)
-        reply = self._reply(conv, body, opts)
-        usage = bedrock_wire.tokens(conv, reply, model)
-        message_id = self._next_id("msg_bdrk_sim", body)
+
+        def invoke_plan(kind: str) -> tuple[Reply, tuple[int, int], str]:
+            conv = bedrock_wire.invoke_conversation(kind, body)
+            reply = self._reply(conv, body, opts)
+            usage = bedrock_wire.tokens(conv, reply, model)
+            return reply, usage, self._next_id("msg_bdrk_sim", body)
+
+        reply, usage, message_id = await asyncio.to_thread(invoke_plan, kind)
         headers["x-amzn-bedrock-input-token-count"] = str(usage[0])
         headers["x-amzn-bedrock-output-token-count"] = str(usage[1])
         if operation == "invoke":
@@ -206,36 +226,13 @@ class SimProvider:
             opts[key] = number
         return opts
 
-    def _embeddings(self, body: dict[str, Any], model: str) -> dict[str, Any]:
-        inputs = body.get("input")
-        items = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        dims = body.get("dimensions", 256)
-        if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= 8192:
-            raise UpstreamError("invalid_request_error", 400, "dimensions must be 1 to 8192")
-        as_base64 = body.get("encoding_format") == "base64"
-        data = []
-        for i, item in enumerate(items):
-            vector = _vector(str(item), dims)
-            embedding: Any = (
-                base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
-                if as_base64
-                else vector
-            )
-            data.append({"object": "embedding", "index": i, "embedding": embedding})
-        tokens = sum(count_tokens(str(item), model) for item in items)
-        return {
-            "object": "list",
-            "data": data,
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
 
-
-def _vector(text: str, dims: int) -> list[float]:
-    raw = hashlib.sha256(text.encode()).digest()
-    values = [math.sin(raw[i % 32] + i) for i in range(dims)]
-    norm = math.sqrt(sum(v * v for v in values)) or 1.0
-    return [v / norm for v in values]
+def _embeddings(body: dict[str, Any], model: str) -> UpstreamResponse:
+    """OpenAI's embeddings answer, or its 400 naming the field and the limit (in a thread)."""
+    try:
+        return _json(200, embeddings.openai_answer(body, model))
+    except embeddings.Refused as refused:
+        return _error("openai", 400, refused.message, refused.param)
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -255,7 +252,9 @@ def _json(status: int, value: Any, headers: dict[str, str] | None = None) -> Ups
     )
 
 
-def _error(wire_format: str, status: int, message: str | None = None) -> UpstreamResponse:
+def _error(
+    wire_format: str, status: int, message: str | None = None, param: str | None = None
+) -> UpstreamResponse:
     message = message or f"sim: injected error {status}"
     if wire_format == "anthropic":
         return _json(status, anthropic_wire.error(status, message))
@@ -265,7 +264,8 @@ def _error(wire_format: str, status: int, message: str | None = None) -> Upstrea
         kind, body = bedrock_wire.error(status, message)
         return _json(status, body, {"x-amzn-errortype": kind})
     kind = _ERROR_TYPES.get(status, "server_error")
-    return _json(status, {"error": {"message": message, "type": kind, "param": None, "code": kind}})
+    error = {"message": message, "type": kind, "param": param, "code": kind}
+    return _json(status, {"error": error})
 
 
 class _Pace:

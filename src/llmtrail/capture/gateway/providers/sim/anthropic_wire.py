@@ -5,6 +5,7 @@ writes the cache, later calls with the same prefix read it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -66,11 +67,12 @@ def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
 
 
 class PromptCache:
-    """Prefixes already written to the (simulated) prompt cache."""
+    """Prefixes already written to the (simulated) prompt cache; `usage` runs in threads."""
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.seen: dict[str, None] = {}
         self.capacity = capacity
+        self._lock = threading.Lock()
 
     def usage(self, body: dict[str, Any], model: str) -> dict[str, int]:
         """Input token counts, split between uncached, cache-write and cache-read tokens."""
@@ -92,13 +94,14 @@ class PromptCache:
         cached = sum(count_tokens(text, model) for text, _ in prefix) + 4 * len(prefix)
         key = orjson.dumps([model, prefix]).decode()
         out["input_tokens"] = total - cached
-        if key in self.seen:
-            out["cache_read_input_tokens"] = cached
-        else:
-            out["cache_creation_input_tokens"] = cached
-            if len(self.seen) >= self.capacity:
-                self.seen.pop(next(iter(self.seen)))
-            self.seen[key] = None
+        with self._lock:
+            if key in self.seen:
+                out["cache_read_input_tokens"] = cached
+            else:
+                out["cache_creation_input_tokens"] = cached
+                if len(self.seen) >= self.capacity:
+                    self.seen.pop(next(iter(self.seen)))
+                self.seen[key] = None
         return out
 
 
