@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +209,46 @@ def test_a_refused_original_fails_its_own_caller_not_a_later_resend(tmp_path: Pa
         assert stored is not None and stored.data["input"]["inputBodyJson"] == {"text": "small"}
     finally:
         env.close()
+
+
+class _RefusingStore(DuckDBRecordStore):
+    """A real DuckDB store whose Arrow conversion fails for requestIds starting ``bad``, as
+    the conversion of a record that passes validation but not the store would."""
+
+    def arrow_tables(self, records, ingested_at):  # type: ignore[no-untyped-def]
+        if any(r.request_id.startswith("bad") for r in records):
+            raise ValueError("Rescaling Decimal value would cause data loss")
+        return super().arrow_tables(records, ingested_at)
+
+
+def test_a_record_the_store_refuses_is_dead_lettered_alone(tmp_path: Path) -> None:
+    """A record that passes validation but fails the store's conversion: only it goes to the
+    dead-letter file, its batch-mates are stored with the batch's spool position, nothing is
+    replayed at the next start, and a resend of it is taken again, not called a duplicate."""
+    env = Env(tmp_path, batch_records=1000)
+    env.settings.batch_wait_ms = 300  # one batch
+    env.store = _RefusingStore(env.db)
+    env.pipeline.store = env.store
+    env.pipeline.start()
+    good = [rec(i) for i in range(7)]
+    bad = InvocationRecord.from_dict({**rec(0).data, "requestId": "bad-1"})
+    fresh, future = env.pipeline.ingest([*good[:3], bad, *good[3:]])
+    assert all(fresh)
+    future.result(10)
+    deadline = time.monotonic() + 20
+    while env.pipeline.counters.dead_lettered == 0:
+        assert time.monotonic() < deadline, "the batch was never isolated"
+        time.sleep(0.02)
+    assert sorted(env.ids()) == sorted(r.request_id for r in good)
+    assert env.pipeline.counters.stored == 7 and env.pipeline.counters.dead_lettered == 1
+    (path,) = (env.spool.directory / "deadletter").glob("batch-*-refused.ndjson")
+    assert [json.loads(line)["requestId"] for line in path.read_text().splitlines()] == ["bad-1"]
+    fresh, _ = env.pipeline.ingest(
+        [InvocationRecord.from_dict({**rec(0).data, "requestId": "bad-1"})]
+    )
+    assert fresh == [True]  # it left the resend index
+    env.close()  # the resend is refused again and stays in the spool
+    env.open()  # a store that takes it
+    env.pipeline.start()
+    assert env.pipeline.counters.replayed == 1  # the resend, never the batch again
+    assert sorted(env.ids()) == sorted(["bad-1", *(r.request_id for r in good)])

@@ -42,6 +42,17 @@ TAG_KEY_MAX = 128  # Bedrock's TagResource: keys 1–128, values 0–256 charact
 TAG_VALUE_MAX = 256
 TAGS_MAX = 50  # tags on one resource
 
+# Every integer of a record (token and character counts, latencyMs, timeToFirstTokenMs,
+# error.httpStatus) is at most 2^31-1: 2,147,483,647 tokens, or ms (about 24.8 days), so that
+# sums over billions of records fit 64 bits and every duration fits an interval.
+INT_MAX = 2**31 - 1
+# Money (cost.*Usd): at most 1,000,000 USD either way per record (a single model call never
+# costs more), to the 9 decimal places of the DECIMAL(38, 9) columns: sums over up to 10^23
+# records fit.
+MONEY_MAX_USD = decimal.Decimal(1_000_000)
+MONEY_PLACES = 9
+_MONEY_QUANTUM = decimal.Decimal(1).scaleb(-MONEY_PLACES)
+
 # The longest text each identifying string of a record may hold, in characters: Bedrock's
 # documented limit where there is one, otherwise a bound far above any real value. Free text
 # (error.message, error.stackTrace, trace.name) has none here: the query compiler bounds
@@ -222,19 +233,33 @@ BOUNDED_MAPS: dict[tuple[str, ...], tuple[int, int, int]] = {
 
 
 def check_money(value: Any, field: str) -> None:
-    """A money amount fits DECIMAL(38, 9): finite, at most 29 digits before the point."""
+    """A money amount of one record: finite, at most `MONEY_MAX_USD` either way and at most
+    `MONEY_PLACES` decimal places, so that it fits the DECIMAL(38, 9) columns exactly and
+    sums over any realistic number of records cannot overflow them. Ingested money is
+    refused rather than rounded: a rounded amount would be an amount nobody reported."""
     try:
         amount = decimal.Decimal(str(value))
     except decimal.InvalidOperation:
         raise ValidationError(field, f"must be a decimal number, got {str(value)[:40]!r}") from None
-    if not amount.is_finite() or abs(amount) >= decimal.Decimal(10) ** 29:
-        raise ValidationError(field, "must be a finite amount below 10^29")
+    if not amount.is_finite() or abs(amount) > MONEY_MAX_USD:
+        raise ValidationError(
+            field,
+            f"is {str(value)[:40]}; the limit is {MONEY_MAX_USD:,} USD either way "
+            "(one model call never costs more)",
+        )
+    if amount != amount.quantize(_MONEY_QUANTUM):
+        raise ValidationError(
+            field,
+            f"has more than {MONEY_PLACES} decimal places ({str(value)[:40]}); "
+            f"the limit is {MONEY_PLACES} (amounts are stored to 1e-{MONEY_PLACES} USD)",
+        )
 
 
 def check_types(doc: Mapping[str, Any]) -> None:
     """Every value at a column's path has the column's type (string maps hold strings,
-    integers fit in 64 bits) and identifying strings are no longer than `STRING_LIMITS`
-    allows, so that a record that passes can always be stored and queried."""
+    integers are between 0 and `INT_MAX`, money is bounded by `check_money`) and identifying
+    strings are no longer than `STRING_LIMITS` allows, so that a record that passes can
+    always be stored and queried."""
     for path, value in held_values(doc).items():
         if value is None:
             continue
@@ -249,8 +274,10 @@ def check_types(doc: Mapping[str, Any]) -> None:
                 column.dotted,
                 f"is {len(value)} characters long; the limit is {longest} characters",
             )
-        if allowed is _INT and not 0 <= value < 2**63:
-            raise ValidationError(column.dotted, "must be between 0 and 2^63-1")
+        if allowed is _INT and not 0 <= value <= INT_MAX:
+            raise ValidationError(
+                column.dotted, f"is {value}; it must be between 0 and {INT_MAX:,}"
+            )
         if allowed is _MAP:
             for key, item in value.items():
                 if type(item) is not str:

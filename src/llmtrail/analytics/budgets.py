@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,6 +54,8 @@ MAP_PREFIXES = ("requestMetadata.", "inferenceProfile.tags.")
 _CENT = Decimal("0.01")
 _MICRO = Decimal("0.000001")
 _ONE_DAY_US = 86_400_000_000
+# room for any sum a DECIMAL(38, 9) column holds, to 6 places (the default context has 28 digits)
+_WIDE = Context(prec=60)
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,8 @@ def forecast(amount: Decimal, month: str, timezone: str, now: datetime) -> Decim
         return amount
     elapsed_us = max((now - start) // timedelta(microseconds=1), _ONE_DAY_US)
     total_us = (end - start) // timedelta(microseconds=1)
-    projected = (amount * total_us / elapsed_us).quantize(_MICRO, rounding=ROUND_HALF_UP)
+    with localcontext(_WIDE):
+        projected = (amount * total_us / elapsed_us).quantize(_MICRO, rounding=ROUND_HALF_UP)
     return max(projected, amount)
 
 
@@ -265,12 +268,14 @@ class BudgetStatus:
     @property
     def percent_used(self) -> Decimal:
         """Spent as a percentage of the limit, to 0.01."""
-        return (self.spent_usd * 100 / self.budget.limit_usd).quantize(_CENT, ROUND_HALF_UP)
+        with localcontext(_WIDE):
+            return (self.spent_usd * 100 / self.budget.limit_usd).quantize(_CENT, ROUND_HALF_UP)
 
     @property
     def forecast_percent(self) -> Decimal:
         """The forecast as a percentage of the limit, to 0.01."""
-        return (self.forecast_usd * 100 / self.budget.limit_usd).quantize(_CENT, ROUND_HALF_UP)
+        with localcontext(_WIDE):
+            return (self.forecast_usd * 100 / self.budget.limit_usd).quantize(_CENT, ROUND_HALF_UP)
 
     @property
     def exceeded(self) -> bool:
@@ -311,9 +316,18 @@ class BudgetService:
         self.on_change = on_change
 
     def put(self, budget: Budget) -> Budget:
-        """Create the budget, or replace the one of the same name."""
-        self.state.put(NAMESPACE, budget.name, budget.to_dict())
-        self._changed()
+        """Create the budget, or replace the one of the same name. ``on_change`` sees the new
+        budgets before they are saved: when it fails (this month's spend cannot be summed),
+        nothing is saved; when saving fails, ``on_change`` is told the budgets as they are."""
+        budgets = {b.name: b for b in self.all()}
+        budgets[budget.name] = budget
+        if self.on_change is not None:
+            self.on_change([budgets[name] for name in sorted(budgets)])
+        try:
+            self.state.put(NAMESPACE, budget.name, budget.to_dict())
+        except BaseException:
+            self._changed()
+            raise
         return budget
 
     def get(self, name: str) -> Budget:

@@ -47,7 +47,7 @@ log = logging.getLogger("llmtrail.pipeline")
 PAYLOAD_VERSION = 1
 _STOP = object()
 _GATEWAY_LINGER_S = 0.005
-_MAX_ATTEMPTS = 8  # about 12 s of retries before a batch is dead-lettered
+_ISOLATE_AFTER = 3  # failed attempts (about 0.3 s) before a batch is split to find what fails
 
 
 class _GaveUp(Picklable):
@@ -340,11 +340,14 @@ class Pipeline:
                 return
 
     def _store(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
-        """Store one batch and commit its spool position. A batch the store keeps refusing
-        is not retried forever: records that fail the schema check, and after
-        ``_MAX_ATTEMPTS`` the whole batch, go to the dead-letter file (NDJSON, importable
-        with ``llmtrail ingest``) so that the pipeline moves on. Raises `_GaveUp` when
-        stopping, leaving the batch in the spool for the next start."""
+        """Store one batch and commit its spool position. A batch the store refuses is not
+        retried forever: at the first failure the records that fail the schema check go to
+        the dead-letter file (NDJSON, importable with ``llmtrail ingest``); after
+        ``_ISOLATE_AFTER`` failures the batch is isolated (`_isolate`), so that only the
+        records the store refuses are dead-lettered and the others are stored. While the
+        store is `Unavailable` (the database being reopened) nothing in the batch is at
+        fault: it is retried until the store is back. Raises `_GaveUp` when stopping,
+        leaving the batch in the spool for the next start."""
         if self.objects is not None:
             for record in records:
                 try:
@@ -359,7 +362,7 @@ class Pipeline:
             try:
                 self.store.append(records, position.encode())
                 break
-            except Exception:
+            except Exception as exc:
                 attempts += 1
                 self.counters.store_errors += 1
                 log.exception(
@@ -367,25 +370,73 @@ class Pipeline:
                 )
                 if self._stopping and attempts > 3:
                     raise _GaveUp from None  # still in the spool: tried again at the next start
-                if attempts == 3:
-                    records = self._dead_letter(records, position, only_invalid=True)
+                if attempts == 1:
+                    records = self._dead_letter_invalid(records, position)
                     continue
-                if attempts >= _MAX_ATTEMPTS and records:
-                    records = self._dead_letter(records, position, only_invalid=False)
+                isolate = attempts >= _ISOLATE_AFTER and not isinstance(exc, Unavailable)
+                if isolate and not self._stopping and self._isolate(records, position):
+                    return
                 time.sleep(min(0.05 * 2**attempts, 5.0))
         self.counters.stored += len(records)
         self.counters.batches += 1
         self.spool.release(position)
 
-    def _dead_letter(
-        self, records: list[InvocationRecord], position: SpoolPosition, *, only_invalid: bool
+    def _isolate(self, records: list[InvocationRecord], position: SpoolPosition) -> bool:
+        """Store every record of a refused batch that the store takes; dead-letter the rest.
+
+        The batch goes to its dead-letter file first (fsync'd), then its spool position is
+        committed alone: from then on every record is in the store or in that file, and none
+        is stored twice by a replay. The batch is then split in halves, each half stored
+        without a position, and a half the store refuses split again, down to the single
+        records it refuses; the file is finally rewritten to hold only those. A crash midway
+        leaves the whole batch in the file: importing it again within the resend window
+        answers ``duplicate`` for the records already stored. False, with nothing changed,
+        when the store does not even take the position alone."""
+        path = self._write_dead_letter(records, position, "refused")
+        try:
+            self.store.append([], position.encode())
+        except Exception:
+            log.exception("the store refuses even an empty batch; the batch stays in the spool")
+            path.unlink(missing_ok=True)
+            return False
+        refused: list[InvocationRecord] = []
+        self._bisect(records, refused)
+        if refused:
+            self._write_dead_letter(refused, position, "refused")
+            log.error("%d records of a batch written to %s", len(refused), path)
+        else:
+            path.unlink(missing_ok=True)
+        self._forget(refused)
+        self.counters.dead_lettered += len(refused)
+        self.counters.stored += len(records) - len(refused)
+        self.counters.batches += 1
+        self.spool.release(position)
+        return True
+
+    def _bisect(self, records: list[InvocationRecord], refused: list[InvocationRecord]) -> None:
+        """Store ``records`` (no spool position), halving what the store refuses; the single
+        records it still refuses are added to ``refused``."""
+        if not records:
+            return
+        try:
+            self.store.append(records)
+            return
+        except Exception as exc:
+            self.counters.store_errors += 1
+            if len(records) == 1:
+                log.error("record %s cannot be stored: %r", records[0].request_id, exc)
+                refused.append(records[0])
+                return
+        half = len(records) // 2
+        self._bisect(records[:half], refused)
+        self._bisect(records[half:], refused)
+
+    def _dead_letter_invalid(
+        self, records: list[InvocationRecord], position: SpoolPosition
     ) -> list[InvocationRecord]:
-        """Write the records that cannot be stored to the dead-letter file; the rest."""
+        """Write the records that fail the schema check to the dead-letter file; the rest."""
         keep, out = [], []
         for record in records:
-            if not only_invalid:
-                out.append(record)
-                continue
             try:
                 check_types(record.data)
             except ValidationError as exc:
@@ -394,21 +445,31 @@ class Pipeline:
             else:
                 keep.append(record)
         if out:
-            # one file per batch, named by its spool position and replaced atomically: a batch
-            # replayed after a crash rewrites the same file instead of adding to it
-            self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
-            kind = "invalid" if only_invalid else "refused"
-            name = f"batch-{position.segment:012d}-{position.offset:012d}-{kind}"
-            path = self.dead_letter_dir / f"{name}.ndjson"
-            tmp = path.with_suffix(".tmp")
-            with open(tmp, "wb") as f:
-                f.write(b"".join(orjson.dumps(r.data) + b"\n" for r in out))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
+            path = self._write_dead_letter(out, position, "invalid")
+            self._forget(out)
             self.counters.dead_lettered += len(out)
             log.error("%d records written to %s", len(out), path)
         return keep
+
+    def _write_dead_letter(
+        self, records: list[InvocationRecord], position: SpoolPosition, kind: str
+    ) -> Path:
+        """One file per batch and kind, named by its spool position and replaced atomically:
+        a batch replayed after a crash rewrites the same file instead of adding to it."""
+        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+        name = f"batch-{position.segment:012d}-{position.offset:012d}-{kind}"
+        path = self.dead_letter_dir / f"{name}.ndjson"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(b"".join(orjson.dumps(r.data) + b"\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def _forget(self, records: list[InvocationRecord]) -> None:
+        """Dead-lettered records leave the resend index: sent again, they are stored."""
+        self.dedup.release((r.workspace, r.request_id) for r in records)
 
     def _replay(self) -> None:
         committed = self.store.committed_position()

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import duckdb
+
 from llmtrail.analytics.budget_guard import BudgetGuard
 from llmtrail.analytics.budgets import Budget, BudgetService, month_bounds, month_of
 from llmtrail.analytics.dimensions import dimension_sql
@@ -72,36 +74,60 @@ class Runtime:
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
+        """Give the guard ``budgets`` with this month's spend. The spend is summed first, so
+        that when summing fails the guard is left as it was and the error reaches the caller
+        (`BudgetService` then saves nothing)."""
         self.budget_guard.set_budgets(budgets, self.month_spend(budgets))
 
     def month_spend(self, budgets: list[Budget]) -> dict[str, Decimal]:
-        """What each budget's records cost so far this month, summed in the store."""
+        """What each budget's records cost so far this month, summed in the store. A sum past
+        DECIMAL(38, 9) (records stored before money was bounded per record) is summed again
+        as a double, so that one such record never stops budgets from working."""
         now = datetime.now(UTC)
         spent: dict[str, Decimal] = {}
         for budget in budgets:
             start, end = month_bounds(month_of(now, budget.timezone), budget.timezone)
             expr, params = dimension_sql(budget.dimension, self.db.schema)
-            sql = (
-                "SELECT coalesce(sum(cost_total_usd), 0) FROM records "
-                f"WHERE timestamp >= ? AND timestamp < ? AND {expr} = ?"
-            )
+            where = f"WHERE timestamp >= ? AND timestamp < ? AND {expr} = ?"
             args = [start, end, *params, budget.value]
-            row = self.db.read(functools.partial(_one_row, sql, args))
-            spent[budget.name] = Decimal(row[0]) if row else Decimal(0)
+            try:
+                sql = f"SELECT coalesce(sum(cost_total_usd), 0) FROM records {where}"
+                row = self.db.read(functools.partial(_one_row, sql, args))
+            except duckdb.OutOfRangeException:
+                log.warning("budget %r: this month's spend overflows DECIMAL(38, 9)", budget.name)
+                sql = f"SELECT coalesce(sum(cost_total_usd::DOUBLE), 0) FROM records {where}"
+                row = self.db.read(functools.partial(_one_row, sql, args))
+            spent[budget.name] = Decimal(str(row[0])) if row else Decimal(0)
         return spent
 
     def start(self) -> None:
-        """Replay the spool and start the pipeline (blocking; run it off the event loop)."""
+        """Replay the spool and start the pipeline (blocking; run it off the event loop). If
+        anything fails once the pipeline runs, it stops accepting, so that /readyz answers 503
+        as the log says."""
         count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
         _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
         self.pipeline.start()
-        self._budgets_changed(self.budgets.all())
-        stats = self.pipeline.stats()
-        log.info(
-            "pipeline ready: replayed %d records, %d quarantined spool regions",
-            int(stats["replayed"]),
-            int(stats["spool_quarantined_frames"]),
-        )
+        try:
+            self._load_budgets()
+            stats = self.pipeline.stats()
+            log.info(
+                "pipeline ready: replayed %d records, %d quarantined spool regions",
+                int(stats["replayed"]),
+                int(stats["spool_quarantined_frames"]),
+            )
+        except BaseException:
+            self.pipeline.begin_stop()
+            raise
+
+    def _load_budgets(self) -> None:
+        """The budgets into the guard with this month's spend; when the spend cannot be summed
+        the guard still gets every budget (starting from zero) and the error is logged."""
+        budgets = self.budgets.all()
+        try:
+            self._budgets_changed(budgets)
+        except Exception:
+            log.exception("summing this month's spend of the budgets failed; they start at $0")
+            self.budget_guard.set_budgets(budgets)
 
     async def aclose(self) -> None:
         for provider in self.providers.values():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -17,7 +17,7 @@ import orjson
 import pyarrow as pa
 
 from llmtrail.errors import ValidationError
-from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.store.duckdb.database import Database, committed_durably
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
@@ -39,8 +39,6 @@ def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in columns])
 
 
-_NANO = Decimal("0.000000001")  # the scale of the DECIMAL(38, 9) money columns
-_MAX_MONEY = Decimal(10) ** 29
 # the columns a record's ``cost`` block is split into, by their key in the block
 COST_COLUMNS: dict[str, Column] = {c.path[1]: c for c in RECORD_COLUMNS if c.path[:1] == ("cost",)}
 COST_UPDATE_SCHEMA = pa.schema(
@@ -64,15 +62,10 @@ def cost_update(block: Mapping[str, Any] | None, extra: str | None) -> dict[str,
         if column is None or value is None:
             rest[key] = value
         elif column.type is Type.DECIMAL:
-            try:
-                amount = Decimal(str(value))
-            except InvalidOperation:
-                raise ValidationError(f"cost.{key}", f"must be a decimal, got {value!r}") from None
-            if isinstance(value, bool) or not amount.is_finite() or abs(amount) >= _MAX_MONEY:
-                raise ValidationError(f"cost.{key}", f"must be a finite decimal, got {value!r}")
-            if amount != amount.quantize(_NANO):
-                raise ValidationError(f"cost.{key}", f"has more than 9 decimal places: {value!r}")
-            values[column.name] = amount
+            if isinstance(value, bool):
+                raise ValidationError(f"cost.{key}", f"must be a decimal, got {value!r}")
+            check_money(value, f"cost.{key}")  # the bounds ingest applies
+            values[column.name] = Decimal(str(value))
         elif isinstance(value, str):
             values[column.name] = value
         else:
