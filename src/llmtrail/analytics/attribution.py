@@ -26,11 +26,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from llmtrail.analytics.dimensions import dimension_sql
 from llmtrail.analytics.pricing import SeenModel
 from llmtrail.analytics.profile_metrics import ProfileMetrics
+from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp
 from llmtrail.store.duckdb.database import Database
@@ -77,13 +78,9 @@ _RANGE = 'workspace = ? AND "timestamp" >= ? AND "timestamp" < ?'
 
 
 def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``; a `ValidationError` on ``tz`` when there is none."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            "tz", f"must be an IANA time zone such as UTC or Europe/Paris, got {name!r}"
-        ) from None
+    """The IANA time zone ``name``; a `ValidationError` on ``tz`` when there is none (or
+    when the engine would not know it: `time_zone`)."""
+    return time_zone(name, "tz")
 
 
 def _money(value: Any) -> Decimal:

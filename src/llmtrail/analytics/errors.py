@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmtrail.errors import ValidationError
 from llmtrail.store.duckdb import Database
 from llmtrail.store.schema import metadata_column_name
 
@@ -64,6 +65,8 @@ def error_groups(
     app = metadata_column_name("application_name")
     has_app = "application_name" in db.schema.promoted_keys
     app_expr = f'"{app}"' if has_app else "request_metadata['application_name']"
+    if not 1 <= limit <= _MAX_GROUPS:
+        raise ValidationError("limit", f"must be an integer from 1 to {_MAX_GROUPS}")
     where, params = _range("timestamp", workspace, start, end)
     record_sql = f"""
         SELECT coalesce(error_type, error_code, 'unknown') AS type,

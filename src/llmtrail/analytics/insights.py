@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import math
 import re
 import threading
 import uuid
@@ -76,6 +77,8 @@ def as_text(value: Any) -> str | None:
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, float):
+        if not math.isfinite(value):  # 1e308 * 10, 2 ^ 99999, (-8) ^ 0.5
+            return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
         return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value))
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()

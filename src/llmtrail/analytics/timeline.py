@@ -14,7 +14,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from llmtrail.errors import ValidationError
 from llmtrail.store.duckdb import Database
+
+MAX_ROWS = 1000
 
 
 @dataclass
@@ -69,7 +72,9 @@ def timeline(
 ) -> list[RequestRow]:
     """The latest ``limit`` requests started in ``[start, end)``, oldest first."""
     if by not in ("trace", "session"):
-        raise ValueError("by must be 'trace' or 'session'")
+        raise ValidationError("by", "must be trace or session")
+    if not 1 <= limit <= MAX_ROWS:
+        raise ValidationError("limit", f"must be an integer from 1 to {MAX_ROWS}")
     key = "trace_id" if by == "trace" else "session_id"
     clauses: list[str] = [f"{key} IS NOT NULL", "workspace = ?"]
     params: list[Any] = [workspace]

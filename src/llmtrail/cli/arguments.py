@@ -12,7 +12,7 @@ from typing import Any
 
 from llmtrail.cli.output import add_format_options
 
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
+_DURATION = re.compile(r"^([0-9]+)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATH_SAFE = "/:@=+,;$!*'()~"
 
@@ -26,6 +26,18 @@ def parse_since(text: str) -> datetime:
         return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
     except OverflowError:
         raise argparse.ArgumentTypeError(f"{text!r} reaches too far back") from None
+
+
+def time_zone_option(text: str) -> str:
+    """``--tz`` and ``--timezone``: a zone every engine knows (`time_zone`), else a usage
+    error."""
+    from llmtrail.analytics.time_zones import time_zone_name
+    from llmtrail.errors import ValidationError
+
+    try:
+        return time_zone_name(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def add_common_options(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from llmtrail.cli.arguments import add_common_options, path_segment
+from llmtrail.cli.arguments import add_common_options, path_segment, time_zone_option
 from llmtrail.cli.output import Table, print_list, print_object
 from llmtrail.cli.usage import add_command
 
@@ -62,7 +62,10 @@ def register(sub: Any) -> None:
     put.add_argument("--refuse", action="store_true", help="refuse calls once it is spent")
     put.add_argument("--name", help="the budget's name (default DIMENSION=VALUE)")
     put.add_argument(
-        "--timezone", default="UTC", help="the time zone whose months count (default UTC)"
+        "--timezone",
+        type=time_zone_option,
+        default="UTC",
+        help="the time zone whose months count (default UTC)",
     )
     put.set_defaults(handler=_set)
 

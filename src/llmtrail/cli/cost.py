@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llmtrail.cli.arguments import add_common_options, add_time_range, add_url_option, time_range
+from llmtrail.cli.arguments import (
+    add_common_options,
+    add_time_range,
+    add_url_option,
+    time_range,
+    time_zone_option,
+)
 from llmtrail.cli.output import Table, print_object
 from llmtrail.cli.usage import add_command
 
@@ -63,7 +69,12 @@ def _register_cost(sub: Any) -> None:
         default="MONTHLY",
         help="one row a day or a month (default MONTHLY)",
     )
-    cost.add_argument("--tz", default="UTC", help="the time zone of days and months (default UTC)")
+    cost.add_argument(
+        "--tz",
+        type=time_zone_option,
+        default="UTC",
+        help="the time zone of days and months (default UTC)",
+    )
     add_time_range(cost)
     cost.set_defaults(handler=_cost)
     commands = cost.add_subparsers(dest="cost_command", metavar="COMMAND")
@@ -142,7 +153,9 @@ def _register_report(sub: Any) -> None:
         help="the report file's format (default json)",
     )
     report.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE")
-    report.add_argument("--tz", default="UTC", help="the time zone of days and months")
+    report.add_argument(
+        "--tz", type=time_zone_option, default="UTC", help="the time zone of days and months"
+    )
     report.add_argument(
         "--dimension",
         help="chargeback: the field to split by (default requestMetadata.tenant_id)",

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import duckdb
 
+from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE
 
@@ -29,13 +30,9 @@ LOCAL_MONTH = "strftime(timezone($tz, \"timestamp\"), '%Y-%m')"
 
 
 def zone(name: str) -> ZoneInfo:
-    """The IANA time zone ``name``; raises `ValidationError` on ``tz`` when there is none."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(
-            "tz", f"expected an IANA time zone such as UTC or Europe/Paris, got {name!r}"
-        ) from None
+    """The IANA time zone ``name``; raises `ValidationError` on ``tz`` when there is none
+    (or when the engine would not know it: `time_zone`)."""
+    return time_zone(name, "tz")
 
 
 @dataclass(frozen=True)

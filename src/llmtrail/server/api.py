@@ -18,12 +18,14 @@ from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailabl
 from llmtrail.gunzip import gunzip_limited
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.problems import from_error, problem
+from llmtrail.server.params import int_param
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 
 MAX_PAGE = 1000
 WORKER_BYTES = 256 * 1024  # ingest bodies this large are validated in a worker process
 
+MAX_OFFSET = 10**9 - 1  # a filter-pattern cursor: an offset
 
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status, media_type="application/json")
@@ -85,10 +87,9 @@ class RecordsAPI:
         assert self.filtered is not None
         try:
             query = record_query(params, [])
-            cursor = params.get("cursor") or "0"
-            if not cursor.isdigit() or len(cursor) > 9:
-                raise ValidationError("cursor", "is not a cursor this server gave")
-            offset = int(cursor)
+            offset = int_param(
+                params.get("cursor") or None, "cursor", default=0, minimum=0, maximum=MAX_OFFSET
+            )
             end = query.end or datetime.now(UTC)
             start = query.start or datetime(1970, 1, 1, tzinfo=UTC)
             records = await asyncio.to_thread(
@@ -261,12 +262,7 @@ def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
         if not sep or not key:
             raise ValidationError("metadata", f"expected KEY=VALUE, got {item!r}")
         pairs.append((key, value))
-    try:
-        limit = int(params.get("limit", 100))
-    except ValueError:
-        raise ValidationError("limit", "must be an integer") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError("limit", f"must be between 1 and {MAX_PAGE}")
+    limit = int_param(params.get("limit"), "limit", default=100, minimum=1, maximum=MAX_PAGE)
     return RecordQuery(
         start=when("start"),
         end=when("end"),

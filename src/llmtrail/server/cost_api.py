@@ -52,6 +52,7 @@ from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
+from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
@@ -111,7 +112,7 @@ def _period(start: datetime, end: datetime) -> dict[str, str]:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {MAX_BODY_BYTES}")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -415,6 +416,8 @@ class CostAPI:
         try:
             body = await _json_body(request)
             _known_fields(body, _BUDGET_FIELDS)
+            if "timezone" in body:  # a name the engine knows, not only zoneinfo
+                time_zone(body["timezone"], "timezone")
         except LlmtrailError as exc:
             return from_error(exc)
 

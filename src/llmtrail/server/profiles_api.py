@@ -29,9 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.analytics.profile_rules import tags_from_list
+from llmtrail.analytics.profile_rules import MAX_RESULTS, tags_from_list
 from llmtrail.analytics.profiles import ProfileService
 from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.server.params import optional_int_param
 from llmtrail.server.problems import from_error
 
 MAX_BODY_BYTES = 64 * 1024
@@ -51,7 +52,7 @@ def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
 
 async def _body(request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {MAX_BODY_BYTES}")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -91,13 +92,9 @@ def create_arguments(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _max_results(params: dict[str, str]) -> int | None:
-    raw = params.get("maxResults")
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError("maxResults", f"must be an integer, got {raw!r}") from None
+    return optional_int_param(
+        params.get("maxResults"), "maxResults", minimum=1, maximum=MAX_RESULTS
+    )
 
 
 class ProfilesAPI:

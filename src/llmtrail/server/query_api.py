@@ -6,6 +6,7 @@ CloudWatch JSON filter pattern."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.analytics.insights import QueryRunner, SavedQueries
+from llmtrail.analytics.insights import MAX_LIMIT, QueryRunner, SavedQueries
 from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.query import filter_pattern_query
 from llmtrail.record import InvocationRecord, parse_timestamp
@@ -25,6 +26,8 @@ from llmtrail.store.query_bounds import QueryFailed
 from llmtrail.store.rows import from_row
 
 _SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SINCE = re.compile(r"([0-9]{1,12})([smhdw])")  # ASCII digits: "²h" passes str.isdigit
+MAX_DESCRIPTION = 4096
 
 
 class QueryAPI:
@@ -46,23 +49,26 @@ class QueryAPI:
     async def query(self, request: Request) -> Response:
         try:
             body = await _json_object(request)
-            text = body.get("queryString")
-            if text is None and body.get("name") is not None:
-                text = self.saved.get(str(body["name"]))["queryString"]
-            if not isinstance(text, str):
-                raise ValidationError("queryString", "is required (a Logs Insights query)")
+            text = _optional_str(body, "queryString")
+            name = _optional_str(body, "name")
+            next_token = _optional_str(body, "nextToken")
+            query_id = _query_id(body.get("queryId"))
             start, end = time_range(body)
             limit = body.get("limit", 1000)
             if isinstance(limit, bool) or not isinstance(limit, int):
-                raise ValidationError("limit", "must be an integer")
+                raise ValidationError("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+            if text is None and name is not None:
+                text = (await asyncio.to_thread(self.saved.get, name))["queryString"]
+            if text is None:
+                raise ValidationError("queryString", "is required (a Logs Insights query)")
             result = await asyncio.to_thread(
                 self.runner.run,
                 text,
                 start,
                 end,
                 limit=limit,
-                next_token=body.get("nextToken"),
-                query_id=_query_id(body.get("queryId")),
+                next_token=next_token,
+                query_id=query_id,
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -86,11 +92,16 @@ class QueryAPI:
     async def put_saved(self, request: Request) -> Response:
         try:
             body = await _json_object(request)
-            query = body.get("queryString")
-            if not isinstance(query, str):
+            query = _optional_str(body, "queryString")
+            if query is None:
                 raise ValidationError("queryString", "is required (a Logs Insights query)")
+            description = _optional_str(body, "description")
+            if description is not None and len(description) > MAX_DESCRIPTION:
+                raise ValidationError(
+                    "description", f"is longer than the limit of {MAX_DESCRIPTION} characters"
+                )
             value = await asyncio.to_thread(
-                self.saved.put, request.path_params["name"], query, body.get("description")
+                self.saved.put, request.path_params["name"], query, description
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -138,16 +149,17 @@ def time_range(body: dict[str, Any]) -> tuple[datetime, datetime]:
     defaults to now and the start to an hour before it."""
     now = datetime.now(UTC)
     end = _instant(body.get("endTime"), "endTime") or now
+    start = _instant(body.get("startTime"), "startTime")  # checked even when since wins
     since = body.get("since")
     if since is not None:
-        if not isinstance(since, str) or not since[:-1].isdigit() or since[-1] not in _SINCE_UNITS:
+        match = _SINCE.fullmatch(since) if isinstance(since, str) else None
+        if match is None:
             raise ValidationError("since", "must be a duration such as 15m, 1h or 7d")
         try:
-            return end - timedelta(seconds=int(since[:-1]) * _SINCE_UNITS[since[-1]]), end
+            return end - timedelta(seconds=int(match[1]) * _SINCE_UNITS[match[2]]), end
         except OverflowError:
             raise ValidationError("since", "reaches too far back") from None
-    start = _instant(body.get("startTime"), "startTime") or end - timedelta(hours=1)
-    return start, end
+    return start or end - timedelta(hours=1), end
 
 
 def _instant(value: Any, field: str) -> datetime | None:
@@ -166,9 +178,24 @@ def _instant(value: Any, field: str) -> datetime | None:
 def _query_id(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not 1 <= len(value) <= 128:
-        raise ValidationError("queryId", "must be a string of 1 to 128 characters")
+    if not isinstance(value, str) or not 1 <= len(value) <= 128 or not value.isprintable():
+        raise ValidationError("queryId", "must be a string of 1 to 128 printable characters")
     return value
+
+
+def _optional_str(body: dict[str, Any], field: str) -> str | None:
+    value = body.get(field)
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(field, f"must be a string, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 async def _json_object(request: Request) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationErro
 from llmtrail.gunzip import gunzip_limited
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
 from llmtrail.server.api import _read_limited, json_response
+from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.spans import Span, TraceQuery, check_trace_id
@@ -42,6 +43,8 @@ from llmtrail.store.spans import Span, TraceQuery, check_trace_id
 _POOL_BYTES = 64 * 1024  # bodies this large are decoded in the worker process
 _PROTOBUF = "application/x-protobuf"
 _BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+PAGE_MAX = 1000  # traces, error groups and timeline rows per answer, as records per page
+MAX_DURATION_MS = 10**12
 
 
 class TracesAPI:
@@ -144,9 +147,11 @@ class TracesAPI:
                 app=q.get("app"),
                 session_id=q.get("sessionId"),
                 status=q.get("status"),
-                min_duration_ms=_int(q.get("minDurationMs"), "minDurationMs"),
+                min_duration_ms=optional_int_param(
+                    q.get("minDurationMs"), "minDurationMs", minimum=0, maximum=MAX_DURATION_MS
+                ),
                 has_error=_bool(q.get("hasError"), "hasError"),
-                limit=_int(q.get("limit"), "limit") or 50,
+                limit=int_param(q.get("limit"), "limit", default=50, minimum=1, maximum=PAGE_MAX),
                 cursor=q.get("cursor"),
             )
             page = await asyncio.to_thread(self.runtime.spans.find_traces, query)
@@ -177,7 +182,7 @@ class TracesAPI:
                 workspace=DEFAULT_WORKSPACE,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
-                limit=_int(q.get("limit"), "limit") or 100,
+                limit=int_param(q.get("limit"), "limit", default=100, minimum=1, maximum=PAGE_MAX),
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -197,7 +202,7 @@ class TracesAPI:
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
                 by=by,
-                limit=_int(q.get("limit"), "limit") or 50,
+                limit=int_param(q.get("limit"), "limit", default=50, minimum=1, maximum=PAGE_MAX),
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -302,14 +307,6 @@ def _time(value: str | None, field: str) -> datetime | None:
         return parse_timestamp(value)
     except (ValueError, TypeError):
         raise ValidationError(field, "must be an ISO 8601 timestamp") from None
-
-
-def _int(value: str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 12:
-        raise ValidationError(field, "must be a non-negative integer")
-    return int(value)
 
 
 def _bool(value: str | None, field: str) -> bool | None:

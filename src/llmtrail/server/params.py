@@ -1,0 +1,28 @@
+"""Parameters every API parses the same way. Integers are ASCII digits only (``str.isdigit``
+also accepts ``²`` and ``٣``, which ``int`` then refuses or reads), within bounds that the
+error names; one parser, so ``limit=0`` or ``limit=²`` is the same 400 on every route."""
+
+from __future__ import annotations
+
+import re
+
+from llmtrail.errors import ValidationError
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+def int_param(value: str | None, field: str, *, default: int, minimum: int, maximum: int) -> int:
+    """``value`` (a query parameter) as an integer in ``[minimum, maximum]``; ``default``
+    when it is absent."""
+    found = optional_int_param(value, field, minimum=minimum, maximum=maximum)
+    return default if found is None else found
+
+
+def optional_int_param(value: str | None, field: str, *, minimum: int, maximum: int) -> int | None:
+    """``value`` as an integer in ``[minimum, maximum]``, or None when it is absent."""
+    if value is None:
+        return None
+    if _DIGITS.fullmatch(value) is None or not minimum <= int(value) <= maximum:
+        shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+        raise ValidationError(field, f"must be an integer from {minimum} to {maximum}, got {shown}")
+    return int(value)
