@@ -6,14 +6,24 @@ protobuf's canonical JSON (trace and span ids are hex, not base64; 64-bit intege
 strings). Both become `OtlpSpan` values, ids as lowercase hex and attribute values as plain
 Python values, and one mapping (`otlp_genai`) decides which are model calls. Bad input
 raises `ValidationError` naming the field by its place in the request, e.g.
-``resourceSpans[0].scopeSpans[1].spans[2].traceId``. Everything here is a pure function of
-the request's bytes; gzip and size limits belong to the receiver.
+``resourceSpans[0].scopeSpans[1].spans[2].traceId``; so does anything else that goes wrong
+while decoding (a bug, logged with its traceback), naming the body, so that no request can
+make the receiver fail in any other way. Everything here is a pure function of the request's
+bytes and the JSON depth limit; gzip and size limits belong to the receiver.
+
+Depth is bounded everywhere a value can nest: AnyValue arrays and kvlists at `MAX_DEPTH`
+(in both encodings), JSON text inside attributes at the server's ``limits.max_json_depth``
+(deeper text stays a string, `otlp_span.json_value`), flattened keys at
+`otlp_content.KEY_DEPTH_MAX` levels. So every value decoded here serialises, pickles and
+fits in a record.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import logging
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -22,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from llmtrail.capture.otlp_genai import DecodedTraces, map_spans
-from llmtrail.capture.otlp_span import OtlpEvent, OtlpSpan
+from llmtrail.capture.otlp_span import DEFAULT_JSON_DEPTH, OtlpEvent, OtlpSpan
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE
 
@@ -41,31 +51,60 @@ PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPES = ("application/json",)
 MAX_DEPTH = 32  # nesting of array and kvlist attribute values
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+_INT64_TEXT = re.compile(r"-?[0-9]{1,20}")
+log = logging.getLogger("llmtrail.otlp")
 
 
 def decode_traces(
-    body: bytes, content_type: str, *, workspace: str = DEFAULT_WORKSPACE
+    body: bytes,
+    content_type: str,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    max_json_depth: int = DEFAULT_JSON_DEPTH,
 ) -> DecodedTraces:
     """Decode a request body by its media type (protobuf or JSON)."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media in PROTOBUF_TYPES:
-        return decode_protobuf(body, workspace=workspace)
+        return decode_protobuf(body, workspace=workspace, max_json_depth=max_json_depth)
     if media in JSON_TYPES:
-        return decode_json(body, workspace=workspace)
+        return decode_json(body, workspace=workspace, max_json_depth=max_json_depth)
     raise ValidationError(
         "content-type", f"must be application/x-protobuf or application/json, got {media!r}"
     )
 
 
-def decode_protobuf(body: bytes, *, workspace: str = DEFAULT_WORKSPACE) -> DecodedTraces:
+def decode_protobuf(
+    body: bytes, *, workspace: str = DEFAULT_WORKSPACE, max_json_depth: int = DEFAULT_JSON_DEPTH
+) -> DecodedTraces:
     """Records and spans of a protobuf ``ExportTraceServiceRequest``."""
-    return map_spans(parse_protobuf(body), workspace=workspace)
+    return _decoded(parse_protobuf, body, workspace, max_json_depth)
 
 
-def decode_json(body: bytes | str | Any, *, workspace: str = DEFAULT_WORKSPACE) -> DecodedTraces:
+def decode_json(
+    body: bytes | str | Any,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    max_json_depth: int = DEFAULT_JSON_DEPTH,
+) -> DecodedTraces:
     """Records and spans of an OTLP/JSON ``ExportTraceServiceRequest`` (bytes, text, or the
     already parsed object)."""
-    return map_spans(parse_json(body), workspace=workspace)
+    return _decoded(parse_json, body, workspace, max_json_depth)
+
+
+def _decoded(
+    parse: Callable[[Any], list[OtlpSpan]], body: Any, workspace: str, max_json_depth: int
+) -> DecodedTraces:
+    """``parse`` then `map_spans`; an error that is not a `ValidationError` is a bug here, and
+    is one to the sender too: the body is refused, naming it, and the bug is logged."""
+    try:
+        return map_spans(parse(body), workspace=workspace, max_json_depth=max_json_depth)
+    except (ValidationError, MemoryError):
+        raise
+    except Exception as exc:
+        log.exception("could not decode an OTLP request")
+        raise ValidationError(
+            "body", f"could not be decoded ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
 
 
 # -- protobuf ----------------------------------------------------------------------------------
@@ -82,7 +121,7 @@ def parse_protobuf(body: bytes) -> list[OtlpSpan]:
         ) from None
     out: list[OtlpSpan] = []
     for i, rs in enumerate(request.resource_spans):
-        resource = {kv.key: _pb_value(kv.value) for kv in rs.resource.attributes}
+        resource = _pb_attributes(rs.resource.attributes, f"resourceSpans[{i}].resource")
         for j, ss in enumerate(rs.scope_spans):
             for k, span in enumerate(ss.spans):
                 where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
@@ -98,14 +137,14 @@ def parse_protobuf(body: bytes) -> list[OtlpSpan]:
                         name=span.name,
                         start_unix_nano=span.start_time_unix_nano,
                         end_unix_nano=span.end_time_unix_nano,
-                        attributes={kv.key: _pb_value(kv.value) for kv in span.attributes},
+                        attributes=_pb_attributes(span.attributes, where),
                         events=tuple(
                             OtlpEvent(
                                 e.name,
                                 e.time_unix_nano,
-                                {kv.key: _pb_value(kv.value) for kv in e.attributes},
+                                _pb_attributes(e.attributes, f"{where}.events[{n}]"),
                             )
-                            for e in span.events
+                            for n, e in enumerate(span.events)
                         ),
                         status_code=_status_code(int(span.status.code), f"{where}.status.code"),
                         status_message=span.status.message,
@@ -123,7 +162,32 @@ def _pb_id(raw: bytes, size: int, field: str) -> str:
     return raw.hex()
 
 
-def _pb_value(value: AnyValue) -> Any:
+def _pb_attributes(attributes: Any, at: str) -> dict[str, Any]:
+    try:
+        return {kv.key: _pb_value(kv.value, 0) for kv in attributes}
+    except _TooDeep:
+        key = next(kv.key for kv in attributes if _too_deep(kv.value))
+        raise ValidationError(
+            f"{at}.attributes.{key}", f"nests deeper than {MAX_DEPTH} levels"
+        ) from None
+
+
+class _TooDeep(Exception):
+    """An AnyValue nests deeper than `MAX_DEPTH` (named by `_pb_attributes`)."""
+
+
+def _too_deep(value: AnyValue) -> bool:
+    try:
+        _pb_value(value, 0)
+    except _TooDeep:
+        return True
+    return False
+
+
+def _pb_value(value: AnyValue, depth: int) -> Any:
+    """An AnyValue as a plain value, nested at most `MAX_DEPTH` levels as in JSON."""
+    if depth > MAX_DEPTH:
+        raise _TooDeep
     which = value.WhichOneof("value")
     if which == "string_value":
         return value.string_value
@@ -134,9 +198,9 @@ def _pb_value(value: AnyValue) -> Any:
     if which == "double_value":
         return value.double_value
     if which == "array_value":
-        return [_pb_value(v) for v in value.array_value.values]
+        return [_pb_value(v, depth + 1) for v in value.array_value.values]
     if which == "kvlist_value":
-        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
+        return {kv.key: _pb_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return None
@@ -259,7 +323,7 @@ def _uint64(value: Any, field: str) -> int:
 def _integer(value: Any, field: str) -> int:
     if type(value) is int:
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit() and len(value) <= 20:
+    if isinstance(value, str) and _INT64_TEXT.fullmatch(value):  # ASCII digits only
         return int(value)
     raise ValidationError(field, "must be an integer (a JSON number or a decimal string)")
 

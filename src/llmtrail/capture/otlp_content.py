@@ -154,19 +154,22 @@ def _event_attribute(span: OtlpSpan, event_name: str, key: str) -> Any:
     return None
 
 
-_INDEXED = re.compile(r"(\d+)\.(.+)")
+_INDEX_DIGITS = 9  # an index is at most this many ASCII digits; a longer run is a plain key
+_INDEXED = re.compile(r"([0-9]{1,9})\.(.+)", re.DOTALL)  # _INDEX_DIGITS digits
+KEY_DEPTH_MAX = 32  # levels a flattened key expands to; the rest of a longer key is one name
 
 
 def _indexed_messages(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
     """Flattened messages (``prefix.N.message.role`` …) as a list of objects: OpenInference's
     ``message.`` / ``message_content.`` / ``tool_call.`` prefixes are dropped from the keys
     and indexed parts become lists, so ``llm.input_messages.0.message.content`` is
-    ``[{"content": …}]``."""
+    ``[{"content": …}]``. A key expands to at most `KEY_DEPTH_MAX` levels (what is left of a
+    longer one is the last level's name), and only ASCII digits are indexes."""
     found: dict[int, dict[str, Any]] = {}
     for key, value in attrs.items():
         if not key.startswith(prefix):
             continue
-        match = _INDEXED.fullmatch(key[len(prefix) :])
+        match = _INDEXED.fullmatch(key, len(prefix))
         if match is None:
             continue
         _set_nested(found.setdefault(int(match.group(1)), {}), match.group(2), value)
@@ -186,8 +189,13 @@ def _set_nested(target: dict[str, Any], path: str, value: Any) -> None:
             if rest.startswith(prefix):
                 rest = rest[len(prefix) :]
                 break
+        if len(parts) == KEY_DEPTH_MAX - 1:
+            parts.append(rest)
+            break
         head, _, rest = rest.partition(".")
         parts.append(head)
+    if not parts:  # the key ended with a prefix: "0.message."
+        parts.append("")
     cur = target
     for part in parts[:-1]:
         nxt = cur.get(part)
@@ -198,13 +206,24 @@ def _set_nested(target: dict[str, Any], path: str, value: Any) -> None:
 
 
 def _listify(node: Any) -> Any:
-    """Dicts whose keys are all indexes become lists, in index order."""
-    if not isinstance(node, dict):
+    """Dicts whose keys are all indexes become lists, in index order, down to twice
+    `KEY_DEPTH_MAX` levels (a key's levels, then the attribute value's own)."""
+    return _listify_levels(node, 2 * KEY_DEPTH_MAX)
+
+
+def _listify_levels(node: Any, levels: int) -> Any:
+    if not isinstance(node, dict) or levels <= 0:
         return node
-    items = {k: _listify(v) for k, v in node.items()}
-    if items and all(k.isdigit() for k in items):
+    items = {k: _listify_levels(v, levels - 1) for k, v in node.items()}
+    if items and all(_is_index(k) for k in items):
         return [items[k] for k in sorted(items, key=int)]
     return items
+
+
+def _is_index(key: Any) -> bool:
+    return (
+        isinstance(key, str) and 0 < len(key) <= _INDEX_DIGITS and key.isascii() and key.isdigit()
+    )
 
 
 # -- inputs and outputs of other spans -----------------------------------------------------------

@@ -45,7 +45,7 @@ from llmtrail.capture.otlp_fields import (
     stop_reason,
     ttft_ms,
 )
-from llmtrail.capture.otlp_span import OtlpSpan, first_str
+from llmtrail.capture.otlp_span import DEFAULT_JSON_DEPTH, OtlpSpan, first_str, json_depth_limit
 from llmtrail.errors import ValidationError
 from llmtrail.record import (
     DEFAULT_WORKSPACE,
@@ -150,19 +150,26 @@ def provider_name(attrs: Mapping[str, Any]) -> str | None:
 _UNKNOWN: Any = object()  # an argument not given (None is a value)
 
 
-def map_spans(spans: Iterable[OtlpSpan], *, workspace: str = DEFAULT_WORKSPACE) -> DecodedTraces:
-    """Model calls become record documents, every other span a `Span`."""
+def map_spans(
+    spans: Iterable[OtlpSpan],
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    max_json_depth: int = DEFAULT_JSON_DEPTH,
+) -> DecodedTraces:
+    """Model calls become record documents, every other span a `Span`; JSON text in
+    attributes is parsed at most ``max_json_depth`` levels deep (deeper stays text)."""
     out = DecodedTraces()
     apps: dict[int, str | None] = {}  # by resource: spans of one resource share it
-    for span in spans:
-        kind = span_kind(span.attributes)
-        if kind in MODEL_CALL_KINDS:
-            out.records.append(to_record(span, kind))
-        else:
-            app = apps.get(id(span.resource), _UNKNOWN)
-            if app is _UNKNOWN:
-                app = apps[id(span.resource)] = app_name(span)
-            out.spans.append(to_span(span, kind, workspace, app=app))
+    with json_depth_limit(max_json_depth):
+        for span in spans:
+            kind = span_kind(span.attributes)
+            if kind in MODEL_CALL_KINDS:
+                out.records.append(to_record(span, kind))
+            else:
+                app = apps.get(id(span.resource), _UNKNOWN)
+                if app is _UNKNOWN:
+                    app = apps[id(span.resource)] = app_name(span)
+                out.spans.append(to_span(span, kind, workspace, app=app))
     return out
 
 

@@ -6,11 +6,24 @@ The wire decoders (`otlp`) produce these values; the convention mappings (`otlp_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from llmtrail.capture.gateway.asgi import json_depth
+
+# JSON text inside attributes is parsed only this deep (the server's ``limits.max_json_depth``,
+# set for one request by `json_depth_limit`); deeper text is kept as the string it is. A value
+# sits a few levels inside a record or a span, and orjson writes at most 254 levels (a
+# serialised record, a spool frame, a worker's pickled answer all need it whole), so the
+# limit never exceeds `JSON_DEPTH_CEILING`.
+DEFAULT_JSON_DEPTH = 64
+JSON_DEPTH_CEILING = 128
+_JSON_DEPTH: ContextVar[int] = ContextVar("otlp_json_depth", default=DEFAULT_JSON_DEPTH)
 
 
 @dataclass(slots=True)
@@ -51,23 +64,41 @@ def first_str(attrs: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
+@contextmanager
+def json_depth_limit(max_depth: int) -> Iterator[None]:
+    """Parse attribute JSON at most ``max_depth`` levels deep (capped at
+    `JSON_DEPTH_CEILING`) while the block runs."""
+    token = _JSON_DEPTH.set(max(1, min(max_depth, JSON_DEPTH_CEILING)))
+    try:
+        yield
+    finally:
+        _JSON_DEPTH.reset(token)
+
+
 def json_value(value: Any) -> Any:
-    """A JSON string parsed (instrumentations send structured values as JSON text)."""
+    """A JSON string parsed (instrumentations send structured values as JSON text); text that
+    is not JSON, or nests deeper than the limit, stays as it is."""
     if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
+        return _parsed(value)
     return value
 
 
 def json_text(value: Any) -> Any:
     """An attribute that is always JSON text (the llmtrail SDK's ``llmtrail.input`` /
     ``llmtrail.output``: ``"done"``, ``42``, ``{…}``) parsed; text that is not JSON (a value
-    the SDK cut at its size limit) stays as it is."""
+    the SDK cut at its size limit) or nests deeper than the limit stays as it is."""
     if isinstance(value, str):
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return value
+        return _parsed(value)
     return value
+
+
+def _parsed(text: str) -> Any:
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:  # orjson's own limit (1024 levels) lands here too
+        return text
+    limit = _JSON_DEPTH.get()
+    # nesting needs brackets: text with fewer of them than the limit cannot be too deep
+    if text.count("{") + text.count("[") > limit and json_depth(parsed) > limit:
+        return text
+    return parsed

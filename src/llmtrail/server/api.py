@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
 from llmtrail.capture.enrich import enriched, enricher_from
@@ -22,6 +23,7 @@ from llmtrail.server.params import int_param
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 
+log = logging.getLogger("llmtrail.api")
 MAX_PAGE = 1000
 WORKER_BYTES = 256 * 1024  # ingest bodies this large are validated in a worker process
 
@@ -131,15 +133,21 @@ class RecordsAPI:
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
+    """The request's body, at most ``limit`` bytes. A client that goes away before the end
+    of its body is a `ValidationError` whose answer nobody reads (logged at debug level)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        log.debug("client disconnected after %d bytes of its body on %s", size, request.url.path)
+        raise ValidationError("body", "the client disconnected before sending all of it") from None
     return b"".join(chunks)
 
 

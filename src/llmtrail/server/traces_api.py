@@ -76,7 +76,11 @@ class TracesAPI:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
                 decoded = await self.runtime.workers.run(
-                    functools.partial(decode_traces, workspace=DEFAULT_WORKSPACE),
+                    functools.partial(
+                        decode_traces,
+                        workspace=DEFAULT_WORKSPACE,
+                        max_json_depth=limits.max_json_depth,
+                    ),
                     raw,
                     content_type,
                 )
@@ -109,7 +113,11 @@ class TracesAPI:
         self, raw: bytes, content_type: str
     ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
         """A worker thread's share: decode, then sort the model calls (`_records`)."""
-        return self._sort_out(decode_traces(raw, content_type, workspace=DEFAULT_WORKSPACE))
+        depth = self.runtime.settings.limits.max_json_depth
+        decoded = decode_traces(
+            raw, content_type, workspace=DEFAULT_WORKSPACE, max_json_depth=depth
+        )
+        return self._sort_out(decoded)
 
     def _sort_out(
         self, decoded: DecodedTraces

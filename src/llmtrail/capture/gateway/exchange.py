@@ -9,7 +9,6 @@ timeout, a stream cut short — and recording never breaks the call.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -345,9 +344,7 @@ class Exchange:
         if not self.settings.record_invocations:
             return
         try:
-            outcome = await asyncio.to_thread(  # parsing and offline counting: not on the loop
-                lambda: self.outcome(forward, _json_or_none(raw), response.headers)
-            )
+            outcome = self.outcome(forward, _json_or_none(raw), response.headers)
         except Exception:  # a strange answer must not lose the record
             log.exception("could not read a %s response", self.wire)
             outcome = Outcome(output_body=_json_or_none(raw))
