@@ -326,6 +326,7 @@ _AT_LEAST_ONE = frozenset(
         "memory_bytes",
         "result_bytes",
         "temp_bytes",
+        "concurrency",
     }
 )
 _SIM_OPTIONS = frozenset(

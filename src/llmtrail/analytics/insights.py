@@ -14,6 +14,7 @@ import hashlib
 import math
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,7 +97,27 @@ class QueryRunner:
         self.schema = schema
         self.workspace = workspace
         self._lock = threading.Lock()
-        self._running: set[str] = set()
+        self._states: dict[str, str] = {}  # query id -> Scheduled | Running
+        self._cancelled: set[str] = set()
+
+    def schedule(self, query_id: str) -> None:
+        """Know ``query_id`` before it runs, so that it can be cancelled while it waits for
+        a thread; `ValidationError` when a query of that id is already here."""
+        with self._lock:
+            if query_id in self._states:
+                raise ValidationError("queryId", "belongs to a query that is still running")
+            self._states[query_id] = "Scheduled"
+
+    def forget(self, query_id: str) -> None:
+        """``query_id`` has ended (or will never run)."""
+        with self._lock:
+            self._states.pop(query_id, None)
+            self._cancelled.discard(query_id)
+
+    def status(self, query_id: str) -> str | None:
+        """``Scheduled`` or ``Running`` while the query is here, else None."""
+        with self._lock:
+            return self._states.get(query_id)
 
     def run(
         self,
@@ -120,6 +141,16 @@ class QueryRunner:
         if end <= start:
             raise ValidationError("endTime", "must be after startTime")
         query_id = query_id or str(uuid.uuid4())
+        with self._lock:
+            self._states[query_id] = "Running"
+        try:
+            return self._run(text, start, end, limit, offset, query_id)
+        finally:
+            self.forget(query_id)
+
+    def _run(
+        self, text: str, start: datetime, end: datetime, limit: int, offset: int, query_id: str
+    ) -> QueryResult:
         with _as_query_string():
             compiled = compile_query(
                 parse_query(text),
@@ -132,19 +163,15 @@ class QueryRunner:
                 offset=offset,
                 database=getattr(self.engine, "database", None),
             )
-        with self._lock:
-            self._running.add(query_id)
         try:
-            rows = self.engine.execute(compiled.sql, query_id).rows
+            rows = self._execute(compiled.sql, query_id).rows
             matched = self._matched(compiled, query_id, offset, rows, limit)
+            self._check(query_id)
             scanned, size = self.engine.scanned(self.workspace, start, end)
         except QueryCancelled:
             return QueryResult(query_id, "Cancelled", list(compiled.fields), [], [])
         except QueryFailed as exc:  # the language accepted it, the engine did not
             raise ValidationError("queryString", exc.reason) from None
-        finally:
-            with self._lock:
-                self._running.discard(query_id)
         more = len(rows) > limit
         token = _token(offset + limit, text, start, end) if more else None
         stats = {"recordsMatched": matched, "recordsScanned": scanned, "bytesScanned": size}
@@ -158,12 +185,29 @@ class QueryRunner:
             token,
         )
 
-    def cancel(self, query_id: str) -> bool:
-        """Stop query ``query_id`` if it is running here."""
+    def cancel(self, query_id: str, patience_s: float = 10.0) -> bool:
+        """Stop query ``query_id`` if it is here: one still waiting for a thread never
+        starts; a running one is interrupted in the engine, and if it is between two engine
+        statements, it stops before the next (`_check`)."""
         with self._lock:
-            if query_id not in self._running:
+            if query_id not in self._states:
                 return False
-        return self.engine.cancel(query_id)
+            self._cancelled.add(query_id)
+        deadline = time.monotonic() + patience_s
+        while self.status(query_id) == "Running" and time.monotonic() < deadline:
+            if self.engine.cancel(query_id):
+                break
+            time.sleep(0.01)  # compiling, or between statements: it checks before the next
+        return True
+
+    def _check(self, query_id: str) -> None:
+        with self._lock:
+            if query_id in self._cancelled:
+                raise QueryCancelled(query_id)
+
+    def _execute(self, sql: str, query_id: str) -> Any:
+        self._check(query_id)
+        return self.engine.execute(sql, query_id)
 
     def _matched(
         self,
@@ -178,7 +222,7 @@ class QueryRunner:
         counting = matched_count_sql(compiled)
         if counting is None:
             return float(len(rows))
-        result = self.engine.execute(counting, query_id)
+        result = self._execute(counting, query_id)
         return float(result.rows[0][0]) if result.rows else 0.0
 
 

@@ -6,7 +6,9 @@ CloudWatch JSON filter pattern."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.analytics.insights import MAX_LIMIT, QueryRunner, SavedQueries
-from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.analytics.insights import MAX_LIMIT, QueryResult, QueryRunner, SavedQueries
+from llmtrail.errors import LlmtrailError, NotFound, ValidationError
 from llmtrail.query import filter_pattern_query
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.api import json_response
-from llmtrail.server.problems import from_error
+from llmtrail.server.problems import from_error, problem
+from llmtrail.server.query_pool import QueryLimitExceeded, QueryPool, QueryWithdrawn
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.query_bounds import QueryFailed
 from llmtrail.store.rows import from_row
@@ -35,10 +38,13 @@ class QueryAPI:
         self.runtime = runtime
         self.runner = QueryRunner(runtime.query_engine, runtime.db.schema)
         self.saved = SavedQueries(runtime.state)
+        limits = runtime.settings.query
+        self.pool = QueryPool(limits.concurrency, limits.queued)
 
     def routes(self) -> list[Route]:
         return [
             Route("/api/query", self.query, methods=["POST"]),
+            Route("/api/query/{query_id}", self.status, methods=["GET"]),
             Route("/api/query/{query_id}", self.cancel, methods=["DELETE"]),
             Route("/api/saved-queries", self.list_saved, methods=["GET"]),
             Route("/api/saved-queries/{name:path}", self.get_saved, methods=["GET"]),
@@ -52,7 +58,7 @@ class QueryAPI:
             text = _optional_str(body, "queryString")
             name = _optional_str(body, "name")
             next_token = _optional_str(body, "nextToken")
-            query_id = _query_id(body.get("queryId"))
+            query_id = _query_id(body.get("queryId")) or str(uuid.uuid4())
             start, end = time_range(body)
             limit = body.get("limit", 1000)
             if isinstance(limit, bool) or not isinstance(limit, int):
@@ -61,7 +67,29 @@ class QueryAPI:
                 text = (await asyncio.to_thread(self.saved.get, name))["queryString"]
             if text is None:
                 raise ValidationError("queryString", "is required (a Logs Insights query)")
-            result = await asyncio.to_thread(
+            self.runner.schedule(query_id)
+            result = await self._run(text, start, end, limit, next_token, query_id)
+        except QueryLimitExceeded as exc:
+            answer = problem(429, "LimitExceededException", str(exc), field="queryString")
+            answer.headers["retry-after"] = "1"
+            return answer
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(result.to_dict())
+
+    async def _run(
+        self,
+        text: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        next_token: str | None,
+        query_id: str,
+    ) -> QueryResult:
+        """The query on the query pool; stopped in the engine when the caller goes away."""
+        try:
+            return await self.pool.run(
+                query_id,
                 self.runner.run,
                 text,
                 start,
@@ -69,14 +97,29 @@ class QueryAPI:
                 limit=limit,
                 next_token=next_token,
                 query_id=query_id,
+                when_done=functools.partial(self.runner.forget, query_id),
             )
-        except LlmtrailError as exc:
-            return from_error(exc)
-        return json_response(result.to_dict())
+        except QueryWithdrawn:  # cancelled while it waited for a thread
+            return QueryResult(query_id, "Cancelled", [], [], [])
+        except asyncio.CancelledError:
+            if self.runner.status(query_id) is not None:
+                self.pool.cancel_soon(self.runner.cancel, query_id)
+            raise
+
+    async def status(self, request: Request) -> Response:
+        """``Scheduled`` or ``Running`` while query ``{queryId}`` is here (404 after)."""
+        query_id = request.path_params["query_id"]
+        state = self.runner.status(query_id)
+        if state is None:
+            return from_error(NotFound(f"no query {query_id!r} is running"))
+        return json_response({"queryId": query_id, "status": state})
 
     async def cancel(self, request: Request) -> Response:
+        """Stop query ``{queryId}``, on a cancel thread: never behind running queries."""
         query_id = request.path_params["query_id"]
-        cancelled = await asyncio.to_thread(self.runner.cancel, query_id)
+        if self.pool.withdraw(query_id):  # still waiting: it never starts
+            return json_response({"queryId": query_id, "cancelled": True})
+        cancelled = await self.pool.cancel(self.runner.cancel, query_id)
         return json_response({"queryId": query_id, "cancelled": cancelled})
 
     async def list_saved(self, request: Request) -> Response:

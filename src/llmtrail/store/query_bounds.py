@@ -31,13 +31,17 @@ class QueryLimits:
     it DuckDB spills to disk and ClickHouse fails the query); ``temp_bytes`` bounds the
     spill files of all queries together, so that no query fills the disk the spool needs;
     ``database_memory_bytes`` bounds DuckDB's whole buffer pool (0: DuckDB's default, 80% of
-    the machine's memory)."""
+    the machine's memory). ``concurrency`` queries run at once on threads of their own, and
+    ``queued`` more wait their turn; beyond those a query is refused (429), as Logs Insights
+    answers LimitExceededException past its concurrent-query limit."""
 
     timeout_s: float = 120.0
     memory_bytes: int = 4 * 2**30
     result_bytes: int = 64 * 2**20
     temp_bytes: int = 16 * 2**30
     database_memory_bytes: int = 0
+    concurrency: int = 4  # queries running at once, each on a thread of its own
+    queued: int = 16  # queries waiting for one of those threads; beyond: 429
 
 
 class QueryFailed(LlmtrailError):
