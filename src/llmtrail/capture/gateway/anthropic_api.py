@@ -23,8 +23,8 @@ from llmtrail.capture.gateway.asgi import (
     Scope,
     Send,
     headers_of,
-    parse_json,
     read_body,
+    read_json,
     respond,
 )
 from llmtrail.capture.gateway.call import Call
@@ -62,7 +62,7 @@ class AnthropicRoutes(Exchange):
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)
-            body = parse_json(raw, limits.max_json_depth)
+            body = await read_json(raw, limits.max_json_depth)
             if not isinstance(body, dict):
                 raise ValidationError("body", "must be a JSON object")
         except ValidationError as exc:

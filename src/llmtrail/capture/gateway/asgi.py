@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -30,6 +31,17 @@ async def read_body(receive: Receive, limit: int, field: str = "body") -> bytes:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+INLINE_PARSE_BYTES = 256 * 1024  # a body this large is parsed in a thread, not the loop
+
+
+async def read_json(body: bytes, max_depth: int, field: str = "body") -> Any:
+    """`parse_json`, off the event loop for a large body: parsing and walking a body of tens
+    of megabytes takes seconds, and every other call would wait for it."""
+    if len(body) < INLINE_PARSE_BYTES:
+        return parse_json(body, max_depth, field)
+    return await asyncio.to_thread(parse_json, body, max_depth, field)
 
 
 def parse_json(body: bytes, max_depth: int, field: str = "body") -> Any:

@@ -18,8 +18,8 @@ from llmtrail.capture.gateway.asgi import (
     Scope,
     Send,
     headers_of,
-    parse_json,
     read_body,
+    read_json,
     respond,
     respond_json,
 )
@@ -90,7 +90,7 @@ class OpenAIRoutes(Exchange):
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)
-            body = parse_json(raw, limits.max_json_depth)
+            body = await read_json(raw, limits.max_json_depth)
             if not isinstance(body, dict):
                 raise ValidationError("body", "must be a JSON object")
         except ValidationError as exc:
