@@ -18,16 +18,16 @@ from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited
 from llmtrail.record import InvocationRecord, parse_timestamp
-from llmtrail.server.problems import from_error, problem
 from llmtrail.server.params import int_param
+from llmtrail.server.problems import from_error, problem
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 
 log = logging.getLogger("llmtrail.api")
 MAX_PAGE = 1000
+MAX_OFFSET = 10**9 - 1  # a filter-pattern cursor: an offset
 WORKER_BYTES = 256 * 1024  # ingest bodies this large are validated in a worker process
 
-MAX_OFFSET = 10**9 - 1  # a filter-pattern cursor: an offset
 
 def json_response(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status, media_type="application/json")
