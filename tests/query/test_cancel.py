@@ -26,9 +26,8 @@ import pytest
 
 from llmtrail.analytics.insights import QueryResult, QueryRunner
 from llmtrail.record import InvocationRecord, format_timestamp
-from llmtrail.store.duckdb import Database, DuckDBRecordStore
-from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from tests.harness import ServerProcess
+from tests.query.engines import query_runner
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 START, END = NOW - timedelta(hours=1), NOW + timedelta(minutes=1)
@@ -65,24 +64,7 @@ def records() -> list[InvocationRecord]:
 def runner(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[QueryRunner]:
-    if request.param == "duckdb":
-        db = Database(tmp_path_factory.mktemp("cancel") / "llmtrail.duckdb")
-        DuckDBRecordStore(db).append(records())
-        yield QueryRunner(DuckDBQueryEngine(db), db.schema)
-        db.close()
-        return
-    pytest.importorskip("chdb")
-    from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
-    from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
-
-    url = request.getfixturevalue("clickhouse_url")
-    name = request.getfixturevalue("clickhouse_database")
-    click = ClickHouseDatabase.open(url, name)
-    ClickHouseRecordStore(click).append(records())
-    engine = ClickHouseQueryEngine(click)
-    yield QueryRunner(engine, click.schema)
-    engine.close()
-    click.close()
+    yield from query_runner(request, tmp_path_factory, records())
 
 
 def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:

@@ -18,9 +18,8 @@ from llmtrail.analytics.insights import QueryRunner
 from llmtrail.errors import ValidationError
 from llmtrail.query import QueryError
 from llmtrail.record import InvocationRecord
-from llmtrail.store.duckdb import Database, DuckDBRecordStore
-from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.query_bounds import QueryLimits
+from tests.query.engines import query_runner
 from tests.query.test_cancel import CROSS_JOIN, END, START, documents
 
 LIMITS = QueryLimits(timeout_s=0.5, result_bytes=20_000)
@@ -37,24 +36,7 @@ def records() -> list[InvocationRecord]:
 def runner(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[QueryRunner]:
-    if request.param == "duckdb":
-        db = Database(tmp_path_factory.mktemp("limits") / "llmtrail.duckdb", limits=LIMITS)
-        DuckDBRecordStore(db).append(records())
-        yield QueryRunner(DuckDBQueryEngine(db), db.schema)
-        db.close()
-        return
-    pytest.importorskip("chdb")
-    from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
-    from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
-
-    url = request.getfixturevalue("clickhouse_url")
-    name = request.getfixturevalue("clickhouse_database")
-    click = ClickHouseDatabase.open(url, name)
-    ClickHouseRecordStore(click).append(records())
-    engine = ClickHouseQueryEngine(click, LIMITS)
-    yield QueryRunner(engine, click.schema)
-    engine.close()
-    click.close()
+    yield from query_runner(request, tmp_path_factory, records(), LIMITS)
 
 
 def still_answers(runner: QueryRunner) -> None:

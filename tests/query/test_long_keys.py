@@ -16,8 +16,7 @@ import pytest
 from llmtrail.analytics.insights import QueryRunner
 from llmtrail.query.keys import KEY_CHARS
 from llmtrail.record import InvocationRecord, format_timestamp
-from llmtrail.store.duckdb import Database, DuckDBRecordStore
-from llmtrail.store.duckdb.query import DuckDBQueryEngine
+from tests.query.engines import query_runner
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 START, END = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
@@ -43,26 +42,7 @@ def records() -> list[InvocationRecord]:
 def runner(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[QueryRunner]:
-    if request.param == "duckdb":
-        db = Database(tmp_path_factory.mktemp("keys") / "llmtrail.duckdb")
-        DuckDBRecordStore(db).append(records())
-        yield QueryRunner(DuckDBQueryEngine(db), db.schema)
-        db.close()
-        return
-    pytest.importorskip("chdb")
-    import uuid
-
-    from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
-    from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
-
-    url = request.getfixturevalue("clickhouse_url")
-    click = ClickHouseDatabase.open(url, f"keys_{uuid.uuid4().hex[:12]}")
-    ClickHouseRecordStore(click).append(records())
-    engine = ClickHouseQueryEngine(click)
-    yield QueryRunner(engine, click.schema)
-    engine.close()
-    click.command(f"DROP DATABASE IF EXISTS `{click.database}`")
-    click.close()
+    yield from query_runner(request, tmp_path_factory, records())
 
 
 def test_the_messages_are_longer_than_a_key() -> None:
