@@ -140,3 +140,19 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"pipeline did not settle: {m}")
             time.sleep(0.05)
+
+
+def call(
+    url: str, method: str, path: str, body: Any = None, timeout: float = 120
+) -> tuple[int, Any]:
+    """Status and JSON answer of one request to a running server (error answers included)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + path, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read() or b"null")

@@ -28,22 +28,9 @@ import pytest
 from llmtrail.analytics.time_zones import known_zones, time_zone
 from llmtrail.errors import ValidationError
 from llmtrail.record import format_timestamp
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, call
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null")
 
 
 def doc(request_id: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from llmtrail.config import load_settings
 from llmtrail.record import MODEL_ID_MAX, format_timestamp
 from llmtrail.server.app import create_app
 from llmtrail.server.runtime import Runtime
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, call
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TEN_MB = 10 * 2**20
@@ -65,20 +65,6 @@ def doc(request_id: str, minutes_ago: int = 1, **extra: Any) -> dict[str, Any]:
         "modelId": "amazon.nova-lite-v1:0",
         **extra,
     }
-
-
-def call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """Status and JSON answer of one request (error answers included)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null")
 
 
 def query(url: str, text: str) -> tuple[int, Any]:

@@ -13,10 +13,7 @@ listed, refusing, and can be replaced.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +27,7 @@ from llmtrail.record import InvocationRecord, format_timestamp
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBStateStore
 from llmtrail.store.memory import MemoryStateStore
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, call
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 INT_MAX = 2_147_483_647  # the limit of every integer of a record
@@ -45,20 +42,6 @@ def doc(request_id: str, **extra: Any) -> dict[str, Any]:
         "modelId": "sim/x",
         **extra,
     }
-
-
-def call(url: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """Status and JSON answer of one request (error answers included)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + path, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null")
 
 
 def ingest(url: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
