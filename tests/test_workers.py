@@ -48,6 +48,10 @@ CONSTRUCTED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
         ("unknown command", "stats count(*) | frobnicate", Span(18, 28)),
         {"field": "queryString"},
     ),
+    "llmtrail.capture.gateway.providers.sim.embeddings.Refused": (
+        ("dimensions", "must be from 1 to 3072"),
+        {},
+    ),
     "llmtrail.capture.gateway.providers.base.UpstreamError": (
         ("upstream_timeout", 504, "no answer in 30 s"),
         {},

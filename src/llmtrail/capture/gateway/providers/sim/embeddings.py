@@ -20,6 +20,7 @@ import struct
 from typing import Any
 
 from llmtrail.capture.tokens import count_tokens, text_chunks
+from llmtrail.errors import Picklable
 
 MAX_INPUTS = 2048
 MAX_INPUT_TOKENS = 8192
@@ -33,7 +34,7 @@ MODEL_DIMENSIONS = {
 }
 
 
-class Refused(Exception):
+class Refused(Picklable):
     """A request the real API would refuse: ``param`` names the field, the message the limit."""
 
     def __init__(self, param: str, message: str) -> None:
