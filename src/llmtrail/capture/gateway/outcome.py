@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmtrail.capture.tokens import count_chat_prompt, count_tokens
+from llmtrail.record import INT_MAX
 
-_MAX_COUNT = 2**63 - 1
+_MAX_COUNT = INT_MAX  # what a record holds: a larger count is not believed (counted offline)
 
 
 def count(value: Any) -> int | None:
-    """A token count: a non-negative integer that fits in 64 bits, else None."""
+    """A token count: a non-negative integer no larger than a record holds, else None."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
         return None
     return value

@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
-_MAX_COUNT = 2**63 - 1
+from llmtrail.record import INT_MAX
+
+_MAX_COUNT = INT_MAX  # what a record holds: a larger count is not believed (counted offline)
 _LABEL_LIMIT = 256
 
 
@@ -47,7 +49,7 @@ class Usage:
 
 def token_count(value: Any) -> int | None:
     """A count from JSON or a header: a non-negative integer (or integral float, or a string
-    of digits) that fits in 64 bits, else None."""
+    of digits) no larger than a record holds (`INT_MAX`), else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
