@@ -148,6 +148,17 @@ def test_bad_list_queries(server: ServerProcess, query: str, field: str) -> None
     assert response.status_code == 400 and response.json()["field"] == field
 
 
+@pytest.mark.parametrize(("encoding", "n"), [("br", 7000), ("deflate", 7001), ("gzip, br", 7002)])
+def test_an_encoding_the_server_cannot_read_is_refused(
+    server: ServerProcess, encoding: str, n: int
+) -> None:
+    body = json.dumps(record(n)).encode()
+    response = post(server, body, **{"content-encoding": encoding})
+    assert response.status_code == 400
+    assert response.json()["field"] == "content-encoding" and encoding in response.json()["detail"]
+    assert post(server, body).json()["stored"] == 1  # read as it is, it is stored
+
+
 def test_missing_record_is_404(server: ServerProcess) -> None:
     response = httpx.get(server.url + "/api/records/does-not-exist")
     assert response.status_code == 404 and "does-not-exist" in response.json()["detail"]

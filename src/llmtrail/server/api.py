@@ -42,8 +42,13 @@ class RecordsAPI:
     async def ingest(self, request: Request) -> Response:
         limits = self.runtime.settings.limits
         try:
+            encoding = request.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("gzip", "identity", ""):
+                raise ValidationError(
+                    "content-encoding", f"must be gzip or identity, got {encoding[:40]!r}"
+                )
             raw = await _read_limited(request, limits.max_ingest_bytes)
-            gzipped = request.headers.get("content-encoding", "").lower() == "gzip"
+            gzipped = encoding == "gzip"
             args = (
                 raw,
                 gzipped,
