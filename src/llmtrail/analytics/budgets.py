@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from llmtrail.analytics.time_zones import time_zone_name
 from llmtrail.errors import NotFound, ValidationError
 from llmtrail.record import parse_timestamp
 from llmtrail.store.interfaces import StateStore
@@ -127,14 +128,9 @@ def parse_usd(value: Any, field: str = "limitUsd") -> Decimal:
 
 
 def validate_timezone(value: Any) -> str:
-    """An IANA time zone name (``UTC``, ``Europe/Paris``)."""
-    if isinstance(value, str) and value:
-        try:
-            _zone(value)
-            return value
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    raise ValidationError("timezone", f"must be an IANA time zone such as UTC, got {value!r}")
+    """An IANA time zone name (``UTC``, ``Europe/Paris``) that the engines know too
+    (`time_zone_name`)."""
+    return time_zone_name(value, "timezone")
 
 
 def make_budget(

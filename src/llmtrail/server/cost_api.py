@@ -52,7 +52,6 @@ from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
-from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
@@ -416,8 +415,6 @@ class CostAPI:
         try:
             body = await _json_body(request)
             _known_fields(body, _BUDGET_FIELDS)
-            if "timezone" in body:  # a name the engine knows, not only zoneinfo
-                time_zone(body["timezone"], "timezone")
         except LlmtrailError as exc:
             return from_error(exc)
 
