@@ -26,6 +26,18 @@ _FIRST_BLOCK, _LARGEST_BLOCK = 4096, 256 * 1024
 _NUL_RUN = re.compile(rb"\x00*")
 
 
+def is_gzip_encoded(content_encoding: str | None) -> bool:
+    """Whether a request's ``Content-Encoding`` says gzip; `ValidationError` on
+    ``content-encoding`` for any encoding other than gzip or identity (read as plain text, a
+    ``br`` or ``deflate`` body would be taken for garbage)."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("gzip", "identity", ""):
+        raise ValidationError(
+            "content-encoding", f"must be gzip or identity, got {encoding[:40]!r}"
+        )
+    return encoding == "gzip"
+
+
 def gunzip_limited(data: bytes, limit: int, field: str = "body") -> bytes:
     """The contents of every gzip member in ``data``, joined.
 

@@ -32,7 +32,7 @@ from llmtrail.capture.enrich import enriched
 from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
-from llmtrail.gunzip import gunzip_limited
+from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
 from llmtrail.server.api import _read_limited, json_response
 from llmtrail.server.params import int_param, optional_int_param
@@ -66,13 +66,9 @@ class TracesAPI:
                     "content-type",
                     f"must be application/x-protobuf or application/json, got {media!r}",
                 )
-            encoding = request.headers.get("content-encoding", "identity").strip().lower()
-            if encoding not in ("gzip", "identity", ""):
-                raise ValidationError(
-                    "content-encoding", f"must be gzip or identity, got {encoding!r}"
-                )
+            gzipped = is_gzip_encoded(request.headers.get("content-encoding"))
             raw = await _read_limited(request, limits.max_ingest_bytes)
-            if encoding == "gzip":
+            if gzipped:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
                 decoded = await self.runtime.workers.run(
