@@ -151,6 +151,7 @@ def test_ingest_and_cancel_are_not_held_up_by_slow_queries(server: ServerProcess
     assert call(url, "DELETE", "/api/query/slow-0")[1] == {"queryId": "slow-0", "cancelled": False}
     assert status_of(url, "slow-0") is None
 
+    server.settle()  # acknowledged means spooled: wait until the store has it too
     status, answer, _ = call(url, "POST", "/api/query", {"queryString": "stats count(*) as n"})
     assert status == 200 and answer["status"] == "Complete", answer
     assert answer["results"] == [[{"field": "n", "value": "2"}]]
