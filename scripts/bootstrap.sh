@@ -47,9 +47,14 @@ sync_env() {
 }
 
 # The test suite turns report PDFs into PNG pages with poppler's pdftoppm (Debian
-# poppler-utils); install it when it is missing.
+# poppler-utils) and drives the web UI in Debian's headless chromium through Playwright
+# (never `playwright install`); install them when they are missing.
 ensure_test_tools() {
-    command -v pdftoppm >/dev/null 2>&1 || apt_install poppler-utils
+    missing=""
+    command -v pdftoppm >/dev/null 2>&1 || missing="$missing poppler-utils"
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+    # shellcheck disable=SC2086
+    [ -z "$missing" ] || apt_install $missing
 }
 
 apt_install() {
