@@ -72,6 +72,31 @@ class SpoolSettings:
 
 
 @dataclass
+class AlertSettings:
+    """``[alerts]``: how often alarms are evaluated, where webhooks may go, delivery retries."""
+
+    evaluation_interval_s: float = 60.0
+    allow_private_webhooks: bool = False  # webhooks to loopback, link-local, private ranges
+    public_url: str = ""  # the UI's address in messages; default http://HOST:PORT
+    delivery_attempts: int = 5
+    delivery_timeout_s: float = 10.0
+
+
+@dataclass
+class SmtpSettings:
+    """``[smtp]``: the server e-mail notifiers send through (``from`` in TOML is ``sender``);
+    the password only as the name of the environment variable holding it."""
+
+    host: str = ""
+    port: int = 25
+    sender: str = ""
+    starttls: bool = False
+    user: str = ""
+    password_env: str = ""
+    timeout_s: float = 10.0
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -89,6 +114,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     query: QueryLimits = field(default_factory=QueryLimits)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @property
     def db_path(self) -> Path:
@@ -169,7 +196,7 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool", "query")
+_ENV_SECTIONS = ("limits", "spool", "query", "alerts", "smtp")
 
 
 def _env_value(text: str) -> Any:
@@ -235,6 +262,13 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     s.query = QueryLimits(
         **_only(_table(raw, "query", dict, where), QueryLimits, f"{where}: [query]")
     )
+    s.alerts = AlertSettings(
+        **_only(_table(raw, "alerts", dict, where), AlertSettings, f"{where}: [alerts]")
+    )
+    smtp = dict(_table(raw, "smtp", dict, where))
+    if "from" in smtp:
+        smtp["sender"] = smtp.pop("from")
+    s.smtp = SmtpSettings(**_only(smtp, SmtpSettings, f"{where}: [smtp]"))
     return s
 
 
@@ -327,6 +361,9 @@ _AT_LEAST_ONE = frozenset(
         "result_bytes",
         "temp_bytes",
         "concurrency",
+        "evaluation_interval_s",
+        "delivery_attempts",
+        "delivery_timeout_s",
     }
 )
 _SIM_OPTIONS = frozenset(
