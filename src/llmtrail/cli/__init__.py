@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     cost.register(sub)
     profiles.register(sub)
     budgets.register(sub)
+    from llmtrail.cli import dashboards
+
+    dashboards.register(sub)
     _register_config(sub)
     return parser
 

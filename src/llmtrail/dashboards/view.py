@@ -92,6 +92,16 @@ class DashboardContext:
     workspace: str = "default"
     alarms: Any = None
     now: datetime | None = None  # the clock, for relative ``start`` like ``-PT3H``; None: now
+    explicit_range: bool = False  # the viewer picked start/end: the body's start/end yield
+
+
+@dataclass
+class WidgetRange:
+    """What a widget is computed over: the range and the body's ``periodOverride``."""
+
+    start: datetime
+    end: datetime
+    period_override: str = "auto"
 
 
 def view_dashboard(body: dict[str, Any], context: DashboardContext) -> list[WidgetView]:

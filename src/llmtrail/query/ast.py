@@ -196,7 +196,19 @@ class Unnest:
     span: Span = field(repr=False, compare=False)
 
 
-Command = Fields | Display | Filter | Stats | Sort | Limit | Dedup | Parse | Unnest
+@dataclass(frozen=True)
+class Source:
+    """``SOURCE 'log-group'`` (``names``) or ``SOURCE logGroups(namePrefix: [...])``
+    (``prefixes``, ``log_class``): which log groups a query reads; resolved to a data set by
+    `llmtrail.query.sources`."""
+
+    names: tuple[str, ...]
+    prefixes: tuple[str, ...]
+    span: Span = field(repr=False, compare=False)
+    log_class: str | None = None
+
+
+Command = Fields | Display | Filter | Stats | Sort | Limit | Dedup | Parse | Unnest | Source
 
 
 @dataclass(frozen=True)
@@ -321,6 +333,10 @@ def _dump_command(cmd: Command) -> str:
     if isinstance(cmd, Parse):
         names = " ".join(cmd.names)
         return f"(parse {_dump(cmd.source)} {cmd.kind} {cmd.regex!r} (as {names}))"
+    if isinstance(cmd, Source):
+        names = " ".join(repr(n) for n in cmd.names)
+        prefixes = " ".join(repr(n) for n in cmd.prefixes)
+        return f"(source {names})" if cmd.names else f"(source (prefix {prefixes}))"
     return f"(unnest {_dump(cmd.source)} (into {cmd.alias}))"
 
 

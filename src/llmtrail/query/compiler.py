@@ -39,6 +39,7 @@ from llmtrail.query.ast import (
     Parse,
     Query,
     Sort,
+    Source,
     Stats,
     Unnest,
     fields_in,
@@ -53,6 +54,7 @@ from llmtrail.query.ordering import total_order
 from llmtrail.query.parser import parse_query
 from llmtrail.query.regexes import check_regex
 from llmtrail.query.relations import Relation, column, identifier, table, table_alias
+from llmtrail.query.sources import resolve_sources
 from llmtrail.store.schema import BODY_COLUMNS, RecordSchema, Type
 
 DEFAULT_LIMIT = 10_000
@@ -144,6 +146,8 @@ class _Compiler:
         self, workspace: str, start: datetime, end: datetime, limit: int, offset: int
     ) -> CompiledQuery:
         self.check_order()
+        sources = [c for c in self.query.commands if isinstance(c, Source)]
+        resolve_sources(sources, self.query.text)  # the records: the only data set
         stage = self.base(workspace, start, end)
         for command in self.query.commands:
             stage = HANDLERS[type(command)](self, stage, command)
@@ -459,6 +463,7 @@ HANDLERS: dict[type, Callable[[_Compiler, _Stage, Any], _Stage]] = {
     Dedup: _Compiler.dedup,
     Parse: _Compiler.parse,
     Unnest: _Compiler.unnest,
+    Source: lambda compiler, stage, command: stage,  # resolved before the first stage
 }
 _START = Span(0, 0)
 

@@ -32,6 +32,7 @@ from llmtrail.query.ast import (
     Regex,
     Sort,
     SortKey,
+    Source,
     Stats,
     Unary,
     Unnest,
@@ -44,7 +45,7 @@ MAX_QUERY_CHARS = 10_000  # CloudWatch's own limit on a query string
 MAX_DEPTH = 64
 KEYWORDS = frozenset({"and", "or", "not", "like", "in", "as", "by", "asc", "desc", "into"})
 UNSUPPORTED_COMMANDS = frozenset(
-    {"pattern", "diff", "anomaly", "lookup", "unmask", "filterindex", "source", "join"}
+    {"pattern", "diff", "anomaly", "lookup", "unmask", "filterindex", "join"}
 )
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 
@@ -114,7 +115,12 @@ class _Parser:
                     )
                 raise self.error(f"expected a command ({', '.join(sorted(COMMANDS))})")
             self.advance()
-            commands.append(COMMANDS[name](self, token))
+            command = COMMANDS[name](self, token)
+            if isinstance(command, Source) and not all(isinstance(c, Source) for c in commands):
+                raise QueryError(
+                    "SOURCE must come before every other command", self.text, command.span
+                )
+            commands.append(command)
             if self.peek().kind is TokenKind.EOF:
                 return Query(tuple(commands), self.text)
             self.expect(TokenKind.PIPE, "| or the end of the query")
@@ -215,6 +221,50 @@ class _Parser:
             raise self.error("expected into and a name for the elements")
         alias = self.name_token("a name for the elements")
         return Unnest(source, ".".join(alias.parts), start.span.to(alias.span))
+
+    def source(self, start: Token) -> Command:
+        """``SOURCE 'group'`` or ``SOURCE logGroups(namePrefix: ['a', 'b'], class: 'STANDARD')``,
+        as Logs Insights writes them (a dashboard's log widget starts with one per group)."""
+        token = self.peek()
+        if token.kind is TokenKind.STRING:
+            self.advance()
+            return Source((token.value,), (), start.span.to(token.span))
+        if not token.is_word("loggroups"):
+            raise self.error("expected a log group name in quotes or logGroups(namePrefix: [...])")
+        self.advance()
+        self.expect(TokenKind.LPAREN, "(")
+        prefixes: list[str] = []
+        log_class = None
+        while self.peek().kind is not TokenKind.RPAREN:
+            key = self.peek()
+            if not key.is_word("nameprefix", "class"):
+                raise self.error("expected namePrefix or class")
+            self.advance()
+            self.expect(TokenKind.COLON, ": after " + key.value)
+            if key.is_word("class"):
+                value = self.expect(TokenKind.STRING, "a log class in quotes ('STANDARD')")
+                if value.value not in ("STANDARD", "INFREQUENT_ACCESS"):
+                    raise QueryError(
+                        "the log class must be 'STANDARD' or 'INFREQUENT_ACCESS'",
+                        self.text,
+                        value.span,
+                    )
+                log_class = value.value
+            else:
+                self.expect(TokenKind.LBRACKET, "[ and log group name prefixes in quotes")
+                while self.peek().kind is not TokenKind.RBRACKET:
+                    prefixes.append(self.expect(TokenKind.STRING, "a prefix in quotes").value)
+                    if self.peek().kind is TokenKind.COMMA:
+                        self.advance()
+                self.advance()
+            if self.peek().kind is TokenKind.COMMA:
+                self.advance()
+        end = self.advance()
+        if not prefixes:
+            raise QueryError(
+                "logGroups needs namePrefix: [...]", self.text, start.span.to(end.span)
+            )
+        return Source((), tuple(prefixes), start.span.to(end.span), log_class)
 
     # -- pieces -----------------------------------------------------------------------------
     def projections(self) -> tuple[Projection, ...]:
@@ -450,4 +500,5 @@ COMMANDS: dict[str, Callable[[_Parser, Token], Command]] = {
     "dedup": _Parser.dedup,
     "parse": _Parser.parse,
     "unnest": _Parser.unnest,
+    "source": _Parser.source,
 }

@@ -30,6 +30,7 @@ class TokenKind(enum.Enum):
     RPAREN = ")"
     LBRACKET = "["
     RBRACKET = "]"
+    COLON = ":"  # only in SOURCE logGroups(namePrefix: [...])
     EOF = "end of query"
 
 
@@ -65,6 +66,7 @@ _SINGLE = {
     ")": TokenKind.RPAREN,
     "[": TokenKind.LBRACKET,
     "]": TokenKind.RBRACKET,
+    ":": TokenKind.COLON,
 }
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
