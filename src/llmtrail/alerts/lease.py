@@ -1,0 +1,60 @@
+"""Which server evaluates alarms when several share a store: the one holding the lease.
+
+The lease is a value in the `StateStore` (namespace ``leases``, key ``alarm-evaluator``):
+its holder and when it expires. A server takes it when it is free or expired, renews it on
+each evaluation, and gives it up when it stops. The store offers no compare-and-set, so a
+take is confirmed by reading the lease back after writing it: when two servers write at the
+same moment, the store keeps one value (the last write wins, on ClickHouse too) and only its
+writer sees itself when it reads back; the other waits for the lease to expire. Expiry is
+three evaluation intervals, so a holder that died hands over within that time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.store.interfaces import StateStore
+
+NAMESPACE = "leases"
+KEY = "alarm-evaluator"
+
+
+def holder_id() -> str:
+    """This server: host, process and a random part (a restarted process is another)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Lease:
+    def __init__(self, state: StateStore, holder: str, duration: timedelta) -> None:
+        self.state = state
+        self.holder = holder
+        self.duration = duration
+
+    def acquire(self, now: datetime) -> bool:
+        """Take or renew the lease; True when this server holds it until ``now`` plus the
+        duration."""
+        current = self.state.get(NAMESPACE, KEY)
+        if current is not None and current.get("holder") != self.holder:
+            expires = parse_timestamp(current["expires"], "expires")
+            if expires > now:
+                return False
+        value = {"holder": self.holder, "expires": format_timestamp(now + self.duration)}
+        self.state.put(NAMESPACE, KEY, value)
+        confirmed = self.state.get(NAMESPACE, KEY)
+        return confirmed is not None and confirmed.get("holder") == self.holder
+
+    def release(self) -> None:
+        current = self.state.get(NAMESPACE, KEY)
+        if current is not None and current.get("holder") == self.holder:
+            self.state.delete(NAMESPACE, KEY)
+
+    def holder_now(self, now: datetime) -> str | None:
+        """Who holds the lease at ``now`` (None when free)."""
+        current = self.state.get(NAMESPACE, KEY)
+        if current is None or parse_timestamp(current["expires"], "expires") <= now:
+            return None
+        return str(current["holder"])
