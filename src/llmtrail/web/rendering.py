@@ -1,0 +1,121 @@
+"""Jinja2 for the pages: templates from the package, every value autoescaped, and the few
+filters the templates share (numbers, money, times, figures as JSON a script tag can hold)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import jinja2
+import orjson
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from llmtrail.web.time_range import RELATIVE, TimeRange
+
+NAVIGATION = (
+    ("/", "Overview"),
+    ("/logs", "Logs"),
+    ("/traces", "Traces"),
+    ("/sessions", "Sessions"),
+    ("/applications", "Applications"),
+    ("/errors", "Errors"),
+    ("/cost", "Cost"),
+    ("/profiles", "Profiles"),
+    ("/alarms", "Alarms"),
+    ("/dashboards", "Dashboards"),
+    ("/settings", "Settings"),
+)
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+def script_json(value: Any) -> Markup:
+    """``value`` as JSON that cannot end the ``<script>`` element holding it."""
+    text = orjson.dumps(value, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return Markup(text.translate(_SCRIPT_ESCAPES))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def number(value: Any, digits: int = 0) -> str:
+    """``12,345`` (or ``12,345.68`` with ``digits``); a dash for nothing."""
+    if _missing(value):
+        return "–"
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{amount:,.{digits}f}"
+
+
+def usd(value: Any) -> str:
+    """Dollars with cents, or more decimals for amounts under a cent."""
+    if _missing(value):
+        return "–"
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return str(value)
+    if amount and abs(amount) < Decimal("0.01"):
+        return f"${amount:.6f}"
+    return f"${amount:,.2f}"
+
+
+def when(value: Any) -> str:
+    """A time as ``YYYY-MM-DD HH:MM:SS`` UTC (text passes through)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, str) and "T" in value:
+        return value.replace("T", " ").removesuffix("Z")[:19]
+    return "–" if _missing(value) else str(value)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or isinstance(value, jinja2.Undefined)
+
+
+def pretty_json(value: Any) -> str:
+    return orjson.dumps(value, default=_plain, option=orjson.OPT_INDENT_2).decode()
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("llmtrail.web", "templates"),
+        autoescape=True,  # every template, whatever its extension
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        script_json=script_json, number=number, usd=usd, when=when, pretty_json=pretty_json
+    )
+    env.globals.update(navigation=NAVIGATION, relative_ranges=tuple(RELATIVE))
+    return env
+
+
+ENVIRONMENT = _environment()
+
+
+def page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    time_range: TimeRange,
+    status: int = 200,
+    keep: dict[str, str | list[str] | None] | None = None,
+) -> HTMLResponse:
+    """``template`` rendered with ``context`` plus what the layout needs: the range (and the
+    page's other URL state ``keep``, so the range picker keeps it), the current path."""
+    html = ENVIRONMENT.get_template(template).render(
+        **context,
+        tr=time_range,
+        keep={k: v for k, v in (keep or {}).items() if v is not None},
+        path=request.url.path,
+    )
+    return HTMLResponse(html, status)
