@@ -36,7 +36,8 @@ def metric_view(
     if context.metrics is None:
         raise ValidationError("metrics", "metrics are not available on this server yet")
     rows = expand_rows(props.get("metrics") or [])
-    stat = props.get("stat") if isinstance(props.get("stat"), str) else DEFAULT_STAT
+    given = props.get("stat")
+    stat: str = given if isinstance(given, str) else DEFAULT_STAT
     shape = props.get("view", "timeSeries")
     whole_range = bool(props.get("setPeriodToTimeRange"))
     period = _period(props.get("period"), span, whole_range)
@@ -125,7 +126,7 @@ def _series(
         if queries
         else []
     )
-    by_id: dict[str, MetricDataResult] = {r.id: r for r in found}
+    by_id: dict[str, MetricDataResult | list[MetricDataResult]] = {r.id: r for r in found}
     for q in queries:  # a query with no data still has its (empty) series
         by_id.setdefault(q.id, MetricDataResult(q.id, q.label or q.id))
     metric_ids = [q.id for q in queries]
@@ -150,12 +151,12 @@ def _series(
                 series.id = rid if len(computed) == 1 else f"{rid}_{k}"
                 if isinstance(label, str) and len(computed) == 1:
                     series.label = label
-            if len(computed) == 1:
-                by_id[rid] = computed[0]
+            by_id[rid] = computed[0] if len(computed) == 1 else computed
             if row.options.get("visible", True) is not False:
                 shown.extend(computed)
         elif row.options.get("visible", True) is not False:
-            shown.append(by_id[rid])
+            found_series = by_id[rid]
+            shown.extend(found_series if isinstance(found_series, list) else [found_series])
     return shown
 
 

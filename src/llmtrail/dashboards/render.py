@@ -39,7 +39,8 @@ def dashboard_range(body: dict[str, Any], context: DashboardContext) -> WidgetRa
     start, end = context.start, context.end
     if not context.explicit_range and isinstance(body.get("start"), str):
         now = context.now or datetime.now(UTC)
-        end = _instant(body.get("end"), now) if isinstance(body.get("end"), str) else now
+        given = body.get("end")
+        end = _instant(given, now) if isinstance(given, str) else now
         start = _instant(body["start"], now)
     override = body.get("periodOverride")
     return WidgetRange(start, end, override if override in ("auto", "inherit") else "auto")
@@ -95,7 +96,8 @@ def _widget_view(
     props = widget.get("properties") if isinstance(widget, dict) else None
     props = props if isinstance(props, dict) else {}
     kind = widget.get("type") if isinstance(widget, dict) else None
-    title = props.get("title") if isinstance(props.get("title"), str) else ""
+    given = props.get("title")
+    title: str = given if isinstance(given, str) else ""
     view = WidgetView(*place, title=title, kind="placeholder")
     renderer = RENDERERS.get(kind) if isinstance(kind, str) else None
     if renderer is None:

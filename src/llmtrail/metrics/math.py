@@ -44,6 +44,13 @@ class _Token:
     at: int
 
 
+Inputs = Mapping[str, MetricDataResult | list[MetricDataResult]]
+
+
+def _flat(inputs: Inputs) -> list[MetricDataResult]:
+    return [s for v in inputs.values() for s in (v if isinstance(v, list) else [v])]
+
+
 Node = (
     tuple  # ("num", x) | ("str", s) | ("ref", id) | ("neg", n) | (op, l, r) | ("call", name, args)
 )
@@ -51,7 +58,7 @@ Node = (
 
 def evaluate_expression(
     expression: str,
-    inputs: Mapping[str, MetricDataResult],
+    inputs: Inputs,
     *,
     period: int,
     search: SearchFn | None = None,
@@ -59,7 +66,8 @@ def evaluate_expression(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[MetricDataResult]:
-    """The series ``expression`` computes from ``inputs`` (by id). ``metric_ids`` are the
+    """The series ``expression`` computes from ``inputs`` (by id: a series, or the list an
+    expression such as a SEARCH gave). ``metric_ids`` are the
     ids ``METRICS()`` stands for (default: every input); ``start``/``end`` bound the grid
     ``FILL`` fills (default: the inputs' first and last timestamps). Raises `ValidationError`
     naming the expression for a syntax error, an unknown id or a misused function."""
@@ -67,7 +75,7 @@ def evaluate_expression(
     context = _Context(expression, inputs, period, search, metric_ids, start, end)
     value = context.evaluate(tree)
     if isinstance(value, float):
-        stamps = sorted({t for s in inputs.values() for t in s.timestamps})
+        stamps = sorted({t for s in _flat(inputs) for t in s.timestamps})
         if not math.isfinite(value):
             return [MetricDataResult("", expression)]
         return [MetricDataResult("", expression, stamps, [value] * len(stamps))]
@@ -194,7 +202,7 @@ class _Context:
     def __init__(
         self,
         expression: str,
-        inputs: Mapping[str, MetricDataResult],
+        inputs: Inputs,
         period: int,
         search: SearchFn | None,
         metric_ids: Collection[str] | None,
@@ -222,7 +230,8 @@ class _Context:
             if node[1] not in self.inputs:
                 known = ", ".join(sorted(self.inputs)) or "none"
                 raise self.error(f"unknown id {node[1]!r} (ids here: {known})")
-            return [self.inputs[node[1]]]
+            found = self.inputs[node[1]]
+            return list(found) if isinstance(found, list) else [found]
         if kind == "neg":
             return _apply(self.evaluate(node[1]), 0.0, lambda a, _: -a, self.expression)
         if kind == "call":
@@ -235,7 +244,8 @@ class _Context:
             if len(args) > 1 or (args and args[0][0] != "str"):
                 raise self.error("METRICS takes no argument or one string")
             part = args[0][1] if args else ""
-            return [self.inputs[i] for i in self.metric_ids if part in i and i in self.inputs]
+            chosen = [self.inputs[i] for i in self.metric_ids if part in i and i in self.inputs]
+            return [s for c in chosen for s in (c if isinstance(c, list) else [c])]
         if name == "SEARCH":
             return self.search_call(args)
         if name == "FILL":
@@ -285,7 +295,7 @@ class _Context:
         if mode is not None and mode not in FILL_MODES:
             raise self.error("FILL takes a number, REPEAT or LINEAR as its second argument")
         value = None if mode else self.evaluate(args[1])
-        grid = self.grid([*self.inputs.values(), *series])
+        grid = self.grid([*_flat(self.inputs), *series])
         out = []
         for s in series:
             if isinstance(value, list):
