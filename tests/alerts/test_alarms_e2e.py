@@ -6,6 +6,7 @@ history shows both changes. Also the API's refusals and test fires."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import openai
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -214,3 +216,52 @@ def test_test_fire_of_a_notifier_and_a_failing_one_is_shown(
     assert status == 200 and answer["status"] == "failed" and answer["lastError"]
     failed = call(server.url, "GET", "/api/deliveries?status=failed")[1]["deliveries"]
     assert any(d["action"] == "nowhere" for d in failed)
+
+
+def test_the_seed_token_alarm_reads_the_rollups(server: ServerProcess) -> None:
+    """``Sum`` of input tokens per hour over a threshold: the value the alarm reads is what
+    the query API sums over the records, and it alarms above and stays OK below."""
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0) as client:
+        for i in range(4):
+            client.chat.completions.create(
+                model="sim/echo", messages=[{"role": "user", "content": f"count these words {i}"}]
+            )
+    server.settle()
+
+    def summed() -> float:
+        now = datetime.now(UTC)
+        status, result = call(
+            server.url,
+            "POST",
+            "/api/query",
+            {
+                "queryString": "stats sum(input.inputTokenCount)",
+                "startTime": (now - timedelta(hours=1)).isoformat(),
+                "endTime": (now + timedelta(minutes=1)).isoformat(),
+            },
+        )
+        assert status == 200, result
+        return float(result["results"][0][0]["value"])
+
+    total = summed()
+    assert total > 0
+    seed = {
+        "MetricName": "InputTokenCount",
+        "Namespace": "AWS/Bedrock",
+        "Statistic": "Sum",
+        "Period": 3600,
+        "EvaluationPeriods": 1,
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+    put(server, "/api/alarms/tokens-high", {**seed, "Threshold": total - 1})
+    put(server, "/api/alarms/tokens-low", {**seed, "Threshold": total + 1})
+    for name, state in (("tokens-high", "ALARM"), ("tokens-low", "OK")):
+        alarm = wait_until(functools.partial(evaluated, server, name), what=f"{name} evaluated")
+        assert alarm["StateValue"] == state, alarm
+        assert alarm["Value"] == total
+
+
+def evaluated(server: ServerProcess, name: str) -> dict[str, Any] | None:
+    """Alarm ``name`` once it has left INSUFFICIENT_DATA, else None."""
+    alarm: dict[str, Any] = call(server.url, "GET", f"/api/alarms/{name}")[1]
+    return alarm if alarm["StateValue"] != "INSUFFICIENT_DATA" else None

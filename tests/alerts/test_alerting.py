@@ -216,3 +216,23 @@ def test_email_needs_an_smtp_server() -> None:
     alerting = make(MemoryStateStore(), Settings(), ErrorLog(), Clock())
     with pytest.raises(ValidationError, match=r"\[smtp\] host"):
         alerting.notifiers.put("mail", {"type": "email", "to": ["a@example.com"]})
+
+
+def test_each_budget_gets_80_and_100_percent_alarms() -> None:
+    budgets = [("acme", "100")]
+    used = {"acme": 85.0}
+    values = AlarmValues(lambda: None, ErrorLog().count, lambda name, now: used.get(name))
+    alerting = Alerting(MemoryStateStore(), Settings(), values, lambda: budgets, clock=Clock())
+    alerting.tick()
+    described = {a["AlarmName"]: a for a in alerting.alarms.describe_all()}
+    assert described["budget acme 80%"]["StateValue"] == "ALARM"
+    assert described["budget acme 80%"]["Value"] == 85.0
+    assert described["budget acme 100%"]["StateValue"] == "OK"
+    # the user's actions on a budget alarm survive the next sync
+    doc = {**alerting.alarms.get("budget acme 80%").to_dict(), "ActionsEnabled": False}
+    alerting.put_alarm("budget acme 80%", doc)
+    alerting.tick()
+    assert alerting.alarms.get("budget acme 80%").actions_enabled is False
+    budgets.clear()
+    alerting.tick()
+    assert alerting.alarms.describe_all() == []

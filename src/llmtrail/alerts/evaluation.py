@@ -9,7 +9,8 @@ periods have data and none of them breach, the alarm is ``OK`` (it cannot be in 
 
 Periods end at the evaluation time: a Query or Budget alarm slides with it; a metric alarm's
 last period ends at the next rollup boundary (10 s, 30 s or a minute), so that the minute in
-progress counts as soon as its records are stored.
+progress counts as soon as its records are stored. A percentile cannot be added up from
+minutes, so a percentile alarm's periods are the rollups' own (multiples of its period).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrail.alerts.alarm import COMPARISONS, Alarm
+from llmtrail.alerts.alarm import COMPARISONS, STATISTICS, Alarm
 
 _WORDS = {
     ">=": "greater than or equal to",
@@ -44,7 +45,7 @@ def windows(alarm: Alarm, now: datetime) -> list[tuple[datetime, datetime]]:
     """The ``EvaluationPeriods`` periods evaluated at ``now``, oldest first."""
     end = now
     if alarm.source == "metric":
-        step = alarm.period if alarm.period < 60 else 60
+        step = alarm.period if alarm.period < 60 or alarm.statistic not in STATISTICS else 60
         epoch = math.ceil(now.timestamp() / step) * step
         end = datetime.fromtimestamp(epoch, UTC)
     period = timedelta(seconds=alarm.period)
