@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrail.alerts.alarm import parse_alarm
-from llmtrail.alerts.alarm_store import AlarmStore
+from llmtrail.alerts.alarm_store import ALARMS, AlarmStore
 from llmtrail.alerts.deliveries import DeliveryQueue
 from llmtrail.alerts.evaluator import AlarmEvaluator, sync_budget_alarms
 from llmtrail.alerts.lease import Lease, holder_id
@@ -63,15 +63,28 @@ class Alerting:
         """One scheduled round; False when another server holds the lease."""
         now = now or self.clock()
         with self._lock:
+            try:
+                budgets = list(self.budgets())
+            except Exception:
+                log.exception("the budgets could not be read; their alarms are left as they are")
+                budgets = None
+            if budgets == [] and not self._anything_to_do():
+                return False  # nothing to evaluate or send: no lease write every interval
             if not self.lease.acquire(now):
                 return False
             try:
-                sync_budget_alarms(self.alarms, self.budgets(), now)
+                if budgets is not None:
+                    sync_budget_alarms(self.alarms, budgets, now)
             except Exception:
                 log.exception("the budgets' alarms could not be synced")
             self.evaluator.evaluate_all(now)
             self.deliveries.run_due(self.notifiers.for_action, now)
             return True
+
+    def _anything_to_do(self) -> bool:
+        return bool(self.alarms.state.list(ALARMS)) or bool(
+            self.deliveries.list(status="pending", limit=1)
+        )
 
     # -- alarms ---------------------------------------------------------------------------
     def put_alarm(self, name: str, doc: Any) -> dict[str, Any]:
