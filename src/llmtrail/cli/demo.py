@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -95,26 +96,26 @@ def _server(settings: Any, args: argparse.Namespace, url: str | None) -> Iterato
     if args.config is not None:
         command += ["--config", str(args.config)]
     print(f"No server owns {settings.data_dir}: starting one for the demo.", file=sys.stderr)
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        yield _started(proc, settings.data_dir / "server.json")
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a full pipe would block it
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         try:
-            proc.wait(START_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            yield _started(proc, settings.data_dir / "server.json", log)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(START_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
-def _started(proc: subprocess.Popen[bytes], marker: Any) -> str:
+def _started(proc: subprocess.Popen[bytes], marker: Any, log: Any) -> str:
     """The URL of the server ``proc`` once it is ready (its ``server.json`` names it)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            error = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            log.seek(0)
+            error = log.read().decode(errors="replace")
             raise LlmtrailError(f"the demo's server did not start:\n{error[-2000:]}")
         try:
             info = json.loads(marker.read_text())

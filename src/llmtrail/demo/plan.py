@@ -140,7 +140,7 @@ def make_plan(seed: int, calls: int, days: float, now: datetime) -> Plan:
     """The whole plan: ``calls`` live gateway calls and ``days`` of history before the last
     hour."""
     planner = _Planner(random.Random(seed))
-    live = planner.units(calls, None)
+    live = planner.with_every_fault(planner.units(calls, None))
     end = now - timedelta(hours=1)
     start = now - timedelta(days=days)
     history: list[Unit] = []
@@ -177,6 +177,21 @@ class _Planner:
                 unit = _at(unit, at)
             out.append(unit)
             made += len(calls_of(unit))
+        return out
+
+    def with_every_fault(self, units: list[Unit]) -> list[Unit]:
+        """``units`` where each kind of fault happens at least once, when there are enough
+        single calls (a small demo still shows a throttle, a server error and a 404)."""
+        singles = [i for i, u in enumerate(units) if isinstance(u, Call) and u.fault is None]
+        missing = [f for f in FAULTS if not any(getattr(u, "fault", None) == f for u in units)]
+        if len(singles) < 3 * len(FAULTS):
+            return units
+        out = list(units)
+        for fault, index in zip(missing, self.rng.sample(singles, len(missing)), strict=False):
+            call = out[index]
+            assert isinstance(call, Call)
+            model = UNKNOWN_MODEL if fault == "unknown_model" else call.model
+            out[index] = replace(call, fault=fault, model=model)
         return out
 
     def call(self, app: Application, route: str | None = None, fault: bool = True) -> Call:
