@@ -16,6 +16,7 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from tests.harness import ServerProcess, call
 
@@ -50,8 +51,16 @@ def _otlp_value(value: Any) -> dict[str, Any]:
     return {"stringValue": value}
 
 
-def _span(trace: str, span: str, parent: str, name: str, kind: str, start: int, end: int,
-          attrs: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def _span(
+    trace: str,
+    span: str,
+    parent: str,
+    name: str,
+    kind: str,
+    start: int,
+    end: int,
+    attrs: dict[str, str],
+) -> dict[str, Any]:
     return {
         "traceId": trace,
         "spanId": span,
@@ -167,12 +176,10 @@ def fill(server: ServerProcess) -> Traffic:
                     "x-llmtrail-metadata": json.dumps({"application_name": APPS[0]}),
                 },
             )
-        try:
+        with pytest.raises(openai.InternalServerError):
             client.chat.completions.create(
                 model="sim/error-500", messages=[{"role": "user", "content": "fail"}]
             )
-        except openai.APIStatusError:
-            pass
         # an agent: workflow span → tool span and a model call that asks for the tool
         trace, workflow, tool = secrets.token_hex(16), secrets.token_hex(8), secrets.token_hex(8)
         traffic.trace_id = trace
@@ -220,7 +227,7 @@ def fill(server: ServerProcess) -> Traffic:
                 end - 1_000_000,
                 {"input.value": traffic.tool_input, "output.value": traffic.tool_output},
             ),
-        ],  # fmt: skip
+        ],
         "web-agent",
     )
     traffic.ingested_trace = secrets.token_hex(16)
