@@ -183,6 +183,10 @@ def test_the_same_seed_sends_the_same_plan(filled: tuple[ServerProcess, dict[str
     now = datetime(2026, 12, 1, 12, tzinfo=UTC)
     assert make_plan(SEED, CALLS, DAYS, now) == make_plan(SEED, CALLS, DAYS, now)
     assert make_plan(SEED, CALLS, DAYS, now) != make_plan(SEED + 1, CALLS, DAYS, now)
+    later = now + timedelta(hours=7, minutes=13)  # another time of day: the same calls
+    assert (
+        make_plan(SEED, CALLS, DAYS, later).counts() == make_plan(SEED, CALLS, DAYS, now).counts()
+    )
 
 
 def test_with_no_server_it_starts_one_on_the_data_directory(tmp_path: Path) -> None:

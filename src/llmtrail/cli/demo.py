@@ -81,7 +81,14 @@ def _demo(settings: Any, args: argparse.Namespace) -> int:
     if args.format == "table":
         for warning in tally.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(f"\nSent in {tally.seconds:.1f} s. Open {tally.url}/ to look around.")
+        if url:
+            print(f"\nSent in {tally.seconds:.1f} s. Open {tally.url}/ to look around.")
+        else:
+            print(
+                f"\nSent in {tally.seconds:.1f} s. The demo's server has stopped: run "
+                f"llmtrail serve --data-dir {settings.data_dir} and open "
+                f"http://{settings.host}:{settings.port}/ to look around."
+            )
     return 0
 
 

@@ -147,10 +147,13 @@ def make_plan(seed: int, calls: int, days: float, now: datetime) -> Plan:
     total = int(calls * days * HISTORY_PER_CALL_DAY)
     if total > 0 and start < end:
         incident = total // 30
+        # times have their own generator: how many draws the sampling takes depends on the
+        # clock, and must not change which calls are made
+        clock = random.Random(seed * 7_919 + 2)
         history_planner = _Planner(random.Random(seed * 7_919 + 1))
-        times = sample_times(history_planner.rng, total, start, end)
+        times = sample_times(clock, total, start, end)
         history = history_planner.units(total - incident, times)
-        history += history_planner.incident(incident, busiest_hour(planner.rng, start, end))
+        history += history_planner.incident(incident, busiest_hour(clock, start, end))
     return Plan(live, history)
 
 
