@@ -74,7 +74,7 @@ def bar_figure(labels: Sequence[str], values: Sequence[float], title: str) -> Fi
 def timeline_figure(rows: Sequence[RequestRow]) -> Figure:
     """The per-request timeline: a light bar per request, a dark one per model call (red when
     it failed); clicking a call opens its record (``customdata`` is the link)."""
-    labels = [(r.name or r.key)[:32] + f" · {r.key[:8]}" for r in rows]
+    labels = [f"{r.name[:32]} · {r.key[:8]}" if r.name else r.key[:40] for r in rows]
     whole = {
         "type": "bar",
         "orientation": "h",

@@ -50,11 +50,14 @@ async def traces(ctx: PageContext) -> View:
         cursor=keep["cursor"],
     )
     page = await asyncio.to_thread(ctx.runtime.spans.find_traces, query)
+    # the timeline of the latest requests: only the window the listed traces span, since
+    # `timeline` reads every traced call of its range
+    since = min((t.start for t in page.traces[:TIMELINE_ROWS]), default=tr.start)
     rows = await asyncio.to_thread(
         timeline,
         ctx.runtime.db,
         workspace=ctx.workspace,
-        start=tr.start,
+        start=max(since, tr.start),
         end=tr.end,
         by="trace",
         limit=TIMELINE_ROWS,
