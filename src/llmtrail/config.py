@@ -72,6 +72,19 @@ class SpoolSettings:
 
 
 @dataclass
+class MetricSettings:
+    """``[metrics]``: how many values of a caller-chosen dimension get series of their own
+    (later ones count as ``other``), how often staged rollups are folded, and how long each
+    rollup width is kept."""
+
+    top_n: int = 100
+    maintenance_interval_s: float = 10.0
+    retention_10s_hours: float = 6.0
+    retention_1m_days: float = 15.0
+    retention_1h_days: float = 455.0
+
+
+@dataclass
 class AlertSettings:
     """``[alerts]``: how often alarms are evaluated, where webhooks may go, delivery retries."""
 
@@ -114,6 +127,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     spool: SpoolSettings = field(default_factory=SpoolSettings)
     query: QueryLimits = field(default_factory=QueryLimits)
+    metrics: MetricSettings = field(default_factory=MetricSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
@@ -196,7 +210,7 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool", "query", "alerts", "smtp")
+_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp")
 
 
 def _env_value(text: str) -> Any:
@@ -261,6 +275,9 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     )
     s.query = QueryLimits(
         **_only(_table(raw, "query", dict, where), QueryLimits, f"{where}: [query]")
+    )
+    s.metrics = MetricSettings(
+        **_only(_table(raw, "metrics", dict, where), MetricSettings, f"{where}: [metrics]")
     )
     s.alerts = AlertSettings(
         **_only(_table(raw, "alerts", dict, where), AlertSettings, f"{where}: [alerts]")
@@ -364,6 +381,11 @@ _AT_LEAST_ONE = frozenset(
         "evaluation_interval_s",
         "delivery_attempts",
         "delivery_timeout_s",
+        "top_n",
+        "maintenance_interval_s",
+        "retention_10s_hours",
+        "retention_1m_days",
+        "retention_1h_days",
     }
 )
 _SIM_OPTIONS = frozenset(

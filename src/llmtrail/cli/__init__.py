@@ -49,9 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     cost.register(sub)
     profiles.register(sub)
     budgets.register(sub)
+    from llmtrail.cli import demo
+
+    demo.register(sub)
     from llmtrail.cli import dashboards
 
     dashboards.register(sub)
+    from llmtrail.cli import alarms
+
+    alarms.register(sub)
     _register_config(sub)
     return parser
 

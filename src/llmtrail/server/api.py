@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from llmtrail.capture.enrich import enriched, enricher_from
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
+from llmtrail.metrics.prometheus import genai_metrics
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.params import int_param
 from llmtrail.server.problems import from_error, problem
@@ -129,6 +130,8 @@ class RecordsAPI:
         for name, value in sorted(self.runtime.pipeline.stats().items()):
             lines.append(f"# TYPE llmtrail_pipeline_{name} gauge")
             lines.append(f"llmtrail_pipeline_{name} {value:g}")
+        keep = timedelta(days=self.runtime.settings.metrics.retention_1h_days)
+        lines += await asyncio.to_thread(genai_metrics, self.runtime.metric_store, keep)
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 

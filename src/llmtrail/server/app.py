@@ -20,13 +20,17 @@ from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.errors import Unavailable
 from llmtrail.record import InvocationRecord
+from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.cost_api import CostAPI
+from llmtrail.server.dashboards_api import DashboardsAPI
+from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.traces_api import TracesAPI
+from llmtrail.web import WebUI
 
 log = logging.getLogger("llmtrail")
 
@@ -77,6 +81,9 @@ def create_app(
     queries = QueryAPI(runtime)
     api.filtered = queries.filtered
     traces = TracesAPI(runtime, index)
+    alarms = AlarmsAPI(runtime)
+    if lifespan:
+        alarms.start_schedule()
 
     @contextlib.asynccontextmanager
     async def running(app: Starlette) -> AsyncIterator[None]:
@@ -108,6 +115,10 @@ def create_app(
             *CostAPI(runtime).routes(),  # before ProfilesAPI: …/{id}/metrics
             *ProfilesAPI(runtime.profiles).routes(),
             *queries.routes(),
+            *MetricsAPI(runtime).routes(),
+            *DashboardsAPI(runtime, queries).routes(),
+            *alarms.routes(),
+            *WebUI(runtime, queries).routes(),  # the web UI's pages, last
         ],
         lifespan=running if lifespan else None,
         exception_handlers={Unavailable: _unavailable},

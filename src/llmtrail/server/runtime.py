@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +21,13 @@ from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
+from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.server.workers import Workers
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
+from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
+from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.objects import DirectoryObjectStore
 from llmtrail.store.schema import RecordSchema
@@ -39,7 +43,10 @@ class Runtime:
         self.db = Database(
             settings.db_path, RecordSchema(settings.promoted_metadata_keys), settings.query
         )
-        self.records = DuckDBRecordStore(self.db)
+        self.rollups = DuckDBRollups(self.db.schema, top_n=settings.metrics.top_n)
+        self.records = DuckDBRecordStore(self.db, self.rollups)
+        self.metric_store = DuckDBMetricStore(self.db, self.rollups)
+        self.metrics = MetricsService(self.metric_store)
         self.state = DuckDBStateStore(self.db)
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.query_engine = DuckDBQueryEngine(self.db)
@@ -70,7 +77,11 @@ class Runtime:
         self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
         self.workers = Workers()
-        self.on_close: list[Callable[[], None]] = [self.workers.close]
+        self._stopping = threading.Event()
+        self._maintenance = threading.Thread(
+            target=self._maintain_metrics_loop, name="llmtrail-metrics", daemon=True
+        )
+        self.on_close: list[Callable[[], None]] = [self.workers.close, self._stop_maintenance]
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
@@ -100,6 +111,29 @@ class Runtime:
             spent[budget.name] = Decimal(str(row[0])) if row else Decimal(0)
         return spent
 
+    def _maintain_metrics_loop(self) -> None:
+        while not self._stopping.wait(self.settings.metrics.maintenance_interval_s):
+            try:
+                self.maintain_metrics()
+            except Exception:  # the next round tries again; staged rows are still read
+                log.exception("folding metric rollups failed")
+
+    def _stop_maintenance(self) -> None:
+        self._stopping.set()
+        if self._maintenance.is_alive():
+            self._maintenance.join()
+
+    def maintain_metrics(self) -> None:
+        """Fold staged rollups and drop those past their retention (blocking)."""
+        m = self.settings.metrics
+        self.metric_store.maintain(
+            {
+                10: timedelta(hours=m.retention_10s_hours),
+                60: timedelta(days=m.retention_1m_days),
+                3600: timedelta(days=m.retention_1h_days),
+            }
+        )
+
     def start(self) -> None:
         """Replay the spool and start the pipeline (blocking; run it off the event loop). If
         anything fails once the pipeline runs, it stops accepting, so that /readyz answers 503
@@ -107,6 +141,7 @@ class Runtime:
         count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
         _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
         self.pipeline.start()
+        self._maintenance.start()
         try:
             self._load_budgets()
             stats = self.pipeline.stats()

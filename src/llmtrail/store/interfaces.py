@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from llmtrail.errors import Picklable
@@ -165,4 +165,46 @@ class QueryEngine(Protocol):
 
     def cancel(self, query_id: str) -> bool:
         """Stop a running query; False when it is not running."""
+        ...
+
+
+@dataclass(frozen=True)
+class SeriesRead:
+    """One read of metric rollups: a dimension set (`llmtrail.metrics.dimensions` mask) and
+    the values of its dimensions as ``(column, value)``, the rollup width to read, the range
+    ``[start, end)`` and the ``period`` (a multiple of ``width``) the buckets merge into."""
+
+    workspace: str
+    dimset: int
+    values: tuple[tuple[str, str], ...]
+    width: int
+    period: int
+    start: datetime
+    end: datetime
+
+
+class MetricStore(Protocol):
+    """Per-bucket rollups of the records, kept by the record store as batches are stored."""
+
+    def measures(self, read: SeriesRead) -> list[tuple[datetime, dict[str, Any]]]:
+        """Per period with data (ascending): counts, sums, minima and maxima merged."""
+        ...
+
+    def histogram(self, read: SeriesRead, metric: str) -> dict[datetime, dict[int, int]]:
+        """Per period: the merged latency buckets of ``metric`` (``latency`` or ``ttft``)."""
+        ...
+
+    def series(
+        self, workspace: str, dimset: int, start: datetime | None, end: datetime | None
+    ) -> list[tuple[str, ...]]:
+        """The dimension values of every series of ``dimset`` with data in the range."""
+        ...
+
+    def rebuild(self, since: datetime | None = None) -> None:
+        """Recompute the rollups from the stored records (from ``since`` on, or all)."""
+        ...
+
+    def maintain(self, keep: Mapping[int, timedelta]) -> None:
+        """Fold the rows written since the last call and drop buckets older than each
+        width's retention (``keep``: width in seconds → age)."""
         ...

@@ -54,6 +54,8 @@ RAW_TYPES = {
     "BIGINT": "Int64",
     "BOOLEAN": "Bool",
     "TIMESTAMPTZ": "DateTime64(6, 'UTC')",
+    "INTEGER": "Int32",
+    "DECIMAL(38, 9)": "Decimal(38, 9)",
 }
 # How many recent insert blocks each table remembers for insert de-duplication tokens.
 DEDUPLICATION_WINDOW = 1000
@@ -68,6 +70,26 @@ class TableLayout:
     partition_by: str | None = None
     indexes: tuple[str, ...] = ()
     settings: tuple[tuple[str, int], ...] = ()
+    nullable: frozenset[str] = frozenset()  # bookkeeping columns that may hold NULL
+
+
+# The metric rollup tables exist on ClickHouse so both backends hold the same tables; the
+# ClickHouse record store does not fill them yet (rollups are written by the DuckDB store).
+_DIMS = frozenset(
+    {
+        "model_id",
+        "operation",
+        "provider",
+        "application_name",
+        "tenant_id",
+        "team",
+        "cost_center",
+        "inference_profile",
+        "status",
+        "error_type",
+    }
+)
+_EXTREMES = frozenset({"latency_min", "latency_max", "ttft_min", "ttft_max"})
 
 
 LAYOUTS: dict[str, TableLayout] = {
@@ -99,6 +121,25 @@ LAYOUTS: dict[str, TableLayout] = {
     ),
     "spool_position": TableLayout(engine="ReplacingMergeTree", order_by="name"),
     "state": TableLayout(engine="ReplacingMergeTree", order_by="(namespace, `key`)"),
+    "metric_rollups": TableLayout(
+        engine="MergeTree",
+        partition_by="toYYYYMM(bucket)",
+        order_by="(workspace, width_s, dimset, bucket)",
+        nullable=_DIMS | _EXTREMES,
+    ),
+    "metric_histograms": TableLayout(
+        engine="MergeTree",
+        partition_by="toYYYYMM(bucket)",
+        order_by="(workspace, width_s, dimset, metric, bucket)",
+        nullable=_DIMS,
+    ),
+    "metric_dimension_values": TableLayout(
+        engine="ReplacingMergeTree", order_by="(workspace, dimension, value)"
+    ),
+    "metric_staging": TableLayout(
+        engine="MergeTree", order_by="(workspace, bucket)", nullable=_EXTREMES
+    ),
+    "metric_staging_histograms": TableLayout(engine="MergeTree", order_by="(workspace, bucket)"),
 }
 
 MIGRATIONS_TABLE = "_migrations"
@@ -143,7 +184,11 @@ def _create_table(op: CreateTable, database: str) -> str:
     if layout is None:  # a sort key cannot change later: it is chosen here, not defaulted
         raise TypeError(f"table {op.table!r} has no ClickHouse layout in LAYOUTS")
     parts = [f"{quote_identifier(c.name)} {column_type(c)}" for c in op.columns]
-    parts += [f"{quote_identifier(name)} {RAW_TYPES[type_]}" for name, type_ in op.raw_columns]
+    for name, type_ in op.raw_columns:
+        ch_type = RAW_TYPES[type_]
+        if name in layout.nullable:
+            ch_type = f"Nullable({ch_type})"
+        parts.append(f"{quote_identifier(name)} {ch_type}")
     parts += [f"INDEX {index}" for index in layout.indexes]
     sql = f"CREATE TABLE IF NOT EXISTS {table_name(database, op.table)} ({', '.join(parts)}) "
     sql += f"ENGINE = {layout.engine}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from llmtrail.store.duckdb.metrics import tables as metric_tables
 from llmtrail.store.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
 from llmtrail.store.spans import SPAN_COLUMNS
 
@@ -73,6 +74,10 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
             for c in RECORD_COLUMNS
             if c.since == "0004_cost_profile_characters"
         ),
+    ),
+    (
+        "0005_metric_rollups",
+        tuple(CreateTable(name, raw_columns=columns) for name, columns in metric_tables()),
     ),
 )
 

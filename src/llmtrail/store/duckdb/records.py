@@ -19,6 +19,7 @@ import pyarrow as pa
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.store.duckdb.database import Database, committed_durably
+from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
@@ -87,8 +88,11 @@ def _select_list(columns: Sequence[Column], alias: str) -> str:
 
 
 class DuckDBRecordStore:
-    def __init__(self, db: Database) -> None:
+    """Records, their bodies and, in the same transaction, their metric rollups."""
+
+    def __init__(self, db: Database, rollups: DuckDBRollups | None = None) -> None:
         self.db = db
+        self.rollups = rollups or DuckDBRollups(db.schema)
         self.schema = db.schema
         self._record_arrow = arrow_schema(self.schema.record_columns)
         self._body_arrow = arrow_schema(self.schema.body_columns)
@@ -106,6 +110,7 @@ class DuckDBRecordStore:
                 if has_rows:
                     conn.register("_batch_records", record_table)
                     conn.execute("INSERT INTO records BY NAME SELECT * FROM _batch_records")
+                    self.rollups.write(conn, record_table)
                     conn.unregister("_batch_records")
                 if has_bodies:
                     conn.register("_batch_bodies", body_table)
@@ -120,6 +125,7 @@ class DuckDBRecordStore:
                     self.db.lose(exc)
                     return
                 conn.execute("ROLLBACK")
+                self.rollups.forget_admissions()
                 raise
 
         self.db.write(write)

@@ -1,0 +1,195 @@
+"""The metrics API: ``POST /api/metrics`` takes a CloudWatch ``GetMetricData`` body,
+``GET /api/metrics`` the same as query parameters (several ``metric``s at once, optionally one
+series per value of a ``by`` dimension), ``GET /api/metrics/list`` answers like
+``ListMetrics``, and ``POST /api/metrics/rebuild`` recomputes the rollups."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.metrics.dimensions import resolve
+from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
+from llmtrail.metrics.service import parse_queries
+from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
+from llmtrail.server.api import json_response
+from llmtrail.server.cost_api import _json_body
+from llmtrail.server.params import int_param
+from llmtrail.server.problems import from_error
+from llmtrail.server.runtime import Runtime
+
+MAX_SINCE = timedelta(days=455)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
+    """``start``/``end`` (RFC 3339) or ``since`` (``90s``, ``15m``, ``3h``, ``7d``, ``2w``),
+    defaulting to the last 3 hours."""
+    end = parse_timestamp(params["end"], "end") if params.get("end") else now
+    since = params.get("since")
+    if params.get("start"):
+        start = parse_timestamp(params["start"], "start")
+    elif since:
+        unit = _UNITS.get(since[-1:])
+        digits = since[:-1]
+        if unit is None or not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
+            raise ValidationError(
+                "since", f"must be a number and a unit (s, m, h, d, w), got {since[:40]!r}"
+            )
+        span = timedelta(seconds=int(digits) * unit)
+        if span > MAX_SINCE or span.total_seconds() <= 0:
+            raise ValidationError("since", "must be from 1s to 455d")
+        start = end - span
+    else:
+        start = end - timedelta(hours=3)
+    if not start < end:
+        raise ValidationError("end", "must be after start")
+    return start, end
+
+
+def _body_time(body: dict[str, Any], key: str) -> datetime:
+    value = body.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str):
+        raise ValidationError(key, "is required: an RFC 3339 timestamp or epoch seconds")
+    return parse_timestamp(value, key)
+
+
+class MetricsAPI:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/metrics", self.get, methods=["GET"]),
+            Route("/api/metrics", self.post, methods=["POST"]),
+            Route("/api/metrics/list", self.list_metrics, methods=["GET"]),
+            Route("/api/metrics/rebuild", self.rebuild, methods=["POST"]),
+        ]
+
+    async def post(self, request: Request) -> Response:
+        try:
+            body = await _json_body(request)
+            queries = parse_queries(body.get("MetricDataQueries"))
+            start, end = _body_time(body, "StartTime"), _body_time(body, "EndTime")
+            scan = body.get("ScanBy", "TimestampDescending")
+            if scan not in ("TimestampDescending", "TimestampAscending"):
+                raise ValidationError("ScanBy", "must be TimestampDescending or TimestampAscending")
+            results = await self._data(queries, start, end)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(_answer(results, descending=scan == "TimestampDescending"))
+
+    async def get(self, request: Request) -> Response:
+        p = request.query_params
+        try:
+            start, end = parse_range(p, datetime.now(UTC))
+            period = int_param(
+                p.get("period"), "period", default=300, minimum=1, maximum=455 * 86400
+            )
+            stat = p.get("stat", "Sum")
+            dims = []
+            for spec in p.getlist("dimension"):
+                name, sep, value = spec.partition("=")
+                if not sep:
+                    raise ValidationError("dimension", f"must be Name=Value, got {spec[:40]!r}")
+                dims.append((resolve(name, "dimension").name, value))
+            metrics = p.getlist("metric") or ["Invocations"]
+            if len(metrics) > 20:
+                raise ValidationError("metric", "at most 20 metrics per request")
+            by = resolve(p["by"], "by").name if p.get("by") else None
+            queries, searches = [], []
+            for i, spec in enumerate(metrics):
+                name, _, own_stat = spec.partition(":")
+                if by:
+                    schema = ",".join(["AWS/Bedrock", *(n for n, _ in dims), by])
+                    terms = " ".join(f'{n}="{v}"' for n, v in dims)
+                    searches.append((f'{{{schema}}} MetricName="{name}" {terms}', own_stat or stat))
+                else:
+                    queries.append(
+                        MetricDataQuery(
+                            f"m{i}", MetricStat(name, own_stat or stat, period, tuple(dims))
+                        )
+                    )
+            results = await self._data(queries, start, end) if queries else []
+            for expression, s in searches:
+                results += await asyncio.to_thread(
+                    self.runtime.metrics.search,
+                    expression,
+                    s,
+                    period,
+                    start,
+                    end,
+                    DEFAULT_WORKSPACE,
+                )
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(_answer(results, descending=False))
+
+    async def list_metrics(self, request: Request) -> Response:
+        p = request.query_params
+        try:
+            start, end = parse_range(p, datetime.now(UTC))
+            names = p.get("dimensions")
+            found = await asyncio.to_thread(
+                self.runtime.metrics.list_metrics,
+                workspace=DEFAULT_WORKSPACE,
+                metric=p.get("metric"),
+                dimension_names=tuple(n for n in names.split(",") if n)
+                if names is not None
+                else None,
+                start=start,
+                end=end,
+            )
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response(
+            {
+                "Metrics": [
+                    {
+                        "Namespace": "AWS/Bedrock",
+                        "MetricName": name,
+                        "Dimensions": [{"Name": n, "Value": v} for n, v in dims],
+                    }
+                    for name, dims in found
+                ]
+            }
+        )
+
+    async def rebuild(self, request: Request) -> Response:
+        p = request.query_params
+        try:
+            since = parse_timestamp(p["since"], "since") if p.get("since") else None
+            await asyncio.to_thread(self.runtime.metric_store.rebuild, since)
+        except LlmtrailError as exc:
+            return from_error(exc)
+        return json_response({"rebuilt": True, "since": p.get("since")})
+
+    async def _data(
+        self, queries: list[MetricDataQuery], start: datetime, end: datetime
+    ) -> list[MetricDataResult]:
+        return await asyncio.to_thread(
+            self.runtime.metrics.get_metric_data,
+            queries,
+            start,
+            end,
+            workspace=DEFAULT_WORKSPACE,
+        )
+
+
+def _answer(results: list[MetricDataResult], descending: bool) -> dict[str, Any]:
+    out = []
+    for result in results:
+        item = result.to_dict()
+        if descending:
+            item["Timestamps"].reverse()
+            item["Values"].reverse()
+        out.append(item)
+    return {"MetricDataResults": out, "Messages": []}

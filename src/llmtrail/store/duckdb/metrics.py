@@ -1,0 +1,498 @@
+"""Metric rollups on DuckDB, written in the transaction that stores their records.
+
+Two tables: ``metric_rollups`` holds per bucket and series the counts, sums, minima and
+maxima; ``metric_histograms`` holds the latency buckets (`llmtrail.metrics.sketch`) as rows
+``(…series…, metric, idx, n)``. Each batch adds rows for three bucket widths (10 s, 1 min,
+1 h) and every dimension set, from one ``GROUPING SETS`` statement per table over the batch.
+Rows are deltas: several rows of one series and bucket add up on read, and `compact` folds
+them into one (plain ``GROUP BY``), so every merge is a sum — which is also what makes a
+rebuild (`rebuild`) the same code run over the ``records`` table.
+
+Caller-chosen dimension values are capped per workspace and dimension: the first ``top_n``
+values seen are admitted (``metric_dimension_values``, written in the same transaction),
+later new ones are counted as ``other``; a full rebuild admits the top N by invocations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from llmtrail.metrics.dimensions import BY_NAME, DIMENSION_SETS, DIMENSIONS, OTHER, Dimension
+from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
+from llmtrail.store.interfaces import SeriesRead
+from llmtrail.store.schema import RecordSchema, metadata_column_name
+
+WIDTHS: tuple[int, ...] = (10, 60, 3600)
+DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)
+THROTTLE = "coalesce(r.error_code = 'ThrottlingException' OR r.error_http_status = 429, false)"
+ERROR = "r.status = 'ERROR'"
+
+# (column, DuckDB type, aggregate over a batch of records, how deltas merge)
+MEASURES: tuple[tuple[str, str, str, str], ...] = (
+    ("invocations", "BIGINT", "count(*)", "sum"),
+    (
+        "client_errors",
+        "BIGINT",
+        f"count(*) FILTER (WHERE {ERROR} AND r.error_http_status BETWEEN 400 AND 499"
+        f" AND NOT {THROTTLE})",
+        "sum",
+    ),
+    (
+        "server_errors",
+        "BIGINT",
+        f"count(*) FILTER (WHERE {ERROR} AND r.error_http_status >= 500)",
+        "sum",
+    ),
+    ("throttles", "BIGINT", f"count(*) FILTER (WHERE {THROTTLE})", "sum"),
+    ("errors", "BIGINT", f"count(*) FILTER (WHERE {ERROR})", "sum"),
+    ("input_tokens", "BIGINT", "coalesce(sum(r.input_token_count), 0)", "sum"),
+    ("output_tokens", "BIGINT", "coalesce(sum(r.output_token_count), 0)", "sum"),
+    ("cache_read_tokens", "BIGINT", "coalesce(sum(r.cache_read_input_token_count), 0)", "sum"),
+    ("cache_write_tokens", "BIGINT", "coalesce(sum(r.cache_write_input_token_count), 0)", "sum"),
+    ("cost_usd", "DECIMAL(38, 9)", "coalesce(sum(r.cost_total_usd), 0)", "sum"),
+    ("cost_count", "BIGINT", "count(r.cost_total_usd)", "sum"),
+    ("latency_count", "BIGINT", "count(r.latency_ms)", "sum"),
+    ("latency_sum", "BIGINT", "coalesce(sum(r.latency_ms), 0)", "sum"),
+    ("latency_min", "BIGINT", "min(r.latency_ms)", "min"),
+    ("latency_max", "BIGINT", "max(r.latency_ms)", "max"),
+    ("ttft_count", "BIGINT", "count(r.time_to_first_token_ms)", "sum"),
+    ("ttft_sum", "BIGINT", "coalesce(sum(r.time_to_first_token_ms), 0)", "sum"),
+    ("ttft_min", "BIGINT", "min(r.time_to_first_token_ms)", "min"),
+    ("ttft_max", "BIGINT", "max(r.time_to_first_token_ms)", "max"),
+)
+HISTOGRAMS = {"latency": "latency_ms", "ttft": "time_to_first_token_ms"}
+
+_KEY = (("width_s", "INTEGER"), ("workspace", "VARCHAR"), ("bucket", "TIMESTAMPTZ"))
+_SERIES = (("dimset", "INTEGER"), *((c, "VARCHAR") for c in DIM_COLUMNS))
+ROLLUP_COLUMNS: tuple[tuple[str, str], ...] = (*_KEY, *_SERIES, *((m[0], m[1]) for m in MEASURES))
+STAGING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workspace", "VARCHAR"),
+    ("bucket", "TIMESTAMPTZ"),
+    *((c, "VARCHAR") for c in DIM_COLUMNS),
+    *((m[0], m[1]) for m in MEASURES),
+)
+STAGING_HISTOGRAM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workspace", "VARCHAR"),
+    ("bucket", "TIMESTAMPTZ"),
+    *((c, "VARCHAR") for c in DIM_COLUMNS),
+    ("metric", "VARCHAR"),
+    ("idx", "INTEGER"),
+    ("n", "BIGINT"),
+)
+HISTOGRAM_COLUMNS: tuple[tuple[str, str], ...] = (
+    *_KEY,
+    *_SERIES,
+    ("metric", "VARCHAR"),
+    ("idx", "INTEGER"),
+    ("n", "BIGINT"),
+)
+VALUE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("workspace", "VARCHAR"),
+    ("dimension", "VARCHAR"),
+    ("value", "VARCHAR"),
+)
+
+
+def _bucket(width: int) -> str:
+    us = width * 1_000_000
+    return f'make_timestamptz((epoch_us(r."timestamp") // {us}) * {us})'
+
+
+class DuckDBRollups:
+    """The rollup tables of one `Database`; ``write`` runs inside its writer's transaction."""
+
+    def __init__(self, schema: RecordSchema, top_n: int = 100) -> None:
+        self.schema = schema
+        self.top_n = top_n
+        self._admitted: dict[tuple[str, str], set[str]] | None = None
+        self._lock = threading.Lock()
+        self.staged = 0  # records staged since the last fold
+        self.dirty_since: datetime | None = None  # the oldest record staged since compaction
+
+    # -- the expressions over a record row ``r`` ------------------------------------------
+
+    def dimension_sql(self, dim: Dimension) -> str:
+        if dim.metadata_key is not None:
+            if dim.metadata_key in self.schema.promoted_keys:
+                expr = f'r."{metadata_column_name(dim.metadata_key)}"'
+            else:
+                expr = f"r.request_metadata['{dim.metadata_key}']"
+        elif dim.column == "inference_profile":
+            expr = "coalesce(r.inference_profile_name, r.inference_profile_arn)"
+        elif dim.column == "error_type":
+            expr = "CASE WHEN r.status = 'ERROR' THEN coalesce(r.error_type, r.error_code) END"
+        else:
+            expr = f"r.{dim.column}"
+        return f"coalesce({expr}, '')"
+
+    def _dimensions(self, refused: dict[str, list[str]]) -> list[str]:
+        """The series columns over a record row ``r``; values in ``refused`` (per dimension,
+        ``workspace + NUL + value``) count as `OTHER`."""
+        out = []
+        for dim in DIMENSIONS:
+            expr = self.dimension_sql(dim)
+            if refused.get(dim.name):
+                expr = (
+                    f"CASE WHEN list_contains($refused_{dim.column}, r.workspace || chr(0) || "
+                    f"{expr}) THEN '{OTHER}' ELSE {expr} END"
+                )
+            out.append(f'{expr} AS "dim_{dim.column}"')  # beside the record's own columns
+        return out
+
+    def _stage_sql(self, source: str, refused: dict[str, list[str]], since: bool) -> list[str]:
+        """Statements adding ``source``'s records to the staging tables (10 s buckets, every
+        dimension)."""
+        where = 'WHERE r."timestamp" >= $since' if since else ""
+        rows = (
+            f"SELECT r.*, {', '.join(self._dimensions(refused))}, {_bucket(10)} AS bucket "
+            f"FROM {source} r {where}"
+        )
+        dims = ", ".join(f"r.dim_{c} AS {c}" for c in DIM_COLUMNS)
+        keys = ", ".join(f"r.dim_{c}" for c in DIM_COLUMNS)
+        measures = ", ".join(f"{agg} AS {name}" for name, _, agg, _ in MEASURES)
+        staging = f"""
+            INSERT INTO metric_staging BY NAME
+            SELECT r.workspace, r.bucket, {dims}, {measures}
+            FROM ({rows}) r GROUP BY r.workspace, r.bucket, {keys}"""
+        unpivot = " UNION ALL ".join(
+            f"SELECT r.*, '{name}' AS metric, CASE WHEN r.{col} <= 0 THEN {ZERO_BUCKET}"
+            f" ELSE ceil(ln(r.{col}) / {LOG_GAMMA!r})::INTEGER END AS idx"
+            f" FROM ({rows}) r WHERE r.{col} IS NOT NULL"
+            for name, col in HISTOGRAMS.items()
+        )
+        histograms = f"""
+            INSERT INTO metric_staging_histograms BY NAME
+            SELECT r.workspace, r.bucket, {dims}, r.metric, r.idx, count(*) AS n
+            FROM ({unpivot}) r GROUP BY r.workspace, r.bucket, {keys}, r.metric, r.idx"""
+        return [staging, histograms]
+
+    def _fold_sql(self) -> list[str]:
+        """Statements moving the staging rows into the rollups of every width and set."""
+        sets = []
+        for width in WIDTHS:
+            for mask in DIMENSION_SETS:
+                cols = [f"b{width}", *(c for i, c in enumerate(DIM_COLUMNS) if mask >> i & 1)]
+                sets.append("(" + ", ".join(cols) + ")")
+        dimset = " + ".join(f"(1 - grouping({c})) * {1 << i}" for i, c in enumerate(DIM_COLUMNS))
+        width_of = "CASE " + " ".join(f"WHEN grouping(b{w}) = 0 THEN {w}" for w in WIDTHS)
+        width_of += " END"
+        bucket = "coalesce(" + ", ".join(f"b{w}" for w in WIDTHS) + ")"
+        buckets = ", ".join(
+            f"make_timestamptz((epoch_us(s.bucket) // {w * 1_000_000}) * {w * 1_000_000}) AS b{w}"
+            for w in WIDTHS
+        )
+        dims = ", ".join(f"s.{c}" for c in DIM_COLUMNS)
+        merged = ", ".join(f'{m[3]}(s."{m[0]}") AS "{m[0]}"' for m in MEASURES)
+        grouping = f"GROUPING SETS ({', '.join(sets)})"
+        rollups = f"""
+            INSERT INTO metric_rollups BY NAME
+            SELECT {width_of} AS width_s, {bucket} AS bucket, s.workspace, {dimset} AS dimset,
+                   {dims}, {merged}
+            FROM (SELECT *, {buckets} FROM metric_staging s) s
+            GROUP BY s.workspace, {grouping}"""
+        histograms = f"""
+            INSERT INTO metric_histograms BY NAME
+            SELECT {width_of} AS width_s, {bucket} AS bucket, s.workspace, {dimset} AS dimset,
+                   {dims}, s.metric, s.idx, sum(s.n) AS n
+            FROM (SELECT *, {buckets} FROM metric_staging_histograms s) s
+            GROUP BY s.workspace, s.metric, s.idx, {grouping}"""
+        return [
+            rollups,
+            histograms,
+            "DELETE FROM metric_staging",
+            "DELETE FROM metric_staging_histograms",
+        ]
+
+    # -- writing ------------------------------------------------------------------------
+
+    def write(self, conn: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
+        """Stage the rollups of ``batch`` (registered as ``_batch_records``) in the caller's
+        transaction, admitting new dimension values first."""
+        if batch.num_rows == 0:
+            return
+        refused = self._admit(conn, batch)
+        params = {f"refused_{BY_NAME[name].column}": v for name, v in refused.items()}
+        for sql in self._stage_sql("_batch_records", refused, False):
+            conn.execute(sql, params)
+        self.staged += batch.num_rows
+        oldest = _oldest(batch)
+        if self.dirty_since is None or oldest < self.dirty_since:
+            self.dirty_since = oldest
+
+    def forget_admissions(self) -> None:
+        """After a rolled-back transaction: reload the admitted values on the next write."""
+        with self._lock:
+            self._admitted = None
+
+    def _admit(self, conn: duckdb.DuckDBPyConnection, batch: pa.Table) -> dict[str, list[str]]:
+        """Admit the batch's new values while each (workspace, dimension) has room; the
+        values refused, per dimension, as ``workspace + NUL + value``."""
+        with self._lock:
+            if self._admitted is None:
+                self._admitted = {}
+                for ws, dim, value in conn.execute(
+                    "SELECT workspace, dimension, value FROM metric_dimension_values"
+                ).fetchall():
+                    self._admitted.setdefault((ws, dim), set()).add(value)
+            admitted = self._admitted
+            refused: dict[str, list[str]] = {}
+            new: list[tuple[str, str, str]] = []
+            for dim in DIMENSIONS:
+                if not dim.capped:
+                    continue
+                for ws, value in _distinct(batch, self._arrow_columns(dim)):
+                    seen = admitted.setdefault((ws, dim.name), set())
+                    if value in seen:
+                        continue
+                    if len(seen) >= self.top_n:
+                        refused.setdefault(dim.name, []).append(f"{ws}\x00{value}")
+                        continue
+                    seen.add(value)
+                    new.append((ws, dim.name, value))
+            if new:
+                conn.executemany("INSERT INTO metric_dimension_values VALUES (?, ?, ?)", new)
+            return refused
+
+    def _arrow_columns(self, dim: Dimension) -> tuple[str, ...]:
+        """The batch columns a dimension's value comes from (the first that is set)."""
+        if dim.metadata_key is not None:
+            if dim.metadata_key in self.schema.promoted_keys:
+                return (metadata_column_name(dim.metadata_key),)
+            return ()  # in the map: not capped at write (rare; a rebuild caps it)
+        if dim.column == "inference_profile":
+            return ("inference_profile_name", "inference_profile_arn")
+        if dim.column == "error_type":
+            return ("error_type", "error_code")
+        return (dim.column,)
+
+    def fold(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Move the staged rows into the rollups (in the caller's transaction)."""
+        for sql in self._fold_sql():
+            conn.execute(sql)
+        self.staged = 0
+
+    def rebuild(self, conn: duckdb.DuckDBPyConnection, since: datetime | None) -> None:
+        """Recompute the rollups from the records (of buckets from ``since`` on, rounded
+        down to the hour; all of them when None), in the caller's transaction. A full
+        rebuild admits each dimension's top N values by invocations afresh."""
+        self.fold(conn)
+        start = None if since is None else _floor(since, max(WIDTHS))
+        if start is None:
+            for table in ("metric_rollups", "metric_histograms", "metric_dimension_values"):
+                conn.execute(f"DELETE FROM {table}")
+            for dim in DIMENSIONS:
+                if not dim.capped:
+                    continue
+                expr = self.dimension_sql(dim)
+                conn.execute(
+                    f"""INSERT INTO metric_dimension_values
+                    SELECT workspace, '{dim.name}', value FROM (
+                        SELECT workspace, value, row_number() OVER (
+                            PARTITION BY workspace ORDER BY n DESC, value) AS rank
+                        FROM (SELECT r.workspace, {expr} AS value, count(*) AS n
+                              FROM records r WHERE {expr} <> '' GROUP BY 1, 2))
+                    WHERE rank <= ?""",
+                    [self.top_n],
+                )
+        else:
+            conn.execute("DELETE FROM metric_rollups WHERE bucket >= ?", [start])
+            conn.execute("DELETE FROM metric_histograms WHERE bucket >= ?", [start])
+        self.forget_admissions()
+        refused = self._refused_in_store(conn)
+        params: dict[str, Any] = {
+            f"refused_{BY_NAME[name].column}": v for name, v in refused.items()
+        }
+        if start is not None:
+            params["since"] = start
+        for sql in self._stage_sql("records", refused, start is not None):
+            conn.execute(sql, params)
+        self.fold(conn)
+
+    def _refused_in_store(self, conn: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+        """Per capped dimension, the stored values that are not admitted."""
+        refused: dict[str, list[str]] = {}
+        for dim in DIMENSIONS:
+            if not dim.capped:
+                continue
+            expr = self.dimension_sql(dim)
+            rows = conn.execute(
+                f"""SELECT DISTINCT r.workspace || chr(0) || {expr} FROM records r
+                WHERE {expr} <> '' AND NOT EXISTS (SELECT 1 FROM metric_dimension_values v
+                    WHERE v.workspace = r.workspace AND v.dimension = ? AND v.value = {expr})""",
+                [dim.name],
+            ).fetchall()
+            if rows:
+                refused[dim.name] = [str(r[0]) for r in rows]
+        return refused
+
+    def compact(self, conn: duckdb.DuckDBPyConnection, since: datetime) -> int:
+        """Fold the delta rows of buckets from ``since`` on into one row per series and
+        bucket; returns the rollup rows removed."""
+        removed = 0
+        for width in WIDTHS:
+            start = _floor(since, width)
+            removed += self._merge(conn, "metric_rollups", ROLLUP_COLUMNS, width, start)
+            self._merge(conn, "metric_histograms", HISTOGRAM_COLUMNS, width, start)
+        return removed
+
+    def _merge(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        table: str,
+        columns: Sequence[tuple[str, str]],
+        width: int,
+        since: datetime,
+    ) -> int:
+        merge = {m[0]: m[3] for m in MEASURES} | {"n": "sum"}
+        keys = [c for c, _ in columns if c not in merge]
+        where = "WHERE width_s = ? AND bucket >= ?"
+        before = conn.execute(f"SELECT count(*) FROM {table} {where}", [width, since]).fetchone()
+        key_list = ", ".join(f'"{k}"' for k in keys)
+        merged = ", ".join(f'{merge[c]}("{c}") AS "{c}"' for c, _ in columns if c in merge)
+        conn.execute(
+            f"CREATE OR REPLACE TEMP TABLE _folded AS SELECT {key_list}, {merged} "
+            f"FROM {table} {where} GROUP BY {key_list}",
+            [width, since],
+        )
+        conn.execute(f"DELETE FROM {table} {where}", [width, since])
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _folded")
+        after = conn.execute("SELECT count(*) FROM _folded").fetchone()
+        conn.execute("DROP TABLE _folded")
+        return int(before[0] if before else 0) - int(after[0] if after else 0)
+
+    def prune(self, conn: duckdb.DuckDBPyConnection, keep: dict[int, timedelta]) -> None:
+        """Remove buckets older than each width's retention."""
+        now = datetime.now(UTC)
+        for width, age in keep.items():
+            for table in ("metric_rollups", "metric_histograms"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE width_s = ? AND bucket < ?", [width, now - age]
+                )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def read_measures(
+        self, conn: duckdb.DuckDBPyConnection, read: SeriesRead
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """Per period (ascending), every measure merged over the period's buckets, staged
+        rows included."""
+        names = [m[0] for m in MEASURES]
+        cols = ", ".join(f'"{n}"' for n in names)
+        select = ", ".join(f'{m[3]}("{m[0]}")' for m in MEASURES)
+        rollups, params = _where(read, staged=False)
+        staged, staged_params = _where(read, staged=True)
+        us = read.period * 1_000_000
+        rows = conn.execute(
+            f"""SELECT make_timestamptz((epoch_us(bucket) // {us}) * {us}) AS p, {select}
+            FROM (SELECT bucket, {cols} FROM metric_rollups {rollups}
+                  UNION ALL SELECT bucket, {cols} FROM metric_staging {staged})
+            GROUP BY p ORDER BY p""",
+            params + staged_params,
+        ).fetchall()
+        return [(row[0], dict(zip(names, row[1:], strict=True))) for row in rows]
+
+    def read_histogram(
+        self, conn: duckdb.DuckDBPyConnection, read: SeriesRead, metric: str
+    ) -> dict[datetime, dict[int, int]]:
+        """Per period, the merged latency buckets of ``metric`` (``latency`` or ``ttft``)."""
+        rollups, params = _where(read, staged=False)
+        staged, staged_params = _where(read, staged=True)
+        us = read.period * 1_000_000
+        rows = conn.execute(
+            f"""SELECT make_timestamptz((epoch_us(bucket) // {us}) * {us}) AS p, idx, sum(n)
+            FROM (SELECT bucket, idx, n FROM metric_histograms {rollups} AND metric = ?
+                  UNION ALL SELECT bucket, idx, n FROM metric_staging_histograms {staged}
+                  AND metric = ?)
+            GROUP BY p, idx""",
+            [*params, metric, *staged_params, metric],
+        ).fetchall()
+        out: dict[datetime, dict[int, int]] = {}
+        for period, idx, n in rows:
+            out.setdefault(period, {})[int(idx)] = int(n)
+        return out
+
+    def series_values(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        workspace: str,
+        dimset: int,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> list[tuple[str, ...]]:
+        """The value tuples of every series of a dimension set with data in the range."""
+        cols = [c for i, c in enumerate(DIM_COLUMNS) if dimset >> i & 1]
+        where = ["workspace = ?"]
+        params: list[Any] = [workspace]
+        if start is not None:
+            where.append("bucket >= ?")
+            params.append(_floor(start, 3600))
+        if end is not None:
+            where.append("bucket < ?")
+            params.append(end)
+        cond = " AND ".join(where)
+        select = ", ".join(cols) if cols else "1"
+        rows = conn.execute(
+            f"""SELECT DISTINCT {select} FROM (
+                SELECT {select} FROM metric_rollups WHERE width_s = 3600 AND dimset = ?
+                    AND {cond}
+                UNION ALL SELECT {select} FROM metric_staging WHERE {cond}) ORDER BY ALL""",
+            [dimset, *params, *params],
+        ).fetchall()
+        if not cols:
+            return [()] if rows else []
+        return [tuple(str(v) for v in row) for row in rows]
+
+
+def _where(read: SeriesRead, staged: bool) -> tuple[str, list[Any]]:
+    where = ["workspace = ?", "bucket >= ?", "bucket < ?"]
+    params: list[Any] = [read.workspace, read.start, read.end]
+    if not staged:
+        where += ["width_s = ?", "dimset = ?"]
+        params += [read.width, read.dimset]
+    for column, value in read.values:
+        if column not in DIM_COLUMNS:
+            raise ValueError(column)
+        where.append(f'"{column}" = ?')
+        params.append(value)
+    return "WHERE " + " AND ".join(where), params
+
+
+def _distinct(batch: pa.Table, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """The distinct non-empty ``(workspace, value)`` pairs of a batch, the value being the
+    first of ``columns`` that is set."""
+    if not columns:
+        return []
+    value = batch.column(columns[0])
+    for other in columns[1:]:
+        value = pc.coalesce(value, batch.column(other))
+    table = pa.table({"w": batch.column("workspace"), "v": value})
+    pairs = table.group_by(["w", "v"]).aggregate([])
+    return [
+        (w, v) for w, v in zip(pairs["w"].to_pylist(), pairs["v"].to_pylist(), strict=True) if v
+    ]
+
+
+def _floor(moment: datetime, width: int) -> datetime:
+    us = int(moment.timestamp() * 1_000_000)
+    step = width * 1_000_000
+    return datetime.fromtimestamp((us // step) * step / 1_000_000, UTC)
+
+
+def _oldest(batch: pa.Table) -> datetime:
+    value = pc.min(batch.column("timestamp")).as_py()
+    return value if isinstance(value, datetime) else datetime.now(UTC)
+
+
+def tables() -> Iterable[tuple[str, tuple[tuple[str, str], ...]]]:
+    yield "metric_rollups", ROLLUP_COLUMNS
+    yield "metric_histograms", HISTOGRAM_COLUMNS
+    yield "metric_dimension_values", VALUE_COLUMNS
+    yield "metric_staging", STAGING_COLUMNS
+    yield "metric_staging_histograms", STAGING_HISTOGRAM_COLUMNS
