@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import alarms
 
     alarms.register(sub)
+    from llmtrail.cli import metrics
+
+    metrics.register(sub)
     _register_config(sub)
     return parser
 

@@ -63,7 +63,7 @@ def register(sub: Any) -> None:
         their path in the body (widgets[2].properties.metrics[0]).""",
         [
             "llmtrail dashboards put my-team body.json",
-            "cat body.json | llmtrail dashboards put x -",
+            "llmtrail dashboards put ops body.json",
         ],
     )
     add_common_options(put)

@@ -340,6 +340,7 @@ class CostAPI:
             if cursor is None:
                 break
         if updated:
+            self.runtime.metric_store.rebuild(start)  # CostUsd follows the re-priced records
             budgets = self.runtime.budgets.all()
             if budgets:  # the guard's totals follow the re-priced history
                 self.runtime.budget_guard.set_budgets(budgets, self.runtime.month_spend(budgets))

@@ -19,7 +19,7 @@ from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
 from llmtrail.metrics.service import parse_queries
 from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
 from llmtrail.server.api import json_response
-from llmtrail.server.cost_api import _json_body
+from llmtrail.server.cost_api import _json_body, parse_instant
 from llmtrail.server.params import int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
@@ -29,12 +29,12 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
-    """``start``/``end`` (RFC 3339) or ``since`` (``90s``, ``15m``, ``3h``, ``7d``, ``2w``),
-    defaulting to the last 3 hours."""
-    end = parse_timestamp(params["end"], "end") if params.get("end") else now
+    """``start``/``end`` (RFC 3339 or a date) or ``since`` (``90s``, ``15m``, ``3h``, ``7d``,
+    ``2w``), defaulting to the last 3 hours."""
+    end = parse_instant(params["end"], "end") if params.get("end") else now
     since = params.get("since")
     if params.get("start"):
-        start = parse_timestamp(params["start"], "start")
+        start = parse_instant(params["start"], "start")
     elif since:
         unit = _UNITS.get(since[-1:])
         digits = since[:-1]
