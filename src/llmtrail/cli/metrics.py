@@ -44,11 +44,19 @@ def register(sub: Any) -> None:
     add_common_options(get)
     add_time_range(get, default="3h")
     get.add_argument("metric", nargs="+", metavar="METRIC", help="AWS/Bedrock metric names")
-    get.add_argument("--stat", default="Sum", help="Sum, Average, Minimum, Maximum, "
-                     "SampleCount or pNN (default Sum)")
+    get.add_argument(
+        "--stat",
+        default="Sum",
+        help="Sum, Average, Minimum, Maximum, SampleCount or pNN (default Sum)",
+    )
     get.add_argument("--period", type=int, default=300, help="seconds (default 300)")
-    get.add_argument("--dimension", action="append", default=[], metavar="NAME=VALUE",
-                     help="only the series with this dimension value (repeatable)")
+    get.add_argument(
+        "--dimension",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="only the series with this dimension value (repeatable)",
+    )
     get.add_argument("--by", metavar="DIMENSION", help="one series per value of DIMENSION")
     get.set_defaults(handler=_get)
 
