@@ -5,9 +5,9 @@
 
 The records are synthetic (`query_data`: 30 days, a dozen applications, 2 % errors, trace
 ids on half), written straight into a DuckDB file with llmtrail's migrations (cached under
-``benchmarks/.cache/``), then a real ``llmtrail serve`` opens it and rebuilds the metric
-rollups once (``POST /api/metrics/rebuild``). Each page is loaded in headless Chromium
-(Debian's, driven by Playwright) over two ranges — the whole 30 days and the last day of the
+``benchmarks/.cache/``), and a real ``llmtrail serve`` rebuilds the metric rollups once
+(``POST /api/metrics/rebuild``); each run serves a copy of that file. Each page is loaded in
+headless Chromium (Debian's, driven by Playwright) over two ranges — the whole 30 days and the last day of the
 data — and timed with the Navigation Timing API: ``server`` is the time to the last byte of
 the HTML (the server's work), ``load`` the time to the load event (HTML, plotly.js from the
 browser's cache, our script, the charts drawn). The baseline, measured in the same rounds, is
@@ -119,6 +119,14 @@ def build(rows: int) -> Path:
         db.unlink(missing_ok=True)
         spent = query_data.write(rows, duckdb_path=db)
         print(f"wrote {rows:,} records in {spent['total']:.1f} s", flush=True)
+        with ServerProcess(data) as server:
+            started = time.perf_counter()
+            request = urllib.request.Request(
+                server.url + "/api/metrics/rebuild", b"", method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=1200) as answer:
+                answer.read()
+            print(f"metric rollups rebuilt in {time.perf_counter() - started:.1f} s", flush=True)
         done.write_text("ok")
     return data
 
@@ -168,11 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[tuple[str, str], Timing] = {}
     with ServerProcess(data) as server, sync_playwright() as p:
-        started = time.perf_counter()
-        request = urllib.request.Request(server.url + "/api/metrics/rebuild", b"", method="POST")
-        with urllib.request.urlopen(request, timeout=600) as answer:
-            answer.read()
-        print(f"metric rollups rebuilt in {time.perf_counter() - started:.1f} s", flush=True)
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()

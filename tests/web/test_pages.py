@@ -182,6 +182,50 @@ def test_a_query_typed_in_the_logs_editor_returns_rows(
     assert watched.problems == []
 
 
+def test_a_query_saved_from_the_editor_is_listed_and_runs_again(
+    server: ServerProcess, traffic: Traffic, watched: Watched
+) -> None:
+    page = watched.page
+    text = 'filter status = "ERROR" | fields requestId, modelId, error.type'
+    page.goto(f"{server.url}/logs?range=1h&q={urllib.parse.quote(text)}")
+    page.fill("form.save input[name=name]", "web failures")
+    page.click("form.save button")
+    page.wait_for_selector(".saved a.current")
+    assert page.locator(".saved a.current").inner_text() == "web failures"
+    assert page.locator("textarea#query").input_value() == text
+    status, saved = call(server.url, "GET", "/api/saved-queries/web%20failures")
+    assert (status, saved["queryString"]) == (200, text)
+    expected = rows_of(query_api(server, text, window()))
+    assert page.locator("#results tbody tr").count() == len(expected) > 0
+    assert watched.problems == []
+
+
+def test_alarms_show_their_state_and_history(
+    server: ServerProcess, traffic: Traffic, watched: Watched
+) -> None:
+    alarm = {
+        "Query": 'filter status = "ERROR" | stats count(*)',
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": 5,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+    }
+    status, answer = call(server.url, "PUT", "/api/alarms/web-errors", alarm)
+    assert status in (200, 201), answer
+    page = watched.page
+    page.goto(f"{server.url}/alarms?range=1h")
+    if page.locator(".notice").count():
+        pytest.skip("this build's server has no alarm service (runtime.alarms) yet")
+    row = page.locator("#alarms tr", has_text="web-errors")
+    assert row.locator(".state").inner_text() in ("OK", "ALARM", "INSUFFICIENT_DATA")
+    row.locator("a").click()
+    page.wait_for_selector("#history tbody tr")
+    history = call(server.url, "GET", "/api/alarms/web-errors/history")[1]
+    items = history.get("AlarmHistoryItems", history) if isinstance(history, dict) else history
+    assert page.locator("#history tbody tr").count() == max(1, len(items))
+    assert watched.problems == []
+
+
 def test_a_bad_query_is_a_message_above_the_editor(
     server: ServerProcess, traffic: Traffic, watched: Watched
 ) -> None:

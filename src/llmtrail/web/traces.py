@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from llmtrail.analytics.timeline import timeline
@@ -15,12 +16,14 @@ from llmtrail.capture.merge import fuse_links
 from llmtrail.errors import NotFound, ValidationError
 from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.traces_api import MAX_DURATION_MS, PAGE_MAX
-from llmtrail.store.spans import Span, TraceQuery, check_trace_id
+from llmtrail.store.interfaces import SpanStore
+from llmtrail.store.spans import Span, TracePage, TraceQuery, check_trace_id
 from llmtrail.web import charts
 from llmtrail.web.conversation import Message, conversation
 from llmtrail.web.page_context import PageContext, View
 
 TIMELINE_ROWS = 30
+NARROW_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=7))
 FILTERS = ("app", "sessionId", "status", "minDurationMs", "hasError", "limit", "cursor")
 
 
@@ -49,7 +52,7 @@ async def traces(ctx: PageContext) -> View:
         limit=int_param(keep["limit"], "limit", default=50, minimum=1, maximum=PAGE_MAX),
         cursor=keep["cursor"],
     )
-    page = await asyncio.to_thread(ctx.runtime.spans.find_traces, query)
+    page = await asyncio.to_thread(latest_traces, ctx.runtime.spans, query)
     # the timeline of the latest requests: only the window the listed traces span, since
     # `timeline` reads every traced call of its range
     since = min((t.start for t in page.traces[:TIMELINE_ROWS]), default=tr.start)
@@ -69,6 +72,22 @@ async def traces(ctx: PageContext) -> View:
         "timeline": charts.timeline_figure(rows) if rows else None,
     }
     return View("traces.j2", context, {k: v for k, v in keep.items() if k != "cursor"})
+
+
+def latest_traces(spans: SpanStore, query: TraceQuery) -> TracePage:
+    """`find_traces`, first over the last hour, day or week of the range when the first page
+    is asked for: the newest traces of a long range are found without summarising every
+    trace in it. A narrow window answers only when it holds more traces than the page (it
+    then has a next cursor), so its page is the whole range's first page; the cursor is a
+    position (start, traceId), valid over the whole range for the next page."""
+    if query.cursor is None and query.start is not None and query.end is not None:
+        for width in NARROW_WINDOWS:
+            if query.end - width <= query.start:
+                break
+            page = spans.find_traces(replace(query, start=query.end - width))
+            if page.next_cursor is not None:
+                return page
+    return spans.find_traces(query)
 
 
 @dataclass
