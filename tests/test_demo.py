@@ -196,3 +196,19 @@ def test_with_no_server_it_starts_one_on_the_data_directory(tmp_path: Path) -> N
     with ServerProcess(data) as server:
         stored = counts(query(server, "stats count(*) as n by source", since="2d"), "source")
         assert stored == {"gateway": 12, "ingest": tally["historyStored"]}
+
+
+@pytest.mark.parametrize("hours", [0, 7, 13, 20, 31, 50, 100, 130])
+def test_history_reaches_the_last_hour_at_any_time_of_the_week(hours: int) -> None:
+    """History fills ``[now - days, now - 1h)``: its newest call is within a few hours of the
+    end, whatever the day and hour (the quietest hours hold a few calls an hour)."""
+    now = datetime(2026, 12, 6, 7, 0, tzinfo=UTC) + timedelta(hours=hours)
+    plan = make_plan(1, 300, 7, now)
+
+    def start(unit: Any) -> datetime:
+        return unit.at if hasattr(unit, "at") else unit.turns[0].at
+
+    times = [start(u) for u in plan.history]
+    assert min(times) >= now - timedelta(days=7)
+    assert max(times) < now - timedelta(hours=1)
+    assert max(times) > now - timedelta(hours=3)

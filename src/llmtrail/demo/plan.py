@@ -151,7 +151,7 @@ def make_plan(seed: int, calls: int, days: float, now: datetime) -> Plan:
         # clock, and must not change which calls are made
         clock = random.Random(seed * 7_919 + 2)
         history_planner = _Planner(random.Random(seed * 7_919 + 1))
-        times = sample_times(clock, total, start, end)
+        times = sample_times(clock, total - incident, start, end)  # one per call, up to end
         history = history_planner.units(total - incident, times)
         history += history_planner.incident(incident, busiest_hour(clock, start, end))
     return Plan(live, history)
