@@ -87,6 +87,15 @@ class Alerting:
         )
 
     # -- alarms ---------------------------------------------------------------------------
+    def describe_alarms(self) -> list[dict[str, Any]]:
+        """``DescribeAlarms``' ``MetricAlarms``, with state: what the web UI's Alarms page
+        and dashboards' alarm widgets show."""
+        return self.alarms.describe_all()
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """``DescribeAlarmHistory``' ``AlarmHistoryItems`` of alarm ``name``, newest first."""
+        return self.alarms.history(name)
+
     def put_alarm(self, name: str, doc: Any) -> dict[str, Any]:
         alarm = parse_alarm(doc, name)
         with self._lock:

@@ -37,6 +37,8 @@ def split_url(url: object, field: str = "url") -> urllib.parse.SplitResult:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(field, f"must be an http(s) URL with a host, got {url!r}")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValidationError(field, "must not contain spaces or control characters")
     if parts.username or parts.password:
         raise ValidationError(field, "must not carry user:password@ (sign with secretEnv)")
     try:
@@ -49,8 +51,13 @@ def split_url(url: object, field: str = "url") -> urllib.parse.SplitResult:
 def private_reason(address: str) -> str | None:
     """Why ``address`` is not public (loopback, private, link-local, …), or None."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # an IPv4 address carried inside IPv6 (mapped, 6to4 2002::/16, Teredo) is judged as
+        # itself: 2002:7f00:1:: is 127.0.0.1 to a host that routes 6to4
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        reason = private_reason(str(embedded)) if embedded is not None else None
+        if reason is not None or ip.ipv4_mapped is not None:
+            return reason
     for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")

@@ -31,6 +31,7 @@ NAME = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
 METRIC_VIEWS = ("timeSeries", "singleValue", "gauge", "bar", "pie", "table")
 LOG_VIEWS = ("table", "timeSeries", "bar", "pie")
 PERIOD_OVERRIDES = ("auto", "inherit")
+MAX_RELATIVE_DAYS = 3650  # ten years back: longer ones are before any record, and overflow
 _RELATIVE = re.compile(r"^-P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 _ID = re.compile(r"^[a-z][A-Za-z0-9_]*$")
 
@@ -78,7 +79,7 @@ def is_time(value: Any) -> bool:
     if not isinstance(value, str):
         return False
     if _RELATIVE.match(value) and value not in ("-P", "-PT"):
-        return True
+        return (relative_seconds(value) or 0) <= MAX_RELATIVE_DAYS * 86400
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -119,7 +120,11 @@ class _Check:
                 self.widget(f"widgets[{i}]", widget)
         for key in ("start", "end"):
             if key in body and not is_time(body[key]):
-                self.error(key, "must be a relative time such as -PT6H or an ISO 8601 timestamp")
+                self.error(
+                    key,
+                    "must be a relative time such as -PT6H (at most "
+                    f"{MAX_RELATIVE_DAYS} days) or an ISO 8601 timestamp",
+                )
         if "end" in body and "start" not in body:
             self.error("start", "is required when end is given")
         if "periodOverride" in body and body["periodOverride"] not in PERIOD_OVERRIDES:

@@ -14,7 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from llmtrail.dashboards.body import DEFAULT_SIZE, GRID_COLUMNS, relative_seconds
+from llmtrail.dashboards.body import (
+    DEFAULT_SIZE,
+    GRID_COLUMNS,
+    MAX_RELATIVE_DAYS,
+    relative_seconds,
+)
 from llmtrail.dashboards.log_widget import log_view
 from llmtrail.dashboards.markdown import markdown_view
 from llmtrail.dashboards.metric_widget import metric_view
@@ -48,8 +53,8 @@ def dashboard_range(body: dict[str, Any], context: DashboardContext) -> WidgetRa
 
 def _instant(value: str, now: datetime) -> datetime:
     seconds = relative_seconds(value)
-    if seconds is not None:
-        return now - timedelta(seconds=seconds)
+    if seconds is not None:  # a body stored before the check bounded it must not overflow
+        return now - timedelta(seconds=min(seconds, MAX_RELATIVE_DAYS * 86400))
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

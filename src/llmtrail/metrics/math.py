@@ -13,6 +13,7 @@ zero or overflow are left out, as CloudWatch leaves a gap. Pure: the data comes 
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -279,7 +280,8 @@ class _Context:
             raise self.error("SEARCH takes a search string, a statistic and an optional period")
         period = self.period
         if len(args) == 3:
-            if args[2][0] != "num" or args[2][1] <= 0 or args[2][1] != int(args[2][1]):
+            given = args[2][1] if args[2][0] == "num" else math.nan
+            if not math.isfinite(given) or given <= 0 or given != int(given):
                 raise self.error("the period of SEARCH must be a whole number of seconds")
             period = int(args[2][1])
         if self.search is None:
@@ -333,19 +335,16 @@ def _filled(
     for t in stamps:
         if t in points:
             out.append((t, points[t]))
-        elif mode is None and value is not None:
+            continue
+        at = bisect.bisect_left(known, t)  # known[at - 1] < t < known[at], found by bisection
+        if mode is None and value is not None:
             out.append((t, value))
-        elif mode == "REPEAT":
-            before = [k for k in known if k < t]
-            if before:
-                out.append((t, points[before[-1]]))
-        elif mode == "LINEAR":
-            before = [k for k in known if k < t]
-            after = [k for k in known if k > t]
-            if before and after:
-                a, b = before[-1], after[0]
-                share = (t - a) / (b - a)
-                out.append((t, points[a] + (points[b] - points[a]) * share))
+        elif mode == "REPEAT" and at > 0:
+            out.append((t, points[known[at - 1]]))
+        elif mode == "LINEAR" and 0 < at < len(known):
+            a, b = known[at - 1], known[at]
+            share = (t - a) / (b - a)
+            out.append((t, points[a] + (points[b] - points[a]) * share))
     return out
 
 
@@ -423,8 +422,8 @@ _REDUCERS: dict[str, Callable[[list[float]], float]] = {
 }
 _POINTWISE: dict[str, Callable[[float, float], float]] = {
     "ABS": lambda a, _: abs(a),
-    "CEIL": lambda a, _: float(math.ceil(a)),
-    "FLOOR": lambda a, _: float(math.floor(a)),
+    "CEIL": lambda a, _: float(math.ceil(a)) if math.isfinite(a) else a,  # inf/NaN: a gap
+    "FLOOR": lambda a, _: float(math.floor(a)) if math.isfinite(a) else a,
 }
 
 

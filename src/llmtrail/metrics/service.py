@@ -125,6 +125,8 @@ class MetricsService:
             where = f"MetricDataQueries[{i}]"
             if (query.stat is None) == (query.expression is None):
                 raise ValidationError(where, "must have exactly one of MetricStat and Expression")
+            if query.period is not None:  # an expression's own period: FILL's grid, SEARCH's
+                check_period(query.period, start, self.clock(), f"{where}.Period")
             if query.stat is not None:
                 results[query.id] = self.metric_stat(query.stat, start, end, workspace, where)
                 results[query.id].id = query.id
@@ -179,7 +181,13 @@ class MetricsService:
         names = [name for name, _ in stat.dimensions]
         dimset = dimension_set(names, f"{where}.Metric.Dimensions")
         values = tuple((resolve(name).column, value) for name, value in sorted(stat.dimensions))
-        lo, hi = _align(start, stat.period), _align(end, stat.period, up=True)
+        try:
+            lo, hi = _align(start, stat.period), _align(end, stat.period, up=True)
+        except (OverflowError, OSError, ValueError):
+            raise ValidationError(
+                f"{where}.Period",
+                f"a period of {stat.period} s reaches past the years a timestamp holds",
+            ) from None
         if (hi - lo).total_seconds() / stat.period > MAX_DATAPOINTS:
             raise ValidationError(
                 f"{where}.Period",

@@ -82,6 +82,7 @@ def create_app(
     api.filtered = queries.filtered
     traces = TracesAPI(runtime, index)
     alarms = AlarmsAPI(runtime)
+    runtime.alarms = alarms.alerting  # what the web UI's Alarms page and alarm widgets read
     if lifespan:
         alarms.start_schedule()
 

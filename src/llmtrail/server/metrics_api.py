@@ -56,7 +56,13 @@ def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
 def _body_time(body: dict[str, Any], key: str) -> datetime:
     value = body.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # NaN, or beyond what a datetime holds
+            moment = datetime.min.replace(tzinfo=UTC)
+        if not 1 < moment.year < 9999:
+            raise ValidationError(key, f"epoch seconds must fall in years 2 to 9998, got {value!r}")
+        return moment
     if not isinstance(value, str):
         raise ValidationError(key, "is required: an RFC 3339 timestamp or epoch seconds")
     return parse_timestamp(value, key)

@@ -47,6 +47,7 @@ class Runtime:
         self.records = DuckDBRecordStore(self.db, self.rollups)
         self.metric_store = DuckDBMetricStore(self.db, self.rollups)
         self.metrics = MetricsService(self.metric_store)
+        self.alarms: Any = None  # the alarms API's `Alerting` (set by the app), for the web UI
         self.state = DuckDBStateStore(self.db)
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.query_engine = DuckDBQueryEngine(self.db)
