@@ -187,3 +187,21 @@ def test_webhook_url_with_control_characters_is_refused(server: ServerProcess) -
         status, answer = call(server.url, "PUT", "/api/notifiers/controls", doc)
         assert status == 400, (url, answer)
         assert answer["field"] == "url"
+
+
+def test_dashboard_metric_rows_are_bounded(server: ServerProcess) -> None:
+    """20 widgets of 500 ``[".", "."]`` rows (10,000 reads, 200 KB of body) were stored, and
+    each view then took minutes on a thread of the server's pool; 500 widgets of 500 would
+    take hours. A dashboard holds at most `MAX_METRICS` metric rows in all."""
+    from llmtrail.dashboards.body import MAX_METRICS
+
+    rows: list[list[Any]] = [["AWS/Bedrock", "Invocations"], *[[".", "."]] * 499]
+    widgets = [{"type": "metric", "properties": {"metrics": rows}}] * (MAX_METRICS // 500 + 1)
+    status, answer = call(server.url, "PUT", "/api/dashboards/heavy", {"widgets": widgets})
+    assert status == 400, answer
+    assert answer["field"] == f"widgets[{MAX_METRICS // 500}].properties.metrics"
+    assert str(MAX_METRICS) in answer["detail"]
+    status, answer = call(
+        server.url, "PUT", "/api/dashboards/heavy", {"widgets": widgets[: MAX_METRICS // 500]}
+    )
+    assert status == 200, answer

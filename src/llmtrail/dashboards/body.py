@@ -23,6 +23,7 @@ from llmtrail.errors import ValidationError
 from llmtrail.metrics.model import METRIC_NAMES, NAMESPACE
 
 MAX_WIDGETS = 500
+MAX_METRICS = 2500  # rows in all metric widgets: each is a read on every view of the dashboard
 MAX_BODY_BYTES = 1_000_000
 GRID_COLUMNS = 24
 MAX_HEIGHT = 1000
@@ -100,6 +101,7 @@ class _Check:
     def __init__(self) -> None:
         self.errors: list[dict[str, str]] = []
         self.warnings: list[dict[str, str]] = []
+        self.metrics = 0  # rows seen so far in metric widgets
 
     def error(self, path: str, message: str) -> None:
         self.errors.append({"DataPath": path, "Message": message})
@@ -209,6 +211,13 @@ class _Check:
             rows = expand_rows(metrics)
         except ValidationError as exc:
             self.error(f"{path}.metrics{exc.field}", exc.message)
+            return
+        self.metrics += len(rows)
+        if self.metrics > MAX_METRICS:
+            self.error(
+                f"{path}.metrics",
+                f"brings the dashboard over {MAX_METRICS} metrics across all widgets",
+            )
             return
         ids: set[str] = set()
         for i, row in enumerate(rows):
