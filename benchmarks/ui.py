@@ -7,12 +7,12 @@ The records are synthetic (`query_data`: 30 days, a dozen applications, 2 % erro
 ids on half), written straight into a DuckDB file with llmtrail's migrations (cached under
 ``benchmarks/.cache/``), and a real ``llmtrail serve`` rebuilds the metric rollups once
 (``POST /api/metrics/rebuild``); each run serves a copy of that file. Each page is loaded in
-headless Chromium (Debian's, driven by Playwright) over two ranges — the whole 30 days and the last day of the
-data — and timed with the Navigation Timing API: ``server`` is the time to the last byte of
-the HTML (the server's work), ``load`` the time to the load event (HTML, plotly.js from the
-browser's cache, our script, the charts drawn). The baseline, measured in the same rounds, is
-the JSON API call that answers the same question (urllib, no browser). Goal: every page
-loads in under 1 s.
+headless Chromium (Debian's, driven by Playwright) over two ranges — the whole 30 days and
+the last day of the data — and timed with the Navigation Timing API: ``server`` is the time
+to the last byte of the HTML (the server's work), ``load`` the time to the load event (HTML,
+plotly.js from the browser's cache, our script, the charts drawn). The baseline, measured in
+the same rounds, is the JSON API call that answers the same question (urllib, no browser).
+Goal: every page loads in under 1 s.
 """
 
 from __future__ import annotations

@@ -332,3 +332,18 @@ def test_bad_parameters_are_messages_never_500(server: ServerProcess, traffic: T
                 code, body, kind = exc.code, exc.read().decode(), exc.headers
         assert (code, words in body) == (status, True), (path, code, body[-600:])
         assert kind["content-type"].startswith("text/html")
+
+
+def test_a_form_of_another_site_cannot_save_queries(server: ServerProcess) -> None:
+    form = urllib.parse.urlencode({"name": "planted", "q": "fields @message", "range": "1h"})
+    request = urllib.request.Request(
+        server.url + "/logs",
+        form.encode(),
+        {"origin": "http://evil.example", "content-type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    with refused.value as answer:
+        assert answer.code == 403 and "origin" in answer.read().decode()
+    assert call(server.url, "GET", "/api/saved-queries/planted")[0] == 404

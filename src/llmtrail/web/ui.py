@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlparse
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -93,6 +93,11 @@ class WebUI:
 
     async def save_query(self, request: Request) -> Response:
         """The editor's "save as": store the query under its name, then show it."""
+        origin = request.headers.get("origin")
+        if origin and urlparse(origin).netloc != request.headers.get("host"):
+            error = ValidationError("origin", "a form of another site cannot save queries here")
+            context = {"error": error}
+            return page(request, "error.j2", context, time_range=default_range(), status=403)
         raw = await request.body()
         if len(raw) > MAX_FORM_BYTES:
             error = ValidationError("body", f"is larger than the limit of {MAX_FORM_BYTES} bytes")
