@@ -153,7 +153,7 @@ def test_the_range_picker_keeps_the_page_state(
 
 
 def test_a_query_typed_in_the_logs_editor_returns_rows(
-    server: ServerProcess, traffic: Traffic, watched: Watched
+    server: ServerProcess, traffic: Traffic, watched: Watched, tmp_path: Path
 ) -> None:
     span = window()
     text = (
@@ -179,6 +179,7 @@ def test_a_query_typed_in_the_logs_editor_returns_rows(
     assert page.locator(".part.tool-call").inner_text().count("get_weather") == 1
     assert "celsius" in page.locator(".part.tool-result").inner_text()
     assert page.locator("#trace-link").inner_text() == traffic.ingested_trace
+    page.screenshot(path=str(tmp_path / "record.png"), full_page=True)
     assert watched.problems == []
 
 
@@ -238,7 +239,7 @@ def test_a_bad_query_is_a_message_above_the_editor(
 
 
 def test_a_trace_waterfall_opens_to_span_inputs_and_outputs(
-    server: ServerProcess, traffic: Traffic, watched: Watched
+    server: ServerProcess, traffic: Traffic, watched: Watched, tmp_path: Path
 ) -> None:
     expected = server.get(f"/api/traces/{traffic.trace_id}")["spans"]
     page = watched.page
@@ -255,6 +256,7 @@ def test_a_trace_waterfall_opens_to_span_inputs_and_outputs(
     llm.locator("> summary").click()
     assert llm.locator(".part.tool-call").count() == 1  # sim asked for the tool
     assert "Paris" in llm.locator(".message.role-user").first.inner_text()
+    page.screenshot(path=str(tmp_path / "trace.png"), full_page=True)
     assert watched.problems == []
 
 
