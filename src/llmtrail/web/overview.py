@@ -77,7 +77,6 @@ async def overview(ctx: PageContext) -> View:
         charts.series_figure(series("m0"), "Invocations", tr.start, tr.end),
         charts.series_figure(series("m3", "m4"), "Errors", tr.start, tr.end),
         charts.series_figure(series("p95"), "Latency p95 (ms)", tr.start, tr.end),
-        charts.series_figure(series("m1", "m2"), "Tokens", tr.start, tr.end),
         charts.series_figure(series("m5"), "Cost (USD)", tr.start, tr.end),
     ]
     context.update(totals=totals, figures=figures, metrics_missing=False, period=period)
