@@ -16,7 +16,7 @@ from starlette.routing import Route
 from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.metrics.dimensions import resolve
 from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
-from llmtrail.metrics.service import parse_queries
+from llmtrail.metrics.requests import parse_queries
 from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
 from llmtrail.server.api import json_response
 from llmtrail.server.cost_api import _json_body, parse_instant
