@@ -35,9 +35,11 @@ PAGES = (
     "/profiles",
     "/alarms",
     "/dashboards",
+    "/dashboards/llmtrail-overview",
     "/settings",
 )
 CHARTED = {"/", "/logs", "/traces", "/sessions", "/applications", "/errors", "/cost"}
+CHARTED.add("/dashboards/llmtrail-overview")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
@@ -130,7 +132,7 @@ def test_every_page_loads_with_its_charts(
         if path.split("?")[0] in CHARTED:
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=15_000)
         page.wait_for_load_state("networkidle")
-        name = path.strip("/").split("?")[0] or "overview"
+        name = path.strip("/").split("?")[0].replace("/", "-") or "overview"
         page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
     assert watched.problems == []
     assert (tmp_path / "overview.png").stat().st_size > 0
