@@ -57,14 +57,17 @@ class QueryPool:
         """``fn(*args, **kwargs)`` on a query thread, once one is free; `QueryLimitExceeded`
         when every thread and waiting place is taken, `QueryWithdrawn` when ``key`` was
         withdrawn before it started. ``when_done`` runs when ``fn`` has returned, or when it
-        never will (withdrawn, or its caller went away before it started)."""
+        never will (refused, withdrawn, or its caller went away before it started)."""
         with self._lock:
-            if self._admitted >= self.capacity:
-                raise QueryLimitExceeded(
-                    f"{self.capacity} queries are already running or waiting, the limit "
-                    f"([query] concurrency {self.concurrency} + queued); retry later"
-                )
-            self._admitted += 1
+            full = self._admitted >= self.capacity
+            if not full:
+                self._admitted += 1
+        if full:
+            when_done()  # it never will run
+            raise QueryLimitExceeded(
+                f"{self.capacity} queries are already running or waiting, the limit "
+                f"([query] concurrency {self.concurrency} + queued); retry later"
+            )
         try:
             future = self._queries.submit(fn, *args, **kwargs)
         except BaseException:
