@@ -6,10 +6,12 @@ migration names are DuckDB's, derived from `llmtrail.store.schema` and the share
 migrations; `migrations` renders them with ClickHouse's types, partitioning and sort key.
 ClickHouse has no transactions, so the idempotence DuckDB gets from committing a batch with
 its spool position comes from insert de-duplication tokens and a look-up of replayed
-records (`replay`). Batches go in as Arrow tables.
+records (`replay`). Batches go in as Arrow tables. Metric rollups are kept by materialized
+views on ``records`` (`metrics`).
 """
 
 from llmtrail.store.clickhouse.database import DEFAULT_DATABASE, ClickHouseDatabase, connect
+from llmtrail.store.clickhouse.metrics import ClickHouseMetricStore
 from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
 from llmtrail.store.clickhouse.records import ClickHouseRecordStore
 from llmtrail.store.clickhouse.state import ClickHouseStateStore
@@ -17,6 +19,7 @@ from llmtrail.store.clickhouse.state import ClickHouseStateStore
 __all__ = [
     "DEFAULT_DATABASE",
     "ClickHouseDatabase",
+    "ClickHouseMetricStore",
     "ClickHouseQueryEngine",
     "ClickHouseRecordStore",
     "ClickHouseStateStore",

@@ -14,6 +14,11 @@ each table's engine, partition and sort key, and skip indexes.
 * ``spans``: sorted by ``(workspace, trace_id, span_id)``, read by trace.
 * ``spool_position`` and ``state``: ``ReplacingMergeTree`` keyed like the DuckDB tables'
   rows; read with ``FINAL``, the last row written for a key wins.
+* ``metric_rollups`` and ``metric_histograms``: ``AggregatingMergeTree`` sorted by the whole
+  series key, each measure a ``SimpleAggregateFunction`` of how its deltas merge, so merges
+  fold the rows materialized views add per insert (`metrics`); they remember insert blocks
+  like ``records``, since a de-duplicated insert of records is de-duplicated in them too.
+  The staging tables and ``metric_dimension_values`` exist but stay empty on ClickHouse.
 
 A ``Map`` cannot be ``Nullable``: an absent map is stored empty (`columns` keeps the
 difference). ClickHouse has no transactions around DDL, so every statement can run twice
@@ -30,9 +35,11 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
+from llmtrail.store.duckdb.metrics import DIM_COLUMNS, MEASURES
 from llmtrail.store.duckdb.migrations import (
     AddColumn,
     BackfillMetadataColumn,
+    CreateMetricViews,
     CreateTable,
     Operation,
     planned,
@@ -71,10 +78,12 @@ class TableLayout:
     indexes: tuple[str, ...] = ()
     settings: tuple[tuple[str, int], ...] = ()
     nullable: frozenset[str] = frozenset()  # bookkeeping columns that may hold NULL
+    low_cardinality: frozenset[str] = frozenset()  # bookkeeping strings of few values
+    aggregates: tuple[tuple[str, str], ...] = ()  # (column, how rows merge) of an aggregating table
 
 
-# The metric rollup tables exist on ClickHouse so both backends hold the same tables; the
-# ClickHouse record store does not fill them yet (rollups are written by the DuckDB store).
+# The metric rollup tables hold the same columns on both backends; on ClickHouse, views fill
+# them as records are inserted (`metrics`). A dimension outside a row's set holds ''.
 _DIMS = frozenset(
     {
         "model_id",
@@ -90,6 +99,8 @@ _DIMS = frozenset(
     }
 )
 _EXTREMES = frozenset({"latency_min", "latency_max", "ttft_min", "ttft_max"})
+_SERIES = ", ".join(c for c in DIM_COLUMNS)
+_METRIC_TABLE_SETTINGS = (("non_replicated_deduplication_window", DEDUPLICATION_WINDOW),)
 
 
 LAYOUTS: dict[str, TableLayout] = {
@@ -122,16 +133,21 @@ LAYOUTS: dict[str, TableLayout] = {
     "spool_position": TableLayout(engine="ReplacingMergeTree", order_by="name"),
     "state": TableLayout(engine="ReplacingMergeTree", order_by="(namespace, `key`)"),
     "metric_rollups": TableLayout(
-        engine="MergeTree",
+        engine="AggregatingMergeTree",
         partition_by="toYYYYMM(bucket)",
-        order_by="(workspace, width_s, dimset, bucket)",
-        nullable=_DIMS | _EXTREMES,
+        order_by=f"(workspace, width_s, dimset, bucket, {_SERIES})",
+        nullable=_EXTREMES,
+        low_cardinality=_DIMS,
+        aggregates=tuple((m[0], m[3]) for m in MEASURES),
+        settings=_METRIC_TABLE_SETTINGS,
     ),
     "metric_histograms": TableLayout(
-        engine="MergeTree",
+        engine="AggregatingMergeTree",
         partition_by="toYYYYMM(bucket)",
-        order_by="(workspace, width_s, dimset, metric, bucket)",
-        nullable=_DIMS,
+        order_by=f"(workspace, width_s, dimset, metric, bucket, {_SERIES}, idx)",
+        low_cardinality=_DIMS | {"metric"},
+        aggregates=(("n", "sum"),),
+        settings=_METRIC_TABLE_SETTINGS,
     ),
     "metric_dimension_values": TableLayout(
         engine="ReplacingMergeTree", order_by="(workspace, dimension, value)"
@@ -184,10 +200,15 @@ def _create_table(op: CreateTable, database: str) -> str:
     if layout is None:  # a sort key cannot change later: it is chosen here, not defaulted
         raise TypeError(f"table {op.table!r} has no ClickHouse layout in LAYOUTS")
     parts = [f"{quote_identifier(c.name)} {column_type(c)}" for c in op.columns]
+    merged = dict(layout.aggregates)
     for name, type_ in op.raw_columns:
         ch_type = RAW_TYPES[type_]
         if name in layout.nullable:
             ch_type = f"Nullable({ch_type})"
+        if name in layout.low_cardinality:
+            ch_type = f"LowCardinality({ch_type})"
+        if name in merged:
+            ch_type = f"SimpleAggregateFunction({merged[name]}, {ch_type})"
         parts.append(f"{quote_identifier(name)} {ch_type}")
     parts += [f"INDEX {index}" for index in layout.indexes]
     sql = f"CREATE TABLE IF NOT EXISTS {table_name(database, op.table)} ({', '.join(parts)}) "
@@ -216,6 +237,10 @@ def apply_migrations(client: Client, database: str, schema: RecordSchema) -> lis
         for op in ops:
             if isinstance(op, BackfillMetadataColumn) and not _holds_key(client, database, op):
                 continue  # a mutation costs even when it matches nothing
+            if isinstance(op, CreateMetricViews):
+                for sql in metric_views(client, database):
+                    client.command(sql)
+                continue
             sql, params = render(op, database)
             client.command(sql, parameters=params, settings={"mutations_sync": 2})
         client.command(
@@ -223,6 +248,21 @@ def apply_migrations(client: Client, database: str, schema: RecordSchema) -> lis
         )
         applied.append(name)
     return applied
+
+
+def metric_views(client: Client, database: str) -> list[str]:
+    """The statements creating (or re-pointing) the metric views over ``records`` as its
+    columns are now: a dimension's metadata key is read from its column once promoted."""
+    from llmtrail.store.clickhouse.metrics import view_statements  # it renders with LAYOUTS
+
+    columns = {
+        str(row[0])
+        for row in client.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = 'records'",
+            parameters={"db": database},
+        ).result_rows
+    }
+    return view_statements(database, columns)
 
 
 def _holds_key(client: Client, database: str, op: BackfillMetadataColumn) -> bool:

@@ -86,7 +86,11 @@ class ClickHouseRecordStore:
                 settings: dict[str, Any] = dict(_NO_DEDUPLICATION)
                 if position is not None:
                     token = dedup_token(self.spool, position, columns["record_id"])
-                    settings = {"insert_deduplication_token": token}
+                    settings = {
+                        "insert_deduplication_token": token,
+                        # the metric views' inserts are dropped with a dropped block
+                        "deduplicate_blocks_in_dependent_materialized_views": 1,
+                    }
                 self.db.insert_arrow(table, arrow_table(columns, schema), settings)
             if position is not None:
                 self.db.insert_row("spool_position", {"name": self.spool, "position": position})

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from llmtrail.metrics.dimensions import DIMENSIONS
 from llmtrail.store.duckdb.metrics import tables as metric_tables
 from llmtrail.store.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
 from llmtrail.store.spans import SPAN_COLUMNS
@@ -48,7 +49,18 @@ class BackfillMetadataColumn:
     column: Column
 
 
-Operation = CreateTable | AddColumn | BackfillMetadataColumn
+@dataclass(frozen=True)
+class CreateMetricViews:
+    """Have the engine roll records up as they are inserted: on ClickHouse, materialized
+    views from ``records`` into the rollup tables (`llmtrail.store.clickhouse.metrics`),
+    written from the records' columns when it runs, so promoting a dimension's metadata key
+    runs it again. Nothing on DuckDB, whose record store writes the rollups in the batch's
+    own transaction."""
+
+
+Operation = CreateTable | AddColumn | BackfillMetadataColumn | CreateMetricViews
+# requestMetadata keys that are dimensions: promoting one re-creates the metric views
+_DIMENSION_KEYS = frozenset(d.metadata_key for d in DIMENSIONS if d.metadata_key)
 
 MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
     (
@@ -79,11 +91,14 @@ MIGRATIONS: tuple[tuple[str, tuple[Operation, ...]], ...] = (
         "0005_metric_rollups",
         tuple(CreateTable(name, raw_columns=columns) for name, columns in metric_tables()),
     ),
+    ("0006_metric_views", (CreateMetricViews(),)),
 )
 
 
-def render(op: Operation) -> tuple[str, list[str]]:
-    """The DuckDB statement for ``op`` and its bound parameters."""
+def render(op: Operation) -> tuple[str, list[str]] | None:
+    """The DuckDB statement for ``op`` and its bound parameters; None for nothing to do."""
+    if isinstance(op, CreateMetricViews):
+        return None
     if isinstance(op, BackfillMetadataColumn):
         name = op.column.name
         return f'UPDATE records SET "{name}" = request_metadata[?]', [op.column.path[1]]
@@ -98,7 +113,9 @@ def render(op: Operation) -> tuple[str, list[str]]:
 def planned(schema: RecordSchema) -> list[tuple[str, tuple[Operation, ...]]]:
     plan = list(MIGRATIONS)
     for column in schema.record_columns[len(RECORD_COLUMNS) :]:
-        ops = (AddColumn("records", column), BackfillMetadataColumn(column))
+        ops: tuple[Operation, ...] = (AddColumn("records", column), BackfillMetadataColumn(column))
+        if column.path[1] in _DIMENSION_KEYS:
+            ops += (CreateMetricViews(),)
         plan.append((f"promote_metadata_key:{column.path[1]}", ops))
     return plan
 
@@ -116,8 +133,9 @@ def apply_migrations(conn: duckdb.DuckDBPyConnection, schema: RecordSchema) -> l
         conn.execute("BEGIN")
         try:
             for op in ops:
-                sql, params = render(op)
-                conn.execute(sql, params)
+                statement = render(op)
+                if statement is not None:
+                    conn.execute(*statement)
             conn.execute("INSERT INTO _migrations VALUES (?, now())", [name])
             conn.execute("COMMIT")
         except Exception:
