@@ -59,6 +59,8 @@ async def dashboard(ctx: PageContext) -> View:
         end=ctx.range.end,
         workspace=ctx.workspace,
         alarms=_alarm_service(ctx),
+        # the body's own start/end unless the URL names a range
+        explicit_range=any(k in ctx.request.query_params for k in ("range", "start", "end")),
     )
     widgets = await asyncio.to_thread(view_dashboard, body, context)
     return View("dashboard.j2", {"name": name, "widgets": widgets})

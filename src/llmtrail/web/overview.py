@@ -54,6 +54,7 @@ async def overview(ctx: PageContext) -> View:
         end=tr.end,
         workspace=ctx.workspace,
         alarms=getattr(ctx.runtime, "alarms", None),
+        explicit_range=True,  # the overview's widgets follow its range picker
     )
     widgets: list[WidgetView] = await asyncio.to_thread(view_dashboard, seed, dashboard)
     context: dict[str, Any] = {"widgets": widgets}
