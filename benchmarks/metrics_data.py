@@ -12,12 +12,15 @@ build's timings beside it in a ``.json`` file, so the queries can be run again a
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -56,10 +59,11 @@ class Built:
     records: int
     days: int
     generate_s: float  # generating and inserting the records
-    rebuild_s: float  # DuckDBMetricStore.rebuild() over them
+    rebuild_s: float  # DuckDBMetricStore.rebuild() over them, or the rollups in slices
     rollup_rows: int
     histogram_rows: int
     file_mb: float
+    method: str = "rebuild"  # or "slices of N": staged and folded a slice at a time
 
 
 @contextlib.contextmanager
@@ -94,9 +98,13 @@ def with_costs(table: pa.Table) -> pa.Table:
     return table.set_column(at, pa.field("cost_total_usd", cost.type), cost)
 
 
-def data_file(records: int, days: int, seed: int, log: Log, *, rebuild: bool = False) -> Built:
+def data_file(
+    records: int, days: int, seed: int, log: Log, *, rebuild: bool = False, slices: int = 0
+) -> Built:
     """The cached file of ``records`` records over ``days`` days with their rollups, built
-    when missing (or its rollups rebuilt and timed again when ``rebuild``)."""
+    when missing (or its rollups rebuilt and timed again when ``rebuild``). With ``slices``,
+    the rollups are built as ingest builds them, a slice of the time range at a time, instead
+    of by `DuckDBMetricStore.rebuild()` (which runs out of memory at 10M records)."""
     path = CACHE / f"metrics-{records}-{days}d-seed{seed}.duckdb"
     info = path.with_suffix(".json")
     if path.exists() and info.exists() and not rebuild:
@@ -121,12 +129,17 @@ def data_file(records: int, days: int, seed: int, log: Log, *, rebuild: bool = F
         log(f"records written in {generate_s:.0f} s")
     db = Database(path, limits=MEMORY)
     try:
-        store = DuckDBMetricStore(db, DuckDBRollups(db.schema))
-        log("DuckDBMetricStore.rebuild() …")
+        rollups = DuckDBRollups(db.schema)
         began = time.perf_counter()
-        store.rebuild()
+        if slices:
+            method = f"{slices} slices"
+            _in_slices(db, rollups, days, slices, log)
+        else:
+            method = "rebuild"
+            log("DuckDBMetricStore.rebuild() …")
+            DuckDBMetricStore(db, rollups).rebuild()
         rebuild_s = time.perf_counter() - began
-        log(f"rollups rebuilt in {rebuild_s:.0f} s")
+        log(f"rollups built ({method}) in {rebuild_s:.0f} s")
         db.checkpoint()
         rows = db.read(
             lambda c: c.execute(
@@ -146,7 +159,36 @@ def data_file(records: int, days: int, seed: int, log: Log, *, rebuild: bool = F
         int(rows[0]),
         int(rows[1]),
         path.stat().st_size / 2**20,
+        method,
     )
     fields = {k: v for k, v in built.__dict__.items() if k != "path"}
     info.write_text(json.dumps(fields))
     return built
+
+
+def _in_slices(db: Database, rollups: DuckDBRollups, days: int, slices: int, log: Log) -> None:
+    """The rollups of the records, staged and folded one slice of the days at a time, each in
+    a transaction, as `DuckDBRecordStore.append` and the server's fold build them."""
+    start = query_data.END - timedelta(days=days)
+    step = timedelta(days=days) / slices
+
+    def one(lo: datetime, hi: datetime, conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute("BEGIN")
+        try:
+            batch = conn.sql(
+                'SELECT * FROM records WHERE "timestamp" >= ? AND "timestamp" < ?', params=[lo, hi]
+            ).to_arrow_table()
+            conn.register("_batch_records", batch)
+            rollups.write(conn, batch)
+            conn.unregister("_batch_records")
+            rollups.fold(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    db.write(lambda conn: conn.execute("DELETE FROM metric_rollups; DELETE FROM metric_histograms"))
+    for i in range(slices):
+        lo = start + step * i
+        db.write(functools.partial(one, lo, lo + step))
+        log(f"rollups: slice {i + 1}/{slices}")
