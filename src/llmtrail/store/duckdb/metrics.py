@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from llmtrail.metrics.dimensions import BY_NAME, DIMENSION_SETS, DIMENSIONS, OTHER, Dimension
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
+from llmtrail.record import MONEY_MAX_USD
 from llmtrail.store.interfaces import SeriesRead
 from llmtrail.store.schema import RecordSchema, metadata_column_name
 
@@ -34,6 +35,9 @@ DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)
 THROTTLE = "coalesce(r.error_code = 'ThrottlingException' OR r.error_http_status = 429, false)"
 ERROR = "r.status = 'ERROR'"
 
+_BOUNDED_COST = (
+    f"least(greatest(r.cost_total_usd, -{MONEY_MAX_USD}), {MONEY_MAX_USD})::DECIMAL(38, 9)"
+)
 # (column, DuckDB type, aggregate over a batch of records, how deltas merge)
 MEASURES: tuple[tuple[str, str, str, str], ...] = (
     ("invocations", "BIGINT", "count(*)", "sum"),
@@ -56,7 +60,9 @@ MEASURES: tuple[tuple[str, str, str, str], ...] = (
     ("output_tokens", "BIGINT", "coalesce(sum(r.output_token_count), 0)", "sum"),
     ("cache_read_tokens", "BIGINT", "coalesce(sum(r.cache_read_input_token_count), 0)", "sum"),
     ("cache_write_tokens", "BIGINT", "coalesce(sum(r.cache_write_input_token_count), 0)", "sum"),
-    ("cost_usd", "DECIMAL(38, 9)", "coalesce(sum(r.cost_total_usd), 0)", "sum"),
+    # a record's cost counts at most MONEY_MAX_USD either way (what ingest accepts), so a sum
+    # stays within DECIMAL(38, 9) over records stored before money was bounded, too
+    ("cost_usd", "DECIMAL(38, 9)", f"coalesce(sum({_BOUNDED_COST}), 0)", "sum"),
     ("cost_count", "BIGINT", "count(r.cost_total_usd)", "sum"),
     ("latency_count", "BIGINT", "count(r.latency_ms)", "sum"),
     ("latency_sum", "BIGINT", "coalesce(sum(r.latency_ms), 0)", "sum"),
