@@ -42,7 +42,7 @@ class DuckDBMetricStore:
         )
 
     def rebuild(self, since: datetime | None = None) -> None:
-        self.db.write(functools.partial(_in_transaction, self.rollups.rebuild, since))
+        self.db.write(functools.partial(self.rollups.rebuild, since=since))
 
     def maintain(self, keep: Mapping[int, timedelta]) -> None:
         def run(conn: duckdb.DuckDBPyConnection) -> None:

@@ -16,7 +16,7 @@ later new ones are counted as ``other``; a full rebuild admits the top N by invo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -152,10 +152,10 @@ class DuckDBRollups:
             out.append(f'{expr} AS "dim_{dim.column}"')  # beside the record's own columns
         return out
 
-    def _stage_sql(self, source: str, refused: dict[str, list[str]], since: bool) -> list[str]:
+    def _stage_sql(self, source: str, refused: dict[str, list[str]], ranged: bool) -> list[str]:
         """Statements adding ``source``'s records to the staging tables (10 s buckets, every
         dimension)."""
-        where = 'WHERE r."timestamp" >= $since' if since else ""
+        where = 'WHERE r."timestamp" >= $since AND r."timestamp" < $until' if ranged else ""
         rows = (
             f"SELECT r.*, {', '.join(self._dimensions(refused))}, {_bucket(10)} AS bucket "
             f"FROM {source} r {where}"
@@ -286,40 +286,61 @@ class DuckDBRollups:
 
     def rebuild(self, conn: duckdb.DuckDBPyConnection, since: datetime | None) -> None:
         """Recompute the rollups from the records (of buckets from ``since`` on, rounded
-        down to the hour; all of them when None), in the caller's transaction. A full
-        rebuild admits each dimension's top N values by invocations afresh."""
-        self.fold(conn)
+        down to the hour; all of them when None). A full rebuild admits each dimension's top
+        N values by invocations afresh. Runs its own transactions on the writer's connection,
+        so no batch is stored meanwhile: one clears, then one per day of records stages and
+        folds that day (folding millions of records at once runs out of memory); a read
+        meanwhile sees the days not yet rebuilt missing."""
         start = None if since is None else _floor(since, max(WIDTHS))
-        if start is None:
-            for table in ("metric_rollups", "metric_histograms", "metric_dimension_values"):
-                conn.execute(f"DELETE FROM {table}")
-            for dim in DIMENSIONS:
-                if not dim.capped:
-                    continue
-                expr = self.dimension_sql(dim)
-                conn.execute(
-                    f"""INSERT INTO metric_dimension_values
-                    SELECT workspace, '{dim.name}', value FROM (
-                        SELECT workspace, value, row_number() OVER (
-                            PARTITION BY workspace ORDER BY n DESC, value) AS rank
-                        FROM (SELECT r.workspace, {expr} AS value, count(*) AS n
-                              FROM records r WHERE {expr} <> '' GROUP BY 1, 2))
-                    WHERE rank <= ?""",
-                    [self.top_n],
-                )
-        else:
-            conn.execute("DELETE FROM metric_rollups WHERE bucket >= ?", [start])
-            conn.execute("DELETE FROM metric_histograms WHERE bucket >= ?", [start])
+        _transaction(conn, lambda: self._clear(conn, start))
         self.forget_admissions()
         refused = self._refused_in_store(conn)
         params: dict[str, Any] = {
             f"refused_{BY_NAME[name].column}": v for name, v in refused.items()
         }
-        if start is not None:
-            params["since"] = start
-        for sql in self._stage_sql("records", refused, start is not None):
-            conn.execute(sql, params)
+        row = conn.execute(
+            'SELECT min("timestamp"), max("timestamp") FROM records WHERE "timestamp" >= ?',
+            [start or datetime(1, 1, 2, tzinfo=UTC)],
+        ).fetchone()
+        if row is None or row[0] is None:
+            return
+        day = start or row[0]  # then whole days: never before start, which was kept
+        statements = self._stage_sql("records", refused, True)
+        while day <= row[1]:
+            until = _floor(day, 86400) + timedelta(days=1)
+
+            def one_day(since: datetime = day, until: datetime = until) -> None:
+                for sql in statements:
+                    conn.execute(sql, {**params, "since": since, "until": until})
+                self.fold(conn)
+
+            _transaction(conn, one_day)
+            day = until
+
+    def _clear(self, conn: duckdb.DuckDBPyConnection, start: datetime | None) -> None:
+        """Fold what is staged, then drop the rollups from ``start`` (all when None); with
+        None, admit each capped dimension's top N values by invocations afresh."""
         self.fold(conn)
+        if start is not None:
+            conn.execute("DELETE FROM metric_rollups WHERE bucket >= ?", [start])
+            conn.execute("DELETE FROM metric_histograms WHERE bucket >= ?", [start])
+            return
+        for table in ("metric_rollups", "metric_histograms", "metric_dimension_values"):
+            conn.execute(f"DELETE FROM {table}")
+        for dim in DIMENSIONS:
+            if not dim.capped:
+                continue
+            expr = self.dimension_sql(dim)
+            conn.execute(
+                f"""INSERT INTO metric_dimension_values
+                SELECT workspace, '{dim.name}', value FROM (
+                    SELECT workspace, value, row_number() OVER (
+                        PARTITION BY workspace ORDER BY n DESC, value) AS rank
+                    FROM (SELECT r.workspace, {expr} AS value, count(*) AS n
+                          FROM records r WHERE {expr} <> '' GROUP BY 1, 2))
+                WHERE rank <= ?""",
+                [self.top_n],
+            )
 
     def _refused_in_store(self, conn: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         """Per capped dimension, the stored values that are not admitted."""
@@ -491,6 +512,16 @@ def _distinct(batch: pa.Table, columns: Sequence[str]) -> list[tuple[str, str]]:
     return [
         (w, v) for w, v in zip(pairs["w"].to_pylist(), pairs["v"].to_pylist(), strict=True) if v
     ]
+
+
+def _transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
+    conn.execute("BEGIN")
+    try:
+        work()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _floor(moment: datetime, width: int) -> datetime:
