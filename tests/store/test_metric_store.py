@@ -454,3 +454,29 @@ def test_promoting_a_dimension_key_repoints_the_views(
         client = connect(url)
         client.command(f"DROP DATABASE IF EXISTS `{name}`")
         client.close()
+
+
+@pytest.mark.parametrize("names", [(), ("ModelId",), ("ModelId", "Status")])
+def test_totals_per_series_equal_python(filled: Backend, names: tuple[str, ...]) -> None:
+    """One read for every series of a set: invocations, input tokens and the latency buckets'
+    count, per series over the whole range."""
+    start, end = NOW - timedelta(days=3), NOW + timedelta(hours=1)
+    read = SeriesRead("default", dimension_set(names), (), 3600, 3600, start, end)
+    got = {
+        t.values: (
+            int(t.measures["invocations"]),
+            int(t.measures["input_tokens"]),
+            sum(t.histograms.get("latency", {}).values()),
+        )
+        for t in filled.metric_store.totals(read)
+    }
+    want: dict[tuple[str, ...], tuple[int, int, int]] = {}
+    for doc in DOCS:
+        key = tuple(dimension_value(doc, n) for n in names)
+        n, tokens, timed = want.get(key, (0, 0, 0))
+        want[key] = (
+            n + 1,
+            tokens + int(doc.get("input", {}).get("inputTokenCount") or 0),
+            timed + (doc.get("latencyMs") is not None),
+        )
+    assert got == want

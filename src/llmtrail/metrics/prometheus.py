@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from llmtrail.metrics import sketch
 from llmtrail.metrics.dimensions import dimension_set
@@ -70,17 +69,16 @@ _PROVIDERS = {"bedrock": "aws.bedrock", "sim": "sim"}
 def genai_metrics(
     store: MetricStore, keep: timedelta, workspace: str = DEFAULT_WORKSPACE
 ) -> list[str]:
-    """The exposition lines of the three GenAI metrics."""
+    """The exposition lines of the three GenAI metrics (two reads of the rollups)."""
     end = datetime.now(UTC) + timedelta(hours=1)
     span = int(keep.total_seconds() // 3600 + 2) * 3600
     start = end - timedelta(seconds=span)
-    dimset = dimension_set(_LABELS)
-    series = store.series(workspace, dimset, start, end)
+    read = SeriesRead(workspace, dimension_set(_LABELS), (), 3600, span, start, end)
     tokens: list[str] = []
     duration: list[str] = []
     ttft: list[str] = []
-    for values in series:
-        model, operation, provider, error = values
+    for series in store.totals(read):
+        model, operation, provider, error = series.values
         labels = {
             "gen_ai_operation_name": _OPERATIONS.get(operation, operation.lower() or "chat"),
             "gen_ai_provider_name": _PROVIDERS.get(provider, provider),
@@ -88,35 +86,21 @@ def genai_metrics(
         }
         if error:
             labels["error_type"] = error
-        columns = tuple(
-            zip(("model_id", "operation", "provider", "error_type"), values, strict=True)
-        )
-        read = SeriesRead(workspace, dimset, columns, 3600, span, start, end)
-        measures = _total(store.measures(read))
-        if measures is None:
+        measures = series.measures
+        count = int(measures["invocations"] or 0)
+        if count == 0:
             continue
         for kind, key in (("input", "input_tokens"), ("output", "output_tokens")):
-            count = int(measures["invocations"])
+            token_labels = {**labels, "gen_ai_token_type": kind}
             total = int(measures[key] or 0)
-            tokens += _histogram(
-                "gen_ai_client_token_usage",
-                {**labels, "gen_ai_token_type": kind},
-                (),
-                {},
-                total,
-                count,
-            )
+            tokens += _histogram("gen_ai_client_token_usage", token_labels, (), {}, total, count)
         for name, metric, bounds, out in (
             ("gen_ai_client_operation_duration_seconds", "latency", DURATION_BUCKETS, duration),
             ("gen_ai_server_time_to_first_token_seconds", "ttft", TTFT_BUCKETS, ttft),
         ):
-            counts: dict[int, int] = {}
-            for per_period in store.histogram(read, metric).values():
-                for idx, n in per_period.items():
-                    counts[idx] = counts.get(idx, 0) + n
+            counts = series.histograms.get(metric, {})
             if counts:
-                prefix = "latency" if metric == "latency" else "ttft"
-                seconds = float(measures[f"{prefix}_sum"] or 0) / 1000
+                seconds = float(measures[f"{metric}_sum"] or 0) / 1000
                 out += _histogram(name, labels, bounds, counts, seconds, sum(counts.values()))
     lines = []
     for name, kind_lines, help_text in (
@@ -128,24 +112,6 @@ def genai_metrics(
         lines.append(f"# TYPE {name} histogram")
         lines += kind_lines
     return lines
-
-
-def _total(periods: Iterable[tuple[datetime, Mapping[str, Any]]]) -> dict[str, Any] | None:
-    total: dict[str, Any] | None = None
-    for _, measures in periods:
-        if total is None:
-            total = dict(measures)
-            continue
-        for key, value in measures.items():
-            if value is None:
-                continue
-            if key.endswith("_min"):
-                total[key] = value if total[key] is None else min(total[key], value)
-            elif key.endswith("_max"):
-                total[key] = value if total[key] is None else max(total[key], value)
-            else:
-                total[key] = (total[key] or 0) + value
-    return total
 
 
 def _histogram(

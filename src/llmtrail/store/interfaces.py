@@ -183,6 +183,16 @@ class SeriesRead:
     end: datetime
 
 
+@dataclass
+class SeriesTotals:
+    """One series' figures over a range: its dimension values (in the dimension set's
+    order), merged measures, and latency buckets per histogram (``latency``, ``ttft``)."""
+
+    values: tuple[str, ...]
+    measures: dict[str, Any]
+    histograms: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
 class MetricStore(Protocol):
     """Per-bucket rollups of the records, kept by the record store as batches are stored."""
 
@@ -198,6 +208,11 @@ class MetricStore(Protocol):
         self, workspace: str, dimset: int, start: datetime | None, end: datetime | None
     ) -> list[tuple[str, ...]]:
         """The dimension values of every series of ``dimset`` with data in the range."""
+        ...
+
+    def totals(self, read: SeriesRead) -> list[SeriesTotals]:
+        """Every series of ``read.dimset`` matching ``read.values``, each with its measures
+        and latency buckets merged over the whole range (``read.period`` is not used)."""
         ...
 
     def rebuild(self, since: datetime | None = None) -> None:

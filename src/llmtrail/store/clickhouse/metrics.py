@@ -44,7 +44,7 @@ from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.migrations import table_name
 from llmtrail.store.duckdb.metrics import DIM_COLUMNS, HISTOGRAMS, MEASURES, WIDTHS, DuckDBRollups
-from llmtrail.store.interfaces import SeriesRead
+from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.paging import epoch_us
 from llmtrail.store.schema import RecordSchema, metadata_column_name
 
@@ -193,6 +193,36 @@ class ClickHouseMetricStore:
         for period, idx, n in rows:
             out.setdefault(_moment(period, read.period), {})[int(idx)] = int(n)
         return out
+
+    def totals(self, read: SeriesRead) -> list[SeriesTotals]:
+        cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]
+        keys = ", ".join(cols) if cols else "NULL"
+        group = f" GROUP BY {', '.join(cols)}" if cols else ""
+        names = [m[0] for m in MEASURES]
+        merged = ", ".join(f"{m[3]}({m[0]})" for m in MEASURES)
+        where, params = _where(read)
+        rows = self.db.query(
+            f"SELECT {keys}, {merged} FROM {self.db.table('metric_rollups')} WHERE {where}{group}",
+            params,
+        )
+        skip = max(1, len(cols))
+        out = {
+            tuple(row[: len(cols)]): SeriesTotals(
+                tuple(row[: len(cols)]), dict(zip(names, row[skip:], strict=True))
+            )
+            for row in rows
+        }
+        buckets = self.db.query(
+            f"SELECT {keys}, metric, idx, sum(n) FROM {self.db.table('metric_histograms')} "
+            f"WHERE {where} GROUP BY {', '.join([*cols, 'metric', 'idx'])}",
+            params,
+        )
+        for row in buckets:
+            key = tuple(row[: len(cols)])
+            metric, idx, n = row[skip:]
+            if key in out:
+                out[key].histograms.setdefault(str(metric), {})[int(idx)] = int(n)
+        return list(out.values())
 
     def series(
         self, workspace: str, dimset: int, start: datetime | None, end: datetime | None

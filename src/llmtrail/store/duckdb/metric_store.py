@@ -12,7 +12,7 @@ import duckdb
 
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.duckdb.metrics import DuckDBRollups
-from llmtrail.store.interfaces import SeriesRead
+from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 
 
 class DuckDBMetricStore:
@@ -40,6 +40,9 @@ class DuckDBMetricStore:
                 end=end,
             )
         )
+
+    def totals(self, read: SeriesRead) -> list[SeriesTotals]:
+        return self.db.read(functools.partial(self.rollups.read_totals, read=read))
 
     def rebuild(self, since: datetime | None = None) -> None:
         self.db.write(functools.partial(self.rollups.rebuild, since=since))

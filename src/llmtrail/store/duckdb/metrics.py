@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from llmtrail.metrics.dimensions import BY_NAME, DIMENSION_SETS, DIMENSIONS, OTHER, Dimension
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.record import MONEY_MAX_USD
-from llmtrail.store.interfaces import SeriesRead
+from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.schema import RecordSchema, metadata_column_name
 
 WIDTHS: tuple[int, ...] = (10, 60, 3600)
@@ -452,6 +452,42 @@ class DuckDBRollups:
                 out[moment] = dict(zip(idx[first:last], n[first:last], strict=True))
                 first = last
         return out
+
+    def read_totals(self, conn: duckdb.DuckDBPyConnection, read: SeriesRead) -> list[SeriesTotals]:
+        """Per series of the read's set, its figures merged over the whole range."""
+        cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]
+        keys = ", ".join(cols) if cols else "NULL"
+        group = f"GROUP BY {', '.join(cols)}" if cols else ""
+        names = [m[0] for m in MEASURES]
+        plain = ", ".join(f'"{n}"' for n in names)
+        merged = ", ".join(f'{m[3]}("{m[0]}")' for m in MEASURES)
+        rollups, params = _where(read, staged=False)
+        staged, staged_params = _where(read, staged=True)
+        rows = conn.execute(
+            f"""SELECT {keys}, {merged} FROM (
+                SELECT {keys}, {plain} FROM metric_rollups {rollups}
+                UNION ALL SELECT {keys}, {plain} FROM metric_staging {staged}) {group}""",
+            params + staged_params,
+        ).fetchall()
+        out = {
+            tuple(row[: len(cols)]): SeriesTotals(
+                tuple(row[: len(cols)]), dict(zip(names, row[max(1, len(cols)) :], strict=True))
+            )
+            for row in rows
+        }
+        buckets = conn.execute(
+            f"""SELECT {keys}, metric, idx, sum(n)::BIGINT FROM (
+                SELECT {keys}, metric, idx, n FROM metric_histograms {rollups}
+                UNION ALL SELECT {keys}, metric, idx, n FROM metric_staging_histograms {staged})
+            GROUP BY ALL""",
+            params + staged_params,
+        ).fetchall()
+        for row in buckets:
+            key = tuple(row[: len(cols)])
+            metric, idx, n = row[max(1, len(cols)) :]
+            if key in out:
+                out[key].histograms.setdefault(metric, {})[int(idx)] = int(n)
+        return list(out.values())
 
     def series_values(
         self,
