@@ -137,6 +137,17 @@ def test_series_by_application_equal_the_query_api(server: ServerProcess) -> Non
     )
     assert status == 200, answer
     assert {r["Label"]: _total(r) for r in answer["MetricDataResults"]} == expected
+    assert len({r["Id"] for r in answer["MetricDataResults"]}) == len(expected)
+    status, answer = call(
+        server.url,
+        "GET",
+        "/api/metrics?metric=Invocations&metric=InputTokenCount&by=ApplicationName"
+        "&period=86400&since=2d",
+    )
+    assert status == 200, answer
+    labels = {r["Label"] for r in answer["MetricDataResults"]}
+    assert labels == {f"{m} {app}" for m in ("Invocations", "InputTokenCount") for app in expected}
+    assert all(r["Id"] for r in answer["MetricDataResults"])
 
 
 def test_latency_statistics(server: ServerProcess) -> None:

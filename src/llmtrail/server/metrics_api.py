@@ -117,7 +117,8 @@ class MetricsAPI:
                 if by:
                     schema = ",".join(["AWS/Bedrock", *(n for n, _ in dims), by])
                     terms = " ".join(f'{n}="{v}"' for n, v in dims)
-                    searches.append((f'{{{schema}}} MetricName="{name}" {terms}', own_stat or stat))
+                    expression = f'{{{schema}}} MetricName="{name}" {terms}'
+                    searches.append((i, name, expression, own_stat or stat))
                 else:
                     queries.append(
                         MetricDataQuery(
@@ -125,8 +126,8 @@ class MetricsAPI:
                         )
                     )
             results = await self._data(queries, start, end) if queries else []
-            for expression, s in searches:
-                results += await asyncio.to_thread(
+            for i, name, expression, s in searches:  # one series per value of `by`
+                found = await asyncio.to_thread(
                     self.runtime.metrics.search,
                     expression,
                     s,
@@ -135,6 +136,11 @@ class MetricsAPI:
                     end,
                     DEFAULT_WORKSPACE,
                 )
+                for n, series in enumerate(found):
+                    series.id = f"m{i}_{n}"
+                    if len(metrics) > 1:
+                        series.label = f"{name} {series.label}"
+                results += found
         except LlmtrailError as exc:
             return from_error(exc)
         return json_response(_answer(results, descending=False))
