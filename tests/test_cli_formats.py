@@ -15,14 +15,18 @@ import json
 import re
 import time
 import urllib.request
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmtrail.cli import build_parser, main
+from tests.alerts.receivers import WebhookReceiver
 from tests.conftest import LOCAL_FIXTURES
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, free_port
 from tests.test_cli_help import every_parser
 
 FIXTURE = LOCAL_FIXTURES / "bedrock-invocation-logs.jsonl"  # 4 records, one failed
@@ -56,10 +60,12 @@ class Cli:
         self.commands = data_commands()
         self.paths = {path for path, _ in every_parser(build_parser())}
 
-    def run(self, *args: str) -> str:
-        code = main([*args, "--data-dir", str(self.data)])
+    def run(self, *args: str, code: int = 0) -> str:
+        """The command's standard output; it exits with ``code`` (1: it ran and reports a
+        failure, such as a notification that did not arrive)."""
+        exited = main([*args, "--data-dir", str(self.data)])
         out, err = self.capsys.readouterr()
-        assert code == 0, err
+        assert exited == code, err
         return out
 
     def path(self, args: tuple[str, ...]) -> tuple[str, ...]:
@@ -70,15 +76,15 @@ class Cli:
             path = (*path, word)
         return path
 
-    def json(self, *args: str) -> Any:
+    def json(self, *args: str, code: int = 0) -> Any:
         """The whole output is one JSON document."""
-        document = json.loads(self.run(*args, "--format", "json"))
+        document = json.loads(self.run(*args, "--format", "json", code=code))
         self.checked["json"].add(self.path(args))
         return document
 
-    def ndjson(self, *args: str) -> list[Any]:
+    def ndjson(self, *args: str, code: int = 0) -> list[Any]:
         """Each line is one JSON object."""
-        out = self.run(*args, "--format", "ndjson")
+        out = self.run(*args, "--format", "ndjson", code=code)
         assert out == "" or out.endswith("\n")
         lines = [json.loads(line) for line in out.splitlines()]
         assert all(isinstance(line, dict) for line in lines), out
@@ -103,14 +109,21 @@ class Cli:
         self.people(*args)
         return document
 
-    def change(self, fmt: str, *args: str) -> dict[str, Any]:
+    def change(self, fmt: str, *args: str, code: int = 0) -> dict[str, Any]:
         """A command that changes something, run once, in ``fmt``: one object either way."""
         if fmt == "json":
-            document = self.json(*args)
+            document = self.json(*args, code=code)
         else:
-            [document] = self.ndjson(*args)
+            [document] = self.ndjson(*args, code=code)
         assert isinstance(document, dict)
         return document
+
+    def changes(self, fmt: str, *args: str, code: int = 0) -> list[dict[str, Any]]:
+        """A command that does something to several things, run once, in ``fmt``: a JSON
+        array of objects, or one object a line."""
+        items = self.json(*args, code=code) if fmt == "json" else self.ndjson(*args, code=code)
+        assert isinstance(items, list) and all(isinstance(item, dict) for item in items)
+        return items
 
     def people(self, *args: str) -> None:
         """table and csv still print: something, and CSV under a header."""
@@ -163,7 +176,158 @@ def post_trace(server: ServerProcess) -> None:
         assert answer.status == 200
 
 
-def check_every_data_command(cli: Cli) -> None:
+def check_dashboards(cli: Cli) -> None:
+    """put from a body file, get to standard output and to a file, list, delete."""
+    body = {
+        "widgets": [
+            {"type": "text", "x": 0, "y": 0, "width": 6, "height": 3,
+             "properties": {"markdown": "# Calls"}},
+            {"type": "metric", "x": 6, "y": 0, "width": 12, "height": 6,
+             "properties": {"metrics": [["AWS/Bedrock", "Invocations"]], "stat": "Sum",
+                            "period": 300, "title": "calls"}},
+        ]
+    }  # fmt: skip
+    source = cli.data.parent / "dashboard.json"
+    source.write_text(json.dumps(body))
+    for fmt in ("json", "ndjson"):
+        put = cli.change(fmt, "dashboards", "put", f"board-{fmt}", str(source))
+        assert put.get("DashboardValidationMessages", []) == [], put
+    assert cli.one("dashboards", "get", "board-json") == body
+    exported = cli.data.parent / "exported.json"
+    written = cli.one("dashboards", "get", "board-ndjson", "--output", str(exported))
+    assert json.loads(exported.read_text()) == body
+    size, widgets = exported.stat().st_size, len(body["widgets"])
+    assert written == {"file": str(exported), "DashboardName": "board-ndjson", "Size": size,
+                       "widgets": widgets}  # fmt: skip
+    listed = {d["DashboardName"]: d for d in cli.listing("dashboards", "list")}
+    assert {"board-json", "board-ndjson"} <= set(listed)
+    for fmt in ("json", "ndjson"):
+        deleted = cli.change(fmt, "dashboards", "delete", f"board-{fmt}")
+        assert deleted == {"deleted": f"board-{fmt}"}
+    left = {d["DashboardName"] for d in cli.listing("dashboards", "list")}
+    assert left == set(listed) - {"board-json", "board-ndjson"}
+
+
+def check_alarms(cli: Cli, hook: WebhookReceiver) -> None:
+    """Notifiers (a webhook that answers, one to a closed port), an alarm from a
+    PutMetricAlarm file and one from flags; evaluated, shown, listed, test-fired, deleted.
+    No record is newer than the fixture's, so the last minute has no Invocations (missing
+    data or a 0): ">= 1, missing not breaching" is OK, "< 1, missing breaching" ALARM."""
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    url = {"json": hook.url, "ndjson": closed}
+    for fmt in ("json", "ndjson"):
+        made = cli.change(fmt, "notifiers", "put", f"hook-{fmt}", "--webhook", url[fmt])
+        assert (made["type"], made["url"]) == ("webhook", url[fmt])
+    notifiers = {n["name"]: n for n in cli.listing("notifiers", "list")}
+    assert {name: n["url"] for name, n in notifiers.items()} == {
+        f"hook-{fmt}": url[fmt] for fmt in url
+    }
+    assert cli.one("notifiers", "show", "hook-ndjson") == notifiers["hook-ndjson"]
+
+    source = cli.data.parent / "alarm.json"
+    source.write_text(json.dumps({
+        "AlarmName": "calls-json", "Namespace": "AWS/Bedrock", "MetricName": "Invocations",
+        "Statistic": "Sum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching", "AlarmActions": ["hook-json"],
+    }))  # fmt: skip
+    made = cli.change("json", "alarms", "put", "calls-json", str(source))
+    assert (made["AlarmName"], made["Statistic"], made["Period"]) == ("calls-json", "Sum", 60)
+    topic = "arn:aws:sns:us-east-1:000000000000:hook-json"  # names notifier hook-json
+    made = cli.change("ndjson", "alarms", "put", "calls-ndjson", "--metric-name", "Invocations",
+                      "--statistic", "Sum", "--period", "60", "--threshold", "1",
+                      "--comparison-operator", "LessThanThreshold",
+                      "--treat-missing-data", "breaching",
+                      "--alarm-actions", "hook-ndjson", topic)  # fmt: skip
+    assert made["AlarmActions"] == ["hook-ndjson", topic]
+    assert made["StateValue"] == "INSUFFICIENT_DATA"
+    recent = cli.json("metrics", "get", "Invocations", "--since", "5m", "--period", "60")
+    assert sum(sum(r["Values"]) for r in recent) == 0  # missing or 0: the same states
+    expected = {"json": "OK", "ndjson": "ALARM"}  # notBreaching, breaching
+    for fmt in ("json", "ndjson"):
+        evaluated = cli.change(fmt, "alarms", "evaluate", f"calls-{fmt}")
+        assert evaluated["StateValue"] == expected[fmt], evaluated
+        assert cli.one("alarms", "show", f"calls-{fmt}") == evaluated
+    listed = cli.listing("alarms", "list")
+    assert {a["AlarmName"]: a["StateValue"] for a in listed} == {
+        f"calls-{fmt}": state for fmt, state in expected.items()
+    }
+    assert [a["AlarmName"] for a in cli.listing("alarms", "list", "--state", "ALARM")] == [
+        "calls-ndjson"
+    ]
+    history = cli.listing("alarms", "history", "calls-ndjson")
+    assert {i["HistoryItemType"] for i in history} >= {"ConfigurationUpdate", "StateUpdate"}
+    changes = cli.listing("alarms", "history", "calls-ndjson", "--type", "StateUpdate")
+    assert [(i["OldState"], i["NewState"]) for i in changes] == [("INSUFFICIENT_DATA", "ALARM")]
+
+    # test fires: to the receiver, and to the closed port (the command exits 1)
+    posts = len(hook.posts)
+    [sent] = cli.changes("json", "alarms", "test", "calls-json")
+    assert (sent["action"], sent["status"]) == ("hook-json", "delivered")
+    sent_both = cli.changes("ndjson", "alarms", "test", "calls-ndjson", code=1)
+    assert [(d["action"], d["status"]) for d in sent_both] == [
+        ("hook-ndjson", "failed"),
+        (topic, "delivered"),
+    ]
+    assert sent_both[0]["lastError"]
+    one = cli.change("json", "notifiers", "test", "hook-json")
+    assert one["status"] == "delivered"
+    failed = cli.change("ndjson", "notifiers", "test", "hook-ndjson", code=1)
+    assert failed["status"] == "failed" and failed["lastError"]
+    assert len(hook.posts) == posts + 3
+    deliveries = cli.listing("notifiers", "deliveries")
+    tests = [d for d in deliveries if d["attempts"]]  # the test fires
+    assert sorted(d["status"] for d in tests) == ["delivered"] * 3 + ["failed"] * 2
+    queued = [d for d in deliveries if not d["attempts"]]  # calls-ndjson's ALARM: next tick
+    assert sorted((d["alarm"], d["action"], d["status"]) for d in queued) == [
+        ("calls-ndjson", action, "pending") for action in sorted(["hook-ndjson", topic])
+    ]
+    failures = cli.listing("notifiers", "deliveries", "--status", "failed")
+    assert failures == [d for d in deliveries if d["status"] == "failed"]
+
+    for fmt in ("json", "ndjson"):
+        assert cli.change(fmt, "alarms", "delete", f"calls-{fmt}") == {"deleted": f"calls-{fmt}"}
+        deleted = cli.change(fmt, "notifiers", "delete", f"hook-{fmt}")
+        assert deleted == {"deleted": f"hook-{fmt}"}
+    assert cli.listing("alarms", "list") == [] and cli.listing("notifiers", "list") == []
+
+
+def check_metrics(cli: Cli, logs: list[dict[str, Any]]) -> None:
+    """By model, the rollups count the records of a range the hour width still keeps (the
+    older fixture records may have been dropped by retention), list those series, and say
+    the same after a rebuild from the newest record on."""
+    kept_days = cli.one("config", "show")["metrics"]["retention_1h_days"]
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=int(kept_days) - 1)
+    expected = Counter(
+        r["modelId"] for r in logs if datetime.fromisoformat(r["timestamp"]) >= start
+    )
+    kept = ("--start", start.isoformat(), "--period", "86400")
+    get = ("metrics", "get", "Invocations", "--by", "ModelId", *kept)
+    results = cli.listing(*get)
+    assert {r["Label"]: sum(r["Values"]) for r in results} == expected
+    series = cli.listing("metrics", "list", "--metric", "Invocations", "--dimensions", "ModelId",
+                         "--start", start.isoformat())  # fmt: skip
+    assert {s["MetricName"] for s in series} == {"Invocations"}
+    assert {s["Dimensions"][0]["Value"] for s in series} == set(expected)
+    # a rebuild walks every day from --since on: the newest record's keeps it quick
+    newest = max(datetime.fromisoformat(r["timestamp"]) for r in logs)
+    for fmt, since in (("json", newest), ("ndjson", newest.replace(minute=0, second=0))):
+        rebuilt = cli.change(fmt, "metrics", "rebuild", "--since", since.isoformat())
+        assert rebuilt == {"rebuilt": True, "since": since.isoformat()}
+    assert cli.json(*get) == results
+
+
+def check_demo(cli: Cli) -> None:
+    """The smallest demo (no calls, no history) still sets up budgets, which exist."""
+    for fmt in ("json", "ndjson"):
+        tally = cli.change(fmt, "demo", "--calls", "0", "--days", "0")
+        assert tally["warnings"] == [] and tally["live"] == {} and tally["historyStored"] == 0
+        budgets = {b["name"] for b in cli.listing("budgets")}
+        assert budgets == {b["name"] for b in tally["budgets"]} and budgets
+
+
+def check_every_data_command(cli: Cli, hook: WebhookReceiver) -> None:
     # what the listing commands will list; each change once as json and once as ndjson
     assert cli.change("json", "ingest", str(FIXTURE))["stored"] == 4
     assert cli.change("ndjson", "ingest", str(FIXTURE))["duplicate"] == 4
@@ -228,6 +392,11 @@ def check_every_data_command(cli: Cli) -> None:
         assert cli.change(fmt, "budgets", "delete", f"b-{fmt}") == {"deleted": f"b-{fmt}"}
     assert cli.listing("budgets") == [] and cli.listing("queries") == []
 
+    check_dashboards(cli)
+    check_alarms(cli, hook)
+    check_metrics(cli, logs)
+    check_demo(cli)  # last: it adds budgets, prices, profiles and saved queries
+
     commands = cli.commands
     assert cli.checked["json"] == set(commands)
     assert cli.checked["ndjson"] == {path for path, fmts in commands.items() if "ndjson" in fmts}
@@ -243,17 +412,21 @@ def test_every_data_command_prints_one_json_document_or_one_object_a_line(
 ) -> None:
     monkeypatch.delenv("LLMTRAIL_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # timeline's table format draws ./timeline.png
+    # webhooks to this machine's receiver; no scheduled evaluation while the test runs
+    monkeypatch.setenv("LLMTRAIL_ALERTS__ALLOW_PRIVATE_WEBHOOKS", "true")
+    monkeypatch.setenv("LLMTRAIL_ALERTS__EVALUATION_INTERVAL_S", "86400")
     cli = Cli(capsys, tmp_path / "data")
-    server = ServerProcess(cli.data).start()
-    try:
-        post_trace(server)
-        if with_server:
-            check_every_data_command(cli)
-            assert len(server.get("/api/records")["records"]) == 4  # ingested through it
-    finally:
-        server.stop()
-    if not with_server:
-        check_every_data_command(cli)
+    with WebhookReceiver() as hook:
+        server = ServerProcess(cli.data).start()
+        try:
+            post_trace(server)
+            if with_server:
+                check_every_data_command(cli, hook)
+                assert len(server.get("/api/records")["records"]) == 4  # ingested through it
+        finally:
+            server.stop()
+        if not with_server:
+            check_every_data_command(cli, hook)
     assert (tmp_path / "timeline.png").stat().st_size > 0
 
 
@@ -262,7 +435,7 @@ def test_a_growing_list_streams_json_one_object_a_line_and_csv_under_one_header(
 
     pages = [[{"id": 1}], [{"id": 2}, {"id": 3}]]
 
-    def table_of(page: list[dict[str, int]]) -> Table:
+    def table_of(page: Sequence[dict[str, int]]) -> Table:
         return Table(["id"], [[item["id"]] for item in page])
 
     for fmt in ("json", "ndjson"):

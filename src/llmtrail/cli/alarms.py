@@ -349,7 +349,8 @@ def _delete_notifier(backend: Any, args: argparse.Namespace) -> int:
 
 def _test_notifier(backend: Any, args: argparse.Namespace) -> int:
     answer = backend.request("POST", _notifier_path(args.name, "/test"))
-    _print_deliveries([answer], args.format)
+    row = [answer.get(h) for h in _DELIVERY_HEADERS]  # one delivery: one object, not a list
+    print_object(answer, args.format, Table(_DELIVERY_HEADERS, [row]))
     return 0 if answer["status"] == "delivered" else 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.cli.arguments import add_common_options, path_segment
-from llmtrail.cli.output import Table, print_list, print_object
+from llmtrail.cli.output import Table, print_list, print_object, write_json_file
 from llmtrail.cli.usage import add_command
 from llmtrail.errors import ValidationError
 
@@ -51,8 +51,14 @@ def register(sub: Any) -> None:
     )
     add_common_options(get, default_format="json")
     get.add_argument("name", metavar="NAME", help="the dashboard's name")
-    get.add_argument("--output", "-o", type=Path, metavar="FILE", help="write to FILE")
-    get.set_defaults(handler=_get)
+    get.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        metavar="FILE",
+        help="write the body to FILE and print what was written (a line by default)",
+    )
+    get.set_defaults(handler=_get, format=None)  # json, or with --output table
 
     put = add_command(
         commands,
@@ -88,11 +94,19 @@ def _list(backend: Any, args: argparse.Namespace) -> int:
 
 def _get(backend: Any, args: argparse.Namespace) -> int:
     body = backend.request("GET", f"/api/dashboards/{path_segment(args.name)}")
-    if args.output is not None:
-        args.output.write_text(json.dumps(body, indent=2) + "\n")
-        print(f"{args.output}: dashboard {args.name}, {len(body.get('widgets', []))} widgets")
+    if args.output is None:
+        print_object(body, args.format or "json")
         return 0
-    print_object(body, args.format)
+    size = write_json_file(args.output, body)
+    widgets = len(body.get("widgets", []))
+    written = {
+        "file": str(args.output),
+        "DashboardName": args.name,
+        "Size": size,
+        "widgets": widgets,
+    }
+    line = f"{args.output}: dashboard {args.name}, {widgets} widgets"
+    print_object(written, args.format or "table", text=line)
     return 0
 
 

@@ -22,6 +22,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 FORMATS = ("table", "json", "ndjson", "csv")
@@ -91,6 +92,14 @@ def print_object(
         if i:
             out.write("\n")
         _print_table(table, fmt, out)
+
+
+def write_json_file(path: Path, document: Any) -> int:
+    """``document`` as indented JSON in the file at ``path`` (an export such as a dashboard
+    body, read back by the matching import); returns the bytes written."""
+    data = (_json(document, indent=2) + "\n").encode()
+    path.write_bytes(data)
+    return len(data)
 
 
 def stream_list(
