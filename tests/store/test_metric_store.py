@@ -56,6 +56,8 @@ def make_docs(n: int, seed: int, start: datetime, span: timedelta) -> list[Doc]:
             doc["latencyMs"] = 0 if rng.random() < 0.02 else int(rng.lognormvariate(6, 1))
         if rng.random() < 0.5:
             doc["timeToFirstTokenMs"] = rng.randrange(0, 800)
+        if rng.random() < 0.1:
+            del doc["cost"]  # no price: counts nothing in CostUsd
         roll = rng.random()
         if roll < 0.04:
             doc |= {"status": "ERROR", "error": {"type": "throttled", "httpStatus": 429}}
@@ -212,7 +214,7 @@ FIGURES: dict[tuple[str, str], tuple[Callable[[Doc], Any], Callable[[list[Any]],
     ("Invocations", "Sum"): (lambda d: 1, _sum),
     ("InputTokenCount", "Sum"): (lambda d: d["input"]["inputTokenCount"], _sum),
     ("OutputTokenCount", "Average"): (lambda d: d["output"]["outputTokenCount"], _mean),
-    ("CostUsd", "Sum"): (lambda d: Decimal(d["cost"]["totalUsd"]), _sum),
+    ("CostUsd", "Sum"): (lambda d: Decimal(d["cost"]["totalUsd"]) if "cost" in d else 0, _sum),
     ("InvocationLatency", "Average"): (lambda d: d.get("latencyMs"), _mean),
     ("InvocationLatency", "Minimum"): (lambda d: d.get("latencyMs"), lambda v: float(min(v))),
     ("InvocationLatency", "Maximum"): (lambda d: d.get("latencyMs"), lambda v: float(max(v))),

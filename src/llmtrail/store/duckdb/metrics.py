@@ -35,8 +35,9 @@ DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)
 THROTTLE = "coalesce(r.error_code = 'ThrottlingException' OR r.error_http_status = 429, false)"
 ERROR = "r.status = 'ERROR'"
 
-_BOUNDED_COST = (
-    f"least(greatest(r.cost_total_usd, -{MONEY_MAX_USD}), {MONEY_MAX_USD})::DECIMAL(38, 9)"
+_BOUNDED_COST = (  # least/greatest skip NULLs: a record with no cost must stay NULL
+    f"CASE WHEN r.cost_total_usd IS NOT NULL THEN least(greatest(r.cost_total_usd, "
+    f"-{MONEY_MAX_USD}), {MONEY_MAX_USD})::DECIMAL(38, 9) END"
 )
 # (column, DuckDB type, aggregate over a batch of records, how deltas merge)
 MEASURES: tuple[tuple[str, str, str, str], ...] = (
@@ -315,7 +316,12 @@ class DuckDBRollups:
                 self.fold(conn)
 
             _transaction(conn, one_day)
-            day = until
+            following = conn.execute(  # the next day with records: skip empty ones
+                'SELECT min("timestamp") FROM records WHERE "timestamp" >= ?', [until]
+            ).fetchone()
+            if following is None or following[0] is None:
+                break
+            day = following[0]
 
     def _clear(self, conn: duckdb.DuckDBPyConnection, start: datetime | None) -> None:
         """Fold what is staged, then drop the rollups from ``start`` (all when None); with
