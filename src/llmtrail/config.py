@@ -81,6 +81,7 @@ class MetricSettings:
     maintenance_interval_s: float = 10.0
     retention_10s_hours: float = 6.0
     retention_1m_days: float = 15.0
+    retention_5m_days: float = 63.0
     retention_1h_days: float = 455.0
 
 
@@ -385,6 +386,7 @@ _AT_LEAST_ONE = frozenset(
         "maintenance_interval_s",
         "retention_10s_hours",
         "retention_1m_days",
+        "retention_5m_days",
         "retention_1h_days",
     }
 )

@@ -91,7 +91,7 @@ def check_period(period: int, start: datetime, now: datetime, field: str = "Peri
         return 10
     if period <= 0 or period % 60:
         raise ValidationError(field, f"must be 10, 30 or a multiple of 60 seconds, got {period}")
-    return 3600 if period % 3600 == 0 else 60
+    return next(width for width in (3600, 300, 60) if period % width == 0)
 
 
 class MetricsService:
@@ -197,11 +197,9 @@ class MetricsService:
         result = MetricDataResult("", _label(stat))
         if stat.metric in _TIMED and _PERCENTILE.fullmatch(stat.stat):
             q = float(stat.stat[1:])
-            for period, counts in sorted(self.store.histogram(read, _TIMED[stat.metric]).items()):
-                value = sketch.percentile(counts, q)
-                if value is not None:
-                    result.timestamps.append(period)
-                    result.values.append(round(value, 3))
+            for period, index in self.store.percentile(read, _TIMED[stat.metric], q):
+                result.timestamps.append(period)
+                result.values.append(round(sketch.bucket_value(index), 3))
             return result
         for period, measures in self.store.measures(read):
             value = _statistic(stat.metric, stat.stat, measures)

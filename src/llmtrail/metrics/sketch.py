@@ -9,7 +9,6 @@ rollups do per minute, per hour and per query range. ``ZERO_BUCKET`` holds 0 ms.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 RELATIVE_ERROR = 0.01
 GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
@@ -28,18 +27,3 @@ def bucket_value(index: int) -> float:
     if index == ZERO_BUCKET:
         return 0.0
     return 2 * GAMMA**index / (GAMMA + 1)
-
-
-def percentile(counts: Mapping[int, int], q: float) -> float | None:
-    """The ``q``-th percentile (0–100) of the values counted in ``counts`` (bucket → count),
-    by nearest rank; None when nothing was counted."""
-    total = sum(counts.values())
-    if total <= 0:
-        return None
-    rank = max(1, math.ceil(q / 100 * total))
-    seen = 0
-    for index in sorted(counts):
-        seen += counts[index]
-        if seen >= rank:
-            return bucket_value(index)
-    return bucket_value(max(counts))

@@ -131,6 +131,7 @@ class Runtime:
             {
                 10: timedelta(hours=m.retention_10s_hours),
                 60: timedelta(days=m.retention_1m_days),
+                300: timedelta(days=m.retention_5m_days),
                 3600: timedelta(days=m.retention_1h_days),
             }
         )

@@ -204,6 +204,11 @@ class MetricStore(Protocol):
         """Per period: the merged latency buckets of ``metric`` (``latency`` or ``ttft``)."""
         ...
 
+    def percentile(self, read: SeriesRead, metric: str, q: float) -> list[tuple[datetime, int]]:
+        """Per period with data (ascending): the latency bucket (`llmtrail.metrics.sketch`)
+        holding the ``q``-th percentile (0–100) of ``metric``, by nearest rank."""
+        ...
+
     def series(
         self, workspace: str, dimset: int, start: datetime | None, end: datetime | None
     ) -> list[tuple[str, ...]]:

@@ -5,7 +5,7 @@ transaction; what it has is materialized views, which run on every block inserte
 ``records`` and insert what they select into the rollup tables as part of that insert. Two
 views (`view_statements`) fill ``metric_rollups`` and ``metric_histograms`` with the same
 columns, the same dimension values (`DuckDBRollups.dimension_sql`), the same measures
-(`MEASURES`), widths (10 s, 1 min, 1 h) and dimension sets (each record joined to every
+(`MEASURES`), widths (10 s, 1 min, 5 min, 1 h) and dimension sets (each record joined to every
 (width, set) pair, then one ``GROUP BY``) and the same latency buckets
 (``ceil(ln(v) / ln(GAMMA))``, 0 → `ZERO_BUCKET`) as DuckDB, so reads are alike. The
 tables are ``AggregatingMergeTree``: the rows each insert adds are deltas, merged on read by
@@ -193,6 +193,22 @@ class ClickHouseMetricStore:
         for period, idx, n in rows:
             out.setdefault(_moment(period, read.period), {})[int(idx)] = int(n)
         return out
+
+    def percentile(self, read: SeriesRead, metric: str, q: float) -> list[tuple[datetime, int]]:
+        where, params = _where(read)
+        rows = self.db.query(
+            f"""SELECT p, min(idx) FROM (
+                SELECT p, idx,
+                       sum(n) OVER (PARTITION BY p ORDER BY idx ROWS UNBOUNDED PRECEDING) AS seen,
+                       sum(n) OVER (PARTITION BY p) AS total
+                FROM (SELECT intDiv(toUnixTimestamp64Micro(bucket), {read.period * 1_000_000})
+                             AS p, idx, sum(n) AS n
+                      FROM {self.db.table("metric_histograms")}
+                      WHERE {where} AND metric = {{metric:String}} GROUP BY p, idx))
+            WHERE seen >= greatest(1, ceil({{q:Float64}} / 100 * total)) GROUP BY p ORDER BY p""",
+            {**params, "metric": metric, "q": q},
+        )
+        return [(_moment(p, read.period), int(idx)) for p, idx in rows]
 
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
         cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]

@@ -41,6 +41,11 @@ class DuckDBMetricStore:
             )
         )
 
+    def percentile(self, read: SeriesRead, metric: str, q: float) -> list[tuple[datetime, int]]:
+        return self.db.read(
+            functools.partial(self.rollups.read_percentile, read=read, metric=metric, q=q)
+        )
+
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
         return self.db.read(functools.partial(self.rollups.read_totals, read=read))
 

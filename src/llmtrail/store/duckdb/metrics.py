@@ -2,8 +2,8 @@
 
 Two tables: ``metric_rollups`` holds per bucket and series the counts, sums, minima and
 maxima; ``metric_histograms`` holds the latency buckets (`llmtrail.metrics.sketch`) as rows
-``(…series…, metric, idx, n)``. Each batch adds rows for three bucket widths (10 s, 1 min,
-1 h) and every dimension set, from one ``GROUPING SETS`` statement per table over the batch.
+``(…series…, metric, idx, n)``. Each batch adds rows for four bucket widths (10 s, 1 min,
+5 min, 1 h) and every dimension set, from one ``GROUPING SETS`` statement per table over the batch.
 Rows are deltas: several rows of one series and bucket add up on read, and `compact` folds
 them into one (plain ``GROUP BY``), so every merge is a sum — which is also what makes a
 rebuild (`rebuild`) the same code run over the ``records`` table.
@@ -30,7 +30,7 @@ from llmtrail.record import MONEY_MAX_USD
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.schema import RecordSchema, metadata_column_name
 
-WIDTHS: tuple[int, ...] = (10, 60, 3600)
+WIDTHS: tuple[int, ...] = (10, 60, 300, 3600)  # kept 6 h, 15 d, 63 d, 455 d by default
 DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)
 THROTTLE = "coalesce(r.error_code = 'ThrottlingException' OR r.error_http_status = 429, false)"
 ERROR = "r.status = 'ERROR'"
@@ -458,6 +458,32 @@ class DuckDBRollups:
                 out[moment] = dict(zip(idx[first:last], n[first:last], strict=True))
                 first = last
         return out
+
+    def read_percentile(
+        self, conn: duckdb.DuckDBPyConnection, read: SeriesRead, metric: str, q: float
+    ) -> list[tuple[datetime, int]]:
+        """Per period (ascending), the latency bucket holding the ``q``-th percentile by
+        nearest rank: the first bucket whose running count reaches ``ceil(q/100 * n)``."""
+        rollups, params = _where(read, staged=False)
+        staged, staged_params = _where(read, staged=True)
+        us = read.period * 1_000_000
+        rows = conn.execute(
+            f"""WITH cells AS (
+                SELECT epoch_us(bucket) // {us} AS p, idx, sum(n) AS n
+                FROM (SELECT bucket, idx, n FROM metric_histograms {rollups} AND metric = ?
+                      UNION ALL SELECT bucket, idx, n FROM metric_staging_histograms {staged}
+                      AND metric = ?)
+                GROUP BY p, idx),
+            running AS (
+                SELECT p, idx, sum(n) OVER (PARTITION BY p ORDER BY idx
+                                            ROWS UNBOUNDED PRECEDING) AS seen,
+                       sum(n) OVER (PARTITION BY p) AS total
+                FROM cells)
+            SELECT p, min(idx) FROM running
+            WHERE seen >= greatest(1, ceil(? / 100 * total)) GROUP BY p ORDER BY p""",
+            [*params, metric, *staged_params, metric, q],
+        ).fetchall()
+        return [(datetime.fromtimestamp(p * read.period, UTC), int(idx)) for p, idx in rows]
 
     def read_totals(self, conn: duckdb.DuckDBPyConnection, read: SeriesRead) -> list[SeriesTotals]:
         """Per series of the read's set, its figures merged over the whole range."""
