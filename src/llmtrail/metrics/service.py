@@ -172,13 +172,39 @@ class MetricsService:
         workspace: str = DEFAULT_WORKSPACE,
         where: str = "MetricStat",
     ) -> MetricDataResult:
+        read = self._read(stat, [n for n, _ in stat.dimensions], start, end, workspace, where)
+        result = MetricDataResult("", _label(stat))
+        if stat.metric in _TIMED and _PERCENTILE.fullmatch(stat.stat):
+            q = float(stat.stat[1:])
+            for period, index in self.store.percentile(read, _TIMED[stat.metric], q):
+                result.timestamps.append(period)
+                result.values.append(round(sketch.bucket_value(index), 3))
+            return result
+        for period, measures in self.store.measures(read):
+            value = _statistic(stat.metric, stat.stat, measures)
+            if value is not None:
+                result.timestamps.append(period)
+                result.values.append(value)
+        return result
+
+    def _read(
+        self,
+        stat: MetricStat,
+        names: Sequence[str],
+        start: datetime,
+        end: datetime,
+        workspace: str,
+        where: str,
+    ) -> SeriesRead:
+        """The rollup read of ``stat`` over the dimension set ``names`` (``stat``'s
+        dimensions fix some or all of their values), or a `ValidationError` naming the field
+        under ``where``."""
         if stat.namespace != NAMESPACE:
             raise ValidationError(
                 f"{where}.Metric.Namespace", f"only {NAMESPACE} is kept, got {stat.namespace!r}"
             )
         check_stat(stat.metric, stat.stat, f"{where}.Stat")
         width = check_period(stat.period, start, self.clock(), f"{where}.Period")
-        names = [name for name, _ in stat.dimensions]
         dimset = dimension_set(names, f"{where}.Metric.Dimensions")
         values = tuple((resolve(name).column, value) for name, value in sorted(stat.dimensions))
         try:
@@ -193,20 +219,7 @@ class MetricsService:
                 f"{where}.Period",
                 f"the range holds more than {MAX_DATAPOINTS} periods of {stat.period} s",
             )
-        read = SeriesRead(workspace, dimset, values, width, stat.period, lo, hi)
-        result = MetricDataResult("", _label(stat))
-        if stat.metric in _TIMED and _PERCENTILE.fullmatch(stat.stat):
-            q = float(stat.stat[1:])
-            for period, index in self.store.percentile(read, _TIMED[stat.metric], q):
-                result.timestamps.append(period)
-                result.values.append(round(sketch.bucket_value(index), 3))
-            return result
-        for period, measures in self.store.measures(read):
-            value = _statistic(stat.metric, stat.stat, measures)
-            if value is not None:
-                result.timestamps.append(period)
-                result.values.append(value)
-        return result
+        return SeriesRead(workspace, dimset, values, width, stat.period, lo, hi)
 
     def list_metrics(
         self,
@@ -258,10 +271,40 @@ class MetricsService:
         if metric is None:
             raise ValidationError("Expression", 'SEARCH needs MetricName="…"')
         dims = tuple(resolve(n).name for n in schema[1:])
+        wanted = tuple((resolve(k).name, v) for k, v in terms.items())
+        check_stat(metric, stat)
+        if metric in _TIMED and _PERCENTILE.fullmatch(stat):
+            return self._search_each(
+                metric, dims, dict(wanted), stat, period, start, end, workspace
+            )
+        asked = MetricStat(metric, stat, period, wanted)
+        read = self._read(asked, dims, start, end, workspace, "Expression")
+        out = []
+        for series in self.store.totals(read):  # every series in one read
+            result = MetricDataResult("", " ".join(series.values) or metric)
+            for moment, measures in series.periods:
+                value = _statistic(metric, stat, measures)
+                if value is not None:
+                    result.timestamps.append(moment)
+                    result.values.append(value)
+            out.append(result)
+        return out
+
+    def _search_each(
+        self,
+        metric: str,
+        dims: tuple[str, ...],
+        wanted: dict[str, str],
+        stat: str,
+        period: int,
+        start: datetime,
+        end: datetime,
+        workspace: str,
+    ) -> list[MetricDataResult]:
+        """A percentile SEARCH: one read per series (percentiles do not add up)."""
         found = self.list_metrics(
             workspace=workspace, metric=metric, dimension_names=dims, start=start, end=end
         )
-        wanted = {resolve(k).name: v for k, v in terms.items()}
         out = []
         for name, dimensions in found:
             if any(dict(dimensions).get(k) != v for k, v in wanted.items()):

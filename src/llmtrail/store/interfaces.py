@@ -183,14 +183,29 @@ class SeriesRead:
     end: datetime
 
 
+_MERGE = {"min": min, "max": max}
+
+
 @dataclass
 class SeriesTotals:
-    """One series' figures over a range: its dimension values (in the dimension set's
-    order), merged measures, and latency buckets per histogram (``latency``, ``ttft``)."""
+    """One series over a range: its dimension values (in the dimension set's order), its
+    measures per period (ascending) and merged over them (``…_min``/``…_max`` by min and
+    max, the rest added up), and its latency buckets per histogram (``latency``, ``ttft``)."""
 
     values: tuple[str, ...]
     measures: dict[str, Any]
     histograms: dict[str, dict[int, int]] = field(default_factory=dict)
+    periods: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, period: datetime, measures: dict[str, Any]) -> None:
+        self.periods.append((period, measures))
+        for key, value in measures.items():
+            held = self.measures.get(key)
+            if value is None or held is None:
+                self.measures[key] = held if value is None else value
+            else:
+                merge = _MERGE.get(key.rsplit("_", 1)[-1])
+                self.measures[key] = merge(held, value) if merge else held + value
 
 
 class MetricStore(Protocol):
@@ -216,8 +231,8 @@ class MetricStore(Protocol):
         ...
 
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
-        """Every series of ``read.dimset`` matching ``read.values``, each with its measures
-        and latency buckets merged over the whole range (``read.period`` is not used)."""
+        """Every series of ``read.dimset`` matching ``read.values``, in one read: each with
+        its measures per ``read.period`` and merged, and its latency buckets over the range."""
         ...
 
     def rebuild(self, since: datetime | None = None) -> None:

@@ -213,21 +213,22 @@ class ClickHouseMetricStore:
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
         cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]
         keys = ", ".join(cols) if cols else "NULL"
-        group = f" GROUP BY {', '.join(cols)}" if cols else ""
         names = [m[0] for m in MEASURES]
         merged = ", ".join(f"{m[3]}({m[0]})" for m in MEASURES)
         where, params = _where(read)
+        period = f"intDiv(toUnixTimestamp64Micro(bucket), {read.period * 1_000_000})"
         rows = self.db.query(
-            f"SELECT {keys}, {merged} FROM {self.db.table('metric_rollups')} WHERE {where}{group}",
+            f"SELECT {keys}, {period} AS p, {merged} FROM {self.db.table('metric_rollups')} "
+            f"WHERE {where} GROUP BY {', '.join([*cols, 'p'])} ORDER BY {', '.join([*cols, 'p'])}",
             params,
         )
         skip = max(1, len(cols))
-        out = {
-            tuple(row[: len(cols)]): SeriesTotals(
-                tuple(row[: len(cols)]), dict(zip(names, row[skip:], strict=True))
-            )
-            for row in rows
-        }
+        out: dict[tuple[str, ...], SeriesTotals] = {}
+        for row in rows:
+            key = tuple(row[: len(cols)])
+            measures = dict(zip(names, row[skip + 1 :], strict=True))
+            moment = _moment(row[skip], read.period)
+            out.setdefault(key, SeriesTotals(key, {})).add(moment, measures)
         buckets = self.db.query(
             f"SELECT {keys}, metric, idx, sum(n) FROM {self.db.table('metric_histograms')} "
             f"WHERE {where} GROUP BY {', '.join([*cols, 'metric', 'idx'])}",

@@ -486,27 +486,30 @@ class DuckDBRollups:
         return [(datetime.fromtimestamp(p * read.period, UTC), int(idx)) for p, idx in rows]
 
     def read_totals(self, conn: duckdb.DuckDBPyConnection, read: SeriesRead) -> list[SeriesTotals]:
-        """Per series of the read's set, its figures merged over the whole range."""
+        """Per series of the read's set: its figures per period, merged over the range, and
+        its latency buckets over the range."""
         cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]
         keys = ", ".join(cols) if cols else "NULL"
-        group = f"GROUP BY {', '.join(cols)}" if cols else ""
         names = [m[0] for m in MEASURES]
         plain = ", ".join(f'"{n}"' for n in names)
         merged = ", ".join(f'{m[3]}("{m[0]}")' for m in MEASURES)
         rollups, params = _where(read, staged=False)
         staged, staged_params = _where(read, staged=True)
+        us = read.period * 1_000_000
         rows = conn.execute(
-            f"""SELECT {keys}, {merged} FROM (
-                SELECT {keys}, {plain} FROM metric_rollups {rollups}
-                UNION ALL SELECT {keys}, {plain} FROM metric_staging {staged}) {group}""",
+            f"""SELECT {keys}, epoch_us(bucket) // {us} AS p, {merged} FROM (
+                SELECT {keys}, bucket, {plain} FROM metric_rollups {rollups}
+                UNION ALL SELECT {keys}, bucket, {plain} FROM metric_staging {staged})
+            GROUP BY ALL ORDER BY ALL""",
             params + staged_params,
         ).fetchall()
-        out = {
-            tuple(row[: len(cols)]): SeriesTotals(
-                tuple(row[: len(cols)]), dict(zip(names, row[max(1, len(cols)) :], strict=True))
-            )
-            for row in rows
-        }
+        skip = max(1, len(cols))
+        out: dict[tuple[str, ...], SeriesTotals] = {}
+        for row in rows:
+            key = tuple(row[: len(cols)])
+            moment = datetime.fromtimestamp(row[skip] * read.period, UTC)
+            measures = dict(zip(names, row[skip + 1 :], strict=True))
+            out.setdefault(key, SeriesTotals(key, {})).add(moment, measures)
         buckets = conn.execute(
             f"""SELECT {keys}, metric, idx, sum(n)::BIGINT FROM (
                 SELECT {keys}, metric, idx, n FROM metric_histograms {rollups}
@@ -516,7 +519,7 @@ class DuckDBRollups:
         ).fetchall()
         for row in buckets:
             key = tuple(row[: len(cols)])
-            metric, idx, n = row[max(1, len(cols)) :]
+            metric, idx, n = row[skip:]
             if key in out:
                 out[key].histograms.setdefault(metric, {})[int(idx)] = int(n)
         return list(out.values())
