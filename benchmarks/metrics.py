@@ -46,7 +46,7 @@ from llmtrail.metrics.service import MetricsService
 from llmtrail.store.duckdb import Database
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
 from llmtrail.store.duckdb.metrics import DuckDBRollups
-from llmtrail.store.interfaces import SeriesRead
+from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from metrics_ingest import IngestRow, ingest_rows
 
 GOAL_MS = 100.0
@@ -226,9 +226,13 @@ class _RecordingStore:
         self.reads.append((read, None))
         return self.inner.measures(read)
 
-    def histogram(self, read: SeriesRead, metric: str) -> dict[datetime, dict[int, int]]:
-        self.reads.append((read, metric))
-        return self.inner.histogram(read, metric)
+    def percentile(self, read: SeriesRead, metric: str, q: float) -> list[tuple[datetime, int]]:
+        self.reads.append((read, f"{metric}:{q}"))
+        return self.inner.percentile(read, metric, q)
+
+    def totals(self, read: SeriesRead) -> list[SeriesTotals]:
+        self.reads.append((read, "totals"))
+        return self.inner.totals(read)
 
     def series(self, *args: Any) -> list[tuple[str, ...]]:
         return self.inner.series(*args)
@@ -265,8 +269,11 @@ def _profiles(db: Database, start: datetime, end: datetime) -> dict[str, str]:
         statement = _Statement()
         if metric is None:
             rollups.read_measures(statement, read)  # type: ignore[arg-type]
+        elif metric == "totals":
+            rollups.read_totals(statement, read)  # type: ignore[arg-type]
         else:
-            rollups.read_histogram(statement, read, metric)  # type: ignore[arg-type]
+            name, q = metric.split(":")
+            rollups.read_percentile(statement, read, name, float(q))  # type: ignore[arg-type]
         profile = functools.partial(_explain, statement.text, statement.params)
         rows = db.read(profile)
         out[case.name] = "\n".join(str(r[-1]) for r in rows)
