@@ -219,7 +219,8 @@ class MetricsService:
                 f"{where}.Period",
                 f"the range holds more than {MAX_DATAPOINTS} periods of {stat.period} s",
             )
-        return SeriesRead(workspace, dimset, values, width, stat.period, lo, hi)
+        needed = _needed(stat.metric)
+        return SeriesRead(workspace, dimset, values, width, stat.period, lo, hi, needed)
 
     def list_metrics(
         self,
@@ -315,6 +316,13 @@ class MetricsService:
             series.label = " ".join(v for _, v in dimensions) or name
             out.append(series)
         return out
+
+
+def _needed(metric: str) -> tuple[str, ...]:
+    """The rollup measures `_statistic` reads for ``metric``."""
+    if metric in _TIMED:
+        return tuple(f"{_TIMED[metric]}_{part}" for part in ("count", "sum", "min", "max"))
+    return ("invocations", _COUNTED[metric])
 
 
 def _statistic(metric: str, stat: str, m: Mapping[str, Any]) -> float | None:

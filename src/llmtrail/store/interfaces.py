@@ -172,7 +172,8 @@ class QueryEngine(Protocol):
 class SeriesRead:
     """One read of metric rollups: a dimension set (`llmtrail.metrics.dimensions` mask) and
     the values of its dimensions as ``(column, value)``, the rollup width to read, the range
-    ``[start, end)`` and the ``period`` (a multiple of ``width``) the buckets merge into."""
+    ``[start, end)`` and the ``period`` (a multiple of ``width``) the buckets merge into;
+    ``measures`` names the measures to read (all when empty)."""
 
     workspace: str
     dimset: int
@@ -181,6 +182,7 @@ class SeriesRead:
     period: int
     start: datetime
     end: datetime
+    measures: tuple[str, ...] = ()  # the measures wanted (rollup column names); () for all
 
 
 _MERGE = {"min": min, "max": max}
@@ -189,23 +191,26 @@ _MERGE = {"min": min, "max": max}
 @dataclass
 class SeriesTotals:
     """One series over a range: its dimension values (in the dimension set's order), its
-    measures per period (ascending) and merged over them (``…_min``/``…_max`` by min and
-    max, the rest added up), and its latency buckets per histogram (``latency``, ``ttft``)."""
+    measures per period (ascending), and its latency buckets per histogram (``latency``,
+    ``ttft``) over the range; `measures` merges the periods (``…_min``/``…_max`` by min and
+    max, the rest added up)."""
 
     values: tuple[str, ...]
-    measures: dict[str, Any]
-    histograms: dict[str, dict[int, int]] = field(default_factory=dict)
     periods: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+    histograms: dict[str, dict[int, int]] = field(default_factory=dict)
 
-    def add(self, period: datetime, measures: dict[str, Any]) -> None:
-        self.periods.append((period, measures))
-        for key, value in measures.items():
-            held = self.measures.get(key)
-            if value is None or held is None:
-                self.measures[key] = held if value is None else value
-            else:
-                merge = _MERGE.get(key.rsplit("_", 1)[-1])
-                self.measures[key] = merge(held, value) if merge else held + value
+    @property
+    def measures(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for _, measures in self.periods:
+            for key, value in measures.items():
+                held = merged.get(key)
+                if value is None or held is None:
+                    merged[key] = held if value is None else value
+                else:
+                    merge = _MERGE.get(key.rsplit("_", 1)[-1])
+                    merged[key] = merge(held, value) if merge else held + value
+        return merged
 
 
 class MetricStore(Protocol):
@@ -232,7 +237,8 @@ class MetricStore(Protocol):
 
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
         """Every series of ``read.dimset`` matching ``read.values``, in one read: each with
-        its measures per ``read.period`` and merged, and its latency buckets over the range."""
+        its measures per ``read.period``, and (when the read names no measures) its latency
+        buckets over the range."""
         ...
 
     def rebuild(self, since: datetime | None = None) -> None:

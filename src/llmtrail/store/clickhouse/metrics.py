@@ -43,7 +43,14 @@ from llmtrail.metrics.dimensions import DIMENSION_SETS, DIMENSIONS
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.migrations import table_name
-from llmtrail.store.duckdb.metrics import DIM_COLUMNS, HISTOGRAMS, MEASURES, WIDTHS, DuckDBRollups
+from llmtrail.store.duckdb.metrics import (
+    DIM_COLUMNS,
+    HISTOGRAMS,
+    MEASURES,
+    WIDTHS,
+    DuckDBRollups,
+    wanted,
+)
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.paging import epoch_us
 from llmtrail.store.schema import RecordSchema, metadata_column_name
@@ -168,8 +175,9 @@ class ClickHouseMetricStore:
         self.clock = clock  # retention's "now"
 
     def measures(self, read: SeriesRead) -> list[tuple[datetime, dict[str, Any]]]:
-        names = [m[0] for m in MEASURES]
-        merged = ", ".join(f"{m[3]}({m[0]})" for m in MEASURES)
+        chosen = wanted(read)
+        names = [m[0] for m in chosen]
+        merged = ", ".join(f"{m[3]}({m[0]})" for m in chosen)
         where, params = _where(read)
         rows = self.db.query(
             f"SELECT intDiv(toUnixTimestamp64Micro(bucket), {read.period * 1_000_000}) AS p, "
@@ -213,8 +221,9 @@ class ClickHouseMetricStore:
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
         cols = [c for i, c in enumerate(DIM_COLUMNS) if read.dimset >> i & 1]
         keys = ", ".join(cols) if cols else "NULL"
-        names = [m[0] for m in MEASURES]
-        merged = ", ".join(f"{m[3]}({m[0]})" for m in MEASURES)
+        chosen = wanted(read)
+        names = [m[0] for m in chosen]
+        merged = ", ".join(f"{m[3]}({m[0]})" for m in chosen)
         where, params = _where(read)
         period = f"intDiv(toUnixTimestamp64Micro(bucket), {read.period * 1_000_000})"
         rows = self.db.query(
@@ -228,7 +237,7 @@ class ClickHouseMetricStore:
             key = tuple(row[: len(cols)])
             measures = dict(zip(names, row[skip + 1 :], strict=True))
             moment = _moment(row[skip], read.period)
-            out.setdefault(key, SeriesTotals(key, {})).add(moment, measures)
+            out.setdefault(key, SeriesTotals(key)).periods.append((moment, measures))
         buckets = self.db.query(
             f"SELECT {keys}, metric, idx, sum(n) FROM {self.db.table('metric_histograms')} "
             f"WHERE {where} GROUP BY {', '.join([*cols, 'metric', 'idx'])}",
