@@ -333,7 +333,7 @@ def tables(result: MetricsBenchResult) -> list[RenderableType]:
         )
     t.caption = (
         f"Rollups: {b.rollup_rows:,} rows + {b.histogram_rows:,} histogram rows (10 s, 1 min, "
-        f"1 h; file {b.file_mb:,.0f} MB); records written in {b.generate_s:.0f} s; "
+        f"5 min, 1 h; file {b.file_mb:,.0f} MB); records written in {b.generate_s:.0f} s; "
         f"{_method(b)} took {b.rebuild_s:.1f} s ({b.records / b.rebuild_s:,.0f} records/s). "
         f"{os.cpu_count()} CPUs; load average "
         f"{result.load[0]} at start, {result.load[1]} at end."
