@@ -23,6 +23,7 @@ staged in its transaction and without (a rollups object that does nothing), at b
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -43,7 +44,7 @@ import metrics_data
 import query_data
 from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
 from llmtrail.metrics.service import MetricsService
-from llmtrail.store.duckdb import Database
+from llmtrail.store.duckdb import Database, metric_reads
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
@@ -255,7 +256,11 @@ class _Statement:
         return []
 
     def to_arrow_table(self) -> pa.Table:
-        return pa.table({c: pa.array([], pa.int64()) for c in ("p", "idx", "n")})
+        raise _Kept  # the statement is what was wanted; the read stops here
+
+
+class _Kept(Exception):
+    """A read stopped once its statement was kept."""
 
 
 def _profiles(db: Database, start: datetime, end: datetime) -> dict[str, str]:
@@ -267,13 +272,14 @@ def _profiles(db: Database, start: datetime, end: datetime) -> dict[str, str]:
         case.ask(MetricsService(store), start, end)  # type: ignore[arg-type]
         read, metric = store.reads[0]
         statement = _Statement()
-        if metric is None:
-            rollups.read_measures(statement, read)  # type: ignore[arg-type]
-        elif metric == "totals":
-            rollups.read_totals(statement, read)  # type: ignore[arg-type]
-        else:
-            name, q = metric.split(":")
-            rollups.read_percentile(statement, read, name, float(q))  # type: ignore[arg-type]
+        with contextlib.suppress(_Kept):
+            if metric is None:
+                metric_reads.measures(statement, read)  # type: ignore[arg-type]
+            elif metric == "totals":
+                metric_reads.totals(statement, read)  # type: ignore[arg-type]
+            else:
+                name, q = metric.split(":")
+                metric_reads.percentile(statement, read, name, float(q))  # type: ignore[arg-type]
         profile = functools.partial(_explain, statement.text, statement.params)
         rows = db.read(profile)
         out[case.name] = "\n".join(str(r[-1]) for r in rows)

@@ -43,13 +43,13 @@ from llmtrail.metrics.dimensions import DIMENSION_SETS, DIMENSIONS
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.migrations import table_name
+from llmtrail.store.duckdb.metric_reads import wanted
 from llmtrail.store.duckdb.metrics import (
     DIM_COLUMNS,
     HISTOGRAMS,
     MEASURES,
     WIDTHS,
     DuckDBRollups,
-    wanted,
 )
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.paging import epoch_us

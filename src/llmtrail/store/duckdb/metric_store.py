@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from llmtrail.store.duckdb import metric_reads
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
@@ -21,19 +22,17 @@ class DuckDBMetricStore:
         self.rollups = rollups
 
     def measures(self, read: SeriesRead) -> list[tuple[datetime, dict[str, Any]]]:
-        return self.db.read(functools.partial(self.rollups.read_measures, read=read))
+        return self.db.read(functools.partial(metric_reads.measures, read=read))
 
     def histogram(self, read: SeriesRead, metric: str) -> dict[datetime, dict[int, int]]:
-        return self.db.read(
-            functools.partial(self.rollups.read_histogram, read=read, metric=metric)
-        )
+        return self.db.read(functools.partial(metric_reads.histogram, read=read, metric=metric))
 
     def series(
         self, workspace: str, dimset: int, start: datetime | None, end: datetime | None
     ) -> list[tuple[str, ...]]:
         return self.db.read(
             functools.partial(
-                self.rollups.series_values,
+                metric_reads.series_values,
                 workspace=workspace,
                 dimset=dimset,
                 start=start,
@@ -43,11 +42,11 @@ class DuckDBMetricStore:
 
     def percentile(self, read: SeriesRead, metric: str, q: float) -> list[tuple[datetime, int]]:
         return self.db.read(
-            functools.partial(self.rollups.read_percentile, read=read, metric=metric, q=q)
+            functools.partial(metric_reads.percentile, read=read, metric=metric, q=q)
         )
 
     def totals(self, read: SeriesRead) -> list[SeriesTotals]:
-        return self.db.read(functools.partial(self.rollups.read_totals, read=read))
+        return self.db.read(functools.partial(metric_reads.totals, read=read))
 
     def rebuild(self, since: datetime | None = None) -> None:
         self.db.write(functools.partial(self.rollups.rebuild, since=since))
