@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +25,6 @@ from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.server.api import json_response
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_api import QueryAPI, time_range
-from llmtrail.server.query_pool import QueryWithdrawn
 from llmtrail.server.runtime import Runtime
 
 WORKSPACE = "default"  # set from the caller's key once keys carry a workspace
@@ -133,7 +131,8 @@ def dashboard_context(
     thread other than ``loop``'s: log widgets run on the query pool, as ``POST /api/query``."""
 
     def run_query(text: str, start: datetime, end: datetime) -> QueryResult:
-        future = asyncio.run_coroutine_threadsafe(_pooled(queries, text, start, end), loop)
+        asked = queries.pooled(text, start, end, query_id=f"dashboard-{uuid.uuid4()}")
+        future = asyncio.run_coroutine_threadsafe(asked, loop)
         return future.result()
 
     return DashboardContext(
@@ -146,27 +145,6 @@ def dashboard_context(
         now=datetime.now(UTC),
         explicit_range=explicit_range,
     )
-
-
-async def _pooled(queries: QueryAPI, text: str, start: datetime, end: datetime) -> QueryResult:
-    query_id = f"dashboard-{uuid.uuid4()}"
-    queries.runner.schedule(query_id)
-    try:
-        return await queries.pool.run(
-            query_id,
-            queries.runner.run,
-            text,
-            start,
-            end,
-            query_id=query_id,
-            when_done=functools.partial(queries.runner.forget, query_id),
-        )
-    except QueryWithdrawn:
-        return QueryResult(query_id, "Cancelled", [], [], [])
-    except BaseException:
-        if queries.runner.status(query_id) == "Scheduled":  # never admitted
-            queries.runner.forget(query_id)
-        raise
 
 
 def _numeric(params: dict[str, Any]) -> dict[str, Any]:

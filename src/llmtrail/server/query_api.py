@@ -17,7 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.analytics.insights import MAX_LIMIT, QueryResult, QueryRunner, SavedQueries
+from llmtrail.analytics.insights import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueryResult,
+    QueryRunner,
+    SavedQueries,
+)
 from llmtrail.errors import LlmtrailError, NotFound, ValidationError
 from llmtrail.query import filter_pattern_query
 from llmtrail.record import InvocationRecord, parse_timestamp
@@ -67,8 +73,9 @@ class QueryAPI:
                 text = (await asyncio.to_thread(self.saved.get, name))["queryString"]
             if text is None:
                 raise ValidationError("queryString", "is required (a Logs Insights query)")
-            self.runner.schedule(query_id)
-            result = await self._run(text, start, end, limit, next_token, query_id)
+            result = await self.pooled(
+                text, start, end, limit=limit, next_token=next_token, query_id=query_id
+            )
         except QueryLimitExceeded as exc:
             answer = problem(429, "LimitExceededException", str(exc), field="queryString")
             answer.headers["retry-after"] = "1"
@@ -77,16 +84,20 @@ class QueryAPI:
             return from_error(exc)
         return json_response(result.to_dict())
 
-    async def _run(
+    async def pooled(
         self,
         text: str,
         start: datetime,
         end: datetime,
-        limit: int,
-        next_token: str | None,
+        *,
         query_id: str,
+        limit: int = DEFAULT_LIMIT,
+        next_token: str | None = None,
     ) -> QueryResult:
-        """The query on the query pool; stopped in the engine when the caller goes away."""
+        """The query on the query pool (`QueryLimitExceeded` when it is full): what the API,
+        the web pages and dashboards' log widgets run; stopped in the engine when the caller
+        goes away."""
+        self.runner.schedule(query_id)
         try:
             return await self.pool.run(
                 query_id,

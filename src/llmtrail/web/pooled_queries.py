@@ -6,52 +6,30 @@ cancellable) on its query pool (``[query] concurrency`` threads, ``queued`` plac
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 
 from llmtrail.analytics.insights import QueryResult, SavedQueries
 from llmtrail.server.query_api import QueryAPI
-from llmtrail.server.query_pool import QueryLimitExceeded, QueryWithdrawn
 
 BlockingRun = Callable[[str, datetime, datetime], QueryResult]
 
 
 class PooledQueries:
-    """The query API's runner, pool and saved queries, for the web pages."""
+    """The query API's pooled runs and saved queries, for the web pages."""
 
     def __init__(self, queries: QueryAPI) -> None:
-        self.runner = queries.runner
-        self.pool = queries.pool
+        self.queries = queries
         self.saved: SavedQueries = queries.saved
 
     async def run(
         self, text: str, start: datetime, end: datetime, limit: int = 1000
     ) -> QueryResult:
         """Run ``text`` over ``[start, end)``; a caller that goes away cancels it."""
-        query_id = f"web-{uuid.uuid4()}"
-        self.runner.schedule(query_id)
-        try:
-            return await self.pool.run(
-                query_id,
-                self.runner.run,
-                text,
-                start,
-                end,
-                limit=limit,
-                query_id=query_id,
-                when_done=functools.partial(self.runner.forget, query_id),
-            )
-        except QueryLimitExceeded:
-            self.runner.forget(query_id)  # never admitted: when_done does not run
-            raise
-        except QueryWithdrawn:
-            return QueryResult(query_id, "Cancelled", [], [], [])
-        except asyncio.CancelledError:
-            if self.runner.status(query_id) is not None:
-                self.pool.cancel_soon(self.runner.cancel, query_id)
-            raise
+        return await self.queries.pooled(
+            text, start, end, limit=limit, query_id=f"web-{uuid.uuid4()}"
+        )
 
     def blocking(self, loop: asyncio.AbstractEventLoop) -> BlockingRun:
         """`run` for code on another thread (a dashboard rendered off the event loop)."""
