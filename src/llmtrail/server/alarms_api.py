@@ -22,7 +22,6 @@ problem JSON naming the field.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable
 from datetime import datetime
@@ -40,7 +39,7 @@ from llmtrail.alerts.sources import AlarmValues
 from llmtrail.analytics.budgets import budget_status
 from llmtrail.analytics.insights import QueryRunner
 from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
-from llmtrail.server.api import json_response
+from llmtrail.server.api import answer
 from llmtrail.server.params import int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
@@ -103,10 +102,7 @@ class AlarmsAPI:
         ]
 
     async def _answer(self, work: Callable[[], Any]) -> Response:
-        try:
-            return json_response(await asyncio.to_thread(work))
-        except LlmtrailError as exc:
-            return from_error(exc)
+        return await answer(work)
 
     # -- alarms ---------------------------------------------------------------------------
     async def list_alarms(self, request: Request) -> Response:

@@ -34,6 +34,16 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status, media_type="application/json")
 
 
+async def answer(work: Callable[[], Any], status: int = 200) -> Response:
+    """Run ``work`` off the event loop; its value as JSON (or its `Response`), or the problem
+    JSON of the `LlmtrailError` it raised."""
+    try:
+        result = await asyncio.to_thread(work)
+    except LlmtrailError as exc:
+        return from_error(exc)
+    return result if isinstance(result, Response) else json_response(result, status)
+
+
 class RecordsAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime

@@ -30,7 +30,6 @@ endpoints, called over HTTP or in process.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -55,7 +54,7 @@ from llmtrail.analytics.price_overrides import validate_override
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
-from llmtrail.server.api import json_response
+from llmtrail.server.api import answer, json_response
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import PRICES_NAMESPACE, Runtime
 from llmtrail.store.interfaces import RecordQuery
@@ -175,13 +174,7 @@ class CostAPI:
         ]
 
     async def _answer(self, work: Callable[[], Any], status: int = 200) -> Response:
-        """Run ``work`` off the event loop; its dict as JSON (or its `Response`), or the
-        problem JSON of the `LlmtrailError` it raised."""
-        try:
-            result = await asyncio.to_thread(work)
-        except LlmtrailError as exc:
-            return from_error(exc)
-        return result if isinstance(result, Response) else json_response(result, status)
+        return await answer(work, status)
 
     # -- prices ---------------------------------------------------------------------------
     async def list_prices(self, request: Request) -> Response:
