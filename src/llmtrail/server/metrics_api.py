@@ -20,12 +20,11 @@ from llmtrail.metrics.requests import parse_queries
 from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
 from llmtrail.server.api import json_response
 from llmtrail.server.cost_api import _json_body, parse_instant
-from llmtrail.server.params import int_param
+from llmtrail.server.params import duration_param, int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 
 MAX_SINCE = timedelta(days=455)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
@@ -36,13 +35,7 @@ def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
     if params.get("start"):
         start = parse_instant(params["start"], "start")
     elif since:
-        unit = _UNITS.get(since[-1:])
-        digits = since[:-1]
-        if unit is None or not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
-            raise ValidationError(
-                "since", f"must be a number and a unit (s, m, h, d, w), got {since[:40]!r}"
-            )
-        span = timedelta(seconds=int(digits) * unit)
+        span = duration_param(since, "since")
         if span > MAX_SINCE or span.total_seconds() <= 0:
             raise ValidationError("since", "must be from 1s to 455d")
         start = end - span

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,14 +27,13 @@ from llmtrail.errors import LlmtrailError, NotFound, ValidationError
 from llmtrail.query import filter_pattern_query
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.server.api import json_response
+from llmtrail.server.params import duration_param
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_pool import QueryLimitExceeded, QueryPool, QueryWithdrawn
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.query_bounds import QueryFailed
 from llmtrail.store.rows import from_row
 
-_SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SINCE = re.compile(r"([0-9]{1,12})([smhdw])")  # ASCII digits: "²h" passes str.isdigit
 MAX_DESCRIPTION = 4096
 
 
@@ -206,11 +204,8 @@ def time_range(body: dict[str, Any]) -> tuple[datetime, datetime]:
     start = _instant(body.get("startTime"), "startTime")  # checked even when since wins
     since = body.get("since")
     if since is not None:
-        match = _SINCE.fullmatch(since) if isinstance(since, str) else None
-        if match is None:
-            raise ValidationError("since", "must be a duration such as 15m, 1h or 7d")
         try:
-            return end - timedelta(seconds=int(match[1]) * _SINCE_UNITS[match[2]]), end
+            return end - duration_param(since, "since"), end
         except OverflowError:
             raise ValidationError("since", "reaches too far back") from None
     return start or end - timedelta(hours=1), end
