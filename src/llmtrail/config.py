@@ -111,6 +111,21 @@ class SmtpSettings:
 
 
 @dataclass
+class AccessSettings:
+    """``[server]``: who may reach the server. ``allowed_hosts`` are the ``Host`` names it
+    answers (empty: the loopback names and the address it is bound to), ``secret_env`` names
+    the environment variable holding the server secret that several servers on one store share
+    (empty: a file generated in the data directory), ``admin_key_env`` the variable whose key
+    becomes an admin key at start (unattended deployments)."""
+
+    allowed_hosts: list[str] = field(default_factory=list)
+    secret_env: str = ""
+    admin_key_env: str = "LLMTRAIL_ADMIN_KEY"
+    session_hours: float = 12.0
+    key_refresh_s: float = 5.0  # how stale a server's view of the keys may be (revocation)
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -131,6 +146,7 @@ class Settings:
     metrics: MetricSettings = field(default_factory=MetricSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    server: AccessSettings = field(default_factory=AccessSettings)
 
     @property
     def db_path(self) -> Path:
@@ -211,7 +227,7 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp")
+_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp", "server")
 
 
 def _env_value(text: str) -> Any:
@@ -287,6 +303,11 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     if "from" in smtp:
         smtp["sender"] = smtp.pop("from")
     s.smtp = SmtpSettings(**_only(smtp, SmtpSettings, f"{where}: [smtp]"))
+    access = _only(_table(raw, "server", dict, where), AccessSettings, f"{where}: [server]")
+    hosts = access.get("allowed_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError(f"{where}: [server] allowed_hosts must be a list of host names")
+    s.server = AccessSettings(**access)
     return s
 
 
@@ -365,6 +386,8 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _AT_LEAST_ONE = frozenset(
     {
         "max_bytes",
+        "session_hours",
+        "key_refresh_s",
         "segment_bytes",
         "queue_records",
         "batch_records",

@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import metrics
 
     metrics.register(sub)
+    from llmtrail.cli import keys
+
+    keys.register(sub)
     _register_config(sub)
     return parser
 

@@ -69,6 +69,9 @@ def raise_for(status: int, detail: bytes) -> None:
         raise NotFound(text)
     if status == 503:
         raise Unavailable(text)
+    if status in (401, 403):
+        hint = " (set LLMTRAIL_KEY to a key of this server)" if status == 401 else ""
+        raise LlmtrailError(f"{text}{hint}")
     raise ValidationError(field or "request", text)
 
 
@@ -84,9 +87,11 @@ class HttpBackend:
         content_type: str = "application/x-ndjson",
         raw: bool = False,
     ) -> Any:
-        request = urllib.request.Request(
-            self.url + path, data=body, method=method, headers={"content-type": content_type}
-        )
+        headers = {"content-type": content_type}
+        key = os.environ.get("LLMTRAIL_KEY")
+        if key:  # a server that needs keys: the caller's, from the environment
+            headers["authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=300) as response:
                 data = response.read()

@@ -24,6 +24,9 @@ from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
+from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
+from llmtrail.server.keys_api import KeysAPI
+from llmtrail.server.login import LoginPages
 from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
@@ -52,10 +55,14 @@ def _report_start_failure(task: asyncio.Task[None]) -> None:
 
 
 def create_app(
-    runtime: Runtime, on_ready: Callable[[], None] | None = None, lifespan: bool = True
+    runtime: Runtime,
+    on_ready: Callable[[], None] | None = None,
+    lifespan: bool = True,
+    access: bool | None = None,
 ) -> ASGIApp:
     """The server's app; ``lifespan=False`` for a runtime started and closed by the caller
-    (the CLI with no server)."""
+    (the CLI with no server). ``access`` (default: as ``lifespan``) puts the `Gatekeeper` in
+    front: the CLI working on its own data directory is its operator and needs no key."""
     index = GatewayCallIndex()
     pipeline_submit = runtime.pipeline.submit
     guard = runtime.budget_guard
@@ -66,7 +73,13 @@ def create_app(
         return pipeline_submit(record)
 
     submit = recorded if runtime.settings.record_invocations else _discard
-    services = Services(runtime.profiles, guard, runtime.enricher)
+    services = Services(
+        runtime.profiles,
+        guard,
+        runtime.enricher,
+        identify=lambda key: runtime.secret.mac("identity", key),
+        limits=runtime.rate_limits,
+    )
     routes = (runtime.settings, runtime.router, runtime.providers, submit, services)
     openai = OpenAIRoutes(*routes)
     hot: dict[tuple[str, str], ASGIApp] = {}
@@ -119,6 +132,8 @@ def create_app(
             *MetricsAPI(runtime).routes(),
             *DashboardsAPI(runtime, queries).routes(),
             *alarms.routes(),
+            *KeysAPI(runtime.keys).routes(),
+            *LoginPages(runtime.keys, runtime.sessions, runtime.audit).routes(),
             *WebUI(runtime, queries).routes(),  # the web UI's pages, last
         ],
         lifespan=running if lifespan else None,
@@ -136,4 +151,17 @@ def create_app(
                 return
         await starlette(scope, receive, send)
 
-    return app
+    if not (lifespan if access is None else access):
+        return app
+    settings = runtime.settings
+    return Gatekeeper(
+        app,
+        keys=runtime.keys,
+        sessions=runtime.sessions,
+        hosts=allowed_hosts(settings.server.allowed_hosts, settings.host),
+        open_allowed=is_loopback(settings.host),
+        is_gateway=lambda path: (
+            path.startswith("/model/") or ("POST", path) in hot or ("GET", path) in hot
+        ),
+        max_body=settings.limits.max_request_bytes,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,10 @@ from llmtrail.config import Settings
 from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
+from llmtrail.security.keys import KeyRing
+from llmtrail.security.rate_limits import RateLimits
+from llmtrail.security.secret import check_secret, load_secret
+from llmtrail.security.sessions import Sessions
 from llmtrail.server.workers import Workers
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
@@ -49,6 +54,20 @@ class Runtime:
         self.metrics = MetricsService(self.metric_store)
         self.alarms: Any = None  # the alarms API's `Alerting` (set by the app), for the web UI
         self.state = DuckDBStateStore(self.db)
+        access = settings.server
+        try:
+            self.secret = load_secret(settings.data_dir, access.secret_env)
+            check_secret(self.secret, self.state)
+            self.keys = KeyRing(self.state, self.secret, refresh_s=access.key_refresh_s)
+            admin_key = os.environ.get(access.admin_key_env) if access.admin_key_env else None
+            if admin_key:
+                self.keys.ensure_env_admin(admin_key)
+        except BaseException:
+            self.db.close()
+            raise
+        self.sessions = Sessions(self.secret, access.session_hours)
+        self.rate_limits = RateLimits()
+        self.audit: Any = None  # the `AuditLog`, once wired
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.query_engine = DuckDBQueryEngine(self.db)
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")

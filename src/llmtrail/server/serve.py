@@ -17,8 +17,9 @@ from pathlib import Path
 import uvicorn
 
 from llmtrail.config import Settings
-from llmtrail.errors import LlmtrailError
+from llmtrail.errors import ConfigError, LlmtrailError
 from llmtrail.server.app import create_app
+from llmtrail.server.gatekeeper import is_loopback
 from llmtrail.server.runtime import Runtime
 
 log = logging.getLogger("llmtrail")
@@ -41,6 +42,16 @@ def serve(settings: Settings) -> None:
     # keeps a batch conversion from holding a model call up for the default 5 ms steps.
     sys.setswitchinterval(0.0005)
     runtime = Runtime(settings)
+    if not is_loopback(settings.host) and not runtime.keys.has_admin():
+        runtime.close()
+        sock.close()
+        raise ConfigError(
+            f"refusing to listen on {settings.host}: a server other machines can reach needs an "
+            "admin key first. Create one (shown once) with\n"
+            f"  llmtrail keys create --role admin --data-dir {settings.data_dir}\n"
+            f"or start with ${settings.server.admin_key_env} set to a key of your own "
+            "(at least 20 characters); then every route but /healthz and /readyz needs a key"
+        )
     # Records are many short-lived dicts: with the default thresholds the collector keeps
     # rescanning the server's long-lived objects (measured: parsing an ingest batch 2.5x
     # slower). Freeze those and collect the young generation less often.

@@ -58,7 +58,7 @@ class AnthropicRoutes(Exchange):
         await self.guarded(self._messages, scope, receive, send)
 
     async def _messages(self, scope: Scope, receive: Receive, send: Send) -> None:
-        call = self.new_call(headers_of(scope), "Messages")
+        call = self.new_call(headers_of(scope), "Messages", scope)
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)

@@ -76,13 +76,13 @@ class BedrockRoutes(Exchange):
         parts = raw_path.decode("latin-1").split("?", 1)[0].split("/")
         headers = headers_of(scope)
         if len(parts) != 4 or parts[3] not in OPERATIONS or scope["method"] != "POST":
-            call = self.new_call(headers, "Unknown")
+            call = self.new_call(headers, "Unknown", scope)
             message = f"no Bedrock runtime operation at {scope['method']} {scope['path']}"
             await self._early_error(call, send, 404, message, "UnknownOperationException")
             return
         model = unquote(parts[2])
         operation, stream = OPERATIONS[parts[3]]
-        call = self.new_call(headers, operation)
+        call = self.new_call(headers, operation, scope)
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)

@@ -2,13 +2,14 @@
 
 Only an allow-list of request headers is recorded; ``authorization``, ``x-api-key``,
 ``api-key``, ``x-amz-security-token`` and ``cookie`` never are. The caller's key becomes a
-stable hash for ``identity.arn`` and is forwarded upstream only when the provider has no key
-of its own (DESIGN.md, *Identity*).
+keyed hash (HMAC with the server secret) for ``identity.arn`` and is forwarded upstream only
+when the provider has no key of its own (DESIGN.md, *Identity*). A caller proven by an
+llmtrail key or a SigV4 signature made with an issued pair is that key's id, and the record
+goes to the key's workspace.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -31,10 +32,12 @@ from llmtrail.record import (
     uuid7,
     validate_request_metadata,
 )
+from llmtrail.security.principal import OPEN, Principal
 from llmtrail.store.schema import ADDITION_KEYS
 
 METADATA_HEADER = "x-llmtrail-metadata"
 SESSION_HEADER = "x-llmtrail-session-id"
+NO_LOG_HEADER = "x-llmtrail-no-log"
 RECORDED_HEADERS = frozenset(
     {
         "user-agent",
@@ -72,8 +75,15 @@ _SIGV4_CREDENTIAL = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
 
 
 class Call:
-    def __init__(self, headers: dict[str, str], settings: Settings, operation: str) -> None:
+    def __init__(
+        self,
+        headers: dict[str, str],
+        settings: Settings,
+        operation: str,
+        principal: Principal = OPEN,
+    ) -> None:
         self.headers = headers
+        self.principal = principal
         self.settings = settings
         self.operation = operation
         self.started = datetime.now(UTC)
@@ -82,6 +92,10 @@ class Call:
         self.first_token_at: float | None = None
         self.additions: dict[str, Any] = {}  # e.g. the inference profile the caller named
         self.enrich: Callable[[dict[str, Any]], None] | None = None  # cost, characters
+        self.identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
+        # drops the bodies of a call whose caller opted out (``x-llmtrail-no-log: true``)
+        self.withhold: Callable[[dict[str, Any]], None] | None = None
+        self.spent: Callable[[Principal, int], None] | None = None  # tokens per minute
 
     def elapsed_ms(self, at: float | None = None) -> int:
         return round(((at if at is not None else time.perf_counter()) - self.t0) * 1000)
@@ -94,9 +108,14 @@ class Call:
         return self.headers.get("api-key") or self.headers.get("x-api-key") or None
 
     def identity(self) -> tuple[str, str] | None:
-        """``(identity.arn, identityType)``: the access key id of a SigV4 ``Authorization``
-        (claimed, not verified: llmtrail does not hold the secret), else a stable hash of the
-        caller's key. Never the key, the signature or a secret."""
+        """``(identity.arn, identityType)``: the llmtrail key that proved the caller (a key
+        header or a SigV4 signature with an issued pair); else the access key id of a SigV4
+        ``Authorization`` (claimed, not verified: llmtrail does not hold that secret); else a
+        keyed hash of the caller's own key. Never the key, the signature or a secret."""
+        p = self.principal
+        if p.key_id is not None:
+            kind = "sigv4_verified" if p.via == "sigv4" else "llmtrail_key"
+            return f"arn:llmtrail:iam::{self.settings.account_id}:key/{p.key_id}", kind
         auth = self.headers.get("authorization", "")
         if auth.startswith("AWS4-HMAC-SHA256"):
             found = _SIGV4_CREDENTIAL.search(auth)
@@ -104,9 +123,8 @@ class Call:
                 return f"llmtrail:aws-access-key/{found.group(1)}", "sigv4_claimed"
             return None
         key = self.caller_key
-        if key:
-            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-            return f"llmtrail:apikey/sha256:{digest}", "api_key_hash"
+        if key and self.identify is not None:
+            return f"llmtrail:apikey/hmac:{self.identify(key)[:20]}", "api_key_hmac"
         return None
 
     def upstream_headers(self, provider_has_key: bool) -> dict[str, str]:
@@ -214,7 +232,7 @@ class Call:
             doc["errorCode"] = error_code
         doc.update(
             recordId=uuid7(self.started),
-            workspace="default",
+            workspace=self.principal.workspace,
             source="gateway",
             status=status,
             latencyMs=self.elapsed_ms(done),
@@ -237,6 +255,14 @@ class Call:
         }
         doc.update({k: v for k, v in optional.items() if v is not None})
         doc.update(self.additions)
+        if self.spent is not None:
+            self.spent(self.principal, (input_tokens or 0) + (output_tokens or 0))
+        if self.withhold is not None and _truthy(self.headers.get(NO_LOG_HEADER)):
+            self.withhold(doc)
         if self.enrich is not None:
             self.enrich(doc)
         return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")

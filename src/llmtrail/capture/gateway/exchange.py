@@ -30,6 +30,8 @@ from llmtrail.capture.gateway.usage import Usage
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.record import MODEL_ID_MAX, InvocationRecord
+from llmtrail.security.keys import model_allowed
+from llmtrail.security.principal import principal_of
 
 log = logging.getLogger("llmtrail.gateway")
 Headers = list[tuple[bytes, bytes]]
@@ -98,6 +100,9 @@ class Services:
     profiles: Any = None
     budgets: Any = None
     enrich: Callable[[dict[str, Any]], None] | None = None
+    identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
+    limits: Any = None  # `RateLimits`: a key's requests and tokens per minute
+    withhold: Callable[[dict[str, Any]], None] | None = None  # x-llmtrail-no-log
 
 
 class Exchange:
@@ -118,9 +123,13 @@ class Exchange:
         self.submit = submit
         self.services = services or Services()
 
-    def new_call(self, headers: dict[str, str], operation: str) -> Call:
-        call = Call(headers, self.settings, operation)
+    def new_call(self, headers: dict[str, str], operation: str, scope: Scope) -> Call:
+        call = Call(headers, self.settings, operation, principal_of(scope))
         call.enrich = self.services.enrich
+        call.identify = self.services.identify
+        call.withhold = self.services.withhold
+        if self.services.limits is not None:
+            call.spent = self.services.limits.spent
         return call
 
     # -- what a wire format supplies ------------------------------------------------------
@@ -239,6 +248,26 @@ class Exchange:
         if profile is not None:
             target = profile.model_id
             call.additions["inferenceProfile"] = profile.stamp()
+        principal = call.principal
+        if not (model_allowed(principal, model) or model_allowed(principal, target)):
+            await self.refuse(
+                forward,
+                send,
+                403,
+                f"this key may not call model `{model}` (it may call: "
+                f"{', '.join(principal.models)})",
+                "model",
+                "permission_denied",
+                "AccessDeniedException",
+            )
+            return
+        if self.services.limits is not None:
+            limited = self.services.limits.admit(principal)
+            if limited is not None:
+                await self.refuse(
+                    forward, send, 429, limited, None, "rate_limited", "ThrottlingException"
+                )
+                return
         resolved = self.router.resolve(target)
         if resolved is None:
             await self.refuse(
@@ -268,6 +297,7 @@ class Exchange:
         if self.services.budgets is not None:
             refusal = self.services.budgets.check(
                 {
+                    "workspace": principal.workspace,
                     "modelId": model,
                     "provider": provider.name,
                     "operation": call.operation,

@@ -86,7 +86,7 @@ class OpenAIRoutes(Exchange):
     async def _handle(
         self, scope: Scope, receive: Receive, send: Send, operation: str, path: str
     ) -> None:
-        call = self.new_call(headers_of(scope), operation)
+        call = self.new_call(headers_of(scope), operation, scope)
         limits = self.settings.limits
         try:
             raw = await read_body(receive, limits.max_request_bytes)
