@@ -7,11 +7,16 @@ stamps the record with the profile and its tags, so cost groups by tag.
 Built this way because:
 
 - Profiles are control-plane state, so they live in the `StateStore` (namespace
-  ``profiles``, key the profile id, value JSON with Bedrock's field names) and every replica
-  sharing the store sees them.
+  ``profiles``, value JSON with Bedrock's field names) and every replica sharing the store
+  sees them. A profile belongs to one workspace: the key is ``WORKSPACE/ID`` (the default
+  workspace's are the bare id, as profiles were stored before workspaces, so those stay
+  readable). Every read and write names the caller's workspace; another workspace's profile
+  is "not found", and its ARN does not resolve. Ids are unique across workspaces, so an ARN
+  names one profile.
 - The gateway asks `ProfileService.resolve` on every request, so resolving is one dict
-  lookup (id and ARN → `ResolvedProfile`). The dict is rebuilt after every write made through
-  this service; `refresh` re-reads the store for writes made by another replica.
+  lookup ((workspace, id or ARN) → `ResolvedProfile`). The dict is rebuilt after every write
+  made through this service; `refresh` re-reads the store for writes made by another
+  replica.
 - Input is checked by the pure functions of `profile_rules`, which name Bedrock's fields.
 - The clock and the id generator are injected, so tests are deterministic.
 - System-defined (cross-region) profiles are data (`system_profiles`): listed and readable,
@@ -49,7 +54,7 @@ from llmtrail.analytics.profile_rules import (
 from llmtrail.analytics.system_profiles import SYSTEM_PROFILES, SystemProfile
 from llmtrail.capture.gateway.bedrock_models import parse_model_id
 from llmtrail.errors import NotFound, ValidationError
-from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 
 log = logging.getLogger("llmtrail")
@@ -68,6 +73,17 @@ class ProfileConflict(ValidationError):
     with other parameters (→ 409)."""
 
     status = 409
+
+
+def state_key(workspace: str, profile_id: str) -> str:
+    """The StateStore key of a profile: the bare id in the default workspace (as stored
+    before workspaces), ``WORKSPACE/ID`` elsewhere (neither part can hold a ``/``)."""
+    return profile_id if workspace == DEFAULT_WORKSPACE else f"{workspace}/{profile_id}"
+
+
+def workspace_of_key(key: str) -> str:
+    """The workspace a `state_key` names."""
+    return key.split("/", 1)[0] if "/" in key else DEFAULT_WORKSPACE
 
 
 def new_profile_id() -> str:
@@ -96,6 +112,7 @@ class InferenceProfile:
     tags: tuple[tuple[str, str], ...] = ()
     client_request_token: str | None = None
     status: str = ACTIVE
+    workspace: str = DEFAULT_WORKSPACE
 
     def tag_map(self) -> dict[str, str]:
         """The tags as a new dict."""
@@ -124,11 +141,15 @@ class InferenceProfile:
             "copyFrom": self.copy_from,
             "tags": [{"key": k, "value": v} for k, v in self.tags],
             "clientRequestToken": self.client_request_token,
+            "workspace": self.workspace,
         }
 
     @classmethod
-    def from_state(cls, value: Mapping[str, Any]) -> InferenceProfile:
-        """The profile a `to_state` value describes (raises KeyError/TypeError if damaged)."""
+    def from_state(
+        cls, value: Mapping[str, Any], workspace: str = DEFAULT_WORKSPACE
+    ) -> InferenceProfile:
+        """The profile a `to_state` value kept under ``workspace`` describes (raises
+        KeyError/TypeError if damaged)."""
         copy_from = value["copyFrom"]
         return cls(
             profile_id=value["inferenceProfileId"],
@@ -144,6 +165,7 @@ class InferenceProfile:
             tags=tuple((t["key"], t["value"]) for t in value.get("tags") or ()),
             client_request_token=value.get("clientRequestToken"),
             status=value.get("status", ACTIVE),
+            workspace=workspace,
         )
 
 
@@ -207,31 +229,32 @@ class ProfileService:
         self.new_id = new_id
         self.model_known = model_known
         self._lock = threading.Lock()
-        self._index: dict[str, ResolvedProfile] | None = None
+        self._index: dict[tuple[str, str], ResolvedProfile] | None = None
 
     # -- reads --------------------------------------------------------------------------------
-    def resolve(self, model_id: str) -> ResolvedProfile | None:
-        """The application profile ``model_id`` names (its id or its ARN), or None."""
+    def resolve(self, model_id: str, workspace: str = DEFAULT_WORKSPACE) -> ResolvedProfile | None:
+        """The application profile of ``workspace`` that ``model_id`` names (its id or its
+        ARN), or None (another workspace's profile included)."""
         index = self._index
         if index is None:
             index = self.refresh()
-        return index.get(model_id)
+        return index.get((workspace, model_id))
 
-    def refresh(self) -> dict[str, ResolvedProfile]:
+    def refresh(self) -> dict[tuple[str, str], ResolvedProfile]:
         """Re-read the profiles from the store into the resolve index (and return it)."""
-        index: dict[str, ResolvedProfile] = {}
-        for p in self._stored():
+        index: dict[tuple[str, str], ResolvedProfile] = {}
+        for p in self._stored(None):
             resolved = ResolvedProfile(p.model_id, p.profile_id, p.arn, p.name, p.tags)
-            index[p.profile_id] = resolved
-            index[p.arn] = resolved
+            index[(p.workspace, p.profile_id)] = resolved
+            index[(p.workspace, p.arn)] = resolved
         self._index = index
         return index
 
-    def get(self, identifier: str) -> InferenceProfile:
-        """GetInferenceProfile: by id or ARN, application or system-defined. Raises
-        `NotFound`."""
+    def get(self, identifier: str, *, workspace: str = DEFAULT_WORKSPACE) -> InferenceProfile:
+        """GetInferenceProfile: by id or ARN, application (of ``workspace``) or
+        system-defined. Raises `NotFound`."""
         identifier = validate_identifier(identifier)
-        profile = self._application(identifier)
+        profile = self._application(identifier, workspace)
         if profile is not None:
             return profile
         system = self._system(identifier)
@@ -244,10 +267,12 @@ class ProfileService:
         type_equals: str | None = None,
         max_results: int | None = None,
         next_token: str | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> ProfilePage:
-        """ListInferenceProfiles: application profiles (oldest first), then system-defined
-        ones (by id); ``type_equals`` keeps one type. Unlike Bedrock, which lists only
-        SYSTEM_DEFINED when no type is given, no type means both."""
+        """ListInferenceProfiles: ``workspace``'s application profiles (oldest first), then
+        system-defined ones (by id); ``type_equals`` keeps one type. Unlike Bedrock, which
+        lists only SYSTEM_DEFINED when no type is given, no type means both."""
         if type_equals is not None and type_equals not in PROFILE_TYPES:
             raise ValidationError(
                 "typeEquals", f"must be APPLICATION or SYSTEM_DEFINED, got {type_equals!r}"
@@ -256,7 +281,7 @@ class ProfileService:
         after = _decode_token(next_token) if next_token is not None else None
         rows: list[tuple[tuple[int, str, str], InferenceProfile]] = []
         if type_equals in (None, APPLICATION):
-            for p in self._stored():
+            for p in self._stored(workspace):
                 created = format_timestamp(p.created_at) if p.created_at else ""
                 rows.append(((0, created, p.profile_id), p))
         if type_equals in (None, SYSTEM_DEFINED):
@@ -270,9 +295,9 @@ class ProfileService:
         token = _encode_token(page[-1][0]) if len(rows) > limit else None
         return ProfilePage([p for _, p in page], token)
 
-    def tags(self, identifier: str) -> dict[str, str]:
+    def tags(self, identifier: str, *, workspace: str = DEFAULT_WORKSPACE) -> dict[str, str]:
         """ListTagsForResource: the profile's tags (system-defined profiles have none)."""
-        return self.get(identifier).tag_map()
+        return self.get(identifier, workspace=workspace).tag_map()
 
     # -- writes -------------------------------------------------------------------------------
     def create(
@@ -283,10 +308,11 @@ class ProfileService:
         description: str | None = None,
         tags: Mapping[str, str] | None = None,
         client_request_token: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> InferenceProfile:
-        """CreateInferenceProfile. The same ``client_request_token`` with the same parameters
-        returns the profile it created; with other parameters, or a name already taken, it
-        raises `ProfileConflict`."""
+        """CreateInferenceProfile in ``workspace``. The same ``client_request_token`` with the
+        same parameters returns the profile it created; with other parameters, or a name
+        already taken in the workspace, it raises `ProfileConflict`."""
         name = validate_name(name)
         copy_from = validate_copy_from(copy_from)
         description = validate_description(description)
@@ -298,7 +324,8 @@ class ProfileService:
                 "modelSource.copyFrom", f"no route or alias serves the model {model_id!r}"
             )
         with self._lock:
-            stored = self._stored()
+            everywhere = self._stored(None)
+            stored = [p for p in everywhere if p.workspace == workspace]
             if token is not None:
                 for p in stored:
                     if p.client_request_token != token:
@@ -318,7 +345,7 @@ class ProfileService:
                 raise ProfileConflict(
                     "inferenceProfileName", f"an inference profile named {name!r} exists"
                 )
-            taken = {p.profile_id for p in stored}
+            taken = {p.profile_id for p in everywhere}  # an ARN names one profile
             profile_id = self.new_id()
             while profile_id in taken:
                 profile_id = self.new_id()
@@ -336,24 +363,26 @@ class ProfileService:
                 copy_from=copy_from,
                 tags=tuple(tag_map.items()),
                 client_request_token=token,
+                workspace=workspace,
             )
-            self.state.put(NAMESPACE, profile_id, profile.to_state())
-            self.refresh()
+            self._save(profile)
         return profile
 
-    def delete(self, identifier: str) -> None:
+    def delete(self, identifier: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         """DeleteInferenceProfile. Raises `NotFound`, or `ValidationError` for a
         system-defined profile."""
         with self._lock:
-            profile = self._writable(identifier, "deleted")
-            self.state.delete(NAMESPACE, profile.profile_id)
+            profile = self._writable(identifier, "deleted", workspace)
+            self.state.delete(NAMESPACE, state_key(profile.workspace, profile.profile_id))
             self.refresh()
 
-    def tag(self, identifier: str, tags: Mapping[str, str]) -> dict[str, str]:
+    def tag(
+        self, identifier: str, tags: Mapping[str, str], *, workspace: str = DEFAULT_WORKSPACE
+    ) -> dict[str, str]:
         """TagResource: add or overwrite tags; returns the profile's tags after."""
         new = validate_tags(tags)
         with self._lock:
-            profile = self._writable(identifier, "tagged")
+            profile = self._writable(identifier, "tagged", workspace)
             merged = {**profile.tag_map(), **new}
             if len(merged) > MAX_TAGS:
                 raise ValidationError(
@@ -362,23 +391,26 @@ class ProfileService:
             self._save(replace(profile, tags=tuple(merged.items())))
         return merged
 
-    def untag(self, identifier: str, keys: Sequence[str]) -> dict[str, str]:
+    def untag(
+        self, identifier: str, keys: Sequence[str], *, workspace: str = DEFAULT_WORKSPACE
+    ) -> dict[str, str]:
         """UntagResource: remove the keys (absent ones are ignored); returns the tags after."""
         drop = set(validate_tag_keys(keys))
         with self._lock:
-            profile = self._writable(identifier, "untagged")
+            profile = self._writable(identifier, "untagged", workspace)
             kept = {k: v for k, v in profile.tags if k not in drop}
             self._save(replace(profile, tags=tuple(kept.items())))
         return kept
 
     # -- internals ----------------------------------------------------------------------------
     def _save(self, profile: InferenceProfile) -> None:
-        self.state.put(NAMESPACE, profile.profile_id, profile.to_state())
+        key = state_key(profile.workspace, profile.profile_id)
+        self.state.put(NAMESPACE, key, profile.to_state())
         self.refresh()
 
-    def _writable(self, identifier: str, verb: str) -> InferenceProfile:
+    def _writable(self, identifier: str, verb: str, workspace: str) -> InferenceProfile:
         identifier = validate_identifier(identifier)
-        profile = self._application(identifier)
+        profile = self._application(identifier, workspace)
         if profile is not None:
             return profile
         if self._system(identifier) is not None:
@@ -388,24 +420,30 @@ class ProfileService:
             )
         raise NotFound(f"no inference profile {identifier!r}")
 
-    def _stored(self) -> builtins.list[InferenceProfile]:
+    def _stored(self, workspace: str | None) -> builtins.list[InferenceProfile]:
+        """The stored profiles of ``workspace`` (of every workspace for None)."""
         out = []
         for key, value in self.state.list(NAMESPACE).items():
+            owner = workspace_of_key(key)
+            if workspace is not None and owner != workspace:
+                continue
             try:
-                out.append(InferenceProfile.from_state(value))
+                out.append(InferenceProfile.from_state(value, owner))
             except (KeyError, TypeError, ValueError, ValidationError):
                 log.warning("skipping damaged inference profile %r in the state store", key)
         return out
 
-    def _application(self, identifier: str) -> InferenceProfile | None:
+    def _application(self, identifier: str, workspace: str) -> InferenceProfile | None:
         match = PROFILE_ARN.fullmatch(identifier)
         if match is not None and match["kind"] != "application-inference-profile":
             return None
         profile_id = match["id"] if match is not None else identifier
-        value = self.state.get(NAMESPACE, profile_id)
+        if "/" in profile_id:  # never a key of another workspace
+            return None
+        value = self.state.get(NAMESPACE, state_key(workspace, profile_id))
         if value is None:
             return None
-        profile = InferenceProfile.from_state(value)
+        profile = InferenceProfile.from_state(value, workspace)
         if match is not None and profile.arn != identifier:
             return None  # the same id under another region or account is another profile
         return profile

@@ -15,7 +15,9 @@ Bodies and answers use Bedrock's JSON field names (``inferenceProfileName``,
 ``modelSource.copyFrom``, ``inferenceProfileArn``, …), so a Bedrock client's payloads read
 the same; ``{id}`` is a profile id or its ARN (percent-encoded or not). Errors are HTTP
 problem JSON naming the field. The handlers only decode HTTP and call `ProfileService`,
-off the event loop because the state store may block.
+off the event loop because the state store may block, always in the caller's workspace
+(`principal_of`): another workspace's profile answers 404 like an unknown one. Reads need
+``read``, changes ``manage``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from starlette.routing import Route
 from llmtrail.analytics.profile_rules import MAX_RESULTS, tags_from_list
 from llmtrail.analytics.profiles import ProfileService
 from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.params import optional_int_param
 from llmtrail.server.problems import from_error
 
@@ -91,6 +95,11 @@ def create_arguments(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _workspace(request: Request) -> str:
+    """The only workspace this request may read or change."""
+    return principal_of(request.scope).workspace
+
+
 def _max_results(params: dict[str, str]) -> int | None:
     return optional_int_param(
         params.get("maxResults"), "maxResults", minimum=1, maximum=MAX_RESULTS
@@ -107,14 +116,15 @@ class ProfilesAPI:
         """The routes to mount (the ``/tags`` ones first: an ARN holds a ``/``)."""
         tags = "/api/profiles/{identifier:path}/tags"
         one = "/api/profiles/{identifier:path}"
+        read, manage = Permission.READ, Permission.MANAGE
         return [
-            Route(tags, self.tag, methods=["POST"]),
-            Route(tags, self.untag, methods=["DELETE"]),
-            Route(tags, self.list_tags, methods=["GET"]),
-            Route("/api/profiles", self.create, methods=["POST"]),
-            Route("/api/profiles", self.list, methods=["GET"]),
-            Route(one, self.get, methods=["GET"]),
-            Route(one, self.delete, methods=["DELETE"]),
+            guarded_route(tags, self.tag, manage, methods=["POST"]),
+            guarded_route(tags, self.untag, manage, methods=["DELETE"]),
+            guarded_route(tags, self.list_tags, read, methods=["GET"]),
+            guarded_route("/api/profiles", self.create, manage, methods=["POST"]),
+            guarded_route("/api/profiles", self.list, read, methods=["GET"]),
+            guarded_route(one, self.get, read, methods=["GET"]),
+            guarded_route(one, self.delete, manage, methods=["DELETE"]),
         ]
 
     async def _call(self, fn: Callable[[], T]) -> T:
@@ -124,7 +134,8 @@ class ProfilesAPI:
         """CreateInferenceProfile → 201 ``{"inferenceProfileArn", "status"}``."""
         try:
             args = create_arguments(await _body(request))
-            profile = await self._call(lambda: self.profiles.create(**args))
+            ws = _workspace(request)
+            profile = await self._call(lambda: self.profiles.create(**args, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json({"inferenceProfileArn": profile.arn, "status": profile.status}, 201)
@@ -135,8 +146,9 @@ class ProfilesAPI:
         try:
             type_equals = params.get("typeEquals", params.get("type"))
             max_results = _max_results(params)
+            token, ws = params.get("nextToken"), _workspace(request)
             page = await self._call(
-                lambda: self.profiles.list(type_equals, max_results, params.get("nextToken"))
+                lambda: self.profiles.list(type_equals, max_results, token, workspace=ws)
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -146,7 +158,8 @@ class ProfilesAPI:
         """GetInferenceProfile → the profile's summary."""
         identifier = request.path_params["identifier"]
         try:
-            profile = await self._call(lambda: self.profiles.get(identifier))
+            ws = _workspace(request)
+            profile = await self._call(lambda: self.profiles.get(identifier, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json(profile.summary())
@@ -155,7 +168,8 @@ class ProfilesAPI:
         """DeleteInferenceProfile → ``{}``."""
         identifier = request.path_params["identifier"]
         try:
-            await self._call(lambda: self.profiles.delete(identifier))
+            ws = _workspace(request)
+            await self._call(lambda: self.profiles.delete(identifier, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json({})
@@ -168,7 +182,8 @@ class ProfilesAPI:
             if "tags" not in body:
                 raise ValidationError("tags", 'is required: [{"key": …, "value": …}]')
             new = tags_from_list(body["tags"])
-            after = await self._call(lambda: self.profiles.tag(identifier, new))
+            ws = _workspace(request)
+            after = await self._call(lambda: self.profiles.tag(identifier, new, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json({"tags": _tag_list(after)})
@@ -181,7 +196,8 @@ class ProfilesAPI:
         try:
             if not keys:
                 raise ValidationError("tagKeys", "is required: ?tagKeys=KEY (repeatable)")
-            after = await self._call(lambda: self.profiles.untag(identifier, keys))
+            ws = _workspace(request)
+            after = await self._call(lambda: self.profiles.untag(identifier, keys, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json({"tags": _tag_list(after)})
@@ -190,7 +206,8 @@ class ProfilesAPI:
         """ListTagsForResource → ``{"tags": [{"key", "value"}]}``."""
         identifier = request.path_params["identifier"]
         try:
-            tags = await self._call(lambda: self.profiles.tags(identifier))
+            ws = _workspace(request)
+            tags = await self._call(lambda: self.profiles.tags(identifier, workspace=ws))
         except LlmtrailError as exc:
             return from_error(exc)
         return _json({"tags": _tag_list(tags)})
