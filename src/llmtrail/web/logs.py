@@ -16,6 +16,7 @@ from llmtrail.analytics.insights import QueryResult, as_text
 from llmtrail.errors import LlmtrailError, NotFound
 from llmtrail.query import parse_query
 from llmtrail.query.ast import Dedup, Display, Limit, Sort, Stats
+from llmtrail.security.principal import principal_of
 from llmtrail.server.params import int_param
 from llmtrail.web import charts
 from llmtrail.web.conversation import conversation
@@ -117,5 +118,28 @@ async def record(ctx: PageContext) -> View:
         "metadata": sorted((data.get("requestMetadata") or {}).items()),
         "cost": data.get("cost") or {},
         "error_block": data.get("error") or {},
+        "viewers": await _viewers(ctx, request_id),
     }
     return View("record.j2", context)
+
+
+async def _viewers(ctx: PageContext, request_id: str) -> list[dict[str, Any]] | None:
+    """Audit this page's read of the record's bodies, then who read them (newest first);
+    None when the server keeps no audit log."""
+    audit = getattr(ctx.runtime, "audit", None)
+    if audit is None:
+        return None
+    client = ctx.request.client
+    await asyncio.to_thread(
+        audit.record,
+        principal_of(ctx.request.scope),
+        "read-bodies",
+        surface="ui",
+        source=client.host if client else None,
+        target={"requestIds": [request_id]},
+        workspace=ctx.workspace,
+    )
+    viewers: list[dict[str, Any]] = await asyncio.to_thread(
+        audit.viewers, ctx.workspace, request_id
+    )
+    return viewers
