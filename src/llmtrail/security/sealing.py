@@ -76,6 +76,8 @@ class Sealer:
             raw = base64.urlsafe_b64decode(encoded.encode("ascii"))
         except (binascii.Error, UnicodeEncodeError, ValueError):
             raise SealError("a sealed value is not valid base64") from None
+        if base64.urlsafe_b64encode(raw).decode() != encoded:  # one spelling per token
+            raise SealError("a sealed value is not in canonical base64")
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
             raise SealError("a sealed value is too short to be a token this server made")
         try:

@@ -222,7 +222,7 @@ def _parse_authorization(header: str, has_date: bool) -> _Authorization:
     for raw in rest.split(","):
         part = raw.strip()
         if not part:
-            continue
+            raise SignatureRejected(INCOMPLETE, "Authorization header has an empty parameter.")
         key, equals, value = part.partition("=")
         if not equals:
             raise SignatureRejected(
@@ -268,10 +268,13 @@ def _parse_authorization(header: str, has_date: bool) -> _Authorization:
             INCOMPLETE, f"Credential has an empty or malformed element: '{_quoted(credential)}'."
         )
     signed = tuple(fields["SignedHeaders"].split(";"))
-    if not all(_HEADER_NAME.fullmatch(name) for name in signed):
+    if not all(_HEADER_NAME.fullmatch(name) for name in signed) or list(signed) != sorted(
+        set(signed)
+    ):
         raise SignatureRejected(
             INCOMPLETE,
-            "SignedHeaders must be lower-case header names separated by ';', got "
+            "SignedHeaders must be lower-case header names, sorted, each once, separated by "
+            "';', got "
             f"'{_quoted(fields['SignedHeaders'])}'.",
         )
     if not _SIGNATURE.fullmatch(fields["Signature"]):
