@@ -4,6 +4,7 @@ LlmtrailError
 ├── ValidationError        bad input: names the field and the limit (→ 400 / 413)
 │   └── PayloadTooLarge    a size limit was exceeded (→ 413)
 ├── ConfigError            the configuration file, an environment variable or a flag is wrong
+├── Forbidden              the caller's key lacks a permission the request needs (→ 403)
 ├── NotFound               no such record, route or model (→ 404)
 └── Unavailable            the pipeline cannot accept more now: spool full, not ready (→ 503)
 
@@ -53,6 +54,19 @@ class PayloadTooLarge(ValidationError):
 
 class ConfigError(LlmtrailError):
     """The configuration cannot be used; the message names the setting."""
+
+
+class Forbidden(LlmtrailError):
+    """The request needs a permission the caller's key does not have: ``field`` names what
+    needed it (a body field of a query, ``bodies``), ``permission`` which permission."""
+
+    status = 403
+
+    def __init__(self, field: str, message: str, permission: str = "bodies") -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.permission = permission
 
 
 class NotFound(LlmtrailError):

@@ -69,6 +69,7 @@ def test_make_budget_defaults_and_round_trip() -> None:
         "limitUsd": "100",
         "action": "refuse",
         "timezone": "UTC",
+        "workspace": "default",
     }
     assert Budget.from_dict(b.to_dict()) == b
     assert make_budget("inferenceProfile.tags.dept", "claims", 50.5).limit_usd == Decimal("50.5")

@@ -8,6 +8,10 @@ total belongs to one calendar month (in the budget's time zone, by the injected 
 the first check or observe in a new month starts it again from zero, so a refusing budget
 recovers when its month ends.
 
+A budget belongs to a workspace: it counts the records and refuses the calls of that
+workspace only (the call's and the record's ``workspace``; the default workspace when they
+name none). Totals are kept per `Budget.key`, so two workspaces may use the same name.
+
 Totals start from what the store says was spent this month (``spent`` when building the
 guard or calling `set_budgets`); a budget added without it starts at zero. Calls in flight
 when the limit is crossed still complete, so a month can end a little over its limit.
@@ -31,6 +35,9 @@ from llmtrail.analytics.budgets import (
     record_cost,
     record_time,
 )
+from llmtrail.record import DEFAULT_WORKSPACE
+
+_Index = dict[str, dict[str, list[Budget]]]  # dimension → value → budgets
 
 
 def _utc_now() -> datetime:
@@ -83,53 +90,55 @@ class BudgetGuard:
     ) -> None:
         self.clock = clock
         self._lock = threading.Lock()
-        self._budgets: dict[str, Budget] = {}
-        self._watch: dict[str, dict[str, list[Budget]]] = {}  # dimension → value → budgets
-        self._refuse: dict[str, dict[str, list[Budget]]] = {}  # the same, refusing ones only
-        self._totals: dict[str, Decimal] = {}  # budget name → spent in _months[name]
+        self._budgets: dict[str, Budget] = {}  # by key
+        self._watch: dict[str, _Index] = {}  # workspace → dimension → value → budgets
+        self._refuse: dict[str, _Index] = {}  # the same, refusing ones only
+        self._totals: dict[str, Decimal] = {}  # budget key → spent in _months[key]
         self._months: dict[str, str] = {}
         self.set_budgets(budgets, spent)
 
     def set_budgets(
         self, budgets: Iterable[Budget], spent: Mapping[str, Decimal] | None = None
     ) -> None:
-        """Replace the budgets. A budget kept with the same dimension, value and time zone
-        keeps its running total unless ``spent`` (this month's amount per budget name, e.g.
-        summed from the store) gives one; other new budgets start at zero."""
+        """Replace the budgets (of every workspace). A budget kept with the same dimension,
+        value and time zone keeps its running total unless ``spent`` (this month's amount per
+        `Budget.key`, e.g. summed from the store by `month_spend`) gives one; other new
+        budgets start at zero."""
         now = self.clock()
         with self._lock:
             old = self._budgets
-            self._budgets = {b.name: b for b in budgets}
+            self._budgets = {b.key: b for b in budgets}
             self._watch, self._refuse = {}, {}
             for b in self._budgets.values():
-                self._watch.setdefault(b.dimension, {}).setdefault(b.value, []).append(b)
+                _add(self._watch, b)
                 if b.action == "refuse":
-                    self._refuse.setdefault(b.dimension, {}).setdefault(b.value, []).append(b)
-                before = old.get(b.name)
+                    _add(self._refuse, b)
+                before = old.get(b.key)
                 same = before is not None and (before.dimension, before.value, before.timezone) == (
                     b.dimension,
                     b.value,
                     b.timezone,
                 )
-                if spent is not None and b.name in spent:
-                    self._totals[b.name] = Decimal(spent[b.name])
-                    self._months[b.name] = month_of(now, b.timezone)
+                if spent is not None and b.key in spent:
+                    self._totals[b.key] = Decimal(spent[b.key])
+                    self._months[b.key] = month_of(now, b.timezone)
                 elif not same:
-                    self._totals[b.name] = Decimal(0)
-                    self._months[b.name] = month_of(now, b.timezone)
+                    self._totals[b.key] = Decimal(0)
+                    self._months[b.key] = month_of(now, b.timezone)
             for name in set(self._totals) - set(self._budgets):
                 del self._totals[name], self._months[name]
 
     def check(self, call: Mapping[str, Any]) -> Refusal | None:
         """The refusal for a call about to be forwarded, or None to let it through.
 
-        ``call`` is record-shaped: what the gateway knows before forwarding (``modelId``,
-        ``requestMetadata``, ``inferenceProfile``, ``provider``, ``operation``, …)."""
+        ``call`` is record-shaped: what the gateway knows before forwarding (``workspace``,
+        ``modelId``, ``requestMetadata``, ``inferenceProfile``, ``provider``, ``operation``,
+        …); only the budgets of its workspace apply."""
         if not self._refuse:
             return None
         now = self.clock()
         with self._lock:
-            for dimension, by_value in self._refuse.items():
+            for dimension, by_value in self._refuse.get(_workspace(call), {}).items():
                 value = dimension_value(call, dimension)
                 if value is None:
                     continue
@@ -137,13 +146,14 @@ class BudgetGuard:
                     total = self._current(b, now)
                     if total >= b.limit_usd:
                         return Refusal(
-                            b.name, b.dimension, b.value, b.limit_usd, total, self._months[b.name]
+                            b.name, b.dimension, b.value, b.limit_usd, total, self._months[b.key]
                         )
         return None
 
     def observe(self, record: Mapping[str, Any] | Any) -> None:
         """Add a stored record's cost to the budgets it falls under, when it belongs to the
-        current month. Takes a record dict or an `InvocationRecord` (its ``data``)."""
+        current month (the budgets of the record's workspace). Takes a record dict or an
+        `InvocationRecord` (its ``data``)."""
         doc = getattr(record, "data", record)
         if not isinstance(doc, Mapping) or not self._watch:
             return
@@ -153,28 +163,41 @@ class BudgetGuard:
         now = self.clock()
         when = record_time(doc) or now
         with self._lock:
-            for dimension, by_value in self._watch.items():
+            for dimension, by_value in self._watch.get(_workspace(doc), {}).items():
                 value = dimension_value(doc, dimension)
                 if value is None:
                     continue
                 for b in by_value.get(value, ()):
                     total = self._current(b, now)
-                    if month_of(when, b.timezone) == self._months[b.name]:
-                        self._totals[b.name] = total + cost
+                    if month_of(when, b.timezone) == self._months[b.key]:
+                        self._totals[b.key] = total + cost
 
-    def state(self) -> list[BudgetStatus]:
-        """Every budget's month so far (spent, forecast, percent used), by name."""
+    def state(self, workspace: str | None = None) -> list[BudgetStatus]:
+        """Every budget's month so far (spent, forecast, percent used), by key; only
+        ``workspace``'s when given."""
         now = self.clock()
         with self._lock:
             return [
                 budget_status(b, self._current(b, now), now)
                 for _, b in sorted(self._budgets.items())
+                if workspace is None or b.workspace == workspace
             ]
 
     def _current(self, budget: Budget, now: datetime) -> Decimal:
         """The budget's total for the month of ``now``, starting a new month at zero."""
         month = month_of(now, budget.timezone)
-        if self._months.get(budget.name) != month:
-            self._months[budget.name] = month
-            self._totals[budget.name] = Decimal(0)
-        return self._totals[budget.name]
+        if self._months.get(budget.key) != month:
+            self._months[budget.key] = month
+            self._totals[budget.key] = Decimal(0)
+        return self._totals[budget.key]
+
+
+def _add(index: dict[str, _Index], budget: Budget) -> None:
+    by_dimension = index.setdefault(budget.workspace, {})
+    by_dimension.setdefault(budget.dimension, {}).setdefault(budget.value, []).append(budget)
+
+
+def _workspace(doc: Mapping[str, Any]) -> str:
+    """The workspace a call or record belongs to (the default one when it names none)."""
+    workspace = doc.get("workspace")
+    return workspace if isinstance(workspace, str) and workspace else DEFAULT_WORKSPACE

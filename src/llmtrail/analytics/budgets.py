@@ -5,7 +5,13 @@ A budget names a dimension of the record (``requestMetadata.tenant_id``, ``model
 ``inferenceProfile.tags.dept``, …), the value it watches, a monthly limit in USD and what
 happens once the limit is spent: ``notify`` (the state says so, alerts notify) or ``refuse``
 (the gateway's `BudgetGuard` refuses calls until the month changes). Budgets are control-plane
-state: the `StateStore`, namespace ``budgets``, key the budget's name.
+state: the `StateStore`, namespace ``budgets``, key the budget's `Budget.key`.
+
+A budget belongs to a workspace, the one of the key that set it: it counts and refuses only
+that workspace's calls, and another workspace neither sees nor changes it (404, as for a name
+nobody used). Budget names are unique within a workspace. The default workspace's budgets
+are keyed by their name alone, as every budget was before workspaces, so those stored then
+read back as the default workspace's.
 
 Everything here but `BudgetService` is a pure function of data: `spent` sums
 ``cost.totalUsd`` (Decimal strings; money is never a float) over record dicts, and
@@ -30,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from llmtrail.analytics.time_zones import time_zone_name
 from llmtrail.errors import NotFound, ValidationError
-from llmtrail.record import parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 
 NAMESPACE = "budgets"
@@ -69,6 +75,14 @@ class Budget:
     limit_usd: Decimal
     action: str = "notify"
     timezone: str = "UTC"
+    workspace: str = DEFAULT_WORKSPACE
+
+    @property
+    def key(self) -> str:
+        """The budget's key in the StateStore, in `BudgetGuard` and in what `month_spend`
+        answers: its name in the default workspace, ``WORKSPACE<tab>NAME`` in another (a name
+        is printable, so no name of the default workspace takes another's key)."""
+        return budget_key(self.workspace, self.name)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (money as a decimal string); also the StateStore value."""
@@ -79,13 +93,20 @@ class Budget:
             "limitUsd": str(self.limit_usd),
             "action": self.action,
             "timezone": self.timezone,
+            "workspace": self.workspace,
         }
 
     @classmethod
-    def from_dict(cls, doc: Mapping[str, Any]) -> Budget:
-        """A budget from `to_dict`'s shape, validated (raises `ValidationError`)."""
+    def from_dict(cls, doc: Mapping[str, Any], workspace: str | None = None) -> Budget:
+        """A budget from `to_dict`'s shape, validated (raises `ValidationError`); of
+        ``workspace`` when given (an API caller's), else of the one ``doc`` names (stored
+        budgets; the default workspace when it names none)."""
         if not isinstance(doc, Mapping):
             raise ValidationError("budget", "must be an object")
+        if workspace is None:
+            workspace = doc.get("workspace", DEFAULT_WORKSPACE)
+            if not isinstance(workspace, str) or not workspace:
+                raise ValidationError("workspace", "must be a workspace name")
         return make_budget(
             doc.get("dimension"),
             doc.get("value"),
@@ -93,7 +114,13 @@ class Budget:
             action=doc.get("action", "notify"),
             name=doc.get("name"),
             timezone=doc.get("timezone", "UTC"),
+            workspace=workspace,
         )
+
+
+def budget_key(workspace: str, name: str) -> str:
+    """See `Budget.key`."""
+    return name if workspace == DEFAULT_WORKSPACE else f"{workspace}\t{name}"
 
 
 def validate_dimension(value: Any) -> str:
@@ -141,8 +168,9 @@ def make_budget(
     action: Any = "notify",
     name: Any = None,
     timezone: Any = "UTC",
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> Budget:
-    """A validated `Budget`; the name defaults to ``DIMENSION=VALUE``."""
+    """A validated `Budget` of ``workspace``; the name defaults to ``DIMENSION=VALUE``."""
     dimension = validate_dimension(dimension)
     if not isinstance(value, str) or not 1 <= len(value) <= VALUE_MAX:
         raise ValidationError("value", f"must be a string of 1–{VALUE_MAX} characters")
@@ -152,7 +180,7 @@ def make_budget(
     name = f"{dimension}={value}" if name is None else name
     if not isinstance(name, str) or not 1 <= len(name) <= NAME_MAX or not name.isprintable():
         raise ValidationError("name", f"must be 1–{NAME_MAX} printable characters")
-    return Budget(name, dimension, value, limit, action, validate_timezone(timezone))
+    return Budget(name, dimension, value, limit, action, validate_timezone(timezone), workspace)
 
 
 # -- dimensions, months, costs ----------------------------------------------------------------
@@ -301,7 +329,8 @@ def budget_status(budget: Budget, amount: Decimal, now: datetime) -> BudgetStatu
 # -- storage ----------------------------------------------------------------------------------
 class BudgetService:
     """Budgets in the StateStore. ``on_change`` (e.g. a `BudgetGuard`'s ``set_budgets``) is
-    called with every budget after each write."""
+    called with every budget of every workspace after each write. Reads and deletes name the
+    workspace; a budget of another workspace is `NotFound`."""
 
     def __init__(
         self,
@@ -315,31 +344,36 @@ class BudgetService:
         """Create the budget, or replace the one of the same name. ``on_change`` sees the new
         budgets before they are saved: when it fails (this month's spend cannot be summed),
         nothing is saved; when saving fails, ``on_change`` is told the budgets as they are."""
-        budgets = {b.name: b for b in self.all()}
-        budgets[budget.name] = budget
+        budgets = {b.key: b for b in self.all()}
+        budgets[budget.key] = budget
         if self.on_change is not None:
-            self.on_change([budgets[name] for name in sorted(budgets)])
+            self.on_change([budgets[key] for key in sorted(budgets)])
         try:
-            self.state.put(NAMESPACE, budget.name, budget.to_dict())
+            self.state.put(NAMESPACE, budget.key, budget.to_dict())
         except BaseException:
             self._changed()
             raise
         return budget
 
-    def get(self, name: str) -> Budget:
-        """The budget called ``name``; raises `NotFound`."""
-        value = self.state.get(NAMESPACE, name)
-        if value is None:
+    def get(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> Budget:
+        """``workspace``'s budget called ``name``; raises `NotFound`."""
+        value = self.state.get(NAMESPACE, budget_key(workspace, name))
+        budget = Budget.from_dict(value) if value is not None else None
+        if budget is None or budget.workspace != workspace:
             raise NotFound(f"no budget named {name!r}")
-        return Budget.from_dict(value)
+        return budget
 
-    def all(self) -> list[Budget]:
-        """Every budget, by name."""
-        return [Budget.from_dict(v) for v in self.state.list(NAMESPACE).values()]
+    def all(self, workspace: str | None = None) -> list[Budget]:
+        """Every budget of ``workspace`` by name (of every workspace when None, by key)."""
+        found = [Budget.from_dict(v) for v in self.state.list(NAMESPACE).values()]
+        if workspace is None:
+            return found
+        return sorted((b for b in found if b.workspace == workspace), key=lambda b: b.name)
 
-    def delete(self, name: str) -> None:
-        """Remove the budget; raises `NotFound`."""
-        if not self.state.delete(NAMESPACE, name):
+    def delete(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> None:
+        """Remove ``workspace``'s budget ``name``; raises `NotFound`."""
+        self.get(name, workspace)
+        if not self.state.delete(NAMESPACE, budget_key(workspace, name)):
             raise NotFound(f"no budget named {name!r}")
         self._changed()
 

@@ -3,7 +3,8 @@ shape of CloudWatch's ``GetQueryResults`` — ``fields``, rows of ``{field, valu
 text, as CloudWatch gives them), ``statistics`` (recordsMatched, recordsScanned, bytesScanned)
 — with a row limit, a ``nextToken`` for the rows beyond it, and cancellation by query id.
 
-Saved queries live in the StateStore (namespace ``queries``).
+Saved queries live in the StateStore, each workspace's apart (namespace ``queries`` for the
+default workspace, as before workspaces, and ``queries/WORKSPACE`` for the others).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlglot import exp
 from llmtrail.errors import NotFound, ValidationError
 from llmtrail.query import CompiledQuery, compile_query, parse_query
 from llmtrail.query.errors import QueryError
-from llmtrail.record import format_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp
 from llmtrail.store.interfaces import QueryCancelled, QueryEngine, StateStore
 from llmtrail.store.query_bounds import QueryFailed
 
@@ -128,7 +129,10 @@ class QueryRunner:
         limit: int = DEFAULT_LIMIT,
         next_token: str | None = None,
         query_id: str | None = None,
+        bodies_allowed: bool = True,
     ) -> QueryResult:
+        """Run ``text`` over the runner's workspace; `Forbidden` when it reads a body and
+        ``bodies_allowed`` is false (the caller's key lacks the ``bodies`` permission)."""
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("queryString", "is required (a Logs Insights query)")
         if len(text) > 10_000:
@@ -144,12 +148,19 @@ class QueryRunner:
         with self._lock:
             self._states[query_id] = "Running"
         try:
-            return self._run(text, start, end, limit, offset, query_id)
+            return self._run(text, start, end, limit, offset, query_id, bodies_allowed)
         finally:
             self.forget(query_id)
 
     def _run(
-        self, text: str, start: datetime, end: datetime, limit: int, offset: int, query_id: str
+        self,
+        text: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        offset: int,
+        query_id: str,
+        bodies_allowed: bool = True,
     ) -> QueryResult:
         with _as_query_string():
             compiled = compile_query(
@@ -162,6 +173,7 @@ class QueryRunner:
                 limit=limit + 1,
                 offset=offset,
                 database=getattr(self.engine, "database", None),
+                bodies_allowed=bodies_allowed,
             )
         try:
             rows = self._execute(compiled.sql, query_id).rows
@@ -271,10 +283,12 @@ def _from_token(token: str, text: str) -> tuple[int, datetime, datetime]:
 
 
 class SavedQueries:
-    """Named queries (``queryDefinition``s) in the StateStore."""
+    """Named queries (``queryDefinition``s) of one workspace in the StateStore."""
 
-    def __init__(self, state: StateStore) -> None:
+    def __init__(self, state: StateStore, workspace: str = DEFAULT_WORKSPACE) -> None:
         self.state = state
+        self.workspace = workspace
+        self.namespace = SAVED if workspace == DEFAULT_WORKSPACE else f"{SAVED}/{workspace}"
 
     def put(self, name: str, query: str, description: str | None = None) -> dict[str, Any]:
         if not isinstance(name, str) or not _NAME.match(name):
@@ -284,20 +298,20 @@ class SavedQueries:
         with _as_query_string():
             parse_query(query)  # a saved query must at least parse
         value = {"name": name, "queryString": query, "description": description}
-        self.state.put(SAVED, name, value)
+        self.state.put(self.namespace, name, value)
         return value
 
     def get(self, name: str) -> dict[str, Any]:
-        value = self.state.get(SAVED, name)
+        value = self.state.get(self.namespace, name)
         if value is None:
             raise NotFound(f"no saved query named {name!r}")
         return dict(value)
 
     def list(self) -> list[dict[str, Any]]:
-        return list(self.state.list(SAVED).values())
+        return list(self.state.list(self.namespace).values())
 
     def delete(self, name: str) -> None:
-        if not self.state.delete(SAVED, name):
+        if not self.state.delete(self.namespace, name):
             raise NotFound(f"no saved query named {name!r}")
 
 

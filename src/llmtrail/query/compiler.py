@@ -8,8 +8,11 @@ continue outside it: ``stats`` (``GROUP BY``), ``unnest`` (a row per element), `
 ``row_number()`` window) and any row command after ``limit``. A wrapped record-level stage
 passes every stored column through, so later commands can still name any record field.
 
-Every statement filters ``workspace`` and ``[start, end)`` on ``timestamp`` first, joins
-``bodies`` only when the query touches a body (or ``@message``), and ends in a total order:
+Every statement filters ``workspace`` and ``[start, end)`` on ``timestamp`` first — the
+innermost ``SELECT`` over ``records``, which every later stage wraps, so no filter, ``SOURCE``,
+``dedup`` or ``parse`` reaches a row of another workspace — joins ``bodies`` only when the
+query touches a body (or ``@message``) and the caller may read bodies (``bodies_allowed``;
+`llmtrail.query.body_access` refuses the query otherwise), and ends in a total order:
 the query's ``sort`` (default ``@timestamp desc``, or the group keys after ``stats``), then
 ``@timestamp desc, recordId desc`` (or the group keys), ``NULL`` last, so that ``limit`` and
 paging with ``offset`` are deterministic on both engines. Output columns are named ``c0, c1,
@@ -42,12 +45,12 @@ from llmtrail.query.ast import (
     Source,
     Stats,
     Unnest,
-    fields_in,
 )
+from llmtrail.query.body_access import reads_bodies, refuse_bodies
 from llmtrail.query.dialects import DIALECTS, SqlDialect, is_null, number, string
 from llmtrail.query.errors import QueryError, Span
 from llmtrail.query.expressions import ExprCompiler, Scope, key_of
-from llmtrail.query.fields import FieldResolver, touches_bodies
+from llmtrail.query.fields import FieldResolver
 from llmtrail.query.keys import group_key, needs_bound
 from llmtrail.query.kinds import Kind, Typed
 from llmtrail.query.ordering import total_order
@@ -103,17 +106,22 @@ def compile_query(
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
     database: str | None = None,
+    bodies_allowed: bool = True,
 ) -> CompiledQuery:
     """Compile a Logs Insights query (text or parsed) over ``workspace``'s records with
     ``start <= timestamp < end``, returning at most ``limit`` rows from ``offset`` on.
     ``database`` qualifies the ``records`` and ``bodies`` tables when given. Raises
-    `QueryError` for a query that cannot run, naming line and column."""
+    `QueryError` for a query that cannot run, naming line and column, and `Forbidden` for
+    one that reads a body when ``bodies_allowed`` is false (the caller's key lacks the
+    ``bodies`` permission)."""
     if dialect not in DIALECTS:
         raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
     if limit < 1 or offset < 0:
         raise ValueError("limit must be at least 1 and offset at least 0")
     parsed = parse_query(query) if isinstance(query, str) else query
-    return _Compiler(parsed, DIALECTS[dialect], schema, database).compile(
+    if not bodies_allowed:
+        refuse_bodies(parsed)
+    return _Compiler(parsed, DIALECTS[dialect], schema, database, bodies_allowed).compile(
         workspace, utc(start), utc(end), limit, offset
     )
 
@@ -125,7 +133,12 @@ def utc(value: datetime) -> datetime:
 
 class _Compiler:
     def __init__(
-        self, query: Query, dialect: SqlDialect, schema: RecordSchema, database: str | None
+        self,
+        query: Query,
+        dialect: SqlDialect,
+        schema: RecordSchema,
+        database: str | None,
+        bodies_allowed: bool = True,
     ) -> None:
         self.query = query
         self.database = database
@@ -133,7 +146,7 @@ class _Compiler:
         self.schema = schema
         self.c = ExprCompiler(query.text, dialect, FieldResolver(schema, dialect))
         self.counter = itertools.count()
-        self.bodies = _touches_bodies(query)
+        self.bodies = bodies_allowed and reads_bodies(query)  # never joined otherwise
 
     def error(self, reason: str, node: Command) -> QueryError:
         return QueryError(reason, self.query.text, node.span)
@@ -466,18 +479,6 @@ HANDLERS: dict[type, Callable[[_Compiler, _Stage, Any], _Stage]] = {
     Source: lambda compiler, stage, command: stage,  # resolved before the first stage
 }
 _START = Span(0, 0)
-
-
-def _touches_bodies(query: Query) -> bool:
-    """Whether any field of ``query`` (or its default ``@message`` output) reads a body."""
-    commands = query.commands
-    if not any(isinstance(c, Fields | Display | Stats) for c in commands):
-        return True  # the default output includes @message
-    for command in commands:
-        for node in fields_in(command):
-            if touches_bodies(node.path):
-                return True
-    return False
 
 
 def _unshare(tree: exp.Expr) -> None:

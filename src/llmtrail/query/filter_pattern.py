@@ -9,7 +9,9 @@ wildcards in strings, ``%regex%``) and each selector is resolved by the query la
 
 As in CloudWatch, ``!=`` and the ordering operators never match a record that lacks the
 field, a number compares numerically, and a string with ``*`` matches as a wildcard. An empty
-pattern matches every record.
+pattern matches every record. A key without the ``bodies`` permission (``bodies_allowed``
+false) gets `Forbidden` for a selector that reads a body (`llmtrail.query.body_access`), and
+matching records without their bodies.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 
 from sqlglot import exp
 
+from llmtrail.query.body_access import refusal
 from llmtrail.query.compiler import DEFAULT_LIMIT, CompiledQuery, utc
 from llmtrail.query.dialects import DIALECTS, SqlDialect, is_null, not_null, string
 from llmtrail.query.errors import QueryError, Span
@@ -63,11 +66,14 @@ class _Tok:
     span: Span
 
 
-def compile_filter_pattern(text: str, *, dialect: str, schema: RecordSchema) -> FilterPattern:
-    """Compile a JSON filter pattern. Raises `QueryError` (field ``filterPattern``)."""
+def compile_filter_pattern(
+    text: str, *, dialect: str, schema: RecordSchema, bodies_allowed: bool = True
+) -> FilterPattern:
+    """Compile a JSON filter pattern. Raises `QueryError` (field ``filterPattern``), and
+    `Forbidden` for a body selector when ``bodies_allowed`` is false."""
     if dialect not in DIALECTS:
         raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
-    return _PatternCompiler(text, DIALECTS[dialect], schema).compile()
+    return _PatternCompiler(text, DIALECTS[dialect], schema, bodies_allowed).compile()
 
 
 def filter_pattern_query(
@@ -82,13 +88,18 @@ def filter_pattern_query(
     offset: int = 0,
     with_bodies: bool = True,
     database: str | None = None,
+    bodies_allowed: bool = True,
 ) -> CompiledQuery:
     """The records matching pattern ``text`` in ``workspace`` and ``[start, end)``, newest
     first (ties by record id): every stored record column, then the body columns when
     ``with_bodies`` (``database`` qualifies the tables). ``fields`` are the stored column
     names and ``kinds`` their schema types (``string int bool timestamp map json``), ready
-    for `llmtrail.store.rows.from_row`."""
-    pattern = compile_filter_pattern(text, dialect=dialect, schema=schema)
+    for `llmtrail.store.rows.from_row`. Without ``bodies_allowed`` the bodies are never read:
+    not in the output, and a body selector is `Forbidden`."""
+    pattern = compile_filter_pattern(
+        text, dialect=dialect, schema=schema, bodies_allowed=bodies_allowed
+    )
+    with_bodies = with_bodies and bodies_allowed
     d = DIALECTS[dialect]
     join = with_bodies or pattern.needs_bodies
     outputs = [column(c.name, "r") for c in schema.record_columns]
@@ -128,14 +139,17 @@ def filter_pattern_query(
 
 
 class _PatternCompiler:
-    def __init__(self, text: str, dialect: SqlDialect, schema: RecordSchema) -> None:
+    def __init__(
+        self, text: str, dialect: SqlDialect, schema: RecordSchema, bodies_allowed: bool = True
+    ) -> None:
         self.text = text
+        self.bodies_allowed = bodies_allowed
         self.d = dialect
         self.resolver = FieldResolver(schema, dialect)
         self.tokens = self.tokenize()
         self.i = 0
         self.bodies = False
-        self.rel = Relation("r", "b")
+        self.rel = Relation("r", "b" if bodies_allowed else None)
 
     def error(self, reason: str, token: _Tok) -> QueryError:
         return QueryError(reason, self.text, token.span, field=FIELD)
@@ -215,6 +229,8 @@ class _PatternCompiler:
         if not parts:
             raise self.error("the selector needs a property, such as $.modelId", token)
         if touches_bodies(parts):
+            if not self.bodies_allowed:
+                raise refusal(parts, self.text, token.span, field=FIELD)
             self.bodies = True
         value = self.resolver.resolve(parts, self.rel)
         if value is None:

@@ -1,26 +1,41 @@
 """The records API: ``POST /api/records`` (ingest), ``GET /api/records`` (list and follow),
-``GET /api/records/{requestId}``; plus ``/healthz``, ``/readyz`` and ``/metrics``."""
+``GET /api/records/{requestId}``; plus ``/healthz``, ``/readyz`` and ``/metrics``.
+
+Every request acts for its caller's key (`principal_of`): records ingested belong to the
+key's workspace, and reads see only that workspace (a record of another one is 404, as an
+unknown id is). A key without the ``bodies`` permission gets records without
+``input.inputBodyJson`` and ``output.outputBodyJson`` (``bodiesOmitted: true`` in a list,
+the header ``x-llmtrail-bodies: omitted`` on every such answer; the S3 paths of offloaded
+bodies stay, as no route serves those objects), and 403 when it asks for bodies
+(``bodies=1``) or filters on a body field. Bodies read with the permission are audited, one
+entry per request (`audit_body_read`)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from llmtrail.capture.enrich import enriched, enricher_from
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.metrics.prometheus import genai_metrics
-from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.security.principal import Permission, Principal, principal_of
+from llmtrail.server.access import guarded_route
+from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import int_param
 from llmtrail.server.problems import from_error, problem
+from llmtrail.server.record_bodies import OMITTED, bodies_wanted, has_body, without_bodies
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 
@@ -47,11 +62,25 @@ async def answer(work: Callable[[], Any], status: int = 200) -> Response:
 class RecordsAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        # (pattern, start, end, limit, offset) -> records: set when the query API is mounted
+        # (pattern, start, end, limit, offset, *, workspace, bodies_allowed, with_bodies) ->
+        # records: set when the query API is mounted
         self.filtered: Callable[..., list[InvocationRecord]] | None = None
 
+    def routes(self) -> list[Route]:
+        """The routes app.py mounts from this class, each with the permission it needs."""
+        return [
+            guarded_route("/healthz", self.healthz, Permission.PUBLIC, ["GET"]),
+            guarded_route("/readyz", self.readyz, Permission.PUBLIC, ["GET"]),
+            guarded_route("/metrics", self.metrics, Permission.READ, ["GET"]),
+            guarded_route("/api/records", self.ingest, Permission.INGEST, ["POST"]),
+            guarded_route("/api/records", self.list, Permission.READ, ["GET"]),
+            guarded_route("/api/records/{request_id:path}", self.get, Permission.READ, ["GET"]),
+        ]
+
     async def ingest(self, request: Request) -> Response:
+        """Records of the caller's workspace, whatever their own ``workspace`` key says."""
         limits = self.runtime.settings.limits
+        workspace = principal_of(request.scope).workspace
         try:
             gzipped = is_gzip_encoded(request.headers.get("content-encoding"))
             raw = await _read_limited(request, limits.max_ingest_bytes)
@@ -62,6 +91,7 @@ class RecordsAPI:
                 limits.max_ingest_records,
                 limits.max_json_depth,
                 self.runtime.enricher.recipe(),
+                workspace,
             )
             # decoding, validating and pricing a batch is CPU work: a large one goes to a
             # worker process, a small one to a thread, never the event loop
@@ -79,50 +109,102 @@ class RecordsAPI:
         return json_response(ingest_summary(results, where, fresh))
 
     async def list(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            with_bodies = bodies_wanted(principal, request.query_params.get("bodies"))
+        except LlmtrailError as exc:
+            return from_error(exc)
         pattern = request.query_params.get("filterPattern")
         if pattern is not None and self.filtered is not None:
-            return await self._filtered(request, pattern)
+            return await self._filtered(request, pattern, principal, with_bodies)
         try:
             query = record_query(
-                dict(request.query_params), request.query_params.getlist("metadata")
+                dict(request.query_params),
+                request.query_params.getlist("metadata"),
+                workspace=principal.workspace,
+                with_bodies=with_bodies,
             )
             page = await asyncio.to_thread(self.runtime.records.find, query)
         except LlmtrailError as exc:
             return from_error(exc)
-        return json_response(
-            {"records": [r.data for r in page.records], "nextCursor": page.next_cursor}
+        return await self._page(
+            request, principal, page.records, page.next_cursor, with_bodies, "records"
         )
 
-    async def _filtered(self, request: Request, pattern: str) -> Response:
+    async def _page(
+        self,
+        request: Request,
+        principal: Principal,
+        records: Sequence[InvocationRecord],
+        cursor: str | None,
+        with_bodies: bool,
+        surface: str,
+    ) -> Response:
+        """The answer of a list: bodies only for a key allowed them (their read audited)."""
+        if not principal.can(Permission.BODIES):
+            docs = [without_bodies(r.data) for r in records]
+            answer = {"records": docs, "nextCursor": cursor, "bodiesOmitted": True}
+            return Response(orjson.dumps(answer), 200, OMITTED, "application/json")
+        docs = [r.data for r in records]
+        if with_bodies:
+            read = [r.request_id for r in records if has_body(r.data)]
+            if read:
+                await audit_body_read(self.runtime, request, surface, read)
+        return json_response({"records": docs, "nextCursor": cursor})
+
+    async def _filtered(
+        self, request: Request, pattern: str, principal: Principal, with_bodies: bool
+    ) -> Response:
         """Records matching a CloudWatch filter pattern, newest first; the cursor is an
         offset."""
         params = dict(request.query_params)
         assert self.filtered is not None
         try:
-            query = record_query(params, [])
+            query = record_query(params, [], workspace=principal.workspace)
             offset = int_param(
                 params.get("cursor") or None, "cursor", default=0, minimum=0, maximum=MAX_OFFSET
             )
             end = query.end or datetime.now(UTC)
             start = query.start or datetime(1970, 1, 1, tzinfo=UTC)
             records = await asyncio.to_thread(
-                self.filtered, pattern, start, end, query.limit + 1, offset
+                functools.partial(
+                    self.filtered,
+                    pattern,
+                    start,
+                    end,
+                    query.limit + 1,
+                    offset,
+                    workspace=principal.workspace,
+                    bodies_allowed=principal.can(Permission.BODIES),
+                    with_bodies=with_bodies,
+                )
             )
         except LlmtrailError as exc:
             return from_error(exc)
         more = len(records) > query.limit
-        return json_response(
-            {
-                "records": [r.data for r in records[: query.limit]],
-                "nextCursor": str(offset + query.limit) if more else None,
-            }
+        cursor = str(offset + query.limit) if more else None
+        return await self._page(
+            request, principal, records[: query.limit], cursor, with_bodies, "records"
         )
 
     async def get(self, request: Request) -> Response:
+        """One record of the caller's workspace (404 for any other, as for an unknown id);
+        without bodies for a key that may not read them (``bodies=0`` leaves them out)."""
+        principal = principal_of(request.scope)
         request_id = request.path_params["request_id"]
-        record = await asyncio.to_thread(self.runtime.records.get, request_id)
+        try:
+            with_bodies = bodies_wanted(principal, request.query_params.get("bodies"))
+        except LlmtrailError as exc:
+            return from_error(exc)
+        record = await asyncio.to_thread(self.runtime.records.get, request_id, principal.workspace)
         if record is None:
             return from_error(NotFound(f"no record with requestId {request_id!r}"))
+        if not with_bodies:
+            headers = OMITTED if not principal.can(Permission.BODIES) else None
+            doc = without_bodies(record.data)
+            return Response(orjson.dumps(doc), 200, headers, "application/json")
+        if has_body(record.data):
+            await audit_body_read(self.runtime, request, "records", [record.request_id])
         return json_response(record.data)
 
     async def healthz(self, request: Request) -> Response:
@@ -141,7 +223,8 @@ class RecordsAPI:
             lines.append(f"# TYPE llmtrail_pipeline_{name} gauge")
             lines.append(f"llmtrail_pipeline_{name} {value:g}")
         keep = timedelta(days=self.runtime.settings.metrics.retention_1h_days)
-        lines += await asyncio.to_thread(genai_metrics, self.runtime.metric_store, keep)
+        workspace = principal_of(request.scope).workspace  # the pipeline's counters are global
+        lines += await asyncio.to_thread(genai_metrics, self.runtime.metric_store, keep, workspace)
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
@@ -171,18 +254,26 @@ def validate_and_price(
     max_records: int,
     max_depth: int,
     recipe: Any,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> tuple[list[dict[str, Any]], list[InvocationRecord], list[int]]:
     """`validate_batch`, then the cost and character counts the valid records lack (run in a
     worker process for large batches: everything here is pure)."""
-    results, valid, where = validate_batch(raw, gzipped, max_bytes, max_records, max_depth)
+    results, valid, where = validate_batch(
+        raw, gzipped, max_bytes, max_records, max_depth, workspace
+    )
     return results, enriched(valid, enricher_from(recipe)), where
 
 
 def validate_batch(
-    raw: bytes, gzipped: bool, max_bytes: int, max_records: int, max_depth: int
+    raw: bytes,
+    gzipped: bool,
+    max_bytes: int,
+    max_records: int,
+    max_depth: int,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> tuple[list[dict[str, Any]], list[InvocationRecord], list[int]]:
-    """Decode and validate an ingest body: per-item results, the valid records, and where
-    each valid record sits in the results."""
+    """Decode and validate an ingest body: per-item results, the valid records (of
+    ``workspace``, the caller's), and where each valid record sits in the results."""
     if gzipped or raw[:2] == b"\x1f\x8b":
         raw = gunzip_limited(raw, max_bytes)
     docs = parse_records(raw, max_records, max_depth)
@@ -194,7 +285,7 @@ def validate_batch(
             results.append({"index": i, "status": "rejected", "field": "record", "reason": doc})
             continue
         try:
-            record = InvocationRecord.from_dict(doc, source="ingest")
+            record = InvocationRecord.from_dict(doc, source="ingest", workspace=workspace)
         except ValidationError as exc:
             results.append(
                 {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
@@ -273,7 +364,16 @@ def _ndjson(text: bytes, max_depth: int) -> list[Any]:
     return docs
 
 
-def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
+def record_query(
+    params: dict[str, str],
+    metadata: list[str],
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    with_bodies: bool = True,
+) -> RecordQuery:
+    """The store query of ``GET /api/records``' parameters, over ``workspace`` (the caller's:
+    no parameter names one)."""
+
     def when(name: str) -> datetime | None:
         return parse_timestamp(params[name], name) if params.get(name) else None
 
@@ -285,6 +385,7 @@ def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
         pairs.append((key, value))
     limit = int_param(params.get("limit"), "limit", default=100, minimum=1, maximum=MAX_PAGE)
     return RecordQuery(
+        workspace=workspace,
         start=when("start"),
         end=when("end"),
         model_id=params.get("model"),
@@ -296,7 +397,7 @@ def record_query(params: dict[str, str], metadata: list[str]) -> RecordQuery:
         order=_choice(params, "order", ("newest", "ingested")),
         limit=limit,
         cursor=params.get("cursor"),
-        with_bodies=params.get("bodies", "1") not in ("0", "false"),
+        with_bodies=with_bodies,
     )
 
 

@@ -22,6 +22,12 @@ Time ranges are ``start`` (inclusive) and ``end`` (exclusive), each an RFC 3339 
 a ``YYYY-MM-DD`` date (midnight in ``tz``, UTC by default); ``end`` defaults to now and
 ``start`` to 30 days before it. Money is a decimal string, never a float.
 
+Every read is of the caller's workspace (`principal_of`): cost, missing prices, profile
+metrics, reports and budgets; a recompute re-prices only that workspace's records. Prices are
+the server's one table: any key with ``read`` reads them, changing them needs ``manage``, as
+every change here does. A budget belongs to the workspace that set it; another workspace's is
+404.
+
 Every handler only decodes HTTP and calls the library (`attribution`, `cost.recompute`,
 `PriceTable`, `build_report`, `BudgetService`) off the event loop, because the stores block;
 errors are problem JSON naming the field (`from_error`). The CLI's commands are these
@@ -47,6 +53,7 @@ from llmtrail.analytics.attribution import (
     profile_usage,
     zone,
 )
+from llmtrail.analytics.budget_spend import month_spend
 from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
@@ -54,6 +61,8 @@ from llmtrail.analytics.price_overrides import validate_override
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer, json_response
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import PRICES_NAMESPACE, Runtime
@@ -158,19 +167,20 @@ class CostAPI:
     def routes(self) -> list[Route]:
         """The routes to mount, before `ProfilesAPI`'s (whose ``{identifier:path}`` would
         otherwise take ``…/metrics``)."""
+        read, manage, route = Permission.READ, Permission.MANAGE, guarded_route
         return [
-            Route("/api/prices", self.list_prices, methods=["GET"]),
-            Route("/api/prices", self.put_price, methods=["PUT"]),
-            Route("/api/prices/missing", self.missing_prices, methods=["GET"]),
-            Route("/api/prices/{provider}/{model:path}", self.show_price, methods=["GET"]),
-            Route("/api/prices/{override_id:path}", self.delete_price, methods=["DELETE"]),
-            Route("/api/cost", self.cost, methods=["GET"]),
-            Route("/api/cost/recompute", self.recompute, methods=["POST"]),
-            Route("/api/profiles/{identifier:path}/metrics", self.profile_metrics, methods=["GET"]),
-            Route("/api/reports/{name}", self.report, methods=["GET"]),
-            Route("/api/budgets", self.list_budgets, methods=["GET"]),
-            Route("/api/budgets", self.put_budget, methods=["PUT"]),
-            Route("/api/budgets/{name:path}", self.delete_budget, methods=["DELETE"]),
+            route("/api/prices", self.list_prices, read, ["GET"]),
+            route("/api/prices", self.put_price, manage, ["PUT"]),
+            route("/api/prices/missing", self.missing_prices, read, ["GET"]),
+            route("/api/prices/{provider}/{model:path}", self.show_price, read, ["GET"]),
+            route("/api/prices/{override_id:path}", self.delete_price, manage, ["DELETE"]),
+            route("/api/cost", self.cost, read, ["GET"]),
+            route("/api/cost/recompute", self.recompute, manage, ["POST"]),
+            route("/api/profiles/{identifier:path}/metrics", self.profile_metrics, read, ["GET"]),
+            route("/api/reports/{name}", self.report, read, ["GET"]),
+            route("/api/budgets", self.list_budgets, read, ["GET"]),
+            route("/api/budgets", self.put_budget, manage, ["PUT"]),
+            route("/api/budgets/{name:path}", self.delete_budget, manage, ["DELETE"]),
         ]
 
     async def _answer(self, work: Callable[[], Any], status: int = 200) -> Response:
@@ -253,12 +263,13 @@ class CostAPI:
         return await self._answer(work)
 
     async def missing_prices(self, request: Request) -> Response:
-        """Models the records of the range name that the table has no price for."""
+        """Models the caller's records of the range name that the table has no price for."""
         params = dict(request.query_params)
+        workspace = principal_of(request.scope).workspace
 
         def work() -> dict[str, Any]:
             start, end = time_range(params, self.clock())
-            seen = models_seen(self.runtime.db, start, end)
+            seen = models_seen(self.runtime.db, start, end, workspace)
             missing = self.runtime.enricher.table.missing(seen)
             return {
                 "timePeriod": _period(start, end),
@@ -283,12 +294,14 @@ class CostAPI:
         ``granularity=DAILY|MONTHLY`` (default MONTHLY), ``start``, ``end``, ``tz``."""
         params = dict(request.query_params)
         by = tuple(request.query_params.getlist("by"))
+        workspace = principal_of(request.scope).workspace
 
         def work() -> dict[str, Any]:
             tz = params.get("tz") or "UTC"
             zone(tz)
             start, end = time_range(params, self.clock(), tz)
-            query = CostQuery(start, end, by, (params.get("granularity") or "MONTHLY").upper(), tz)
+            granularity = (params.get("granularity") or "MONTHLY").upper()
+            query = CostQuery(start, end, by, granularity, tz, workspace)
             return cost_and_usage(self.runtime.db, query).to_dict()
 
         return await self._answer(work)
@@ -296,7 +309,9 @@ class CostAPI:
     async def recompute(self, request: Request) -> Response:
         """Re-price the records of ``{start, end}`` with the current price table and store
         the changed costs (``dryRun: true`` stores nothing): the `RecomputeReport`, with a
-        sample of the changes, and ``updated``, how many records were rewritten."""
+        sample of the changes, and ``updated``, how many records were rewritten. Only the
+        caller's workspace's records are re-priced."""
+        workspace = principal_of(request.scope).workspace
         try:
             body = await _json_body(request)
             _known_fields(body, _RECOMPUTE_FIELDS)
@@ -309,9 +324,9 @@ class CostAPI:
                 raise ValidationError("dryRun", "must be true or false")
         except LlmtrailError as exc:
             return from_error(exc)
-        return await self._answer(lambda: self._recompute(body, dry_run))
+        return await self._answer(lambda: self._recompute(body, dry_run, workspace))
 
-    def _recompute(self, body: Mapping[str, Any], dry_run: bool) -> dict[str, Any]:
+    def _recompute(self, body: Mapping[str, Any], dry_run: bool, workspace: str) -> dict[str, Any]:
         start, end = time_range(body, self.clock())
         table = self.runtime.enricher.table
         records = self.runtime.records
@@ -321,22 +336,31 @@ class CostAPI:
         cursor = None
         while True:
             page = records.find(
-                RecordQuery(start=start, end=end, limit=RECOMPUTE_PAGE, cursor=cursor)
+                RecordQuery(
+                    workspace=workspace,
+                    start=start,
+                    end=end,
+                    limit=RECOMPUTE_PAGE,
+                    cursor=cursor,
+                    with_bodies=False,
+                )
             )
             part = recompute([r.data for r in page.records], None, table)
             seen, unchanged = seen + part.records, unchanged + part.unchanged
             old_total, new_total = old_total + part.old_total_usd, new_total + part.new_total_usd
             changes += part.changes
             if part.changes and not dry_run:
-                updated += records.set_costs(dict(filter(None, map(_change, part.changes))))
+                costs = dict(filter(None, map(_change, part.changes)))
+                updated += records.set_costs(costs, workspace)
             cursor = page.next_cursor
             if cursor is None:
                 break
         if updated:
             self.runtime.metric_store.rebuild(start)  # CostUsd follows the re-priced records
-            budgets = self.runtime.budgets.all()
+            budgets = self.runtime.budgets.all()  # every workspace's: the guard holds them all
             if budgets:  # the guard's totals follow the re-priced history
-                self.runtime.budget_guard.set_budgets(budgets, self.runtime.month_spend(budgets))
+                spent = month_spend(self.runtime.db, budgets)
+                self.runtime.budget_guard.set_budgets(budgets, spent)
         report = RecomputeReport(seen, unchanged, old_total, new_total, tuple(changes))
         return {
             "timePeriod": _period(start, end),
@@ -351,11 +375,12 @@ class CostAPI:
         range: ``{"profile", "tags", "timePeriod", "metrics"}``."""
         identifier = request.path_params["identifier"]
         params = dict(request.query_params)
+        workspace = principal_of(request.scope).workspace
 
         def work() -> dict[str, Any]:
             profile = self.runtime.profiles.get(identifier)
             start, end = time_range(params, self.clock())
-            usage = profile_usage(self.runtime.db, profile.arn, start, end)
+            usage = profile_usage(self.runtime.db, profile.arn, start, end, workspace)
             return {
                 "profile": profile.summary(),
                 "tags": [{"key": k, "value": v} for k, v in profile.tags],
@@ -371,13 +396,14 @@ class CostAPI:
         ``dimension`` (chargeback only) and ``table`` (CSV only) pass through."""
         name = request.path_params["name"]
         params = dict(request.query_params)
+        workspace = principal_of(request.scope).workspace
 
         def work() -> Response:
             tz = params.get("tz") or "UTC"
             zone(tz)
             fmt = params.get("format") or "json"
             start, end = time_range(params, self.clock(), tz)
-            scope = ReportScope(start, end, tz=tz)
+            scope = ReportScope(start, end, workspace=workspace, tz=tz)
             built = build_report(self.runtime.db, name, scope, dimension=params.get("dimension"))
             body = render(built, fmt, table=params.get("table"))
             filename = f"{name}-report.{fmt}"
@@ -389,10 +415,10 @@ class CostAPI:
     # -- budgets --------------------------------------------------------------------------
     def _statuses(self, budgets: list[Budget]) -> list[dict[str, Any]]:
         now = self.clock()
-        spent = self.runtime.month_spend(budgets)
+        spent = month_spend(self.runtime.db, budgets, now)
         out = []
         for budget in budgets:
-            status = budget_status(budget, spent.get(budget.name, Decimal(0)), now)
+            status = budget_status(budget, spent.get(budget.key, Decimal(0)), now)
             out.append(
                 {**status.to_dict(), "refusing": status.exceeded and budget.action == "refuse"}
             )
@@ -400,12 +426,16 @@ class CostAPI:
 
     async def list_budgets(self, request: Request) -> Response:
         """``{"budgets": [...]}``: each budget with its month's spend (summed in the store),
-        forecast to month end and percent used."""
-        return await self._answer(lambda: {"budgets": self._statuses(self.runtime.budgets.all())})
+        forecast to month end and percent used: the caller's workspace's budgets."""
+        workspace = principal_of(request.scope).workspace
+        return await self._answer(
+            lambda: {"budgets": self._statuses(self.runtime.budgets.all(workspace))}
+        )
 
     async def put_budget(self, request: Request) -> Response:
         """Add or replace a budget (``dimension``, ``value``, ``limitUsd``, ``action``
-        notify|refuse, ``timezone``, ``name``) → its status."""
+        notify|refuse, ``timezone``, ``name``) of the caller's workspace → its status."""
+        workspace = principal_of(request.scope).workspace
         try:
             body = await _json_body(request)
             _known_fields(body, _BUDGET_FIELDS)
@@ -413,17 +443,19 @@ class CostAPI:
             return from_error(exc)
 
         def work() -> dict[str, Any]:
-            budget = self.runtime.budgets.put(Budget.from_dict(body))
+            budget = self.runtime.budgets.put(Budget.from_dict(body, workspace))
             return self._statuses([budget])[0]
 
         return await self._answer(work)
 
     async def delete_budget(self, request: Request) -> Response:
-        """Remove budget ``{name}`` → ``{"deleted": name}``; 404 when there is none."""
+        """Remove the caller's workspace's budget ``{name}`` → ``{"deleted": name}``; 404
+        when it has none of that name."""
         name = request.path_params["name"]
+        workspace = principal_of(request.scope).workspace
 
         def work() -> dict[str, Any]:
-            self.runtime.budgets.delete(name)
+            self.runtime.budgets.delete(name, workspace)
             return {"deleted": name}
 
         return await self._answer(work)

@@ -1,7 +1,12 @@
 """The metrics API: ``POST /api/metrics`` takes a CloudWatch ``GetMetricData`` body,
 ``GET /api/metrics`` the same as query parameters (several ``metric``s at once, optionally one
 series per value of a ``by`` dimension), ``GET /api/metrics/list`` answers like
-``ListMetrics``, and ``POST /api/metrics/rebuild`` recomputes the rollups."""
+``ListMetrics``, and ``POST /api/metrics/rebuild`` recomputes the rollups.
+
+Every read is of the caller's workspace: the rollups are kept per workspace and the workspace
+is named apart from the dimensions (a ``workspace`` dimension is refused), so no query widens
+it. Rebuilding recomputes every workspace's rollups from their own records (a management
+change)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.metrics.dimensions import resolve
 from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
 from llmtrail.metrics.requests import parse_queries
-from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
+from llmtrail.record import parse_timestamp
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
 from llmtrail.server.cost_api import _json_body, parse_instant
 from llmtrail.server.params import duration_param, int_param
@@ -66,11 +73,12 @@ class MetricsAPI:
         self.runtime = runtime
 
     def routes(self) -> list[Route]:
+        read = Permission.READ
         return [
-            Route("/api/metrics", self.get, methods=["GET"]),
-            Route("/api/metrics", self.post, methods=["POST"]),
-            Route("/api/metrics/list", self.list_metrics, methods=["GET"]),
-            Route("/api/metrics/rebuild", self.rebuild, methods=["POST"]),
+            guarded_route("/api/metrics", self.get, read, ["GET"]),
+            guarded_route("/api/metrics", self.post, read, ["POST"]),
+            guarded_route("/api/metrics/list", self.list_metrics, read, ["GET"]),
+            guarded_route("/api/metrics/rebuild", self.rebuild, Permission.MANAGE, ["POST"]),
         ]
 
     async def post(self, request: Request) -> Response:
@@ -81,13 +89,14 @@ class MetricsAPI:
             scan = body.get("ScanBy", "TimestampDescending")
             if scan not in ("TimestampDescending", "TimestampAscending"):
                 raise ValidationError("ScanBy", "must be TimestampDescending or TimestampAscending")
-            results = await self._data(queries, start, end)
+            results = await self._data(queries, start, end, principal_of(request.scope).workspace)
         except LlmtrailError as exc:
             return from_error(exc)
         return json_response(_answer(results, descending=scan == "TimestampDescending"))
 
     async def get(self, request: Request) -> Response:
         p = request.query_params
+        workspace = principal_of(request.scope).workspace
         try:
             start, end = parse_range(p, datetime.now(UTC))
             period = int_param(
@@ -118,7 +127,7 @@ class MetricsAPI:
                             f"m{i}", MetricStat(name, own_stat or stat, period, tuple(dims))
                         )
                     )
-            results = await self._data(queries, start, end) if queries else []
+            results = await self._data(queries, start, end, workspace) if queries else []
             for i, name, expression, s in searches:  # one series per value of `by`
                 found = await asyncio.to_thread(
                     self.runtime.metrics.search,
@@ -127,7 +136,7 @@ class MetricsAPI:
                     period,
                     start,
                     end,
-                    DEFAULT_WORKSPACE,
+                    workspace,
                 )
                 for n, series in enumerate(found):
                     series.id = f"m{i}_{n}"
@@ -145,7 +154,7 @@ class MetricsAPI:
             names = p.get("dimensions")
             found = await asyncio.to_thread(
                 self.runtime.metrics.list_metrics,
-                workspace=DEFAULT_WORKSPACE,
+                workspace=principal_of(request.scope).workspace,
                 metric=p.get("metric"),
                 dimension_names=tuple(n for n in names.split(",") if n)
                 if names is not None
@@ -178,14 +187,14 @@ class MetricsAPI:
         return json_response({"rebuilt": True, "since": p.get("since")})
 
     async def _data(
-        self, queries: list[MetricDataQuery], start: datetime, end: datetime
+        self, queries: list[MetricDataQuery], start: datetime, end: datetime, workspace: str
     ) -> list[MetricDataResult]:
         return await asyncio.to_thread(
             self.runtime.metrics.get_metric_data,
             queries,
             start,
             end,
-            workspace=DEFAULT_WORKSPACE,
+            workspace=workspace,
         )
 
 

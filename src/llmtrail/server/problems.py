@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.errors import Forbidden, LlmtrailError, ValidationError
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -20,4 +20,6 @@ def from_error(exc: LlmtrailError) -> Response:
     status = int(getattr(exc, "status", 500))
     if isinstance(exc, ValidationError):
         return problem(status, "Invalid request", exc.message, field=exc.field)
+    if isinstance(exc, Forbidden):
+        return problem(403, "Forbidden", exc.message, field=exc.field, permission=exc.permission)
     return problem(status, type(exc).__name__, str(exc))

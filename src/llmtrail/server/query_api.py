@@ -1,7 +1,13 @@
 """The query API: ``POST /api/query`` runs a Logs Insights query and answers like
 ``GetQueryResults``; ``DELETE /api/query/{queryId}`` cancels a running one; saved queries at
 ``/api/saved-queries``; ``GET /api/records?filterPattern=…`` lists records matching a
-CloudWatch JSON filter pattern."""
+CloudWatch JSON filter pattern.
+
+A query runs over its caller's workspace only (the compiler filters it in the innermost
+``SELECT``; nothing in the query text can name another); a query id, a saved query and a
+cancel belong to the workspace that made them, so another workspace's are 404. A key without
+the ``bodies`` permission gets 403 for a query or filter pattern that reads a body; a query
+that reads bodies with it is audited (one entry per request)."""
 
 from __future__ import annotations
 
@@ -24,9 +30,13 @@ from llmtrail.analytics.insights import (
     SavedQueries,
 )
 from llmtrail.errors import LlmtrailError, NotFound, ValidationError
-from llmtrail.query import filter_pattern_query
-from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.query import filter_pattern_query, parse_query
+from llmtrail.query.body_access import reads_bodies
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
+from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import duration_param
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_pool import QueryLimitExceeded, QueryPool, QueryWithdrawn
@@ -40,23 +50,41 @@ MAX_DESCRIPTION = 4096
 class QueryAPI:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.runner = QueryRunner(runtime.query_engine, runtime.db.schema)
-        self.saved = SavedQueries(runtime.state)
+        self.runners: dict[str, QueryRunner] = {}
+        self.runner = self.runner_for(DEFAULT_WORKSPACE)
+        self.saved = SavedQueries(runtime.state)  # the default workspace's
         limits = runtime.settings.query
         self.pool = QueryPool(limits.concurrency, limits.queued)
 
+    def runner_for(self, workspace: str) -> QueryRunner:
+        """The runner of ``workspace``'s queries: it compiles them over that workspace and
+        knows only that workspace's running query ids."""
+        runner = self.runners.get(workspace)
+        if runner is None:
+            engine, schema = self.runtime.query_engine, self.runtime.db.schema
+            runner = self.runners.setdefault(workspace, QueryRunner(engine, schema, workspace))
+        return runner
+
+    def saved_for(self, workspace: str) -> SavedQueries:
+        """``workspace``'s saved queries."""
+        return SavedQueries(self.runtime.state, workspace)
+
     def routes(self) -> list[Route]:
+        read, manage = Permission.READ, Permission.MANAGE
+        saved = "/api/saved-queries/{name:path}"
         return [
-            Route("/api/query", self.query, methods=["POST"]),
-            Route("/api/query/{query_id}", self.status, methods=["GET"]),
-            Route("/api/query/{query_id}", self.cancel, methods=["DELETE"]),
-            Route("/api/saved-queries", self.list_saved, methods=["GET"]),
-            Route("/api/saved-queries/{name:path}", self.get_saved, methods=["GET"]),
-            Route("/api/saved-queries/{name:path}", self.put_saved, methods=["PUT"]),
-            Route("/api/saved-queries/{name:path}", self.delete_saved, methods=["DELETE"]),
+            guarded_route("/api/query", self.query, read, ["POST"]),
+            guarded_route("/api/query/{query_id}", self.status, read, ["GET"]),
+            guarded_route("/api/query/{query_id}", self.cancel, read, ["DELETE"]),
+            guarded_route("/api/saved-queries", self.list_saved, read, ["GET"]),
+            guarded_route(saved, self.get_saved, read, ["GET"]),
+            guarded_route(saved, self.put_saved, manage, ["PUT"]),
+            guarded_route(saved, self.delete_saved, manage, ["DELETE"]),
         ]
 
     async def query(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        bodies = principal.can(Permission.BODIES)
         try:
             body = await _json_object(request)
             text = _optional_str(body, "queryString")
@@ -68,11 +96,19 @@ class QueryAPI:
             if isinstance(limit, bool) or not isinstance(limit, int):
                 raise ValidationError("limit", f"must be an integer from 1 to {MAX_LIMIT}")
             if text is None and name is not None:
-                text = (await asyncio.to_thread(self.saved.get, name))["queryString"]
+                saved = self.saved_for(principal.workspace)
+                text = (await asyncio.to_thread(saved.get, name))["queryString"]
             if text is None:
                 raise ValidationError("queryString", "is required (a Logs Insights query)")
             result = await self.pooled(
-                text, start, end, limit=limit, next_token=next_token, query_id=query_id
+                text,
+                start,
+                end,
+                limit=limit,
+                next_token=next_token,
+                query_id=query_id,
+                workspace=principal.workspace,
+                bodies_allowed=bodies,
             )
         except QueryLimitExceeded as exc:
             answer = problem(429, "LimitExceededException", str(exc), field="queryString")
@@ -80,6 +116,8 @@ class QueryAPI:
             return answer
         except LlmtrailError as exc:
             return from_error(exc)
+        if bodies and result.status == "Complete" and reads_bodies(parse_query(text)):
+            await audit_body_read(self.runtime, request, "query", _request_ids(result))
         return json_response(result.to_dict())
 
     async def pooled(
@@ -91,34 +129,39 @@ class QueryAPI:
         query_id: str,
         limit: int = DEFAULT_LIMIT,
         next_token: str | None = None,
+        workspace: str = DEFAULT_WORKSPACE,
+        bodies_allowed: bool = True,
     ) -> QueryResult:
-        """The query on the query pool (`QueryLimitExceeded` when it is full): what the API,
-        the web pages and dashboards' log widgets run; stopped in the engine when the caller
-        goes away."""
-        self.runner.schedule(query_id)
+        """The query over ``workspace`` on the query pool (`QueryLimitExceeded` when it is
+        full): what the API, the web pages and dashboards' log widgets run; stopped in the
+        engine when the caller goes away. Callers pass their principal's workspace and
+        whether it may read bodies (`Forbidden` for a query that reads one otherwise)."""
+        runner = self.runner_for(workspace)
+        runner.schedule(query_id)
         try:
             return await self.pool.run(
-                query_id,
-                self.runner.run,
+                _pool_key(workspace, query_id),
+                runner.run,
                 text,
                 start,
                 end,
                 limit=limit,
                 next_token=next_token,
                 query_id=query_id,
-                when_done=functools.partial(self.runner.forget, query_id),
+                bodies_allowed=bodies_allowed,
+                when_done=functools.partial(runner.forget, query_id),
             )
         except QueryWithdrawn:  # cancelled while it waited for a thread
             return QueryResult(query_id, "Cancelled", [], [], [])
         except asyncio.CancelledError:
-            if self.runner.status(query_id) is not None:
-                self.pool.cancel_soon(self.runner.cancel, query_id)
+            if runner.status(query_id) is not None:
+                self.pool.cancel_soon(runner.cancel, query_id)
             raise
 
     async def status(self, request: Request) -> Response:
         """``Scheduled`` or ``Running`` while query ``{queryId}`` is here (404 after)."""
         query_id = request.path_params["query_id"]
-        state = self.runner.status(query_id)
+        state = self.runner_for(principal_of(request.scope).workspace).status(query_id)
         if state is None:
             return from_error(NotFound(f"no query {query_id!r} is running"))
         return json_response({"queryId": query_id, "status": state})
@@ -126,17 +169,21 @@ class QueryAPI:
     async def cancel(self, request: Request) -> Response:
         """Stop query ``{queryId}``, on a cancel thread: never behind running queries."""
         query_id = request.path_params["query_id"]
-        if self.pool.withdraw(query_id):  # still waiting: it never starts
+        workspace = principal_of(request.scope).workspace
+        if self.pool.withdraw(_pool_key(workspace, query_id)):  # still waiting: never starts
             return json_response({"queryId": query_id, "cancelled": True})
-        cancelled = await self.pool.cancel(self.runner.cancel, query_id)
+        cancelled = await self.pool.cancel(self.runner_for(workspace).cancel, query_id)
         return json_response({"queryId": query_id, "cancelled": cancelled})
 
+    def _saved(self, request: Request) -> SavedQueries:
+        return self.saved_for(principal_of(request.scope).workspace)
+
     async def list_saved(self, request: Request) -> Response:
-        return json_response({"queries": await asyncio.to_thread(self.saved.list)})
+        return json_response({"queries": await asyncio.to_thread(self._saved(request).list)})
 
     async def get_saved(self, request: Request) -> Response:
         try:
-            value = await asyncio.to_thread(self.saved.get, request.path_params["name"])
+            value = await asyncio.to_thread(self._saved(request).get, request.path_params["name"])
         except LlmtrailError as exc:
             return from_error(exc)
         return json_response(value)
@@ -153,7 +200,7 @@ class QueryAPI:
                     "description", f"is longer than the limit of {MAX_DESCRIPTION} characters"
                 )
             value = await asyncio.to_thread(
-                self.saved.put, request.path_params["name"], query, description
+                self._saved(request).put, request.path_params["name"], query, description
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -161,26 +208,38 @@ class QueryAPI:
 
     async def delete_saved(self, request: Request) -> Response:
         try:
-            await asyncio.to_thread(self.saved.delete, request.path_params["name"])
+            await asyncio.to_thread(self._saved(request).delete, request.path_params["name"])
         except LlmtrailError as exc:
             return from_error(exc)
         return json_response({"deleted": request.path_params["name"]})
 
     def filtered(
-        self, pattern: str, start: datetime, end: datetime, limit: int, offset: int
+        self,
+        pattern: str,
+        start: datetime,
+        end: datetime,
+        limit: int,
+        offset: int,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+        bodies_allowed: bool = True,
+        with_bodies: bool = True,
     ) -> list[InvocationRecord]:
-        """Records matching a filter pattern, newest first (the ``logs --filter-pattern``
-        path of ``GET /api/records``)."""
+        """Records of ``workspace`` matching a filter pattern, newest first (the ``logs
+        --filter-pattern`` path of ``GET /api/records``); `Forbidden` for a body selector
+        when ``bodies_allowed`` is false, and bodies only ``with_bodies``."""
         schema = self.runtime.db.schema
         compiled = filter_pattern_query(
             pattern,
             dialect=self.runtime.query_engine.dialect,
             schema=schema,
-            workspace="default",
+            workspace=workspace,
             start=start,
             end=end,
             limit=limit,
             offset=offset,
+            with_bodies=with_bodies,
+            bodies_allowed=bodies_allowed,
         )
         try:
             result = self.runtime.query_engine.execute(compiled.sql, f"filter-{id(compiled)}")
@@ -194,6 +253,19 @@ class QueryAPI:
             body["record_id"] = values.get("record_id")
             records.append(from_row(values, body, schema))
         return records
+
+
+def _pool_key(workspace: str, query_id: str) -> str:
+    """A query's key in the pool, shared by every workspace (workspaces have no ``/``)."""
+    return f"{workspace}/{query_id}"
+
+
+def _request_ids(result: QueryResult) -> list[str]:
+    """The ``@requestId`` values a query's rows show (none when it does not show them)."""
+    if "@requestId" not in result.fields:
+        return []
+    at = result.fields.index("@requestId")
+    return [str(row[at]) for row in result.rows if row[at] is not None]
 
 
 def time_range(body: dict[str, Any]) -> tuple[datetime, datetime]:

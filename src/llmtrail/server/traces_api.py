@@ -13,6 +13,11 @@ Failures answer as OTLP/HTTP says: a ``google.rpc.Status`` in the request's own 
 (protobuf or JSON), code 3 (INVALID_ARGUMENT) with a ``google.rpc.BadRequest`` detail naming
 the field, 14 (UNAVAILABLE) when the pipeline cannot take more; a body is refused whole, so
 nothing already stored changes.
+
+Spans and records received belong to the sending key's workspace, and merge only into that
+workspace's gateway calls; every read is of the caller's workspace (another workspace's trace
+is 404, as an unknown one). A key without the ``bodies`` permission gets spans without their
+``input`` and ``output`` (``bodiesOmitted``); one with it is audited when a trace shows them.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
@@ -33,10 +39,14 @@ from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
-from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import _read_limited, json_response
+from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
+from llmtrail.server.record_bodies import OMITTED
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.spans import Span, TraceQuery, check_trace_id
 
@@ -54,8 +64,21 @@ class TracesAPI:
         self.runtime = runtime
         self.index = index
 
+    def routes(self) -> list[Route]:
+        """The routes app.py mounts from this class, each with the permission it needs."""
+        read = Permission.READ
+        return [
+            guarded_route("/v1/traces", self.otlp, Permission.INGEST, ["POST"]),
+            guarded_route("/api/traces", self.list, read, ["GET"]),
+            guarded_route("/api/traces/{trace_id}", self.get, read, ["GET"]),
+            guarded_route("/api/errors", self.errors, read, ["GET"]),
+            guarded_route("/api/timeline", self.timeline, read, ["GET"]),
+        ]
+
     async def otlp(self, request: Request) -> Response:
-        """``POST /v1/traces``: an ``ExportTraceServiceRequest``, answered in its encoding."""
+        """``POST /v1/traces``: an ``ExportTraceServiceRequest``, answered in its encoding;
+        its spans and records belong to the caller's workspace."""
+        workspace = principal_of(request.scope).workspace
         content_type = request.headers.get("content-type", "application/json")
         media = content_type.split(";")[0].strip().lower()
         protobuf = media in PROTOBUF_TYPES
@@ -74,16 +97,18 @@ class TracesAPI:
                 decoded = await self.runtime.workers.run(
                     functools.partial(
                         decode_traces,
-                        workspace=DEFAULT_WORKSPACE,
+                        workspace=workspace,
                         max_json_depth=limits.max_json_depth,
                     ),
                     raw,
                     content_type,
                 )
-                decoded, records, links, rejected = await asyncio.to_thread(self._sort_out, decoded)
+                decoded, records, links, rejected = await asyncio.to_thread(
+                    self._sort_out, decoded, workspace
+                )
             else:
                 decoded, records, links, rejected = await asyncio.to_thread(
-                    self._decode, raw, content_type
+                    self._decode, raw, content_type, workspace
                 )
             spans = decoded.spans + links
             if spans:
@@ -106,23 +131,21 @@ class TracesAPI:
         return _otlp_answer(protobuf, None, headers)
 
     def _decode(
-        self, raw: bytes, content_type: str
+        self, raw: bytes, content_type: str, workspace: str
     ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
         """A worker thread's share: decode, then sort the model calls (`_records`)."""
         depth = self.runtime.settings.limits.max_json_depth
-        decoded = decode_traces(
-            raw, content_type, workspace=DEFAULT_WORKSPACE, max_json_depth=depth
-        )
-        return self._sort_out(decoded)
+        decoded = decode_traces(raw, content_type, workspace=workspace, max_json_depth=depth)
+        return self._sort_out(decoded, workspace)
 
     def _sort_out(
-        self, decoded: DecodedTraces
+        self, decoded: DecodedTraces, workspace: str
     ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
-        records, links, rejected = self._records(decoded.records)
+        records, links, rejected = self._records(decoded.records, workspace)
         return decoded, enriched(records, self.runtime.enricher), links, rejected
 
     def _records(
-        self, docs: list[dict[str, Any]]
+        self, docs: list[dict[str, Any]], workspace: str
     ) -> tuple[list[InvocationRecord], list[Span], list[str]]:
         """The records to ingest, the links merged spans leave, and why spans were refused."""
         records: list[InvocationRecord] = []
@@ -131,12 +154,12 @@ class TracesAPI:
         for doc in docs:
             call = self.index.match(doc)
             if call is not None:
-                link = merged_link(doc, call, DEFAULT_WORKSPACE)
+                link = merged_link(doc, call, workspace)
                 if link is not None:
                     links.append(link)
                 continue
             try:
-                records.append(InvocationRecord.from_dict(doc, source="otlp"))
+                records.append(InvocationRecord.from_dict(doc, source="otlp", workspace=workspace))
             except ValidationError as exc:
                 rejected.append(str(exc))
         return records, links, rejected
@@ -146,6 +169,7 @@ class TracesAPI:
         q = request.query_params
         try:
             query = TraceQuery(
+                workspace=principal_of(request.scope).workspace,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
                 app=q.get("app"),
@@ -166,15 +190,24 @@ class TracesAPI:
         )
 
     async def get(self, request: Request) -> Response:
-        """``GET /api/traces/{traceId}``: every span, merged calls fused with their records."""
+        """``GET /api/traces/{traceId}``: every span, merged calls fused with their records;
+        without the spans' ``input`` and ``output`` for a key that may not read bodies."""
+        principal = principal_of(request.scope)
         try:
             trace_id = check_trace_id(request.path_params["trace_id"])
-            spans = await asyncio.to_thread(read_trace, self.runtime, trace_id)
+            spans = await asyncio.to_thread(read_trace, self.runtime, trace_id, principal.workspace)
             if not spans:
                 raise NotFound(f"no trace {trace_id}")
         except LlmtrailError as exc:
             return from_error(exc)
-        return json_response({"traceId": trace_id, "spans": [_span_view(s) for s in spans]})
+        bodies = principal.can(Permission.BODIES)
+        views = [_span_view(s, bodies) for s in spans]
+        if not bodies:
+            answer = {"traceId": trace_id, "spans": views, "bodiesOmitted": True}
+            return Response(orjson.dumps(answer), 200, OMITTED, "application/json")
+        if any(s.record is None and (s.input is not None or s.output is not None) for s in spans):
+            await audit_body_read(self.runtime, request, "traces", _shown_ids(trace_id, spans))
+        return json_response({"traceId": trace_id, "spans": views})
 
     async def errors(self, request: Request) -> Response:
         """``GET /api/errors``: failures grouped by type and message."""
@@ -183,7 +216,7 @@ class TracesAPI:
             groups = await asyncio.to_thread(
                 error_groups,
                 self.runtime.db,
-                workspace=DEFAULT_WORKSPACE,
+                workspace=principal_of(request.scope).workspace,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
                 limit=int_param(q.get("limit"), "limit", default=100, minimum=1, maximum=PAGE_MAX),
@@ -202,7 +235,7 @@ class TracesAPI:
             rows = await asyncio.to_thread(
                 timeline,
                 self.runtime.db,
-                workspace=DEFAULT_WORKSPACE,
+                workspace=principal_of(request.scope).workspace,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
                 by=by,
@@ -213,12 +246,22 @@ class TracesAPI:
         return json_response(to_json(rows))
 
 
-def read_trace(runtime: Runtime, trace_id: str) -> list[Span]:
-    """A trace's spans as they are shown: merged calls fused with their records."""
-    return fuse_links(runtime.spans.get_trace(trace_id), runtime.records.get)
+def read_trace(runtime: Runtime, trace_id: str, workspace: str) -> list[Span]:
+    """``workspace``'s trace as it is shown: merged calls fused with their records (of that
+    workspace too)."""
+    return fuse_links(
+        runtime.spans.get_trace(trace_id, workspace),
+        lambda request_id: runtime.records.get(request_id, workspace),
+    )
 
 
-def _span_view(span: Span) -> dict[str, Any]:
+def _shown_ids(trace_id: str, spans: list[Span]) -> list[str]:
+    """What the audit names for a trace whose spans showed their inputs and outputs: the
+    trace, then the requestIds of its model calls."""
+    return [f"trace:{trace_id}", *(s.record.request_id for s in spans if s.record is not None)]
+
+
+def _span_view(span: Span, bodies: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "spanId": span.span_id,
         "parentSpanId": span.parent_span_id,
@@ -245,7 +288,8 @@ def _span_view(span: Span) -> dict[str, Any]:
         out["outputTokens"] = (doc.get("output") or {}).get("outputTokenCount")
         out["cost"] = doc.get("cost")
     else:
-        out["input"], out["output"] = span.input, span.output
+        if bodies:
+            out["input"], out["output"] = span.input, span.output
         out["tags"] = list(span.tags)
         out["attributes"] = span.attributes
     return out
