@@ -8,6 +8,7 @@ that no route was left without one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.security.principal import Permission, principal_of
+from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.problems import problem
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -35,12 +36,35 @@ def guard(endpoint: Endpoint, permission: Permission) -> Endpoint:
 
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
-        if not principal_of(request.scope).can(permission):
+        principal = principal_of(request.scope)
+        if not principal.can(permission):
             return forbidden(permission)
-        return await endpoint(request)
+        response = await endpoint(request)
+        if permission is Permission.MANAGE and request.method != "GET":
+            await _audit_change(request, principal, response.status_code)
+        return response
 
     guarded.permission = permission  # type: ignore[attr-defined]
     return guarded
+
+
+async def _audit_change(request: Request, principal: Principal, status: int) -> None:
+    """Every management change (refused ones too) in the audit log, when there is one."""
+    audit = getattr(request.app.state, "audit", None) if "app" in request.scope else None
+    if audit is None:
+        return
+    action = f"{request.method} {request.url.path}"
+    source = request.client.host if request.client else None
+    target = dict(request.path_params)
+    await asyncio.to_thread(
+        audit.record,
+        principal,
+        action,
+        surface="api",
+        source=source,
+        target=target,
+        outcome=status,
+    )
 
 
 def guarded_route(

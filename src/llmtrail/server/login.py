@@ -5,6 +5,8 @@ form, so a foreign page cannot sign a browser in with the attacker's key."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -15,9 +17,24 @@ from llmtrail.security.sessions import COOKIE, Sessions
 from llmtrail.server.access import guarded_route
 from llmtrail.server.gatekeeper import CSRF_SCOPE_KEY
 
+_FORM_LIMIT = 8192
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("llmtrail.web", "templates"), autoescape=True
 )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The login form's fields (URL-encoded; the standard library parses it)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _FORM_LIMIT:
+            return {}
+    try:
+        fields = urllib.parse.parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:
+        return {}
+    return {name: values[0] for name, values in fields.items()}
 
 
 def _local(target: str | None) -> str:
@@ -52,9 +69,9 @@ class LoginPages:
         return self._page(request, next_=request.query_params.get("next", "/"))
 
     async def sign_in(self, request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=10)
-        key = str(form.get("key") or "").strip()
-        next_ = _local(str(form.get("next") or "/"))
+        form = await _form(request)
+        key = form.get("key", "").strip()
+        next_ = _local(form.get("next", "/"))
         principal = self.keys.authenticate(key, "session") if key else None
         if principal is None or not principal.can(Permission.READ):
             why = "that key is not valid" if principal is None else "that key may not read data"
