@@ -4,9 +4,9 @@ own service model, answered back in Bedrock's GET shape; the store and the captu
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,7 @@ def test_string_lengths_are_botocores(path: str, shape: str) -> None:
 
 def test_role_arn_length_and_pattern_are_bedrocks() -> None:
     path = "cloudWatchConfig.roleArn"
-    low, high = limits("RoleArn")
+    _low, high = limits("RoleArn")
     prefix = "arn:aws:iam::123456789012:role/"
     assert parse_put_body(body_with(path, prefix + "r" * (high - len(prefix))))
     error = refused(body_with(path, prefix + "r" * (high - len(prefix) + 1)))
@@ -329,9 +329,9 @@ def test_cache_rereads_the_store_at_most_once_a_second(state: Any) -> None:
     configs = LoggingConfigs(LoggingConfigStore(state), clock=clock)
     assert configs.for_workspace("w") == DEFAULT
     writer.delete("w")
-    clock.now += 0.999
+    clock.now += 0.75
     assert configs.for_workspace("w") == DEFAULT  # within the second: the cached value
-    clock.now += 0.001
+    clock.now += 0.25
     assert configs.for_workspace("w") == OFF  # a second later: the change applies
     writer.put("w", parse_put_body(AWS_BODY))
     configs.invalidate("w")  # this server's own change applies at once

@@ -214,7 +214,10 @@ def _media_field(key: str, value: Any) -> tuple[str | None, Callable[[Any], Any]
             for a in v
         ]
     if key == "audio" and isinstance(value, dict) and "data" in value:
-        return "audio", lambda v: {k: v[k] for k in ("id", "expires_at") if k in v} | _MARK
+        return (
+            "audio",
+            lambda v: {k: v[k] for k in ("id", "expires_at", "transcript") if k in v} | _MARK,
+        )
     return None, None
 
 
