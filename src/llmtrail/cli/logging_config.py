@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
         {"loggingConfig": {...}}, as aws bedrock put-model-invocation-logging-configuration
         takes it, optionally with "allowNoLog": false to refuse callers' x-llmtrail-no-log
         opt-out. A flag left out is on. Problems are named by their path in the body.""",
-        ["llmtrail logging put logging.json", "cat logging.json | llmtrail logging put -"],
+        ["llmtrail logging put logging.json", "llmtrail logging put - < logging.json"],
     )
     add_common_options(put)
     put.add_argument("file", metavar="FILE", help="the body's JSON file, - for standard input")
