@@ -13,13 +13,13 @@ logging configuration, in the bodies of Bedrock's ``Get``/``Put``/
 * ``DELETE`` (manage) turns delivery off and answers the GET answer of the off state.
 
 Errors are problem JSON naming the field and the limit. The workspace is always the
-caller's (`principal_of`); a change is passed to ``audit`` (who, which workspace, what).
+caller's (`principal_of`); ``guarded_route`` puts every PUT and DELETE in the audit log, and
+the stored configuration names who changed it last (``llmtrail.updatedBy``/``updatedAt``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -43,20 +43,14 @@ from llmtrail.server.problems import from_error
 PATH = "/api/logging-configuration"
 MAX_BODY = 64 * 1024  # a full body is under 5 KB: every string at Bedrock's limit
 
-# (principal, workspace, action "put" | "delete", the stored state) → the audit log
-Audit = Callable[[Principal, str, str, dict[str, Any]], None]
-
 
 class LoggingConfigAPI:
-    def __init__(
-        self,
-        store: LoggingConfigStore,
-        configs: LoggingConfigs | None = None,
-        audit: Audit | None = None,
-    ) -> None:
+    """``configs``, the capture side's cache on this server, is told of each change so that
+    it applies here at once (other servers sharing the store see it within a second)."""
+
+    def __init__(self, store: LoggingConfigStore, configs: LoggingConfigs | None = None) -> None:
         self.store = store
         self.configs = configs
-        self.audit = audit
 
     def routes(self) -> list[Route]:
         return [
@@ -93,19 +87,17 @@ class LoggingConfigAPI:
 
     def _put(self, principal: Principal, parsed: PutRequest) -> LoggingConfig:
         config = self.store.put(principal.workspace, parsed, principal.actor)
-        self._changed(principal, "put", config)
+        self._changed(principal)
         return config
 
     def _delete(self, principal: Principal) -> LoggingConfig:
         config = self.store.delete(principal.workspace, principal.actor)
-        self._changed(principal, "delete", config)
+        self._changed(principal)
         return config
 
-    def _changed(self, principal: Principal, action: str, config: LoggingConfig) -> None:
+    def _changed(self, principal: Principal) -> None:
         if self.configs is not None:
             self.configs.invalidate(principal.workspace)
-        if self.audit is not None:
-            self.audit(principal, principal.workspace, action, config.to_state())
 
 
 async def _json_body(request: Request) -> Any:
