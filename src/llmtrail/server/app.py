@@ -32,6 +32,7 @@ from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
+from llmtrail.server.sigv4_access import sigv4_check
 from llmtrail.server.traces_api import TracesAPI
 from llmtrail.web import WebUI
 
@@ -140,6 +141,8 @@ def create_app(
         exception_handlers={Unavailable: _unavailable},
     )
 
+    starlette.state.audit = runtime.audit  # management changes, by `guarded_route`
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             handler = hot.get((scope["method"], scope["path"]))
@@ -163,5 +166,6 @@ def create_app(
         is_gateway=lambda path: (
             path.startswith("/model/") or ("POST", path) in hot or ("GET", path) in hot
         ),
+        sigv4=sigv4_check(runtime.keys),
         max_body=settings.limits.max_request_bytes,
     )

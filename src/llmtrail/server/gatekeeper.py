@@ -192,8 +192,10 @@ class Gatekeeper:
         query = scope.get("query_string", b"").decode("latin-1")
         try:
             return receive, self.sigv4(scope["method"], raw_path, query, headers, body), None
-        except Exception as exc:  # the verifier's refusal, or a bug: never a success
-            kind = getattr(exc, "aws_type", "InvalidSignatureException")
+        except Exception as exc:  # the verifier's refusal, or a fault: never a success
+            if not hasattr(exc, "aws_error_type"):
+                log.exception("verifying a SigV4 signature failed")
+            kind = getattr(exc, "aws_error_type", "InvalidSignatureException")
             status = int(getattr(exc, "status", 403))
             message = getattr(exc, "message", None) or "the request signature was refused"
             return receive, None, _bedrock(status, message, kind)

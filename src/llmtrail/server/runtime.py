@@ -27,6 +27,7 @@ from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.security.keys import KeyRing
 from llmtrail.security.rate_limits import RateLimits
+from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.workers import Workers
@@ -58,7 +59,12 @@ class Runtime:
         try:
             self.secret = load_secret(settings.data_dir, access.secret_env)
             check_secret(self.secret, self.state)
-            self.keys = KeyRing(self.state, self.secret, refresh_s=access.key_refresh_s)
+            self.keys = KeyRing(
+                self.state,
+                self.secret,
+                refresh_s=access.key_refresh_s,
+                sealer=Sealer(self.secret.derive("sealed-aws-secrets")),
+            )
             admin_key = os.environ.get(access.admin_key_env) if access.admin_key_env else None
             if admin_key:
                 self.keys.ensure_env_admin(admin_key)

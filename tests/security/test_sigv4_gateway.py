@@ -1,0 +1,84 @@
+"""boto3 ``bedrock-runtime`` against a server that needs keys, signing with an AWS-style key
+pair llmtrail issued: the signature is verified, the record names the key (proven) and lands
+in its workspace; a wrong secret or an unknown pair gets AWS's error shapes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.harness import ServerProcess
+from tests.security.test_front_door import auth, call, create_key, wait_for
+
+MODEL = "sim.anthropic.claude-3-haiku-20240307-v1:0"
+MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
+
+
+def client(url: str, akid: str, secret: str) -> Any:
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=akid,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    config = '[[routes]]\nmatch = "sim.*"\nprovider = "sim"\n'
+    data = tmp_path_factory.mktemp("sigv4") / "data"
+    with ServerProcess(data, config=config, env={"LLMTRAIL_SERVER__KEY_REFRESH_S": "1"}) as s:
+        yield s
+
+
+def test_issued_pair_signs_and_identity_is_proven(server: ServerProcess) -> None:
+    u = server.url
+    admin = create_key(u, None, role="admin")["key"]
+    issued = create_key(u, admin, role="gateway", workspace="claims", aws=True)
+    assert issued["awsAccessKeyId"].startswith("LTAK")
+    bedrock = client(u, issued["awsAccessKeyId"], issued["awsSecretAccessKey"])
+    answer = bedrock.converse(modelId=MODEL, messages=MESSAGES)
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    stream = bedrock.converse_stream(modelId=MODEL, messages=MESSAGES)
+    assert any("contentBlockDelta" in event for event in stream["stream"])
+    claims_admin = create_key(u, admin, role="admin", workspace="claims")["key"]
+    status, body = wait_for(u + f"/api/records/{request_id}", auth(claims_admin))
+    assert status == 200, body
+    record = json.loads(body)
+    assert record["workspace"] == "claims"
+    assert record["identity"]["arn"].endswith(f":key/{issued['id']}")
+    listed = call(u + f"/api/keys/{issued['id']}", headers=auth(admin))[2]
+    assert issued["awsSecretAccessKey"].encode() not in listed
+    assert (
+        issued["awsSecretAccessKey"].encode()
+        not in (server.data_dir / "llmtrail.duckdb").read_bytes()
+    )
+
+    wrong = client(u, issued["awsAccessKeyId"], "x" * 40)
+    with pytest.raises(ClientError) as caught:
+        wrong.converse(modelId=MODEL, messages=MESSAGES)
+    assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
+    stranger = client(u, "AKIAIOSFODNN7EXAMPLE", "y" * 40)
+    with pytest.raises(ClientError) as caught:
+        stranger.converse(modelId=MODEL, messages=MESSAGES)
+    assert caught.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    # revoked: the pair stops with its key
+    assert call(u + f"/api/keys/{issued['id']}", "DELETE", headers=auth(admin))[0] == 200
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            bedrock.converse(modelId=MODEL, messages=MESSAGES)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "UnrecognizedClientException"
+            break
+        assert time.monotonic() < deadline, "a revoked pair still signs after 10 s"
+        time.sleep(0.2)
