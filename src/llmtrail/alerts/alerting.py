@@ -7,6 +7,10 @@ lease (`lease`); if held, sync the budgets' alarms, evaluate every alarm, and se
 deliveries that are due. Ticks and the API's evaluations take one lock, so a test fire or an
 ``evaluate`` call never races the loop in the same process. ``clock`` is injected, so tests
 step time instead of waiting for it.
+
+Alarms, notifiers and deliveries belong to a workspace: every call the API and the UI make
+names the caller's, and another workspace's alarm or notifier is "not found". The schedule
+evaluates every workspace's alarms, each over its own workspace's data.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmtrail.alerts.alarm import parse_alarm
-from llmtrail.alerts.alarm_store import ALARMS, AlarmStore
+from llmtrail.alerts.alarm_store import AlarmStore
 from llmtrail.alerts.deliveries import DeliveryQueue
 from llmtrail.alerts.evaluator import AlarmEvaluator, sync_budget_alarms
 from llmtrail.alerts.lease import Lease, holder_id
@@ -27,6 +31,7 @@ from llmtrail.alerts.notifier_store import NotifierStore
 from llmtrail.alerts.sources import AlarmValues
 from llmtrail.config import Settings
 from llmtrail.errors import ValidationError
+from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.store.interfaces import StateStore
 
 log = logging.getLogger("llmtrail.alerts")
@@ -82,40 +87,47 @@ class Alerting:
             return True
 
     def _anything_to_do(self) -> bool:
-        return bool(self.alarms.state.list(ALARMS)) or bool(
-            self.deliveries.list(status="pending", limit=1)
+        return self.alarms.any() or bool(
+            self.deliveries.list(status="pending", limit=1, workspace=None)
         )
 
     # -- alarms ---------------------------------------------------------------------------
-    def describe_alarms(self) -> list[dict[str, Any]]:
-        """``DescribeAlarms``' ``MetricAlarms``, with state: what the web UI's Alarms page
-        and dashboards' alarm widgets show."""
-        return self.alarms.describe_all()
+    def describe_alarms(self, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
+        """``DescribeAlarms``' ``MetricAlarms`` of ``workspace``, with state: what the web
+        UI's Alarms page and dashboards' alarm widgets show."""
+        return self.alarms.describe_all(workspace=workspace)
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
         """``DescribeAlarmHistory``' ``AlarmHistoryItems`` of alarm ``name``, newest first."""
-        return self.alarms.history(name)
+        return self.alarms.history(name, workspace=workspace)
 
-    def put_alarm(self, name: str, doc: Any) -> dict[str, Any]:
-        alarm = parse_alarm(doc, name)
+    def put_alarm(self, name: str, doc: Any, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
+        """``PutMetricAlarm`` in ``workspace``; a body naming another ``Workspace`` is
+        refused (a key never writes outside its own)."""
+        given = doc.get("Workspace") if isinstance(doc, dict) else None
+        if given is not None and given != workspace:
+            raise ValidationError(
+                "Workspace", f"is {given!r}, but this key's workspace is {workspace!r}"
+            )
+        alarm = parse_alarm({**doc, "Workspace": workspace} if isinstance(doc, dict) else doc, name)
         with self._lock:
             return self.alarms.put(alarm, self.clock())
 
-    def evaluate(self, name: str) -> dict[str, Any]:
+    def evaluate(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
         """Evaluate alarm ``name`` now (its notifications are sent at the next tick)."""
         with self._lock:
-            alarm = self.alarms.get(name)
+            alarm = self.alarms.get(name, workspace=workspace)
             self.evaluator.evaluate(alarm, self.clock())
-            return self.alarms.describe(name)
+            return self.alarms.describe(name, workspace=workspace)
 
-    def test_alarm(self, name: str) -> list[dict[str, Any]]:
+    def test_alarm(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
         """Send alarm ``name``'s ALARM message, marked as a test, to each of its
         ``AlarmActions`` once; the answers say whether each arrived."""
-        alarm = self.alarms.get(name)
+        alarm = self.alarms.get(name, workspace=workspace)
         if not alarm.alarm_actions:
             raise ValidationError("AlarmActions", f"alarm {name!r} has no actions to test")
         now = self.clock()
-        current = self.alarms.current(name)
+        current = self.alarms.current(name, workspace=workspace)
         message = AlarmMessage.for_change(
             alarm,
             current.get("StateValue", "INSUFFICIENT_DATA"),
@@ -126,11 +138,11 @@ class Alerting:
             self.base_url,
             test=True,
         )
-        return [self._fire_once(action, message, now) for action in alarm.alarm_actions]
+        return [self._fire_once(action, message, now, workspace) for action in alarm.alarm_actions]
 
-    def test_notifier(self, name: str) -> dict[str, Any]:
-        """Send a test message through notifier ``name``, once."""
-        self.notifiers.get(name)
+    def test_notifier(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
+        """Send a test message through notifier ``name`` of ``workspace``, once."""
+        self.notifiers.get(name, workspace=workspace)
         now = self.clock()
         sample = parse_alarm(
             {
@@ -144,10 +156,12 @@ class Alerting:
         message = AlarmMessage.for_change(
             sample, "OK", "ALARM", f"Test of notifier {name!r}.", 6.0, now, self.base_url, True
         )
-        return self._fire_once(name, message, now)
+        return self._fire_once(name, message, now, workspace)
 
-    def _fire_once(self, action: str, message: AlarmMessage, now: datetime) -> dict[str, Any]:
-        delivery = self.deliveries.new(action, message, now, max_attempts=1)
+    def _fire_once(
+        self, action: str, message: AlarmMessage, now: datetime, workspace: str
+    ) -> dict[str, Any]:
+        delivery = self.deliveries.new(action, message, now, max_attempts=1, workspace=workspace)
         return self.deliveries.deliver(delivery, self.notifiers.for_action, now)
 
 

@@ -6,7 +6,9 @@ A state change enqueues one delivery per action (`enqueue`), in the `StateStore`
 after the restart, from whichever server holds the evaluation lease. `run_due` sends what is
 due; a failure is retried after `BACKOFF_S` (10 s, 30 s, 2 min, 10 min …) up to
 ``[alerts] delivery_attempts``, then the delivery is ``failed`` with the last error. Only the
-latest `KEEP` deliveries are kept.
+latest `KEEP` deliveries are kept. A delivery belongs to its alarm's workspace (its
+``workspace``; absent on those kept before workspaces: the default one), is sent through that
+workspace's notifier, and is listed only to that workspace.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from llmtrail.alerts.message import AlarmMessage
 from llmtrail.alerts.notifiers import DeliveryFailed, Notifier
 from llmtrail.errors import LlmtrailError
-from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 
 log = logging.getLogger("llmtrail.alerts")
@@ -28,7 +30,8 @@ NAMESPACE = "alarm-deliveries"
 BACKOFF_S = (10, 30, 120, 600, 1800)
 KEEP = 1000
 
-NotifierLookup = Callable[[str], tuple[str, Notifier]]  # action -> (name, notifier)
+# (action, workspace) -> (name, notifier)
+NotifierLookup = Callable[[str, str], tuple[str, Notifier]]
 
 
 class DeliveryQueue:
@@ -36,14 +39,27 @@ class DeliveryQueue:
         self.state = state
         self.attempts = attempts
 
-    def enqueue(self, action: str, message: AlarmMessage, now: datetime) -> dict[str, Any]:
+    def enqueue(
+        self,
+        action: str,
+        message: AlarmMessage,
+        now: datetime,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> dict[str, Any]:
         """Keep a delivery of ``message`` to ``action``, pending, for `run_due` to send."""
-        delivery = self.new(action, message, now)
+        delivery = self.new(action, message, now, workspace=workspace)
         self.state.put(NAMESPACE, delivery["id"], delivery)
         return delivery
 
     def new(
-        self, action: str, message: AlarmMessage, now: datetime, max_attempts: int | None = None
+        self,
+        action: str,
+        message: AlarmMessage,
+        now: datetime,
+        max_attempts: int | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
     ) -> dict[str, Any]:
         """A delivery not yet kept: `deliver` keeps it after its first attempt (a test fire,
         with ``max_attempts=1``, is tried once and never by `run_due`)."""
@@ -52,6 +68,7 @@ class DeliveryQueue:
         delivery = {
             "id": key,
             "alarm": message.alarm,
+            "workspace": workspace,
             "action": action,
             "state": message.new_state,
             "status": "pending",
@@ -73,7 +90,8 @@ class DeliveryQueue:
         delivery = dict(delivery)
         delivery["attempts"] += 1
         try:
-            name, notifier = lookup(delivery["action"])
+            workspace = delivery.get("workspace", DEFAULT_WORKSPACE)
+            name, notifier = lookup(delivery["action"], workspace)
             delivery["notifier"] = name
             delivery["result"] = notifier.send(AlarmMessage.from_state(delivery["message"]))
         except (DeliveryFailed, LlmtrailError) as exc:
@@ -108,13 +126,20 @@ class DeliveryQueue:
         return done
 
     def list(
-        self, alarm: str | None = None, status: str | None = None, limit: int = 100
+        self,
+        alarm: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        *,
+        workspace: str | None = DEFAULT_WORKSPACE,
     ) -> list[dict[str, Any]]:
-        """Deliveries, newest first, optionally of one alarm or status."""
+        """Deliveries of ``workspace`` (of every workspace for None), newest first,
+        optionally of one alarm or status."""
         items = [
             d
             for d in reversed(self.state.list(NAMESPACE).values())
-            if (alarm is None or d.get("alarm") == alarm)
+            if (workspace is None or d.get("workspace", DEFAULT_WORKSPACE) == workspace)
+            and (alarm is None or d.get("alarm") == alarm)
             and (status is None or d.get("status") == status)
         ]
         return items[:limit]

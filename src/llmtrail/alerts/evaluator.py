@@ -24,6 +24,7 @@ from llmtrail.alerts.evaluation import Outcome, decide, windows
 from llmtrail.alerts.message import AlarmMessage
 from llmtrail.alerts.sources import AlarmValues
 from llmtrail.errors import LlmtrailError, NotFound
+from llmtrail.record import DEFAULT_WORKSPACE
 
 log = logging.getLogger("llmtrail.alerts")
 BUDGET_LEVELS = (80, 100)
@@ -39,7 +40,11 @@ class AlarmEvaluator:
         self.base_url = base_url
 
     def evaluate(self, alarm: Alarm, now: datetime) -> Outcome:
-        current = self.alarms.current(alarm.name).get("StateValue", "INSUFFICIENT_DATA")
+        """Evaluate ``alarm`` over its own workspace's values and save the outcome there."""
+        ws = alarm.workspace
+        current = self.alarms.current(alarm.name, workspace=ws).get(
+            "StateValue", "INSUFFICIENT_DATA"
+        )
         periods = windows(alarm, now)
         values = self.values.values(alarm, periods, now)
         outcome = decide(alarm, values, current)
@@ -50,7 +55,7 @@ class AlarmEvaluator:
             "endDate": periods[-1][1].isoformat(),
         }
         old = self.alarms.record(
-            alarm.name, outcome.state, outcome.reason, outcome.value, data, now
+            alarm.name, outcome.state, outcome.reason, outcome.value, data, now, workspace=ws
         )
         if old is not None:
             log.info("alarm %r: %s -> %s (%s)", alarm.name, old, outcome.state, outcome.reason)
@@ -58,13 +63,13 @@ class AlarmEvaluator:
                 alarm, old, outcome.state, outcome.reason, outcome.value, now, self.base_url
             )
             for action in alarm.actions_for(outcome.state):
-                self.deliveries.enqueue(action, message, now)
+                self.deliveries.enqueue(action, message, now, workspace=ws)
         return outcome
 
     def evaluate_all(self, now: datetime) -> int:
-        """Evaluate every alarm; one that cannot be evaluated (its query no longer compiles,
-        the store is reopening) keeps its state, says why, and does not stop the others.
-        Returns how many were evaluated."""
+        """Evaluate every alarm of every workspace; one that cannot be evaluated (its query
+        no longer compiles, the store is reopening) keeps its state, says why, and does not
+        stop the others. Returns how many were evaluated."""
         done = 0
         for alarm in self.alarms.alarms():
             try:
@@ -72,10 +77,11 @@ class AlarmEvaluator:
                 done += 1
             except LlmtrailError as exc:
                 log.warning("alarm %r could not be evaluated: %s", alarm.name, exc)
-                self.alarms.failed(alarm.name, str(exc), now)
+                self.alarms.failed(alarm.name, str(exc), now, workspace=alarm.workspace)
             except Exception as exc:
                 log.exception("alarm %r could not be evaluated", alarm.name)
-                self.alarms.failed(alarm.name, f"{type(exc).__name__}: {exc}", now)
+                error = f"{type(exc).__name__}: {exc}"
+                self.alarms.failed(alarm.name, error, now, workspace=alarm.workspace)
         return done
 
 
@@ -89,7 +95,7 @@ def sync_budget_alarms(
     """Create the 80 % and 100 % alarms of each budget ``(name, limitUsd)`` that lacks
     them, and remove those of budgets that are gone."""
     names = dict(budgets)
-    existing = {a.name: a for a in alarms.alarms()}
+    existing = {a.name: a for a in alarms.alarms(DEFAULT_WORKSPACE)}  # budgets: the server's
     for budget, limit in names.items():
         for level in BUDGET_LEVELS:
             name = budget_alarm_name(budget, level)

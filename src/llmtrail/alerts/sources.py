@@ -1,5 +1,7 @@
 """Where an alarm's datapoints come from: the metric rollups, a Logs Insights query, or a
-budget's percentage used. Every read names the alarm's workspace.
+budget's percentage used. Every read names the alarm's workspace: an alarm sees its own
+workspace's metrics and records only. Budgets are the server's (they carry no workspace yet),
+so a budget alarm has a value only in the default workspace; elsewhere it has no data.
 
 Metric alarms read the rollups (`MetricsService.get_metric_data`) at their finest period —
 a minute, or 10 / 30 s for high-resolution alarms — and add the minutes up into the alarm's
@@ -20,6 +22,7 @@ from llmtrail.alerts.alarm import STATISTICS, Alarm
 from llmtrail.alerts.evaluation import slot
 from llmtrail.errors import LlmtrailError
 from llmtrail.metrics.model import MetricDataQuery, MetricStat
+from llmtrail.record import DEFAULT_WORKSPACE
 
 Periods = Sequence[tuple[datetime, datetime]]
 
@@ -51,7 +54,9 @@ class AlarmValues:
                 _number(self.query(str(alarm.query), s, e, alarm.workspace)) for s, e in periods
             ]
         if alarm.source == "budget":
-            return [None] * (len(periods) - 1) + [self.budget_percent(str(alarm.budget), now)]
+            mine = alarm.workspace == DEFAULT_WORKSPACE  # budgets are the server's, for now
+            used = self.budget_percent(str(alarm.budget), now) if mine else None
+            return [None] * (len(periods) - 1) + [used]
         return self._metric(alarm, periods)
 
     def _metric(self, alarm: Alarm, periods: Periods) -> list[float | None]:

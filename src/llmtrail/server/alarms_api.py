@@ -17,7 +17,9 @@
 =========================================  ====================================================
 
 Handlers decode HTTP and call `Alerting` off the event loop (the store blocks); errors are
-problem JSON naming the field.
+problem JSON naming the field. Every call is in the caller's workspace (`principal_of`):
+another workspace's alarm, notifier or delivery is not found. Reads need ``read``; saving,
+removing, evaluating and test fires need ``manage``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from llmtrail.alerts.sources import AlarmValues
 from llmtrail.analytics.budgets import budget_status
 from llmtrail.analytics.insights import QueryRunner
 from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer
 from llmtrail.server.params import int_param
 from llmtrail.server.problems import from_error
@@ -58,7 +62,7 @@ def build_alerting(runtime: Runtime) -> Alerting:
         return result.rows[0][0] if result.rows and result.rows[0] else None
 
     def budget_percent(name: str, now: datetime) -> float | None:
-        budgets = [b for b in runtime.budgets.all() if b.name == name]
+        budgets = [b for b in _server_budgets(runtime) if b.name == name]
         if not budgets:
             return None
         spent = runtime.month_spend(budgets).get(name, Decimal(0))
@@ -69,8 +73,19 @@ def build_alerting(runtime: Runtime) -> Alerting:
         runtime.state,
         runtime.settings,
         values,
-        budgets=lambda: [(b.name, str(b.limit_usd)) for b in runtime.budgets.all()],
+        budgets=lambda: [(b.name, str(b.limit_usd)) for b in _server_budgets(runtime)],
     )
+
+
+def _server_budgets(runtime: Runtime) -> list[Any]:
+    """The budgets budget alarms watch: those of the default workspace (all of them while
+    budgets carry no workspace)."""
+    return [b for b in runtime.budgets.all() if getattr(b, "workspace", "default") == "default"]
+
+
+def _workspace(request: Request) -> str:
+    """The only workspace this request may read or change."""
+    return principal_of(request.scope).workspace
 
 
 class AlarmsAPI:
@@ -85,20 +100,22 @@ class AlarmsAPI:
         loop.start()
 
     def routes(self) -> list[Route]:
+        read, manage = Permission.READ, Permission.MANAGE
+        one, notifier = "/api/alarms/{name:path}", "/api/notifiers/{name}"
         return [
-            Route("/api/alarms", self.list_alarms, methods=["GET"]),
-            Route("/api/alarms/{name:path}/history", self.history, methods=["GET"]),
-            Route("/api/alarms/{name:path}/evaluate", self.evaluate, methods=["POST"]),
-            Route("/api/alarms/{name:path}/test", self.test_alarm, methods=["POST"]),
-            Route("/api/alarms/{name:path}", self.get_alarm, methods=["GET"]),
-            Route("/api/alarms/{name:path}", self.put_alarm, methods=["PUT"]),
-            Route("/api/alarms/{name:path}", self.delete_alarm, methods=["DELETE"]),
-            Route("/api/notifiers", self.list_notifiers, methods=["GET"]),
-            Route("/api/notifiers/{name}/test", self.test_notifier, methods=["POST"]),
-            Route("/api/notifiers/{name}", self.get_notifier, methods=["GET"]),
-            Route("/api/notifiers/{name}", self.put_notifier, methods=["PUT"]),
-            Route("/api/notifiers/{name}", self.delete_notifier, methods=["DELETE"]),
-            Route("/api/deliveries", self.list_deliveries, methods=["GET"]),
+            guarded_route("/api/alarms", self.list_alarms, read, methods=["GET"]),
+            guarded_route(one + "/history", self.history, read, methods=["GET"]),
+            guarded_route(one + "/evaluate", self.evaluate, manage, methods=["POST"]),
+            guarded_route(one + "/test", self.test_alarm, manage, methods=["POST"]),
+            guarded_route(one, self.get_alarm, read, methods=["GET"]),
+            guarded_route(one, self.put_alarm, manage, methods=["PUT"]),
+            guarded_route(one, self.delete_alarm, manage, methods=["DELETE"]),
+            guarded_route("/api/notifiers", self.list_notifiers, read, methods=["GET"]),
+            guarded_route(notifier + "/test", self.test_notifier, manage, methods=["POST"]),
+            guarded_route(notifier, self.get_notifier, read, methods=["GET"]),
+            guarded_route(notifier, self.put_notifier, manage, methods=["PUT"]),
+            guarded_route(notifier, self.delete_notifier, manage, methods=["DELETE"]),
+            guarded_route("/api/deliveries", self.list_deliveries, read, methods=["GET"]),
         ]
 
     async def _answer(self, work: Callable[[], Any]) -> Response:
@@ -111,10 +128,12 @@ class AlarmsAPI:
         if state is not None and state not in STATES:
             return from_error(ValidationError("state", f"must be one of {', '.join(STATES)}"))
 
+        ws = _workspace(request)
+
         def work() -> dict[str, Any]:
             items = [
                 a
-                for a in self.alerting.alarms.describe_all()
+                for a in self.alerting.alarms.describe_all(workspace=ws)
                 if a["AlarmName"].startswith(prefix) and state in (None, a.get("StateValue"))
             ]
             return {"MetricAlarms": items}
@@ -122,22 +141,24 @@ class AlarmsAPI:
         return await self._answer(work)
 
     async def get_alarm(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.alarms.describe, name))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(
+            functools.partial(self.alerting.alarms.describe, name, workspace=ws)
+        )
 
     async def put_alarm(self, request: Request) -> Response:
         try:
             body = await _json_body(request)
         except LlmtrailError as exc:
             return from_error(exc)
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.put_alarm, name, body))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(functools.partial(self.alerting.put_alarm, name, body, ws))
 
     async def delete_alarm(self, request: Request) -> Response:
-        name = request.path_params["name"]
+        name, ws = request.path_params["name"], _workspace(request)
 
         def work() -> dict[str, str]:
-            self.alerting.alarms.delete(name)
+            self.alerting.alarms.delete(name, workspace=ws)
             return {"deleted": name}
 
         return await self._answer(work)
@@ -147,46 +168,52 @@ class AlarmsAPI:
         kind = request.query_params.get("type")
         if kind is not None and kind not in HISTORY_TYPES:
             return from_error(ValidationError("type", f"must be one of {', '.join(HISTORY_TYPES)}"))
+        ws = _workspace(request)
         return await self._answer(
-            lambda: {"AlarmHistoryItems": self.alerting.alarms.history(name, kind)}
+            lambda: {"AlarmHistoryItems": self.alerting.alarms.history(name, kind, workspace=ws)}
         )
 
     async def evaluate(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.evaluate, name))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(functools.partial(self.alerting.evaluate, name, ws))
 
     async def test_alarm(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        return await self._answer(lambda: {"deliveries": self.alerting.test_alarm(name)})
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(lambda: {"deliveries": self.alerting.test_alarm(name, ws)})
 
     # -- notifiers ------------------------------------------------------------------------
     async def list_notifiers(self, request: Request) -> Response:
-        return await self._answer(lambda: {"notifiers": self.alerting.notifiers.list()})
+        ws = _workspace(request)
+        return await self._answer(lambda: {"notifiers": self.alerting.notifiers.list(workspace=ws)})
 
     async def get_notifier(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.notifiers.get, name))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(
+            functools.partial(self.alerting.notifiers.get, name, workspace=ws)
+        )
 
     async def put_notifier(self, request: Request) -> Response:
         try:
             body = await _json_body(request)
         except LlmtrailError as exc:
             return from_error(exc)
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.notifiers.put, name, body))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(
+            functools.partial(self.alerting.notifiers.put, name, body, workspace=ws)
+        )
 
     async def delete_notifier(self, request: Request) -> Response:
-        name = request.path_params["name"]
+        name, ws = request.path_params["name"], _workspace(request)
 
         def work() -> dict[str, str]:
-            self.alerting.notifiers.delete(name)
+            self.alerting.notifiers.delete(name, workspace=ws)
             return {"deleted": name}
 
         return await self._answer(work)
 
     async def test_notifier(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        return await self._answer(functools.partial(self.alerting.test_notifier, name))
+        name, ws = request.path_params["name"], _workspace(request)
+        return await self._answer(functools.partial(self.alerting.test_notifier, name, ws))
 
     async def list_deliveries(self, request: Request) -> Response:
         params = request.query_params
@@ -197,9 +224,11 @@ class AlarmsAPI:
             limit = int_param(params.get("limit"), "limit", default=100, minimum=1, maximum=1000)
         except LlmtrailError as exc:
             return from_error(exc)
-        alarm = params.get("alarm")
+        alarm, ws = params.get("alarm"), _workspace(request)
         return await self._answer(
-            lambda: {"deliveries": self.alerting.deliveries.list(alarm, status, limit)}
+            lambda: {
+                "deliveries": self.alerting.deliveries.list(alarm, status, limit, workspace=ws)
+            }
         )
 
 
