@@ -129,7 +129,8 @@ def _alarm_view(
         view.message = "alarms are not available on this server"
         return view
     wanted = {a.rsplit(":", 1)[-1] for a in props.get("alarms", []) if isinstance(a, str)}
-    items = [a for a in describe() if a.get("AlarmName") in wanted or a.get("AlarmArn") in wanted]
+    shown = describe(context.workspace)  # the dashboard's workspace's alarms only
+    items = [a for a in shown if a.get("AlarmName") in wanted or a.get("AlarmArn") in wanted]
     view.kind = "alarm"
     view.alarms = items
     missing = wanted - {a.get("AlarmName") for a in items}

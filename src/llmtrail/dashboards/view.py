@@ -74,7 +74,8 @@ class MetricsReader(Protocol):
 
 
 # (query string, start, end) -> a `llmtrail.analytics.insights.QueryResult`; the server
-# passes one that runs on its bounded query pool, as POST /api/query does.
+# passes one that runs on its bounded query pool, as POST /api/query does, over the
+# context's workspace and with the viewer's permission to read bodies.
 QueryRunnerFn = Callable[[str, datetime, datetime], Any]
 
 

@@ -3,7 +3,12 @@ with a CloudWatch dashboard body as the format (``PUT`` takes the body itself, o
 ``PutDashboard`` request ``{"DashboardName", "DashboardBody": "<json>"}``, and answers its
 ``DashboardValidationMessages``), and ``GET /api/dashboards/{name}/view`` — the computed
 widgets (`WidgetView` as JSON) over ``startTime``/``endTime`` or ``since``, log widgets run on
-the query pool like ``POST /api/query``."""
+the query pool like ``POST /api/query``.
+
+Dashboards belong to a workspace: every call is in the caller's (`principal_of`), so another
+workspace's dashboard answers 404 like an unknown one, and a view reads only that
+workspace's metrics, records and alarms (log widgets that read bodies need the ``bodies``
+permission). Reads need ``read``; PUT and DELETE ``manage``."""
 
 from __future__ import annotations
 
@@ -22,12 +27,14 @@ from llmtrail.analytics.insights import QueryResult
 from llmtrail.dashboards.store import DashboardStore
 from llmtrail.dashboards.view import DashboardContext, view_dashboard
 from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.record import DEFAULT_WORKSPACE
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_api import QueryAPI, time_range
 from llmtrail.server.runtime import Runtime
 
-WORKSPACE = "default"  # set from the caller's key once keys carry a workspace
 MAX_BODY = 1_000_000
 
 
@@ -39,22 +46,23 @@ class DashboardsAPI:
         self.store: DashboardStore = existing or DashboardStore(runtime.state)
 
     def routes(self) -> list[Route]:
+        read, manage, one = Permission.READ, Permission.MANAGE, "/api/dashboards/{name}"
         return [
-            Route("/api/dashboards", self.list, methods=["GET"]),
-            Route("/api/dashboards/{name}/view", self.view, methods=["GET"]),
-            Route("/api/dashboards/{name}", self.get, methods=["GET"]),
-            Route("/api/dashboards/{name}", self.put, methods=["PUT"]),
-            Route("/api/dashboards/{name}", self.delete, methods=["DELETE"]),
+            guarded_route("/api/dashboards", self.list, read, methods=["GET"]),
+            guarded_route(one + "/view", self.view, read, methods=["GET"]),
+            guarded_route(one, self.get, read, methods=["GET"]),
+            guarded_route(one, self.put, manage, methods=["PUT"]),
+            guarded_route(one, self.delete, manage, methods=["DELETE"]),
         ]
 
     async def list(self, request: Request) -> Response:
-        entries = await asyncio.to_thread(self.store.list, workspace=WORKSPACE)
+        entries = await asyncio.to_thread(self.store.list, workspace=_workspace(request))
         return json_response({"DashboardEntries": entries})
 
     async def get(self, request: Request) -> Response:
         try:
             body = await asyncio.to_thread(
-                self.store.get, request.path_params["name"], workspace=WORKSPACE
+                self.store.get, request.path_params["name"], workspace=_workspace(request)
             )
         except LlmtrailError as exc:
             return from_error(exc)
@@ -77,7 +85,8 @@ class DashboardsAPI:
                 body = parsed["DashboardBody"]  # a PutDashboard request
                 if not isinstance(body, str | dict):
                     raise ValidationError("DashboardBody", "must be a string of JSON or an object")
-            warnings = await asyncio.to_thread(self.store.put, name, body, workspace=WORKSPACE)
+            ws = _workspace(request)
+            warnings = await asyncio.to_thread(self.store.put, name, body, workspace=ws)
         except ValidationError as exc:
             messages = getattr(exc, "messages", [{"DataPath": exc.field, "Message": exc.message}])
             return problem(
@@ -94,7 +103,7 @@ class DashboardsAPI:
     async def delete(self, request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            await asyncio.to_thread(self.store.delete, name, workspace=WORKSPACE)
+            await asyncio.to_thread(self.store.delete, name, workspace=_workspace(request))
         except LlmtrailError as exc:
             return from_error(exc)
         return json_response({"deleted": name})
@@ -103,14 +112,22 @@ class DashboardsAPI:
         """The widgets computed; ``startTime``/``endTime``/``since`` as ``POST /api/query``
         takes them, the body's own range when none is given."""
         params = dict(request.query_params)
+        principal = principal_of(request.scope)
         try:
             body = await asyncio.to_thread(
-                self.store.get, request.path_params["name"], workspace=WORKSPACE
+                self.store.get, request.path_params["name"], workspace=principal.workspace
             )
             explicit = any(k in params for k in ("startTime", "endTime", "since"))
             start, end = time_range(_numeric(params))
             context = dashboard_context(
-                self.runtime, self.queries, asyncio.get_running_loop(), start, end, explicit
+                self.runtime,
+                self.queries,
+                asyncio.get_running_loop(),
+                start,
+                end,
+                explicit,
+                workspace=principal.workspace,
+                bodies_allowed=principal.can(Permission.BODIES),
             )
             views = await asyncio.to_thread(view_dashboard, body, context)
         except LlmtrailError as exc:
@@ -125,13 +142,24 @@ def dashboard_context(
     start: datetime,
     end: datetime,
     explicit_range: bool = True,
-    workspace: str = WORKSPACE,
+    *,
+    workspace: str = DEFAULT_WORKSPACE,
+    bodies_allowed: bool = True,
 ) -> DashboardContext:
-    """A `DashboardContext` over the server's services, for `view_dashboard` called on a
-    thread other than ``loop``'s: log widgets run on the query pool, as ``POST /api/query``."""
+    """A `DashboardContext` over the server's services in ``workspace``, for
+    `view_dashboard` called on a thread other than ``loop``'s: log widgets run on the query
+    pool, as ``POST /api/query``, over ``workspace`` (refused when they read a body and
+    ``bodies_allowed`` is false)."""
 
     def run_query(text: str, start: datetime, end: datetime) -> QueryResult:
-        asked = queries.pooled(text, start, end, query_id=f"dashboard-{uuid.uuid4()}")
+        asked = queries.pooled(
+            text,
+            start,
+            end,
+            query_id=f"dashboard-{uuid.uuid4()}",
+            workspace=workspace,
+            bodies_allowed=bodies_allowed,
+        )
         future = asyncio.run_coroutine_threadsafe(asked, loop)
         return future.result()
 
@@ -145,6 +173,11 @@ def dashboard_context(
         now=datetime.now(UTC),
         explicit_range=explicit_range,
     )
+
+
+def _workspace(request: Request) -> str:
+    """The only workspace this request may read or change."""
+    return principal_of(request.scope).workspace
 
 
 def _numeric(params: dict[str, Any]) -> dict[str, Any]:

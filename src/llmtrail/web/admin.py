@@ -1,6 +1,7 @@
 """Alarms (state and history, from the server's `AlarmService` when it has one), Dashboards
 (the stored CloudWatch bodies, listed and rendered on the 24-column grid) and Settings (the
-effective configuration, secrets masked as ``llmtrail config show`` prints it)."""
+effective configuration, secrets masked as ``llmtrail config show`` prints it). Alarms and
+dashboards are the caller's workspace's; another workspace's are "not found"."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def alarms(ctx: PageContext) -> View:
     service = _alarm_service(ctx)
     items: list[dict[str, Any]] = []
     if service is not None:
-        items = await asyncio.to_thread(service.describe_alarms)
+        items = await asyncio.to_thread(service.describe_alarms, ctx.workspace)
     items = sorted(
         items, key=lambda a: (STATE_ORDER.get(str(a.get("StateValue")), 3), str(a.get("AlarmName")))
     )
@@ -36,11 +37,11 @@ async def alarm(ctx: PageContext) -> View:
     service = _alarm_service(ctx)
     if service is None:
         raise NotFound("this server has no alarms")
-    described = await asyncio.to_thread(service.describe_alarms)
+    described = await asyncio.to_thread(service.describe_alarms, ctx.workspace)
     found = [a for a in described if a.get("AlarmName") == name]
     if not found:
         raise NotFound(f"no alarm named {name!r}")
-    history = await asyncio.to_thread(service.history, name)
+    history = await asyncio.to_thread(service.history, name, ctx.workspace)
     return View("alarm.j2", {"alarm": found[0], "history": history})
 
 

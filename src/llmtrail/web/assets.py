@@ -49,8 +49,16 @@ async def plotly_js(request: Request) -> Response:
     )
 
 
+async def static_file(request: Request) -> Response:
+    """``/static/{path}``: plotly.js or one of our own files (the one public route of the UI
+    besides the login page: the login page needs the stylesheet before any key)."""
+    if request.path_params["path"] == "plotly.min.js":
+        return await plotly_js(request)
+    return await own_file(request)
+
+
 async def own_file(request: Request) -> Response:
-    name = request.path_params["name"]
+    name = request.path_params.get("name") or request.path_params["path"]
     if name not in _OWN:
         return Response("not found", 404, media_type="text/plain")
     path = Path(str(resources.files("llmtrail.web") / "static" / name))

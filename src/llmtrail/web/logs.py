@@ -3,7 +3,10 @@ queries, the result table, a histogram of matching records over time, and one re
 detail (``/logs/{requestId}``) with its request and response as a conversation.
 
 Queries run on the query API's path (`PooledQueries`); a query the language or the engine
-refuses is shown above the editor with its line and column, never as an error page.
+refuses is shown above the editor with its line and column, never as an error page. A key
+without the ``bodies`` permission sees a record's metadata, counts and cost, and a note in
+place of its conversation: the bodies are left out of the page altogether (the record JSON
+included), not hidden by the browser.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from llmtrail.analytics.insights import QueryResult, as_text
 from llmtrail.errors import LlmtrailError, NotFound
 from llmtrail.query import parse_query
 from llmtrail.query.ast import Dedup, Display, Limit, Sort, Stats
-from llmtrail.security.principal import principal_of
+from llmtrail.query.body_access import reads_bodies
+from llmtrail.security.principal import Permission
+from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import int_param
 from llmtrail.web import charts
 from llmtrail.web.conversation import conversation
@@ -62,6 +67,8 @@ async def logs(ctx: PageContext) -> View:
             ctx.queries.run(text, ctx.range.start, ctx.range.end, limit),
             _histogram(ctx, text),
         )
+        if ctx.bodies and result.status == "Complete" and reads_bodies(parse_query(text)):
+            await audit_body_read(ctx.runtime, ctx.request, "ui", _request_ids(result))
         context.update(
             result=result,
             rows=[[as_text(v) for v in row] for row in result.rows],
@@ -77,6 +84,12 @@ async def logs(ctx: PageContext) -> View:
     )
     keep = {"q": context["query"], "limit": limit_text}
     return View("logs.j2", context, keep, status)
+
+
+def _request_ids(result: QueryResult) -> list[str]:
+    """The request ids a query's rows show (none when it shows none)."""
+    at = next((i for i, f in enumerate(result.fields) if f in LINKED_FIELDS), None)
+    return [] if at is None else [str(row[at]) for row in result.rows if row[at] is not None]
 
 
 async def _histogram(ctx: PageContext, text: str) -> dict[str, Any] | None:
@@ -98,20 +111,38 @@ async def _histogram(ctx: PageContext, text: str) -> dict[str, Any] | None:
     return charts.histogram_figure(times, counts, period)
 
 
+BODY_KEYS = {"input": "inputBodyJson", "output": "outputBodyJson"}
+
+
+def without_bodies(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy of record ``doc`` without its request and response bodies."""
+    out = dict(doc)
+    for block, key in BODY_KEYS.items():
+        if isinstance(out.get(block), dict):
+            out[block] = {k: v for k, v in out[block].items() if k != key}
+    return out
+
+
 async def record(ctx: PageContext) -> View:
-    """One record: summary, conversation, tokens, cost, metadata, error, trace link, JSON."""
+    """One record: summary, conversation (with the ``bodies`` permission), tokens, cost,
+    metadata, error, trace link, JSON."""
     request_id = ctx.request.path_params["request_id"]
     found = await asyncio.to_thread(ctx.runtime.records.get, request_id, ctx.workspace)
     if found is None:
         raise NotFound(f"no record with requestId {request_id!r}")
     doc = found.to_dict() if hasattr(found, "to_dict") else dict(found.data)
     data = found.data
+    bodies = ctx.bodies
+    if not bodies:
+        doc, data = without_bodies(doc), without_bodies(data)
     inp, out = data.get("input") or {}, data.get("output") or {}
+    messages = conversation(inp.get("inputBodyJson"), out.get("outputBodyJson")) if bodies else []
     context = {
         "doc": doc,
         "data": data,
         "request_id": request_id,
-        "messages": conversation(inp.get("inputBodyJson"), out.get("outputBodyJson")),
+        "bodies_hidden": not bodies,
+        "messages": messages,
         "input": inp,
         "output": out,
         "trace": data.get("trace") or {},
@@ -124,21 +155,16 @@ async def record(ctx: PageContext) -> View:
 
 
 async def _viewers(ctx: PageContext, request_id: str) -> list[dict[str, Any]] | None:
-    """Audit this page's read of the record's bodies, then who read them (newest first);
-    None when the server keeps no audit log."""
+    """Audit this page's read of the record's bodies (when it showed them), then who read
+    them, newest first, for a key that may read the audit log (``manage``, as
+    ``/api/audit``); None when it may not or the server keeps no audit log."""
     audit = getattr(ctx.runtime, "audit", None)
     if audit is None:
         return None
-    client = ctx.request.client
-    await asyncio.to_thread(
-        audit.record,
-        principal_of(ctx.request.scope),
-        "read-bodies",
-        surface="ui",
-        source=client.host if client else None,
-        target={"requestIds": [request_id]},
-        workspace=ctx.workspace,
-    )
+    if ctx.bodies:
+        await audit_body_read(ctx.runtime, ctx.request, "ui", [request_id])
+    if not ctx.principal.can(Permission.MANAGE):
+        return None
     viewers: list[dict[str, Any]] = await asyncio.to_thread(
         audit.viewers, ctx.workspace, request_id
     )

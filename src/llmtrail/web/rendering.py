@@ -1,5 +1,11 @@
 """Jinja2 for the pages: templates from the package, every value autoescaped, and the few
-filters the templates share (numbers, money, times, figures as JSON a script tag can hold)."""
+filters the templates share (numbers, money, times, figures as JSON a script tag can hold).
+
+Every page gets the caller (``principal``: the header names the signed-in key, its role and
+workspace, with a "Sign out" link, when it came with a session cookie; ``can_manage`` hides
+controls the key may not use) and the session's CSRF token (``csrf_token``), which the
+layout puts in ``<meta name="csrf-token">`` for our script's requests and which every
+``<form method="post">`` sends as its hidden ``csrf`` field."""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from llmtrail.security.principal import Permission, principal_of
 from llmtrail.web.time_range import RELATIVE, TimeRange
 
 NAVIGATION = (
@@ -28,6 +35,7 @@ NAVIGATION = (
     ("/dashboards", "Dashboards"),
     ("/settings", "Settings"),
 )
+CSRF_SCOPE_KEY = "llmtrail.csrf"  # where access control puts the session's CSRF token
 _SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 
@@ -111,11 +119,17 @@ def page(
     keep: dict[str, str | list[str] | None] | None = None,
 ) -> HTMLResponse:
     """``template`` rendered with ``context`` plus what the layout needs: the range (and the
-    page's other URL state ``keep``, so the range picker keeps it), the current path."""
+    page's other URL state ``keep``, so the range picker keeps it), the current path, the
+    caller and the CSRF token."""
+    principal = principal_of(request.scope)
+    token = request.scope.get(CSRF_SCOPE_KEY)
     html = ENVIRONMENT.get_template(template).render(
         **context,
         tr=time_range,
         keep={k: v for k, v in (keep or {}).items() if v is not None},
         path=request.url.path,
+        principal=principal,
+        can_manage=principal.can(Permission.MANAGE),
+        csrf_token=token if isinstance(token, str) and token else None,
     )
     return HTMLResponse(html, status)

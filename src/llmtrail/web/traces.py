@@ -1,7 +1,11 @@
 """Traces (``/traces``, the list with the API's filters and the per-request timeline), one
 trace (``/traces/{traceId}``, a waterfall of its spans, each opening to its input and
 output), and sessions (``/sessions``: requests grouped by ``x-llmtrail-session-id``, calls
-that carry only a session id included)."""
+that carry only a session id included).
+
+Every page reads the caller's workspace only; another workspace's trace is "not found". A
+key without the ``bodies`` permission sees the waterfall, timings, tokens and errors, but no
+span's input or output and no model call's conversation."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 from llmtrail.analytics.timeline import timeline
 from llmtrail.capture.merge import fuse_links
 from llmtrail.errors import NotFound, ValidationError
+from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.traces_api import MAX_DURATION_MS, PAGE_MAX
 from llmtrail.store.interfaces import SpanStore
@@ -103,8 +108,9 @@ class WaterfallRow:
     output_text: str | None
 
 
-def waterfall(spans: list[Span]) -> list[WaterfallRow]:
-    """Spans in tree order (children after their parent, by start), placed on one scale."""
+def waterfall(spans: list[Span], bodies: bool = True) -> list[WaterfallRow]:
+    """Spans in tree order (children after their parent, by start), placed on one scale;
+    their inputs and outputs only with ``bodies``."""
     if not spans:
         return []
     start = min(s.start for s in spans)
@@ -120,7 +126,7 @@ def waterfall(spans: list[Span]) -> list[WaterfallRow]:
         span, depth = stack.pop()
         offset = (span.start - start).total_seconds() / total * 100
         width = max((span.end - span.start).total_seconds() / total * 100, 0.4)
-        out.append(_row(span, depth, offset, min(width, 100 - offset)))
+        out.append(_row(span, depth, offset, min(width, 100 - offset), bodies))
         kids = sorted(children.get(span.span_id, []), key=_order, reverse=True)
         stack.extend((k, depth + 1) for k in kids)
     return out
@@ -130,7 +136,9 @@ def _order(span: Span) -> tuple[Any, str]:
     return (span.start, span.span_id)
 
 
-def _row(span: Span, depth: int, offset: float, width: float) -> WaterfallRow:
+def _row(span: Span, depth: int, offset: float, width: float, bodies: bool) -> WaterfallRow:
+    if not bodies:
+        return WaterfallRow(span, depth, offset, width, [], None, None)
     if span.record is not None:
         messages = conversation(span.input, span.output)
         return WaterfallRow(span, depth, offset, width, messages, None, None)
@@ -157,10 +165,13 @@ async def trace(ctx: PageContext) -> View:
     spans = await asyncio.to_thread(read)
     if not spans:
         raise NotFound(f"no trace {trace_id}")
-    rows = waterfall(spans)
+    rows = waterfall(spans, ctx.bodies)
     records = [s.record for s in spans if s.record is not None]
+    if ctx.bodies and records:
+        await audit_body_read(ctx.runtime, ctx.request, "ui", [r.request_id for r in records])
     context = {
         "trace_id": trace_id,
+        "bodies_hidden": not ctx.bodies,
         "rows": rows,
         "start": min(s.start for s in spans),
         "duration_ms": (max(s.end for s in spans) - min(s.start for s in spans)).total_seconds()

@@ -1,6 +1,11 @@
 """The web UI's routes: each page is an async function from a `PageContext` to a `View`,
 run by one wrapper that reads the time range, turns an `LlmtrailError` into a page that says
-what was wrong (400 for bad input, 404, 503 — never a traceback) and renders the template."""
+what was wrong (400 for bad input, 404, 503 — never a traceback) and renders the template.
+
+Every route declares its permission (`guarded_route`): the pages need ``read``, the static
+files none (the login page uses them), saving a query ``manage``. Each page reads the
+caller's workspace only (`PageContext.of`); another workspace's record, trace, alarm or
+dashboard is "not found", like an unknown one."""
 
 from __future__ import annotations
 
@@ -14,11 +19,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.security.principal import Permission
+from llmtrail.server.access import guarded_route
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.web import admin, assets, logs, overview, traces, usage
 from llmtrail.web.page_context import PageContext, View
-from llmtrail.web.pooled_queries import PooledQueries
 from llmtrail.web.rendering import ENVIRONMENT, page
 from llmtrail.web.time_range import default_range, time_range
 
@@ -32,7 +38,7 @@ class WebUI:
 
     def __init__(self, runtime: Runtime, queries: QueryAPI) -> None:
         self.runtime = runtime
-        self.queries = PooledQueries(queries)
+        self.queries = queries
         ENVIRONMENT.globals["plotly_version"] = assets.plotly_version()
 
     def routes(self) -> list[Route]:
@@ -53,11 +59,14 @@ class WebUI:
             ("/dashboards/{name:path}", admin.dashboard),
             ("/settings", admin.settings),
         ]
+        public, read = Permission.PUBLIC, Permission.READ
         return [
-            Route("/static/plotly.min.js", assets.plotly_js, methods=["GET"]),
-            Route("/static/{name}", assets.own_file, methods=["GET"]),
-            Route("/logs", self.save_query, methods=["POST"]),
-            *(Route(path, self._page(build), methods=["GET"]) for path, build in pages),
+            guarded_route("/static/{path:path}", assets.static_file, public, methods=["GET"]),
+            guarded_route("/logs", self.save_query, Permission.MANAGE, methods=["POST"]),
+            *(
+                guarded_route(path, self._page(build), read, methods=["GET"])
+                for path, build in pages
+            ),
         ]
 
     def _page(self, build: Builder) -> Callable[[Request], Awaitable[Response]]:
@@ -72,7 +81,7 @@ class WebUI:
             tr = time_range(request.query_params)
         except ValidationError as exc:
             return page(request, "error.j2", {"error": exc}, time_range=default_range(), status=400)
-        ctx = PageContext(request, self.runtime, self.queries, tr)
+        ctx = PageContext.of(request, self.runtime, self.queries, tr)
         try:
             view = await build(ctx)
             return page(
@@ -111,7 +120,8 @@ class WebUI:
             tr = time_range(params)
             if not text.strip():
                 raise ValidationError("q", "is required (a Logs Insights query)")
-            await asyncio.to_thread(self.queries.saved.put, name, text, None)
+            saved = PageContext.of(request, self.runtime, self.queries, tr).queries.saved
+            await asyncio.to_thread(saved.put, name, text, None)
         except LlmtrailError as exc:
             return page(request, "error.j2", {"error": exc}, time_range=default_range(), status=400)
         return RedirectResponse("/logs?" + urlencode({**tr.params(), "saved": name}), 303)

@@ -16,6 +16,7 @@ from llmtrail.analytics.budgets import budget_status
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.insights import QueryResult
 from llmtrail.analytics.profiles import APPLICATION
+from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.web import charts
 from llmtrail.web.page_context import PageContext, View
 from llmtrail.web.time_range import period_for
@@ -149,7 +150,12 @@ async def cost(ctx: PageContext) -> View:
 
 
 def _budget_statuses(ctx: PageContext) -> list[Any]:
-    budgets = ctx.runtime.budgets.all()
+    """The budgets of the caller's workspace (a budget without one is the default's)."""
+    budgets = [
+        b
+        for b in ctx.runtime.budgets.all()
+        if getattr(b, "workspace", DEFAULT_WORKSPACE) == ctx.workspace
+    ]
     spent = ctx.runtime.month_spend(budgets) if budgets else {}
     now = datetime.now(UTC)
     return [budget_status(b, spent.get(b.name, Decimal(0)), now) for b in budgets]
@@ -159,8 +165,10 @@ async def profiles(ctx: PageContext) -> View:
     tr = ctx.range
 
     def read() -> list[tuple[Any, Any]]:
-        page = ctx.runtime.profiles.list(type_equals=APPLICATION, max_results=1000)
-        return [(p, profile_usage(ctx.runtime.db, p.arn, tr.start, tr.end)) for p in page.profiles]
+        ws = ctx.workspace
+        page = ctx.runtime.profiles.list(type_equals=APPLICATION, max_results=1000, workspace=ws)
+        db = ctx.runtime.db
+        return [(p, profile_usage(db, p.arn, tr.start, tr.end, ws)) for p in page.profiles]
 
     rows = await asyncio.to_thread(read)
     return View("profiles.j2", {"rows": rows})

@@ -1,6 +1,24 @@
 // llmtrail's own script: draw every figure the page embeds as JSON, follow a chart point
-// that links somewhere, and run the Logs editor's query with Ctrl+Enter.
+// that links somewhere, and run the Logs editor's query with Ctrl+Enter. `llmtrailFetch`
+// is the one way our script calls the server: it sends the session's CSRF token (from
+// <meta name="csrf-token">) as the x-llmtrail-csrf header, which a state-changing request
+// made with the session cookie needs.
 "use strict";
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.getAttribute("content") : null;
+}
+
+function llmtrailFetch(url, options) {
+  const init = Object.assign({ credentials: "same-origin" }, options || {});
+  const headers = new Headers(init.headers || {});
+  const token = csrfToken();
+  if (token && !headers.has("x-llmtrail-csrf")) headers.set("x-llmtrail-csrf", token);
+  init.headers = headers;
+  return fetch(url, init);
+}
+window.llmtrailFetch = llmtrailFetch;
 
 function drawCharts() {
   for (const box of document.querySelectorAll(".chart[data-figure]")) {
