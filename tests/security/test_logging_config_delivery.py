@@ -382,6 +382,15 @@ def test_an_offloaded_body_cannot_be_looked_into_so_it_goes() -> None:
     assert doc["output"]["outputBodyJson"] == converse()["output"]["outputBodyJson"]
 
 
+def test_a_body_too_deep_to_look_into_is_withheld_below_the_limit() -> None:
+    nested: Any = {"image": {"format": "png", "source": {"bytes": IMAGE}}}
+    for _ in range(150):
+        nested = {"content": [nested]}
+    doc = record("Converse", "m", {"messages": [{"content": [{"text": TEXT}]}], "x": nested}, {})
+    assert apply_delivery(doc, configured(image=False)) is True
+    assert IMAGE not in text_of(doc) and TEXT in text_of(doc)
+
+
 # -- embeddings ---------------------------------------------------------------------------------
 
 

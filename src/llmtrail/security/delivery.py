@@ -69,7 +69,9 @@ _TYPED_MEDIA: dict[str, tuple[str, str]] = {
     "video_url": ("video", "video_url"),  # vLLM and other OpenAI-compatible servers
 }
 _EMBED_OPERATIONS = frozenset({"Embeddings", "Embedding", "CreateEmbedding", "Embed"})
-_MAX_DEPTH = 64
+# Deeper than this (far past the gateway's JSON depth limit) a body is not looked into: the
+# subtree there is withheld whole, as an offloaded body is.
+_MAX_DEPTH = 200
 
 
 def apply_delivery(doc: dict[str, Any], config: LoggingConfig, no_log: bool = False) -> bool:
@@ -154,7 +156,9 @@ def _strip(value: Any, off: set[str], found: dict[str, int], depth: int) -> Any:
     """``value`` with every media block of a kind in ``off`` replaced by a placeholder;
     counts replaced blocks by kind in ``found``."""
     if depth > _MAX_DEPTH:
-        return value
+        first = min(off)
+        found[first] = found.get(first, 0) + 1
+        return dict(_MARK)
     if isinstance(value, list):
         return [_strip(item, off, found, depth + 1) for item in value]
     if not isinstance(value, dict):
