@@ -109,19 +109,19 @@ SECRET_CONTEXT_CHARS = 100  # how far before a candidate "aws"/"secret" must be 
 
 def _aws_secret(match: re.Match[str]) -> str | None:
     """A 40-character base64 token counts only near the words aws or secret, with both
-    letter cases and a digit, and random-looking: a SHA-1 (hex), a path or a word run is not."""
+    letter cases, and random-looking: a SHA-1 (hex), a path or a word run is not."""
     token = match.group(0)
     before = match.string[max(0, match.start() - SECRET_CONTEXT_CHARS) : match.start()]
     if not _SECRET_CONTEXT.search(before):
         return None
-    if not _has_classes(token, _DIGITS, _LOWER, _UPPER) or shannon_bits(token) < 4.0:
+    if not _has_classes(token, _LOWER, _UPPER) or shannon_bits(token) < 4.0:
         return None
     return token
 
 
 AWS_SECRET_KEY = regex_detector(
     "aws_secret_key",
-    r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
+    r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])",
     r"(?i:aws|secret)",
     _aws_secret,
     rank=12,
@@ -130,12 +130,13 @@ AWS_SECRET_KEY = regex_detector(
 
 # -- API keys of model providers and of llmtrail --------------------------------------------
 def _random_token(min_length: int) -> Validate:
-    """Accept a key whose secret part (group ``secret``) is long enough and mixes letters
-    and digits, as generated keys do and words joined by dashes do not."""
+    """Accept a key whose secret part (group ``secret``) is long enough and mixes two of
+    digits, lower and upper case, as generated keys do and words joined by dashes do not."""
 
     def check(match: re.Match[str]) -> str | None:
         secret = match.group("secret")
-        if len(secret) < min_length or not _has_classes(secret, _DIGITS, _LOWER + _UPPER):
+        classes = sum(any(ch in cls for ch in secret) for cls in (_DIGITS, _LOWER, _UPPER))
+        if len(secret) < min_length or classes < 2:
             return None
         return match.group(0)
 

@@ -5,8 +5,8 @@ Each is a candidate pattern plus a check, and each check is a documented rule, b
 digit run alone cannot say what it is:
 
 * card: 13–19 digits (plain, or grouped 4-4-4-4[-3], 4-6-5 or 4-6-4 by spaces or dashes)
-  with an issuer prefix (Visa, Mastercard, Amex, Discover, JCB, Diners, Maestro, UnionPay,
-  Mir) and a valid Luhn check digit;
+  with an issuer prefix (Visa, Mastercard, Amex, Discover, JCB (35…, 1800, 2131), Diners,
+  Maestro, UnionPay, Mir) and a valid Luhn check digit;
 * IBAN: a country of the SWIFT IBAN registry, that country's length, and mod-97 = 1;
 * phone: 8–15 digits written as a phone number is written — with a ``+``/``00`` country
   code, a national trunk ``0``, an area code in parentheses, or three or more groups
@@ -78,7 +78,7 @@ def card_brand(digits: str) -> str | None:
         return "amex"
     if (four == 6011 or two == 65 or 644 <= int(digits[:3]) <= 649) and 16 <= n <= 19:
         return "discover"
-    if (3528 <= four <= 3589 and 16 <= n <= 19) or (four in (1800, 2131) and n == 15):
+    if (two == 35 and 16 <= n <= 19) or (four in (1800, 2131) and n == 15):
         return "jcb"
     if (300 <= int(digits[:3]) <= 305 or two in (36, 38, 39)) and 14 <= n <= 19:
         return "diners"
@@ -180,7 +180,7 @@ PHONE_PATTERN = (
     r"(?<![A-Za-z0-9_+\-./])(?:"
     # a country code: +CC or 00CC, then groups; a (0) trunk or (area) allowed
     r"(?P<intl>(?:\+|00)[1-9][0-9]{0,14}"
-    rf"(?:(?:{_SEP}?\(0?[0-9]{{0,4}}\){_SEP}?|{_SEP})[0-9]{{1,10}}){{0,6}})"
+    rf"(?:(?:{_SEP}?\(0?[0-9]{{0,4}}\){_SEP}?|{_SEP})[0-9]{{1,14}}){{0,6}})"
     # an area code in parentheses: (555) 123-4567, (0406)-812415, (011) 1234-5678
     rf"|(?P<paren>\([0-9]{{1,5}}\){_SEP}?[0-9]{{2,10}}(?:{_SEP}[0-9]{{2,8}}){{0,3}})"
     # a national trunk 0: 030 1234567, 0123456789, 01 23 45 67 89, 030/1234567
@@ -266,7 +266,7 @@ def _ipv6(match: re.Match[str]) -> str | None:
 IPV6 = regex_detector(
     "ip",
     r"(?<![A-Za-z0-9_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|"
-    rf"{_OCTET}(?:\.{_OCTET}){{3}})?(?![A-Za-z0-9_:.])",
+    rf"{_OCTET}(?:\.{_OCTET}){{3}})?(?![A-Za-z0-9_:]|\.[0-9A-Za-z])",
     r"[0-9A-Fa-f]:|::",
     _ipv6,
     rank=29,
