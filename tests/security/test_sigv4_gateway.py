@@ -82,3 +82,5 @@ def test_issued_pair_signs_and_identity_is_proven(server: ServerProcess) -> None
             break
         assert time.monotonic() < deadline, "a revoked pair still signs after 10 s"
         time.sleep(0.2)
+    for each in (bedrock, wrong, stranger):
+        each.close()
