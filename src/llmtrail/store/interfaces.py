@@ -3,7 +3,7 @@ one contract suite in ``tests/store`` that every implementation passes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -248,4 +248,102 @@ class MetricStore(Protocol):
     def maintain(self, keep: Mapping[int, timedelta]) -> None:
         """Fold the rows written since the last call and drop buckets older than each
         width's retention (``keep``: width in seconds → age)."""
+        ...
+
+
+# span attributes that name a span's user and tenant (OpenTelemetry, the SDK's metadata)
+USER_ATTRIBUTES: tuple[str, ...] = ("user.id", "enduser.id", "user_id", "llmtrail.metadata.user_id")
+TENANT_ATTRIBUTES: tuple[str, ...] = ("tenant.id", "tenant_id", "llmtrail.metadata.tenant_id")
+
+
+@dataclass(frozen=True)
+class RecordSelection:
+    """Records of one workspace to expire or erase: every condition given holds — a
+    ``timestamp`` in ``[start, before)``, a ``requestId`` among ``request_ids``, ``user``
+    (``requestMetadata.user_id``), ``tenant`` (``requestMetadata.tenant_id``), a body still
+    held (``with_body``: a bodies row or an object path). ``after`` is the keyset cursor
+    ``(timestamp, recordId)`` of the previous page (pages are oldest first)."""
+
+    workspace: str
+    start: datetime | None = None
+    before: datetime | None = None
+    request_ids: tuple[str, ...] = ()
+    user: str | None = None
+    tenant: str | None = None
+    with_body: bool = False
+    after: tuple[datetime, str] | None = None
+
+
+@dataclass
+class SelectedRecords:
+    """One page of selected records: their ids, how many hold a body row, the object URIs
+    of their offloaded bodies, their traces, the cursor of the next page (None at the end),
+    and with ``full`` the records themselves with their inline bodies (for an archive)."""
+
+    record_ids: list[str] = field(default_factory=list)
+    bodies: int = 0
+    objects: list[str] = field(default_factory=list)
+    trace_ids: set[str] = field(default_factory=set)
+    first: datetime | None = None  # the earliest timestamp on the page
+    after: tuple[datetime, str] | None = None
+    records: list[InvocationRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SpanSelection:
+    """Spans of one workspace: started before ``before`` (when given) and, when any of
+    ``trace_ids``, ``user``, ``tenant`` is given, in one of those traces or carrying the user
+    or tenant in an attribute (`USER_ATTRIBUTES`, `TENANT_ATTRIBUTES`)."""
+
+    workspace: str
+    before: datetime | None = None
+    trace_ids: tuple[str, ...] = ()
+    user: str | None = None
+    tenant: str | None = None
+
+
+class DataEraser(Protocol):
+    """Deletes stored data for retention and erasure, in bounded steps (each one short
+    write), always within one workspace."""
+
+    def select(self, selection: RecordSelection, limit: int, full: bool = False) -> SelectedRecords:
+        """Up to ``limit`` records matching ``selection``, oldest first; with ``full`` the
+        records with their bodies too."""
+        ...
+
+    def delete_records(
+        self, workspace: str, record_ids: Sequence[str], bodies_only: bool = False
+    ) -> int:
+        """Delete these records of ``workspace`` and their bodies (with ``bodies_only``: only
+        the bodies and the object paths, keeping the records); how many records it touched."""
+        ...
+
+    def delete_spans(
+        self,
+        selection: SpanSelection,
+        limit: int,
+        keep: Callable[[list[Span]], None] | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete up to ``limit`` spans matching, handing them to ``keep`` first (an archive:
+        when it raises, nothing is deleted); how many. With ``dry_run``: how many match in
+        all, deleting nothing."""
+        ...
+
+    def delete_rollups(
+        self,
+        workspace: str,
+        before: datetime | None = None,
+        tenant: str | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the metric rollup rows of ``workspace`` whose bucket is before ``before``
+        or whose TenantId dimension is ``tenant`` (the tenant then stops being an admitted
+        dimension value); how many rollup rows (histogram rows not counted)."""
+        ...
+
+    def reclaim(self) -> None:
+        """Make the deletions final on disk as far as the engine can while it runs (DuckDB:
+        a checkpoint, which folds the write-ahead log; ClickHouse: merges that drop the rows
+        from every active part)."""
         ...

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
-from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery, RecordStore
+from llmtrail.store.interfaces import (
+    TENANT_ATTRIBUTES,
+    USER_ATTRIBUTES,
+    AppendResult,
+    RecordPage,
+    RecordQuery,
+    RecordSelection,
+    RecordStore,
+    SelectedRecords,
+    SpanSelection,
+)
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.schema import RECORD_COLUMNS, Type, get_path
 from llmtrail.store.spans import (
@@ -252,3 +262,122 @@ class MemorySpanStore:
             cursor = page.next_cursor
             if cursor is None:
                 return out
+
+
+class MemoryEraser:
+    """`DataEraser` over the in-memory stores (there are no rollups in memory)."""
+
+    def __init__(self, records: MemoryRecordStore, spans: MemorySpanStore | None = None) -> None:
+        self.records = records
+        self.spans = spans
+
+    def select(self, selection: RecordSelection, limit: int, full: bool = False) -> SelectedRecords:
+        with self.records._lock:
+            found = [r for _, r in self.records._rows if _selected(r, selection)]
+        found.sort(key=lambda r: (epoch_us(r.timestamp), r.record_id))
+        page = found[:limit]
+        out = SelectedRecords()
+        for record in page:
+            d = record.data
+            out.record_ids.append(record.record_id)
+            parts = [d.get("input") or {}, d.get("output") or {}]
+            out.bodies += any(p.get(k) is not None for p in parts for k in _BODY_KEYS)
+            out.objects += [str(p[k]) for p in parts for k in _PATH_KEYS if p.get(k)]
+            trace = get_path(d, ("trace", "traceId"))
+            if trace:
+                out.trace_ids.add(str(trace))
+            out.first = record.timestamp if out.first is None else min(out.first, record.timestamp)
+            out.after = (record.timestamp, record.record_id)
+            if full:
+                out.records.append(InvocationRecord(copy.deepcopy(d), record.derived))
+        if len(found) <= limit:
+            out.after = None
+        return out
+
+    def delete_records(
+        self, workspace: str, record_ids: Sequence[str], bodies_only: bool = False
+    ) -> int:
+        wanted = set(record_ids)
+        touched = 0
+        with self.records._lock:
+            kept = []
+            for at, record in self.records._rows:
+                if record.workspace != workspace or record.record_id not in wanted:
+                    kept.append((at, record))
+                    continue
+                touched += 1
+                if bodies_only:
+                    for part in ("input", "output"):
+                        for key in (*_BODY_KEYS, *_PATH_KEYS):
+                            (record.data.get(part) or {}).pop(key, None)
+                    kept.append((at, record))
+            self.records._rows = kept
+        return touched
+
+    def delete_spans(
+        self,
+        selection: SpanSelection,
+        limit: int,
+        keep: Callable[[list[Span]], None] | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        if self.spans is None:
+            return 0
+        with self.spans._lock:
+            keys = [k for k, s in self.spans._spans.items() if _span_selected(s, selection)]
+            if dry_run:
+                return len(keys)
+            keys = keys[:limit]
+            if keep is not None and keys:
+                keep([copy.deepcopy(self.spans._spans[k]) for k in keys])
+            for k in keys:
+                del self.spans._spans[k]
+        return len(keys)
+
+    def delete_rollups(
+        self,
+        workspace: str,
+        before: datetime | None = None,
+        tenant: str | None = None,
+        dry_run: bool = False,
+    ) -> int:
+        return 0
+
+    def reclaim(self) -> None:
+        pass
+
+
+_BODY_KEYS = ("inputBodyJson", "outputBodyJson")
+_PATH_KEYS = ("inputBodyS3Path", "outputBodyS3Path")
+
+
+def _selected(record: InvocationRecord, sel: RecordSelection) -> bool:
+    ts = record.timestamp
+    meta = record.data.get("requestMetadata") or {}
+    parts = [record.data.get("input") or {}, record.data.get("output") or {}]
+    checks = (
+        record.workspace == sel.workspace,
+        sel.start is None or ts >= sel.start,
+        sel.before is None or ts < sel.before,
+        not sel.request_ids or record.request_id in sel.request_ids,
+        sel.user is None or meta.get("user_id") == sel.user,
+        sel.tenant is None or meta.get("tenant_id") == sel.tenant,
+        not sel.with_body
+        or any(p.get(k) is not None for p in parts for k in (*_BODY_KEYS, *_PATH_KEYS)),
+        sel.after is None
+        or (epoch_us(ts), record.record_id) > (epoch_us(sel.after[0]), sel.after[1]),
+    )
+    return all(checks)
+
+
+def _span_selected(span: Span, sel: SpanSelection) -> bool:
+    if span.workspace != sel.workspace or (sel.before is not None and span.start >= sel.before):
+        return False
+    if not (sel.trace_ids or sel.user is not None or sel.tenant is not None):
+        return True
+    attrs = span.attributes or {}
+    return (
+        span.trace_id in sel.trace_ids
+        or (sel.user is not None and any(attrs.get(k) == sel.user for k in USER_ATTRIBUTES))
+        or (sel.tenant is not None and any(attrs.get(k) == sel.tenant for k in TENANT_ATTRIBUTES))
+    )
