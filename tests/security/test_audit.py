@@ -499,3 +499,43 @@ def test_the_server_id_is_made_once_per_data_directory(tmp_path: Path) -> None:
 def test_a_server_id_must_be_able_to_name_a_chain() -> None:
     with pytest.raises(ValueError, match="audit server id"):
         AuditLog(MemoryStateStore(), "a/b")
+
+
+# -- several servers on one ClickHouse store -------------------------------------------------
+
+
+def test_servers_sharing_a_clickhouse_store(request: pytest.FixtureRequest, logs: Any) -> None:
+    from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseStateStore
+
+    url = request.getfixturevalue("clickhouse_url")
+    state = ClickHouseStateStore(
+        ClickHouseDatabase.open(url, request.getfixturevalue("clickhouse_database"))
+    )
+    try:
+        clock = Clock()
+        one, two = logs(state, "srv-1", clock=clock), logs(state, "srv-2", clock=clock)
+        read(one, BOB, "r-1")
+        read(two, ALICE, "r-1")
+        change(one, ALICE, "b")
+        one.close()
+        again = logs(state, "srv-1", clock=clock)  # srv-1 restarts and continues
+        change(again, ALICE, "c")
+        two.flush()
+        again.flush()
+        report = again.verify()
+        assert report.ok and [(c.server, c.entries) for c in report.chains] == [
+            ("srv-1", 3),
+            ("srv-2", 1),
+        ]
+        assert [v["server"] for v in again.viewers("team-a", "r-1")] == ["srv-2", "srv-1"]
+        actions = [e["action"] for e in again.entries().entries]
+        assert actions == ["PUT /api/budgets/c", "PUT /api/budgets/b", "read-bodies", "read-bodies"]
+        put_entry(state, 1, {**chain(state)[1], "actor": "key/someone-else"})
+        state.delete(entry_namespace("srv-2", 0), entry_key(0))
+        found = [(p.server, p.seq, p.reason) for p in again.verify().problems]
+        assert found == [
+            ("srv-1", 1, "changed: its content does not match its hash"),
+            ("srv-2", 0, "truncated: the head names entry 0 but the chain has no entries"),
+        ]
+    finally:
+        state.close()

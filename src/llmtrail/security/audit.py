@@ -132,7 +132,8 @@ class AuditLog:
                 workspace=workspace,
             )
         except Exception:
-            self.failures += 1
+            with self._lock:
+                self.failures += 1
             log.exception("audit: could not record %r by %s", action, _actor_of(principal))
 
     def append(

@@ -203,11 +203,10 @@ def index_page(
     listed = viewers(where.workspace, where.request_id)
     for brief in listed:
         key = order_key(brief)
-        if isinstance(after, list) and list(key) >= after:
+        seq = brief.get("seq")
+        if not isinstance(seq, int) or (isinstance(after, list) and list(key) >= after):
             continue
-        entry = state.get(
-            entry_namespace(str(brief["server"]), brief["seq"]), entry_key(brief["seq"])
-        )
+        entry = state.get(entry_namespace(str(brief["server"]), seq), entry_key(seq))
         if isinstance(entry, dict) and where.matches(entry):
             found.append(entry)
             if len(found) == limit:
