@@ -219,6 +219,8 @@ def test_cli_verify_exit_codes_and_list(audit: AuditLog) -> None:
         assert code == 0 and [e["seq"] for e in orjson.loads(text)] == [4]
         code, text = run_cli(served.url, "audit", "list", "--limit", "3", "--format", "ndjson")
         assert [orjson.loads(line)["seq"] for line in text.splitlines()] == [4, 3, 2]
+        code, text = run_cli(served.url, "audit", "list", "--since", "1h")
+        assert code == 0 and text.count("key/k_admin_a") == 5 and "1 records: r-4" in text
         audit.state.delete(entry_namespace("srv-1", 1), entry_key(1))
         code, text = run_cli(served.url, "audit", "verify")
         assert code == 1
