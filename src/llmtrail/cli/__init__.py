@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import keys
 
     keys.register(sub)
+    from llmtrail.cli import logging_config
+
+    logging_config.register(sub)
     _register_config(sub)
     return parser
 

@@ -103,8 +103,12 @@ class Pipeline:
         offload_bytes: int = 100 * 1024,
         dedup: RecentRequestIds | None = None,
         dead_letter_dir: Path | None = None,
+        prepare: Callable[[InvocationRecord], None] | None = None,
     ) -> None:
         self.spool = spool
+        # what every record goes through before it reaches a file (the spool first): the
+        # workspace's logging configuration and redaction. It must not raise.
+        self.prepare = prepare
         self.store = store
         self.objects = objects
         self.settings = settings or SpoolSettings()
@@ -262,6 +266,10 @@ class Pipeline:
         self._written.put(_STOP)
 
     def _spool_items(self, items: list[_Item]) -> None:
+        if self.prepare is not None:
+            for item in items:
+                for record in item.records:
+                    self.prepare(record)
         try:
             position = self.spool.append([encode_payload(r) for i in items for r in i.records])
         except Exception:  # full, a disk error, an oversized frame: item by item

@@ -20,12 +20,14 @@ from llmtrail.capture.gateway.openai_api import OpenAIRoutes
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.errors import Unavailable
 from llmtrail.record import InvocationRecord
+from llmtrail.security.delivery import apply_delivery
 from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
 from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
 from llmtrail.server.keys_api import KeysAPI
+from llmtrail.server.logging_config_api import LoggingConfigAPI
 from llmtrail.server.login import LoginPages
 from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.problems import from_error
@@ -80,6 +82,9 @@ def create_app(
         runtime.enricher,
         identify=lambda key: runtime.secret.mac("identity", key),
         limits=runtime.rate_limits,
+        withhold=lambda doc: apply_delivery(
+            doc, runtime.logging_configs.for_workspace(doc["workspace"]), no_log=True
+        ),
     )
     routes = (runtime.settings, runtime.router, runtime.providers, submit, services)
     openai = OpenAIRoutes(*routes)
@@ -134,6 +139,7 @@ def create_app(
             *DashboardsAPI(runtime, queries).routes(),
             *alarms.routes(),
             *KeysAPI(runtime.keys).routes(),
+            *LoggingConfigAPI(runtime.logging_config, runtime.logging_configs).routes(),
             *LoginPages(runtime.keys, runtime.sessions, runtime.audit).routes(),
             *WebUI(runtime, queries).routes(),  # the web UI's pages, last
         ],

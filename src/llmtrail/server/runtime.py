@@ -26,7 +26,9 @@ from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.security.keys import KeyRing
+from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.rate_limits import RateLimits
+from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
@@ -77,6 +79,9 @@ class Runtime:
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.query_engine = DuckDBQueryEngine(self.db)
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")
+        self.logging_config = LoggingConfigStore(self.state)
+        self.logging_configs = LoggingConfigs(self.logging_config)
+        self.record_policy = RecordPolicy(self.logging_configs)
         s = settings.spool
         self.spool = Spool(
             settings.data_dir / "spool",
@@ -90,6 +95,7 @@ class Runtime:
             objects=self.objects,
             settings=s,
             offload_bytes=settings.offload_bytes,
+            prepare=self.record_policy.prepare,
         )
         self.router = Router(settings)
         self.providers: dict[str, Provider] = build_providers(settings)

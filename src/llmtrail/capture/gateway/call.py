@@ -94,7 +94,7 @@ class Call:
         self.enrich: Callable[[dict[str, Any]], None] | None = None  # cost, characters
         self.identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
         # drops the bodies of a call whose caller opted out (``x-llmtrail-no-log: true``)
-        self.withhold: Callable[[dict[str, Any]], None] | None = None
+        self.withhold: Callable[[dict[str, Any]], object] | None = None
         self.spent: Callable[[Principal, int], None] | None = None  # tokens per minute
 
     def elapsed_ms(self, at: float | None = None) -> int:
@@ -257,10 +257,10 @@ class Call:
         doc.update(self.additions)
         if self.spent is not None:
             self.spent(self.principal, (input_tokens or 0) + (output_tokens or 0))
-        if self.withhold is not None and _truthy(self.headers.get(NO_LOG_HEADER)):
-            self.withhold(doc)
         if self.enrich is not None:
             self.enrich(doc)
+        if self.withhold is not None and _truthy(self.headers.get(NO_LOG_HEADER)):
+            self.withhold(doc)  # after enrichment: the counts come from the bodies
         return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))
 
 

@@ -102,7 +102,7 @@ class Services:
     enrich: Callable[[dict[str, Any]], None] | None = None
     identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
     limits: Any = None  # `RateLimits`: a key's requests and tokens per minute
-    withhold: Callable[[dict[str, Any]], None] | None = None  # x-llmtrail-no-log
+    withhold: Callable[[dict[str, Any]], object] | None = None  # x-llmtrail-no-log
 
 
 class Exchange:

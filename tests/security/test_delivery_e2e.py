@@ -1,0 +1,68 @@
+"""The logging configuration and ``x-llmtrail-no-log`` on a real server: bodies not
+delivered are absent from the stored record, counts and metadata stay, and a change
+applies to the next call without a restart."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from tests.harness import ServerProcess
+from tests.security.test_front_door import call, wait_for
+
+CHAT = {"model": "sim/echo", "messages": [{"role": "user", "content": "a secret prompt"}]}
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with ServerProcess(tmp_path_factory.mktemp("delivery") / "data") as s:
+        yield s
+
+
+def chat(server: ServerProcess, **headers: str) -> dict[str, Any]:
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-caller", max_retries=0)
+    reply = client.chat.completions.with_raw_response.create(**CHAT, extra_headers=headers)
+    status, body = wait_for(
+        server.url + f"/api/records/{reply.headers['x-llmtrail-request-id']}", {}
+    )
+    assert status == 200, body
+    client.close()
+    return json.loads(body)  # type: ignore[no-any-return]
+
+
+def put_config(server: ServerProcess, config: dict[str, Any]) -> None:
+    body = json.dumps({"loggingConfig": config}).encode()
+    status, _, answer = call(server.url + "/api/logging-configuration", "PUT", body, JSON)
+    assert status == 200, answer
+
+
+def test_default_delivers_and_no_log_withholds(server: ServerProcess) -> None:
+    record = chat(server)
+    assert record["input"]["inputBodyJson"]["messages"][0]["content"] == "a secret prompt"
+    quiet = chat(server, **{"x-llmtrail-no-log": "true"})
+    assert "inputBodyJson" not in quiet["input"] and "outputBodyJson" not in quiet["output"]
+    assert quiet["input"]["inputTokenCount"] > 0 and quiet["output"]["outputTokenCount"] > 0
+
+
+def test_text_delivery_off_then_deleted_then_no_opt_out(server: ServerProcess) -> None:
+    put_config(server, {"textDataDeliveryEnabled": False})
+    record = chat(server)
+    assert "inputBodyJson" not in record["input"]
+    assert record["input"]["inputTokenCount"] > 0 and record["latencyMs"] >= 0
+    put_config(server, {"textDataDeliveryEnabled": True})
+    assert "inputBodyJson" in chat(server)["input"]
+    # DELETE turns delivery off, as on Bedrock
+    status, _, _ = call(server.url + "/api/logging-configuration", "DELETE", None, JSON)
+    assert status == 200
+    off = chat(server)
+    assert "inputBodyJson" not in off["input"] and off["output"]["outputTokenCount"] > 0
+    # a workspace that forbids opting out keeps bodies despite the header
+    body = json.dumps({"loggingConfig": {"textDataDeliveryEnabled": True}, "allowNoLog": False})
+    status, _, _ = call(server.url + "/api/logging-configuration", "PUT", body.encode(), JSON)
+    assert status == 200
+    kept = chat(server, **{"x-llmtrail-no-log": "true"})
+    assert kept["input"]["inputBodyJson"]["messages"][0]["content"] == "a secret prompt"
