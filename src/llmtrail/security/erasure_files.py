@@ -16,6 +16,7 @@ files and the spool.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,3 +151,23 @@ def pending_in_spool(spool: Spool, committed: str | None, matches: Match) -> int
                     found += 1
             offset = end
     return found
+
+
+def stored_flush(
+    spool: Spool, committed: Callable[[], str | None], timeout_s: float = 30.0
+) -> Callable[[], None]:
+    """A ``flush`` for `Eraser`: wait until the store has committed everything in the spool
+    when it is called (or ``timeout_s`` passed: what is left is then counted as pending)."""
+
+    def flush() -> None:
+        target = spool.end_position()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = committed()
+            if target == SpoolPosition(1, 0) or (
+                done is not None and SpoolPosition.decode(done) >= target
+            ):
+                return
+            time.sleep(0.01)
+
+    return flush
