@@ -339,6 +339,21 @@ def test_alarms_and_dashboards_read_their_own_workspace(server: Served, workspac
     assert [a["AlarmName"] for a in alarm["alarms"]] == [server.data[workspace]["alarm"]]
 
 
+@pytest.mark.parametrize("workspace", WORKSPACES)
+def test_the_overview_counts_only_the_workspaces_calls(server: Served, workspace: str) -> None:
+    who = f"{workspace}/reader"
+    expected = server.count(who, "stats count(*)")
+    deadline = time.monotonic() + 30
+    while True:  # the rollups are folded behind the records
+        page = server.ask(who, "GET", "/?range=1d").text
+        tile = re.search(r'data-metric="Invocations" data-value="([0-9.]+)"', page)
+        assert tile is not None
+        if str(int(float(tile[1]))) == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert str(int(float(tile[1]))) == expected
+
+
 def test_bodies_need_the_bodies_permission(server: Served) -> None:
     mine = server.data["team-a"]
     record_page = f"/logs/{mine['request']}"
