@@ -2,10 +2,10 @@
 `RedactionPolicy` to a record document (or a span's attributes, or one text) in place.
 
 Cost is what decides the shape. Most bodies hold no candidate at all, so each group of fields
-has one precompiled regular expression, the alternation of its detectors' triggers (literals
-every match contains, see `detectors`), searched once over the JSON body serialised by orjson;
-when it finds nothing the body is not walked. Only when it does are the strings walked
-(iteratively: any depth, any size) and each detector whose own trigger occurs in a string
+has the literals its detectors' matches must contain (see `detectors`), looked for with
+``bytes`` searches once over the JSON body serialised by orjson and folded; when none occurs
+the body is not walked. Only when it does are the strings walked
+(iteratively: any depth, any size) and each detector one of whose literals occurs in a string
 scanned, its candidates validated (Luhn, mod-97, …), and overlapping findings resolved.
 
 Nothing here raises on a JSON value of any shape: what is not a string, a number, a list or
@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from llmtrail.security.detectors import KEY_DETECTORS, Detector, Finding, resolve
+from llmtrail.security.detectors import KEY_DETECTORS, Detector, Finding, fold, resolve
 from llmtrail.security.detectors_custom import NAMES_ADDRESSES, pattern_detector
 from llmtrail.security.detectors_pii import CARD, PII_DETECTORS
 from llmtrail.security.redaction_policy import GROUPS, RedactionPolicy
@@ -34,35 +34,39 @@ _CARD_MIN = 10**12  # a JSON integer this large may be a card number (13+ digits
 _ERROR_PREFIXES = ("exception.", "error.")
 
 
+def fewest_literals(literals: set[bytes]) -> tuple[bytes, ...]:
+    """The literals to look for to know whether any of ``literals`` occurs: one containing
+    another (``sk-ant-`` holds ``sk-``) adds nothing."""
+    return tuple(sorted(a for a in literals if not any(b != a and b in a for b in literals)))
+
+
+def contains_any(folded: bytes, literals: tuple[bytes, ...]) -> bool:
+    return any(literal in folded for literal in literals)
+
+
 class GroupPlan:
     """What one group of fields is scanned for and what a finding becomes."""
 
-    __slots__ = (
-        "action",
-        "always",
-        "numbers",
-        "ranks",
-        "serialised_trigger",
-        "trigger",
-        "triggered",
-    )
+    __slots__ = ("action", "always", "literals", "numbers", "ranks", "triggered")
 
     def __init__(self, detectors: Sequence[Detector], action: str) -> None:
         self.action = action
-        self.triggered = [(re.compile(d.trigger, re.ASCII), d) for d in detectors if d.trigger]
-        self.always = [d for d in detectors if d.trigger is None]
-        sources = [d.trigger for d in detectors if d.trigger]
-        self.trigger = re.compile("|".join(sources), re.ASCII) if sources else None
-        self.serialised_trigger = re.compile("|".join(sources).encode()) if sources else None
+        self.triggered = [
+            (tuple(lit.encode() for lit in d.literals), d) for d in detectors if d.literals
+        ]
+        self.always = [d for d in detectors if d.literals is None]
+        self.literals = fewest_literals({lit for lits, _ in self.triggered for lit in lits})
         self.ranks = {d.name: d.rank for d in detectors}
         self.numbers = CARD in detectors
 
     def findings(self, text: str) -> list[Finding]:
         found: list[Finding] = []
-        if self.trigger is not None and self.trigger.search(text):
-            for trigger, detector in self.triggered:
-                if trigger.search(text):
-                    found += detector.find(text)
+        if self.literals:
+            folded = fold(text.encode("utf-8", "surrogatepass"))
+            if contains_any(folded, self.literals):
+                for literals, detector in self.triggered:
+                    if contains_any(folded, literals):
+                        found += detector.find(text)
         for detector in self.always:
             found += detector.find(text)
         return resolve(found, self.ranks) if found else found
@@ -71,13 +75,13 @@ class GroupPlan:
         """False only when no string inside ``value`` can hold a finding: the fast path."""
         if self.always:
             return True
-        if self.serialised_trigger is None:
+        if not self.literals:
             return False
         try:
             serialised = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, ValueError):  # integers past 64 bits, nesting past 255, …
             return True
-        return self.serialised_trigger.search(serialised) is not None
+        return contains_any(fold(serialised), self.literals)
 
 
 class Redactor:
@@ -93,7 +97,7 @@ class Redactor:
         for pattern in policy.patterns:
             opt_in.append(pattern_detector(pattern.name, re.compile(pattern.pattern)))
         keys = list(KEY_DETECTORS) if policy.key_detectors else []
-        self.plans = {
+        self.plans: dict[str, GroupPlan] = {
             group: GroupPlan(
                 # error texts pass the key detectors whatever the policy says
                 (list(KEY_DETECTORS) if group == "errors" else keys) + opt_in,
@@ -101,6 +105,12 @@ class Redactor:
             )
             for group in GROUPS
         }
+
+        # the record's fast path: every group's literals, unless a group always scans
+        self._record_plan = GroupPlan(
+            [d for plan in self.plans.values() for _, d in plan.triggered], "mask"
+        )
+        self._record_always = any(plan.always for plan in self.plans.values())
 
     # -- texts ------------------------------------------------------------------------------
     def findings(self, text: str, group: str) -> list[Finding]:
@@ -188,6 +198,8 @@ class Redactor:
         call's upstream error body); the number of findings replaced."""
         if not isinstance(doc, dict):
             return 0
+        if not self._record_always and not self._record_plan.may_match(doc):
+            return 0  # no candidate anywhere in the record: the common case, one search
         count = 0
         failed = bool(doc.get("error") or doc.get("errorCode") or doc.get("status") == "ERROR")
         for part, key, group in (
@@ -208,9 +220,9 @@ class Redactor:
         return count
 
     def _metadata(self, metadata: Any) -> int:
-        if not isinstance(metadata, dict):
-            return 0
         plan = self.plans["metadata"]
+        if not isinstance(metadata, dict) or not plan.may_match(metadata):
+            return 0
         count = 0
         for key in list(metadata):
             new, n = self.redact_value(metadata[key], "metadata")
