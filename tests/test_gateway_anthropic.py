@@ -68,8 +68,8 @@ def test_message_is_recorded_field_by_field(
     assert record["input"]["inputBodyJson"]["system"] == "Be brief."
     assert record["output"]["outputBodyJson"] == raw.http_response.json()
     assert record["requestMetadata"] == {"tenant_id": "acme", "user_id": "end-user-3"}
-    assert record["identity"]["arn"].startswith("llmtrail:apikey/sha256:")
-    assert record["identityType"] == "api_key_hash"
+    assert record["identity"]["arn"].startswith("llmtrail:apikey/hmac:")
+    assert record["identityType"] == "api_key_hmac"
     assert CALLER_KEY not in json.dumps(record)
     assert record["requestHeaders"]["anthropic-version"]
     assert "tokenCountEstimated" not in record

@@ -134,7 +134,7 @@ def test_chat_through_sim_is_recorded_field_by_field(
         "user_id": "end-user-7",
         "ticket": "T-1",
     }
-    assert record["identity"]["arn"].startswith("llmtrail:apikey/sha256:")
+    assert record["identity"]["arn"].startswith("llmtrail:apikey/hmac:")
     assert CALLER_KEY not in json.dumps(record)
     assert isinstance(record["latencyMs"], int) and record["latencyMs"] >= 0
     assert "tokenCountEstimated" not in record
@@ -243,7 +243,7 @@ def test_provider_with_its_own_key_uses_it(
     assert json.loads(sent.body)["model"] == "gpt-4o"  # the provider prefix is stripped
     record = server.wait_for_record(raw.headers["x-llmtrail-request-id"])
     assert record["resolvedModelId"] == "gpt-4o"
-    assert record["identity"]["arn"].startswith("llmtrail:apikey/sha256:")
+    assert record["identity"]["arn"].startswith("llmtrail:apikey/hmac:")
 
 
 def test_upstream_without_usage_is_estimated(client: openai.OpenAI, server: ServerProcess) -> None:

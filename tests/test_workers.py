@@ -38,6 +38,7 @@ from tests.worker_jobs import (
 CONSTRUCTED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "llmtrail.errors.ValidationError": (("body", "is not JSON"), {}),
     "llmtrail.errors.PayloadTooLarge": (("body", "exceeds 1000 bytes"), {}),
+    "llmtrail.errors.Forbidden": (("input.inputBodyJson", "needs the bodies permission"), {}),
     "llmtrail.analytics.profiles.ProfileConflict": (("name", "is taken"), {}),
     "llmtrail.analytics.price.RateError": (("prices.input_mtok", "must be a number"), {}),
     "llmtrail.analytics.price_data.PriceDataError": (
@@ -54,6 +55,10 @@ CONSTRUCTED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     ),
     "llmtrail.capture.gateway.providers.base.UpstreamError": (
         ("upstream_timeout", 504, "no answer in 30 s"),
+        {},
+    ),
+    "llmtrail.security.sigv4_verify.SignatureRejected": (
+        ("InvalidSignatureException", "The request signature we calculated does not match", 403),
         {},
     ),
 }

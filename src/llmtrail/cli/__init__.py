@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import logging_config
 
     logging_config.register(sub)
+    from llmtrail.cli import audit
+
+    audit.register(sub)
+    from llmtrail.cli import redaction
+
+    redaction.register(sub)
     _register_config(sub)
     return parser
 

@@ -38,7 +38,10 @@ def guard(endpoint: Endpoint, permission: Permission) -> Endpoint:
     async def guarded(request: Request) -> Response:
         principal = principal_of(request.scope)
         if not principal.can(permission):
-            return forbidden(permission)
+            refused = forbidden(permission)
+            if permission is Permission.MANAGE and request.method != "GET":
+                await _audit_change(request, principal, refused.status_code)
+            return refused
         response = await endpoint(request)
         if permission is Permission.MANAGE and request.method != "GET":
             await _audit_change(request, principal, response.status_code)

@@ -24,6 +24,7 @@ from llmtrail.security.delivery import apply_delivery
 from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.cost_api import CostAPI
+from llmtrail.server.audit_api import AuditAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
 from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
 from llmtrail.server.keys_api import KeysAPI
@@ -32,6 +33,7 @@ from llmtrail.server.login import LoginPages
 from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
+from llmtrail.server.redaction_api import RedactionAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.sigv4_access import sigv4_check
@@ -139,6 +141,8 @@ def create_app(
             *DashboardsAPI(runtime, queries).routes(),
             *alarms.routes(),
             *KeysAPI(runtime.keys).routes(),
+            *AuditAPI(runtime.audit).routes(),
+            *RedactionAPI(runtime.state, runtime.redaction).routes(),
             *LoggingConfigAPI(runtime.logging_config, runtime.logging_configs).routes(),
             *LoginPages(runtime.keys, runtime.sessions, runtime.audit).routes(),
             *WebUI(runtime, queries).routes(),  # the web UI's pages, last

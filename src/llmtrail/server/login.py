@@ -5,6 +5,7 @@ form, so a foreign page cannot sign a browser in with the attacker's key."""
 
 from __future__ import annotations
 
+import asyncio
 import urllib.parse
 
 import jinja2
@@ -89,7 +90,14 @@ class LoginPages:
         )
         if self.audit is not None:
             source = request.client.host if request.client else None
-            self.audit.record(principal, "login", surface="ui", source=source, target={})  # type: ignore[attr-defined]
+            await asyncio.to_thread(
+                self.audit.record,  # type: ignore[attr-defined]
+                principal,
+                "login",
+                surface="ui",
+                source=source,
+                target={},
+            )
         return response
 
     async def sign_out(self, request: Request) -> Response:

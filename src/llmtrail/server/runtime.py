@@ -25,10 +25,12 @@ from llmtrail.config import Settings
 from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
+from llmtrail.security.audit import AuditLog, server_identity
 from llmtrail.security.keys import KeyRing
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.rate_limits import RateLimits
 from llmtrail.security.record_policy import RecordPolicy
+from llmtrail.security.redaction_store import RedactionPolicies
 from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
@@ -75,13 +77,14 @@ class Runtime:
             raise
         self.sessions = Sessions(self.secret, access.session_hours)
         self.rate_limits = RateLimits()
-        self.audit: Any = None  # the `AuditLog`, once wired
+        self.audit = AuditLog(self.state, server_identity(settings.data_dir))
         self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
         self.query_engine = DuckDBQueryEngine(self.db)
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")
         self.logging_config = LoggingConfigStore(self.state)
         self.logging_configs = LoggingConfigs(self.logging_config)
-        self.record_policy = RecordPolicy(self.logging_configs)
+        self.redaction = RedactionPolicies(self.state, self.secret.derive("redaction-hash"))
+        self.record_policy = RecordPolicy(self.logging_configs, self.redaction)
         s = settings.spool
         self.spool = Spool(
             settings.data_dir / "spool",
@@ -113,7 +116,11 @@ class Runtime:
         self._maintenance = threading.Thread(
             target=self._maintain_metrics_loop, name="llmtrail-metrics", daemon=True
         )
-        self.on_close: list[Callable[[], None]] = [self.workers.close, self._stop_maintenance]
+        self.on_close: list[Callable[[], None]] = [
+            self.workers.close,
+            self._stop_maintenance,
+            self.audit.close,
+        ]
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
