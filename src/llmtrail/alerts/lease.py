@@ -29,32 +29,36 @@ def holder_id() -> str:
 
 
 class Lease:
-    def __init__(self, state: StateStore, holder: str, duration: timedelta) -> None:
+    """The lease under ``key`` in the ``leases`` namespace (the alarm evaluator's by
+    default; retention runs hold their own)."""
+
+    def __init__(self, state: StateStore, holder: str, duration: timedelta, key: str = KEY) -> None:
         self.state = state
         self.holder = holder
         self.duration = duration
+        self.key = key
 
     def acquire(self, now: datetime) -> bool:
         """Take or renew the lease; True when this server holds it until ``now`` plus the
         duration."""
-        current = self.state.get(NAMESPACE, KEY)
+        current = self.state.get(NAMESPACE, self.key)
         if current is not None and current.get("holder") != self.holder:
             expires = parse_timestamp(current["expires"], "expires")
             if expires > now:
                 return False
         value = {"holder": self.holder, "expires": format_timestamp(now + self.duration)}
-        self.state.put(NAMESPACE, KEY, value)
-        confirmed = self.state.get(NAMESPACE, KEY)
+        self.state.put(NAMESPACE, self.key, value)
+        confirmed = self.state.get(NAMESPACE, self.key)
         return confirmed is not None and confirmed.get("holder") == self.holder
 
     def release(self) -> None:
-        current = self.state.get(NAMESPACE, KEY)
+        current = self.state.get(NAMESPACE, self.key)
         if current is not None and current.get("holder") == self.holder:
-            self.state.delete(NAMESPACE, KEY)
+            self.state.delete(NAMESPACE, self.key)
 
     def holder_now(self, now: datetime) -> str | None:
         """Who holds the lease at ``now`` (None when free)."""
-        current = self.state.get(NAMESPACE, KEY)
+        current = self.state.get(NAMESPACE, self.key)
         if current is None or parse_timestamp(current["expires"], "expires") <= now:
             return None
         return str(current["holder"])

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import redaction
 
     redaction.register(sub)
+    from llmtrail.cli import retention
+
+    retention.register(sub)
     _register_config(sub)
     return parser
 

@@ -13,47 +13,12 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from llmtrail.alerts import lease as alarm_lease
 from llmtrail.alerts.lease import Lease, holder_id
-from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.security.retention_runner import RetentionReport, RetentionRunner
 from llmtrail.store.interfaces import StateStore
 
 log = logging.getLogger("llmtrail.retention")
 LEASE_KEY = "retention"
-
-
-class KeyedLease(Lease):
-    """`Lease` under a key of its own in the ``leases`` namespace (the alarm lease's key is
-    fixed in its module); the same take-then-read-back rule."""
-
-    def __init__(self, state: StateStore, holder: str, duration: timedelta, key: str) -> None:
-        super().__init__(state, holder, duration)
-        self.key = key
-
-    def acquire(self, now: datetime) -> bool:
-        current = self.state.get(alarm_lease.NAMESPACE, self.key)
-        if (
-            current is not None
-            and current.get("holder") != self.holder
-            and parse_timestamp(current["expires"], "expires") > now
-        ):
-            return False
-        value = {"holder": self.holder, "expires": format_timestamp(now + self.duration)}
-        self.state.put(alarm_lease.NAMESPACE, self.key, value)
-        confirmed = self.state.get(alarm_lease.NAMESPACE, self.key)
-        return confirmed is not None and confirmed.get("holder") == self.holder
-
-    def release(self) -> None:
-        current = self.state.get(alarm_lease.NAMESPACE, self.key)
-        if current is not None and current.get("holder") == self.holder:
-            self.state.delete(alarm_lease.NAMESPACE, self.key)
-
-    def holder_now(self, now: datetime) -> str | None:
-        current = self.state.get(alarm_lease.NAMESPACE, self.key)
-        if current is None or parse_timestamp(current["expires"], "expires") <= now:
-            return None
-        return str(current["holder"])
 
 
 class RetentionSchedule:
@@ -71,7 +36,7 @@ class RetentionSchedule:
         self.interval_s = interval_s
         self.clock = clock
         # a run can take a while: the lease outlives three intervals, as the alarm lease does
-        self.lease = KeyedLease(
+        self.lease = Lease(
             state, holder or holder_id(), timedelta(seconds=3 * interval_s), LEASE_KEY
         )
         self.last: RetentionReport | None = None

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
 from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
@@ -23,8 +22,8 @@ from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery
 from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
-from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.audit_api import AuditAPI
+from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
 from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
 from llmtrail.server.keys_api import KeysAPI
@@ -33,8 +32,9 @@ from llmtrail.server.login import LoginPages
 from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.problems import from_error
 from llmtrail.server.profiles_api import ProfilesAPI
-from llmtrail.server.redaction_api import RedactionAPI
 from llmtrail.server.query_api import QueryAPI
+from llmtrail.server.redaction_api import RedactionAPI
+from llmtrail.server.retention_api import RetentionAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.sigv4_access import sigv4_check
 from llmtrail.server.traces_api import TracesAPI
@@ -123,17 +123,8 @@ def create_app(
 
     starlette = Starlette(
         routes=[
-            Route("/healthz", api.healthz),
-            Route("/readyz", api.readyz),
-            Route("/metrics", api.metrics),
-            Route("/api/records", api.ingest, methods=["POST"]),
-            Route("/api/records", api.list, methods=["GET"]),
-            Route("/api/records/{request_id:path}", api.get, methods=["GET"]),
-            Route("/v1/traces", traces.otlp, methods=["POST"]),
-            Route("/api/traces", traces.list, methods=["GET"]),
-            Route("/api/traces/{trace_id}", traces.get, methods=["GET"]),
-            Route("/api/errors", traces.errors, methods=["GET"]),
-            Route("/api/timeline", traces.timeline, methods=["GET"]),
+            *api.routes(),
+            *traces.routes(),
             *CostAPI(runtime).routes(),  # before ProfilesAPI: …/{id}/metrics
             *ProfilesAPI(runtime.profiles).routes(),
             *queries.routes(),
@@ -143,6 +134,7 @@ def create_app(
             *KeysAPI(runtime.keys).routes(),
             *AuditAPI(runtime.audit).routes(),
             *RedactionAPI(runtime.state, runtime.redaction).routes(),
+            *RetentionAPI(runtime.state, runtime.retention, runtime.erasure).routes(),
             *LoggingConfigAPI(runtime.logging_config, runtime.logging_configs).routes(),
             *LoginPages(runtime.keys, runtime.sessions, runtime.audit).routes(),
             *WebUI(runtime, queries).routes(),  # the web UI's pages, last

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import duckdb
-
 from llmtrail.analytics.budget_guard import BudgetGuard
-from llmtrail.analytics.budgets import Budget, BudgetService, month_bounds, month_of
-from llmtrail.analytics.dimensions import dimension_sql
+from llmtrail.analytics.budget_spend import month_spend
+from llmtrail.analytics.budgets import Budget, BudgetService
 from llmtrail.analytics.profiles import ProfileService
 from llmtrail.capture.enrich import Enricher
 from llmtrail.capture.gateway.providers import Provider, build_providers
@@ -26,16 +23,21 @@ from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.security.audit import AuditLog, server_identity
+from llmtrail.security.erasure import Eraser
+from llmtrail.security.erasure_files import stored_flush
 from llmtrail.security.keys import KeyRing
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.rate_limits import RateLimits
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
+from llmtrail.security.retention_runner import RetentionRunner
+from llmtrail.security.retention_schedule import RetentionSchedule
 from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.workers import Workers
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
+from llmtrail.store.duckdb.erasure import DuckDBEraser
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.duckdb.query import DuckDBQueryEngine
@@ -100,6 +102,20 @@ class Runtime:
             offload_bytes=settings.offload_bytes,
             prepare=self.record_policy.prepare,
         )
+        archive = settings.data_dir / "archive"
+        self.eraser = DuckDBEraser(self.db, self.rollups)
+        self.retention = RetentionRunner(self.state, self.eraser, self.objects, archive)
+        self.erasure = Eraser(
+            self.eraser,
+            metric_store=self.metric_store,
+            objects=self.objects,
+            archive_root=archive,
+            dead_letter_dir=self.pipeline.dead_letter_dir,
+            spool=self.spool,
+            committed=self.records.committed_position,
+            flush=stored_flush(self.spool, self.records.committed_position),
+        )
+        self.retention_schedule = RetentionSchedule(self.retention, self.state, interval_s=3600)
         self.router = Router(settings)
         self.providers: dict[str, Provider] = build_providers(settings)
         self.profiles = ProfileService(
@@ -120,6 +136,7 @@ class Runtime:
             self.workers.close,
             self._stop_maintenance,
             self.audit.close,
+            self.retention_schedule.stop,
         ]
         self.closed = False
 
@@ -130,25 +147,9 @@ class Runtime:
         self.budget_guard.set_budgets(budgets, self.month_spend(budgets))
 
     def month_spend(self, budgets: list[Budget]) -> dict[str, Decimal]:
-        """What each budget's records cost so far this month, summed in the store. A sum past
-        DECIMAL(38, 9) (records stored before money was bounded per record) is summed again
-        as a double, so that one such record never stops budgets from working."""
-        now = datetime.now(UTC)
-        spent: dict[str, Decimal] = {}
-        for budget in budgets:
-            start, end = month_bounds(month_of(now, budget.timezone), budget.timezone)
-            expr, params = dimension_sql(budget.dimension, self.db.schema)
-            where = f"WHERE timestamp >= ? AND timestamp < ? AND {expr} = ?"
-            args = [start, end, *params, budget.value]
-            try:
-                sql = f"SELECT coalesce(sum(cost_total_usd), 0) FROM records {where}"
-                row = self.db.read(functools.partial(_one_row, sql, args))
-            except duckdb.OutOfRangeException:
-                log.warning("budget %r: this month's spend overflows DECIMAL(38, 9)", budget.name)
-                sql = f"SELECT coalesce(sum(cost_total_usd::DOUBLE), 0) FROM records {where}"
-                row = self.db.read(functools.partial(_one_row, sql, args))
-            spent[budget.name] = Decimal(str(row[0])) if row else Decimal(0)
-        return spent
+        """What each budget's records (of its workspace) cost so far this month, keyed by
+        `Budget.key`."""
+        return month_spend(self.db, budgets)
 
     def _maintain_metrics_loop(self) -> None:
         while not self._stopping.wait(self.settings.metrics.maintenance_interval_s):
@@ -182,6 +183,7 @@ class Runtime:
         _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
         self.pipeline.start()
         self._maintenance.start()
+        self.retention_schedule.start()
         try:
             self._load_budgets()
             stats = self.pipeline.stats()
@@ -217,7 +219,3 @@ class Runtime:
             stop()
         self.pipeline.stop(self.settings.drain_timeout_s)
         self.db.close()  # checkpoints
-
-
-def _one_row(sql: str, args: list[Any], cursor: Any) -> Any:
-    return cursor.execute(sql, args).fetchone()
