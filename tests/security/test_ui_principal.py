@@ -339,6 +339,36 @@ def test_alarms_and_dashboards_read_their_own_workspace(server: Served, workspac
     assert [a["AlarmName"] for a in alarm["alarms"]] == [server.data[workspace]["alarm"]]
 
 
+def test_a_budgets_alarms_are_in_its_workspace(server: Served) -> None:
+    budget = {
+        "name": "b-team-b",
+        "dimension": "requestMetadata.application_name",
+        "value": "team-b-app",
+        "limitUsd": "100",
+    }
+    server.ok("team-b/admin", "PUT", "/api/budgets", budget)
+    try:
+        assert server.runtime.alarms.tick()  # syncs the budgets' alarms, then evaluates
+        names = {
+            a["AlarmName"] for a in server.ok("team-b/admin", "GET", "/api/alarms")["MetricAlarms"]
+        }
+        assert {"budget b-team-b 80%", "budget b-team-b 100%"} <= names
+        theirs = server.ok("team-a/admin", "GET", "/api/alarms")["MetricAlarms"]
+        assert not any("b-team-b" in a["AlarmName"] for a in theirs)
+        assert "budget b-team-b 80%" not in server.ask("team-a/admin", "GET", "/alarms").text
+        quoted = urllib.parse.quote("budget b-team-b 80%")
+        assert server.ask("team-a/admin", "GET", f"/api/alarms/{quoted}").status == 404
+        shown = server.ok("team-b/admin", "GET", f"/api/alarms/{quoted}")
+        assert shown["Workspace"] == "team-b" and shown["StateValue"] in ("OK", "ALARM")
+    finally:
+        server.ok("team-b/admin", "DELETE", "/api/budgets/b-team-b")
+    assert server.runtime.alarms.tick()
+    names = {
+        a["AlarmName"] for a in server.ok("team-b/admin", "GET", "/api/alarms")["MetricAlarms"]
+    }
+    assert not any("b-team-b" in name for name in names)
+
+
 @pytest.mark.parametrize("workspace", WORKSPACES)
 def test_the_overview_counts_only_the_workspaces_calls(server: Served, workspace: str) -> None:
     who = f"{workspace}/reader"

@@ -24,7 +24,7 @@ from typing import Any
 from llmtrail.alerts.alarm import parse_alarm
 from llmtrail.alerts.alarm_store import AlarmStore
 from llmtrail.alerts.deliveries import DeliveryQueue
-from llmtrail.alerts.evaluator import AlarmEvaluator, sync_budget_alarms
+from llmtrail.alerts.evaluator import AlarmEvaluator, BudgetEntry, sync_budget_alarms
 from llmtrail.alerts.lease import Lease, holder_id
 from llmtrail.alerts.message import AlarmMessage
 from llmtrail.alerts.notifier_store import NotifierStore
@@ -48,7 +48,7 @@ class Alerting:
         state: StateStore,
         settings: Settings,
         values: AlarmValues,
-        budgets: Callable[[], Iterable[tuple[str, str]]] = lambda: (),
+        budgets: Callable[[], Iterable[BudgetEntry]] = lambda: (),
         clock: Clock = utc_now,
     ) -> None:
         self.settings = settings

@@ -89,17 +89,21 @@ def budget_alarm_name(budget: str, level: int) -> str:
     return f"budget {budget} {level}%"[:255]
 
 
-def sync_budget_alarms(
-    alarms: AlarmStore, budgets: Iterable[tuple[str, str]], now: datetime
-) -> None:
-    """Create the 80 % and 100 % alarms of each budget ``(name, limitUsd)`` that lacks
-    them, and remove those of budgets that are gone."""
-    names = dict(budgets)
-    existing = {a.name: a for a in alarms.alarms(DEFAULT_WORKSPACE)}  # budgets: the server's
-    for budget, limit in names.items():
+BudgetEntry = tuple[str, str] | tuple[str, str, str]  # (name, limitUsd[, workspace])
+
+
+def sync_budget_alarms(alarms: AlarmStore, budgets: Iterable[BudgetEntry], now: datetime) -> None:
+    """Create the 80 % and 100 % alarms of each budget ``(name, limitUsd, workspace)`` (the
+    default workspace when the workspace is left out) that lacks them, in the budget's
+    workspace, and remove those of budgets that are gone."""
+    limits = {
+        (entry[2] if len(entry) > 2 else DEFAULT_WORKSPACE, entry[0]): entry[1] for entry in budgets
+    }
+    existing = {(a.workspace, a.name): a for a in alarms.alarms(None)}
+    for (workspace, budget), limit in limits.items():
         for level in BUDGET_LEVELS:
             name = budget_alarm_name(budget, level)
-            if name in existing:
+            if (workspace, name) in existing:
                 continue
             alarm = parse_alarm(
                 {
@@ -109,6 +113,7 @@ def sync_budget_alarms(
                     "Period": 300,
                     "EvaluationPeriods": 1,
                     "AlarmDescription": f"{level}% of budget {budget!r} (${limit} a month) spent",
+                    "Workspace": workspace,
                 },
                 name,
             )
@@ -117,6 +122,6 @@ def sync_budget_alarms(
         managed = alarm.budget is not None and alarm.name == budget_alarm_name(
             alarm.budget, int(alarm.threshold)
         )
-        if managed and alarm.budget not in names:
+        if managed and (alarm.workspace, alarm.budget) not in limits:
             with contextlib.suppress(NotFound):
-                alarms.delete(alarm.name)
+                alarms.delete(alarm.name, workspace=alarm.workspace)

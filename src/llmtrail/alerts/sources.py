@@ -1,7 +1,7 @@
 """Where an alarm's datapoints come from: the metric rollups, a Logs Insights query, or a
 budget's percentage used. Every read names the alarm's workspace: an alarm sees its own
-workspace's metrics and records only. Budgets are the server's (they carry no workspace yet),
-so a budget alarm has a value only in the default workspace; elsewhere it has no data.
+workspace's metrics, records and budgets only (a budget is asked for by its key,
+`budget_key(workspace, name)`, which is its bare name in the default workspace).
 
 Metric alarms read the rollups (`MetricsService.get_metric_data`) at their finest period —
 a minute, or 10 / 30 s for high-resolution alarms — and add the minutes up into the alarm's
@@ -20,9 +20,9 @@ from typing import Any
 
 from llmtrail.alerts.alarm import STATISTICS, Alarm
 from llmtrail.alerts.evaluation import slot
+from llmtrail.analytics.budgets import budget_key
 from llmtrail.errors import LlmtrailError
 from llmtrail.metrics.model import MetricDataQuery, MetricStat
-from llmtrail.record import DEFAULT_WORKSPACE
 
 Periods = Sequence[tuple[datetime, datetime]]
 
@@ -36,7 +36,8 @@ class AlarmValues:
 
     ``metrics`` gives the running `MetricsService` (or None before it exists); ``query``
     runs a Logs Insights query over ``[start, end)`` of a workspace and returns its first
-    value; ``budget_percent`` gives a budget's percentage used now (None for no budget)."""
+    value; ``budget_percent`` gives the percentage used now of the budget of a key
+    (`budget_key`; None for no budget)."""
 
     def __init__(
         self,
@@ -54,9 +55,8 @@ class AlarmValues:
                 _number(self.query(str(alarm.query), s, e, alarm.workspace)) for s, e in periods
             ]
         if alarm.source == "budget":
-            mine = alarm.workspace == DEFAULT_WORKSPACE  # budgets are the server's, for now
-            used = self.budget_percent(str(alarm.budget), now) if mine else None
-            return [None] * (len(periods) - 1) + [used]
+            key = budget_key(alarm.workspace, str(alarm.budget))
+            return [None] * (len(periods) - 1) + [self.budget_percent(key, now)]
         return self._metric(alarm, periods)
 
     def _metric(self, alarm: Alarm, periods: Periods) -> list[float | None]:

@@ -61,11 +61,12 @@ def build_alerting(runtime: Runtime) -> Alerting:
         result = runner.run(text, start, end, limit=1)
         return result.rows[0][0] if result.rows and result.rows[0] else None
 
-    def budget_percent(name: str, now: datetime) -> float | None:
-        budgets = [b for b in _server_budgets(runtime) if b.name == name]
+    def budget_percent(key: str, now: datetime) -> float | None:
+        """The percentage used of the budget whose `Budget.key` is ``key``."""
+        budgets = [b for b in runtime.budgets.all() if b.key == key]
         if not budgets:
             return None
-        spent = runtime.month_spend(budgets).get(name, Decimal(0))
+        spent = runtime.month_spend(budgets).get(key, Decimal(0))
         return float(budget_status(budgets[0], spent, now).percent_used)
 
     values = AlarmValues(lambda: getattr(runtime, "metrics", None), query, budget_percent)
@@ -73,14 +74,8 @@ def build_alerting(runtime: Runtime) -> Alerting:
         runtime.state,
         runtime.settings,
         values,
-        budgets=lambda: [(b.name, str(b.limit_usd)) for b in _server_budgets(runtime)],
+        budgets=lambda: [(b.name, str(b.limit_usd), b.workspace) for b in runtime.budgets.all()],
     )
-
-
-def _server_budgets(runtime: Runtime) -> list[Any]:
-    """The budgets budget alarms watch: those of the default workspace (all of them while
-    budgets carry no workspace)."""
-    return [b for b in runtime.budgets.all() if getattr(b, "workspace", "default") == "default"]
 
 
 def _workspace(request: Request) -> str:

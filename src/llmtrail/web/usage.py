@@ -16,7 +16,6 @@ from llmtrail.analytics.budgets import budget_status
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.insights import QueryResult
 from llmtrail.analytics.profiles import APPLICATION
-from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.web import charts
 from llmtrail.web.page_context import PageContext, View
 from llmtrail.web.time_range import period_for
@@ -150,15 +149,11 @@ async def cost(ctx: PageContext) -> View:
 
 
 def _budget_statuses(ctx: PageContext) -> list[Any]:
-    """The budgets of the caller's workspace (a budget without one is the default's)."""
-    budgets = [
-        b
-        for b in ctx.runtime.budgets.all()
-        if getattr(b, "workspace", DEFAULT_WORKSPACE) == ctx.workspace
-    ]
+    """The budgets of the caller's workspace, with what each spent this month."""
+    budgets = ctx.runtime.budgets.all(ctx.workspace)
     spent = ctx.runtime.month_spend(budgets) if budgets else {}
     now = datetime.now(UTC)
-    return [budget_status(b, spent.get(b.name, Decimal(0)), now) for b in budgets]
+    return [budget_status(b, spent.get(b.key, Decimal(0)), now) for b in budgets]
 
 
 async def profiles(ctx: PageContext) -> View:
