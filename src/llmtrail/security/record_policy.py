@@ -8,11 +8,13 @@ error texts instead of reaching the disk as it came, and is counted.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery
+from llmtrail.store.spans import Span
 
 log = logging.getLogger("llmtrail.security")
 
@@ -35,6 +37,34 @@ class RecordPolicy:
             self.failures += 1
             log.exception("preparing a record failed; its bodies and error texts are dropped")
             _strip(doc)
+
+    def prepare_span(self, span: Span) -> None:
+        """The same for an OTLP span stored as a span: its input and output are bodies (kept
+        only while the workspace delivers text), its attributes and error redacted."""
+        try:
+            config = self.logging_configs.for_workspace(span.workspace)
+            if not (config.delivers_bodies and config.text_data_delivery_enabled):
+                span.input = span.output = None
+            if self.redaction is not None:
+                redactor = self.redaction.for_workspace(span.workspace)
+                span.input, found_in = redactor.redact_value(span.input, "bodies")
+                span.output, found_out = redactor.redact_value(span.output, "bodies")
+                self.redactions += found_in + found_out
+                self.redactions += redactor.redact_span_attributes(span.attributes)
+                error = span.error
+                if error is not None:
+                    span.error = dataclasses.replace(
+                        error,
+                        message=error.message and redactor.redact_text(error.message, "errors"),
+                        stack_trace=error.stack_trace
+                        and redactor.redact_text(error.stack_trace, "errors"),
+                    )
+        except Exception:
+            self.failures += 1
+            log.exception("preparing a span failed; its input, output and attributes are dropped")
+            span.input = span.output = None
+            span.attributes = {}
+            span.error = None
 
 
 def _strip(doc: dict[str, Any]) -> None:

@@ -378,7 +378,7 @@ class CostAPI:
         workspace = principal_of(request.scope).workspace
 
         def work() -> dict[str, Any]:
-            profile = self.runtime.profiles.get(identifier)
+            profile = self.runtime.profiles.get(identifier, workspace=workspace)
             start, end = time_range(params, self.clock())
             usage = profile_usage(self.runtime.db, profile.arn, start, end, workspace)
             return {

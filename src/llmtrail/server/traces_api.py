@@ -111,6 +111,8 @@ class TracesAPI:
                     self._decode, raw, content_type, workspace
                 )
             spans = decoded.spans + links
+            for span in decoded.spans:  # before the store: redaction and delivery
+                self.runtime.record_policy.prepare_span(span)
             if spans:
                 await asyncio.to_thread(self.runtime.spans.append, spans)
             if records:

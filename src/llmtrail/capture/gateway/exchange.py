@@ -244,7 +244,11 @@ class Exchange:
             return
         call, model = forward.call, forward.model
         target = model
-        profile = self.services.profiles.resolve(model) if self.services.profiles else None
+        profile = (
+            self.services.profiles.resolve(model, workspace=call.principal.workspace)
+            if self.services.profiles
+            else None
+        )
         if profile is not None:
             target = profile.model_id
             call.additions["inferenceProfile"] = profile.stamp()
