@@ -66,3 +66,18 @@ def test_text_delivery_off_then_deleted_then_no_opt_out(server: ServerProcess) -
     assert status == 200
     kept = chat(server, **{"x-llmtrail-no-log": "true"})
     assert kept["input"]["inputBodyJson"]["messages"][0]["content"] == "a secret prompt"
+
+
+def test_the_configured_log_group_names_the_workspaces_records(server: ServerProcess) -> None:
+    query = b'{"queryString": "SOURCE \'/acme/llm-calls\' | stats count(*) as n", "since": "1h"}'
+    status, _, answer = call(server.url + "/api/query", "POST", query, JSON)
+    assert status == 400 and b"/acme/llm-calls" in answer  # unknown until configured
+    role = "arn:aws:iam::123456789012:role/llmtrail-logging"
+    group = {"logGroupName": "/acme/llm-calls", "roleArn": role}
+    put_config(server, {"textDataDeliveryEnabled": True, "cloudWatchConfig": group})
+    status, _, answer = call(server.url + "/api/query", "POST", query, JSON)
+    assert status == 200, answer
+    counted = int(json.loads(answer)["results"][0][0]["value"])
+    plain = b'{"queryString": "stats count(*) as n", "since": "1h"}'
+    expected = json.loads(call(server.url + "/api/query", "POST", plain, JSON)[2])
+    assert counted == int(expected["results"][0][0]["value"]) > 0

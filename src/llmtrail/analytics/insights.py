@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -93,10 +93,17 @@ class QueryRunner:
     An engine whose tables live in a named database (ClickHouse) says so with an optional
     ``database`` attribute, which qualifies the tables in the compiled SQL."""
 
-    def __init__(self, engine: QueryEngine, schema: Any, workspace: str = "default") -> None:
+    def __init__(
+        self,
+        engine: QueryEngine,
+        schema: Any,
+        workspace: str = "default",
+        log_groups: Callable[[], Collection[str]] | None = None,
+    ) -> None:
         self.engine = engine
         self.schema = schema
         self.workspace = workspace
+        self.log_groups = log_groups  # the workspace's own log group names, as configured now
         self._lock = threading.Lock()
         self._states: dict[str, str] = {}  # query id -> Scheduled | Running
         self._cancelled: set[str] = set()
@@ -174,6 +181,7 @@ class QueryRunner:
                 offset=offset,
                 database=getattr(self.engine, "database", None),
                 bodies_allowed=bodies_allowed,
+                log_groups=self.log_groups() if self.log_groups is not None else (),
             )
         try:
             rows = self._execute(compiled.sql, query_id).rows

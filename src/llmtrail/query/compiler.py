@@ -23,7 +23,7 @@ identifier in the SQL.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -107,13 +107,15 @@ def compile_query(
     offset: int = 0,
     database: str | None = None,
     bodies_allowed: bool = True,
+    log_groups: Collection[str] = (),
 ) -> CompiledQuery:
     """Compile a Logs Insights query (text or parsed) over ``workspace``'s records with
     ``start <= timestamp < end``, returning at most ``limit`` rows from ``offset`` on.
     ``database`` qualifies the ``records`` and ``bodies`` tables when given. Raises
     `QueryError` for a query that cannot run, naming line and column, and `Forbidden` for
     one that reads a body when ``bodies_allowed`` is false (the caller's key lacks the
-    ``bodies`` permission)."""
+    ``bodies`` permission). ``log_groups`` are the workspace's own log group names, which
+    ``SOURCE`` accepts besides Bedrock's."""
     if dialect not in DIALECTS:
         raise ValueError(f"dialect must be one of {', '.join(DIALECTS)}, got {dialect!r}")
     if limit < 1 or offset < 0:
@@ -121,9 +123,9 @@ def compile_query(
     parsed = parse_query(query) if isinstance(query, str) else query
     if not bodies_allowed:
         refuse_bodies(parsed)
-    return _Compiler(parsed, DIALECTS[dialect], schema, database, bodies_allowed).compile(
-        workspace, utc(start), utc(end), limit, offset
-    )
+    compiler = _Compiler(parsed, DIALECTS[dialect], schema, database, bodies_allowed)
+    compiler.log_groups = tuple(log_groups)
+    return compiler.compile(workspace, utc(start), utc(end), limit, offset)
 
 
 def utc(value: datetime) -> datetime:
@@ -147,6 +149,7 @@ class _Compiler:
         self.c = ExprCompiler(query.text, dialect, FieldResolver(schema, dialect))
         self.counter = itertools.count()
         self.bodies = bodies_allowed and reads_bodies(query)  # never joined otherwise
+        self.log_groups: tuple[str, ...] = ()
 
     def error(self, reason: str, node: Command) -> QueryError:
         return QueryError(reason, self.query.text, node.span)
@@ -160,7 +163,7 @@ class _Compiler:
     ) -> CompiledQuery:
         self.check_order()
         sources = [c for c in self.query.commands if isinstance(c, Source)]
-        resolve_sources(sources, self.query.text)  # the records: the only data set
+        resolve_sources(sources, self.query.text, self.log_groups)  # the records: the only set
         stage = self.base(workspace, start, end)
         for command in self.query.commands:
             stage = HANDLERS[type(command)](self, stage, command)

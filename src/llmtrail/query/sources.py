@@ -11,6 +11,7 @@ rather than a query that silently reads something else. Several groups, or a
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from llmtrail.query.ast import Source
 from llmtrail.query.errors import QueryError
@@ -33,19 +34,22 @@ def log_group_name(identifier: str) -> str:
     return match["name"] if match else identifier
 
 
-def resolve_sources(sources: list[Source], text: str) -> str:
-    """The data set ``sources`` read (`RECORDS` when there are none). Raises `QueryError`
-    pointing at the group that names nothing known."""
+def resolve_sources(sources: list[Source], text: str, own: Collection[str] = ()) -> str:
+    """The data set ``sources`` read (`RECORDS` when there are none); ``own`` are the log
+    group names the workspace's logging configuration gives its records
+    (``cloudWatchConfig.logGroupName``). Raises `QueryError` pointing at the group that names
+    nothing known."""
+    groups = {**LOG_GROUPS, **dict.fromkeys(own, RECORDS)}
     found: set[str] = set()
     for source in sources:
         for name in source.names:
-            data_set = LOG_GROUPS.get(log_group_name(name))
+            data_set = groups.get(log_group_name(name))
             if data_set is None:
-                known = ", ".join(sorted(LOG_GROUPS))
+                known = ", ".join(sorted(groups))
                 raise QueryError(f"unknown log group {name!r} (known: {known})", text, source.span)
             found.add(data_set)
         for prefix in source.prefixes:
-            matched = {d for group, d in LOG_GROUPS.items() if group.startswith(prefix)}
+            matched = {d for group, d in groups.items() if group.startswith(prefix)}
             if not matched:
                 raise QueryError(f"no log group starts with {prefix!r}", text, source.span)
             found |= matched

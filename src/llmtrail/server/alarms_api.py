@@ -57,7 +57,8 @@ def build_alerting(runtime: Runtime) -> Alerting:
     """`Alerting` over the runtime's state store, metrics, query engine and budgets."""
 
     def query(text: str, start: datetime, end: datetime, workspace: str) -> Any:
-        runner = QueryRunner(runtime.query_engine, runtime.db.schema, workspace=workspace)
+        groups = functools.partial(runtime.log_groups, workspace)
+        runner = QueryRunner(runtime.query_engine, runtime.db.schema, workspace, groups)
         result = runner.run(text, start, end, limit=1)
         return result.rows[0][0] if result.rows and result.rows[0] else None
 

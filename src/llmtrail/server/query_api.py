@@ -62,7 +62,10 @@ class QueryAPI:
         runner = self.runners.get(workspace)
         if runner is None:
             engine, schema = self.runtime.query_engine, self.runtime.db.schema
-            runner = self.runners.setdefault(workspace, QueryRunner(engine, schema, workspace))
+            groups = functools.partial(self.runtime.log_groups, workspace)
+            runner = self.runners.setdefault(
+                workspace, QueryRunner(engine, schema, workspace, groups)
+            )
         return runner
 
     def saved_for(self, workspace: str) -> SavedQueries:

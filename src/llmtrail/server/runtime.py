@@ -146,6 +146,11 @@ class Runtime:
         (`BudgetService` then saves nothing)."""
         self.budget_guard.set_budgets(budgets, self.month_spend(budgets))
 
+    def log_groups(self, workspace: str) -> tuple[str, ...]:
+        """The log group name ``workspace``'s logging configuration gives its records
+        (``SOURCE`` in queries accepts it)."""
+        return (self.logging_configs.for_workspace(workspace).log_group_name,)
+
     def month_spend(self, budgets: list[Budget]) -> dict[str, Decimal]:
         """What each budget's records (of its workspace) cost so far this month, keyed by
         `Budget.key`."""
