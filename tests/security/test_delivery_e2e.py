@@ -5,6 +5,7 @@ applies to the next call without a restart."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,7 +14,6 @@ import pytest
 from tests.harness import ServerProcess
 from tests.security.test_front_door import call, wait_for
 
-CHAT = {"model": "sim/echo", "messages": [{"role": "user", "content": "a secret prompt"}]}
 JSON = {"content-type": "application/json"}
 
 
@@ -23,9 +23,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield s
 
 
-def chat(server: ServerProcess, **headers: str) -> dict[str, Any]:
+def chat(server: ServerProcess, prompt: str = "a secret prompt", **headers: str) -> dict[str, Any]:
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-caller", max_retries=0)
-    reply = client.chat.completions.with_raw_response.create(**CHAT, extra_headers=headers)
+    messages = [{"role": "user", "content": prompt}]
+    reply = client.chat.completions.with_raw_response.create(
+        model="sim/echo", messages=messages, extra_headers=headers
+    )
     status, body = wait_for(
         server.url + f"/api/records/{reply.headers['x-llmtrail-request-id']}", {}
     )
@@ -81,3 +84,16 @@ def test_the_configured_log_group_names_the_workspaces_records(server: ServerPro
     plain = b'{"queryString": "stats count(*) as n", "since": "1h"}'
     expected = json.loads(call(server.url + "/api/query", "POST", plain, JSON)[2])
     assert counted == int(expected["results"][0][0]["value"]) > 0
+
+
+def test_large_bodies_go_under_the_configured_prefix(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data", config="offload_bytes = 200\n") as small:
+        role = "arn:aws:iam::123456789012:role/llmtrail-logging"
+        large = {"bucketName": "acme-logs", "keyPrefix": "large"}
+        group = {"logGroupName": "/acme/llm", "roleArn": role, "largeDataDeliveryS3Config": large}
+        put_config(small, {"textDataDeliveryEnabled": True, "cloudWatchConfig": group})
+        record = chat(small, "a long prompt " * 40)
+        path = record["input"]["inputBodyS3Path"]
+        assert "/acme-logs/large/AWSLogs/" in path, path
+        stored = list((tmp_path / "data" / "objects").rglob("*_input.json.gz"))
+        assert len(stored) == 1 and "acme-logs/large/AWSLogs" in stored[0].as_posix()

@@ -17,14 +17,14 @@ _PARTS = (
 )
 
 
-def body_key(record: InvocationRecord, kind: str) -> str:
-    """Bedrock's layout:
-    AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/data/."""
+def body_key(record: InvocationRecord, kind: str, prefix: str = "") -> str:
+    """Bedrock's layout, under ``prefix`` (the workspace's configured bucket and key
+    prefix): AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/data/."""
     d = record.data
     ts = record.timestamp
     account, region = _segment(d.get("accountId")), _segment(d.get("region"))
     return (
-        f"AWSLogs/{account}/BedrockModelInvocationLogs/{region}/{ts:%Y/%m/%d/%H}/data/"
+        f"{prefix}AWSLogs/{account}/BedrockModelInvocationLogs/{region}/{ts:%Y/%m/%d/%H}/data/"
         f"{_segment(record.record_id)}_{kind}.json.gz"
     )
 
@@ -35,7 +35,9 @@ def _segment(value: object) -> str:
     return cleaned or "unknown"
 
 
-def offload_bodies(record: InvocationRecord, objects: ObjectStore, threshold: int) -> int:
+def offload_bodies(
+    record: InvocationRecord, objects: ObjectStore, threshold: int, prefix: str = ""
+) -> int:
     """Move ``record``'s bodies over ``threshold`` bytes to ``objects``; returns how many moved.
     Idempotent: the key depends only on the record, so a replayed batch rewrites the same file."""
     moved = 0
@@ -46,7 +48,7 @@ def offload_bodies(record: InvocationRecord, objects: ObjectStore, threshold: in
         encoded = orjson.dumps(section[body_field])
         if len(encoded) <= threshold:
             continue
-        section[path_field] = objects.put(body_key(record, part), gzip.compress(encoded, 6))
+        section[path_field] = objects.put(body_key(record, part, prefix), gzip.compress(encoded, 6))
         del section[body_field]
         moved += 1
     return moved

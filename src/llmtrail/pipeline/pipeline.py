@@ -104,11 +104,13 @@ class Pipeline:
         dedup: RecentRequestIds | None = None,
         dead_letter_dir: Path | None = None,
         prepare: Callable[[InvocationRecord], None] | None = None,
+        object_prefix: Callable[[str], str] | None = None,
     ) -> None:
         self.spool = spool
         # what every record goes through before it reaches a file (the spool first): the
         # workspace's logging configuration and redaction. It must not raise.
         self.prepare = prepare
+        self.object_prefix = object_prefix  # workspace -> where its large bodies go
         self.store = store
         self.objects = objects
         self.settings = settings or SpoolSettings()
@@ -359,8 +361,9 @@ class Pipeline:
         if self.objects is not None:
             for record in records:
                 try:
+                    prefix = self.object_prefix(record.workspace) if self.object_prefix else ""
                     self.counters.offloaded_bodies += offload_bodies(
-                        record, self.objects, self.offload_bytes
+                        record, self.objects, self.offload_bytes, prefix
                     )
                 except Exception:  # the body stays inline
                     self.counters.offload_errors += 1

@@ -101,6 +101,7 @@ class Runtime:
             settings=s,
             offload_bytes=settings.offload_bytes,
             prepare=self.record_policy.prepare,
+            object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
         )
         archive = settings.data_dir / "archive"
         self.eraser = DuckDBEraser(self.db, self.rollups)
