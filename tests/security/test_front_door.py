@@ -153,6 +153,24 @@ def test_foreign_host_and_cross_site_posts_are_refused(server: ServerProcess, ad
         status, _, body = call(u + "/api/records", "POST", b'{"requestId": "x"}',
                                {"content-type": kind, "cookie": cookie})  # fmt: skip
         assert status == 403 and b"Cross-site" in body, (kind, body)
+    # a browser's POST without a content type (a typeless Blob) carries Origin
+    status, _, body = call(u + "/api/records", "POST", b'{"requestId": "x"}',
+                           {"origin": "http://attacker.example", "cookie": cookie})  # fmt: skip
+    assert status == 403 and b"Cross-site" in body
+    # the same form post with the page's CSRF token is the UI's own, and passes the check
+    token = _csrf_of_page(u, cookie)
+    status, _, body = call(u + "/api/records", "POST", b"{}",
+                           {"content-type": "text/plain", "cookie": cookie,
+                            "x-llmtrail-csrf": token})  # fmt: skip
+    assert status != 403, body
+
+
+def _csrf_of_page(u: str, cookie: str) -> str:
+    status, _, page = call(u + "/logs", headers={"cookie": cookie, "accept": "text/html"})
+    assert status == 200
+    found = re.search(rb'<meta name="csrf-token" content="([^"]+)"', page)
+    assert found is not None
+    return found.group(1).decode()
 
 
 def _login(u: str, key: str) -> str:

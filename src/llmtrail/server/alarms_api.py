@@ -30,7 +30,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,11 +39,11 @@ from llmtrail.alerts.alarm import STATES
 from llmtrail.alerts.sources import AlarmValues
 from llmtrail.analytics.budgets import budget_status
 from llmtrail.analytics.insights import QueryRunner
-from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer
-from llmtrail.server.params import int_param
+from llmtrail.server.params import int_param, json_body
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 
@@ -144,7 +143,7 @@ class AlarmsAPI:
 
     async def put_alarm(self, request: Request) -> Response:
         try:
-            body = await _json_body(request)
+            body = await json_body(request, MAX_BODY_BYTES)
         except LlmtrailError as exc:
             return from_error(exc)
         name, ws = request.path_params["name"], _workspace(request)
@@ -190,7 +189,7 @@ class AlarmsAPI:
 
     async def put_notifier(self, request: Request) -> Response:
         try:
-            body = await _json_body(request)
+            body = await json_body(request, MAX_BODY_BYTES)
         except LlmtrailError as exc:
             return from_error(exc)
         name, ws = request.path_params["name"], _workspace(request)
@@ -226,16 +225,3 @@ class AlarmsAPI:
                 "deliveries": self.alerting.deliveries.list(alarm, status, limit, workspace=ws)
             }
         )
-
-
-async def _json_body(request: Request) -> Any:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        return orjson.loads(b"".join(chunks) or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not valid JSON: {exc}") from None

@@ -41,7 +41,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -58,12 +57,13 @@ from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
-from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, ValidationError
+from llmtrail.errors import LlmtrailError, NotFound, ValidationError
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer, json_response
+from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import PRICES_NAMESPACE, Runtime
 from llmtrail.store.interfaces import RecordQuery
@@ -115,25 +115,6 @@ def time_range(
 
 def _period(start: datetime, end: datetime) -> dict[str, str]:
     return {"start": format_timestamp(start), "end": format_timestamp(end)}
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {MAX_BODY_BYTES}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        body = orjson.loads(b"".join(chunks) or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return body
 
 
 def _known_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -229,7 +210,7 @@ class CostAPI:
     async def put_price(self, request: Request) -> Response:
         """Add or replace an override (201 when new): ``{"override", "price", "created"}``."""
         try:
-            body = await _json_body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
         except LlmtrailError as exc:
             return from_error(exc)
         state = self.runtime.state
@@ -313,7 +294,7 @@ class CostAPI:
         caller's workspace's records are re-priced."""
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _json_body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             _known_fields(body, _RECOMPUTE_FIELDS)
             if not isinstance(body.get("start"), str):
                 raise ValidationError("start", "is required: an RFC 3339 timestamp or a date")
@@ -437,7 +418,7 @@ class CostAPI:
         notify|refuse, ``timezone``, ``name``) of the caller's workspace → its status."""
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _json_body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             _known_fields(body, _BUDGET_FIELDS)
         except LlmtrailError as exc:
             return from_error(exc)

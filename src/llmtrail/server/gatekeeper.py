@@ -286,12 +286,15 @@ def _cookie(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 def _simple(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a browser could send this cross-site without a preflight: a CORS-simple
-    content type (or none) and no key header."""
+    """Whether a browser could have sent this cross-site without a preflight: no key header,
+    and a CORS-simple content type — or none at all from a browser (which always sends
+    ``Origin`` on a POST; a client without one, such as curl, is not a web page)."""
     if any(n in _KEY_HEADERS for n, _ in headers):
         return False
     kind = _header(headers, b"content-type").split(";", 1)[0].strip().lower()
-    return kind == "" or kind in _SIMPLE_TYPES
+    if kind == "":
+        return any(n in (b"origin", b"sec-fetch-site") for n, _ in headers)
+    return kind in _SIMPLE_TYPES
 
 
 async def _problem(send: Send, status: int, title: str, detail: str) -> None:

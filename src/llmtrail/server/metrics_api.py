@@ -26,8 +26,8 @@ from llmtrail.record import parse_timestamp
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
-from llmtrail.server.cost_api import _json_body, parse_instant
-from llmtrail.server.params import duration_param, int_param
+from llmtrail.server.cost_api import MAX_BODY_BYTES, parse_instant
+from llmtrail.server.params import duration_param, int_param, json_object
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
 
@@ -83,7 +83,7 @@ class MetricsAPI:
 
     async def post(self, request: Request) -> Response:
         try:
-            body = await _json_body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             queries = parse_queries(body.get("MetricDataQueries"))
             start, end = _body_time(body, "StartTime"), _body_time(body, "EndTime")
             scan = body.get("ScanBy", "TimestampDescending")

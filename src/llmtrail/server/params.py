@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
-from llmtrail.errors import ValidationError
+import orjson
+from starlette.requests import Request
+
+from llmtrail.errors import PayloadTooLarge, ValidationError
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
@@ -39,3 +43,29 @@ def duration_param(value: object, field: str) -> timedelta:
     if match is None:
         raise ValidationError(field, "must be a duration such as 15m, 1h or 7d")
     return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    """The request's JSON body (``{}`` when empty), read up to ``limit`` bytes: a larger one
+    is a 413 before it is all read, a malformed one a 400 naming ``body``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge("body", f"is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks) or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not valid JSON: {exc}") from None
+
+
+async def json_object(request: Request, limit: int) -> dict[str, Any]:
+    """`json_body`, which must be a JSON object."""
+    body = await json_body(request, limit)
+    if not isinstance(body, dict):
+        raise ValidationError("body", "must be a JSON object")
+    return body

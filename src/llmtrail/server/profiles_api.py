@@ -33,10 +33,10 @@ from starlette.routing import Route
 
 from llmtrail.analytics.profile_rules import MAX_RESULTS, tags_from_list
 from llmtrail.analytics.profiles import ProfileService
-from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
-from llmtrail.server.params import optional_int_param
+from llmtrail.server.params import json_object, optional_int_param
 from llmtrail.server.problems import from_error
 
 MAX_BODY_BYTES = 64 * 1024
@@ -52,25 +52,6 @@ def _json(value: Any, status: int = 200) -> Response:
 
 def _tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": k, "value": v} for k, v in tags.items()]
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge("body", f"is {declared} bytes; the limit is {MAX_BODY_BYTES}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        body = orjson.loads(b"".join(chunks))
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return body
 
 
 def create_arguments(body: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +114,7 @@ class ProfilesAPI:
     async def create(self, request: Request) -> Response:
         """CreateInferenceProfile → 201 ``{"inferenceProfileArn", "status"}``."""
         try:
-            args = create_arguments(await _body(request))
+            args = create_arguments(await json_object(request, MAX_BODY_BYTES))
             ws = _workspace(request)
             profile = await self._call(lambda: self.profiles.create(**args, workspace=ws))
         except LlmtrailError as exc:
@@ -178,7 +159,7 @@ class ProfilesAPI:
         """TagResource → ``{"tags": [...]}``, the profile's tags after."""
         identifier = request.path_params["identifier"]
         try:
-            body = await _body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             if "tags" not in body:
                 raise ValidationError("tags", 'is required: [{"key": …, "value": …}]')
             new = tags_from_list(body["tags"])

@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -37,7 +36,7 @@ from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
 from llmtrail.server.audit_hooks import audit_body_read
-from llmtrail.server.params import duration_param
+from llmtrail.server.params import duration_param, json_object
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_pool import QueryLimitExceeded, QueryPool, QueryWithdrawn
 from llmtrail.server.runtime import Runtime
@@ -89,7 +88,7 @@ class QueryAPI:
         principal = principal_of(request.scope)
         bodies = principal.can(Permission.BODIES)
         try:
-            body = await _json_object(request)
+            body = await json_object(request, 1_000_000)
             text = _optional_str(body, "queryString")
             name = _optional_str(body, "name")
             next_token = _optional_str(body, "nextToken")
@@ -193,7 +192,7 @@ class QueryAPI:
 
     async def put_saved(self, request: Request) -> Response:
         try:
-            body = await _json_object(request)
+            body = await json_object(request, 1_000_000)
             query = _optional_str(body, "queryString")
             if query is None:
                 raise ValidationError("queryString", "is required (a Logs Insights query)")
@@ -320,16 +319,3 @@ def _json_type(value: Any) -> str:
     if isinstance(value, int | float):
         return "a number"
     return "an array" if isinstance(value, list) else "an object"
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > 1_000_000:
-        raise ValidationError("body", "is larger than the limit of 1000000 bytes")
-    try:
-        body = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return body

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.security.detectors_custom import presidio_problem
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.security.redaction import Redactor
@@ -43,6 +43,7 @@ from llmtrail.security.redaction_store import (
     RedactionPolicyStore,
 )
 from llmtrail.server.access import guarded_route
+from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error
 from llmtrail.store.interfaces import StateStore
 
@@ -53,22 +54,6 @@ _ENVELOPE = frozenset({"policy", "workspace", "isDefault", "unavailable"})
 
 def _json(value: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(value), status, media_type="application/json")
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        body = orjson.loads(b"".join(chunks) or b"null")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return body
 
 
 def _policy_in(body: dict[str, Any], workspace: str) -> Any:
@@ -120,7 +105,7 @@ class RedactionAPI:
     async def put(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             value = _policy_in(body, workspace)
         except LlmtrailError as exc:
             return from_error(exc)
@@ -145,7 +130,7 @@ class RedactionAPI:
     async def test(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _body(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             text, group, trial = _test_arguments(body)
         except LlmtrailError as exc:
             return from_error(exc)

@@ -17,18 +17,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.errors import LlmtrailError, PayloadTooLarge, ValidationError
+from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.security.erasure import Eraser
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.security.retention import RetentionPolicies
 from llmtrail.security.retention_runner import RetentionRunner
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer
+from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error
 from llmtrail.store.interfaces import StateStore
 
@@ -68,7 +68,7 @@ class RetentionAPI:
     async def put(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _json_object(request)
+            body = await json_object(request, MAX_BODY_BYTES)
         except LlmtrailError as exc:
             return from_error(exc)
 
@@ -86,7 +86,7 @@ class RetentionAPI:
     async def run(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _json_object(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             unknown = sorted(set(body) - {"dryRun"})
             if unknown:
                 raise ValidationError(unknown[0], "is not a setting of a run (known: dryRun)")
@@ -102,7 +102,7 @@ class RetentionAPI:
     async def erase(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
         try:
-            body = await _json_object(request)
+            body = await json_object(request, MAX_BODY_BYTES)
             unknown = sorted(set(body) - {"requestIds", "user", "tenant"})
             if unknown:
                 raise ValidationError(
@@ -117,19 +117,3 @@ class RetentionAPI:
         return await answer(
             lambda: self.eraser.erase(workspace, ids, user=user, tenant=tenant).to_dict()
         )
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge("body", f"is larger than the limit of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    try:
-        body = orjson.loads(b"".join(chunks) or b"{}")
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    return body
