@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import time
 import urllib.request
@@ -327,7 +328,8 @@ def check_demo(cli: Cli) -> None:
         assert budgets == {b["name"] for b in tally["budgets"]} and budgets
 
 
-def check_every_data_command(cli: Cli, hook: WebhookReceiver) -> None:
+def check_every_data_command(cli: Cli, hook: WebhookReceiver, with_server: bool) -> str:
+    """Every data command in json and ndjson; the admin key the last checks created."""
     # what the listing commands will list; each change once as json and once as ndjson
     assert cli.change("json", "ingest", str(FIXTURE))["stored"] == 4
     assert cli.change("ndjson", "ingest", str(FIXTURE))["duplicate"] == 4
@@ -395,11 +397,59 @@ def check_every_data_command(cli: Cli, hook: WebhookReceiver) -> None:
     check_dashboards(cli)
     check_alarms(cli, hook)
     check_metrics(cli, logs)
-    check_demo(cli)  # last: it adds budgets, prices, profiles and saved queries
+    check_demo(cli)  # it adds budgets, prices, profiles and saved queries
+    compacted, key = check_governance(cli, with_server)  # last: its keys close a server
 
-    commands = cli.commands
+    commands = dict(cli.commands)
+    if not compacted:  # a running server owns the file: compact refuses, and says so
+        del commands[("retention", "compact")]
     assert cli.checked["json"] == set(commands)
     assert cli.checked["ndjson"] == {path for path, fmts in commands.items() if "ndjson" in fmts}
+    return key
+
+
+def check_governance(cli: Cli, with_server: bool) -> tuple[bool, str]:
+    """The logging configuration, redaction, retention, erasure, the audit log and keys:
+    whether ``retention compact`` ran (only without a server), and the admin key made."""
+    policy = cli.data.parent / "policy.json"
+    policy.write_text(json.dumps({"detectors": ["email"], "actions": {"bodies": "mask"}}))
+    config = cli.data.parent / "logging.json"
+    config.write_text(json.dumps({"loggingConfig": {"textDataDeliveryEnabled": False}}))
+    assert cli.one("logging", "get")["llmtrail"]["isDefault"] is True
+    assert cli.one("redaction", "get")["policy"]["keyDetectors"] is True
+    assert cli.one("retention", "get")["recordsDays"] is None
+    assert cli.one("retention") == cli.one("retention", "get")
+    for fmt in ("json", "ndjson"):
+        put = cli.change(fmt, "logging", "put", str(config))
+        assert put["loggingConfig"]["textDataDeliveryEnabled"] is False
+        cli.change(fmt, "logging", "delete")
+        assert cli.change(fmt, "redaction", "put", str(policy))["policy"]["detectors"] == ["email"]
+        tried = cli.change(fmt, "redaction", "test", "write to a@example.com")
+        assert "a@example.com" not in json.dumps(tried)
+        cli.change(fmt, "redaction", "delete")
+        assert cli.change(fmt, "retention", "put", "--records-days", "3650")["recordsDays"] == 3650
+        [run] = cli.change(fmt, "retention", "run", "--dry-run")["workspaces"]
+        assert run["workspace"] == "default" and run["records"] >= 0
+        cli.change(fmt, "retention", "delete")
+        erased = cli.change(fmt, "erase", "--request-id", f"no-such-{fmt}")
+        assert erased["requestIds"] == [f"no-such-{fmt}"] and erased["removed"]["records"] == 0
+    assert any(e["action"].startswith("PUT /api/logging") for e in cli.listing("audit", "list"))
+    assert cli.one("audit", "verify")["ok"] is True
+    compacted = not with_server
+    if compacted:
+        for fmt in ("json", "ndjson"):
+            cli.change(fmt, "retention", "compact")
+    admin = cli.change("json", "keys", "create", "--role", "admin", "--name", "cli")
+    if with_server:  # the server needs keys now: the CLI sends this one
+        os.environ["LLMTRAIL_KEY"] = admin["key"]
+    try:
+        reader = cli.change("ndjson", "keys", "create", "--role", "reader")
+        assert {k["id"] for k in cli.listing("keys", "list")} == {admin["id"], reader["id"]}
+        assert cli.change("json", "keys", "revoke", reader["id"])["revoked"]
+        assert cli.change("ndjson", "keys", "revoke", reader["id"])["revoked"]
+    finally:
+        os.environ.pop("LLMTRAIL_KEY", None)
+    return compacted, str(admin["key"])
 
 
 @no_server_warnings
@@ -421,12 +471,16 @@ def test_every_data_command_prints_one_json_document_or_one_object_a_line(
         try:
             post_trace(server)
             if with_server:
-                check_every_data_command(cli, hook)
-                assert len(server.get("/api/records")["records"]) == 4  # ingested through it
+                key = check_every_data_command(cli, hook, with_server)
+                request = urllib.request.Request(
+                    server.url + "/api/records", headers={"authorization": f"Bearer {key}"}
+                )
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    assert len(json.loads(answer.read())["records"]) == 4  # ingested through it
         finally:
             server.stop()
         if not with_server:
-            check_every_data_command(cli, hook)
+            check_every_data_command(cli, hook, with_server)
     assert (tmp_path / "timeline.png").stat().st_size > 0
 
 

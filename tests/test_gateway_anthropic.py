@@ -246,7 +246,7 @@ def test_client_disconnect_mid_stream_is_cancelled_with_tokens_so_far(
     }
     payload = json.dumps(body).encode()
     request = (
-        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
         b"x-llmtrail-sim: words=400,chunk_delay_ms=20\r\n"
         + f"content-length: {len(payload)}\r\n\r\n".encode()
         + payload

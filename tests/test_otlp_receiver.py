@@ -916,7 +916,7 @@ BAD_INPUTS = {
     "truncated gzip": (gzip.compress(VALID_PB * 50)[:-12], PB, "gzip", 400, "body"),
     "oversize": (b"\x0a" * (MAX_BODY + 1), PB, None, 413, "body"),
     "gzip bomb": (gzip.compress(b"\x00" * (MAX_BODY * 4)), JS, "gzip", 413, "body"),
-    "wrong content type": (b"{}", "text/plain", None, 400, "content-type"),
+    "wrong content type": (b"{}", "application/xml", None, 400, "content-type"),
     "unknown content encoding": (b"{}", JS, "br", 400, "content-encoding"),
 }
 

@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
         [
             "llmtrail keys create --role admin",
             "llmtrail keys create --role gateway --workspace acme --models 'gpt-*' --rpm 600",
-            "llmtrail keys create --role gateway --aws   # plus an AWS-style key pair for SigV4",
+            "llmtrail keys create --role gateway --aws",
             "llmtrail keys list",
             "llmtrail keys revoke 3f9a0c1b2d4e",
         ],
@@ -47,7 +47,12 @@ def register(sub: Any) -> None:
         ["llmtrail keys create --role reader --bodies --expires 90d"],
     )
     add_common_options(create)
-    create.add_argument("--role", required=True, choices=["admin", "reader", "ingester", "gateway"])
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "reader", "ingester", "gateway"],
+        help="what the key may do (see above)",
+    )
     create.add_argument("--workspace", help="the key's workspace (default: the caller's)")
     create.add_argument("--name", default="", help="what the key is for")
     create.add_argument("--bodies", action="store_true", help="readers: may read bodies")
@@ -78,7 +83,7 @@ def register(sub: Any) -> None:
                          "Revoke key ID: every server stops taking it within seconds.",
                          ["llmtrail keys revoke 3f9a0c1b2d4e"])  # fmt: skip
     add_common_options(revoke)
-    revoke.add_argument("key_id", metavar="ID")
+    revoke.add_argument("key_id", metavar="ID", help="the key's id (llmtrail keys list)")
     revoke.set_defaults(handler=_revoke)
 
 

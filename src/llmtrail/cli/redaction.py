@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.cli.arguments import add_common_options
-from llmtrail.cli.output import Table, print_object
+from llmtrail.cli.output import Table, print_object, write_json_file
 from llmtrail.cli.usage import add_command
 from llmtrail.errors import ValidationError
 
@@ -104,7 +104,7 @@ def _get(backend: Any, args: argparse.Namespace) -> int:
     if args.output is None:
         print_object(answer, args.format)
         return 0
-    args.output.write_text(json.dumps(answer["policy"], indent=2) + "\n")
+    write_json_file(args.output, answer["policy"])
     written = {"file": str(args.output), "workspace": answer["workspace"]}
     print_object(written, args.format, text=f"{args.output}: redaction policy")
     return 0
