@@ -35,8 +35,12 @@ from bench_records import ndjson_bodies
 from llmtrail.pipeline.pipeline import encode_payload
 from llmtrail.pipeline.spool import Spool
 from llmtrail.record import InvocationRecord
+from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
+from llmtrail.security.record_policy import RecordPolicy
+from llmtrail.security.redaction_store import RedactionPolicies
 from llmtrail.server.api import parse_records
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
+from llmtrail.store.memory import MemoryStateStore
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 GOAL_RECORDS_S = 50_000
@@ -133,6 +137,25 @@ def _spool(records: list[InvocationRecord], directory: Path) -> tuple[float, flo
         total = time.perf_counter() - t0
         fsyncs = spool.stats.fsyncs
     return total, encode_s, fsyncs
+
+
+def _prepare(records: list[InvocationRecord]) -> int:
+    """What the spool thread does to each record first: the workspace's logging
+    configuration and redaction (the default policy: key detectors, mask), on copies."""
+    state = MemoryStateStore()
+    policy = RecordPolicy(
+        LoggingConfigs(LoggingConfigStore(state)), RedactionPolicies(state, b"k" * 32)
+    )
+    for record in records:
+        policy.prepare(InvocationRecord(orjson.loads(orjson.dumps(record.data))))
+    return len(records)
+
+
+def _copies(records: list[InvocationRecord]) -> int:
+    """The copies alone, to subtract from `_prepare`."""
+    for record in records:
+        InvocationRecord(orjson.loads(orjson.dumps(record.data)))
+    return len(records)
 
 
 def _store(records: list[InvocationRecord], path: Path) -> float:
@@ -275,6 +298,17 @@ def run_stages(workdir: Path, plan: Plan, log: procs.Log) -> list[Stage]:
             total,
             f"encode {encode_s / total:.0%}; {fsyncs} fsyncs, "
             f"{(total - encode_s) / max(1, fsyncs) * 1000:.1f} ms write+fsync each",
+        )
+    )
+    log("  (b') record policy …")
+    copies, _ = _timed(_copies, records)
+    prepared, _ = _timed(_prepare, records)
+    stages.append(
+        Stage(
+            "(b') before the spool: logging configuration + redaction (default policy)",
+            n,
+            max(prepared - copies, 1e-9),
+            f"{(prepared - copies) / n / (size / n / 1024) * 1e6:.1f} µs per KB of NDJSON",
         )
     )
     log("  (c) store …")
