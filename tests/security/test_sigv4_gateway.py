@@ -38,9 +38,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield s
 
 
-def test_issued_pair_signs_and_identity_is_proven(server: ServerProcess) -> None:
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> str:
+    return str(create_key(server.url, None, role="admin")["key"])
+
+
+def test_issued_pair_signs_and_identity_is_proven(server: ServerProcess, admin: str) -> None:
     u = server.url
-    admin = create_key(u, None, role="admin")["key"]
     issued = create_key(u, admin, role="gateway", workspace="claims", aws=True)
     assert issued["awsAccessKeyId"].startswith("LTAK")
     bedrock = client(u, issued["awsAccessKeyId"], issued["awsSecretAccessKey"])
@@ -84,3 +88,64 @@ def test_issued_pair_signs_and_identity_is_proven(server: ServerProcess) -> None
         time.sleep(0.2)
     for each in (bedrock, wrong, stranger):
         each.close()
+
+
+def test_mutated_signatures_never_pass_the_server(server: ServerProcess, admin: str) -> None:
+    """A valid signed request, then 2,000 single changes to what was signed (a header, the
+    signature, the date, the body, the path): each is refused in AWS's shape, none passes,
+    none is a 5xx; the unchanged request still passes afterwards."""
+    import http.client
+    import random
+    from datetime import UTC, datetime
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    u = server.url
+    issued = create_key(u, admin, role="gateway", aws=True)
+    body = json.dumps({"messages": MESSAGES}).encode()
+    path = "/model/" + MODEL.replace(":", "%3A") + "/converse"
+
+    def signed(payload: bytes = body) -> dict[str, str]:
+        request = AWSRequest("POST", u + path, data=payload,
+                             headers={"content-type": "application/json"})  # fmt: skip
+        creds = Credentials(issued["awsAccessKeyId"], issued["awsSecretAccessKey"])
+        SigV4Auth(creds, "bedrock", "us-east-1").add_auth(request)
+        return dict(request.headers.items())
+
+    rng = random.Random(7)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    statuses: dict[int, int] = {}
+    for n in range(2000):
+        headers = signed()
+        mutated_path, mutated_body = path, body
+        choice = n % 6
+        if choice == 0:
+            auth = headers["Authorization"]
+            i = rng.randrange(len(auth))
+            headers["Authorization"] = auth[:i] + chr(rng.randrange(33, 127)) + auth[i + 1 :]
+        elif choice == 1:
+            headers["X-Amz-Date"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")[:-3] + "99Z"
+        elif choice == 2:
+            mutated_body = body.replace(b"hello", b"hellp")
+        elif choice == 3:
+            mutated_path = path.replace("converse", "converse-stream")
+        elif choice == 4:
+            headers["Authorization"] = headers["Authorization"].replace("bedrock", "s3")
+        else:
+            headers.pop(rng.choice(["X-Amz-Date", "Authorization"]))
+        if headers.get("Authorization") == signed()["Authorization"] and choice == 0:
+            continue  # the random character was the one already there
+        conn.request("POST", mutated_path, mutated_body, headers)
+        answer = conn.getresponse()
+        answer.read()
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+        assert answer.status in (400, 401, 403), (n, choice, answer.status)
+        assert answer.getheader("x-amzn-ErrorType"), (n, choice)
+    conn.request("POST", path, body, signed())
+    answer = conn.getresponse()
+    answer.read()
+    conn.close()
+    assert answer.status == 200
+    assert sum(statuses.values()) > 1900, statuses
