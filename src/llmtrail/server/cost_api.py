@@ -24,9 +24,10 @@ a ``YYYY-MM-DD`` date (midnight in ``tz``, UTC by default); ``end`` defaults to 
 
 Every read is of the caller's workspace (`principal_of`): cost, missing prices, profile
 metrics, reports and budgets; a recompute re-prices only that workspace's records. Prices are
-the server's one table: any key with ``read`` reads them, changing them needs ``manage``, as
-every change here does. A budget belongs to the workspace that set it; another workspace's is
-404.
+the server's one table: any key with ``read`` reads them; changing them needs ``manage`` in
+the default workspace (the operator's), since an override prices every workspace's calls and
+so moves their costs and budgets. A budget belongs to the workspace that set it; another
+workspace's is 404.
 
 Every handler only decodes HTTP and calls the library (`attribution`, `cost.recompute`,
 `PriceTable`, `build_report`, `BudgetService`) off the event loop, because the stores block;
@@ -57,8 +58,8 @@ from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
-from llmtrail.errors import LlmtrailError, NotFound, ValidationError
-from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.errors import Forbidden, LlmtrailError, NotFound, ValidationError
+from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
@@ -136,6 +137,23 @@ def _change(change: CostChange) -> tuple[str, dict[str, Any]] | None:
     return change.record_id, change.new.to_dict(money_as_text=True)
 
 
+def _not_the_operator(request: Request) -> Response | None:
+    """403 for a price change by a key of any workspace but the default one: the price
+    table prices every workspace's calls, so one tenant's admin must not move another's
+    costs (or trip its budgets)."""
+    workspace = principal_of(request.scope).workspace
+    if workspace == DEFAULT_WORKSPACE:
+        return None
+    return from_error(
+        Forbidden(
+            "prices",
+            "the price table is the server's; only an admin of the default workspace may "
+            f"change it (this key's workspace is {workspace!r})",
+            permission=Permission.MANAGE.value,
+        )
+    )
+
+
 class CostAPI:
     """The cost endpoints over one `Runtime` (its DuckDB database, record and state stores,
     the enricher's price table, the profile and budget services). ``clock`` gives "now" for
@@ -209,6 +227,9 @@ class CostAPI:
 
     async def put_price(self, request: Request) -> Response:
         """Add or replace an override (201 when new): ``{"override", "price", "created"}``."""
+        refused = _not_the_operator(request)
+        if refused is not None:
+            return refused
         try:
             body = await json_object(request, MAX_BODY_BYTES)
         except LlmtrailError as exc:
@@ -233,6 +254,9 @@ class CostAPI:
 
     async def delete_price(self, request: Request) -> Response:
         """Remove override ``{id}`` → ``{"deleted": id}``; 404 when there is none."""
+        refused = _not_the_operator(request)
+        if refused is not None:
+            return refused
         override_id = request.path_params["override_id"]
 
         def work() -> dict[str, Any]:
