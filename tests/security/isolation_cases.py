@@ -306,6 +306,7 @@ TEMPLATES: dict[tuple[str, str], list[tuple[str, str | None, T]]] = {
     ("GET", "/api/deliveries"): [
         ("/api/deliveries", None, {}),
         ("/api/deliveries?notifier={notifier}", None, {}),
+        ("/api/deliveries?alarm={alarm}", None, {}),
     ],
     ("POST", "/api/keys"): [
         ("/api/keys", '{"role": "reader", "workspace": "{ws}"}', {"own": False}),
@@ -318,6 +319,8 @@ TEMPLATES: dict[tuple[str, str], list[tuple[str, str | None, T]]] = {
     ("GET", "/api/audit"): [
         ("/api/audit", None, {"compare": "status"}),
         ("/api/audit?workspace={ws}", None, {"compare": "status"}),
+        ("/api/audit?requestId={request}", None, {"compare": "status"}),
+        ("/api/audit?actor=key/{key}", None, {"compare": "status"}),
     ],
     ("GET", "/api/audit/verify"): [("/api/audit/verify", None, {})],
     ("GET", "/api/redaction"): [("/api/redaction", None, {})],

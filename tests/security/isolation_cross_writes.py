@@ -98,6 +98,20 @@ def _record_with_their_request_id(world: World) -> None:
         time.sleep(0.05)
     assert (mine.json()["modelId"], mine.json()["workspace"]) == ("collision-model", "w1")
     assert ok(c.request("GET", path, headers=a2)) == theirs
+    # w2's reader reads its prompt (audited in w2); w1's page of its own record of that id,
+    # which shows who viewed the prompt, and w1's audit of that id show nothing of w2's
+    reader2 = bearer(w2.keys["reader"])
+    assert w2.secret in c.request("GET", path + "?bodies=1", headers=reader2).text
+    quoted = urllib.parse.quote(rid)
+    viewers = c.request("GET", f"/logs/{quoted}", headers=a2).text  # w2's page names its reader
+    assert w2.key_ids["reader"] in viewers
+    for page in (f"/logs/{quoted}", f"/api/audit?requestId={quoted}"):
+        for who in (a1, {"cookie": w1.cookies["admin"], "accept": "text/html"}):
+            shown = c.request("GET", page, headers=who)
+            assert shown.status == 200, (page, shown.body[:300])
+            text = shown.text.replace(rid, "").replace(quoted, "")
+            for needle in (w2.tag, w2.secret, *w2.ids["key"]):
+                assert needle not in text, (page, needle)
 
 
 def _prices_and_budgets_stay_home(world: World) -> None:
