@@ -175,7 +175,8 @@ class Eraser:
             self.metric_store.rebuild(first)
             report.rollups_rebuilt_since = first
         self._files(workspace, ids, user, tenant, traces, report)
-        self.eraser.reclaim()
+        if report.records or report.spans or report.rollups_deleted:
+            self.eraser.reclaim()  # a checkpoint: not worth holding the writer for nothing
         residue = getattr(self.eraser, "RESIDUE", None)
         if residue and report.records + report.spans:
             report.notes.append(residue)

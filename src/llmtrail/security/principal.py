@@ -53,6 +53,12 @@ class Principal:
         return permission is Permission.PUBLIC or permission in self.permissions
 
     @property
+    def operator(self) -> bool:
+        """An admin of the default workspace: the server's operator, who alone changes what
+        every workspace shares (keys of other workspaces, the price table, rollup rebuilds)."""
+        return Permission.MANAGE in self.permissions and self.workspace == DEFAULT_WORKSPACE
+
+    @property
     def actor(self) -> str:
         """Who, as the audit log names it."""
         return f"key/{self.key_id}" if self.key_id else "anonymous (open mode)"

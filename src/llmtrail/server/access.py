@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmtrail.errors import Forbidden
 from llmtrail.security.principal import Permission, Principal, principal_of
-from llmtrail.server.problems import problem
+from llmtrail.server.problems import from_error, problem
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -28,6 +29,23 @@ def forbidden(permission: Permission) -> Response:
         "Forbidden",
         f"this key's role does not have the {permission.value!r} permission",
         permission=permission.value,
+    )
+
+
+def operator_only(request: Request, what: str) -> Response | None:
+    """403 problem JSON unless the caller is the server's operator (an admin of the default
+    workspace): ``what`` is shared by every workspace, so one tenant's admin must not change
+    it for the others."""
+    principal = principal_of(request.scope)
+    if principal.operator:
+        return None
+    return from_error(
+        Forbidden(
+            what,
+            f"{what} is the server's, shared by every workspace; only an admin of the default "
+            f"workspace may change it (this key's workspace is {principal.workspace!r})",
+            permission=Permission.MANAGE.value,
+        )
     )
 
 

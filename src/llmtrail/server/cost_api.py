@@ -58,11 +58,11 @@ from llmtrail.analytics.budgets import Budget, budget_status
 from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
-from llmtrail.errors import Forbidden, LlmtrailError, NotFound, ValidationError
-from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp, parse_timestamp
+from llmtrail.errors import LlmtrailError, NotFound, ValidationError
+from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
 from llmtrail.security.principal import Permission, principal_of
-from llmtrail.server.access import guarded_route
+from llmtrail.server.access import guarded_route, operator_only
 from llmtrail.server.api import answer, json_response
 from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error
@@ -135,23 +135,6 @@ def _change(change: CostChange) -> tuple[str, dict[str, Any]] | None:
     if change.record_id is None:
         return None
     return change.record_id, change.new.to_dict(money_as_text=True)
-
-
-def _not_the_operator(request: Request) -> Response | None:
-    """403 for a price change by a key of any workspace but the default one: the price
-    table prices every workspace's calls, so one tenant's admin must not move another's
-    costs (or trip its budgets)."""
-    workspace = principal_of(request.scope).workspace
-    if workspace == DEFAULT_WORKSPACE:
-        return None
-    return from_error(
-        Forbidden(
-            "prices",
-            "the price table is the server's; only an admin of the default workspace may "
-            f"change it (this key's workspace is {workspace!r})",
-            permission=Permission.MANAGE.value,
-        )
-    )
 
 
 class CostAPI:
@@ -227,7 +210,7 @@ class CostAPI:
 
     async def put_price(self, request: Request) -> Response:
         """Add or replace an override (201 when new): ``{"override", "price", "created"}``."""
-        refused = _not_the_operator(request)
+        refused = operator_only(request, "prices")
         if refused is not None:
             return refused
         try:
@@ -254,7 +237,7 @@ class CostAPI:
 
     async def delete_price(self, request: Request) -> Response:
         """Remove override ``{id}`` → ``{"deleted": id}``; 404 when there is none."""
-        refused = _not_the_operator(request)
+        refused = operator_only(request, "prices")
         if refused is not None:
             return refused
         override_id = request.path_params["override_id"]

@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmtrail.errors import NotFound, ValidationError
-from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.security.keys import KeyRing, KeySpec
 from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.access import guarded_route
@@ -68,7 +67,7 @@ def spec_from_body(body: Any, principal: Principal, now: datetime) -> KeySpec:
 
 
 def may_manage(principal: Principal, workspace: str) -> bool:
-    return principal.workspace in (DEFAULT_WORKSPACE, workspace)
+    return principal.operator or principal.workspace == workspace
 
 
 class KeysAPI:
@@ -114,7 +113,7 @@ class KeysAPI:
 
     async def list(self, request: Request) -> Response:
         principal = principal_of(request.scope)
-        everyone = principal.workspace == DEFAULT_WORKSPACE
+        everyone = principal.operator
         return await answer(
             lambda: {"keys": self.keys.list(None if everyone else principal.workspace)}
         )

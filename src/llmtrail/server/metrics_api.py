@@ -24,7 +24,7 @@ from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
 from llmtrail.metrics.requests import parse_queries
 from llmtrail.record import parse_timestamp
 from llmtrail.security.principal import Permission, principal_of
-from llmtrail.server.access import guarded_route
+from llmtrail.server.access import guarded_route, operator_only
 from llmtrail.server.api import json_response
 from llmtrail.server.cost_api import MAX_BODY_BYTES, parse_instant
 from llmtrail.server.params import duration_param, int_param, json_object
@@ -178,6 +178,9 @@ class MetricsAPI:
         )
 
     async def rebuild(self, request: Request) -> Response:
+        refused = operator_only(request, "rollups")  # a rebuild covers every workspace
+        if refused is not None:
+            return refused
         p = request.query_params
         try:
             since = parse_timestamp(p["since"], "since") if p.get("since") else None
