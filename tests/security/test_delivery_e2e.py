@@ -97,3 +97,24 @@ def test_large_bodies_go_under_the_configured_prefix(tmp_path: Path) -> None:
         assert "/acme-logs/large/AWSLogs/" in path, path
         stored = list((tmp_path / "data" / "objects").rglob("*_input.json.gz"))
         assert len(stored) == 1 and "acme-logs/large/AWSLogs" in stored[0].as_posix()
+
+
+def test_every_surface_that_shows_bodies_is_audited(server: ServerProcess) -> None:
+    """A query showing bodies is one audit entry per request whichever surface ran it: the
+    query API, a dashboard's log widget, the Logs page."""
+    chat(server)
+    board = {"widgets": [{"type": "log", "x": 0, "y": 0, "width": 24, "height": 6,
+                          "properties": {"query": "fields @requestId, @message | limit 5",
+                                         "view": "table"}}]}  # fmt: skip
+    status, _, answer = call(server.url + "/api/dashboards/bodies", "PUT",
+                             json.dumps(board).encode(), JSON)  # fmt: skip
+    assert status == 200, answer
+    status, _, answer = call(server.url + "/api/dashboards/bodies/view?since=1h")
+    assert status == 200, answer
+    status, _, page = call(server.url + "/logs?q=fields+%40requestId%2C+%40message&range=1h")
+    assert status == 200, page
+    query = b'{"queryString": "fields @requestId, @message | limit 5", "since": "1h"}'
+    assert call(server.url + "/api/query", "POST", query, JSON)[0] == 200
+    entries = json.loads(call(server.url + "/api/audit?limit=100")[2])["entries"]
+    surfaces = {e["surface"] for e in entries if e["action"] == "read-bodies"}
+    assert {"dashboards", "ui", "query"} <= surfaces, surfaces

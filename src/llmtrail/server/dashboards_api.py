@@ -128,6 +128,7 @@ class DashboardsAPI:
                 explicit,
                 workspace=principal.workspace,
                 bodies_allowed=principal.can(Permission.BODIES),
+                reader=(request, "dashboards"),
             )
             views = await asyncio.to_thread(view_dashboard, body, context)
         except LlmtrailError as exc:
@@ -145,6 +146,7 @@ def dashboard_context(
     *,
     workspace: str = DEFAULT_WORKSPACE,
     bodies_allowed: bool = True,
+    reader: tuple[Request, str] | None = None,
 ) -> DashboardContext:
     """A `DashboardContext` over the server's services in ``workspace``, for
     `view_dashboard` called on a thread other than ``loop``'s: log widgets run on the query
@@ -159,6 +161,7 @@ def dashboard_context(
             query_id=f"dashboard-{uuid.uuid4()}",
             workspace=workspace,
             bodies_allowed=bodies_allowed,
+            reader=reader,
         )
         future = asyncio.run_coroutine_threadsafe(asked, loop)
         return future.result()

@@ -111,6 +111,7 @@ class QueryAPI:
                 query_id=query_id,
                 workspace=principal.workspace,
                 bodies_allowed=bodies,
+                reader=(request, "query"),
             )
         except QueryLimitExceeded as exc:
             answer = problem(429, "LimitExceededException", str(exc), field="queryString")
@@ -118,8 +119,6 @@ class QueryAPI:
             return answer
         except LlmtrailError as exc:
             return from_error(exc)
-        if bodies and result.status == "Complete" and reads_bodies(parse_query(text)):
-            await audit_body_read(self.runtime, request, "query", _request_ids(result))
         return json_response(result.to_dict())
 
     async def pooled(
@@ -133,11 +132,33 @@ class QueryAPI:
         next_token: str | None = None,
         workspace: str = DEFAULT_WORKSPACE,
         bodies_allowed: bool = True,
+        reader: tuple[Request, str] | None = None,
     ) -> QueryResult:
         """The query over ``workspace`` on the query pool (`QueryLimitExceeded` when it is
         full): what the API, the web pages and dashboards' log widgets run; stopped in the
         engine when the caller goes away. Callers pass their principal's workspace and
-        whether it may read bodies (`Forbidden` for a query that reads one otherwise)."""
+        whether it may read bodies (`Forbidden` for a query that reads one otherwise), and
+        ``reader`` — the request and its surface — so that a query that showed bodies is in
+        the audit log, one entry for the request, whichever surface ran it."""
+        result = await self._pooled(
+            text, start, end, query_id, limit, next_token, workspace, bodies_allowed
+        )
+        shown = bodies_allowed and result.status == "Complete" and reads_bodies(parse_query(text))
+        if reader is not None and shown:
+            await audit_body_read(self.runtime, reader[0], reader[1], _request_ids(result))
+        return result
+
+    async def _pooled(
+        self,
+        text: str,
+        start: datetime,
+        end: datetime,
+        query_id: str,
+        limit: int,
+        next_token: str | None,
+        workspace: str,
+        bodies_allowed: bool,
+    ) -> QueryResult:
         runner = self.runner_for(workspace)
         runner.schedule(query_id)
         try:

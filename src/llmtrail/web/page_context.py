@@ -31,7 +31,7 @@ class PageContext:
         """The context of ``request``: its principal (from access control) and the query
         path bound to it (``queries`` is the server's `QueryAPI`)."""
         principal = principal_of(request.scope)
-        return cls(request, runtime, PooledQueries(queries, principal), tr, principal)
+        return cls(request, runtime, PooledQueries(queries, principal, request), tr, principal)
 
     @property
     def workspace(self) -> str:

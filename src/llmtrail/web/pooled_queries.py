@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from starlette.requests import Request
+
 from llmtrail.analytics.insights import QueryResult, SavedQueries
 from llmtrail.security.principal import Permission, Principal
 from llmtrail.server.query_api import QueryAPI
@@ -24,8 +26,11 @@ BlockingRun = Callable[[str, datetime, datetime], QueryResult]
 class PooledQueries:
     """The query API's pooled runs and saved queries, for one caller's pages."""
 
-    def __init__(self, queries: QueryAPI, principal: Principal) -> None:
+    def __init__(
+        self, queries: QueryAPI, principal: Principal, request: Request | None = None
+    ) -> None:
         self.queries = queries
+        self.reader = (request, "ui") if request is not None else None  # for the audit log
         self.workspace = principal.workspace
         self.bodies_allowed = principal.can(Permission.BODIES)
         self.saved: SavedQueries = queries.saved_for(principal.workspace)
@@ -43,6 +48,7 @@ class PooledQueries:
             query_id=f"web-{uuid.uuid4()}",
             workspace=self.workspace,
             bodies_allowed=self.bodies_allowed,
+            reader=self.reader,
         )
 
     def blocking(self, loop: asyncio.AbstractEventLoop) -> BlockingRun:
