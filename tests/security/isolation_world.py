@@ -97,6 +97,7 @@ class Client:
                 conn.request(method, path, body=body, headers=headers or {})
                 response = conn.getresponse()
                 data = response.read()
+                response.close()  # its file object holds the socket open otherwise
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 # the server closed an idle keep-alive connection: reconnect once
                 conn.close()
