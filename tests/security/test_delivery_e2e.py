@@ -24,16 +24,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def chat(server: ServerProcess, prompt: str = "a secret prompt", **headers: str) -> dict[str, Any]:
-    client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-caller", max_retries=0)
     messages = [{"role": "user", "content": prompt}]
-    reply = client.chat.completions.with_raw_response.create(
-        model="sim/echo", messages=messages, extra_headers=headers
-    )
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-caller", max_retries=0) as c:
+        reply = c.chat.completions.with_raw_response.create(
+            model="sim/echo", messages=messages, extra_headers=headers
+        )
     status, body = wait_for(
         server.url + f"/api/records/{reply.headers['x-llmtrail-request-id']}", {}
     )
     assert status == 200, body
-    client.close()
     return json.loads(body)  # type: ignore[no-any-return]
 
 

@@ -219,14 +219,14 @@ def test_gateway_keys_models_limits_workspace_and_identity(
 ) -> None:
     u = server.url
     gw = create_key(u, admin, role="gateway", workspace="acme", models=["sim/*"], rpm=2)
-    client = openai.OpenAI(base_url=u + "/v1", api_key=gw["key"], max_retries=0)
-    reply = client.chat.completions.with_raw_response.create(**CHAT)
-    request_id = reply.headers["x-llmtrail-request-id"]
-    with pytest.raises(openai.PermissionDeniedError):
-        client.chat.completions.create(model="gpt-4o", messages=CHAT["messages"])
-    client.chat.completions.create(**CHAT)
-    with pytest.raises(openai.RateLimitError, match="requests per minute"):
+    with openai.OpenAI(base_url=u + "/v1", api_key=gw["key"], max_retries=0) as client:
+        reply = client.chat.completions.with_raw_response.create(**CHAT)
+        request_id = reply.headers["x-llmtrail-request-id"]
+        with pytest.raises(openai.PermissionDeniedError):
+            client.chat.completions.create(model="gpt-4o", messages=CHAT["messages"])
         client.chat.completions.create(**CHAT)
+        with pytest.raises(openai.RateLimitError, match="requests per minute"):
+            client.chat.completions.create(**CHAT)
     # the record is in the key's workspace, named by the key's id, never by the key
     acme_admin = create_key(u, admin, role="admin", workspace="acme")["key"]
     status, body = wait_for(u + f"/api/records/{request_id}", auth(acme_admin))
@@ -238,8 +238,11 @@ def test_gateway_keys_models_limits_workspace_and_identity(
     # a gateway key reads nothing; a reader key calls no model
     assert call(u + "/api/records", headers=auth(gw["key"]))[0] == 403
     reader = create_key(u, admin, role="reader")["key"]
-    with pytest.raises(anthropic.PermissionDeniedError):
-        anthropic.Anthropic(base_url=u, api_key=reader, max_retries=0).messages.create(
+    with (
+        anthropic.Anthropic(base_url=u, api_key=reader, max_retries=0) as claude,
+        pytest.raises(anthropic.PermissionDeniedError),
+    ):
+        claude.messages.create(
             model="sim/echo", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
         )
 
