@@ -109,7 +109,7 @@ def _load(p: Parts) -> list[InvocationRecord]:
             for ws in ("w1", "w2")
         ]
     )
-    p.metric_store.rebuild(None)
+    p.metric_store.maintain({})  # fold what the appends staged into the rollups
     return records
 
 
