@@ -4,13 +4,16 @@ an API path or body (a path segment, KEY=VALUE tags)."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
+import sys
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from llmtrail.cli.output import add_format_options
+from llmtrail.errors import ValidationError
 
 _DURATION = re.compile(r"^([0-9]+)\s*(s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -100,3 +103,16 @@ def key_value(text: str) -> dict[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return {"key": key, "value": value}
+
+
+def read_json_file(name: str, field: str = "FILE") -> Any:
+    """The JSON document in file ``name`` (``-``: standard input); `ValidationError` naming
+    ``field`` when it cannot be read or is not JSON."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text()
+    except OSError as exc:
+        raise ValidationError(field, f"cannot be read: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(field, f"{name} is not valid JSON: {exc}") from None

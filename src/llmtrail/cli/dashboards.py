@@ -4,15 +4,12 @@ dashboard being a CloudWatch dashboard body, exported and imported as a JSON fil
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from llmtrail.cli.arguments import add_common_options, path_segment
+from llmtrail.cli.arguments import add_common_options, path_segment, read_json_file
 from llmtrail.cli.output import Table, print_list, print_object, write_json_file
 from llmtrail.cli.usage import add_command
-from llmtrail.errors import ValidationError
 
 _HEADERS = ["DashboardName", "LastModified", "Size"]
 
@@ -111,14 +108,7 @@ def _get(backend: Any, args: argparse.Namespace) -> int:
 
 
 def _put(backend: Any, args: argparse.Namespace) -> int:
-    try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    except OSError as exc:
-        raise ValidationError("FILE", f"cannot be read: {exc}") from None
-    try:
-        body = json.loads(text)
-    except ValueError as exc:
-        raise ValidationError("FILE", f"{args.file} is not valid JSON: {exc}") from None
+    body = read_json_file(args.file)
     answer = backend.request("PUT", f"/api/dashboards/{path_segment(args.name)}", body=body)
     warnings = answer.get("DashboardValidationMessages") or []
     lines = [f"put dashboard {args.name}"]

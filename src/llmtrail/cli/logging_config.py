@@ -5,15 +5,12 @@ configuration (``/api/logging-configuration``), in the body of Bedrock's
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from llmtrail.cli.arguments import add_common_options
+from llmtrail.cli.arguments import add_common_options, read_json_file
 from llmtrail.cli.output import Table, print_object, write_json_file
 from llmtrail.cli.usage import add_command
-from llmtrail.errors import ValidationError
 
 PATH = "/api/logging-configuration"
 _FLAGS = ("text", "image", "embedding", "video", "audio")
@@ -114,14 +111,7 @@ def _get(backend: Any, args: argparse.Namespace) -> int:
 
 
 def _put(backend: Any, args: argparse.Namespace) -> int:
-    try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-    except OSError as exc:
-        raise ValidationError("FILE", f"cannot be read: {exc}") from None
-    try:
-        body = json.loads(text)
-    except ValueError as exc:
-        raise ValidationError("FILE", f"{args.file} is not valid JSON: {exc}") from None
+    body = read_json_file(args.file)
     answer = backend.request("PUT", PATH, body=body)
     print_object(answer, args.format, summary_table(answer))
     return 0
