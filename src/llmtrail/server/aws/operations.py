@@ -44,6 +44,7 @@ class AwsCall:
     account: str
     request_id: str
     services: dict[str, Any] = field(default_factory=dict)  # the app's shared API objects
+    request: Any = None  # the Starlette request (for the audit log's body reads)
 
     @property
     def workspace(self) -> str:
