@@ -23,6 +23,7 @@ from llmtrail.security.delivery import apply_delivery
 from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.audit_api import AuditAPI
+from llmtrail.server.aws.router import AwsRouter
 from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
 from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
@@ -106,6 +107,11 @@ def create_app(
     runtime.alarms = alarms.alerting  # what the web UI's Alarms page and alarm widgets read
     if lifespan:
         alarms.start_schedule()
+    aws = AwsRouter(
+        runtime,
+        {"queries": queries, "alarms": alarms, "traces": traces},
+        runtime.settings.limits.max_request_bytes,
+    )
 
     @contextlib.asynccontextmanager
     async def running(app: Starlette) -> AsyncIterator[None]:
@@ -154,6 +160,10 @@ def create_app(
             if scope["path"].startswith("/model/"):
                 await bedrock.handle(scope, receive, send)
                 return
+            target = aws.match(scope)
+            if target is not None:
+                await aws.handle(target, scope, receive, send)
+                return
         await starlette(scope, receive, send)
 
     if not (lifespan if access is None else access):
@@ -170,4 +180,5 @@ def create_app(
         ),
         sigv4=sigv4_check(runtime.keys),
         max_body=settings.limits.max_request_bytes,
+        aws=aws.match,
     )

@@ -2,13 +2,15 @@
 
 In order: the ``Host`` header must be one the server answers to (DNS rebinding); the caller
 is identified (an llmtrail key in ``Authorization: Bearer``, ``x-api-key`` or
-``x-llmtrail-key``; a SigV4 signature made with an issued key pair on the Bedrock routes; a
-session cookie from the login page) into a `Principal` put in the scope; a state-changing
-request that a foreign web page could send without a preflight (a CORS-simple content type
-and no key header) must carry the CSRF token; the gateway routes need the ``gateway``
-permission. Refusals are answered in each route's own error shape: OpenAI's and
-Anthropic's JSON on their routes, Bedrock's ``x-amzn-ErrorType`` on ``/model/…``, problem
-JSON elsewhere, and a redirect to the login page for a browser asking for a page.
+``x-llmtrail-key``; a SigV4 signature made with an issued key pair on the Bedrock routes and
+the AWS-shaped APIs, scoped to the service the request addresses; a session cookie from the
+login page) into a `Principal` put in the scope; a state-changing request that a foreign web
+page could send without a preflight (a CORS-simple content type and no key header) must
+carry the CSRF token; the gateway routes need the ``gateway`` permission. Refusals are
+answered in each route's own error shape: OpenAI's and Anthropic's JSON on their routes,
+Bedrock's ``x-amzn-ErrorType`` on ``/model/…``, each AWS protocol's own shape on the
+AWS-shaped APIs, problem JSON elsewhere, and a redirect to the login page for a browser
+asking for a page.
 
 Bound to loopback with no keys, the server runs open: every caller is the open principal
 (admin of workspace ``default``), as before keys existed. Once a key exists, or when bound
@@ -42,9 +44,11 @@ _SIMPLE_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/f
 _KEY_HEADERS = (b"authorization", b"x-api-key", b"x-llmtrail-key")
 _FORM_LIMIT = 1 << 20
 
-# SigV4 on the Bedrock routes: (method, path, query, headers, body) -> principal; raises
-# an error with ``aws_type``, ``message`` and ``status`` when the signature is refused.
-SigV4Check = Callable[[str, str, str, list[tuple[bytes, bytes]], bytes], Principal]
+# SigV4: (method, path, query, headers, body, signing name) -> principal; raises an error
+# with ``aws_error_type``, ``message`` and ``status`` when the signature is refused.
+SigV4Check = Callable[[str, str, str, list[tuple[bytes, bytes]], bytes, str], Principal]
+# The AWS-shaped API operation a request addresses (an `aws.wire.Target`), or None.
+AwsMatch = Callable[[Scope], Any]
 
 
 def is_loopback(host: str) -> bool:
@@ -78,6 +82,7 @@ class Gatekeeper:
         is_gateway: Callable[[str], bool],
         sigv4: SigV4Check | None = None,
         max_body: int = 32 << 20,
+        aws: AwsMatch | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -87,6 +92,7 @@ class Gatekeeper:
         self.is_gateway = is_gateway
         self.sigv4 = sigv4
         self.max_body = max_body
+        self.aws = aws
 
     def keys_required(self) -> bool:
         return not self.open_allowed or self.keys.any_keys()
@@ -108,10 +114,14 @@ class Gatekeeper:
         cookie = _cookie(headers)
         principal: Principal | None = OPEN
         by_key = False
+        aws = self.aws(scope) if self.aws is not None else None
         if self.keys_required():
             principal, headers, by_key = self._identify(headers, cookie)
-            if principal is None and self._signed(path, headers):
-                receive, principal, refusal = await self._verify_sigv4(scope, receive, headers)
+            service = "bedrock" if path.startswith("/model/") else getattr(aws, "service", None)
+            if principal is None and service is not None and _signed(headers):
+                receive, principal, refusal = await self._verify_sigv4(
+                    scope, receive, headers, service, aws
+                )
                 if refusal is not None:
                     await refusal(send)
                     return
@@ -119,7 +129,7 @@ class Gatekeeper:
             scope["headers"] = headers
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
         if principal is None and not public:
-            await self._unauthenticated(scope, send)
+            await self._unauthenticated(scope, send, aws)
             return
         session_cookie = cookie if principal is not None and principal.via == "session" else None
         scope[CSRF_SCOPE_KEY] = self.sessions.csrf_token(session_cookie)
@@ -171,37 +181,52 @@ class Gatekeeper:
                 return self.keys.by_id(session.key_id, "session"), headers, False
         return None, headers, False
 
-    def _signed(self, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
-        return path.startswith("/model/") and any(
-            n == b"authorization" and v.startswith(b"AWS4-HMAC-SHA256") for n, v in headers
-        )
-
     async def _verify_sigv4(
-        self, scope: Scope, receive: Receive, headers: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        receive: Receive,
+        headers: list[tuple[bytes, bytes]],
+        service: str,
+        aws: Any,
     ) -> tuple[Receive, Principal | None, Any]:
         body, receive = await _buffer(receive, self.max_body)
         if body is None:
             return (
                 receive,
                 None,
-                _bedrock(413, "the request body is too large", "ValidationException"),
+                _aws(aws, 413, "the request body is too large", "ValidationException"),
             )
         if self.sigv4 is None:
             return receive, None, None
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
         try:
-            return receive, self.sigv4(scope["method"], raw_path, query, headers, body), None
+            found = self.sigv4(scope["method"], raw_path, query, headers, body, service)
+            return receive, found, None
         except Exception as exc:  # the verifier's refusal, or a fault: never a success
             if not hasattr(exc, "aws_error_type"):
                 log.exception("verifying a SigV4 signature failed")
             kind = getattr(exc, "aws_error_type", "InvalidSignatureException")
             status = int(getattr(exc, "status", 403))
             message = getattr(exc, "message", None) or "the request signature was refused"
-            return receive, None, _bedrock(status, message, kind)
+            return receive, None, _aws(aws, status, message, kind)
 
-    async def _unauthenticated(self, scope: Scope, send: Send) -> None:
+    async def _unauthenticated(self, scope: Scope, send: Send, aws: Any = None) -> None:
         path = scope["path"]
+        if aws is not None:
+            signed = _signed(scope["headers"])
+            kind = (
+                "UnrecognizedClientException" if signed else "MissingAuthenticationTokenException"
+            )
+            message = (
+                "The security token included in the request is invalid: sign with a key pair "
+                "llmtrail issued (keys create --aws)"
+                if signed
+                else "Missing Authentication Token: sign the request with a key pair llmtrail "
+                "issued (keys create --aws)"
+            )
+            await _aws(aws, 403, message, kind)(send)
+            return
         accept = _header(scope["headers"], b"accept")
         if scope["method"] == "GET" and "text/html" in accept and not self.is_gateway(path):
             target = urllib.parse.quote(
@@ -301,6 +326,31 @@ async def _problem(send: Send, status: int, title: str, detail: str) -> None:
     body = orjson.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
     await respond(send, status, body, extra, b"application/problem+json")
+
+
+def _signed(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(n == b"authorization" and v.startswith(b"AWS4-HMAC-SHA256") for n, v in headers)
+
+
+def _aws(target: Any, status: int, message: str, kind: str) -> Callable[[Send], Any]:
+    """A refusal in the shape of the AWS protocol ``target`` is spoken in (Bedrock's
+    runtime shape when there is no target: ``/model/…``)."""
+    if target is None:
+        return _bedrock(status, message, kind)
+
+    async def answer(send: Send) -> None:
+        found = target.protocol.error(target, kind, message, status)
+        length = (b"content-length", str(len(found.body)).encode())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": found.status,
+                "headers": [*found.headers, length],
+            }
+        )
+        await send({"type": "http.response.body", "body": found.body})
+
+    return answer
 
 
 def _bedrock(status: int, message: str, kind: str) -> Callable[[Send], Any]:

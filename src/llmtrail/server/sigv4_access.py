@@ -1,6 +1,6 @@
-"""SigV4 on the Bedrock routes, with the AWS-style key pairs llmtrail issues: the signature
-is recomputed with botocore's signer from the secret kept sealed under the server secret,
-so the caller's identity is proven, not claimed."""
+"""SigV4 on the Bedrock routes and the AWS-shaped APIs, with the AWS-style key pairs
+llmtrail issues: the signature is recomputed with botocore's signer from the secret kept
+sealed under the server secret, so the caller's identity is proven, not claimed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,12 @@ def sigv4_check(keys: KeyRing) -> SigV4Check:
     `SignatureRejected` in AWS's terms."""
 
     def check(
-        method: str, path: str, query: str, headers: list[tuple[bytes, bytes]], body: bytes
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        service: str,
     ) -> Principal:
         found: list[Principal] = []
 
@@ -28,7 +33,7 @@ def sigv4_check(keys: KeyRing) -> SigV4Check:
             found.append(hit[0])
             return hit[1]
 
-        verify_sigv4(method, path, query, headers, body, lookup, datetime.now(UTC))
+        verify_sigv4(method, path, query, headers, body, lookup, datetime.now(UTC), service=service)
         if not found:  # verified without a lookup cannot happen; never a success then
             raise SignatureRejected("UnrecognizedClientException", "unknown key", 403)
         return found[-1]

@@ -15,7 +15,7 @@ from llmtrail.server.aws.operations import AwsCall, AwsError
 __all__ = ["page_token", "read_page_token"]
 
 
-def page_token(call: AwsCall, state: dict[str, Any]) -> str:
+def page_token(call: AwsCall, state: Any) -> str:
     """A token carrying ``state`` (JSON values) for the next page of ``call``."""
     payload = {"op": call.operation, "ws": call.workspace, "s": state}
     return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")

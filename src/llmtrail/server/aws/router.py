@@ -1,0 +1,242 @@
+"""Which AWS operation a request addresses, and running it: the body read, the permission,
+the input checked against its shape, the handler, the answer shaped, the audit entry.
+
+`AwsRouter.match` claims a request before the rest of the app sees it: ``POST /`` with a
+known ``X-Amz-Target`` prefix (JSON protocols), ``POST /service/<Service>/operation/<Op>``
+(Smithy RPC v2 CBOR), or a registered rest-json operation's method and request URI
+(matched on the raw path, so an ARN label with ``%2F`` stays one label). The front door has
+already proven the caller (`Principal` in the scope) with the signing name `match` reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.requests import Request
+
+from llmtrail.capture.gateway.asgi import Scope
+from llmtrail.errors import LlmtrailError
+from llmtrail.security.principal import Permission, principal_of
+from llmtrail.server.aws.models import operation_model, service_model, validation_code
+from llmtrail.server.aws.operations import OPERATIONS, AwsCall, AwsError, Operation
+from llmtrail.server.aws.shapes import InputInvalid, OutputInvalid, read_input
+from llmtrail.server.aws.wire import CBOR, JSON, REST_JSON, Answer, Target
+
+__all__ = ["SERVICE_MODULES", "AwsRouter"]
+
+log = logging.getLogger("llmtrail.aws")
+
+# The modules whose handlers the router serves (``llmtrail.server.aws.<name>``).
+SERVICE_MODULES = (
+    "logs",
+    "cloudwatch_metrics",
+    "cloudwatch_alarms",
+    "cloudwatch_dashboards",
+    "ce",
+    "bedrock",
+)
+JSON_SERVICES = ("logs", "ce", "monitoring")
+CBOR_SERVICE = "monitoring"
+_LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
+
+
+def load_operations() -> dict[tuple[str, str], Operation]:
+    for name in SERVICE_MODULES:
+        module = f"llmtrail.server.aws.{name}"
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    return OPERATIONS
+
+
+def _uri_pattern(uri: str) -> re.Pattern[str]:
+    path = uri.split("?", 1)[0]
+    parts: list[str] = []
+    last = 0
+    for found in _LABEL.finditer(path):
+        parts.append(re.escape(path[last : found.start()]))
+        parts.append(f"(?P<{found.group(1)}>{'.+' if found.group(2) else '[^/]+'})")
+        last = found.end()
+    parts.append(re.escape(path[last:]))
+    return re.compile("".join(parts) + "/?")
+
+
+class AwsRouter:
+    """The AWS-shaped operations of one app."""
+
+    def __init__(self, runtime: Any, services: dict[str, Any], max_body: int) -> None:
+        self.runtime = runtime
+        self.services = services
+        self.max_body = max_body
+        self.operations = load_operations()
+        self.targets = {service_model(s).metadata["targetPrefix"]: s for s in JSON_SERVICES}
+        cbor_name = service_model(CBOR_SERVICE).metadata["targetPrefix"]
+        self.cbor_prefix = f"/service/{cbor_name}/operation/"
+        self.rest: list[tuple[str, re.Pattern[str], str, str]] = []
+        for service, name in self.operations:
+            model = service_model(service)
+            if model.protocol == "rest-json":
+                http = model.operation_model(name).http
+                self.rest.append((http["method"], _uri_pattern(http["requestUri"]), service, name))
+        # literal URIs before templated ones: /inference-profiles before /{id}
+        self.rest.sort(key=lambda r: r[1].pattern.count("(?P<"))
+
+    # -- which operation --------------------------------------------------------------------
+    def match(self, scope: Scope) -> Target | None:
+        method, path = scope["method"], scope["path"]
+        if method == "POST" and path == "/":
+            target = _header(scope["headers"], b"x-amz-target")
+            prefix, _, operation = target.partition(".")
+            service = self.targets.get(prefix)
+            if service is None or not operation:
+                return None
+            version = "1.0" if "json-1.0" in _header(scope["headers"], b"content-type") else "1.1"
+            return Target(service, operation, JSON, json_version=version)
+        if method == "POST" and path.startswith(self.cbor_prefix):
+            operation = path[len(self.cbor_prefix) :]
+            return Target(CBOR_SERVICE, operation, CBOR) if operation else None
+        raw = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]
+        for verb, pattern, service, operation in self.rest:
+            found = pattern.fullmatch(raw) if verb == method else None
+            if found is not None:
+                labels = {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
+                return Target(service, operation, REST_JSON, labels)
+        return None
+
+    def operations_of(self, service: str) -> Iterable[Operation]:
+        return (op for (s, _), op in self.operations.items() if s == service)
+
+    # -- running it -------------------------------------------------------------------------
+    async def handle(self, target: Target, scope: Scope, receive: Any, send: Any) -> None:
+        request_id = str(uuid.uuid4())
+        answer = await self._answer(target, scope, receive, request_id)
+        headers = [*answer.headers, (b"x-amzn-requestid", request_id.encode())]
+        headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def _answer(self, target: Target, scope: Scope, receive: Any, request_id: str) -> Answer:
+        protocol = target.protocol
+        op = self.operations.get((target.service, target.operation))
+        if op is None:
+            return protocol.error(
+                target,
+                "UnknownOperationException",
+                f"llmtrail does not serve {target.service}:{target.operation}; "
+                "docs/aws.md lists the operations it does",
+                400,
+            )
+        request = Request(scope, receive)
+        principal = principal_of(scope)
+        body = await _read_body(request, self.max_body)
+        if body is None:
+            return protocol.error(
+                target,
+                validation_code(target.service),
+                f"the request body is larger than the limit of {self.max_body} bytes",
+                413,
+            )
+        if not principal.can(op.permission):
+            answer = protocol.error(
+                target,
+                "AccessDeniedException",
+                f"this key's role ({principal.role}) is not authorized to perform "
+                f"{target.service}:{target.operation} (it needs the {op.permission.value!r} "
+                "permission)",
+                403,
+            )
+            await self._audit(op, request, answer.status)
+            return answer
+        model = operation_model(target.service, target.operation)
+        try:
+            raw = protocol.read(target, scope, body)
+            params = read_input(model.input_shape, raw, strings=protocol is REST_JSON)
+        except InputInvalid as exc:
+            code = (
+                "SerializationException" if exc.serialization else validation_code(target.service)
+            )
+            return protocol.error(target, code, str(exc), 400)
+        call = AwsCall(
+            service=target.service,
+            operation=target.operation,
+            params=params,
+            principal=principal,
+            runtime=self.runtime,
+            region=self.runtime.settings.region,
+            account=self.runtime.settings.account_id,
+            request_id=request_id,
+            services=self.services,
+            request=request,
+        )
+        answer = await self._run(op, call, target, model)
+        await self._audit(op, request, answer.status)
+        return answer
+
+    async def _run(self, op: Operation, call: AwsCall, target: Target, model: Any) -> Answer:
+        protocol = target.protocol
+        try:
+            output = await op.handler(call)
+            return protocol.answer(target, model, output)
+        except AwsError as exc:
+            return protocol.error(target, exc.code, exc.message, exc.status)
+        except LlmtrailError as exc:
+            return protocol.error(target, *_generic(target.service, exc))
+        except OutputInvalid:
+            log.exception("%s:%s answered outside its shape", target.service, target.operation)
+        except Exception:
+            log.exception("%s:%s failed", target.service, target.operation)
+        return protocol.error(target, "InternalFailure", "the request failed on the server", 500)
+
+    async def _audit(self, op: Operation, request: Request, status: int) -> None:
+        audit = getattr(self.runtime, "audit", None)
+        if op.permission is not Permission.MANAGE or audit is None:
+            return
+        await asyncio.to_thread(
+            audit.record,
+            principal_of(request.scope),
+            f"{op.service}:{op.name}",
+            surface="aws",
+            source=request.client.host if request.client else None,
+            target={},
+            outcome=status,
+        )
+
+
+def _generic(service: str, exc: LlmtrailError) -> tuple[str, str, int]:
+    """An llmtrail error a handler let through, in AWS's words."""
+    status = int(getattr(exc, "status", 400))
+    message = str(getattr(exc, "message", None) or exc)
+    if status == 403:
+        return "AccessDeniedException", message, 403
+    if status == 404:
+        return "ResourceNotFoundException", message, 404
+    if status == 429:
+        return "ThrottlingException", message, 429
+    if status >= 500:
+        return "ServiceUnavailableException", message, 503
+    return validation_code(service), message, 400
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str:
+    for n, v in headers:
+        if n == name:
+            return v.decode("latin-1")
+    return ""
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

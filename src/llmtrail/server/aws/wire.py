@@ -1,0 +1,235 @@
+"""The three wire protocols botocore chooses for the services served here.
+
+- **JSON** (``logs``, ``ce``; 1.0 for a ``cloudwatch`` client told to use it):
+  ``POST /`` with ``X-Amz-Target: <prefix>.<Operation>``, a JSON body, errors as
+  ``{"__type", "message"}``.
+- **Smithy RPC v2 CBOR** (``cloudwatch``):
+  ``POST /service/<Service>/operation/<Operation>``, CBOR bodies (timestamps as tag 1,
+  epoch seconds), errors as ``{"__type", "message"}`` plus ``x-amzn-query-error`` for a
+  service that keeps its old query error codes (CloudWatch's ``ResourceNotFound`` …).
+- **rest-json** (``bedrock``): the operation is the method and the request URI; members
+  come from URI labels, the query string, headers and a JSON body as each member's
+  ``location`` says; errors carry ``x-amzn-ErrorType``.
+
+Each protocol reads a request into wire values (for `shapes.read_input`) and writes an
+answer or an error; nothing here knows an operation's meaning.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+
+import cbor2
+import orjson
+from botocore.model import OperationModel, Shape
+
+from llmtrail.capture.gateway.asgi import Scope
+from llmtrail.server.aws.models import error_shape, service_model
+from llmtrail.server.aws.shapes import InputInvalid, write_output
+
+__all__ = ["CBOR", "JSON", "REST_JSON", "Answer", "Protocol", "Target"]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Target:
+    """The operation a request addresses, and how it is spoken."""
+
+    service: str  # signing name
+    operation: str
+    protocol: Protocol
+    labels: dict[str, str] = field(default_factory=dict)  # rest-json URI labels, decoded
+    json_version: str = "1.1"
+
+
+def _epoch(value: datetime) -> float | int:
+    seconds = value.timestamp()
+    return int(seconds) if seconds == int(seconds) else round(seconds, 3)
+
+
+def _json_timestamp(value: datetime, shape: Shape) -> Any:
+    style = shape.serialization.get("timestampFormat", "unixTimestamp").lower()
+    if style == "iso8601":
+        return value.isoformat().replace("+00:00", "Z")
+    if style == "rfc822":
+        return format_datetime(value, usegmt=True)
+    return _epoch(value)
+
+
+def _cbor_timestamp(value: datetime, shape: Shape) -> Any:
+    return cbor2.CBORTag(1, _epoch(value))
+
+
+def _error_fields(service: str, code: str, status: int | None) -> tuple[str, int, str | None]:
+    """The shape name to send as ``__type``, the status, and the query error code (for a
+    service that keeps its old query codes) of an error ``code``."""
+    shape = error_shape(service, code)
+    if shape is None:
+        return code, status or 400, None
+    error = shape.metadata.get("error", {})
+    wire_code = error.get("code")
+    query = wire_code if "awsQueryCompatible" in service_model(service).metadata else None
+    if query:
+        query += ";Sender" if error.get("senderFault") else ";Receiver"
+    return shape.name, status or int(error.get("httpStatusCode", 400)), query
+
+
+class Protocol:
+    name = ""
+    content_type = b"application/json"
+
+    def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
+        """The request's members as wire values."""
+        raise NotImplementedError
+
+    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
+        raise NotImplementedError
+
+    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+        shape_name, status, query = _error_fields(target.service, code, status)
+        headers: Headers = [(b"x-amzn-errortype", shape_name.encode())]
+        if query:
+            headers.append((b"x-amzn-query-error", query.encode()))
+        payload = {"__type": shape_name, "message": message}
+        return Answer(status, headers, self._encode(target, payload))
+
+    def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
+        return orjson.dumps(payload)
+
+    def _content_type(self, target: Target) -> bytes:
+        return self.content_type
+
+
+class _Json(Protocol):
+    name = "json"
+
+    def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
+        if not body.strip():
+            return {}
+        try:
+            value = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InputInvalid([f"the body is not JSON: {exc}"], serialization=True) from exc
+        if not isinstance(value, dict):
+            raise InputInvalid(["the body must be a JSON object"], serialization=True)
+        return value
+
+    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
+        wire = write_output(model.output_shape, output, _json_timestamp)
+        content_type = f"application/x-amz-json-{target.json_version}".encode()
+        return Answer(200, [(b"content-type", content_type)], orjson.dumps(wire))
+
+    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+        answer = super().error(target, code, message, status)
+        content_type = f"application/x-amz-json-{target.json_version}".encode()
+        return Answer(
+            answer.status, [*answer.headers, (b"content-type", content_type)], answer.body
+        )
+
+
+class _Cbor(Protocol):
+    name = "smithy-rpc-v2-cbor"
+
+    def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
+        if not body:
+            return {}
+        try:
+            value = cbor2.loads(body)
+        except Exception as exc:  # cbor2 raises several types for malformed input
+            raise InputInvalid([f"the body is not CBOR: {exc}"], serialization=True) from exc
+        if not isinstance(value, dict):
+            raise InputInvalid(["the body must be a CBOR map"], serialization=True)
+        return value
+
+    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
+        wire = write_output(model.output_shape, output, _cbor_timestamp)
+        return Answer(200, self._headers(), cbor2.dumps(wire))
+
+    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+        answer = super().error(target, code, message, status)
+        return Answer(answer.status, [*answer.headers, *self._headers()], answer.body)
+
+    def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
+        return cbor2.dumps(payload)
+
+    def _headers(self) -> Headers:
+        return [(b"content-type", b"application/cbor"), (b"smithy-protocol", b"rpc-v2-cbor")]
+
+
+class _RestJson(Protocol):
+    name = "rest-json"
+
+    def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
+        model = service_model(target.service).operation_model(target.operation)
+        shape = model.input_shape
+        if shape is None:
+            return {}
+        query = urllib.parse.parse_qs(
+            scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True
+        )
+        headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in scope["headers"]}
+        values: dict[str, Any] = {}
+        payload = shape.serialization.get("payload")
+        for name, member in shape.members.items():
+            where = member.serialization.get("location")
+            wire = member.serialization.get("name", name)
+            if where == "uri" and wire in target.labels:
+                values[name] = target.labels[wire]
+            elif where == "querystring" and wire in query:
+                found = query[wire]
+                values[name] = found if member.type_name == "list" else found[-1]
+            elif where == "header" and wire.lower() in headers:
+                values[name] = headers[wire.lower()]
+        if body.strip():
+            decoded = _Json().read(target, scope, body)
+            if payload:
+                values[payload] = decoded
+            else:
+                for name, member in shape.members.items():
+                    wire = member.serialization.get("name", name)
+                    if not member.serialization.get("location") and wire in decoded:
+                        values[wire] = decoded[wire]
+        return values
+
+    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
+        shape = model.output_shape
+        headers: Headers = [(b"content-type", b"application/json")]
+        body: dict[str, Any] = {}
+        if shape is not None:
+            located = {
+                n for n, m in shape.members.items() if m.serialization.get("location") == "header"
+            }
+            for name in located & output.keys():
+                if output[name] is not None:
+                    wire = shape.members[name].serialization.get("name", name)
+                    headers.append((wire.lower().encode(), str(output[name]).encode()))
+            body = write_output(
+                shape, {k: v for k, v in output.items() if k not in located}, _json_timestamp
+            )
+        status = int(model.http.get("responseCode", 200))
+        return Answer(status, headers, orjson.dumps(body))
+
+    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+        shape_name, status, _ = _error_fields(target.service, code, status)
+        headers: Headers = [
+            (b"x-amzn-errortype", shape_name.encode()),
+            (b"content-type", b"application/json"),
+        ]
+        return Answer(status, headers, orjson.dumps({"message": message}))
+
+
+JSON = _Json()
+CBOR = _Cbor()
+REST_JSON = _RestJson()
