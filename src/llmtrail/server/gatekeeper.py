@@ -114,8 +114,9 @@ class Gatekeeper:
         cookie = _cookie(headers)
         principal: Principal | None = OPEN
         by_key = False
-        aws = self.aws(scope) if self.aws is not None else None
+        aws = None
         if self.keys_required():
+            aws = self.aws(scope) if self.aws is not None else None
             principal, headers, by_key = self._identify(headers, cookie)
             service = "bedrock" if path.startswith("/model/") else getattr(aws, "service", None)
             if principal is None and service is not None and _signed(headers):

@@ -87,6 +87,10 @@ class AwsRouter:
                 self.rest.append((http["method"], _uri_pattern(http["requestUri"]), service, name))
         # literal URIs before templated ones: /inference-profiles before /{id}
         self.rest.sort(key=lambda r: r[1].pattern.count("(?P<"))
+        self.rest_roots = {
+            service_model(s).operation_model(n).http["requestUri"].split("/")[1].split("?")[0]
+            for _, _, s, n in self.rest
+        }
 
     # -- which operation --------------------------------------------------------------------
     def match(self, scope: Scope) -> Target | None:
@@ -102,6 +106,8 @@ class AwsRouter:
         if method == "POST" and path.startswith(self.cbor_prefix):
             operation = path[len(self.cbor_prefix) :]
             return Target(CBOR_SERVICE, operation, CBOR) if operation else None
+        if path.split("/", 2)[1] not in self.rest_roots:
+            return None
         raw = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]
         for verb, pattern, service, operation in self.rest:
             found = pattern.fullmatch(raw) if verb == method else None
