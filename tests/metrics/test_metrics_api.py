@@ -184,6 +184,20 @@ def test_expression_over_two_series(server: ServerProcess) -> None:
     assert _total(got["both"]) == float(row["t"])
 
 
+def test_an_expression_over_a_search_sees_every_series(server: ServerProcess) -> None:
+    search = "SEARCH('{AWS/Bedrock,ModelId} MetricName=\"Invocations\"', 'Sum', 86400)"
+    got = metric_data(
+        server,
+        [
+            {"Id": "s", "Expression": search, "ReturnData": False},
+            {"Id": "total", "Expression": "SUM(s)"},
+        ],
+    )
+    rows = query(server, "stats count(*) as n by modelId")
+    assert len(rows) >= 2  # several models: one series each for the SEARCH
+    assert _total(got["total"]) == sum(float(r["n"]) for r in rows)
+
+
 @pytest.mark.parametrize(
     ("path", "field"),
     [

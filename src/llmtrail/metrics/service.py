@@ -120,7 +120,9 @@ class MetricsService:
         ids = [q.id for q in queries]
         if len(set(ids)) != len(ids):
             raise ValidationError("MetricDataQueries", "each Id must be unique")
-        results: dict[str, MetricDataResult] = {}
+        # by id: a series, or every series of an expression that gave several (a SEARCH),
+        # so that a later expression (``SUM(s)``) sees them all
+        results: dict[str, MetricDataResult | list[MetricDataResult]] = {}
         for i, query in enumerate(queries):
             where = f"MetricDataQueries[{i}]"
             if (query.stat is None) == (query.expression is None):
@@ -128,9 +130,10 @@ class MetricsService:
             if query.period is not None:  # an expression's own period: FILL's grid, SEARCH's
                 check_period(query.period, start, self.clock(), f"{where}.Period")
             if query.stat is not None:
-                results[query.id] = self.metric_stat(query.stat, start, end, workspace, where)
-                results[query.id].id = query.id
-                results[query.id].label = query.label or _label(query.stat)
+                found = self.metric_stat(query.stat, start, end, workspace, where)
+                found.id = query.id
+                found.label = query.label or _label(query.stat)
+                results[query.id] = found
         out: list[MetricDataResult] = []
         for i, query in enumerate(queries):
             if query.expression is not None:
@@ -155,13 +158,17 @@ class MetricsService:
                         result.label = (
                             query.label if len(series) == 1 else (f"{query.label} {result.label}")
                         )
-                results[query.id] = (
-                    series[0] if series else MetricDataResult(query.id, query.label or query.id)
-                )
+                if len(series) > 1:
+                    results[query.id] = series
+                else:
+                    results[query.id] = (
+                        series[0] if series else MetricDataResult(query.id, query.label or query.id)
+                    )
                 if query.return_data:
                     out.extend(series)
             elif query.return_data:
-                out.append(results[query.id])
+                kept = results[query.id]
+                out.extend(kept if isinstance(kept, list) else [kept])
         return out
 
     def metric_stat(
