@@ -185,6 +185,8 @@ def test_invalid_bodies_are_refused_with_llmtrails_messages(
     assert json.loads(message[len(head) :]) == [
         {"dataPath": m["DataPath"], "message": m["Message"]} for m in expected
     ]
+    # the error shape's own member, as CloudWatch sends it
+    assert caught.value.response["dashboardValidationMessages"] == expected
     with pytest.raises(ClientError) as caught:
         cw.get_dashboard(DashboardName=unique)
     assert error_of(caught)[0] == "ResourceNotFound"  # nothing was stored

@@ -120,6 +120,32 @@ class Alerting:
             self.evaluator.evaluate(alarm, self.clock())
             return self.alarms.describe(name, workspace=workspace)
 
+    def set_state(
+        self, name: str, workspace: str, state: str, reason: str, data: dict[str, Any]
+    ) -> str | None:
+        """Put alarm ``name`` in ``state`` by hand (``SetAlarmState``), as an evaluation that
+        changed it would: a ``StateUpdate`` history item, and one delivery per action of the
+        new state (sent at the next tick). The same state again changes nothing. Returns the
+        old state, None when unchanged. The evaluator brings the alarm back to what its data
+        says at its next evaluation, as CloudWatch does."""
+        with self._lock:  # the evaluation loop's lock: one history writer at a time
+            alarm = self.alarms.get(name, workspace=workspace)
+            current = self.alarms.current(name, workspace=workspace)
+            if current.get("StateValue") == state:
+                return None
+            now = self.clock()
+            value = current.get("Value")
+            old: str | None = self.alarms.record(
+                name, state, reason, value, data, now, workspace=workspace
+            )
+            if old is not None:
+                message = AlarmMessage.for_change(
+                    alarm, old, state, reason, value, now, self.base_url
+                )
+                for action in alarm.actions_for(state):
+                    self.deliveries.enqueue(action, message, now, workspace=workspace)
+            return old
+
     def test_alarm(self, name: str, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
         """Send alarm ``name``'s ALARM message, marked as a test, to each of its
         ``AlarmActions`` once; the answers say whether each arrived."""

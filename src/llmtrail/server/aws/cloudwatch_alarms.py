@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from llmtrail.alerts.message import AlarmMessage
 from llmtrail.errors import NotFound, ValidationError
 from llmtrail.record import parse_timestamp
 from llmtrail.security.principal import Permission
@@ -225,8 +224,7 @@ async def set_alarm_state(call: AwsCall) -> dict[str, Any]:
     name = params["AlarmName"]
     try:
         await asyncio.to_thread(
-            set_state,
-            _alerting(call),
+            _alerting(call).set_state,
             name,
             call.workspace,
             params["StateValue"],
@@ -236,30 +234,3 @@ async def set_alarm_state(call: AwsCall) -> dict[str, Any]:
     except NotFound:
         raise AwsError(NOT_FOUND, f"Alarm {name} not found") from None
     return {}
-
-
-def set_state(
-    alerting: Any, name: str, workspace: str, state: str, reason: str, data: dict[str, Any]
-) -> str | None:
-    """Put alarm ``name`` of ``workspace`` in ``state`` by hand, as an evaluation that
-    changed it would: a ``StateUpdate`` history item, and one delivery per action of the new
-    state (sent at the next tick). The same state again changes nothing. Returns the old
-    state, None when unchanged. The evaluator brings the alarm back to what its data says
-    at its next evaluation, as CloudWatch does."""
-    with alerting._lock:  # the evaluation loop's lock: one history writer at a time
-        alarm = alerting.alarms.get(name, workspace=workspace)
-        current = alerting.alarms.current(name, workspace=workspace)
-        if current.get("StateValue") == state:
-            return None
-        now = alerting.clock()
-        value = current.get("Value")
-        old: str | None = alerting.alarms.record(
-            name, state, reason, value, data, now, workspace=workspace
-        )
-        if old is not None:
-            message = AlarmMessage.for_change(
-                alarm, old, state, reason, value, now, alerting.base_url
-            )
-            for action in alarm.actions_for(state):
-                alerting.deliveries.enqueue(action, message, now, workspace=workspace)
-        return old

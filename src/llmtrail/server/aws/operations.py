@@ -22,13 +22,21 @@ __all__ = ["OPERATIONS", "AwsCall", "AwsError", "Handler", "Operation", "operati
 
 class AwsError(Exception):
     """An error in AWS's shape: ``code`` becomes ``__type`` / ``x-amzn-ErrorType``. The HTTP
-    status defaults to the one botocore's model gives the error shape, else 400."""
+    status defaults to the one botocore's model gives the error shape, else 400. ``fields``
+    are the error shape's other members (CloudWatch's ``dashboardValidationMessages``)."""
 
-    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.fields = fields or {}
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ class AwsRouter:
             output = await op.handler(call)
             return protocol.answer(target, model, output)
         except AwsError as exc:
-            return protocol.error(target, exc.code, exc.message, exc.status)
+            return protocol.error(target, exc.code, exc.message, exc.status, exc.fields)
         except LlmtrailError as exc:
             return protocol.error(target, *_generic(target.service, exc))
         except OutputInvalid:

@@ -97,13 +97,34 @@ class Protocol:
     def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
         raise NotImplementedError
 
-    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+    def error(
+        self,
+        target: Target,
+        code: str,
+        message: str,
+        status: int | None,
+        fields: dict[str, Any] | None = None,
+    ) -> Answer:
         shape_name, status, query = _error_fields(target.service, code, status)
         headers: Headers = [(b"x-amzn-errortype", shape_name.encode())]
         if query:
             headers.append((b"x-amzn-query-error", query.encode()))
-        payload = {"__type": shape_name, "message": message}
+        payload = {
+            **self._fields(target, code, fields),
+            "__type": shape_name,
+            "message": message,
+        }
         return Answer(status, headers, self._encode(target, payload))
+
+    def _fields(self, target: Target, code: str, fields: dict[str, Any] | None) -> Any:
+        """The error shape's other members, shaped as an answer's would be."""
+        shape = error_shape(target.service, code)
+        if not fields or shape is None:
+            return {}
+        return write_output(shape, fields, self._timestamp)
+
+    def _timestamp(self, value: datetime, shape: Shape) -> Any:
+        return _json_timestamp(value, shape)
 
     def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
         return orjson.dumps(payload)
@@ -131,8 +152,15 @@ class _Json(Protocol):
         content_type = f"application/x-amz-json-{target.json_version}".encode()
         return Answer(200, [(b"content-type", content_type)], orjson.dumps(wire))
 
-    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
-        answer = super().error(target, code, message, status)
+    def error(
+        self,
+        target: Target,
+        code: str,
+        message: str,
+        status: int | None,
+        fields: dict[str, Any] | None = None,
+    ) -> Answer:
+        answer = super().error(target, code, message, status, fields)
         content_type = f"application/x-amz-json-{target.json_version}".encode()
         return Answer(
             answer.status, [*answer.headers, (b"content-type", content_type)], answer.body
@@ -157,9 +185,19 @@ class _Cbor(Protocol):
         wire = write_output(model.output_shape, output, _cbor_timestamp)
         return Answer(200, self._headers(), cbor2.dumps(wire))
 
-    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
-        answer = super().error(target, code, message, status)
+    def error(
+        self,
+        target: Target,
+        code: str,
+        message: str,
+        status: int | None,
+        fields: dict[str, Any] | None = None,
+    ) -> Answer:
+        answer = super().error(target, code, message, status, fields)
         return Answer(answer.status, [*answer.headers, *self._headers()], answer.body)
+
+    def _timestamp(self, value: datetime, shape: Shape) -> Any:
+        return _cbor_timestamp(value, shape)
 
     def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
         return cbor2.dumps(payload)
@@ -221,13 +259,21 @@ class _RestJson(Protocol):
         status = int(model.http.get("responseCode", 200))
         return Answer(status, headers, orjson.dumps(body))
 
-    def error(self, target: Target, code: str, message: str, status: int | None) -> Answer:
+    def error(
+        self,
+        target: Target,
+        code: str,
+        message: str,
+        status: int | None,
+        fields: dict[str, Any] | None = None,
+    ) -> Answer:
         shape_name, status, _ = _error_fields(target.service, code, status)
         headers: Headers = [
             (b"x-amzn-errortype", shape_name.encode()),
             (b"content-type", b"application/json"),
         ]
-        return Answer(status, headers, orjson.dumps({"message": message}))
+        body = {**self._fields(target, code, fields), "message": message}
+        return Answer(status, headers, orjson.dumps(body))
 
 
 JSON = _Json()
