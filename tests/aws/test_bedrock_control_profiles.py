@@ -378,9 +378,14 @@ def test_more_than_fifty_tags_is_too_many(bedrock: Any, aws_server: AwsServer, u
     arn = create(bedrock, unique, tags=many[:45])
     bedrock.tag_resource(resourceARN=arn, tags=many[40:50])  # 5 overwritten, 5 new: 50
     assert len(api_tags(aws_server, arn)) == 50
-    code, status, message = error(bedrock.tag_resource, resourceARN=arn, tags=many[50:])
-    assert (code, status) == ("TooManyTagsException", modelled_status(bedrock, code))
-    assert arn in message
+    with pytest.raises(ClientError) as caught:
+        bedrock.tag_resource(resourceARN=arn, tags=many[50:])
+    response = caught.value.response
+    assert response["Error"]["Code"] == "TooManyTagsException"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == modelled_status(
+        bedrock, "TooManyTagsException"
+    )
+    assert response["resourceName"] == arn
     assert api_tags(aws_server, arn) == many[:50]
 
 

@@ -68,11 +68,14 @@ def _check_project(call: AwsCall) -> None:
         )
 
 
-def _too_many(arn: str, count: int) -> AwsError:
+def _too_many(resource: str, count: int) -> AwsError:
+    """Bedrock's TooManyTagsException, naming the resource in ``resourceName`` as Bedrock
+    does."""
     return AwsError(
         "TooManyTagsException",
         f"the resource would have {count} tags; a resource has at most {MAX_TAGS}"
-        f" (existing tags included): {arn}",
+        f" (existing tags included): {resource}",
+        fields={"resourceName": resource},
     )
 
 
