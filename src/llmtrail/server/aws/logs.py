@@ -10,7 +10,8 @@ answer equals what llmtrail's own API gives for the same records. One module per
 
 * `logs_groups` — DescribeLogGroups, DescribeLogStreams, and how a group is named;
 * `logs_events` — FilterLogEvents, GetLogEvents (need the ``bodies`` permission);
-* `logs_queries` — StartQuery, GetQueryResults, StopQuery, DescribeQueries;
+* `logs_queries` — StartQuery, GetQueryResults, StopQuery, DescribeQueries (the queries
+  started are kept in `logs_query_book`);
 * `logs_definitions` — PutQueryDefinition, DescribeQueryDefinitions, DeleteQueryDefinition.
 
 Importing this module registers them all (`operations.OPERATIONS`).

@@ -53,6 +53,7 @@ from llmtrail.store.rows import from_row
 
 MAX_EVENTS = 10_000  # the default and largest limit of both operations
 MAX_PAGE_BYTES = 1_048_576  # a page holds about 1 MB of messages, as on AWS
+CHUNK = 1000  # events read from the store at a time while a page fills
 _BODY_NAMES = ("input_body_json", "output_body_json")
 _MICRO = timedelta(microseconds=1)
 
@@ -176,18 +177,6 @@ def micros(when: datetime) -> int:
     return (aware - EPOCH) // _MICRO
 
 
-def _fit(events: list[Event], limit: int) -> tuple[list[Event], bool]:
-    """The events a page holds (``limit`` and about 1 MB, at least one), and whether some
-    were left for the next page."""
-    size, kept = 0, list[Event]()
-    for event in events[:limit]:
-        size += len(event.message)
-        if kept and size > MAX_PAGE_BYTES:
-            break
-        kept.append(event)
-    return kept, len(kept) < len(events)
-
-
 async def _events(
     call: AwsCall,
     pattern: str,
@@ -197,23 +186,38 @@ async def _events(
     forward: bool,
     limit: int,
 ) -> tuple[list[Event], bool]:
-    """One page of events (one more read to know whether the range holds more)."""
-    read = functools.partial(
-        read_events,
-        call.runtime,
-        call.workspace,
-        pattern,
-        start,
-        end,
-        after=after,
-        forward=forward,
-        limit=limit + 1,
-    )
-    try:
-        events = await asyncio.to_thread(read)
-    except ValidationError as exc:  # the pattern: the language's own message, with a caret
-        raise AwsError(INVALID, str(exc)) from None
-    return _fit(events, limit)
+    """One page of events — at most ``limit`` and about 1 MB of messages (at least one
+    event) — and whether the range holds more. Read `CHUNK` events at a time, so that a
+    page costs what it holds, not ``limit`` records."""
+    kept: list[Event] = []
+    size = 0
+    while True:
+        want = min(CHUNK, limit - len(kept))
+        read = functools.partial(
+            read_events,
+            call.runtime,
+            call.workspace,
+            pattern,
+            start,
+            end,
+            after=after,
+            forward=forward,
+            limit=want + 1,  # one more: whether there are more
+        )
+        try:
+            batch = await asyncio.to_thread(read)
+        except ValidationError as exc:  # the pattern: the language's message, with a caret
+            raise AwsError(INVALID, str(exc)) from None
+        for event in batch[:want]:
+            size += len(event.message)
+            if kept and size > MAX_PAGE_BYTES:
+                return kept, True
+            kept.append(event)
+        if len(batch) <= want:
+            return kept, False
+        if len(kept) >= limit:
+            return kept, True
+        after = kept[-1].position
 
 
 async def _audited(call: AwsCall, events: list[Event]) -> None:

@@ -12,12 +12,10 @@ rows, then ``Complete`` with them (pages of ``maxItems``, 10,000 at most); ``Sto
 the query API's cancel. A ``limit`` above the query API's 10,000 rows is read as several
 pages of the same query.
 
-The queries of each workspace are kept in memory, by the app's `QueryAPI`: every query still
-running and the latest `KEEP` finished ones (AWS keeps results for days; llmtrail until they
-are pushed out, or the server restarts). A query, its results and its stop belong to the
-workspace that started it (ResourceNotFoundException for any other). Results that show
-bodies are refused to a caller without the ``bodies`` permission, and each page of them
-read is an entry in the audit log naming the reader.
+The queries started are kept in a `QueryBook` (`logs_query_book`). A query, its results and
+its stop belong to the workspace that started it (ResourceNotFoundException for any other).
+Results that show bodies are refused to a caller without the ``bodies`` permission, and each
+page of them read is an entry in the audit log naming the reader.
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from llmtrail.analytics.insights import MAX_LIMIT, as_text
@@ -44,8 +40,14 @@ from llmtrail.server.aws.logs_groups import (
     INVALID,
     NOT_FOUND,
     group_name,
-    millis,
     workspace_groups,
+)
+from llmtrail.server.aws.logs_query_book import (
+    ACTIVE,
+    LANGUAGE,
+    InsightsQuery,
+    book,
+    live_status,
 )
 from llmtrail.server.aws.operations import AwsCall, AwsError, operation
 from llmtrail.server.aws.tokens import page_token, read_page_token
@@ -53,89 +55,8 @@ from llmtrail.server.query_api import _pool_key
 from llmtrail.server.query_pool import QueryLimitExceeded
 
 log = logging.getLogger("llmtrail.aws")
-KEEP = 100  # finished queries kept per workspace
 MAX_ROWS = 100_000  # StartQuery's largest limit
 DEFAULT_ROWS = 10_000  # StartQuery's default limit, and GetQueryResults' largest page
-ACTIVE = ("Scheduled", "Running")
-LANGUAGE = "CWLI"
-
-
-@dataclass
-class InsightsQuery:
-    """One query started with StartQuery, and what became of it."""
-
-    query_id: str
-    workspace: str
-    text: str
-    log_group: str
-    start: datetime
-    end: datetime
-    limit: int
-    user: str
-    shows_bodies: bool
-    created: datetime = field(default_factory=lambda: datetime.now(UTC))
-    status: str = "Scheduled"
-    fields: list[str] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-    statistics: dict[str, float] = field(default_factory=dict)
-    ended: datetime | None = None
-    task: asyncio.Task[None] | None = None
-    refused: LlmtrailError | None = None  # the pool was full: StartQuery answers it
-
-    def finish(self, status: str) -> None:
-        if self.status in ACTIVE:
-            self.status = status
-            self.ended = datetime.now(UTC)
-
-    def info(self) -> dict[str, Any]:
-        """A ``QueryInfo``."""
-        duration = None if self.ended is None else millis(self.ended) - millis(self.created)
-        return {
-            "queryLanguage": LANGUAGE,
-            "queryId": self.query_id,
-            "queryString": self.text,
-            "status": self.status,
-            "createTime": millis(self.created),
-            "logGroupName": self.log_group,
-            "queryDuration": duration,
-            "bytesScanned": self.statistics.get("bytesScanned"),
-            "userIdentity": self.user,
-        }
-
-
-class QueryBook:
-    """The queries of one app, by workspace: the active ones and the latest finished."""
-
-    def __init__(self) -> None:
-        self.queries: dict[str, dict[str, InsightsQuery]] = {}
-
-    def add(self, query: InsightsQuery) -> None:
-        mine = self.queries.setdefault(query.workspace, {})
-        mine[query.query_id] = query
-        finished = [q for q in mine.values() if q.status not in ACTIVE]
-        for old in finished[: max(0, len(finished) - KEEP)]:
-            del mine[old.query_id]
-
-    def get(self, workspace: str, query_id: str) -> InsightsQuery:
-        query = self.queries.get(workspace, {}).get(query_id)
-        if query is None:
-            raise AwsError(NOT_FOUND, f"Query does not exist: {query_id}")
-        return query
-
-    def discard(self, query: InsightsQuery) -> None:
-        self.queries.get(query.workspace, {}).pop(query.query_id, None)
-
-    def newest_first(self, workspace: str) -> list[InsightsQuery]:
-        mine = self.queries.get(workspace, {}).values()
-        return sorted(mine, key=lambda q: (q.created, q.query_id), reverse=True)
-
-
-_BOOKS: weakref.WeakKeyDictionary[Any, QueryBook] = weakref.WeakKeyDictionary()
-
-
-def book(call: AwsCall) -> QueryBook:
-    """The query book of the app ``call`` came to (kept by its `QueryAPI`)."""
-    return _BOOKS.setdefault(call.services["queries"], QueryBook())
 
 
 def _seconds(value: int) -> datetime:
@@ -290,10 +211,7 @@ async def get_query_results(call: AwsCall) -> dict[str, Any]:
     query = book(call).get(call.workspace, p["queryId"])
     if query.shows_bodies:
         call.require(Permission.BODIES, "the results of a query that shows bodies")
-    status = query.status
-    if status in ACTIVE:
-        runner = call.services["queries"].runner_for(call.workspace)
-        status = runner.status(query.query_id) or status
+    status = live_status(call, query)
     out: dict[str, Any] = {"queryLanguage": LANGUAGE, "status": status, "results": []}
     if query.statistics:
         out["statistics"] = query.statistics
@@ -352,8 +270,9 @@ async def describe_queries(call: AwsCall) -> dict[str, Any]:
     if "logGroupName" in p:
         name = group_name(call, p["logGroupName"])
         queries = [q for q in queries if q.log_group == name]
+    statuses = {q.query_id: live_status(call, q) for q in queries}
     if "status" in p:
-        queries = [q for q in queries if q.status == p["status"]]
+        queries = [q for q in queries if statuses[q.query_id] == p["status"]]
     if p.get("queryLanguage", LANGUAGE) != LANGUAGE:
         queries = []
     if p.get("nextToken"):
@@ -368,7 +287,7 @@ async def describe_queries(call: AwsCall) -> dict[str, Any]:
     if len(queries) > size:
         last = page[-1]
         token = page_token(call, [_micros(last.created), last.query_id])
-    return {"queries": [q.info() for q in page], "nextToken": token}
+    return {"queries": [q.info(statuses[q.query_id]) for q in page], "nextToken": token}
 
 
 def _micros(when: datetime) -> int:
