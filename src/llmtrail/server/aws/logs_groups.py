@@ -38,7 +38,7 @@ _ARN = re.compile(
 )
 _STATS = (
     "stats min(@timestamp) as first, max(@timestamp) as last,"
-    " min(@ingestionTime) as created, max(@ingestionTime) as ingested, count(*) as events"
+    " min(@ingestionTime) as created, max(@ingestionTime) as ingested"
 )
 
 
@@ -50,8 +50,8 @@ def millis(when: datetime) -> int:
 
 
 def from_millis(value: int) -> datetime:
-    """The instant ``value`` epoch milliseconds name (the wire refuses negative ones); beyond
-    the last day llmtrail timestamps reach."""
+    """The instant ``value`` epoch milliseconds name (the wire refuses negative ones), at
+    most `END_OF_TIME`."""
     try:
         return min(EPOCH + timedelta(milliseconds=value), END_OF_TIME)
     except OverflowError:
