@@ -8,13 +8,15 @@ and response bodies, so both operations need the ``bodies`` permission
 audit log, as a records read is.
 
 Records are selected by llmtrail's own filter-pattern compiler
-(`llmtrail.query.filter_pattern_query`: workspace, time range, JSON filter pattern). Pages
-are keyed by position — ``(timestamp, recordId)``, the stream's total order — not by offset,
-so records arriving while a caller pages (they land at any timestamp: the timestamp is the
-request start) never shift a page: no event is seen twice, none in the range is skipped.
+(`llmtrail.query.filter_pattern_query`: workspace, time range, JSON filter pattern), whose
+statement (a sqlglot tree) is ordered along the stream and resumed after a position here.
+Pages are keyed by position — ``(timestamp, recordId)``, the stream's total order — not by
+offset, so records stored while a caller pages never shift a page: no event is seen twice
+and none stored before the first page is skipped (one stored later, for a request that
+started before the caller's position, is behind it, as a late event is on AWS).
 FilterLogEvents' ``nextToken`` also pins the time range of the first page, so a range that
 ends "now" stops moving. Like AWS, a page holds at most ``limit`` events and about 1 MB of
-messages.
+messages; the store is read `CHUNK` events at a time, so a page costs what it holds.
 """
 
 from __future__ import annotations
