@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -298,14 +298,22 @@ class SavedQueries:
         self.workspace = workspace
         self.namespace = SAVED if workspace == DEFAULT_WORKSPACE else f"{SAVED}/{workspace}"
 
-    def put(self, name: str, query: str, description: str | None = None) -> dict[str, Any]:
+    def put(
+        self,
+        name: str,
+        query: str,
+        description: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Save ``query`` as ``name``; ``extra`` members are kept beside it (the AWS-shaped
+        API's ``queryDefinitionId``, ``logGroupNames`` …)."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise ValidationError(
                 "name", "must be 1 to 128 characters: letters, digits, space, _ . - /"
             )
         with _as_query_string():
             parse_query(query)  # a saved query must at least parse
-        value = {"name": name, "queryString": query, "description": description}
+        value = {**(extra or {}), "name": name, "queryString": query, "description": description}
         self.state.put(self.namespace, name, value)
         return value
 

@@ -192,11 +192,15 @@ class QueryAPI:
     async def cancel(self, request: Request) -> Response:
         """Stop query ``{queryId}``, on a cancel thread: never behind running queries."""
         query_id = request.path_params["query_id"]
-        workspace = principal_of(request.scope).workspace
-        if self.pool.withdraw(_pool_key(workspace, query_id)):  # still waiting: never starts
-            return json_response({"queryId": query_id, "cancelled": True})
-        cancelled = await self.pool.cancel(self.runner_for(workspace).cancel, query_id)
+        cancelled = await self.stop(principal_of(request.scope).workspace, query_id)
         return json_response({"queryId": query_id, "cancelled": cancelled})
+
+    async def stop(self, workspace: str, query_id: str) -> bool:
+        """Withdraw query ``query_id`` of ``workspace`` if it still waits, else cancel it in
+        the engine; whether it was stopped."""
+        if self.pool.withdraw(_pool_key(workspace, query_id)):  # still waiting: never starts
+            return True
+        return bool(await self.pool.cancel(self.runner_for(workspace).cancel, query_id))
 
     def _saved(self, request: Request) -> SavedQueries:
         return self.saved_for(principal_of(request.scope).workspace)

@@ -86,18 +86,12 @@ async def put_query_definition(call: AwsCall) -> dict[str, Any]:
         extra["parameters"] = p["parameters"]
     description = old.get("description") if old is not None else None
     try:
-        await asyncio.to_thread(_put, saved, name, text, description, extra)
+        await asyncio.to_thread(saved.put, name, text, description, extra)
     except ValidationError as exc:  # the saved queries' name rule, or a query that won't parse
         raise AwsError(INVALID, str(exc)) from None
     if old is not None and old["name"] != name:
         await asyncio.to_thread(saved.delete, old["name"])
     return {"queryDefinitionId": ident}
-
-
-def _put(saved: Any, name: str, text: str, description: str | None, extra: dict[str, Any]) -> None:
-    """Save through `SavedQueries.put` (its checks), then keep AWS's members beside it."""
-    value = saved.put(name, text, description)
-    saved.state.put(saved.namespace, name, {**value, **extra})
 
 
 @operation("logs", "DescribeQueryDefinitions", Permission.READ)

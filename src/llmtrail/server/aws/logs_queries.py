@@ -51,7 +51,6 @@ from llmtrail.server.aws.logs_query_book import (
 )
 from llmtrail.server.aws.operations import AwsCall, AwsError, operation
 from llmtrail.server.aws.tokens import page_token, read_page_token
-from llmtrail.server.query_api import _pool_key
 from llmtrail.server.query_pool import QueryLimitExceeded
 
 log = logging.getLogger("llmtrail.aws")
@@ -257,9 +256,7 @@ async def stop_query(call: AwsCall) -> dict[str, Any]:
     if query.status not in ACTIVE:
         raise AwsError(INVALID, f"Query {query.query_id} is not running (it is {query.status}).")
     query.finish("Cancelled")  # before the cancel: the task keeps no rows from here on
-    api = call.services["queries"]
-    if not api.pool.withdraw(_pool_key(call.workspace, query.query_id)):
-        await api.pool.cancel(api.runner_for(call.workspace).cancel, query.query_id)
+    await call.services["queries"].stop(call.workspace, query.query_id)
     return {"success": True}
 
 
