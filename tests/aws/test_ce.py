@@ -1,217 +1,29 @@
-"""Cost Explorer's GetCostAndUsage, GetDimensionValues and GetTags with the official boto3
-``ce`` client against a real server of this module's own, every answer compared with what
-llmtrail's own API says of the same records: ``/api/cost`` for the totals, ``/api/records``
-(each record's stored cost and token counts) for every group.
-
-The server holds gateway calls from the three wire formats and one through an application
-inference profile with cost tags (today), and records ingested on earlier days: Bedrock with
-cache reads and writes in us-west-2, OpenAI with cached tokens, Anthropic, a model without a
-price, a model with a per-request price, and 300 tenants on one day (for pages).
-"""
+"""Cost Explorer's GetCostAndUsage with the official boto3 ``ce`` client against a real
+server of this module's own (the records of `test_ce_expected.served`: every provider, cache
+tokens, a profile's cost tags, per-request charges, 300 tenants), every answer compared with
+what llmtrail's own API says of the same records: ``/api/cost`` for the totals,
+``/api/records`` (each record's stored cost and token counts) for every group; and every
+refusal in AWS's words."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from llmtrail.server.aws.ce import PAGE_SIZE
-from tests.aws.conftest import ACCOUNT, CONFIG, REGION, aws_client, send_traffic
-from tests.aws.test_ce_expected import Item, answered, day, grouped, items, records
-from tests.harness import ServerProcess, call
-
-TENANTS = 300
-TAG_KEYS = ("dept", "team", "cost-center", "tenant_id")
-TRAFFIC = (("openai", "sim/fast", 2), ("anthropic", "sim/smart", 2), ("bedrock", "sim/tiny", 2))
-
-
-def _at(today: date, days_ago: int, hour: int = 10) -> str:
-    moment = datetime(today.year, today.month, today.day, hour, tzinfo=UTC)
-    return (moment - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
-
-
-def ingested(today: date) -> list[dict[str, Any]]:
-    haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
-    profile = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:application-inference-profile/claims1"
-    docs: list[dict[str, Any]] = [
-        {
-            "timestamp": _at(today, 3),
-            "requestId": "ce-bedrock-cached",
-            "provider": "bedrock",
-            "modelId": haiku,
-            "operation": "Converse",
-            "region": "us-west-2",
-            "input": {
-                "inputTokenCount": 100,
-                "cacheReadInputTokenCount": 1000,
-                "cacheWriteInputTokenCount": 50,
-            },
-            "output": {"outputTokenCount": 20},
-            "inferenceProfile": {
-                "arn": profile,
-                "name": "claims",
-                "tags": {"dept": "claims", "team": "claims-ml"},
-            },
-            "requestMetadata": {"team": "search"},
-        },
-        {
-            "timestamp": _at(today, 10),
-            "requestId": "ce-openai-cached",
-            "provider": "openai",
-            "modelId": "gpt-4o-mini",
-            "operation": "ChatCompletions",
-            "input": {"inputTokenCount": 1000, "cacheReadInputTokenCount": 400},
-            "output": {"outputTokenCount": 20},
-            "requestMetadata": {"team": "web"},
-        },
-        {
-            "timestamp": _at(today, 10, 14),
-            "requestId": "ce-anthropic",
-            "provider": "anthropic",
-            "modelId": "claude-3-5-haiku-20241022",
-            "operation": "Messages",
-            "input": {"inputTokenCount": 300, "cacheWriteInputTokenCount": 200},
-            "output": {"outputTokenCount": 80},
-            "requestMetadata": {"dept": "research"},
-        },
-        {
-            "timestamp": _at(today, 3, 12),
-            "requestId": "ce-unpriced",
-            "provider": "corp-gateway",
-            "modelId": "house-model-7",
-            "operation": "ChatCompletions",
-            "input": {"inputTokenCount": 10},
-            "output": {"outputTokenCount": 5},
-        },
-        {
-            "timestamp": _at(today, 2),
-            "requestId": "ce-per-request",
-            "provider": "corp-media",
-            "modelId": "render-1",
-            "operation": "ChatCompletions",
-            "input": {"inputTokenCount": 40},
-            "output": {"outputTokenCount": 8},
-        },
-        {
-            "timestamp": _at(today, 40),
-            "requestId": "ce-nova",
-            "provider": "bedrock",
-            "modelId": "amazon.nova-lite-v1:0",
-            "operation": "Converse",
-            "input": {"inputTokenCount": 5000},
-            "output": {"outputTokenCount": 700},
-        },
-    ]
-    docs += [
-        {
-            "timestamp": _at(today, 5),
-            "requestId": f"ce-tenant-{i}",
-            "provider": "sim",
-            "modelId": "sim/fast",
-            "resolvedModelId": "fast",
-            "operation": "Converse",
-            "input": {"inputTokenCount": 10 + i},
-            "output": {"outputTokenCount": 3 + i % 7},
-            "requestMetadata": {"tenant_id": f"tenant-{i:03d}"},
-        }
-        for i in range(TENANTS)
-    ]
-    return docs
-
-
-@dataclass
-class World:
-    url: str
-    ce: Any
-    today: date
-    start: str  # of the window every test reads
-    end: str
-    docs: list[Any]  # the records of the window, from /api/records
-    profile_arn: str
-
-    def period(self, start: date | str | None = None, end: date | str | None = None) -> Any:
-        return {"Start": str(start or self.start), "End": str(end or self.end)}
-
-    def items(self, *tag_keys: str) -> list[Item]:
-        return items(self.docs, account=ACCOUNT, region=REGION, tag_keys=tag_keys or TAG_KEYS)
-
-    def pages(self, **request: Any) -> list[Any]:
-        """Every page of one GetCostAndUsage request."""
-        pages = []
-        while True:
-            page = self.ce.get_cost_and_usage(**request)
-            pages.append(page)
-            if "NextPageToken" not in page:
-                return pages
-            request = {**request, "NextPageToken": page["NextPageToken"]}
+from tests.aws.conftest import ACCOUNT
+from tests.aws.test_ce_expected import TENANTS, Item, World, answered, day, grouped, served
+from tests.harness import call
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("ce")
-    with ServerProcess(root / "data", config=CONFIG) as proc:
-        status, body = call(
-            proc.url,
-            "PUT",
-            "/api/prices",
-            {
-                "provider": "corp-media",
-                "model": "render-1",
-                "prices": {"input_mtok": "1", "output_mtok": "2", "per_request": "0.01"},
-                "effective_from": "2020-01-01",
-            },
-        )
-        assert status in (200, 201), body
-        today = datetime.now(UTC).date()
-        sent = httpx.post(
-            proc.url + "/api/records",
-            content="\n".join(json.dumps(d) for d in ingested(today)),
-            timeout=60,
-        )
-        assert sent.status_code == 200 and sent.json()["stored"] == TENANTS + 6, sent.text
-        send_traffic(proc.url, TRAFFIC)
-        status, profile = call(
-            proc.url,
-            "POST",
-            "/api/profiles",
-            {
-                "inferenceProfileName": "claims",
-                "modelSource": {"copyFrom": "sim/tiny"},
-                "tags": [
-                    {"key": "dept", "value": "claims"},
-                    {"key": "cost-center", "value": "cc-42"},
-                ],
-            },
-        )
-        assert status == 201, profile
-        runtime = aws_client(proc.url, "bedrock-runtime")
-        runtime.converse(
-            modelId=profile["inferenceProfileArn"],
-            messages=[{"role": "user", "content": [{"text": "a claim"}]}],
-            requestMetadata={"team": "search"},
-        )
-        runtime.close()
-        proc.settle()
-        start, end = today - timedelta(days=45), today + timedelta(days=1)
-        docs = records(proc.url, start.isoformat(), end.isoformat())
-        ce = aws_client(proc.url, "ce")
-        yield World(
-            proc.url,
-            ce,
-            today,
-            start.isoformat(),
-            end.isoformat(),
-            docs,
-            profile["inferenceProfileArn"],
-        )
-        ce.close()
+    yield from served(tmp_path_factory.mktemp("ce"))
 
 
 def refused(world: World, code: str, **request: Any) -> str:
@@ -548,71 +360,3 @@ def test_pages_hold_500_groups_and_tokens_are_bound_to_the_request(world: World)
     with pytest.raises(ClientError) as caught:  # a token of another operation
         world.ce.get_tags(TimePeriod=world.period(), NextPageToken=token)
     assert caught.value.response["Error"]["Code"] == "InvalidNextTokenException"
-
-
-# -- GetDimensionValues and GetTags --------------------------------------------------------------
-def test_dimension_values_are_those_costs_can_be_grouped_by(world: World) -> None:
-    found = world.items()
-    for dimension in ("SERVICE", "USAGE_TYPE", "REGION", "OPERATION", "LINKED_ACCOUNT"):
-        answer = world.ce.get_dimension_values(TimePeriod=world.period(), Dimension=dimension)
-        values = [v["Value"] for v in answer["DimensionValues"]]
-        assert values == sorted({i.dimensions[dimension] for i in found} - {""})
-        assert answer["TotalSize"] == answer["ReturnSize"] == len(values)
-    account = world.ce.get_dimension_values(TimePeriod=world.period(), Dimension="LINKED_ACCOUNT")
-    assert account["DimensionValues"] == [
-        {"Value": ACCOUNT, "Attributes": {"description": "default"}}
-    ]
-    searched = world.ce.get_dimension_values(
-        TimePeriod=world.period(), Dimension="USAGE_TYPE", SearchString="CACHE"
-    )
-    assert searched["DimensionValues"] and all(
-        "cache" in v["Value"] for v in searched["DimensionValues"]
-    )
-    top = world.ce.get_dimension_values(
-        TimePeriod=world.period(),
-        Dimension="SERVICE",
-        SortBy=[{"Key": "UnblendedCost", "SortOrder": "DESCENDING"}],
-        MaxResults=2,
-    )
-    costs = grouped(found, lambda at: "", "SERVICE")
-    ranked = sorted(costs, key=lambda k: costs[k][0], reverse=True)
-    assert [v["Value"] for v in top["DimensionValues"]] == [k[1][0] for k in ranked[:2]]
-    bedrock_only = world.ce.get_dimension_values(
-        TimePeriod=world.period(),
-        Dimension="REGION",
-        Filter={"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}},
-    )
-    assert [v["Value"] for v in bedrock_only["DimensionValues"]] == sorted(
-        {i.dimensions["REGION"] for i in found if i.dimensions["SERVICE"] == "Amazon Bedrock"}
-    )
-
-
-def test_tags_list_keys_and_a_keys_values(world: World) -> None:
-    keys = world.ce.get_tags(TimePeriod=world.period())["Tags"]
-    assert {"dept", "team", "cost-center", "tenant_id", "user_id"} <= set(keys)
-    assert keys == sorted(keys)
-    depts = world.ce.get_tags(TimePeriod=world.period(), TagKey="dept")["Tags"]
-    assert depts == sorted({i.tags["dept"] for i in world.items() if i.tags["dept"]})
-    filtered = world.ce.get_tags(
-        TimePeriod=world.period(),
-        TagKey="team",
-        Filter={"Tags": {"Key": "dept", "Values": ["claims"]}},
-    )["Tags"]
-    assert filtered == sorted(
-        {i.tags["team"] for i in world.items() if i.tags["dept"] == "claims" and i.tags["team"]}
-    )
-    with pytest.raises(ClientError) as caught:
-        world.ce.get_tags(TimePeriod=world.period(), MaxResults=5)
-    assert caught.value.response["Error"]["Code"] == "ValidationException"
-
-
-def test_dimension_values_refuse_what_llmtrail_has_not(world: World) -> None:
-    for request in (
-        {"Dimension": "AZ"},
-        {"Dimension": "SERVICE", "Context": "RESERVATIONS"},
-        {"Dimension": "SERVICE", "SortBy": [{"Key": "UnblendedCost"}], "SearchString": "a"},
-        {"Dimension": "SERVICE", "MaxResults": 5000, "SortBy": [{"Key": "UnblendedCost"}]},
-    ):
-        with pytest.raises(ClientError) as caught:
-            world.ce.get_dimension_values(TimePeriod=world.period(), **request)
-        assert caught.value.response["Error"]["Code"] == "ValidationException", request

@@ -1,18 +1,24 @@
-"""What GetCostAndUsage should answer, worked out from llmtrail's own records API: each
+"""What Cost Explorer should answer, worked out from llmtrail's own records API: each
 record's stored ``cost`` block and token counts (made disjoint by `usage_counts`, the function
 cost uses), named by the documented rules of `ce_names` — and the naming rules themselves,
 which are AWS's facts (billing codes, usage-type suffixes), pinned here.
 
-The helpers are shared by ``test_ce*.py`` and the cost analyzer example's test.
+Shared by ``test_ce*.py`` and the cost analyzer example's test: the helpers, and `served`, a
+server holding gateway calls from the three wire formats and one through an application
+inference profile with cost tags (today), and records ingested on earlier days: Bedrock with
+cache reads and writes in us-west-2, OpenAI with cached tokens, Anthropic, a model without a
+price, a model with a per-request price, and 300 tenants on one day (for pages).
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,8 +26,13 @@ import httpx
 from llmtrail.analytics.model_names import normalise_provider
 from llmtrail.analytics.usage_counts import TokenCounts, usage_counts
 from llmtrail.server.aws.ce_names import billing_code, service_name, usage_type
+from tests.aws.conftest import ACCOUNT, CONFIG, REGION, aws_client, send_traffic
+from tests.harness import ServerProcess, call
 
 ZERO = Decimal(0)
+TENANTS = 300
+TAG_KEYS = ("dept", "team", "cost-center", "tenant_id")
+TRAFFIC = (("openai", "sim/fast", 2), ("anthropic", "sim/smart", 2), ("bedrock", "sim/tiny", 2))
 PARTS = (
     ("input", "inputUsd"),
     ("output", "outputUsd"),
@@ -142,6 +153,189 @@ def answered(pages: Iterable[Any], cost: str = "UnblendedCost") -> Groups:
 
 def day(at: datetime) -> str:
     return at.date().isoformat()
+
+
+# -- the records every Cost Explorer test module serves ------------------------------------------
+def _at(today: date, days_ago: int, hour: int = 10) -> str:
+    moment = datetime(today.year, today.month, today.day, hour, tzinfo=UTC)
+    return (moment - timedelta(days=days_ago)).isoformat().replace("+00:00", "Z")
+
+
+def ingested(today: date) -> list[dict[str, Any]]:
+    haiku = "anthropic.claude-3-5-haiku-20241022-v1:0"
+    profile = f"arn:aws:bedrock:us-west-2:{ACCOUNT}:application-inference-profile/claims1"
+    docs: list[dict[str, Any]] = [
+        {
+            "timestamp": _at(today, 3),
+            "requestId": "ce-bedrock-cached",
+            "provider": "bedrock",
+            "modelId": haiku,
+            "operation": "Converse",
+            "region": "us-west-2",
+            "input": {
+                "inputTokenCount": 100,
+                "cacheReadInputTokenCount": 1000,
+                "cacheWriteInputTokenCount": 50,
+            },
+            "output": {"outputTokenCount": 20},
+            "inferenceProfile": {
+                "arn": profile,
+                "name": "claims",
+                "tags": {"dept": "claims", "team": "claims-ml"},
+            },
+            "requestMetadata": {"team": "search"},
+        },
+        {
+            "timestamp": _at(today, 10),
+            "requestId": "ce-openai-cached",
+            "provider": "openai",
+            "modelId": "gpt-4o-mini",
+            "operation": "ChatCompletions",
+            "input": {"inputTokenCount": 1000, "cacheReadInputTokenCount": 400},
+            "output": {"outputTokenCount": 20},
+            "requestMetadata": {"team": "web"},
+        },
+        {
+            "timestamp": _at(today, 10, 14),
+            "requestId": "ce-anthropic",
+            "provider": "anthropic",
+            "modelId": "claude-3-5-haiku-20241022",
+            "operation": "Messages",
+            "input": {"inputTokenCount": 300, "cacheWriteInputTokenCount": 200},
+            "output": {"outputTokenCount": 80},
+            "requestMetadata": {"dept": "research"},
+        },
+        {
+            "timestamp": _at(today, 3, 12),
+            "requestId": "ce-unpriced",
+            "provider": "corp-gateway",
+            "modelId": "house-model-7",
+            "operation": "ChatCompletions",
+            "input": {"inputTokenCount": 10},
+            "output": {"outputTokenCount": 5},
+        },
+        {
+            "timestamp": _at(today, 2),
+            "requestId": "ce-per-request",
+            "provider": "corp-media",
+            "modelId": "render-1",
+            "operation": "ChatCompletions",
+            "input": {"inputTokenCount": 40},
+            "output": {"outputTokenCount": 8},
+        },
+        {
+            "timestamp": _at(today, 40),
+            "requestId": "ce-nova",
+            "provider": "bedrock",
+            "modelId": "amazon.nova-lite-v1:0",
+            "operation": "Converse",
+            "input": {"inputTokenCount": 5000},
+            "output": {"outputTokenCount": 700},
+        },
+    ]
+    docs += [
+        {
+            "timestamp": _at(today, 5),
+            "requestId": f"ce-tenant-{i}",
+            "provider": "sim",
+            "modelId": "sim/fast",
+            "resolvedModelId": "fast",
+            "operation": "Converse",
+            "input": {"inputTokenCount": 10 + i},
+            "output": {"outputTokenCount": 3 + i % 7},
+            "requestMetadata": {"tenant_id": f"tenant-{i:03d}"},
+        }
+        for i in range(TENANTS)
+    ]
+    return docs
+
+
+@dataclass
+class World:
+    url: str
+    ce: Any
+    today: date
+    start: str  # of the window every test reads
+    end: str
+    docs: list[Any]  # the records of the window, from /api/records
+    profile_arn: str
+
+    def period(self, start: date | str | None = None, end: date | str | None = None) -> Any:
+        return {"Start": str(start or self.start), "End": str(end or self.end)}
+
+    def items(self, *tag_keys: str) -> list[Item]:
+        return items(self.docs, account=ACCOUNT, region=REGION, tag_keys=tag_keys or TAG_KEYS)
+
+    def pages(self, **request: Any) -> list[Any]:
+        """Every page of one GetCostAndUsage request."""
+        pages = []
+        while True:
+            page = self.ce.get_cost_and_usage(**request)
+            pages.append(page)
+            if "NextPageToken" not in page:
+                return pages
+            request = {**request, "NextPageToken": page["NextPageToken"]}
+
+
+def served(root: Path) -> Iterator[World]:
+    """A server of its own under ``root`` holding the records above (a module fixture's
+    body: ``yield from served(...)``)."""
+    with ServerProcess(root / "data", config=CONFIG) as proc:
+        status, body = call(
+            proc.url,
+            "PUT",
+            "/api/prices",
+            {
+                "provider": "corp-media",
+                "model": "render-1",
+                "prices": {"input_mtok": "1", "output_mtok": "2", "per_request": "0.01"},
+                "effective_from": "2020-01-01",
+            },
+        )
+        assert status in (200, 201), body
+        today = datetime.now(UTC).date()
+        sent = httpx.post(
+            proc.url + "/api/records",
+            content="\n".join(json.dumps(d) for d in ingested(today)),
+            timeout=60,
+        )
+        assert sent.status_code == 200 and sent.json()["stored"] == TENANTS + 6, sent.text
+        send_traffic(proc.url, TRAFFIC)
+        status, profile = call(
+            proc.url,
+            "POST",
+            "/api/profiles",
+            {
+                "inferenceProfileName": "claims",
+                "modelSource": {"copyFrom": "sim/tiny"},
+                "tags": [
+                    {"key": "dept", "value": "claims"},
+                    {"key": "cost-center", "value": "cc-42"},
+                ],
+            },
+        )
+        assert status == 201, profile
+        runtime = aws_client(proc.url, "bedrock-runtime")
+        runtime.converse(
+            modelId=profile["inferenceProfileArn"],
+            messages=[{"role": "user", "content": [{"text": "a claim"}]}],
+            requestMetadata={"team": "search"},
+        )
+        runtime.close()
+        proc.settle()
+        start, end = today - timedelta(days=45), today + timedelta(days=1)
+        docs = records(proc.url, start.isoformat(), end.isoformat())
+        ce = aws_client(proc.url, "ce")
+        yield World(
+            proc.url,
+            ce,
+            today,
+            start.isoformat(),
+            end.isoformat(),
+            docs,
+            profile["inferenceProfileArn"],
+        )
+        ce.close()
 
 
 def test_service_names_say_which_provider_served_the_call() -> None:
