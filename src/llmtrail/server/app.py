@@ -27,6 +27,7 @@ from llmtrail.server.aws.router import AwsRouter
 from llmtrail.server.cost_api import CostAPI
 from llmtrail.server.dashboards_api import DashboardsAPI
 from llmtrail.server.gatekeeper import Gatekeeper, allowed_hosts, is_loopback
+from llmtrail.server.import_api import ImportAPI
 from llmtrail.server.keys_api import KeysAPI
 from llmtrail.server.logging_config_api import LoggingConfigAPI
 from llmtrail.server.login import LoginPages
@@ -142,6 +143,7 @@ def create_app(
             *RedactionAPI(runtime.state, runtime.redaction).routes(),
             *RetentionAPI(runtime.state, runtime.retention, runtime.erasure).routes(),
             *LoggingConfigAPI(runtime.logging_config, runtime.logging_configs).routes(),
+            *ImportAPI(runtime).routes(),  # export --format bedrock and import
             *LoginPages(runtime.keys, runtime.sessions, runtime.audit).routes(),
             *WebUI(runtime, queries).routes(),  # the web UI's pages, last
         ],
