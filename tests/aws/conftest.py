@@ -7,8 +7,12 @@ their own server, since one key ends open mode for everyone.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -92,6 +96,32 @@ def send_traffic(url: str, traffic: tuple[tuple[str, str, int], ...] = TRAFFIC) 
         ant.close()
         runtime.close()
     return ids
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "aws"
+
+
+def run_example(name: str, url: str, *args: str, timeout: float = 120) -> str:
+    """Run ``examples/aws/<name>`` as a user would — a separate program given only
+    ``--endpoint-url``, with AWS credentials from the environment (any pair does in open
+    mode) and no AWS configuration files — and return what it printed."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEOPENMODE",
+        "AWS_SECRET_ACCESS_KEY": "not-checked-in-open-mode",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), "--endpoint-url", url, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
 
 
 class AwsServer:

@@ -6,43 +6,20 @@ record's cost and tokens, ``/api/cost`` for the total)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from tests.aws.conftest import ACCOUNT, REGION, AwsServer
+from tests.aws.conftest import ACCOUNT, REGION, AwsServer, run_example
 from tests.aws.test_ce_expected import ZERO, Groups, grouped, items, records
 from tests.harness import call
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "aws" / "cost_analyzer.py"
 DAYS = 30
 Table = dict[tuple[str, ...], tuple[Decimal, int]]
 
 
 def analyzer(url: str) -> str:
-    """Run the example as a user would, with AWS credentials from the environment (any pair
-    does in open mode) and no AWS configuration files."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEOPENMODE",
-        "AWS_SECRET_ACCESS_KEY": "not-checked-in-open-mode",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--endpoint-url", url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    return done.stdout
+    return run_example("cost_analyzer.py", url)
 
 
 def section(text: str, header: str) -> Table:

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,11 +20,11 @@ import openai
 import pytest
 
 from llmtrail.reports.values import FLOAT_PLACES, RATIO_PLACES
-from tests.aws.conftest import REGION, AwsServer
+from tests.aws.conftest import EXAMPLES, REGION, AwsServer, run_example
 from tests.aws.test_logs_support import api_records
 from tests.harness import call
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "aws" / "log_analyzer.py"
+EXAMPLE = EXAMPLES / "log_analyzer.py"
 
 
 def send(url: str, model: str) -> None:
@@ -63,25 +61,9 @@ def send(url: str, model: str) -> None:
 
 
 def analyzer(url: str, *args: str) -> dict[str, Any]:
-    """Run the example as a user would, with AWS credentials from the environment (any pair
-    does in open mode) and no AWS configuration files."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEOPENMODE",
-        "AWS_SECRET_ACCESS_KEY": "not-checked-in-open-mode",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--endpoint-url", url, "--region", REGION, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    report: dict[str, Any] = json.loads(
+        run_example("log_analyzer.py", url, "--region", REGION, *args)
     )
-    assert done.returncode == 0, done.stderr + done.stdout
-    report: dict[str, Any] = json.loads(done.stdout)
     return report
 
 

@@ -5,20 +5,15 @@ configuration, the log group queries name) and through what the next gateway cal
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmtrail.server.aws.router import load_operations
-from tests.aws.conftest import ACCOUNT, REGION, aws_client
+from tests.aws.conftest import ACCOUNT, REGION, aws_client, run_example
 from tests.harness import ServerProcess, call
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "aws" / "logging_manager.py"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/BedrockLogging"
 MESSAGES = [{"role": "user", "content": [{"text": "a prompt only text delivery keeps"}]}]
 
@@ -39,25 +34,9 @@ def runtime(server: ServerProcess) -> Iterator[Any]:
 
 
 def manager(server: ServerProcess, *args: str) -> dict[str, Any]:
-    """Run the example as a user would, with AWS credentials from the environment (any pair
-    does in open mode) and no AWS configuration files."""
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEOPENMODE",
-        "AWS_SECRET_ACCESS_KEY": "not-checked-in-open-mode",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--endpoint-url", server.url, "--region", REGION, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    report: dict[str, Any] = json.loads(
+        run_example("logging_manager.py", server.url, "--region", REGION, *args, timeout=60)
     )
-    assert done.returncode == 0, done.stderr + done.stdout
-    report: dict[str, Any] = json.loads(done.stdout)
     return report
 
 

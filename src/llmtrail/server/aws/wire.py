@@ -87,15 +87,19 @@ def _error_fields(service: str, code: str, status: int | None) -> tuple[str, int
 
 
 class Protocol:
+    """How one protocol reads a request and writes answers and errors; subclasses give the
+    body encoding (`_encode`, `_timestamp`), the headers every answer carries and the
+    error body's fields."""
+
     name = ""
-    content_type = b"application/json"
 
     def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
         """The request's members as wire values."""
         raise NotImplementedError
 
     def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
-        raise NotImplementedError
+        wire = write_output(model.output_shape, output, self._timestamp)
+        return Answer(200, self._headers(target), self._encode(wire))
 
     def error(
         self,
@@ -105,32 +109,28 @@ class Protocol:
         status: int | None,
         fields: dict[str, Any] | None = None,
     ) -> Answer:
+        """AWS's error for ``code``: ``fields`` are the error shape's other members."""
         shape_name, status, query = _error_fields(target.service, code, status)
-        headers: Headers = [(b"x-amzn-errortype", shape_name.encode())]
+        headers: Headers = [(b"x-amzn-errortype", shape_name.encode()), *self._headers(target)]
         if query:
             headers.append((b"x-amzn-query-error", query.encode()))
-        payload = {
-            **self._fields(target, code, fields),
-            "__type": shape_name,
-            "message": message,
-        }
-        return Answer(status, headers, self._encode(target, payload))
-
-    def _fields(self, target: Target, code: str, fields: dict[str, Any] | None) -> Any:
-        """The error shape's other members, shaped as an answer's would be."""
         shape = error_shape(target.service, code)
-        if not fields or shape is None:
-            return {}
-        return write_output(shape, fields, self._timestamp)
+        extra = write_output(shape, fields, self._timestamp) if fields and shape else {}
+        return Answer(
+            status, headers, self._encode({**extra, **self._error_body(shape_name, message)})
+        )
+
+    def _error_body(self, shape_name: str, message: str) -> dict[str, Any]:
+        return {"__type": shape_name, "message": message}
+
+    def _headers(self, target: Target) -> Headers:
+        return [(b"content-type", b"application/json")]
 
     def _timestamp(self, value: datetime, shape: Shape) -> Any:
         return _json_timestamp(value, shape)
 
-    def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
+    def _encode(self, payload: Any) -> bytes:
         return orjson.dumps(payload)
-
-    def _content_type(self, target: Target) -> bytes:
-        return self.content_type
 
 
 class _Json(Protocol):
@@ -147,24 +147,8 @@ class _Json(Protocol):
             raise InputInvalid(["the body must be a JSON object"], serialization=True)
         return value
 
-    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
-        wire = write_output(model.output_shape, output, _json_timestamp)
-        content_type = f"application/x-amz-json-{target.json_version}".encode()
-        return Answer(200, [(b"content-type", content_type)], orjson.dumps(wire))
-
-    def error(
-        self,
-        target: Target,
-        code: str,
-        message: str,
-        status: int | None,
-        fields: dict[str, Any] | None = None,
-    ) -> Answer:
-        answer = super().error(target, code, message, status, fields)
-        content_type = f"application/x-amz-json-{target.json_version}".encode()
-        return Answer(
-            answer.status, [*answer.headers, (b"content-type", content_type)], answer.body
-        )
+    def _headers(self, target: Target) -> Headers:
+        return [(b"content-type", f"application/x-amz-json-{target.json_version}".encode())]
 
 
 class _Cbor(Protocol):
@@ -181,29 +165,14 @@ class _Cbor(Protocol):
             raise InputInvalid(["the body must be a CBOR map"], serialization=True)
         return value
 
-    def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
-        wire = write_output(model.output_shape, output, _cbor_timestamp)
-        return Answer(200, self._headers(), cbor2.dumps(wire))
-
-    def error(
-        self,
-        target: Target,
-        code: str,
-        message: str,
-        status: int | None,
-        fields: dict[str, Any] | None = None,
-    ) -> Answer:
-        answer = super().error(target, code, message, status, fields)
-        return Answer(answer.status, [*answer.headers, *self._headers()], answer.body)
+    def _headers(self, target: Target) -> Headers:
+        return [(b"content-type", b"application/cbor"), (b"smithy-protocol", b"rpc-v2-cbor")]
 
     def _timestamp(self, value: datetime, shape: Shape) -> Any:
         return _cbor_timestamp(value, shape)
 
-    def _encode(self, target: Target, payload: dict[str, Any]) -> bytes:
+    def _encode(self, payload: Any) -> bytes:
         return cbor2.dumps(payload)
-
-    def _headers(self) -> Headers:
-        return [(b"content-type", b"application/cbor"), (b"smithy-protocol", b"rpc-v2-cbor")]
 
 
 class _RestJson(Protocol):
@@ -231,7 +200,7 @@ class _RestJson(Protocol):
             elif where == "header" and wire.lower() in headers:
                 values[name] = headers[wire.lower()]
         if body.strip():
-            decoded = _Json().read(target, scope, body)
+            decoded = JSON.read(target, scope, body)
             if payload:
                 values[payload] = decoded
             else:
@@ -243,7 +212,7 @@ class _RestJson(Protocol):
 
     def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
         shape = model.output_shape
-        headers: Headers = [(b"content-type", b"application/json")]
+        headers = self._headers(target)
         body: dict[str, Any] = {}
         if shape is not None:
             located = {
@@ -254,26 +223,13 @@ class _RestJson(Protocol):
                     wire = shape.members[name].serialization.get("name", name)
                     headers.append((wire.lower().encode(), str(output[name]).encode()))
             body = write_output(
-                shape, {k: v for k, v in output.items() if k not in located}, _json_timestamp
+                shape, {k: v for k, v in output.items() if k not in located}, self._timestamp
             )
         status = int(model.http.get("responseCode", 200))
-        return Answer(status, headers, orjson.dumps(body))
+        return Answer(status, headers, self._encode(body))
 
-    def error(
-        self,
-        target: Target,
-        code: str,
-        message: str,
-        status: int | None,
-        fields: dict[str, Any] | None = None,
-    ) -> Answer:
-        shape_name, status, _ = _error_fields(target.service, code, status)
-        headers: Headers = [
-            (b"x-amzn-errortype", shape_name.encode()),
-            (b"content-type", b"application/json"),
-        ]
-        body = {**self._fields(target, code, fields), "message": message}
-        return Answer(status, headers, orjson.dumps(body))
+    def _error_body(self, shape_name: str, message: str) -> dict[str, Any]:
+        return {"message": message}  # the type travels in x-amzn-ErrorType alone
 
 
 JSON = _Json()
