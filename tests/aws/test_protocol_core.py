@@ -7,11 +7,7 @@ the code AWS would send."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +18,6 @@ from typing import Any
 
 import boto3
 import pytest
-import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -32,6 +27,7 @@ from llmtrail.server.app import create_app
 from llmtrail.server.aws.operations import OPERATIONS, AwsCall, AwsError, operation
 from llmtrail.server.runtime import Runtime
 from tests.aws.conftest import aws_client
+from tests.served import Served
 
 SEEN: list[AwsCall] = []
 
@@ -82,36 +78,6 @@ TEST_OPERATIONS = (
     ("monitoring", "GetInsightRuleReport", Permission.READ, insight_rule_report),
     ("bedrock", "GetCustomModel", Permission.READ, get_custom_model),
 )
-
-
-class Served:
-    """The app behind uvicorn on a thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, lifespan="off", log_level="critical", loop="asyncio")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=5).close()
-                return self
-            except (urllib.error.URLError, ConnectionError):
-                if not self.thread.is_alive():
-                    raise RuntimeError("the server stopped") from None
-                time.sleep(0.02)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join()
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,13 @@ StateStore (the caller's principal put in the scope as the access middleware doe
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
-import socket
-import threading
-import time
-import urllib.error
 from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -30,7 +23,7 @@ from llmtrail.security.audit_chain import entry_key, entry_namespace
 from llmtrail.security.principal import ROLES, SCOPE_KEY, Principal
 from llmtrail.server.audit_api import AuditAPI
 from llmtrail.store.duckdb import Database, DuckDBStateStore
-from tests.harness import call
+from tests.served import Served
 
 KEYS = {
     "admin-a": Principal("admin", "team-a", "k_admin_a", ROLES["admin"], via="bearer"),
@@ -169,36 +162,6 @@ def test_without_an_audit_log_the_routes_answer_503() -> None:
 
 
 # -- the CLI over HTTP -----------------------------------------------------------------------
-
-
-class Served:
-    """The app behind uvicorn on a thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", loop="asyncio")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        while True:  # until it answers; a server that never starts fails the join below
-            try:
-                call(self.url, "GET", "/api/audit/verify")
-                return self
-            except (urllib.error.URLError, ConnectionError):
-                if not self.thread.is_alive():
-                    raise RuntimeError("the server stopped") from None
-                time.sleep(0.02)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join()
-        self.sock.close()
 
 
 def run_cli(url: str, *argv: str) -> tuple[int, str]:

@@ -5,11 +5,7 @@ it over real HTTP."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,6 +28,7 @@ from llmtrail.security.logging_config import (
 from llmtrail.security.principal import ROLES, SCOPE_KEY, Permission, Principal
 from llmtrail.server.logging_config_api import MAX_BODY, PATH, LoggingConfigAPI
 from llmtrail.store.memory import MemoryStateStore
+from tests.served import Served
 
 from .test_logging_config import AWS_BODY
 
@@ -181,33 +177,9 @@ def test_a_body_over_the_limit_is_413(client: TestClient) -> None:
 # -- the CLI, against the app over real HTTP ------------------------------------------------------
 
 
-class Served:
-    """The app behind uvicorn on a thread, on a port of its own."""
-
-    def __init__(self, app: Starlette) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, lifespan="off", log_level="warning", loop="asyncio")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "the server never started"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
-
-
 @pytest.fixture
 def served(parts: Any) -> Iterator[Served]:
-    server = Served(make_app(*parts))
+    server = Served(make_app(*parts)).start()
     yield server
     server.stop()
 
