@@ -111,6 +111,18 @@ class SmtpSettings:
 
 
 @dataclass
+class ObjectSettings:
+    """``[objects]``: where large bodies and archives go. ``url`` is empty (the default:
+    ``objects`` in the data directory), a directory, or ``s3://BUCKET/PREFIX`` through boto3;
+    ``endpoint_url`` points at an S3-compatible store, ``region`` is the bucket's. Credentials
+    come from boto3's standard chain (environment, shared files, roles), never from here."""
+
+    url: str = ""
+    endpoint_url: str = ""
+    region: str = ""
+
+
+@dataclass
 class AccessSettings:
     """``[server]``: who may reach the server. ``allowed_hosts`` are the ``Host`` names it
     answers (empty: the loopback names and the address it is bound to), ``secret_env`` names
@@ -142,6 +154,7 @@ class Settings:
     aliases: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     spool: SpoolSettings = field(default_factory=SpoolSettings)
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
     query: QueryLimits = field(default_factory=QueryLimits)
     metrics: MetricSettings = field(default_factory=MetricSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -227,7 +240,7 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp", "server")
+_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp", "objects", "server")
 
 
 def _env_value(text: str) -> Any:
@@ -303,6 +316,11 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     if "from" in smtp:
         smtp["sender"] = smtp.pop("from")
     s.smtp = SmtpSettings(**_only(smtp, SmtpSettings, f"{where}: [smtp]"))
+    objects = _only(_table(raw, "objects", dict, where), ObjectSettings, f"{where}: [objects]")
+    s.objects = ObjectSettings(**{k: str(v) for k, v in objects.items()})
+    from llmtrail.store.objects import check_object_settings  # names the setting
+
+    check_object_settings(s.objects, f"{where}: [objects]")
     access = _only(_table(raw, "server", dict, where), AccessSettings, f"{where}: [server]")
     hosts = access.get("allowed_hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
