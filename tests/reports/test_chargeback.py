@@ -77,11 +77,10 @@ def test_totals_by_tenant_add_up_to_the_cost_report(dataset: Dataset) -> None:
 @pytest.mark.parametrize(
     ("dimension", "key", "label"),
     [
-        ("tenant_id", lambda r: r.tenant, "tenant"),  # a bare requestMetadata key
+        ("requestMetadata.tenant_id", lambda r: r.tenant, "tenant"),  # a promoted key
         ("requestMetadata.project", lambda r: r.project, "project"),  # a map lookup
         ("modelId", lambda r: r.model, "model"),  # a column
         ("inferenceProfile.tags.dept", lambda r: r.dept, "dept"),  # a tag
-        ("appLabels.dept", lambda r: r.dept, "dept"),  # a key kept in extra
     ],
 )
 def test_any_dimension(
@@ -97,7 +96,10 @@ def test_any_dimension(
         _check_line(line, expected[(line["month"], line["tenant"] or None)])
 
 
-@pytest.mark.parametrize("bad", ["", "input", "requestMetadata", "@timestamp", "timestamp"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "input", "requestMetadata", "@timestamp", "timestamp", "tenant_id", "appLabels.dept"],
+)
 def test_a_path_that_is_no_dimension_is_refused(dataset: Dataset, bad: str) -> None:
     with pytest.raises(ValidationError) as caught:
         chargeback_report(dataset.db, dataset.scope, bad)
@@ -113,15 +115,13 @@ def test_a_hostile_key_is_a_bound_value(dataset: Dataset) -> None:
     )
 
 
-def test_dimensions_resolve_to_columns_lookups_and_pointers() -> None:
+def test_dimensions_resolve_to_columns_and_lookups() -> None:
     schema = RecordSchema()
     promoted = resolve_dimension("requestMetadata.tenant_id", schema)
-    assert (promoted.sql, promoted.params, promoted.label) == ('"meta_tenant_id"', {}, "tenant")
-    lookup = resolve_dimension("requestMetadata.cost.code", schema)
-    assert lookup.sql == '"request_metadata"[$dimension_key]'
-    assert lookup.params == {"dimension_key": "cost.code"}
-    pointer = resolve_dimension("custom.labels.a/b~c", schema)  # a key no column holds
-    assert pointer.sql == "json_extract_string(extra, $dimension_key)"
-    assert pointer.params == {"dimension_key": "/custom/labels/a~1b~0c"}
+    assert (promoted.path, promoted.label) == ("requestMetadata.tenant_id", "tenant")
+    lookup = resolve_dimension(" requestMetadata.cost.code ", schema)
+    assert (lookup.path, lookup.label) == ("requestMetadata.cost.code", "cost.code")
     tokens = resolve_dimension("input.inputTokenCount", schema)
-    assert tokens.sql == 'CAST("input_token_count" AS VARCHAR)'
+    assert (tokens.path, tokens.label) == ("input.inputTokenCount", "inputTokenCount")
+    with pytest.raises(ValidationError):
+        resolve_dimension("custom.labels.a/b~c", schema)  # a key no column holds

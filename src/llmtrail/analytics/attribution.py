@@ -11,11 +11,12 @@ Three groupings of the ``records`` table serve the cost surfaces:
 * `models_seen` — the models records name, with how often and when last, for
   ``prices missing`` (`PriceTable.missing` decides which of them lack a price).
 
-Each is one GROUP BY over hot columns, so it reads only what it sums. The SQL text is built by
-pure functions from the schema's column names (`dimension_sql`) and fixed words; every value —
-time range, workspace, time zone, map keys — is a bound parameter. Money is summed as DECIMAL
-and stays `Decimal` until `to_dict` writes it as a decimal string; it is never a float.
-Periods are calendar days or months in the query's time zone (``timezone(tz, timestamp)``),
+Each is one GROUP BY over hot columns, so it reads only what it sums, built as a syntax tree
+(`llmtrail.query.reads`) and run by the store's `QueryEngine`, DuckDB or ClickHouse alike;
+dimensions are resolved by the query language's resolver (`llmtrail.query.dimensions`), and
+every value — time range, workspace, time zone, map keys — is a literal of the tree. Money is
+summed as DECIMAL and stays `Decimal` until `to_dict` writes it as a decimal string; it is
+never a float. Periods are calendar days or months in the query's time zone,
 so a MONTHLY period in ``Europe/Paris`` starts at the Paris midnight.
 """
 
@@ -28,14 +29,15 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from llmtrail.analytics.dimensions import dimension_sql
+from sqlglot import exp
+
 from llmtrail.analytics.pricing import SeenModel
 from llmtrail.analytics.profile_metrics import ProfileMetrics
 from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import ValidationError
+from llmtrail.query.dialects import is_null, not_null
+from llmtrail.query.reads import Reader, ReadSource, column, count_if, number, string
 from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp
-from llmtrail.store.duckdb.database import Database
-from llmtrail.store.schema import RecordSchema
 
 __all__ = [
     "GRANULARITIES",
@@ -47,7 +49,7 @@ __all__ = [
     "ProfileUsage",
     "Usage",
     "cost_and_usage",
-    "cost_and_usage_sql",
+    "cost_and_usage_tree",
     "models_seen",
     "profile_usage",
 ]
@@ -61,20 +63,32 @@ _TRUNC = {"DAILY": "day", "MONTHLY": "month"}
 _NANO = Decimal("0.000000001")
 _ZERO = Decimal(0)
 
-# The measures every grouping sums, in `Usage` field order.
-_MEASURES = """
-    count(*) AS calls,
-    count(*) - count(cost_total_usd) AS unpriced,
-    coalesce(sum(input_token_count), 0) AS input_tokens,
-    coalesce(sum(output_token_count), 0) AS output_tokens,
-    coalesce(sum(cache_read_input_token_count), 0) AS cache_read_tokens,
-    coalesce(sum(cache_write_input_token_count), 0) AS cache_write_tokens,
-    sum(cost_input_usd) AS input_usd,
-    sum(cost_output_usd) AS output_usd,
-    sum(cost_cache_read_usd) AS cache_read_usd,
-    sum(cost_cache_write_usd) AS cache_write_usd,
-    sum(cost_total_usd) AS total_usd"""
-_RANGE = 'workspace = ? AND "timestamp" >= ? AND "timestamp" < ?'
+
+def _measures(r: Reader) -> list[exp.Expr]:
+    """The measures every grouping sums, in `Usage` field order."""
+    d = r.d
+
+    def col(name: str) -> exp.Expr:
+        return column(name, "r")
+
+    def total(name: str) -> exp.Expr:
+        return exp.Coalesce(this=exp.Sum(this=col(name)), expressions=[number(0)])
+
+    calls = exp.Count(this=exp.Star())
+    priced = exp.Count(this=col("cost_total_usd"))
+    return [
+        exp.alias_(calls, "calls"),
+        exp.alias_(exp.Sub(this=calls.copy(), expression=priced), "unpriced"),
+        exp.alias_(total("input_token_count"), "input_tokens"),
+        exp.alias_(total("output_token_count"), "output_tokens"),
+        exp.alias_(total("cache_read_input_token_count"), "cache_read_tokens"),
+        exp.alias_(total("cache_write_input_token_count"), "cache_write_tokens"),
+        exp.alias_(d.aggregate("sum", col("cost_input_usd")), "input_usd"),
+        exp.alias_(d.aggregate("sum", col("cost_output_usd")), "output_usd"),
+        exp.alias_(d.aggregate("sum", col("cost_cache_read_usd")), "cache_read_usd"),
+        exp.alias_(d.aggregate("sum", col("cost_cache_write_usd")), "cache_write_usd"),
+        exp.alias_(d.aggregate("sum", col("cost_total_usd")), "total_usd"),
+    ]
 
 
 def zone(name: str) -> ZoneInfo:
@@ -111,7 +125,7 @@ class Usage:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Usage:
-        """From the `_MEASURES` columns of a result row, in order."""
+        """From the `_measures` columns of a result row, in order."""
         counts = [int(v or 0) for v in row[:6]]
         amounts = [_money(v) for v in row[6:11]]
         return cls(*counts, *amounts)  # type: ignore[arg-type]
@@ -193,32 +207,29 @@ def _next_period(day: date, granularity: str) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def cost_and_usage_sql(query: CostQuery, schema: RecordSchema) -> tuple[str, list[Any]]:
-    """The statement of ``query`` and its positional parameters (pure)."""
-    params: list[Any] = [query.tz]
+def cost_and_usage_tree(query: CostQuery, r: Reader) -> exp.Select:
+    """The statement of ``query`` for ``r``'s engine (pure)."""
     keys = []
     for i, dimension in enumerate(query.by):
         try:
-            expr, bound = dimension_sql(dimension, schema)
+            keys.append(exp.alias_(r.dimension(dimension), f"key{i}"))
         except ValidationError as exc:
             raise ValidationError("by", exc.message) from None
-        keys.append(f"{expr} AS key{i}")
-        params += bound
-    params += [query.workspace, query.start.astimezone(UTC), query.end.astimezone(UTC)]
-    unit = _TRUNC[query.granularity]
-    grouped = ", ".join(str(n) for n in range(1, len(keys) + 2))
+    period = r.d.local_date(column("timestamp", "r"), query.tz, _TRUNC[query.granularity])
+    grouped = [period, *(k.this for k in keys)]
     order = [
-        "1",
-        "total_usd DESC NULLS LAST",
-        *(f"{n} NULLS LAST" for n in range(2, len(keys) + 2)),
+        exp.Ordered(this=period.copy(), nulls_first=False),
+        exp.Ordered(this=exp.column("total_usd"), desc=True, nulls_first=False),
+        *(exp.Ordered(this=k.this.copy(), nulls_first=False) for k in keys),
     ]
-    sql = (
-        f"SELECT CAST(date_trunc('{unit}', timezone(?, \"timestamp\")) AS DATE) AS period, "
-        + "".join(f"{k}, " for k in keys)
-        + f"{_MEASURES}\nFROM records WHERE {_RANGE}\nGROUP BY {grouped}\n"
-        + f"ORDER BY {', '.join(order)}\nLIMIT {MAX_GROUPS + 1}"
+    return (
+        exp.select(exp.alias_(period.copy(), "period"), *keys, *_measures(r))
+        .from_(r.table("records", "r"))
+        .where(r.in_range("r", query.workspace, query.start, query.end))
+        .group_by(*(g.copy() for g in grouped))
+        .order_by(*order)
+        .limit(MAX_GROUPS + 1)
     )
-    return sql, params
 
 
 def _key(value: Any) -> str | None:
@@ -286,11 +297,12 @@ class CostAndUsage:
         }
 
 
-def cost_and_usage(db: Database, query: CostQuery) -> CostAndUsage:
-    """Run ``query`` over the ``records`` table of ``db``. Raises `ValidationError` on
-    ``by`` for an unknown dimension, or when the answer would pass `MAX_GROUPS` rows."""
-    sql, params = cost_and_usage_sql(query, db.schema)
-    rows = db.read(lambda cursor: cursor.execute(sql, params).fetchall())
+def cost_and_usage(engine: ReadSource, query: CostQuery) -> CostAndUsage:
+    """Run ``query`` over the records of ``engine`` (a `QueryEngine`, or a DuckDB
+    `Database`). Raises `ValidationError` on ``by`` for an unknown dimension, or when the
+    answer would pass `MAX_GROUPS` rows."""
+    r = Reader.of(engine)
+    rows = r.rows(cost_and_usage_tree(query, r))
     if len(rows) > MAX_GROUPS:
         raise ValidationError(
             "by",
@@ -308,18 +320,37 @@ def cost_and_usage(db: Database, query: CostQuery) -> CostAndUsage:
 
 
 # -- one inference profile --------------------------------------------------------------------
-_PROFILE_SQL = f"""
-SELECT {_MEASURES},
-    count(*) FILTER (WHERE status = 'ERROR') AS errors,
-    count(latency_ms) AS timed,
-    coalesce(sum(latency_ms), 0) AS processing_time_ms,
-    coalesce(sum(input_character_count), 0) AS input_characters,
-    coalesce(sum(output_character_count), 0) AS output_characters,
-    count(*) FILTER (WHERE input_character_count IS NULL
-        OR (output_character_count IS NULL AND status IS DISTINCT FROM 'ERROR'))
-        AS records_without_text
-FROM records WHERE {_RANGE} AND inference_profile_arn = ?
-"""
+def _profile_tree(
+    r: Reader, arn: str, start: datetime, end: datetime, workspace: str
+) -> exp.Select:
+    def col(name: str) -> exp.Expr:
+        return column(name, "r")
+
+    def total(name: str) -> exp.Expr:
+        return exp.Coalesce(this=exp.Sum(this=col(name)), expressions=[number(0)])
+
+    failed = exp.EQ(this=col("status"), expression=string("ERROR"))
+    not_failed = exp.NEQ(
+        this=exp.Coalesce(this=col("status"), expressions=[string("")]), expression=string("ERROR")
+    )
+    without_text = exp.or_(
+        is_null(col("input_character_count")),
+        exp.and_(is_null(col("output_character_count")), not_failed),
+    )
+    return (
+        exp.select(
+            *_measures(r),
+            count_if(failed),
+            exp.Count(this=col("latency_ms")),
+            total("latency_ms"),
+            total("input_character_count"),
+            total("output_character_count"),
+            count_if(without_text),
+        )
+        .from_(r.table("records", "r"))
+        .where(r.in_range("r", workspace, start, end))
+        .where(exp.EQ(this=col("inference_profile_arn"), expression=string(arn)))
+    )
 
 
 @dataclass(frozen=True)
@@ -342,16 +373,16 @@ class ProfileUsage:
 
 
 def profile_usage(
-    db: Database,
+    engine: ReadSource,
     profile_arn: str,
     start: datetime,
     end: datetime,
     workspace: str = DEFAULT_WORKSPACE,
 ) -> ProfileUsage:
     """The figures of the records stamped with ``profile_arn`` in ``[start, end)``."""
-    params = [workspace, start.astimezone(UTC), end.astimezone(UTC), profile_arn]
-    found = db.read(lambda cursor: cursor.execute(_PROFILE_SQL, params).fetchone())
-    row: tuple[Any, ...] = found if found is not None else (0,) * 17  # an aggregate: one row
+    r = Reader.of(engine)
+    found = r.rows(_profile_tree(r, profile_arn, start, end, workspace))
+    row: tuple[Any, ...] = found[0] if found else (0,) * 17  # an aggregate: one row
     usage = Usage.from_row(row[:11])
     errors, timed, ms, chars_in, chars_out, without = (int(v or 0) for v in row[11:])
     metrics = ProfileMetrics(
@@ -370,23 +401,41 @@ def profile_usage(
 
 
 # -- models seen ------------------------------------------------------------------------------
-_MODELS_SQL = f"""
-SELECT provider, model_id, resolved_model_id, count(*) AS n, max("timestamp") AS last_seen
-FROM records WHERE {_RANGE} AND model_id IS NOT NULL AND (input_token_count IS NOT NULL
-    OR output_token_count IS NOT NULL OR cost_total_usd IS NOT NULL)
-GROUP BY 1, 2, 3 ORDER BY n DESC, 1, 2, 3 LIMIT {MAX_MODELS}
-"""
+def _models_tree(r: Reader, start: datetime, end: datetime, workspace: str) -> exp.Select:
+    names = ("provider", "model_id", "resolved_model_id")
+    used = exp.or_(
+        *(not_null(column(n, "r")) for n in ("input_token_count", "output_token_count")),
+        not_null(column("cost_total_usd", "r")),
+    )
+    count = exp.Count(this=exp.Star())
+    return (
+        exp.select(
+            *(column(n, "r") for n in names),
+            count,
+            r.d.aggregate("max", column("timestamp", "r")),
+        )
+        .from_(r.table("records", "r"))
+        .where(r.in_range("r", workspace, start, end))
+        .where(not_null(column("model_id", "r")))
+        .where(used)
+        .group_by(*(column(n, "r") for n in names))
+        .order_by(
+            exp.Ordered(this=count.copy(), desc=True),
+            *(exp.Ordered(this=column(n, "r"), nulls_first=False) for n in names),
+        )
+        .limit(MAX_MODELS)
+    )
 
 
 def models_seen(
-    db: Database, start: datetime, end: datetime, workspace: str = DEFAULT_WORKSPACE
+    engine: ReadSource, start: datetime, end: datetime, workspace: str = DEFAULT_WORKSPACE
 ) -> list[SeenModel]:
     """Each (provider, modelId, resolvedModelId) the records of ``[start, end)`` used, most
     seen first (at most `MAX_MODELS`), with its count and last timestamp. A record counts
     when it has a token count or a cost: a call refused before it reached a model (no route,
     a budget) used nothing that a price could be missing for."""
-    params = [workspace, start.astimezone(UTC), end.astimezone(UTC)]
-    rows = db.read(lambda cursor: cursor.execute(_MODELS_SQL, params).fetchall())
+    r = Reader.of(engine)
+    rows = r.rows(_models_tree(r, start, end, workspace))
     return [
         SeenModel(
             provider=provider,

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from llmtrail.analytics.time_zones import time_zone_name
 from llmtrail.errors import NotFound, ValidationError
+from llmtrail.query.dimensions import dimension_name, record_path
 from llmtrail.record import DEFAULT_WORKSPACE, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 
@@ -44,20 +45,6 @@ ACTIONS = ("notify", "refuse")
 MAX_LIMIT_USD = Decimal("1000000000000")
 NAME_MAX = 256
 VALUE_MAX = 256
-# Record fields a budget can watch besides requestMetadata.* and inferenceProfile.tags.*
-FIELDS = (
-    "accountId",
-    "identity.arn",
-    "inferenceProfile.arn",
-    "inferenceProfile.name",
-    "modelId",
-    "operation",
-    "provider",
-    "region",
-    "resolvedModelId",
-    "workspace",
-)
-MAP_PREFIXES = ("requestMetadata.", "inferenceProfile.tags.")
 _CENT = Decimal("0.01")
 _MICRO = Decimal("0.000001")
 _ONE_DAY_US = 86_400_000_000
@@ -124,19 +111,10 @@ def budget_key(workspace: str, name: str) -> str:
 
 
 def validate_dimension(value: Any) -> str:
-    """A dimension is ``requestMetadata.KEY``, ``inferenceProfile.tags.KEY`` or one of
-    `FIELDS`."""
-    if isinstance(value, str):
-        if value in FIELDS:
-            return value
-        for prefix in MAP_PREFIXES:
-            if value.startswith(prefix) and 1 <= len(value) - len(prefix) <= 256:
-                return value
-    raise ValidationError(
-        "dimension",
-        f"must be requestMetadata.KEY, inferenceProfile.tags.KEY or one of {', '.join(FIELDS)};"
-        f" got {value!r}",
-    )
+    """A dimension as cost attribution and reports take it (`dimension_name`: a record field
+    path such as ``requestMetadata.tenant_id``, ``inferenceProfile.tags.dept`` or ``modelId``;
+    a bare ``tenant_id`` is ``requestMetadata.tenant_id``), in its canonical spelling."""
+    return dimension_name(value)
 
 
 def parse_usd(value: Any, field: str = "limitUsd") -> Decimal:
@@ -186,10 +164,7 @@ def make_budget(
 # -- dimensions, months, costs ----------------------------------------------------------------
 @functools.lru_cache(maxsize=1024)
 def _dimension_path(dimension: str) -> tuple[str, ...]:
-    for prefix in MAP_PREFIXES:
-        if dimension.startswith(prefix):
-            return (*prefix[:-1].split("."), dimension[len(prefix) :])
-    return tuple(dimension.split("."))
+    return record_path(dimension)
 
 
 def dimension_value(doc: Mapping[str, Any], dimension: str) -> str | None:

@@ -1,13 +1,15 @@
 """The chargeback statement: per tenant (or any dimension) per local month, what was used
 and what it cost.
 
-The dimension is a record field path (`resolve_dimension`): ``requestMetadata.tenant_id`` by
-default, or any other ``requestMetadata`` key, a column such as ``modelId``, or a tag in
-``extra``. Records without a value form their own line (``tenant`` is null), so the statement
-adds up to the cost report's total. Every request counts, failed ones included (they are
-usually billed nothing). ``totalTokens`` is input + output tokens; cache reads and writes
-are listed apart, as providers count them differently (Bedrock's ``inputTokenCount``
-excludes them, OpenAI's prompt tokens include cached ones). Money stays `Decimal`.
+The dimension is a record field path (`resolve_dimension`, the resolver cost attribution and
+budgets share): ``requestMetadata.tenant_id`` by default, or any other ``requestMetadata``
+key, a column such as ``modelId``, or a profile tag. The statement is a syntax tree run by the
+store's `QueryEngine` (`llmtrail.query.reads`), on DuckDB or ClickHouse. Records without a
+value form their own line (``tenant`` is null), so the statement adds up to the cost report's
+total. Every request counts, failed ones included (they are usually billed nothing).
+``totalTokens`` is input + output tokens; cache reads and writes are listed apart, as
+providers count them differently (Bedrock's ``inputTokenCount`` excludes them, OpenAI's
+prompt tokens include cached ones). Money stays `Decimal`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import duckdb
+from sqlglot import exp
 
+from llmtrail.query.reads import Reader, ReadSource, column, number
 from llmtrail.reports.dimension import DEFAULT_DIMENSION, Dimension, resolve_dimension
 from llmtrail.reports.report import (
     Chart,
@@ -28,21 +31,8 @@ from llmtrail.reports.report import (
     Table,
     figures_of,
 )
-from llmtrail.reports.scope import LOCAL_MONTH, SCOPE_FILTER, ReportScope, fetch_rows
-from llmtrail.store.duckdb.database import Database
+from llmtrail.reports.scope import ReportScope
 
-_STATEMENT = """
-SELECT {month} AS month, {dimension} AS tenant,
-    count(*) AS requests,
-    coalesce(sum(input_token_count), 0) AS input_tokens,
-    coalesce(sum(output_token_count), 0) AS output_tokens,
-    coalesce(sum(cache_read_input_token_count), 0) AS cache_read_tokens,
-    coalesce(sum(cache_write_input_token_count), 0) AS cache_write_tokens,
-    coalesce(sum(cost_total_usd), 0) AS cost_usd,
-    count(*) - count(cost_total_usd) AS unpriced
-FROM records WHERE {scope}
-GROUP BY ALL ORDER BY month, tenant NULLS LAST
-"""
 _SUMMED = ("requests", "inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTokens",
            "totalTokens", "costUsd", "unpriced")  # fmt: skip
 
@@ -66,28 +56,60 @@ def _columns(label: str, *, month: bool) -> tuple[Column, ...]:
 
 
 def chargeback_report(
-    db: Database,
+    engine: ReadSource,
     scope: ReportScope,
     dimension: str = DEFAULT_DIMENSION,
     *,
     now: datetime | None = None,
 ) -> Report:
     """The chargeback statement of ``scope`` by ``dimension`` (a record field path) from the
-    ``records`` table of ``db``. Raises `ValidationError` for a path that is no dimension."""
-    resolved = resolve_dimension(dimension, db.schema)
-    return db.read(
-        lambda cursor: build_chargeback(cursor, scope, resolved, now or datetime.now(UTC))
+    records of ``engine`` (a `QueryEngine`, or a DuckDB `Database`). Raises
+    `ValidationError` for a path that is no dimension."""
+    resolved = resolve_dimension(dimension)
+    r = Reader.of(engine)
+    return build_chargeback(r, scope, resolved, now or datetime.now(UTC))
+
+
+def _statement(r: Reader, scope: ReportScope, dimension: Dimension) -> exp.Select:
+    def total(name: str) -> exp.Expr:
+        return exp.Coalesce(this=exp.Sum(this=column(name, "r")), expressions=[number(0)])
+
+    month = r.d.local_date(column("timestamp", "r"), scope.tz, "month")
+    tenant = r.dimension(dimension.path)
+    calls = exp.Count(this=exp.Star())
+    priced = exp.Count(this=column("cost_total_usd", "r"))
+    cost = r.d.aggregate("sum", column("cost_total_usd", "r"))
+    return (
+        exp.select(
+            exp.alias_(month, "month"),
+            exp.alias_(tenant, "tenant"),
+            exp.alias_(calls, "requests"),
+            exp.alias_(total("input_token_count"), "input_tokens"),
+            exp.alias_(total("output_token_count"), "output_tokens"),
+            exp.alias_(total("cache_read_input_token_count"), "cache_read_tokens"),
+            exp.alias_(total("cache_write_input_token_count"), "cache_write_tokens"),
+            exp.alias_(exp.Coalesce(this=cost, expressions=[number(0)]), "cost_usd"),
+            exp.alias_(exp.Sub(this=calls.copy(), expression=priced), "unpriced"),
+        )
+        .from_(r.table("records", "r"))
+        .where(r.in_range("r", scope.workspace, scope.start, scope.end))
+        .group_by(month.copy(), tenant.copy())
+        .order_by(
+            exp.Ordered(this=month.copy(), nulls_first=False),
+            exp.Ordered(this=tenant.copy(), nulls_first=False),
+        )
     )
 
 
-def build_chargeback(
-    cursor: duckdb.DuckDBPyConnection, scope: ReportScope, dimension: Dimension, now: datetime
-) -> Report:
-    """The chargeback statement, read on ``cursor`` (a DuckDB connection or cursor)."""
-    sql = _STATEMENT.format(month=LOCAL_MONTH, dimension=dimension.sql, scope=SCOPE_FILTER)
+_NAMES = ("month", "tenant", "requests", "input_tokens", "output_tokens", "cache_read_tokens",
+          "cache_write_tokens", "cost_usd", "unpriced")  # fmt: skip
+
+
+def build_chargeback(r: Reader, scope: ReportScope, dimension: Dimension, now: datetime) -> Report:
+    """The chargeback statement, read through ``r``."""
     statement = tuple(
-        _line({"month": r["month"], "tenant": r["tenant"]}, r)
-        for r in fetch_rows(cursor, sql, scope.params() | dimension.params)
+        _line({"month": f"{row['month']:%Y-%m}", "tenant": row["tenant"]}, row)
+        for row in r.dicts(_statement(r, scope, dimension), _NAMES)
     )
     tenants = _totals(statement, "tenant")
     months = _totals(statement, "month")

@@ -257,7 +257,7 @@ class CostAPI:
 
         def work() -> dict[str, Any]:
             start, end = time_range(params, self.clock())
-            seen = models_seen(self.runtime.db, start, end, workspace)
+            seen = models_seen(self.runtime.query_engine, start, end, workspace)
             missing = self.runtime.enricher.table.missing(seen)
             return {
                 "timePeriod": _period(start, end),
@@ -290,7 +290,7 @@ class CostAPI:
             start, end = time_range(params, self.clock(), tz)
             granularity = (params.get("granularity") or "MONTHLY").upper()
             query = CostQuery(start, end, by, granularity, tz, workspace)
-            return cost_and_usage(self.runtime.db, query).to_dict()
+            return cost_and_usage(self.runtime.query_engine, query).to_dict()
 
         return await self._answer(work)
 
@@ -368,7 +368,7 @@ class CostAPI:
         def work() -> dict[str, Any]:
             profile = self.runtime.profiles.get(identifier, workspace=workspace)
             start, end = time_range(params, self.clock())
-            usage = profile_usage(self.runtime.db, profile.arn, start, end, workspace)
+            usage = profile_usage(self.runtime.query_engine, profile.arn, start, end, workspace)
             return {
                 "profile": profile.summary(),
                 "tags": [{"key": k, "value": v} for k, v in profile.tags],

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from llmtrail.errors import Picklable
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.store.schema import RecordSchema
 from llmtrail.store.spans import Span, TracePage, TraceQuery
 
 
@@ -151,9 +152,15 @@ class QueryCancelled(Picklable):
 
 
 class QueryEngine(Protocol):
-    """Runs SQL compiled by `llmtrail.query` for this engine's ``dialect``."""
+    """Runs SQL compiled by `llmtrail.query` (the query language and the read models of
+    `llmtrail.query.reads`) for this engine's ``dialect``."""
 
     dialect: str
+
+    @property
+    def schema(self) -> RecordSchema:
+        """The record schema of the engine's tables (promoted keys included)."""
+        ...
 
     def execute(self, sql: str, query_id: str) -> QueryRows:
         """Run ``sql``; raises `QueryCancelled` when ``cancel(query_id)`` stops it."""

@@ -118,7 +118,7 @@ async def cost(ctx: PageContext) -> View:
     tz = ctx.param("tz", 64) or "UTC"
     tr = ctx.range
     query = CostQuery(tr.start, tr.end, by, granularity, tz, ctx.workspace)
-    answer = await asyncio.to_thread(cost_and_usage, ctx.runtime.db, query)
+    answer = await asyncio.to_thread(cost_and_usage, ctx.runtime.query_engine, query)
     rows = cost_rows(answer.groups)
     periods: dict[Any, Decimal] = {}
     for group in answer.groups:
@@ -162,8 +162,8 @@ async def profiles(ctx: PageContext) -> View:
     def read() -> list[tuple[Any, Any]]:
         ws = ctx.workspace
         page = ctx.runtime.profiles.list(type_equals=APPLICATION, max_results=1000, workspace=ws)
-        db = ctx.runtime.db
-        return [(p, profile_usage(db, p.arn, tr.start, tr.end, ws)) for p in page.profiles]
+        engine = ctx.runtime.query_engine
+        return [(p, profile_usage(engine, p.arn, tr.start, tr.end, ws)) for p in page.profiles]
 
     rows = await asyncio.to_thread(read)
     return View("profiles.j2", {"rows": rows})

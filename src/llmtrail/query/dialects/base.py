@@ -132,6 +132,11 @@ class SqlDialect:
         """The first instant of the month ``months`` after 1970-01."""
         raise NotImplementedError
 
+    def local_date(self, ts: exp.Expr, tz: str, unit: str) -> exp.Expr:
+        """The calendar day (``unit="day"``) or the first day of the month (``"month"``)
+        that ``ts`` falls in, in the IANA time zone ``tz``, as a DATE."""
+        raise NotImplementedError
+
     # -- text -------------------------------------------------------------------------------
     def regex_match(self, text: exp.Expr, pattern: str) -> exp.Expr:
         raise NotImplementedError
@@ -191,6 +196,10 @@ class SqlDialect:
         raise NotImplementedError
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
+        raise NotImplementedError
+
+    def distinct_values(self, value: exp.Expr) -> exp.Expr:
+        """The group's distinct non-``NULL`` values as a list (in no particular order)."""
         raise NotImplementedError
 
     def stddev(self, value: exp.Expr) -> exp.Expr:

@@ -79,6 +79,10 @@ class ClickHouse(SqlDialect):
         text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         return call("toDateTime64", string(text), number(6), string("UTC"))
 
+    def local_date(self, ts: exp.Expr, tz: str, unit: str) -> exp.Expr:
+        name = {"day": "toDate", "month": "toStartOfMonth"}[unit]
+        return call(name, ts, string(tz))
+
     def epoch_us(self, ts: exp.Expr) -> exp.Expr:
         return call("toUnixTimestamp64Micro", ts)
 
@@ -153,6 +157,9 @@ class ClickHouse(SqlDialect):
 
     def any_value(self, value: exp.Expr) -> exp.Expr:
         return call("any", value)
+
+    def distinct_values(self, value: exp.Expr) -> exp.Expr:
+        return call("groupUniqArray", value)  # skips NULL
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
         return exp.ParameterizedAgg(

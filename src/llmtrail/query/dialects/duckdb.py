@@ -74,6 +74,10 @@ class DuckDB(SqlDialect):
         text = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
         return exp.cast(string(text), "TIMESTAMPTZ")
 
+    def local_date(self, ts: exp.Expr, tz: str, unit: str) -> exp.Expr:
+        local = call("timezone", string(tz), ts)
+        return exp.cast(call("date_trunc", string(unit), local), "DATE")
+
     def epoch_us(self, ts: exp.Expr) -> exp.Expr:
         return call("epoch_us", ts)
 
@@ -144,6 +148,9 @@ class DuckDB(SqlDialect):
 
     def any_value(self, value: exp.Expr) -> exp.Expr:
         return call("any_value", value)
+
+    def distinct_values(self, value: exp.Expr) -> exp.Expr:
+        return call("list_distinct", call("list", value))  # list_distinct drops NULL
 
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
         return call("quantile_cont", value, number(repr(fraction)))
