@@ -8,6 +8,12 @@ its bodies inline, even those that lived in the object store, so the archive is 
 re-ingestible with ``llmtrail ingest``). Files are written to a temporary name and renamed,
 so a reader never sees half a file.
 
+When the object store is not a local directory (``[objects] url = "s3://…"``, where several
+servers share one bucket), the same files are objects under its ``archive/`` prefix
+(``s3://bucket/prefix/archive/<workspace>/YYYY/MM/DD/…``), written in one put each (a reader
+never sees half an object either): `archive_location` picks, `DirectoryArchive` and
+`ObjectArchive` are the two places, with the same five operations.
+
 Erasure (`erase_from_archives`) rewrites each file that holds a matching row without it (or
 removes the file when nothing is left): first the record files, collecting the traces of the
 records removed, then the span files, dropping the spans of those traces and of the user or
@@ -19,11 +25,12 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import pyarrow as pa
@@ -32,7 +39,10 @@ import pyarrow.parquet as pq
 
 from llmtrail.record import InvocationRecord
 from llmtrail.store.interfaces import TENANT_ATTRIBUTES, USER_ATTRIBUTES
+from llmtrail.store.objects import DirectoryObjectStore, ObjectStore
 from llmtrail.store.spans import Span
+
+ARCHIVE_PREFIX = "archive/"  # the archive's keys in an object store
 
 RECORD_SCHEMA = pa.schema(
     [
@@ -63,10 +73,108 @@ _BODIES = (
 )
 
 
+def workspace_segment(workspace: str) -> str:
+    """The workspace's folder name: one safe path segment, whatever its name."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", workspace)[:128].lstrip(".") or "_"
+
+
 def workspace_dir(root: Path, workspace: str) -> Path:
-    """The workspace's directory under ``root``: one safe path segment, whatever its name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", workspace)[:128].lstrip(".") or "_"
-    return root / safe
+    """The workspace's directory under ``root``."""
+    return root / workspace_segment(workspace)
+
+
+class ArchiveFiles(Protocol):
+    """Where archive files live; a file is named by a string (a path, or an object's URI)."""
+
+    location: str  # the archive's root, for reports
+
+    def write(self, relative: str, table: pa.Table) -> str:
+        """Write ``table`` as Parquet at ``relative`` (``<workspace>/YYYY/MM/DD/<file>``),
+        whole or not at all; its name."""
+        ...
+
+    def files(self, workspace: str, kind: str) -> list[str]:
+        """The names of the workspace's ``kind`` (records, spans) files, in order."""
+        ...
+
+    def read(self, name: str) -> pa.Table:
+        """The table in file ``name``."""
+        ...
+
+    def replace(self, name: str, table: pa.Table) -> None:
+        """Write ``table`` over file ``name``, whole or not at all."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Remove file ``name``."""
+        ...
+
+
+class DirectoryArchive:
+    """Archive files in a local directory (``DATA_DIR/archive``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def write(self, relative: str, table: pa.Table) -> str:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace(path, table)
+        return str(path)
+
+    def files(self, workspace: str, kind: str) -> list[str]:
+        folder = workspace_dir(self.root, workspace)
+        if not folder.is_dir():
+            return []
+        return [str(p) for p in sorted(folder.rglob(f"{kind}-*.parquet"))]
+
+    def read(self, name: str) -> pa.Table:
+        return pq.read_table(name)
+
+    def replace(self, name: str, table: pa.Table) -> None:
+        _replace(Path(name), table)
+
+    def remove(self, name: str) -> None:
+        Path(name).unlink()
+
+
+class ObjectArchive:
+    """Archive files as objects under ``archive/`` in an object store (an S3 bucket)."""
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self.location = objects.uri(ARCHIVE_PREFIX)
+
+    def write(self, relative: str, table: pa.Table) -> str:
+        key = ARCHIVE_PREFIX + relative
+        with tempfile.TemporaryFile() as f:  # Parquet on disk, then streamed up in parts
+            pq.write_table(table, f, compression="zstd")
+            f.seek(0)
+            return self.objects.put_stream(key, f)
+
+    def files(self, workspace: str, kind: str) -> list[str]:
+        folder = f"{ARCHIVE_PREFIX}{workspace_segment(workspace)}/"
+        names = ((info.uri, info.key.rpartition("/")[2]) for info in self.objects.list(folder))
+        return [uri for uri, n in names if n.startswith(f"{kind}-") and n.endswith(".parquet")]
+
+    def read(self, name: str) -> pa.Table:
+        with self.objects.open(name) as f:
+            return pq.read_table(pa.BufferReader(f.read()))
+
+    def replace(self, name: str, table: pa.Table) -> None:
+        self.write(name[len(self.location) :], table)
+
+    def remove(self, name: str) -> None:
+        self.objects.delete(name)
+
+
+def archive_location(root: Path | None, objects: ObjectStore | None) -> ArchiveFiles | None:
+    """Where archives go: in ``objects`` when it is a shared store (not a local directory),
+    else in the directory ``root`` (None: no archive)."""
+    if objects is not None and not isinstance(objects, DirectoryObjectStore):
+        return ObjectArchive(objects)
+    return DirectoryArchive(root) if root is not None else None
 
 
 def inline_bodies(record: InvocationRecord, read: Callable[[str], bytes]) -> InvocationRecord:
@@ -87,13 +195,13 @@ def inline_bodies(record: InvocationRecord, read: Callable[[str], bytes]) -> Inv
 
 @dataclass
 class ArchiveWriter:
-    """Writes one retention run's archive files; ``written`` lists them."""
+    """Writes one retention run's archive files; ``written`` lists them by workspace."""
 
-    root: Path
+    files: ArchiveFiles
     run: str  # names this run's files, e.g. 20261206T120000Z
-    written: list[Path] = field(default_factory=list)
+    written: dict[str, list[str]] = field(default_factory=dict)
 
-    def records(self, workspace: str, records: Sequence[InvocationRecord]) -> list[Path]:
+    def records(self, workspace: str, records: Sequence[InvocationRecord]) -> list[str]:
         rows: dict[str, list[dict[str, Any]]] = {}
         for r in records:
             meta = r.data.get("requestMetadata") or {}
@@ -112,7 +220,7 @@ class ArchiveWriter:
             )
         return self._write(workspace, "records", rows, RECORD_SCHEMA)
 
-    def spans(self, workspace: str, spans: Sequence[Span]) -> list[Path]:
+    def spans(self, workspace: str, spans: Sequence[Span]) -> list[str]:
         rows: dict[str, list[dict[str, Any]]] = {}
         for s in spans:
             attrs = s.attributes or {}
@@ -131,15 +239,14 @@ class ArchiveWriter:
 
     def _write(
         self, workspace: str, kind: str, by_day: dict[str, list[dict[str, Any]]], schema: pa.Schema
-    ) -> list[Path]:
+    ) -> list[str]:
         out = []
         for day, rows in sorted(by_day.items()):
-            folder = workspace_dir(self.root, workspace) / day
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{kind}-{self.run}-{len(self.written):06d}.parquet"
-            _replace(path, pa.Table.from_pylist(rows, schema=schema))
-            self.written.append(path)
-            out.append(path)
+            count = sum(len(names) for names in self.written.values())
+            relative = f"{workspace_segment(workspace)}/{day}/{kind}-{self.run}-{count:06d}.parquet"
+            name = self.files.write(relative, pa.Table.from_pylist(rows, schema=schema))
+            self.written.setdefault(workspace, []).append(name)
+            out.append(name)
         return out
 
 
@@ -154,35 +261,36 @@ class ArchiveErasure:
 
 
 def erase_from_archives(
-    root: Path,
+    root: Path | None,
     workspace: str,
     *,
     request_ids: Iterable[str] = (),
     user: str | None = None,
     tenant: str | None = None,
     trace_ids: Iterable[str] = (),
+    objects: ObjectStore | None = None,
 ) -> ArchiveErasure:
     """Rewrite the workspace's archive files without the matching rows (see the module
-    docstring); what was removed."""
+    docstring); what was removed. The archive is where `archive_location` puts it."""
     out = ArchiveErasure()
-    folder = workspace_dir(root, workspace)
-    if not folder.is_dir():
+    files = archive_location(root, objects)
+    if files is None:
         return out
     ids, traces = list(request_ids), set(trace_ids)
-    for path in sorted(folder.rglob("records-*.parquet")):
-        table = pq.read_table(path)
+    for name in files.files(workspace, "records"):
+        table = files.read(name)
         drop = _identity_mask(table, user, tenant)
         if ids:
             drop = pc.or_(drop, pc.is_in(table["requestId"], pa.array(ids, pa.string())))
         drop = pc.fill_null(drop, False)
         traces.update(t for t in pc.filter(table["traceId"], drop).to_pylist() if t)
-        out.records += _rewrite(path, table, drop, out)
-    for path in sorted(folder.rglob("spans-*.parquet")):
-        table = pq.read_table(path)
+        out.records += _rewrite(files, name, table, drop, out)
+    for name in files.files(workspace, "spans"):
+        table = files.read(name)
         drop = _identity_mask(table, user, tenant)
         if traces:
             drop = pc.or_(drop, pc.is_in(table["traceId"], pa.array(sorted(traces), pa.string())))
-        out.spans += _rewrite(path, table, pc.fill_null(drop, False), out)
+        out.spans += _rewrite(files, name, table, pc.fill_null(drop, False), out)
     return out
 
 
@@ -194,16 +302,18 @@ def _identity_mask(table: pa.Table, user: str | None, tenant: str | None) -> Any
     return drop
 
 
-def _rewrite(path: Path, table: pa.Table, drop: Any, out: ArchiveErasure) -> int:
+def _rewrite(
+    files: ArchiveFiles, name: str, table: pa.Table, drop: Any, out: ArchiveErasure
+) -> int:
     removed = int(pc.sum(pc.cast(drop, pa.int64())).as_py() or 0)
     if not removed:
         return 0
     kept = table.filter(pc.invert(drop))
     if kept.num_rows:
-        _replace(path, kept)
+        files.replace(name, kept)
         out.files_rewritten += 1
     else:
-        path.unlink()
+        files.remove(name)
         out.files_removed += 1
     return removed
 

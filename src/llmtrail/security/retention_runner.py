@@ -13,6 +13,10 @@ Per workspace with a policy (`llmtrail.security.retention`), in this order:
 then one `DataEraser.reclaim`. Objects go before the rows that name them, so a crash between
 the two leaves a record whose body object is missing (its path still says where it was) rather
 than an object nothing names. ``now`` is given, never read here, so tests set the clock.
+
+Archives go where `archive_location` says: ``archive_root`` while the object store is a local
+directory, the object store's ``archive/`` prefix when it is shared (S3), so that whichever
+server runs retention writes where every server, and erasure, finds them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.record import format_timestamp
-from llmtrail.security.archive import ArchiveWriter, inline_bodies, workspace_dir
+from llmtrail.security.archive import ArchiveWriter, archive_location, inline_bodies
 from llmtrail.security.erasure_files import remove_object
 from llmtrail.security.retention import RetentionPolicies, RetentionPolicy
 from llmtrail.store.interfaces import DataEraser, RecordSelection, SpanSelection, StateStore
@@ -88,11 +92,15 @@ class RetentionRunner:
         policies = self.policies.all()
         if workspace is not None:
             policies = {workspace: policies.get(workspace, RetentionPolicy())}
-        root = str(self.archive_root) if self.archive_root is not None else None
-        report = RetentionReport(now, dry_run, root)
+        files = (
+            archive_location(self.archive_root, self.objects)
+            if self.archive_root is not None
+            else None
+        )
+        report = RetentionReport(now, dry_run, files.location if files is not None else None)
         writer = (
-            ArchiveWriter(self.archive_root, f"{now:%Y%m%dT%H%M%S}Z")
-            if self.archive_root is not None and not dry_run
+            ArchiveWriter(files, f"{now:%Y%m%dT%H%M%S}Z")
+            if files is not None and not dry_run
             else None
         )
         for name, policy in sorted(policies.items()):
@@ -105,9 +113,8 @@ class RetentionRunner:
                 before = policy.cutoff(policy.records_days, now)
                 if before is not None:
                     done.rollups = self.eraser.delete_rollups(name, before=before, dry_run=dry_run)
-            if writer is not None and self.archive_root is not None:
-                folder = workspace_dir(self.archive_root, name)
-                done.archived = [str(p) for p in writer.written if p.is_relative_to(folder)]
+            if writer is not None:
+                done.archived = list(writer.written.get(name, []))
             report.workspaces.append(done)
         if not dry_run and any(w.records or w.bodies or w.spans for w in report.workspaces):
             self.eraser.reclaim()
