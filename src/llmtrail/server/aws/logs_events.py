@@ -58,6 +58,8 @@ MAX_PAGE_BYTES = 1_048_576  # a page holds about 1 MB of messages, as on AWS
 CHUNK = 1000  # events read from the store at a time while a page fills
 _BODY_NAMES = ("input_body_json", "output_body_json")
 _MICRO = timedelta(microseconds=1)
+_FIRST_MICROS = (datetime.min.replace(tzinfo=UTC) - EPOCH) // _MICRO
+_LAST_MICROS = (datetime.max.replace(tzinfo=UTC) - EPOCH) // _MICRO
 
 
 @dataclass(frozen=True, order=True)
@@ -78,6 +80,7 @@ class Position:
             isinstance(value, list)
             and len(value) == 2
             and isinstance(value[0], int)
+            and _FIRST_MICROS <= value[0] <= _LAST_MICROS  # an instant datetime can hold
             and isinstance(value[1], str)
         ):
             return cls(value[0], value[1])
