@@ -122,7 +122,13 @@ class AwsRouter:
     # -- running it -------------------------------------------------------------------------
     async def handle(self, target: Target, scope: Scope, receive: Any, send: Any) -> None:
         request_id = str(uuid.uuid4())
-        answer = await self._answer(target, scope, receive, request_id)
+        try:
+            answer = await self._answer(target, scope, receive, request_id)
+        except Exception:
+            log.exception("%s:%s failed before its handler", target.service, target.operation)
+            answer = target.protocol.error(
+                target, "InternalFailure", "the request failed on the server", 500
+            )
         headers = [*answer.headers, (b"x-amzn-requestid", request_id.encode())]
         headers.append((b"content-length", str(len(answer.body)).encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
@@ -160,10 +166,13 @@ class AwsRouter:
             )
             await self._audit(op, request, answer.status)
             return answer
+        refused = protocol.refused_media_type(scope, body)
+        if refused is not None:
+            return protocol.error(target, "UnsupportedMediaTypeException", refused, 415)
         model = operation_model(target.service, target.operation)
         try:
             raw = protocol.read(target, scope, body)
-            params = read_input(model.input_shape, raw, strings=protocol is REST_JSON)
+            params = read_input(model.input_shape, raw)
         except InputInvalid as exc:
             code = (
                 "SerializationException" if exc.serialization else validation_code(target.service)

@@ -5,7 +5,13 @@ URI and query string) into the Python values a handler sees, checking every cons
 model states — required members, types, enums, lengths, ranges — the way AWS's own
 validation answers: ``1 validation error detected: Value 'x' at 'limit' failed to satisfy
 constraint: Member must have value less than or equal to 10000``. (botocore checks some of
-this on the client; the aws CLI, other SDKs and hand-made requests do not.)
+this on the client; the aws CLI, other SDKs and hand-made requests do not.) Whatever arrives,
+the reader ends in `InputInvalid`, never another exception: integers must fit the shape's
+32 or 64 bits, timestamps must name an instant datetime can hold, and values nest at most
+`MAX_DEPTH` shapes deep (Cost Explorer's ``Expression`` is recursive; without a bound, a
+request nested a thousand ``Not``s deep would exhaust the stack). Text from a URI, query
+string or header arrives as `Text`, and only such values are parsed from text: a JSON body's
+``"5"`` is not an integer, nor its ``"a"`` a list.
 
 `write_output` does the reverse for an answer: members by their wire names, timestamps in
 the protocol's format, `Decimal` amounts as the shape's number or string. A member the shape
@@ -26,9 +32,11 @@ from typing import Any
 
 from botocore.model import Shape
 
-__all__ = ["InputInvalid", "OutputInvalid", "read_input", "write_output"]
+__all__ = ["MAX_DEPTH", "InputInvalid", "OutputInvalid", "Text", "read_input", "write_output"]
 
 MAX_ERRORS = 10
+MAX_DEPTH = 32  # shapes inside shapes; botocore's deepest non-recursive input nests ~10
+_BITS = {"integer": 32, "long": 64}
 
 
 class InputInvalid(Exception):
@@ -42,6 +50,21 @@ class InputInvalid(Exception):
         self.problems = problems
         self.serialization = serialization
 
+    @classmethod
+    def body(cls, message: str) -> InputInvalid:
+        """The body as a whole cannot be read (not JSON, not CBOR): ``message`` alone."""
+        found = cls([message], serialization=True)
+        found.args = (message,)
+        return found
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Text(str):
+    """A value that arrived as text (a URI label, a query-string value, a header): the only
+    values read from text into integers, booleans, timestamps and lists."""
+
 
 class OutputInvalid(Exception):
     """A handler answered something its output shape does not allow."""
@@ -53,10 +76,11 @@ def _shown(value: Any) -> str:
 
 
 class _Reader:
-    def __init__(self, strings: bool) -> None:
-        self.strings = strings  # values came as text (URI, query string, header)
+    def __init__(self) -> None:
         self.problems: list[str] = []
         self.serialization = False
+        self.depth = 0
+        self.wrong_types = 0
 
     def problem(self, path: str, value: Any, rule: str) -> None:
         if len(self.problems) < MAX_ERRORS:
@@ -66,6 +90,7 @@ class _Reader:
 
     def wrong_type(self, path: str, expected: str) -> None:
         self.serialization = True
+        self.wrong_types += 1
         if len(self.problems) < MAX_ERRORS:
             self.problems.append(f"Value at '{path}' must be {expected}")
 
@@ -73,8 +98,17 @@ class _Reader:
         reader = getattr(self, f"_{shape.type_name}", None)
         if reader is None:  # document and other rare types pass through as they came
             return value
-        result = reader(shape, value, path)
-        self._enum(shape, result, path)
+        if self.depth >= MAX_DEPTH:
+            self.problem(path, "...", f"Member must nest at most {MAX_DEPTH} levels deep")
+            return None
+        self.depth += 1
+        wrong = self.wrong_types
+        try:
+            result = reader(shape, value, path)
+        finally:
+            self.depth -= 1
+        if self.wrong_types == wrong:  # a value of the wrong type is not also outside the enum
+            self._enum(shape, result, path)
         return result
 
     def structure(self, shape: Shape, value: Any, path: str) -> dict[str, Any]:
@@ -98,7 +132,7 @@ class _Reader:
     _structure = structure
 
     def _list(self, shape: Shape, value: Any, path: str) -> list[Any]:
-        if self.strings and isinstance(value, str):
+        if isinstance(value, Text):
             value = [value]
         if not isinstance(value, list):
             self.wrong_type(path, "a list")
@@ -127,11 +161,16 @@ class _Reader:
         return value
 
     def _integer(self, shape: Shape, value: Any, path: str) -> int:
-        if self.strings and isinstance(value, str):
+        if isinstance(value, Text) and len(value) <= 100:
             with contextlib.suppress(ValueError):
                 value = int(value)
+        bits = _BITS.get(shape.type_name, 64)
+        low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
         if isinstance(value, bool) or not isinstance(value, int):
             self.wrong_type(path, "an integer")
+            return 0
+        if not low <= value <= high:
+            self.wrong_type(path, f"a {bits}-bit integer (from {low} to {high})")
             return 0
         self._range(shape, value, path)
         return value
@@ -139,21 +178,26 @@ class _Reader:
     _long = _integer
 
     def _double(self, shape: Shape, value: Any, path: str) -> float:
-        if self.strings and isinstance(value, str):
+        if isinstance(value, Text) and len(value) <= 100:
             with contextlib.suppress(ValueError):
                 value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.wrong_type(path, "a number")
             return 0.0
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past a double's range
+            number = math.inf
+        if not math.isfinite(number):
             self.problem(path, value, "Member must be a finite number")
-        self._range(shape, value, path)
-        return float(value)
+            return 0.0
+        self._range(shape, number, path)
+        return number
 
     _float = _double
 
     def _boolean(self, shape: Shape, value: Any, path: str) -> bool:
-        if self.strings and value in ("true", "false"):
+        if isinstance(value, Text) and value in ("true", "false"):
             return bool(value == "true")
         if not isinstance(value, bool):
             self.wrong_type(path, "a boolean")
@@ -161,21 +205,20 @@ class _Reader:
         return value
 
     def _timestamp(self, shape: Shape, value: Any, path: str) -> datetime:
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
         try:
+            if isinstance(value, datetime):
+                return _utc(value)
             if isinstance(value, bool):
                 raise ValueError
             if isinstance(value, int | float):
                 return datetime.fromtimestamp(value, UTC)
-            if isinstance(value, str):
+            if isinstance(value, str) and len(value) <= 100:
                 if re.fullmatch(r"-?\d+(\.\d+)?", value):
                     return datetime.fromtimestamp(float(value), UTC)
-                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+                return _utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
         except (ValueError, OverflowError, OSError):
             pass
-        self.wrong_type(path, "a timestamp (epoch seconds or ISO 8601)")
+        self.wrong_type(path, "a timestamp (epoch seconds or ISO 8601, years 1 to 9999)")
         return datetime.fromtimestamp(0, UTC)
 
     def _blob(self, shape: Shape, value: Any, path: str) -> bytes:
@@ -209,6 +252,11 @@ class _Reader:
             self.problem(path, value, f"Member must have value less than or equal to {high}")
 
 
+def _utc(value: datetime) -> datetime:
+    """``value`` in UTC (naive is UTC); OverflowError past datetime's years."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 _PATTERNS: dict[str, re.Pattern[str] | None] = {}
 
 
@@ -224,13 +272,11 @@ def _matches(pattern: str, value: str) -> bool:
     return compiled is None or compiled.search(value) is not None
 
 
-def read_input(
-    shape: Shape | None, value: dict[str, Any], *, strings: bool = False
-) -> dict[str, Any]:
+def read_input(shape: Shape | None, value: dict[str, Any]) -> dict[str, Any]:
     """The handler's parameters from the wire's values (`InputInvalid` on any problem)."""
     if shape is None:
         return {}
-    reader = _Reader(strings)
+    reader = _Reader()
     out = reader.structure(shape, value, "")
     if reader.problems:
         raise InputInvalid(reader.problems, reader.serialization)

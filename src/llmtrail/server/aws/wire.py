@@ -13,13 +13,23 @@
 
 Each protocol reads a request into wire values (for `shapes.read_input`) and writes an
 answer or an error; nothing here knows an operation's meaning.
+
+Reading is strict about what the protocol is: a body in another media type than the
+protocol's is refused by its ``Content-Type`` (415, as Smithy's servers answer), and CBOR is
+decoded with only the tags Smithy RPC v2 uses — tag 1 (epoch-seconds timestamps) and the
+bignums 2 and 3 — while every other tag cbor2 would interpret (shared references that
+build cycles, regular expressions, MIME messages, …) stays an inert `cbor2.CBORTag` that no
+shape accepts. Map keys must be text, each once, and nothing may follow the body's item.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -29,7 +39,7 @@ from botocore.model import OperationModel, Shape
 
 from llmtrail.capture.gateway.asgi import Scope
 from llmtrail.server.aws.models import error_shape, service_model
-from llmtrail.server.aws.shapes import InputInvalid, write_output
+from llmtrail.server.aws.shapes import InputInvalid, Text, write_output
 
 __all__ = ["CBOR", "JSON", "REST_JSON", "Answer", "Protocol", "Target"]
 
@@ -72,6 +82,54 @@ def _cbor_timestamp(value: datetime, shape: Shape) -> Any:
     return cbor2.CBORTag(1, _epoch(value))
 
 
+def _cbor_epoch(value: Any, immutable: bool) -> Any:
+    """Tag 1: a finite number of epoch seconds datetime can hold, else the tag itself (which
+    the shape reader refuses, naming the member)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            if math.isfinite(value):
+                return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    return cbor2.CBORTag(1, value)
+
+
+def _inert(tag: int) -> Callable[[Any, bool], Any]:
+    def keep(value: Any, immutable: bool) -> Any:
+        return cbor2.CBORTag(tag, value)
+
+    return keep
+
+
+# cbor2's own tags (those it would turn into Python objects), less the bignums and the
+# self-describe marker; 1 is read by `_cbor_epoch`.
+_INERT_TAGS = (0, 4, 5, 25, 28, 29, 30, 35, 36, 37, 52, 54, 100, 256, 258, 260, 261, 1004, 43000)
+_CBOR_TAGS: dict[int, Any] = {1: _cbor_epoch, **{tag: _inert(tag) for tag in _INERT_TAGS}}
+_CBOR_MAX_DEPTH = 64
+
+
+def _cbor_loads(body: bytes) -> Any:
+    stream = io.BytesIO(body)
+    decoder = cbor2.CBORDecoder(
+        stream,
+        semantic_decoders=_CBOR_TAGS,
+        max_depth=_CBOR_MAX_DEPTH,
+        allow_duplicate_keys=False,
+        strict_hashable_types=True,
+    )
+    value = decoder.decode()
+    if stream.tell() != len(body):
+        raise ValueError(f"{len(body) - stream.tell()} bytes follow the body's CBOR item")
+    return value
+
+
+def _media_type(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.decode("latin-1").split(";", 1)[0].strip().lower()
+    return ""
+
+
 def _error_fields(service: str, code: str, status: int | None) -> tuple[str, int, str | None]:
     """The shape name to send as ``__type``, the status, and the query error code (for a
     service that keeps its old query codes) of an error ``code``."""
@@ -92,10 +150,21 @@ class Protocol:
     error body's fields."""
 
     name = ""
+    media_types: tuple[str, ...] = ()  # a body's Content-Type, when it has one
 
     def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
         """The request's members as wire values."""
         raise NotImplementedError
+
+    def refused_media_type(self, scope: Scope, body: bytes) -> str | None:
+        """Why the request's Content-Type is not this protocol's, or None."""
+        found = _media_type(scope)
+        if not body or not found or found in self.media_types:
+            return None
+        return (
+            f"the {self.name} protocol reads a body of Content-Type "
+            f"{' or '.join(self.media_types)}, not {found}"
+        )
 
     def answer(self, target: Target, model: OperationModel, output: dict[str, Any]) -> Answer:
         wire = write_output(model.output_shape, output, self._timestamp)
@@ -135,6 +204,7 @@ class Protocol:
 
 class _Json(Protocol):
     name = "json"
+    media_types = ("application/x-amz-json-1.1", "application/x-amz-json-1.0", "application/json")
 
     def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
         if not body.strip():
@@ -142,9 +212,9 @@ class _Json(Protocol):
         try:
             value = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise InputInvalid([f"the body is not JSON: {exc}"], serialization=True) from exc
+            raise InputInvalid.body(f"the body is not JSON: {exc}") from exc
         if not isinstance(value, dict):
-            raise InputInvalid(["the body must be a JSON object"], serialization=True)
+            raise InputInvalid.body("the body must be a JSON object")
         return value
 
     def _headers(self, target: Target) -> Headers:
@@ -153,16 +223,17 @@ class _Json(Protocol):
 
 class _Cbor(Protocol):
     name = "smithy-rpc-v2-cbor"
+    media_types = ("application/cbor",)
 
     def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
         if not body:
             return {}
         try:
-            value = cbor2.loads(body)
+            value = _cbor_loads(body)
         except Exception as exc:  # cbor2 raises several types for malformed input
-            raise InputInvalid([f"the body is not CBOR: {exc}"], serialization=True) from exc
+            raise InputInvalid.body(f"the body is not CBOR: {exc}") from exc
         if not isinstance(value, dict):
-            raise InputInvalid(["the body must be a CBOR map"], serialization=True)
+            raise InputInvalid.body("the body must be a CBOR map")
         return value
 
     def _headers(self, target: Target) -> Headers:
@@ -177,6 +248,7 @@ class _Cbor(Protocol):
 
 class _RestJson(Protocol):
     name = "rest-json"
+    media_types = ("application/json", "application/x-amz-json-1.1")
 
     def read(self, target: Target, scope: Scope, body: bytes) -> dict[str, Any]:
         model = service_model(target.service).operation_model(target.operation)
@@ -193,12 +265,12 @@ class _RestJson(Protocol):
             where = member.serialization.get("location")
             wire = member.serialization.get("name", name)
             if where == "uri" and wire in target.labels:
-                values[name] = target.labels[wire]
+                values[name] = Text(target.labels[wire])
             elif where == "querystring" and wire in query:
-                found = query[wire]
+                found = [Text(v) for v in query[wire]]
                 values[name] = found if member.type_name == "list" else found[-1]
             elif where == "header" and wire.lower() in headers:
-                values[name] = headers[wire.lower()]
+                values[name] = Text(headers[wire.lower()])
         if body.strip():
             decoded = JSON.read(target, scope, body)
             if payload:
