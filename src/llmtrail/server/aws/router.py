@@ -6,6 +6,15 @@ known ``X-Amz-Target`` prefix (JSON protocols), ``POST /service/<Service>/operat
 (Smithy RPC v2 CBOR), or a registered rest-json operation's method and request URI
 (matched on the raw path, so an ARN label with ``%2F`` stays one label). The front door has
 already proven the caller (`Principal` in the scope) with the signing name `match` reports.
+
+A request that is plainly meant for these APIs but names no operation — an ``X-Amz-Target``
+with an unknown prefix or no operation, a path under the CBOR prefix or a bedrock root that
+no operation has — is claimed too and answered ``UnknownOperationException`` in that
+protocol's shape. Its signing name is the service whose prefix matches regardless of case,
+else the one the caller's credential is scoped to when that is served here, so a signed
+request with a mistyped target learns so rather than that its signature failed. Nothing a
+request carries ends in anything but an AWS-shaped answer: a fault anywhere is a logged
+500 ``InternalFailure``.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ SERVICE_MODULES = (
 JSON_SERVICES = ("logs", "ce", "monitoring")
 CBOR_SERVICE = "monitoring"
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
+_SCOPE = re.compile(rb"Credential=[^/,]*/[^/,]*/[^/,]*/([^/,]*)/")
 
 
 def load_operations() -> dict[tuple[str, str], Operation]:
@@ -94,18 +104,21 @@ class AwsRouter:
 
     # -- which operation --------------------------------------------------------------------
     def match(self, scope: Scope) -> Target | None:
-        method, path = scope["method"], scope["path"]
+        method, path, headers = scope["method"], scope["path"], scope["headers"]
         if method == "POST" and path == "/":
-            target = _header(scope["headers"], b"x-amz-target")
+            target = _header(headers, b"x-amz-target")
+            if not target:
+                return None
+            version = "1.0" if "json-1.0" in _header(headers, b"content-type") else "1.1"
             prefix, _, operation = target.partition(".")
             service = self.targets.get(prefix)
-            if service is None or not operation:
-                return None
-            version = "1.0" if "json-1.0" in _header(scope["headers"], b"content-type") else "1.1"
+            if service is None or not operation:  # answered UnknownOperationException
+                service = self._likely_service(prefix, headers)
+                operation = target
             return Target(service, operation, JSON, json_version=version)
-        if method == "POST" and path.startswith(self.cbor_prefix):
-            operation = path[len(self.cbor_prefix) :]
-            return Target(CBOR_SERVICE, operation, CBOR) if operation else None
+        if path.startswith(self.cbor_prefix) or path + "/" == self.cbor_prefix:
+            operation = path[len(self.cbor_prefix) :] if method == "POST" else ""
+            return Target(CBOR_SERVICE, operation, CBOR)
         if path.split("/", 2)[1] not in self.rest_roots:
             return None
         raw = (scope.get("raw_path") or path.encode()).decode("latin-1").split("?", 1)[0]
@@ -114,7 +127,17 @@ class AwsRouter:
             if found is not None:
                 labels = {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
                 return Target(service, operation, REST_JSON, labels)
-        return None
+        return Target(self.rest[0][2], "", REST_JSON)  # a served root, no operation
+
+    def _likely_service(self, prefix: str, headers: list[tuple[bytes, bytes]]) -> str:
+        """The signing name of a JSON request whose target names no operation: the service
+        whose prefix it is regardless of case, else the served one its credential names."""
+        for known, service in self.targets.items():
+            if known.lower() == prefix.lower():
+                return service
+        scoped = _SCOPE.search(_header(headers, b"authorization").encode("latin-1"))
+        named = scoped.group(1).decode("latin-1") if scoped else ""
+        return named if named in self.targets.values() else "logs"
 
     def operations_of(self, service: str) -> Iterable[Operation]:
         return (op for (s, _), op in self.operations.items() if s == service)
@@ -138,12 +161,9 @@ class AwsRouter:
         protocol = target.protocol
         op = self.operations.get((target.service, target.operation))
         if op is None:
+            status = 404 if protocol is REST_JSON else 400
             return protocol.error(
-                target,
-                "UnknownOperationException",
-                f"llmtrail does not serve {target.service}:{target.operation}; "
-                "docs/aws.md lists the operations it does",
-                400,
+                target, "UnknownOperationException", self._unknown(target, scope), status
             )
         request = Request(scope, receive)
         principal = principal_of(scope)
@@ -193,6 +213,24 @@ class AwsRouter:
         answer = await self._run(op, call, target, model)
         await self._audit(op, request, answer.status)
         return answer
+
+    def _unknown(self, target: Target, scope: Scope) -> str:
+        """What UnknownOperationException says of ``target``."""
+        if target.protocol is JSON:
+            prefixes = ", ".join(f"{p} ({s})" for p, s in sorted(self.targets.items()))
+            return (
+                f"X-Amz-Target {_header(scope['headers'], b'x-amz-target')!r} names no operation "
+                f"llmtrail serves: a target reads <prefix>.<Operation>, the prefix one of "
+                f"{prefixes}; docs/aws.md lists the operations"
+            )
+        if target.protocol is CBOR and not target.operation:
+            return f"a CBOR operation is POST {self.cbor_prefix}<Operation>"
+        if not target.operation:
+            return "no bedrock operation has this method and path (docs/aws.md lists them)"
+        return (
+            f"llmtrail does not serve {target.service}:{target.operation}; "
+            "docs/aws.md lists the operations it does"
+        )
 
     async def _run(self, op: Operation, call: AwsCall, target: Target, model: Any) -> Answer:
         protocol = target.protocol
