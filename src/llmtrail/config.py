@@ -138,6 +138,17 @@ class AccessSettings:
 
 
 @dataclass
+class StoreSettings:
+    """``[store]``: where records, spans and state live. ``url`` is ``duckdb:///PATH``
+    (default: ``llmtrail.duckdb`` in the data directory), ``clickhouse://USER@HOST:8123/DB``
+    (or ``clickhouses://`` for TLS) or ``chdb:///PATH`` (ClickHouse's embedded engine);
+    ``password_env`` names the environment variable holding the ClickHouse password."""
+
+    url: str = ""
+    password_env: str = ""
+
+
+@dataclass
 class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -160,10 +171,17 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     server: AccessSettings = field(default_factory=AccessSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "llmtrail.duckdb"
+        """The DuckDB file ``[store] url`` names (by default in the data directory)."""
+        from llmtrail.store.engines import parse_store_url
+
+        where = parse_store_url(self.store.url, self.data_dir)
+        if where.engine == "duckdb" and where.path is not None:
+            return where.path
+        return self.data_dir / "llmtrail.duckdb"  # unused on ClickHouse
 
 
 # Built-in providers: `sim` always; `openai` when a route names it without defining it.
@@ -224,7 +242,9 @@ def load_settings(
         if name.startswith("LLMTRAIL_") and sep and section.lower() in _ENV_SECTIONS:
             raw.setdefault(section.lower(), {})[key.lower()] = _env_value(text)
     for key, value in (overrides or {}).items():
-        if value is not None:
+        if key == "store" and isinstance(value, str):  # --store URL sets [store] url alone
+            raw["store"] = {**_table(raw, "store", dict, "settings"), "url": value}
+        elif value is not None:
             raw[key] = value
     settings = _build(raw, str(path or "settings"))
     for spec in routes:
@@ -240,7 +260,17 @@ def load_settings(
     return settings
 
 
-_ENV_SECTIONS = ("limits", "spool", "query", "metrics", "alerts", "smtp", "objects", "server")
+_ENV_SECTIONS = (
+    "limits",
+    "spool",
+    "query",
+    "metrics",
+    "alerts",
+    "smtp",
+    "objects",
+    "server",
+    "store",
+)
 
 
 def _env_value(text: str) -> Any:
@@ -326,6 +356,11 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
         raise ConfigError(f"{where}: [server] allowed_hosts must be a list of host names")
     s.server = AccessSettings(**access)
+    store = _only(_table(raw, "store", dict, where), StoreSettings, f"{where}: [store]")
+    s.store = StoreSettings(**{k: str(v) for k, v in store.items()})
+    from llmtrail.store.engines import parse_store_url  # checks the URL, names the setting
+
+    parse_store_url(s.store.url, s.data_dir)
     return s
 
 

@@ -1,7 +1,8 @@
 """Contract suite for SpanStore: every backend passes the same tests.
 
 The `backend` fixture yields a SpanStore and the RecordStore whose records it reads, sharing
-one DuckDB file on the DuckDB backend; a ClickHouse backend adds one parameter here.
+one DuckDB file on the DuckDB backend and one database on ClickHouse (chdb, or
+``CLICKHOUSE_URL``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TRACE_A, TRACE_B, TRACE_C = "a" * 31 + "1", "b" * 31 + "2", "c" * 31 + "3"
 
 
-@pytest.fixture(params=["memory", "duckdb"])
+@pytest.fixture(params=["memory", "duckdb", "clickhouse"])
 def backend(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[SpanStore, RecordStore]]:
@@ -34,6 +35,13 @@ def backend(
     if request.param == "memory":
         records = MemoryRecordStore()
         spans = MemorySpanStore(records)
+    elif request.param == "clickhouse":
+        from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
+        from llmtrail.store.clickhouse.spans import ClickHouseSpanStore
+
+        url = request.getfixturevalue("clickhouse_url")
+        ch = ClickHouseDatabase.open(url, request.getfixturevalue("clickhouse_database"))
+        records, spans = ClickHouseRecordStore(ch), ClickHouseSpanStore(ch)
     else:
         db = Database(tmp_path / "llmtrail.duckdb")
         records, spans = DuckDBRecordStore(db), DuckDBSpanStore(db)

@@ -36,13 +36,8 @@ from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.workers import Workers
-from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
-from llmtrail.store.duckdb.erasure import DuckDBEraser
-from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
-from llmtrail.store.duckdb.metrics import DuckDBRollups
-from llmtrail.store.duckdb.query import DuckDBQueryEngine
+from llmtrail.store.engines import duckdb_or_placeholder, open_stores
 from llmtrail.store.objects import DirectoryObjectStore
-from llmtrail.store.schema import RecordSchema
 
 log = logging.getLogger("llmtrail")
 PRICES_NAMESPACE = "prices"
@@ -52,15 +47,17 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(
-            settings.db_path, RecordSchema(settings.promoted_metadata_keys), settings.query
-        )
-        self.rollups = DuckDBRollups(self.db.schema, top_n=settings.metrics.top_n)
-        self.records = DuckDBRecordStore(self.db, self.rollups)
-        self.metric_store = DuckDBMetricStore(self.db, self.rollups)
+        self.stores = open_stores(settings, writer=server_identity(settings.data_dir))
+        # The DuckDB file for the read models still written in DuckDB's SQL; on ClickHouse a
+        # stand-in that answers 503 naming the engine (`NotOnThisEngine`).
+        self.db = duckdb_or_placeholder(self.stores)
+        self.schema = self.stores.schema
+        self.rollups = self.stores.rollups  # DuckDB's; None on ClickHouse (views keep them)
+        self.records = self.stores.records
+        self.metric_store = self.stores.metric_store
         self.metrics = MetricsService(self.metric_store)
         self.alarms: Any = None  # the alarms API's `Alerting` (set by the app), for the web UI
-        self.state = DuckDBStateStore(self.db)
+        self.state = self.stores.state
         access = settings.server
         try:
             self.secret = load_secret(settings.data_dir, access.secret_env)
@@ -75,13 +72,13 @@ class Runtime:
             if admin_key:
                 self.keys.ensure_env_admin(admin_key)
         except BaseException:
-            self.db.close()
+            self.stores.close()
             raise
         self.sessions = Sessions(self.secret, access.session_hours)
         self.rate_limits = RateLimits()
         self.audit = AuditLog(self.state, server_identity(settings.data_dir))
-        self.spans = DuckDBSpanStore(self.db)  # shares the file; closed with the database
-        self.query_engine = DuckDBQueryEngine(self.db)
+        self.spans = self.stores.spans
+        self.query_engine = self.stores.query_engine
         self.objects = DirectoryObjectStore(settings.data_dir / "objects")
         self.logging_config = LoggingConfigStore(self.state)
         self.logging_configs = LoggingConfigs(self.logging_config)
@@ -104,7 +101,7 @@ class Runtime:
             object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
         )
         archive = settings.data_dir / "archive"
-        self.eraser = DuckDBEraser(self.db, self.rollups)
+        self.eraser = self.stores.eraser
         self.retention = RetentionRunner(self.state, self.eraser, self.objects, archive)
         self.erasure = Eraser(
             self.eraser,
@@ -154,8 +151,8 @@ class Runtime:
 
     def month_spend(self, budgets: list[Budget]) -> dict[str, Decimal]:
         """What each budget's records (of its workspace) cost so far this month, keyed by
-        `Budget.key`."""
-        return month_spend(self.db, budgets)
+        `Budget.key`, read through the query engine (either store)."""
+        return month_spend(self.query_engine, budgets)
 
     def _maintain_metrics_loop(self) -> None:
         while not self._stopping.wait(self.settings.metrics.maintenance_interval_s):
@@ -224,4 +221,4 @@ class Runtime:
         for stop in self.on_close:  # e.g. worker processes the surfaces started
             stop()
         self.pipeline.stop(self.settings.drain_timeout_s)
-        self.db.close()  # checkpoints
+        self.stores.close()  # DuckDB checkpoints

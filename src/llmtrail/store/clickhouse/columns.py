@@ -11,11 +11,13 @@ promoted columns comes back through those columns and needs no note.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from llmtrail.store.paging import epoch_us
 from llmtrail.store.schema import Column, RecordSchema, Type, metadata_column_name
 
 
@@ -63,3 +65,19 @@ def row_values(columns: Sequence[Column], row: Sequence[Any]) -> dict[str, Any]:
         if column.type is Type.MAP and not values[column.name]:
             values[column.name] = None
     return values
+
+
+class Params:
+    """Bound parameters of one query; `bind` returns the placeholder for a value."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def bind(self, value: Any, type_: str) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def micros(self, value: datetime) -> str:
+        """A DateTime64 placeholder for an aware datetime, exact to the microsecond."""
+        return f"fromUnixTimestamp64Micro({self.bind(epoch_us(value), 'Int64')}, 'UTC')"

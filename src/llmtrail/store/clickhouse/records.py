@@ -20,6 +20,7 @@ from typing import Any
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.clickhouse.columns import (
+    Params,
     arrow_table,
     note_empty_maps,
     row_values,
@@ -35,22 +36,6 @@ from llmtrail.store.schema import Type, metadata_column_name
 
 DEFAULT_SPOOL = "main"
 _NO_DEDUPLICATION = {"insert_deduplicate": 0}
-
-
-class _Params:
-    """Bound parameters of one query; `bind` returns the placeholder for a value."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def bind(self, value: Any, type_: str) -> str:
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return f"{{{name}:{type_}}}"
-
-    def micros(self, value: datetime) -> str:
-        """A DateTime64 placeholder for an aware datetime, exact to the microsecond."""
-        return f"fromUnixTimestamp64Micro({self.bind(epoch_us(value), 'Int64')}, 'UTC')"
 
 
 class ClickHouseRecordStore:
@@ -110,7 +95,7 @@ class ClickHouseRecordStore:
         return str(rows[0][0]) if rows else None
 
     def get(self, request_id: str, workspace: str = DEFAULT_WORKSPACE) -> InvocationRecord | None:
-        params = _Params()
+        params = Params()
         where = (
             f"workspace = {params.bind(workspace, 'String')} "
             f"AND request_id = {params.bind(request_id, 'String')}"
@@ -119,7 +104,7 @@ class ClickHouseRecordStore:
         return rows[0][0] if rows else None
 
     def find(self, query: RecordQuery) -> RecordPage:
-        params = _Params()
+        params = Params()
         where = self._conditions(query, params)
         following = query.order == "ingested"
         sort = "ingested_at" if following else "timestamp"
@@ -150,7 +135,7 @@ class ClickHouseRecordStore:
         return RecordPage([record for record, _ in page], next_cursor)
 
     def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
-        params = _Params()
+        params = Params()
         rows = self.db.query(
             f"SELECT workspace, request_id FROM {self.db.table('records')} "
             f"WHERE ingested_at >= {params.micros(since)} "
@@ -164,7 +149,7 @@ class ClickHouseRecordStore:
     ) -> int:
         if not costs:
             return 0
-        params = _Params()
+        params = Params()
         where = (
             f"workspace = {params.bind(workspace, 'String')} "
             f"AND record_id IN {params.bind(list(costs), 'Array(String)')}"
@@ -204,7 +189,7 @@ class ClickHouseRecordStore:
     def close(self) -> None:
         self.db.close()
 
-    def _conditions(self, query: RecordQuery, params: _Params) -> list[str]:
+    def _conditions(self, query: RecordQuery, params: Params) -> list[str]:
         where = [f"workspace = {params.bind(query.workspace, 'String')}"]
         for column, value in (
             ("model_id", query.model_id),
@@ -232,7 +217,7 @@ class ClickHouseRecordStore:
         return where
 
     def _select(
-        self, where: str, params: _Params, order: str, limit: int, *, with_bodies: bool
+        self, where: str, params: Params, order: str, limit: int, *, with_bodies: bool
     ) -> list[tuple[InvocationRecord, dict[str, Any]]]:
         cols = self.schema.record_columns
         select = ", ".join(select_expression(c) for c in cols)
@@ -286,7 +271,7 @@ class ClickHouseRecordStore:
     ) -> set[str]:
         if not ids:
             return set()
-        params = _Params()
+        params = Params()
         where = f"record_id IN {params.bind(ids, 'Array(String)')}"
         if stamps and all(s is not None for s in stamps):
             known = [s for s in stamps if s is not None]
