@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 
 from llmtrail.analytics.attribution import CostQuery, cost_and_usage, models_seen, profile_usage
 from llmtrail.analytics.budget_spend import month_spend
 from llmtrail.analytics.budgets import make_budget
+from llmtrail.analytics.errors import error_groups
+from llmtrail.analytics.timeline import timeline, to_json
 from llmtrail.errors import ValidationError
 from llmtrail.query.dimensions import dimension_path
 from llmtrail.record import InvocationRecord
-from llmtrail.store.duckdb import Database, DuckDBRecordStore
+from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore
 from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.interfaces import QueryEngine
+from llmtrail.store.spans import Span, SpanError
 
 from ..query.differential_records import END, START, WORKSPACE, generated_records
 
@@ -137,3 +142,134 @@ def test_one_dimension_vocabulary(engines: tuple[QueryEngine, QueryEngine], name
             assert exc.field in ("dimension", "by")
             verdicts.append(False)
     assert verdicts == [name in ACCEPTED] * 4
+
+
+# -- error groups and the timeline: records and the spans around them -------------------------
+def _traced(records: list[InvocationRecord]) -> list[InvocationRecord]:
+    """The records again, their traces shared by several calls, some in sessions."""
+    out = generated_records(600)
+    for i, record in enumerate(r for r in out if r.data.get("trace")):
+        record.data["trace"]["traceId"] = f"{i % 40:032x}"
+        if i % 3:
+            record.data["trace"]["sessionId"] = f"session-{i % 15}"
+    return out
+
+
+def _spans(records: list[InvocationRecord]) -> list[list[Span]]:
+    """Workflow → agent → tool around the calls of 30 traces, failing alike (one failure) or
+    apart (two), in two batches: the second sends some spans again, changed."""
+    firsts: dict[str, datetime] = {}
+    for record in records:
+        trace = record.data.get("trace") or {}
+        at = datetime.fromisoformat(record.data["timestamp"].replace("Z", "+00:00"))
+        if "traceId" in trace:
+            firsts[trace["traceId"]] = min(firsts.get(trace["traceId"], at), at)
+    first, again = [], []
+    for n, (trace_id, at) in enumerate(sorted(firsts.items())[:30]):
+        alike = SpanError("ToolError", f"tool {n % 4} failed", "Traceback ...")
+        apart = SpanError("WorkflowError", "gave up", None) if n % 3 == 0 else alike
+        start, end = at - timedelta(seconds=1), at + timedelta(seconds=30)
+        ids = [f"{n:08x}{k:08x}" for k in range(3)]
+        fails = n % 2 == 0
+        steps = [("workflow", None, apart), ("agent", ids[0], alike), ("tool", ids[1], alike)]
+        for (kind, parent, error), span_id in zip(steps, ids, strict=True):
+            span = Span(
+                trace_id, span_id, f"{kind}-{n}", start, end, kind=kind, parent_span_id=parent,
+                status="ERROR" if fails else "OK", error=error if fails else None,
+                session_id=f"session-{n % 15}", app=f"app-{n % 3}", workspace=WORKSPACE,
+            )  # fmt: skip
+            first.append(span)
+            if n % 5 == 0:  # sent again, failing now
+                again.append(replace(span, status="ERROR", error=alike, end=end + timedelta(1)))
+    return [first, again]
+
+
+@pytest.fixture(scope="module")
+def traced(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[QueryEngine, QueryEngine]]:
+    from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
+    from llmtrail.store.clickhouse.query import ClickHouseQueryEngine
+
+    spans_module = pytest.importorskip("llmtrail.store.clickhouse.spans")
+    records = _traced(generated_records(600))
+    batches = _spans(records)
+    db = Database(tmp_path_factory.mktemp("traced") / "llmtrail.duckdb")
+    DuckDBRecordStore(db).append(records)
+    url = request.getfixturevalue("clickhouse_url")
+    click = ClickHouseDatabase.open(url, f"traced_{uuid.uuid4().hex[:12]}")
+    ClickHouseRecordStore(click).append(records)
+    for store in (DuckDBSpanStore(db), spans_module.ClickHouseSpanStore(click)):
+        for batch in batches:
+            store.append(batch)
+    engine = ClickHouseQueryEngine(click)
+    yield DuckDBQueryEngine(db), engine
+    engine.close()
+    click.command(f"DROP DATABASE IF EXISTS `{click.database}`")
+    click.close()
+    db.close()
+
+
+@pytest.mark.parametrize("window", [(START, END), (START + timedelta(days=1), None), (None, None)])
+def test_error_groups(
+    traced: tuple[QueryEngine, QueryEngine], window: tuple[datetime | None, datetime | None]
+) -> None:
+    start, end = window
+    groups = _both(
+        traced,
+        lambda e: [
+            g.to_dict()
+            for g in error_groups(e, workspace=WORKSPACE, start=start, end=end, limit=1000)
+        ],
+    )
+    assert "ToolError" in {g["type"] for g in groups}
+    if start in (None, START):
+        assert "WorkflowError" in {g["type"] for g in groups}
+    assert any("sdk" in g["sources"] and g["apps"] for g in groups)
+
+
+@pytest.mark.parametrize("by", ["trace", "session"])
+def test_timeline(traced: tuple[QueryEngine, QueryEngine], by: str) -> None:
+    rows = _both(
+        traced,
+        lambda e: to_json(timeline(e, workspace=WORKSPACE, start=START, end=END, by=by, limit=60)),
+    )
+    assert rows["invocations"] > rows["requests"] > 0
+    assert any(row["name"] for row in rows["rows"])  # spans around the calls
+
+
+# -- reports ----------------------------------------------------------------------------------
+def _approx(doc: Any) -> Any:
+    """``doc`` with its floats compared approximately (the engines sum in their own order)."""
+    if isinstance(doc, float):
+        return pytest.approx(doc, rel=1e-9)
+    if isinstance(doc, dict):
+        return {k: _approx(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_approx(v) for v in doc]
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("name", "dimension", "tz"),
+    [
+        ("performance", None, "UTC"),
+        ("cost", None, "America/New_York"),
+        ("chargeback", None, "Europe/Paris"),
+        ("chargeback", "modelId", "UTC"),
+        ("chargeback", "inferenceProfile.tags.dept", "Asia/Kolkata"),
+    ],
+)
+def test_reports(
+    engines: tuple[QueryEngine, QueryEngine], name: str, dimension: str | None, tz: str
+) -> None:
+    from llmtrail.reports import ReportScope
+    from llmtrail.reports.render import build_report, render
+
+    scope = ReportScope(START, END, workspace=WORKSPACE, tz=tz)
+    duck, click = (
+        orjson.loads(render(build_report(e, name, scope, dimension=dimension, now=END), "json"))
+        for e in engines
+    )
+    assert duck == _approx(click)
+    assert duck["tables"] and any(t["rows"] for t in duck["tables"].values())

@@ -7,6 +7,11 @@ spans; it is one failure, so a failed span counts only when no child span failed
 type and message (the innermost one, whose stack trace is the deepest). Two calls that fail
 alike under one parent count twice. A model call's record and the client span around it are
 two views of one failure (the provider's error, the app's exception) and stay apart.
+
+Both groupings are syntax trees run by the store's `QueryEngine` (`llmtrail.query.reads`), so
+they answer alike on DuckDB and ClickHouse: a span's latest version is picked by a
+``row_number()`` window, and "a child failed alike" is a left join on the failed children
+grouped by (trace, parent, type, message) — no correlated subquery, which ClickHouse lacks.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlglot import exp
+
 from llmtrail.errors import ValidationError
-from llmtrail.store.duckdb import Database
-from llmtrail.store.schema import metadata_column_name
+from llmtrail.query.reads import Reader, ReadSource, column, number, string
+from llmtrail.query.relations import table_alias
 
 _MAX_GROUPS = 1000
 
@@ -54,58 +61,25 @@ class ErrorGroup:
 
 
 def error_groups(
-    db: Database,
+    engine: ReadSource,
     *,
     workspace: str,
     start: datetime | None,
     end: datetime | None,
     limit: int = 100,
 ) -> list[ErrorGroup]:
-    """The error groups in ``[start, end)``, most frequent first (ties: latest first)."""
-    app = metadata_column_name("application_name")
-    has_app = "application_name" in db.schema.promoted_keys
-    app_expr = f'"{app}"' if has_app else "request_metadata['application_name']"
+    """The error groups in ``[start, end)``, most frequent first (ties: latest first), read
+    through ``engine`` (a `QueryEngine`, or a DuckDB `Database`)."""
     if not 1 <= limit <= _MAX_GROUPS:
         raise ValidationError("limit", f"must be an integer from 1 to {_MAX_GROUPS}")
-    where, params = _range("timestamp", workspace, start, end)
-    record_sql = f"""
-        SELECT coalesce(error_type, error_code, 'unknown') AS type,
-               coalesce(error_message, '') AS message,
-               count(*) AS n, min(timestamp), max(timestamp),
-               list(DISTINCT model_id) FILTER (WHERE model_id IS NOT NULL),
-               list(DISTINCT {app_expr}) FILTER (WHERE {app_expr} IS NOT NULL),
-               max(error_stack_trace), max(request_id), list(DISTINCT source)
-        FROM records
-        WHERE status = 'ERROR' AND {where}
-        GROUP BY 1, 2
-    """
-    span_where, span_params = _range("start_time", workspace, start, end)
-    span_sql = f"""
-        SELECT coalesce(error_type, 'unknown'), coalesce(error_message, ''),
-               count(*), min(start_time), max(start_time), [],
-               list(DISTINCT app) FILTER (WHERE app IS NOT NULL),
-               max(error_stack_trace), NULL, list(DISTINCT source)
-        FROM (
-            SELECT * FROM spans WHERE status = 'ERROR' AND {span_where}
-            QUALIFY row_number() OVER (
-                PARTITION BY trace_id, span_id ORDER BY ingested_at DESC) = 1
-        ) AS failed
-        WHERE NOT EXISTS (
-            SELECT 1 FROM spans AS child
-            WHERE child.workspace = failed.workspace AND child.trace_id = failed.trace_id
-              AND child.parent_span_id = failed.span_id AND child.status = 'ERROR'
-              AND child.error_type IS NOT DISTINCT FROM failed.error_type
-              AND child.error_message IS NOT DISTINCT FROM failed.error_message
-        )
-        GROUP BY 1, 2
-    """
-
-    def run(cursor: Any) -> list[tuple[Any, ...]]:
-        rows = cursor.execute(record_sql, params).fetchall()
-        return rows + cursor.execute(span_sql, span_params).fetchall()
-
+    r = Reader.of(engine)
+    rows = r.rows(_record_groups(r, workspace, start, end))
+    rows += [
+        (*row[:5], [], *row[5:7], None, row[7])
+        for row in r.rows(_span_groups(r, workspace, start, end))
+    ]
     groups: dict[tuple[str, str], ErrorGroup] = {}
-    for row in db.read(run):
+    for row in rows:
         kind, message = str(row[0]), str(row[1])
         group = groups.setdefault((kind, message), ErrorGroup(kind, message))
         group.count += int(row[2])
@@ -123,18 +97,96 @@ def error_groups(
     return ordered[: min(limit, _MAX_GROUPS)]
 
 
-def _range(
-    column: str, workspace: str, start: datetime | None, end: datetime | None
-) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["workspace = ?"]
-    params: list[Any] = [workspace]
-    if start is not None:
-        clauses.append(f"{column} >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append(f"{column} < ?")
-        params.append(end)
-    return " AND ".join(clauses), params
+def _failed(alias: str) -> exp.Expr:
+    return exp.EQ(this=column("status", alias), expression=string("ERROR"))
+
+
+def _record_groups(
+    r: Reader, workspace: str, start: datetime | None, end: datetime | None
+) -> exp.Select:
+    """Failed records by (type, message): count, first and last, models, applications, a
+    stack trace, a request id, sources."""
+    d = r.d
+    kind = exp.Coalesce(
+        this=column("error_type", "r"), expressions=[column("error_code", "r"), string("unknown")]
+    )
+    message = exp.Coalesce(this=column("error_message", "r"), expressions=[string("")])
+    at = column("timestamp", "r")
+    return (
+        exp.select(
+            kind,
+            message,
+            exp.Count(this=exp.Star()),
+            d.aggregate("min", at),
+            d.aggregate("max", at.copy()),
+            d.distinct_values(column("model_id", "r")),
+            d.distinct_values(r.dimension("requestMetadata.application_name")),
+            d.aggregate("max", column("error_stack_trace", "r")),
+            d.aggregate("max", column("request_id", "r")),
+            d.distinct_values(column("source", "r")),
+        )
+        .from_(r.table("records", "r"))
+        .where(exp.and_(_failed("r"), r.in_range("r", workspace, start, end)))
+        .group_by(kind.copy(), message.copy())
+    )
+
+
+def _span_groups(
+    r: Reader, workspace: str, start: datetime | None, end: datetime | None
+) -> exp.Select:
+    """Failed spans (the latest version of each) by (type, message), leaving out a span with
+    a child that failed alike: count, first and last, applications, a stack trace, sources."""
+    d = r.d
+    names = ("trace_id", "span_id", "error_type", "error_message", "start_time", "app",
+             "error_stack_trace", "source")  # fmt: skip
+    latest = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[column("trace_id", "s"), column("span_id", "s")],
+        order=exp.Order(expressions=[exp.Ordered(this=column("ingested_at", "s"), desc=True)]),
+    )
+    versions = (
+        exp.select(*(exp.alias_(column(n, "s"), n) for n in names), exp.alias_(latest, "version"))
+        .from_(r.table("spans", "s"))
+        .where(exp.and_(_failed("s"), r.in_range("s", workspace, start, end, at="start_time")))
+    )
+    keys = ("trace_id", "parent_span_id", "error_type", "error_message")
+    children = (
+        exp.select(
+            *(exp.alias_(column(n, "c"), n) for n in keys),
+            exp.alias_(exp.Max(this=number(1)), "hit"),
+        )
+        .from_(r.table("spans", "c"))
+        .where(exp.and_(_failed("c"), r.in_range("c", workspace, None, None)))
+        .group_by(*(column(n, "c") for n in keys))
+    )
+    same = exp.and_(
+        exp.EQ(this=column("trace_id", "k"), expression=column("trace_id", "f")),
+        exp.EQ(this=column("parent_span_id", "k"), expression=column("span_id", "f")),
+        exp.NullSafeEQ(this=column("error_type", "k"), expression=column("error_type", "f")),
+        exp.NullSafeEQ(this=column("error_message", "k"), expression=column("error_message", "f")),
+    )
+    kind = exp.Coalesce(this=column("error_type", "f"), expressions=[string("unknown")])
+    message = exp.Coalesce(this=column("error_message", "f"), expressions=[string("")])
+    at = column("start_time", "f")
+    no_child = exp.EQ(
+        this=exp.Coalesce(this=column("hit", "k"), expressions=[number(0)]), expression=number(0)
+    )
+    return (
+        exp.select(
+            kind,
+            message,
+            exp.Count(this=exp.Star()),
+            d.aggregate("min", at),
+            d.aggregate("max", at.copy()),
+            d.distinct_values(column("app", "f")),
+            d.aggregate("max", column("error_stack_trace", "f")),
+            d.distinct_values(column("source", "f")),
+        )
+        .from_(exp.Subquery(this=versions, alias=table_alias("f")))
+        .join(exp.Subquery(this=children, alias=table_alias("k")), on=same, join_type="LEFT")
+        .where(exp.and_(exp.EQ(this=column("version", "f"), expression=number(1)), no_child))
+        .group_by(kind.copy(), message.copy())
+    )
 
 
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:

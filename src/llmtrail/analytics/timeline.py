@@ -3,8 +3,10 @@ for the whole request and a dark bar for each model invocation inside it, the to
 at the right — the chart that answers "how many model calls did each request make, and where
 did its time go".
 
-`timeline` reads the rows (records with trace or session ids, and the spans around them);
-`render_png` draws them with matplotlib; `to_json` is the same data for the web UI.
+`timeline` reads the rows (records with trace or session ids, and the spans around them) with
+two syntax trees run by the store's `QueryEngine` (`llmtrail.query.reads`), alike on DuckDB
+and ClickHouse; `render_png` draws them with matplotlib; `to_json` is the same data for the
+web UI.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlglot import exp
+
 from llmtrail.errors import ValidationError
-from llmtrail.store.duckdb import Database
+from llmtrail.query.dialects import not_null
+from llmtrail.query.reads import Reader, ReadSource, column, number, string
 
 MAX_ROWS = 1000
 
@@ -62,7 +67,7 @@ class RequestRow:
 
 
 def timeline(
-    db: Database,
+    engine: ReadSource,
     *,
     workspace: str,
     start: datetime | None,
@@ -70,37 +75,43 @@ def timeline(
     by: str = "trace",
     limit: int = 50,
 ) -> list[RequestRow]:
-    """The latest ``limit`` requests started in ``[start, end)``, oldest first."""
+    """The latest ``limit`` requests started in ``[start, end)``, oldest first, read through
+    ``engine`` (a `QueryEngine`, or a DuckDB `Database`)."""
     if by not in ("trace", "session"):
         raise ValidationError("by", "must be trace or session")
     if not 1 <= limit <= MAX_ROWS:
         raise ValidationError("limit", f"must be an integer from 1 to {MAX_ROWS}")
     key = "trace_id" if by == "trace" else "session_id"
-    clauses: list[str] = [f"{key} IS NOT NULL", "workspace = ?"]
-    params: list[Any] = [workspace]
-    if start is not None:
-        clauses.append("timestamp >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append("timestamp < ?")
-        params.append(end)
-    record_sql = f"""
-        SELECT {key}, timestamp, coalesce(latency_ms, 0), model_id, status, request_id
-        FROM records WHERE {" AND ".join(clauses)}
-        ORDER BY timestamp, record_id
-    """
-    span_sql = f"""
-        SELECT {key}, min(start_time), max(end_time), arg_min(name, start_time)
-        FROM spans WHERE {key} = ANY(?) AND workspace = ? GROUP BY 1
-    """
-
-    def run(cursor: Any) -> tuple[list[Any], list[Any]]:
-        records = cursor.execute(record_sql, params).fetchall()
-        keys = sorted({row[0] for row in records})
-        spans = cursor.execute(span_sql, [keys, workspace]).fetchall() if keys else []
-        return records, spans
-
-    records, spans = db.read(run)
+    r = Reader.of(engine)
+    in_range = exp.and_(not_null(column(key, "r")), r.in_range("r", workspace, start, end))
+    record_sql = (
+        exp.select(
+            column(key, "r"),
+            column("timestamp", "r"),
+            exp.Coalesce(this=column("latency_ms", "r"), expressions=[number(0)]),
+            column("model_id", "r"),
+            column("status", "r"),
+            column("request_id", "r"),
+        )
+        .from_(r.table("records", "r"))
+        .where(in_range)
+        .order_by(column("timestamp", "r"), column("record_id", "r"))
+    )
+    keys = exp.select(column(key, "r")).from_(r.table("records", "r")).where(in_range.copy())
+    span_sql = (
+        exp.select(
+            column(key, "s"),
+            r.d.aggregate("min", column("start_time", "s")),
+            r.d.aggregate("max", column("end_time", "s")),
+            r.d.arg_min(column("name", "s"), column("start_time", "s")),
+        )
+        .from_(r.table("spans", "s"))
+        .where(exp.EQ(this=column("workspace", "s"), expression=string(workspace)))
+        .where(exp.In(this=column(key, "s"), query=exp.Subquery(this=keys)))
+        .group_by(column(key, "s"))
+    )
+    records = r.rows(record_sql)
+    spans = r.rows(span_sql) if records else []
     rows: dict[str, RequestRow] = {}
     calls: dict[str, list[tuple[datetime, float, str, str, str]]] = {}
     for k, at, latency, model, status, request_id in records:

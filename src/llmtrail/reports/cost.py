@@ -1,8 +1,9 @@
 """The cost report: total spend, spend by model, by usage type and per local day.
 
 Costs are the ones stored on each record at capture (``cost_*_usd``, DECIMAL(38,9), with the
-``price_version`` used), summed in DuckDB as DECIMAL and carried as `Decimal` to the
-renderers — never a float. A record without a cost (its model had no price) adds nothing to
+``price_version`` used), summed by the store's engine (DuckDB or ClickHouse, through syntax
+trees: `llmtrail.query.reads`) as DECIMAL and carried as `Decimal` to the renderers — never
+a float. A record without a cost (its model had no price) adds nothing to
 the sums and is counted as *unpriced*, per model, so a gap in the price table shows instead
 of hiding in a low total.
 
@@ -17,8 +18,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import duckdb
+from sqlglot import exp
 
+from llmtrail.query.reads import Reader, ReadSource, column, number
 from llmtrail.reports.report import (
     Chart,
     ChartKind,
@@ -28,8 +30,7 @@ from llmtrail.reports.report import (
     Table,
     figures_of,
 )
-from llmtrail.reports.scope import LOCAL_DAY, SCOPE_FILTER, ReportScope, fetch_rows
-from llmtrail.store.duckdb.database import Database
+from llmtrail.reports.scope import ReportScope, local_date, scoped
 
 ZERO = Decimal(0)
 # (key, label, cost column, token column)
@@ -39,31 +40,35 @@ USAGE_TYPES = (
     ("cacheRead", "Cache read", "cost_cache_read_usd", "cache_read_input_token_count"),
     ("cacheWrite", "Cache write", "cost_cache_write_usd", "cache_write_input_token_count"),
 )
-_SUMS = ",\n".join(
-    f"coalesce(sum({cost}), 0) AS {key}_usd, coalesce(sum({tokens}), 0) AS {key}_tokens"
-    for key, _, cost, tokens in USAGE_TYPES
-)
-_MEASURES = f"""
-    count(*) AS invocations,
-    count(*) - count(cost_total_usd) AS unpriced,
-    coalesce(sum(cost_total_usd), 0) AS total_usd,
-    {_SUMS}
-"""
-_SUMMARY = f"""
-SELECT {_MEASURES},
-    string_agg(DISTINCT price_version, ', ' ORDER BY price_version) AS price_versions
-FROM records WHERE {SCOPE_FILTER}
-"""
-_BY_MODEL = f"""
-SELECT model_id AS model, {_MEASURES}
-FROM records WHERE {SCOPE_FILTER}
-GROUP BY ALL ORDER BY total_usd DESC, model NULLS LAST
-"""
-_BY_DAY = f"""
-SELECT {LOCAL_DAY} AS day, {_MEASURES}
-FROM records WHERE {SCOPE_FILTER}
-GROUP BY ALL ORDER BY day
-"""
+
+
+def _measures(r: Reader) -> list[exp.Expr]:
+    """Invocations, unpriced ones, the total and each usage type's cost and tokens."""
+
+    def total(name: str) -> exp.Expr:
+        return exp.Coalesce(this=r.d.aggregate("sum", column(name, "r")), expressions=[number(0)])
+
+    calls = exp.Count(this=exp.Star())
+    priced = exp.Count(this=column("cost_total_usd", "r"))
+    return [
+        exp.alias_(calls, "invocations"),
+        exp.alias_(exp.Sub(this=calls.copy(), expression=priced), "unpriced"),
+        exp.alias_(total("cost_total_usd"), "total_usd"),
+        *(
+            part
+            for key, _, cost, tokens in USAGE_TYPES
+            for part in (
+                exp.alias_(total(cost), f"{key}_usd"),
+                exp.alias_(total(tokens), f"{key}_tokens"),
+            )
+        ),
+    ]
+
+
+def _names(first: str | None) -> list[str]:
+    keys = [n for key, _, _, _ in USAGE_TYPES for n in (f"{key}_usd", f"{key}_tokens")]
+    return [*([first] if first else []), "invocations", "unpriced", "total_usd", *keys]
+
 
 N, M, T = Kind.INT, Kind.MONEY, Kind.TEXT
 _COST_COLUMNS = (
@@ -93,15 +98,33 @@ DAY_COLUMNS = (
 )
 
 
-def cost_report(db: Database, scope: ReportScope, *, now: datetime | None = None) -> Report:
-    """The cost report of ``scope`` from the ``records`` table of ``db``."""
-    return db.read(lambda cursor: build_cost(cursor, scope, now or datetime.now(UTC)))
+def cost_report(engine: ReadSource, scope: ReportScope, *, now: datetime | None = None) -> Report:
+    """The cost report of ``scope`` from the records of ``engine`` (a `QueryEngine`, or a
+    DuckDB `Database`)."""
+    return build_cost(Reader.of(engine), scope, now or datetime.now(UTC))
 
 
-def build_cost(cursor: duckdb.DuckDBPyConnection, scope: ReportScope, now: datetime) -> Report:
-    """The cost report, read on ``cursor`` (a DuckDB connection or cursor)."""
-    params = scope.params()
-    s = fetch_rows(cursor, _SUMMARY, params)[0]
+def build_cost(r: Reader, scope: ReportScope, now: datetime) -> Report:
+    """The cost report, read through ``r``."""
+    versions = r.d.distinct_values(column("price_version", "r"))
+    summary = r.rows(scoped(r, scope, *_measures(r), versions))[0]
+    s = dict(zip(_names(None), summary[:-1], strict=True))
+    s["price_versions"] = ", ".join(sorted(summary[-1] or ())) or None
+    model = column("model_id", "r")
+    by_model = (
+        scoped(r, scope, exp.alias_(model, "model"), *_measures(r))
+        .group_by(model.copy())
+        .order_by(
+            exp.Ordered(this=exp.column("total_usd"), desc=True),
+            exp.Ordered(this=model.copy(), nulls_first=False),
+        )
+    )
+    day = local_date(r, scope, "day")
+    by_day_tree = (
+        scoped(r, scope, exp.alias_(day, "day"), *_measures(r))
+        .group_by(day.copy())
+        .order_by(day.copy())
+    )
     parts = sum((s[f"{key}_usd"] for key, _, _, _ in USAGE_TYPES), ZERO)
     figures = figures_of(
         [
@@ -122,12 +145,12 @@ def build_cost(cursor: duckdb.DuckDBPyConnection, scope: ReportScope, now: datet
         for key, _, _, _ in USAGE_TYPES
     )
     models = tuple(
-        {"model": r["model"], "invocations": r["invocations"], "unpriced": r["unpriced"]}
-        | {f"{k}Tokens": r[f"{k}_tokens"] for k, _, _, _ in USAGE_TYPES}
-        | _costs(r)
-        for r in fetch_rows(cursor, _BY_MODEL, params)
+        {"model": row["model"], "invocations": row["invocations"], "unpriced": row["unpriced"]}
+        | {f"{k}Tokens": row[f"{k}_tokens"] for k, _, _, _ in USAGE_TYPES}
+        | _costs(row)
+        for row in r.dicts(by_model, _names("model"))
     )
-    by_day = {r["day"]: r for r in fetch_rows(cursor, _BY_DAY, params)}
+    by_day = {row["day"]: row for row in r.dicts(by_day_tree, _names("day"))}
     days = scope.local_days() or sorted(by_day)
     daily = tuple(
         {"date": d, "invocations": by_day[d]["invocations"] if d in by_day else 0}

@@ -1,10 +1,10 @@
 """The performance report: what a log analyzer over Bedrock's invocation logs prints.
 
 Totals (invocations, errors and the error rate, throttles, client and server errors, tokens),
-latency (average and exact percentiles: DuckDB's ``quantile_cont`` interpolates between the
-two nearest values, as numpy's default percentile does), usage per model, errors by code, and
-a series per local day. Everything is aggregated in DuckDB over the scoped rows; Python only
-shapes the rows.
+latency (average and exact percentiles, interpolated between the two nearest values as
+numpy's default percentile does, on both engines), usage per model, errors by code, and a
+series per local day. Everything is aggregated by the store's engine (DuckDB or ClickHouse,
+through syntax trees: `llmtrail.query.reads`) over the scoped rows; Python only shapes them.
 
 Definitions: an *error* is a record with ``status = 'ERROR'`` (throttles included); the error
 rate is errors ÷ invocations. A *throttle* has ``errorCode`` ThrottlingException or HTTP status
@@ -18,8 +18,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
+from sqlglot import exp
 
+from llmtrail.query.reads import Reader, ReadSource, column, count_if, number, string
 from llmtrail.reports.report import (
     Chart,
     ChartKind,
@@ -29,53 +30,68 @@ from llmtrail.reports.report import (
     Table,
     figures_of,
 )
-from llmtrail.reports.scope import LOCAL_DAY, SCOPE_FILTER, ReportScope, fetch_rows
-from llmtrail.store.duckdb.database import Database
+from llmtrail.reports.scope import ReportScope, local_date, scoped
 
-THROTTLE = "(error_code = 'ThrottlingException' OR error_http_status = 429)"
-ERROR = "status = 'ERROR'"
-_MEASURES = f"""
-    count(*) AS invocations,
-    count(*) FILTER (WHERE {ERROR}) AS errors,
-    count(*) FILTER (WHERE {THROTTLE}) AS throttles,
-    avg(latency_ms) AS avg_latency,
-    quantile_cont(latency_ms, 0.95) AS p95_latency,
-    coalesce(sum(input_token_count), 0) AS input_tokens,
-    coalesce(sum(output_token_count), 0) AS output_tokens
-"""
 
-_SUMMARY = f"""
-SELECT {_MEASURES},
-    count(*) FILTER (WHERE status = 'OK') AS succeeded,
-    count(*) FILTER (WHERE status = 'CANCELLED') AS cancelled,
-    count(*) FILTER (WHERE {ERROR} AND error_http_status BETWEEN 400 AND 499
-                     AND NOT {THROTTLE}) AS client_errors,
-    count(*) FILTER (WHERE {ERROR} AND error_http_status >= 500) AS server_errors,
-    quantile_cont(latency_ms, 0.5) AS p50_latency,
-    quantile_cont(latency_ms, 0.99) AS p99_latency,
-    max(latency_ms) AS max_latency,
-    avg(time_to_first_token_ms) AS avg_ttft,
-    coalesce(sum(cache_read_input_token_count), 0) AS cache_read_tokens,
-    coalesce(sum(cache_write_input_token_count), 0) AS cache_write_tokens,
-    count(DISTINCT model_id) AS models
-FROM records WHERE {SCOPE_FILTER}
-"""
-_BY_MODEL = f"""
-SELECT model_id AS model, {_MEASURES}
-FROM records WHERE {SCOPE_FILTER}
-GROUP BY ALL ORDER BY invocations DESC, model NULLS LAST
-"""
-_BY_DAY = f"""
-SELECT {LOCAL_DAY} AS day, {_MEASURES}
-FROM records WHERE {SCOPE_FILTER}
-GROUP BY ALL ORDER BY day
-"""
-_ERRORS = f"""
-SELECT coalesce(error_code, error_type) AS code, count(*) AS errors,
-    count(DISTINCT model_id) AS models
-FROM records WHERE {SCOPE_FILTER} AND {ERROR}
-GROUP BY ALL ORDER BY errors DESC, code NULLS LAST
-"""
+def _throttle() -> exp.Expr:
+    return exp.or_(
+        exp.EQ(this=column("error_code", "r"), expression=string("ThrottlingException")),
+        exp.EQ(this=column("error_http_status", "r"), expression=number(429)),
+    )
+
+
+def _status(value: str) -> exp.Expr:
+    return exp.EQ(this=column("status", "r"), expression=string(value))
+
+
+def _total(name: str) -> exp.Expr:
+    return exp.Coalesce(this=exp.Sum(this=column(name, "r")), expressions=[number(0)])
+
+
+def _measures(r: Reader) -> list[exp.Expr]:
+    """Invocations, errors, throttles, latency (mean, p95) and tokens of a group."""
+    latency = column("latency_ms", "r")
+    return [
+        exp.alias_(exp.Count(this=exp.Star()), "invocations"),
+        exp.alias_(count_if(_status("ERROR")), "errors"),
+        exp.alias_(count_if(_throttle()), "throttles"),
+        exp.alias_(r.d.aggregate("avg", latency), "avg_latency"),
+        exp.alias_(r.d.percentile(latency.copy(), 0.95), "p95_latency"),
+        exp.alias_(_total("input_token_count"), "input_tokens"),
+        exp.alias_(_total("output_token_count"), "output_tokens"),
+    ]
+
+
+_MEASURE_NAMES = ("invocations", "errors", "throttles", "avg_latency", "p95_latency",
+                  "input_tokens", "output_tokens")  # fmt: skip
+
+
+def _summary(r: Reader) -> tuple[list[exp.Expr], tuple[str, ...]]:
+    d = r.d
+    latency = column("latency_ms", "r")
+    status = column("error_http_status", "r")
+    client = exp.and_(
+        _status("ERROR"),
+        exp.Between(this=status, low=number(400), high=number(499)),
+        exp.Not(this=exp.paren(_throttle())),
+    )
+    server = exp.and_(_status("ERROR"), exp.GTE(this=status.copy(), expression=number(500)))
+    extra = {
+        "succeeded": count_if(_status("OK")),
+        "cancelled": count_if(_status("CANCELLED")),
+        "client_errors": count_if(client),
+        "server_errors": count_if(server),
+        "p50_latency": d.percentile(latency, 0.5),
+        "p99_latency": d.percentile(latency.copy(), 0.99),
+        "max_latency": d.aggregate("max", latency.copy()),
+        "avg_ttft": d.aggregate("avg", column("time_to_first_token_ms", "r")),
+        "cache_read_tokens": _total("cache_read_input_token_count"),
+        "cache_write_tokens": _total("cache_write_input_token_count"),
+        "models": d.count_distinct(column("model_id", "r")),
+    }
+    columns = [*_measures(r), *(exp.alias_(v, k) for k, v in extra.items())]
+    return columns, (*_MEASURE_NAMES, *extra)
+
 
 N, F, R, T = Kind.INT, Kind.FLOAT, Kind.RATIO, Kind.TEXT
 _MEASURE_COLUMNS = (
@@ -98,21 +114,49 @@ ERROR_COLUMNS = (
 )
 
 
-def performance_report(db: Database, scope: ReportScope, *, now: datetime | None = None) -> Report:
-    """The performance report of ``scope`` from the ``records`` table of ``db``."""
-    return db.read(lambda cursor: build_performance(cursor, scope, now or datetime.now(UTC)))
-
-
-def build_performance(
-    cursor: duckdb.DuckDBPyConnection, scope: ReportScope, now: datetime
+def performance_report(
+    engine: ReadSource, scope: ReportScope, *, now: datetime | None = None
 ) -> Report:
-    """The performance report, read on ``cursor`` (a DuckDB connection or cursor)."""
-    params = scope.params()
+    """The performance report of ``scope`` from the records of ``engine`` (a `QueryEngine`,
+    or a DuckDB `Database`)."""
+    return build_performance(Reader.of(engine), scope, now or datetime.now(UTC))
 
-    def query(sql: str) -> list[dict[str, Any]]:
-        return fetch_rows(cursor, sql, params)
 
-    s = query(_SUMMARY)[0]
+def build_performance(r: Reader, scope: ReportScope, now: datetime) -> Report:
+    """The performance report, read through ``r``."""
+    columns, names = _summary(r)
+    s = r.dicts(scoped(r, scope, *columns), names)[0]
+    model = column("model_id", "r")
+    by_model = (
+        scoped(r, scope, exp.alias_(model, "model"), *_measures(r))
+        .group_by(model.copy())
+        .order_by(
+            exp.Ordered(this=exp.column("invocations"), desc=True),
+            exp.Ordered(this=model.copy(), nulls_first=False),
+        )
+    )
+    day = local_date(r, scope, "day")
+    by_day_tree = (
+        scoped(r, scope, exp.alias_(day, "day"), *_measures(r))
+        .group_by(day.copy())
+        .order_by(day.copy())
+    )
+    code = exp.Coalesce(this=column("error_code", "r"), expressions=[column("error_type", "r")])
+    errors_tree = (
+        scoped(
+            r,
+            scope,
+            exp.alias_(code, "code"),
+            exp.alias_(exp.Count(this=exp.Star()), "errors"),
+            exp.alias_(r.d.count_distinct(column("model_id", "r")), "models"),
+        )
+        .where(_status("ERROR"))
+        .group_by(code.copy())
+        .order_by(
+            exp.Ordered(this=exp.column("errors"), desc=True),
+            exp.Ordered(this=code.copy(), nulls_first=False),
+        )
+    )
     total = s["invocations"]
     figures = figures_of(
         [
@@ -137,18 +181,21 @@ def build_performance(
             ("models", "Models used", N, s["models"]),
         ]
     )
-    models = tuple({"model": r["model"], **_measures(r)} for r in query(_BY_MODEL))
-    by_day = {r["day"]: _measures(r) for r in query(_BY_DAY)}
+    models = tuple(
+        {"model": row["model"], **_figures(row)}
+        for row in r.dicts(by_model, ("model", *_MEASURE_NAMES))
+    )
+    by_day = {row["day"]: _figures(row) for row in r.dicts(by_day_tree, ("day", *_MEASURE_NAMES))}
     days = scope.local_days() or sorted(by_day)
-    daily = tuple({"date": d, **by_day.get(d, _measures(None))} for d in days)
+    daily = tuple({"date": d, **by_day.get(d, _figures(None))} for d in days)
     errors = tuple(
         {
-            "errorCode": r["code"],
-            "errors": r["errors"],
-            "share": _ratio(r["errors"], s["errors"]),
-            "models": r["models"],
+            "errorCode": row["code"],
+            "errors": row["errors"],
+            "share": _ratio(row["errors"], s["errors"]),
+            "models": row["models"],
         }
-        for r in query(_ERRORS)
+        for row in r.dicts(errors_tree, ("code", "errors", "models"))
     )
     tables = (
         Table("models", "Model usage", MODEL_COLUMNS, models),
@@ -170,7 +217,7 @@ def build_performance(
     )
 
 
-def _measures(row: dict[str, Any] | None) -> dict[str, Any]:
+def _figures(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         row = {"invocations": 0, "errors": 0, "throttles": 0, "input_tokens": 0,
                "output_tokens": 0, "avg_latency": None, "p95_latency": None}  # fmt: skip

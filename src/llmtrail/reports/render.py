@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Literal
 
 from llmtrail.errors import ValidationError
+from llmtrail.query.reads import ReadSource
 from llmtrail.reports.chargeback import chargeback_report
 from llmtrail.reports.cost import cost_report
 from llmtrail.reports.dimension import DEFAULT_DIMENSION
 from llmtrail.reports.performance import performance_report
 from llmtrail.reports.report import Report
 from llmtrail.reports.scope import ReportScope
-from llmtrail.store.duckdb.database import Database
 
 Format = Literal["json", "csv", "html", "pdf"]
 FORMATS: tuple[Format, ...] = ("json", "csv", "html", "pdf")
@@ -31,7 +31,7 @@ MEDIA_TYPES: dict[str, str] = {
 
 
 def build_report(
-    db: Database,
+    db: ReadSource,
     name: str,
     scope: ReportScope,
     *,

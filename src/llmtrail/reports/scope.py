@@ -1,11 +1,11 @@
 """What a report covers: a time range, a workspace and the time zone its days and months are in.
 
 Every report reads the same slice of the ``records`` table, so the slice is described once
-here, together with the SQL that selects it and buckets it by local day or month. The SQL
-takes its values as named, bound parameters (``$workspace``, ``$start``, ``$end``, ``$tz``);
-nothing the user typed is pasted into it. DuckDB converts the stored UTC ``timestamp`` to
-wall-clock time in ``tz`` with ``timezone(tz, timestamp)``, so a day in ``Europe/Paris``
-starts at the Paris midnight, daylight saving included.
+here, together with the syntax trees that select it (`scoped`) and bucket it by local day or
+month (`local_date`), for the engine a `Reader` runs on; every value is a literal of the
+tree, nothing the user typed is pasted. The stored UTC ``timestamp`` is converted to
+wall-clock time in ``tz`` by the engine, so a day in ``Europe/Paris`` starts at the Paris
+midnight, daylight saving included.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
+from sqlglot import exp
 
 from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import ValidationError
+from llmtrail.query.reads import Reader, column
 from llmtrail.record import DEFAULT_WORKSPACE
 
 # The longest run of days a daily series is padded with empty days (ten years).
 MAX_FILLED_DAYS = 3660
-
-SCOPE_FILTER = 'workspace = $workspace AND "timestamp" >= $start AND "timestamp" < $end'
-LOCAL_DAY = "CAST(date_trunc('day', timezone($tz, \"timestamp\")) AS DATE)"
-LOCAL_MONTH = "strftime(timezone($tz, \"timestamp\"), '%Y-%m')"
 
 
 def zone(name: str) -> ZoneInfo:
@@ -66,7 +63,7 @@ class ReportScope:
         return zone(self.tz)
 
     def params(self) -> dict[str, Any]:
-        """The bound parameters `SCOPE_FILTER`, `LOCAL_DAY` and `LOCAL_MONTH` use."""
+        """The scope's values: workspace, start and end in UTC, and tz."""
         return {
             "workspace": self.workspace,
             "start": self.start.astimezone(UTC),
@@ -104,11 +101,12 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def fetch_rows(
-    cursor: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Rows of ``sql`` as dicts, run with those of the named ``params`` it uses."""
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    result = cursor.execute(sql, used)
-    names = [d[0] for d in result.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+def scoped(r: Reader, scope: ReportScope, *columns: exp.Expr) -> exp.Select:
+    """``SELECT columns FROM records`` of ``scope`` (alias ``r``)."""
+    where = r.in_range("r", scope.workspace, scope.start, scope.end)
+    return exp.select(*columns).from_(r.table("records", "r")).where(where)
+
+
+def local_date(r: Reader, scope: ReportScope, unit: str) -> exp.Expr:
+    """The local ``day`` or first day of the ``month`` of each record, in ``scope.tz``."""
+    return r.d.local_date(column("timestamp", "r"), scope.tz, unit)

@@ -217,7 +217,7 @@ class TracesAPI:
         try:
             groups = await asyncio.to_thread(
                 error_groups,
-                self.runtime.db,
+                self.runtime.query_engine,
                 workspace=principal_of(request.scope).workspace,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),
@@ -236,7 +236,7 @@ class TracesAPI:
                 raise ValidationError("by", "must be trace or session")
             rows = await asyncio.to_thread(
                 timeline,
-                self.runtime.db,
+                self.runtime.query_engine,
                 workspace=principal_of(request.scope).workspace,
                 start=_time(q.get("start"), "start"),
                 end=_time(q.get("end"), "end"),

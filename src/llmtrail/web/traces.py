@@ -63,7 +63,7 @@ async def traces(ctx: PageContext) -> View:
     since = min((t.start for t in page.traces[:TIMELINE_ROWS]), default=tr.start)
     rows = await asyncio.to_thread(
         timeline,
-        ctx.runtime.db,
+        ctx.runtime.query_engine,
         workspace=ctx.workspace,
         start=max(since, tr.start),
         end=tr.end,
@@ -192,7 +192,7 @@ async def sessions(ctx: PageContext) -> View:
     limit = int_param(ctx.param("limit", 20), "limit", default=50, minimum=1, maximum=PAGE_MAX)
     rows = await asyncio.to_thread(
         timeline,
-        ctx.runtime.db,
+        ctx.runtime.query_engine,
         workspace=ctx.workspace,
         start=ctx.range.start,
         end=ctx.range.end,

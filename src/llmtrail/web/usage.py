@@ -84,7 +84,11 @@ async def errors(ctx: PageContext) -> View:
     over_time = f'filter status = "ERROR" | stats count(*) as errors by bin({period // 60}m) as t'
     groups, series = await asyncio.gather(
         asyncio.to_thread(
-            error_groups, ctx.runtime.db, workspace=ctx.workspace, start=tr.start, end=tr.end
+            error_groups,
+            ctx.runtime.query_engine,
+            workspace=ctx.workspace,
+            start=tr.start,
+            end=tr.end,
         ),
         ctx.queries.run(over_time, tr.start, tr.end, 10_000),
     )
