@@ -347,7 +347,7 @@ class CostAPI:
             self.runtime.metric_store.rebuild(start)  # CostUsd follows the re-priced records
             budgets = self.runtime.budgets.all()  # every workspace's: the guard holds them all
             if budgets:  # the guard's totals follow the re-priced history
-                spent = month_spend(self.runtime.db, budgets)
+                spent = month_spend(self.runtime.query_engine, budgets)
                 self.runtime.budget_guard.set_budgets(budgets, spent)
         report = RecomputeReport(seen, unchanged, old_total, new_total, tuple(changes))
         return {
@@ -392,7 +392,9 @@ class CostAPI:
             fmt = params.get("format") or "json"
             start, end = time_range(params, self.clock(), tz)
             scope = ReportScope(start, end, workspace=workspace, tz=tz)
-            built = build_report(self.runtime.db, name, scope, dimension=params.get("dimension"))
+            built = build_report(
+                self.runtime.query_engine, name, scope, dimension=params.get("dimension")
+            )
             body = render(built, fmt, table=params.get("table"))
             filename = f"{name}-report.{fmt}"
             headers = {"content-disposition": f'inline; filename="{filename}"'}
@@ -403,7 +405,7 @@ class CostAPI:
     # -- budgets --------------------------------------------------------------------------
     def _statuses(self, budgets: list[Budget]) -> list[dict[str, Any]]:
         now = self.clock()
-        spent = month_spend(self.runtime.db, budgets, now)
+        spent = month_spend(self.runtime.query_engine, budgets, now)
         out = []
         for budget in budgets:
             status = budget_status(budget, spent.get(budget.key, Decimal(0)), now)
