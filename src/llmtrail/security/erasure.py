@@ -246,6 +246,7 @@ class Eraser:
                 user=user,
                 tenant=tenant,
                 trace_ids=traces,
+                objects=self.objects,
             )
             report.archive_records = archived.records
             report.archive_spans = archived.spans

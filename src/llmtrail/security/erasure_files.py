@@ -24,11 +24,10 @@ from typing import Any
 
 import orjson
 
-from llmtrail.errors import NotFound
 from llmtrail.pipeline.pipeline import decode_payload
 from llmtrail.pipeline.spool import HEADER, MAGIC, Spool, SpoolPosition
 from llmtrail.record import DEFAULT_WORKSPACE
-from llmtrail.store.objects import DirectoryObjectStore, MemoryObjectStore, ObjectStore
+from llmtrail.store.objects import ObjectStore
 
 Match = Callable[[dict[str, Any]], bool]
 
@@ -54,25 +53,7 @@ def record_matcher(
 
 def remove_object(objects: ObjectStore, uri: str) -> bool:
     """Delete the object at ``uri``; False when there was none (or it is not this store's)."""
-    delete = getattr(objects, "delete", None)
-    if callable(delete):
-        return bool(delete(uri))
-    if isinstance(objects, MemoryObjectStore):
-        return objects.objects.pop(uri, None) is not None
-    if isinstance(objects, DirectoryObjectStore):
-        prefix = f"s3://{objects.bucket}/"
-        if not uri.startswith(prefix):
-            return False
-        try:
-            path = objects._path(uri[len(prefix) :])
-        except NotFound:
-            return False
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-    raise TypeError(f"cannot delete objects from a {type(objects).__name__}")
+    return bool(objects.delete(uri))
 
 
 @dataclass

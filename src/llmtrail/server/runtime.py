@@ -37,7 +37,7 @@ from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.workers import Workers
 from llmtrail.store.engines import duckdb_or_placeholder, open_stores
-from llmtrail.store.objects import DirectoryObjectStore
+from llmtrail.store.objects import open_object_store
 
 log = logging.getLogger("llmtrail")
 PRICES_NAMESPACE = "prices"
@@ -79,7 +79,7 @@ class Runtime:
         self.audit = AuditLog(self.state, server_identity(settings.data_dir))
         self.spans = self.stores.spans
         self.query_engine = self.stores.query_engine
-        self.objects = DirectoryObjectStore(settings.data_dir / "objects")
+        self.objects = open_object_store(settings)
         self.logging_config = LoggingConfigStore(self.state)
         self.logging_configs = LoggingConfigs(self.logging_config)
         self.redaction = RedactionPolicies(self.state, self.secret.derive("redaction-hash"))
