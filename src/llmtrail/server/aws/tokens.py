@@ -44,7 +44,9 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode("ascii"))
+    """Strict: a character outside base64url's alphabet is an error, not skipped."""
+    padded = (text + "=" * (-len(text) % 4)).encode("ascii")
+    return base64.b64decode(padded, altchars=b"-_", validate=True)
 
 
 def page_token(call: AwsCall, state: Any) -> str:
