@@ -273,3 +273,25 @@ def test_reports(
     )
     assert duck == _approx(click)
     assert duck["tables"] and any(t["rows"] for t in duck["tables"].values())
+
+
+# -- Cost Explorer's line items ---------------------------------------------------------------
+@pytest.mark.parametrize("unit", ["hour", "day", "month"])
+def test_cost_explorer_line_items(engines: tuple[QueryEngine, QueryEngine], unit: str) -> None:
+    from llmtrail.server.aws.ce_usage import UsageScope, has_records, line_items, tag_keys_in
+
+    scope = UsageScope(WORKSPACE, START, END, unit, ("dept", "feature", "tenant_id"), "1", "r")
+    items = _both(
+        engines,
+        lambda e: sorted(
+            line_items(e, scope),
+            key=lambda i: (i.bucket, sorted(i.dimensions.items()), repr(sorted(i.tags.items()))),
+        ),
+    )
+    assert items and {i.bucket.tzinfo is not None for i in items} == {True}
+    keys = _both(engines, lambda e: tag_keys_in(e, scope))
+    assert {"dept", "feature", "tenant_id"} <= set(keys)
+    assert _both(engines, lambda e: (has_records(e, WORKSPACE), has_records(e, "nobody"))) == (
+        True,
+        False,
+    )

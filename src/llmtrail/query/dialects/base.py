@@ -137,6 +137,11 @@ class SqlDialect:
         that ``ts`` falls in, in the IANA time zone ``tz``, as a DATE."""
         raise NotImplementedError
 
+    def utc_bucket(self, ts: exp.Expr, unit: str) -> exp.Expr:
+        """The start of the UTC ``hour``, ``day`` or ``month`` ``ts`` falls in, as a
+        timestamp."""
+        raise NotImplementedError
+
     # -- text -------------------------------------------------------------------------------
     def regex_match(self, text: exp.Expr, pattern: str) -> exp.Expr:
         raise NotImplementedError
@@ -213,6 +218,10 @@ class SqlDialect:
         raise NotImplementedError
 
     # -- rows -------------------------------------------------------------------------------
+    def map_keys(self, mapping: exp.Expr) -> exp.Expr:
+        """One row per key of a string map (none for an empty map)."""
+        raise NotImplementedError
+
     def unnest(self, raw: exp.Expr) -> exp.Expr:
         """One row per element of JSON array text ``raw`` (each element as JSON text), one
         row for any other JSON value, none for ``NULL``."""

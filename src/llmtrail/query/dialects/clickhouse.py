@@ -83,6 +83,13 @@ class ClickHouse(SqlDialect):
         name = {"day": "toDate", "month": "toStartOfMonth"}[unit]
         return call(name, ts, string(tz))
 
+    def utc_bucket(self, ts: exp.Expr, unit: str) -> exp.Expr:
+        start = {"hour": "toStartOfHour", "day": "toStartOfDay", "month": "toStartOfMonth"}
+        return call("toDateTime", call(start[unit], ts, string("UTC")), string("UTC"))
+
+    def map_keys(self, mapping: exp.Expr) -> exp.Expr:
+        return call("arrayJoin", call("mapKeys", mapping))
+
     def epoch_us(self, ts: exp.Expr) -> exp.Expr:
         return call("toUnixTimestamp64Micro", ts)
 

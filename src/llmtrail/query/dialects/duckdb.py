@@ -78,6 +78,12 @@ class DuckDB(SqlDialect):
         local = call("timezone", string(tz), ts)
         return exp.cast(call("date_trunc", string(unit), local), "DATE")
 
+    def utc_bucket(self, ts: exp.Expr, unit: str) -> exp.Expr:
+        return call("date_trunc", string(unit), call("timezone", string("UTC"), ts))
+
+    def map_keys(self, mapping: exp.Expr) -> exp.Expr:
+        return call("unnest", call("map_keys", mapping))
+
     def epoch_us(self, ts: exp.Expr) -> exp.Expr:
         return call("epoch_us", ts)
 

@@ -169,7 +169,7 @@ def _window(call: AwsCall, granularity: str, now: datetime) -> Window:
     policy = RetentionPolicies(runtime.state).get(call.workspace)
     kept_since = policy.cutoff(policy.records_days, now)
     window = read_window(call.params["TimePeriod"], granularity, now, kept_since)
-    if not has_records(runtime.db, call.workspace):
+    if not has_records(runtime.query_engine, call.workspace):
         raise AwsError(
             "DataUnavailableException",
             "Data is not available. Please try to adjust the time period. If just enabled "
@@ -195,7 +195,7 @@ def _usage(
     call: AwsCall, granularity: str, tag_keys: tuple[str, ...], now: datetime
 ) -> tuple[Window, list[LineItem]]:
     window = _window(call, granularity, now)
-    return window, line_items(call.runtime.db, _scope(call, window, tag_keys))
+    return window, line_items(call.runtime.query_engine, _scope(call, window, tag_keys))
 
 
 async def read_usage(
@@ -211,7 +211,7 @@ async def read_usage(
 
 def _tag_keys(call: AwsCall, granularity: str, now: datetime) -> list[str]:
     window = _window(call, granularity, now)
-    return tag_keys_in(call.runtime.db, _scope(call, window, ()))
+    return tag_keys_in(call.runtime.query_engine, _scope(call, window, ()))
 
 
 async def read_tag_keys(call: AwsCall, granularity: str) -> list[str]:

@@ -2,14 +2,16 @@
 and tag values, read with one GROUP BY over the records' hot columns.
 
 The statement is a sqlglot tree (values as escaped literals, as the query compiler writes
-them) over the same columns ``/api/cost`` sums (`llmtrail.analytics.attribution`): the cost
-stored on each record at capture (``cost.*Usd``) and its token counts. It groups by period
-(hour, day or month of UTC), provider, model (``resolvedModelId``, else ``modelId``), region,
-operation and the values of the tag keys the request names (a key is an inference-profile
-tag, else a ``requestMetadata`` key, promoted column first), so its rows stay few however
-many records there are. Each row then splits into a line item per token kind
-(`ce_names.KINDS`) and one for charges priced apart from tokens; filters and groupings are
-decided on those line items (`ce_filter`), since ``USAGE_TYPE`` divides a record.
+them) rendered for the store's engine and run by its `QueryEngine` (`llmtrail.query.reads`),
+DuckDB or ClickHouse, over the same columns ``/api/cost`` sums
+(`llmtrail.analytics.attribution`): the cost stored on each record at capture (``cost.*Usd``)
+and its token counts. It groups by period (hour, day or month of UTC), provider, model
+(``resolvedModelId``, else ``modelId``), region, operation and the values of the tag keys the
+request names (a key is an inference-profile tag, else a ``requestMetadata`` key, promoted
+column first), so its rows stay few however many records there are. Each row then splits
+into a line item per token kind (`ce_names.KINDS`) and one for charges priced apart from
+tokens; filters and groupings are decided on those line items (`ce_filter`), since
+``USAGE_TYPE`` divides a record.
 
 Quantities are the tokens each kind was billed for: cache reads and writes apart from input
 tokens, as `llmtrail.analytics.usage_counts` counts them — an OpenAI-style record's
@@ -29,10 +31,11 @@ from sqlglot import exp
 
 from llmtrail.analytics.model_names import normalise_provider
 from llmtrail.analytics.usage_counts import input_includes_cache
+from llmtrail.query.dialects import not_null
+from llmtrail.query.reads import Reader, ReadSource, count_if
 from llmtrail.server.aws.ce_names import KINDS, service_name, usage_type
 from llmtrail.server.aws.operations import AwsError
-from llmtrail.store.duckdb.database import Database
-from llmtrail.store.schema import RecordSchema, metadata_column_name
+from llmtrail.store.schema import metadata_column_name
 
 __all__ = [
     "DIMENSIONS",
@@ -40,10 +43,10 @@ __all__ = [
     "LineItem",
     "UsageScope",
     "has_records",
-    "keys_sql",
+    "keys_trees",
     "line_items",
     "tag_keys_in",
-    "usage_sql",
+    "usage_tree",
 ]
 
 # The dimensions every line item has a value of.
@@ -84,62 +87,50 @@ def _column(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
 
-def _fn(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-def _moment(value: datetime) -> exp.Expression:
-    return exp.cast(exp.Literal.string(value.astimezone(UTC).isoformat()), "TIMESTAMPTZ")
-
-
-def _map_value(column: str, key: str) -> exp.Expression:
-    return exp.Bracket(this=_column(column), expressions=[exp.Literal.string(key)])
-
-
-def _tag(key: str, schema: RecordSchema) -> exp.Expression:
-    """The inference-profile tag ``key``, else the ``requestMetadata`` key."""
-    metadata = _map_value("request_metadata", key)
-    if key in schema.promoted_keys:
+def _tag(r: Reader, key: str) -> exp.Expr:
+    """The inference-profile tag ``key``, else the ``requestMetadata`` key (promoted column
+    first)."""
+    metadata = r.d.map_get(_column("request_metadata"), key)
+    if key in r.schema.promoted_keys:
         metadata = exp.Coalesce(this=_column(metadata_column_name(key)), expressions=[metadata])
-    return exp.Coalesce(this=_map_value("inference_profile_tags", key), expressions=[metadata])
+    tag = r.d.map_get(_column("inference_profile_tags"), key)
+    return exp.Coalesce(this=tag, expressions=[metadata])
 
 
-def _sum(name: str) -> exp.Expression:
+def _sum(name: str) -> exp.Expr:
     return exp.Sum(this=_column(name))
 
 
-def _sum_if_input(name: str) -> exp.Expression:
+def _sum_if_input(name: str) -> exp.Expr:
     """Cache tokens of records that have an input count (only those come out of it)."""
-    has_input = exp.Not(this=exp.Is(this=_column("input_token_count"), expression=exp.Null()))
-    return exp.Filter(this=_sum(name), expression=exp.Where(this=has_input))
+    has_input = not_null(_column("input_token_count"))
+    return exp.Sum(this=exp.Case().when(has_input, _column(name)))
 
 
-def _other_calls() -> exp.Expression:
-    parts: exp.Expression = _column(_PARTS[0])
+def _other_calls() -> exp.Expr:
+    parts: exp.Expr = _column(_PARTS[0])
     for name in _PARTS[1:]:
         parts = exp.Add(this=parts, expression=_column(name))
-    priced_apart = exp.GT(this=_column("cost_total_usd"), expression=parts)
-    return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=priced_apart))
+    return count_if(exp.GT(this=_column("cost_total_usd"), expression=parts))
 
 
-def _range(scope: UsageScope) -> exp.Condition:
-    return exp.and_(
-        exp.EQ(this=_column("workspace"), expression=exp.Literal.string(scope.workspace)),
-        exp.GTE(this=_column("timestamp"), expression=_moment(scope.start)),
-        exp.LT(this=_column("timestamp"), expression=_moment(scope.end)),
-    )
+def _records(r: Reader, *columns: exp.Expr) -> exp.Select:
+    return exp.select(*columns).from_(r.table("records", "r"))
 
 
-def usage_sql(scope: UsageScope, schema: RecordSchema) -> str:
-    """The DuckDB statement of ``scope`` (pure)."""
-    utc = _fn("timezone", exp.Literal.string("UTC"), _column("timestamp"))
-    keys: list[exp.Expression] = [
-        _fn("date_trunc", exp.Literal.string(scope.unit), utc),
+def _range(r: Reader, scope: UsageScope) -> exp.Expr:
+    return r.in_range("r", scope.workspace, scope.start, scope.end)
+
+
+def usage_tree(scope: UsageScope, r: Reader) -> exp.Select:
+    """The statement of ``scope`` for ``r``'s engine (pure)."""
+    keys: list[exp.Expr] = [
+        r.d.utc_bucket(_column("timestamp"), scope.unit),
         _column("provider"),
         exp.Coalesce(this=_column("resolved_model_id"), expressions=[_column("model_id")]),
         _column("region"),
         _column("operation"),
-        *(_tag(key, schema) for key in scope.tag_keys),
+        *(_tag(r, key) for key in scope.tag_keys),
     ]
     measures = [
         _sum("input_token_count"),
@@ -152,31 +143,20 @@ def usage_sql(scope: UsageScope, schema: RecordSchema) -> str:
         _sum("cost_total_usd"),
         _other_calls(),
     ]
-    select = (
-        exp.select(*(e.as_(f"k{i}") for i, e in enumerate(keys)))
-        .select(*(e.as_(f"m{i}") for i, e in enumerate(measures)))
-        .from_("records")
-        .where(_range(scope))
-        .group_by(*(exp.Literal.number(i + 1) for i in range(len(keys))))
+    return (
+        _records(r, *(exp.alias_(e, f"k{i}") for i, e in enumerate(keys)))
+        .select(*(exp.alias_(e, f"m{i}") for i, e in enumerate(measures)))
+        .where(_range(r, scope))
+        .group_by(*(e.copy() for e in keys))
         .limit(MAX_ROWS + 1)
     )
-    return select.sql(dialect="duckdb")
 
 
-def _has_records_sql(workspace: str) -> str:
-    return (
-        exp.select(exp.Literal.number(1))
-        .from_("records")
-        .where(exp.EQ(this=_column("workspace"), expression=exp.Literal.string(workspace)))
-        .limit(1)
-        .sql(dialect="duckdb")
-    )
-
-
-def has_records(db: Database, workspace: str) -> bool:
+def has_records(engine: ReadSource, workspace: str) -> bool:
     """Whether ``workspace`` has ever stored a record that is still kept (blocking)."""
-    sql = _has_records_sql(workspace)
-    return db.read(lambda cursor: cursor.execute(sql).fetchone()) is not None
+    r = Reader.of(engine)
+    mine = exp.EQ(this=_column("workspace"), expression=exp.Literal.string(workspace))
+    return bool(r.rows(_records(r, exp.Literal.number(1)).where(mine).limit(1)))
 
 
 def _count(value: Any) -> int:
@@ -217,11 +197,11 @@ def _items(row: Sequence[Any], scope: UsageScope) -> list[LineItem]:
     return out
 
 
-def line_items(db: Database, scope: UsageScope) -> list[LineItem]:
+def line_items(engine: ReadSource, scope: UsageScope) -> list[LineItem]:
     """The line items of ``scope`` (blocking: run it off the event loop). More grouped rows
     than `MAX_ROWS` is a ValidationException saying how to ask for less."""
-    sql = usage_sql(scope, db.schema)
-    rows = db.read(lambda cursor: cursor.execute(sql).fetchall())
+    r = Reader.of(engine)
+    rows = r.rows(usage_tree(scope, r))
     if len(rows) > MAX_ROWS:
         raise AwsError(
             "ValidationException",
@@ -234,37 +214,32 @@ def line_items(db: Database, scope: UsageScope) -> list[LineItem]:
     return items
 
 
-def keys_sql(scope: UsageScope, schema: RecordSchema) -> tuple[str, str]:
+def keys_trees(scope: UsageScope, r: Reader) -> tuple[exp.Expr, exp.Select]:
     """The statements of the tag keys in ``scope``: the map keys (inference-profile tags,
     ``requestMetadata``), and how many records have each promoted key (pure)."""
     maps = [
-        exp.select(_fn("unnest", _fn("map_keys", _column(name))).as_("k"))
-        .from_("records")
-        .where(_range(scope))
+        _records(r, exp.alias_(r.d.map_keys(_column(name)), "k")).where(_range(r, scope))
         for name in ("inference_profile_tags", "request_metadata")
     ]
     union = exp.union(maps[0], maps[1], distinct=True)
-    counts = (
-        exp.select(
-            exp.Count(this=exp.Star()).as_("n"),
-            *(
-                exp.Count(this=_column(metadata_column_name(key))).as_(f"c{i}")
-                for i, key in enumerate(schema.promoted_keys)
-            ),
-        )
-        .from_("records")
-        .where(_range(scope))
-    )
-    return union.sql(dialect="duckdb"), counts.sql(dialect="duckdb")
+    counts = _records(
+        r,
+        exp.alias_(exp.Count(this=exp.Star()), "n"),
+        *(
+            exp.alias_(exp.Count(this=_column(metadata_column_name(key))), f"c{i}")
+            for i, key in enumerate(r.schema.promoted_keys)
+        ),
+    ).where(_range(r, scope))
+    return union, counts
 
 
-def tag_keys_in(db: Database, scope: UsageScope) -> list[str]:
+def tag_keys_in(engine: ReadSource, scope: UsageScope) -> list[str]:
     """Every tag key a record of ``scope`` has: inference-profile tags and ``requestMetadata``
     keys (blocking)."""
-    union, counts = keys_sql(scope, db.schema)
-    rows = db.read(lambda cursor: cursor.execute(union).fetchall())
-    found = {str(row[0]) for row in rows if row[0] is not None}
-    row = db.read(lambda cursor: cursor.execute(counts).fetchone())
+    r = Reader.of(engine)
+    union, counts = keys_trees(scope, r)
+    found = {str(row[0]) for row in r.rows(union) if row[0] is not None}
+    row = next(iter(r.rows(counts)), None)
     if row is not None:
-        found |= {k for k, n in zip(db.schema.promoted_keys, row[1:], strict=True) if n}
+        found |= {k for k, n in zip(r.schema.promoted_keys, row[1:], strict=True) if n}
     return sorted(found)
