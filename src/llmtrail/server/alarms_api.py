@@ -57,7 +57,7 @@ def build_alerting(runtime: Runtime) -> Alerting:
 
     def query(text: str, start: datetime, end: datetime, workspace: str) -> Any:
         groups = functools.partial(runtime.log_groups, workspace)
-        runner = QueryRunner(runtime.query_engine, runtime.db.schema, workspace, groups)
+        runner = QueryRunner(runtime.query_engine, runtime.query_engine.schema, workspace, groups)
         result = runner.run(text, start, end, limit=1)
         return result.rows[0][0] if result.rows and result.rows[0] else None
 

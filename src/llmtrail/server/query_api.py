@@ -60,7 +60,7 @@ class QueryAPI:
         knows only that workspace's running query ids."""
         runner = self.runners.get(workspace)
         if runner is None:
-            engine, schema = self.runtime.query_engine, self.runtime.db.schema
+            engine, schema = self.runtime.query_engine, self.runtime.query_engine.schema
             groups = functools.partial(self.runtime.log_groups, workspace)
             runner = self.runners.setdefault(
                 workspace, QueryRunner(engine, schema, workspace, groups)
@@ -255,7 +255,7 @@ class QueryAPI:
         """Records of ``workspace`` matching a filter pattern, newest first (the ``logs
         --filter-pattern`` path of ``GET /api/records``); `Forbidden` for a body selector
         when ``bodies_allowed`` is false, and bodies only ``with_bodies``."""
-        schema = self.runtime.db.schema
+        schema = self.runtime.query_engine.schema
         compiled = filter_pattern_query(
             pattern,
             dialect=self.runtime.query_engine.dialect,
