@@ -1,20 +1,17 @@
 """The `QueryEngine` a read model runs on, from what a caller holds.
 
-Read models take a `QueryEngine`; callers that still hold a DuckDB `Database` (the CLI opening
-a data directory, tests that write a file) are served by the engine over that database, one
-per database, made here so that no module above the store imports an engine's package.
+Read models take a `QueryEngine`; callers that still hold a DuckDB `Database` (tests that
+write a file, tools that open a data directory) are served by an engine over that database,
+made here so that no module above the store imports an engine's package. The engine is
+light (it holds no connection: each query takes a cursor of the database), so one is made per
+call rather than kept, which would keep every database it ever saw alive.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 from llmtrail.store.interfaces import QueryEngine
-
-_ENGINES: weakref.WeakKeyDictionary[Any, QueryEngine] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
 
 
 def read_engine(source: Any) -> QueryEngine:
@@ -27,8 +24,4 @@ def read_engine(source: Any) -> QueryEngine:
 
     if not isinstance(source, Database):
         raise TypeError(f"expected a QueryEngine or a DuckDB Database, got {type(source)!r}")
-    with _LOCK:
-        engine = _ENGINES.get(source)
-        if engine is None:
-            engine = _ENGINES[source] = DuckDBQueryEngine(source)
-        return engine
+    return DuckDBQueryEngine(source)
