@@ -9,6 +9,7 @@ import pytest
 
 from llmtrail.record import InvocationRecord
 from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
+from llmtrail.store.clickhouse.migrations import CLICKHOUSE_MIGRATIONS
 from llmtrail.store.interfaces import RecordQuery
 from llmtrail.store.schema import RecordSchema
 
@@ -67,6 +68,45 @@ def test_layout_follows_the_design(url_and_name: tuple[str, str]) -> None:
     db.close()
     with pytest.raises(RuntimeError):
         db.query("SELECT 1")
+
+
+def test_clickhouse_migrations_compress_json_and_index_traces(
+    url_and_name: tuple[str, str],
+) -> None:
+    db = ClickHouseDatabase.open(*url_and_name)
+    ClickHouseRecordStore(db).append([rec(1)])
+    db.close()
+    db = ClickHouseDatabase.open(*url_and_name)  # a second start applies nothing again
+    columns = {
+        (str(table), str(name)): (str(type_), str(codec))
+        for table, name, type_, codec in db.query(
+            "SELECT table, name, type, compression_codec FROM system.columns "
+            "WHERE database = {db:String}",
+            {"db": db.database},
+        )
+    }
+    compressed = [("bodies", "input_body_json"), ("bodies", "output_body_json")]
+    compressed += [("spans", n) for n in ("input", "output", "attributes")]
+    for table, name in compressed:
+        assert columns[(table, name)] == ("Nullable(String)", "CODEC(ZSTD(3))")
+    assert columns[("records", "extra")][1] == "CODEC(ZSTD(3))"
+    for name in ("kind", "status", "source", "app"):
+        assert columns[("spans", name)][0] == "LowCardinality(Nullable(String))"
+    indexes = {
+        (str(table), str(name))
+        for table, name in db.query(
+            "SELECT table, name FROM system.data_skipping_indices WHERE database = {db:String}",
+            {"db": db.database},
+        )
+    }
+    assert {("records", "trace_id_bloom"), ("spans", "start_time_minmax")} <= indexes
+    names = [str(r[0]) for r in db.query(f"SELECT name FROM {db.table('_migrations')}")]
+    assert [n for n in names if n.startswith("clickhouse_")] == [
+        name for name, _ in CLICKHOUSE_MIGRATIONS
+    ]
+    got = ClickHouseRecordStore(db).get("c-1")
+    assert got is not None and got.data["input"]["inputBodyJson"] == {"q": 1}
+    db.close()
 
 
 def test_promoting_a_key_is_a_recorded_migration_with_backfill(

@@ -20,6 +20,9 @@ each table's engine, partition and sort key, and skip indexes.
   like ``records``, since a de-duplicated insert of records is de-duplicated in them too.
   The staging tables and ``metric_dimension_values`` exist but stay empty on ClickHouse.
 
+`CLICKHOUSE_MIGRATIONS` follow the shared ones: what only ClickHouse has (codecs, skip
+indexes, ``LowCardinality`` where the shared columns did not ask for it).
+
 A ``Map`` cannot be ``Nullable``: an absent map is stored empty (`columns` keeps the
 difference). ClickHouse has no transactions around DDL, so every statement can run twice
 (``IF NOT EXISTS``, a backfill that overwrites with the same values) and a migration's name is
@@ -160,6 +163,49 @@ LAYOUTS: dict[str, TableLayout] = {
 
 MIGRATIONS_TABLE = "_migrations"
 _PROMOTED_PREFIX = "promote_metadata_key:"
+_ZSTD = "Nullable(String) CODEC(ZSTD(3))"
+_LOW = "LowCardinality(Nullable(String))"
+
+# ClickHouse's own migrations, applied after the shared ones: append-only, and an applied one
+# is never edited (a change is a new entry). ``{records}``, ``{bodies}`` and ``{spans}`` are
+# the qualified table names. Each statement can run twice.
+# * 0001: bodies and other JSON text compressed with ZSTD (JSON compresses ~5-10x; LZ4, the
+#   default, about half as well). A codec applies to parts written from then on and to
+#   parts as they merge; no data is rewritten by the migration.
+# * 0002: the look-ups by trace: a bloom filter on ``records.trace_id`` (a trace's calls
+#   are found without reading the workspace's range of the sort key) and a min-max index on
+#   ``spans.start_time`` (trace lists by time skip old parts).
+# * 0003: the few-valued span columns as ``LowCardinality`` (kind, status, source, app).
+CLICKHOUSE_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "clickhouse_0001_compressed_json",
+        (
+            f"ALTER TABLE {{bodies}} MODIFY COLUMN input_body_json {_ZSTD}",
+            f"ALTER TABLE {{bodies}} MODIFY COLUMN output_body_json {_ZSTD}",
+            f"ALTER TABLE {{records}} MODIFY COLUMN extra {_ZSTD}",
+            *(
+                f"ALTER TABLE {{spans}} MODIFY COLUMN {name} {_ZSTD}"
+                for name in ("input", "output", "attributes", "error_stack_trace")
+            ),
+        ),
+    ),
+    (
+        "clickhouse_0002_trace_indexes",
+        (
+            "ALTER TABLE {records} ADD INDEX IF NOT EXISTS trace_id_bloom trace_id "
+            "TYPE bloom_filter(0.001) GRANULARITY 1",
+            "ALTER TABLE {spans} ADD INDEX IF NOT EXISTS start_time_minmax start_time "
+            "TYPE minmax GRANULARITY 1",
+        ),
+    ),
+    (
+        "clickhouse_0003_span_low_cardinality",
+        tuple(
+            f"ALTER TABLE {{spans}} MODIFY COLUMN {name} {_LOW}"
+            for name in ("kind", "status", "source", "app")
+        ),
+    ),
+)
 
 
 def column_type(column: Column) -> str:
@@ -243,11 +289,22 @@ def apply_migrations(client: Client, database: str, schema: RecordSchema) -> lis
                 continue
             sql, params = render(op, database)
             client.command(sql, parameters=params, settings={"mutations_sync": 2})
-        client.command(
-            f"INSERT INTO {log} SELECT {{name:String}}, now64(6)", parameters={"name": name}
-        )
+        _record(client, log, name)
+        applied.append(name)
+    tables = {t: table_name(database, t) for t in ("records", "bodies", "spans")}
+    for name, statements in CLICKHOUSE_MIGRATIONS:
+        if name in done:
+            continue
+        for statement in statements:
+            client.command(statement.format(**tables), settings={"mutations_sync": 2})
+        _record(client, log, name)
         applied.append(name)
     return applied
+
+
+def _record(client: Client, log: str, name: str) -> None:
+    """Note migration ``name`` as applied (after its statements: one cut short runs again)."""
+    client.command(f"INSERT INTO {log} SELECT {{name:String}}, now64(6)", parameters={"name": name})
 
 
 def metric_views(client: Client, database: str) -> list[str]:
