@@ -74,7 +74,7 @@ def error_groups(
         raise ValidationError("limit", f"must be an integer from 1 to {_MAX_GROUPS}")
     r = Reader.of(engine)
     rows = r.rows(_record_groups(r, workspace, start, end))
-    rows += [
+    rows += [  # a span names no model and no request: laid out as a record group's row
         (*row[:5], [], *row[5:7], None, row[7])
         for row in r.rows(_span_groups(r, workspace, start, end))
     ]
