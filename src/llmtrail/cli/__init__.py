@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     from llmtrail.cli import retention
 
     retention.register(sub)
+    from llmtrail.cli import export, imports
+
+    export.register(sub)
+    imports.register(sub)
     _register_config(sub)
     return parser
 
