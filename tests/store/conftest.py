@@ -4,6 +4,7 @@ one database per test."""
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,23 @@ from llmtrail.store.interfaces import RecordStore, StateStore
 from llmtrail.store.memory import MemoryRecordStore, MemoryStateStore
 
 BACKENDS = ["memory", "duckdb", "clickhouse"]
+PASSWORD_VARIABLE = "LLMTRAIL_TEST_CLICKHOUSE_PASSWORD"
+
+
+def store_url(clickhouse_url: str, database: str) -> tuple[str, dict[str, str]]:
+    """``[store] url`` for ``database`` on the session's ClickHouse (``chdb:///…`` or the
+    ``CLICKHOUSE_URL`` server), and the environment a server then needs (the password)."""
+    if clickhouse_url.startswith("chdb:"):
+        return f"{clickhouse_url}?database={database}", {}
+    server = urllib.parse.urlsplit(clickhouse_url)
+    scheme = "clickhouses" if server.scheme == "https" else "clickhouse"
+    url = f"{scheme}://{server.username or 'default'}@{server.hostname}"
+    url += f":{server.port}" if server.port else ""
+    env = {
+        "LLMTRAIL_STORE__PASSWORD_ENV": PASSWORD_VARIABLE,
+        PASSWORD_VARIABLE: urllib.parse.unquote(server.password or ""),
+    }
+    return f"{url}/{database}", env
 
 
 def _clickhouse(request: pytest.FixtureRequest) -> tuple[str, str]:

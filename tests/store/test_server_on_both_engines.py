@@ -29,6 +29,7 @@ import pytest
 from botocore.config import Config
 
 from tests.harness import ServerProcess
+from tests.store.conftest import store_url
 
 ENGINES = ["duckdb", "chdb"] + (["clickhouse"] if os.environ.get("CLICKHOUSE_URL") else [])
 APPS = ("claims", "search", "support")
@@ -40,12 +41,7 @@ def _store(engine: str, root: Path) -> tuple[str, dict[str, str]]:
         return f"duckdb://{root / 'store' / 'calls.duckdb'}", {}
     if engine == "chdb":
         return f"chdb://{root / 'chdb'}", {}
-    server = urllib.parse.urlsplit(os.environ["CLICKHOUSE_URL"])
-    database = f"e2e_{uuid.uuid4().hex[:12]}"
-    url = f"clickhouse://{server.username or 'default'}@{server.hostname}:{server.port or 8123}"
-    env = {"LLMTRAIL_STORE__PASSWORD_ENV": "LLMTRAIL_TEST_CH_PASSWORD"}
-    env["LLMTRAIL_TEST_CH_PASSWORD"] = urllib.parse.unquote(server.password or "")
-    return f"{url}/{database}", env
+    return store_url(os.environ["CLICKHOUSE_URL"], f"e2e_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="module", params=ENGINES)

@@ -48,6 +48,10 @@ def test_urls_name_their_engine(
         ("/just/a/path", "is not a store URL"),
         ("duckdb://", "needs a path"),
         ("chdb:///", "needs a path"),
+        ("chdb:///x?replica=2", "only ?database=NAME"),
+        ("chdb:///x?database=a&database=b", "only ?database=NAME"),
+        ("chdb:///x?database=no-dashes", "database 'no-dashes'"),
+        ("duckdb:///x.duckdb?database=y", "no query string"),
         ("clickhouse://ops:hunter2@ch1/calls", "password_env"),
         ("clickhouse://ch1:99999/calls", "port"),
         ("clickhouse://ch1/bad-name", "database 'bad-name'"),
@@ -60,6 +64,13 @@ def test_bad_urls_name_the_setting(url: str, says: str, tmp_path: Path) -> None:
         load_settings(None, env={"LLMTRAIL_STORE__URL": url}, overrides={"data_dir": tmp_path})
     assert "[store] url" in str(err.value) and says in str(err.value)
     assert "hunter2" not in str(err.value)
+
+
+def test_a_chdb_url_may_name_its_database() -> None:
+    where = parse_store_url("chdb:///srv/chdb?database=calls", Path("data"))
+    assert (where.path, where.database) == (Path("/srv/chdb"), "calls")
+    assert where.url == "chdb:///srv/chdb?database=calls"
+    assert parse_store_url("chdb:///srv/chdb", Path("data")).database == "llmtrail"
 
 
 def test_file_then_environment_then_flag(tmp_path: Path) -> None:

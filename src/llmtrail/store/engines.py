@@ -12,9 +12,10 @@ names an engine. The URL forms:
 * ``clickhouse://USER@HOST:8123/DATABASE`` (``clickhouses://`` for TLS, default port 8443);
   the password is never in the URL but in the environment variable ``[store] password_env``
   names;
-* ``chdb:///abs/path`` (or ``chdb://relative/path``): ClickHouse's embedded engine through
-  the same client library, for tests and single-node use. Like DuckDB, one process owns
-  its path.
+* ``chdb:///abs/path`` (or ``chdb://relative/path``; ``?database=NAME`` for another
+  database than ``llmtrail``): ClickHouse's embedded engine through the same client library,
+  for tests and single-node use. Like DuckDB, one process owns its path; inside it, any
+  number of runtimes may share it (as servers share a ClickHouse server).
 
 Engines are imported when opened, so reading the settings stays light.
 """
@@ -69,7 +70,8 @@ class StoreLocation:
     def url(self) -> str:
         """The URL without credentials (what logs and errors may show)."""
         if self.path is not None:
-            return f"{self.engine}://{self.path}"
+            named = self.engine == "chdb" and self.database != DEFAULT_DATABASE
+            return f"{self.engine}://{self.path}" + (f"?database={self.database}" if named else "")
         scheme = "clickhouses" if self.secure else "clickhouse"
         return f"{scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
 
@@ -85,10 +87,25 @@ def parse_store_url(url: str, data_dir: Path) -> StoreLocation:
             "clickhouse://USER@HOST:8123/DATABASE or chdb:///PATH"
         )
     if scheme in ("duckdb", "chdb"):
-        path = urllib.parse.unquote(rest.split("?", 1)[0])
+        text, _, query = rest.partition("?")
+        path = urllib.parse.unquote(text)
         if not path.strip("/"):
             raise ConfigError(f"{_SETTING}: {scheme}:// needs a path, as in {scheme}:///data/x")
-        return StoreLocation(scheme, Path(path))
+        options = urllib.parse.parse_qs(query, keep_blank_values=True)
+        database = DEFAULT_DATABASE
+        if (
+            scheme == "chdb"
+            and set(options) <= {"database"}
+            and len(options.get("database", [])) < 2
+        ):
+            database = options.get("database", [DEFAULT_DATABASE])[0]
+        elif options:
+            raise ConfigError(
+                f"{_SETTING}: {scheme}:// takes "
+                + ("only ?database=NAME" if scheme == "chdb" else "no query string")
+            )
+        _check_database(database)
+        return StoreLocation(scheme, Path(path), database=database)
     parts = urllib.parse.urlsplit(url)
     if parts.password is not None:
         raise ConfigError(
@@ -104,8 +121,7 @@ def parse_store_url(url: str, data_dir: Path) -> StoreLocation:
     if not parts.hostname:
         raise ConfigError(f"{_SETTING}: a ClickHouse URL needs a host, as in clickhouse://HOST")
     database = parts.path.strip("/") or DEFAULT_DATABASE
-    if not _DATABASE_NAME.fullmatch(database):
-        raise ConfigError(f"{_SETTING}: database {database!r}: use letters, digits and underscores")
+    _check_database(database)
     secure = scheme == "clickhouses"
     return StoreLocation(
         "clickhouse",
@@ -115,6 +131,11 @@ def parse_store_url(url: str, data_dir: Path) -> StoreLocation:
         secure=secure,
         database=database,
     )
+
+
+def _check_database(database: str) -> None:
+    if not _DATABASE_NAME.fullmatch(database):
+        raise ConfigError(f"{_SETTING}: database {database!r}: use letters, digits and underscores")
 
 
 @dataclass
