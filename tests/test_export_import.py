@@ -348,3 +348,45 @@ def test_an_s3_export_is_the_directory_export_and_imports_back(
     assert in_s3 == files(tmp_path / "dir") and len(in_s3) == out["objects"]
     back = run("import", to, "--url", server.url, "--endpoint-url", s3)
     assert (back["alreadyStored"], back["stored"]) == (out["records"], 0)
+
+
+def test_large_bodies_go_to_data_objects_and_come_back(
+    small: tuple[ServerProcess, Path], tmp_path: Path
+) -> None:
+    """A body the server offloaded (over 100 KB) is exported as the hour's data/ object the
+    record points to, as Bedrock delivers it; importing that layout reads it back in."""
+    server, _ = small
+    body = {"messages": [{"role": "user", "content": "large " * 30_000}]}
+    doc = {
+        "schemaType": "ModelInvocationLog",
+        "timestamp": "2026-05-31T05:30:00.5Z",
+        "requestId": "large-body-1",
+        "accountId": "123456789012",
+        "region": "us-east-1",
+        "operation": "Converse",
+        "modelId": "amazon.nova-lite-v1:0",
+        "input": {"inputBodyJson": body, "inputTokenCount": 30_000},
+    }
+    ingest(server, [doc])
+    first = tmp_path / "first"
+    out = run("export", "--url", server.url, "--to", str(first), "--start", "2026-05-31")
+    assert out["bodies"] == 1
+    (line,) = [x for x in lines_of(files(first)) if b"large-body-1" in x]
+    path = orjson.loads(line)["input"]["inputBodyS3Path"]
+    hour = first / "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/05/31/05"
+    assert path == (hour / "data/large-body-1_input.json.gz").as_uri()
+    assert (
+        orjson.loads(gzip.decompress((hour / "data/large-body-1_input.json.gz").read_bytes()))
+        == body
+    )
+    # the same record under a new request id, in an object of its own: imported with its body
+    copy = line.replace(b"large-body-1", b"large-body-2", 1)
+    (hour / "20260531T053000Z_copy.json.gz").write_bytes(gzip.compress(copy + b"\n"))
+    done = run("import", str(first), "--url", server.url)
+    assert done["stored"] == 1 and done["rejected"] == 0
+    server.settle()
+    request = urllib.request.Request(
+        server.url + "/api/bedrock/body?requestId=large-body-2&part=input"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert orjson.loads(gzip.decompress(response.read())) == body

@@ -4,8 +4,10 @@
 llmtrail's derived keys left out, so an imported Bedrock log goes back out unchanged) and
 writes ``AWSLogs/<account>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/*.json.gz``
 through `bedrock_layout`; ``--format parquet`` pages ``GET /api/records`` (the whole record,
-llmtrail's additions included) into one Parquet file. Both write to a directory or an S3
-prefix (`log_locations`), and work with a server or on the data directory alone.
+llmtrail's additions included) into one Parquet file. A body the server offloaded goes to
+the hour's ``data/`` folder, and the exported record points there (``GET /api/bedrock/body``).
+Both write to a directory or an S3 prefix (`log_locations`), and work with a server or on the
+data directory alone.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ from typing import Any
 
 import orjson
 
-from llmtrail.capture.bedrock_layout import DEFAULT_ACCOUNT, DEFAULT_REGION, batches
+from llmtrail.capture.bedrock_layout import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    batches,
+    data_key,
+    folder_of,
+)
 from llmtrail.capture.log_locations import Location, open_location
 from llmtrail.cli.arguments import add_common_options, add_time_range, add_url_option
 from llmtrail.cli.output import print_object
 from llmtrail.cli.usage import add_command
+from llmtrail.errors import NotFound
 from llmtrail.record import parse_timestamp
 
 PAGE = 1000
@@ -108,12 +117,46 @@ def export_bedrock(
 ) -> dict[str, Any]:
     """Write the records of ``params``' range in Bedrock's layout; what was written."""
     records = objects = 0
+    bodies = [0]
     docs = pages(backend, "/api/bedrock/records", params)
+    docs = with_data_objects(docs, backend, location, (account, region), bodies)
     for batch in batches(docs, account=account, region=region):
         location.put(batch.key, batch.data)
         objects += 1
         records += len(batch.request_ids)
-    return {"format": "bedrock", "records": records, "objects": objects}
+    return {"format": "bedrock", "records": records, "objects": objects, "bodies": bodies[0]}
+
+
+def with_data_objects(
+    docs: Iterator[dict[str, Any]],
+    backend: Any,
+    location: Location,
+    where: tuple[str, str],
+    written: list[int],
+) -> Iterator[dict[str, Any]]:
+    """``docs``, each body the server offloaded copied to the hour's ``data/`` folder and
+    the record's ``…BodyS3Path`` pointing there, as Bedrock delivers large bodies. A path
+    the server cannot serve (a Bedrock log's own bucket, say) is left as it is."""
+    for doc in docs:
+        for part in ("input", "output"):
+            section = doc.get(part)
+            field = f"{part}BodyS3Path"
+            if not isinstance(section, dict) or not isinstance(section.get(field), str):
+                continue
+            try:
+                data = backend.request(
+                    "GET",
+                    "/api/bedrock/body",
+                    {"requestId": doc["requestId"], "part": part},
+                    raw=True,
+                )
+            except NotFound:
+                continue
+            key = data_key(folder_of(doc, *where), str(doc["requestId"]), part)
+            location.put(key, data)
+            section[field] = location.object_uri(key)
+            written[0] += 1
+        yield doc
 
 
 _COLUMNS: tuple[tuple[str, tuple[str, ...], str], ...] = (

@@ -17,6 +17,9 @@ Importing is resumable and idempotent, also months apart. Two things make it so:
   not sent. The ingest path's own resend window is one hour; this check is what keeps a
   record out the second time when that window has long passed (the manifest lost, the object
   rewritten, the same records under another prefix).
+
+A record whose ``inputBodyS3Path`` / ``outputBodyS3Path`` lies under the imported root (an
+export's or Bedrock's own ``data/`` objects) has that body read back in before it is sent.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import gzip
 import sys
 from typing import Any
 
+import orjson
+
 from llmtrail.capture.bedrock_layout import decode_batch, parse_key, request_ids, time_window
 from llmtrail.capture.log_locations import Listed, Location, open_location
 from llmtrail.cli.arguments import add_common_options, add_url_option
 from llmtrail.cli.output import print_object
 from llmtrail.cli.records import batches
 from llmtrail.cli.usage import UsageError, add_command
+from llmtrail.errors import LlmtrailError
 from llmtrail.record import format_timestamp
 
 _MAX_REQUEST_BYTES = 16 * 2**20
@@ -106,6 +112,7 @@ class Importer:
         self.location = location
         self.batch = batch
         source = location.object_uri("x")[:-1]
+        self.root = source  # the URI every key of the location starts with
         self.manifest: dict[str, Any] = backend.request("GET", "/api/imports", {"source": source})[
             "objects"
         ]
@@ -141,6 +148,36 @@ class Importer:
             self.backend.request("PUT", "/api/imports", body=note)
         self.totals["objects"] += 1
 
+    def _inlined(self, line: bytes) -> bytes:
+        """The record with each body whose ``…BodyS3Path`` lies under the imported root read
+        back in from its ``data/`` object (the server offloads it again if it is large)."""
+        if b"BodyS3Path" not in line:
+            return line
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return line
+        changed = False
+        for part in ("input", "output"):
+            section = doc.get(part) if isinstance(doc, dict) else None
+            if not isinstance(section, dict):
+                continue
+            path = section.get(f"{part}BodyS3Path")
+            if not isinstance(path, str) or not path.startswith(self.root):
+                continue
+            try:
+                body = orjson.loads(gzip.decompress(self.location.get(path[len(self.root) :])))
+            except (LlmtrailError, OSError, orjson.JSONDecodeError):
+                continue  # sent as it is: the record keeps its path
+            doc[part] = {
+                (f"{part}BodyJson" if k == f"{part}BodyS3Path" else k): (
+                    body if k == f"{part}BodyS3Path" else v
+                )
+                for k, v in section.items()
+            }
+            changed = True
+        return orjson.dumps(doc) if changed else line
+
     def _send(self, chunk: list[bytes], uri: str, first: int) -> tuple[int, int]:
         """Send the lines of ``chunk`` the store does not hold yet; (stored, already held)."""
         ids = request_ids(chunk)
@@ -157,7 +194,7 @@ class Importer:
                 },
             )
             known = set(answer["known"])
-        send = [(n, line) for n, (line, rid) in enumerate(zip(chunk, ids, strict=True))]
+        send = [(n, self._inlined(line)) for n, line in enumerate(chunk)]
         send = [(n, line) for n, line in send if ids[n] is None or ids[n] not in known]
         self.totals["alreadyStored"] += len(chunk) - len(send)
         if not send:

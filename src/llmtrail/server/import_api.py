@@ -6,6 +6,9 @@ caller's own workspace.
   import left out), newest first, with ``/api/records``' time and cursor parameters. The
   list route answers the full record, in which a derived ``status`` cannot be told from a
   given one; only the server still knows which keys it derived.
+* ``GET /api/bedrock/body?requestId=ID&part=input|output`` (``READ`` and ``BODIES``,
+  audited) — the gzip'd JSON of a record's body offloaded to the object store, so that an
+  export writes it as a ``data/`` object; only a record of the caller's workspace is found.
 * ``GET /api/imports?source=URI`` (``INGEST``) — the manifest of the objects imported from
   under ``URI``: ``{uri: {"etag", "offset", "done", ...}}``.
 * ``PUT /api/imports`` ``{"uri", "etag", "offset", "done", "stored", "skipped"}``
@@ -33,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmtrail.errors import LlmtrailError, ValidationError
+from llmtrail.errors import Forbidden, LlmtrailError, NotFound, ValidationError
 from llmtrail.record import InvocationRecord, parse_timestamp
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
@@ -58,6 +61,7 @@ class ImportAPI:
     def routes(self) -> list[Route]:
         return [
             guarded_route("/api/bedrock/records", self.records, Permission.READ, ["GET"]),
+            guarded_route("/api/bedrock/body", self.body, Permission.READ, ["GET"]),
             guarded_route("/api/imports", self.manifest, Permission.INGEST, ["GET"]),
             guarded_route("/api/imports", self.note, Permission.INGEST, ["PUT"]),
             guarded_route("/api/imports/known", self.known, Permission.INGEST, ["POST"]),
@@ -86,6 +90,31 @@ class ImportAPI:
         headers = None if principal.can(Permission.BODIES) else OMITTED
         body = bedrock_page(page.records, page.next_cursor, with_bodies)
         return Response(body, 200, headers, "application/json")
+
+    async def body(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        request_id = request.query_params.get("requestId", "")
+        part = request.query_params.get("part", "")
+        if not principal.can(Permission.BODIES):
+            return from_error(Forbidden("bodies", "this key does not have the 'bodies' permission"))
+        if part not in ("input", "output"):
+            return from_error(ValidationError("part", f"must be input or output, got {part!r}"))
+
+        def work() -> Response:
+            record = self.runtime.records.get(request_id, principal.workspace)
+            section = record.data.get(part) if record is not None else None
+            uri = section.get(f"{part}BodyS3Path") if isinstance(section, dict) else None
+            # only the object the server wrote for this very record (its recordId in the
+            # name): a path given at ingest cannot point at another record's body
+            mine = record is not None and f"/{record.record_id}_{part}.json.gz"
+            if not isinstance(uri, str) or not mine or not uri.endswith(mine):
+                raise NotFound(f"no offloaded {part} body for requestId {request_id!r}")
+            return Response(self.runtime.objects.get(uri), 200, media_type="application/gzip")
+
+        answered = await answer(work)
+        if answered.status_code == 200:
+            await audit_body_read(self.runtime, request, "export", [request_id])
+        return answered
 
     async def manifest(self, request: Request) -> Response:
         workspace = principal_of(request.scope).workspace
