@@ -81,12 +81,11 @@ def query(server: ServerProcess, text: str) -> list[dict[str, Any]]:
 def test_the_server_runs_on_the_store_it_was_given(server: ServerProcess) -> None:
     engine = server.engine  # type: ignore[attr-defined]
     data = server.data_dir
+    assert not (data / "llmtrail.duckdb").exists()  # not the default file
     if engine == "duckdb":
         assert (data.parent / "store" / "calls.duckdb").exists()
-        assert not (data / "llmtrail.duckdb").exists()
     elif engine == "chdb":
         assert any((data.parent / "chdb").iterdir())
-        assert not (data / "llmtrail.duckdb").exists()
 
 
 def test_the_three_wire_formats_are_recorded(server: ServerProcess) -> None:
