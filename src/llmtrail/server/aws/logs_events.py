@@ -121,7 +121,7 @@ def read_events(
     """Up to ``limit`` events of ``workspace`` in ``[start, end)`` matching ``pattern``,
     strictly after ``after`` going ``forward`` (oldest first), or strictly before it going
     back (newest first). Blocking: run it off the event loop."""
-    schema = runtime.db.schema
+    schema = runtime.query_engine.schema
     dialect = DIALECTS[runtime.query_engine.dialect]
     compiled = filter_pattern_query(
         pattern,

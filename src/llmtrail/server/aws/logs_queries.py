@@ -113,7 +113,7 @@ def _check(call: AwsCall, text: str, start: datetime, end: datetime) -> None:
         compile_query(
             text,
             dialect=runtime.query_engine.dialect,
-            schema=runtime.db.schema,
+            schema=runtime.query_engine.schema,
             workspace=call.workspace,
             start=start,
             end=end,
