@@ -348,6 +348,33 @@ TEMPLATES: dict[tuple[str, str], list[tuple[str, str | None, T]]] = {
     ("DELETE", "/api/logging-configuration"): [
         ("/api/logging-configuration", None, {"admin": False}),
     ],
+    ("GET", "/api/bedrock/records"): [
+        (p, None, {})
+        for p in (
+            "/api/bedrock/records?limit=1000",
+            "/api/bedrock/records?workspace={ws}&bodies=0",
+            "/api/bedrock/records?metadata=tenant_id%3D{tenant}",
+        )
+    ],
+    ("GET", "/api/bedrock/body"): [
+        ("/api/bedrock/body?requestId={request}&part=input", None, {}),
+    ],
+    ("GET", "/api/imports"): [("/api/imports", None, {}), ("/api/imports?source={ws}", None, {})],
+    ("PUT", "/api/imports"): [
+        (
+            "/api/imports",
+            '{"uri": "s3://b/{ws}.json.gz", "etag": "e", "offset": 0}',
+            {"foreign": False},
+        ),
+    ],
+    ("POST", "/api/imports/known"): [
+        (
+            "/api/imports/known",
+            '{"requestIds": ["{request}", "{request2}"], "start": "2000-01-01T00:00:00Z", '
+            '"end": "2100-01-01T00:00:00Z"}',
+            {},
+        )
+    ],
     ("POST", "/api/records"): [],  # ingestion: `test_isolation_matrix.write_cases`
     ("POST", "/v1/traces"): [],
     ("GET", "/login"): [("/login", None, {"compare": "status"})],
