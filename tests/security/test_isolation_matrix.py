@@ -44,6 +44,8 @@ from tests.security.isolation_world import (
     settle_pipeline,
 )
 
+# eleven thousand requests: more than the default per-test limit when the machine is shared
+pytestmark = pytest.mark.timeout(900)
 THREADS = 3
 MIN_REQUESTS = 10_000
 ENV = {"LLMTRAIL_SERVER__KEY_REFRESH_S": "1", "LLMTRAIL_ALERTS__ALLOW_PRIVATE_WEBHOOKS": "true"}
