@@ -120,6 +120,7 @@ class ObjectSettings:
     url: str = ""
     endpoint_url: str = ""
     region: str = ""
+    delivery_interval_s: float = 60.0  # how often records go out in Bedrock's layout (s3Config)
 
 
 @dataclass
@@ -347,7 +348,12 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
         smtp["sender"] = smtp.pop("from")
     s.smtp = SmtpSettings(**_only(smtp, SmtpSettings, f"{where}: [smtp]"))
     objects = _only(_table(raw, "objects", dict, where), ObjectSettings, f"{where}: [objects]")
-    s.objects = ObjectSettings(**{k: str(v) for k, v in objects.items()})
+    interval = objects.pop("delivery_interval_s", ObjectSettings.delivery_interval_s)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
+        raise ConfigError(f"{where}: [objects] delivery_interval_s must be a number of seconds > 0")
+    s.objects = ObjectSettings(
+        **{k: str(v) for k, v in objects.items()}, delivery_interval_s=float(interval)
+    )
     from llmtrail.store.objects import check_object_settings  # names the setting
 
     check_object_settings(s.objects, f"{where}: [objects]")

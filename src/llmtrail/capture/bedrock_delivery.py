@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 
 import orjson
 
@@ -109,28 +108,3 @@ def delivery_objects(
 
 def _line(record: InvocationRecord) -> bytes:
     return orjson.dumps(record.to_dict("bedrock"))
-
-
-class DeliverySchedule:
-    """`BedrockDelivery.run_once` every ``interval_s`` seconds on a daemon thread."""
-
-    def __init__(self, delivery: BedrockDelivery, interval_s: float = 60.0) -> None:
-        self.delivery = delivery
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="llmtrail-delivery", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.delivery.run_once()
-            except Exception:  # the next round starts again from the checkpoint
-                log.exception("Bedrock-layout delivery failed; retrying next round")

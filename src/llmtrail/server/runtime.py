@@ -14,6 +14,7 @@ from llmtrail.analytics.budget_guard import BudgetGuard
 from llmtrail.analytics.budget_spend import month_spend
 from llmtrail.analytics.budgets import Budget, BudgetService
 from llmtrail.analytics.profiles import ProfileService
+from llmtrail.capture.bedrock_delivery import BedrockDelivery
 from llmtrail.capture.enrich import Enricher
 from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
@@ -35,6 +36,7 @@ from llmtrail.security.retention_schedule import RetentionSchedule
 from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
+from llmtrail.server.delivery_schedule import DeliverySchedule
 from llmtrail.server.workers import Workers
 from llmtrail.store.engines import duckdb_or_placeholder, open_stores
 from llmtrail.store.objects import open_object_store
@@ -114,6 +116,11 @@ class Runtime:
             flush=stored_flush(self.spool, self.records.committed_position),
         )
         self.retention_schedule = RetentionSchedule(self.retention, self.state, interval_s=3600)
+        self.delivery_schedule = DeliverySchedule(
+            BedrockDelivery(self.records, self.state, self.objects),
+            self.state,
+            interval_s=settings.objects.delivery_interval_s,
+        )
         self.router = Router(settings)
         self.providers: dict[str, Provider] = build_providers(settings)
         self.profiles = ProfileService(
@@ -135,6 +142,7 @@ class Runtime:
             self._stop_maintenance,
             self.audit.close,
             self.retention_schedule.stop,
+            self.delivery_schedule.stop,
         ]
         self.closed = False
 
@@ -187,6 +195,7 @@ class Runtime:
         self.pipeline.start()
         self._maintenance.start()
         self.retention_schedule.start()
+        self.delivery_schedule.start()
         try:
             self._load_budgets()
             stats = self.pipeline.stats()
