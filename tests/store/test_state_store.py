@@ -28,3 +28,17 @@ def test_values_are_copies(state_store: StateStore) -> None:
     assert got == {"n": [1]}
     got["n"].append(3)
     assert state_store.get("ns", "k") == {"n": [1]}
+
+
+def test_put_many_writes_all_and_the_last_value_of_a_key_wins(state_store: StateStore) -> None:
+    state_store.put("reads/a", "old", {"gone": False})
+    items = [(f"reads/{i % 3}", f"k{i}", {"i": i}) for i in range(2_000)]
+    items.append(("reads/a", "old", {"replaced": 1}))
+    items.append(("reads/a", "old", {"replaced": 2}))
+    state_store.put_many(items)
+    state_store.put_many([])
+    assert len(state_store.list("reads/0")) == 667
+    assert state_store.get("reads/1", "k1999") == {"i": 1999}
+    assert state_store.list("reads/a") == {"old": {"replaced": 2}}
+    state_store.put("reads/a", "old", {"after": True})  # a later put still replaces it
+    assert state_store.get("reads/a", "old") == {"after": True}

@@ -3,8 +3,9 @@
 "Who viewed this record's prompt" must not scan the log. Each entry whose target lists
 request ids is also written, once per id, under ``audit-reads/<workspace>/<requestId>``
 (key ``<server>/<seq>``, value the entry without its id list), so the viewers of one record
-are one ``list`` of a small namespace. A bulk read naming 1,000 ids is 1,000 puts, which is
-why this work is not done in `AuditLog.record` (one put, on the caller's thread): appended
+are one ``list`` of a small namespace. A bulk read naming 1,000 ids is 1,000 index entries
+(one `StateStore.put_many` per batch), which is why this work is not done in
+`AuditLog.record` (one put, on the caller's thread): appended
 entries are handed to an `IndexWriter` thread, which writes their index entries and then the
 chain's head (`audit_chain.HEADS`) — so the head is also the index's watermark. At start the
 log catches up from the head to the chain's tail (entries a stopped server did not index),
@@ -115,16 +116,16 @@ class IndexWriter:
 
 def write_index(state: StateStore, server_id: str, entries: list[dict[str, Any]]) -> None:
     """The index entries of ``entries``, then the head naming the last of them."""
+    items: list[tuple[str, str, Any]] = []
     for entry in entries:
         ids = request_ids(entry)
         if not ids:
             continue
         kept = summary(entry)
         workspace = str(entry.get("workspace"))
-        for request_id in dict.fromkeys(ids):
-            state.put(
-                reads_namespace(workspace, request_id), reads_key(server_id, entry["seq"]), kept
-            )
+        key = reads_key(server_id, entry["seq"])
+        items.extend((reads_namespace(workspace, rid), key, kept) for rid in dict.fromkeys(ids))
+    state.put_many(items)  # one write for the whole batch, not one per record
     last = entries[-1]
     state.put(HEADS, server_id, {"seq": last["seq"], "hash": last["hash"], "time": last["time"]})
 

@@ -100,6 +100,11 @@ class StateStore(Protocol):
         """Create or replace the value."""
         ...
 
+    def put_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        """Create or replace every ``(namespace, key, value)``, in one write (a bulk index:
+        the audit log's reads index names up to a thousand records per entry)."""
+        ...
+
     def delete(self, namespace: str, key: str) -> bool:
         """Remove the value; True if there was one."""
         ...

@@ -172,6 +172,11 @@ class MemoryStateStore:
         with self._lock:
             self._data[(namespace, key)] = copy.deepcopy(value)
 
+    def put_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        with self._lock:
+            for namespace, key, value in items:
+                self._data[(namespace, key)] = copy.deepcopy(value)
+
     def delete(self, namespace: str, key: str) -> bool:
         with self._lock:
             return self._data.pop((namespace, key), None) is not None

@@ -8,9 +8,11 @@ servers may share the table; concurrent writes to one key resolve to the last on
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 
@@ -35,6 +37,20 @@ class ClickHouseStateStore:
 
     def put(self, namespace: str, key: str, value: Any) -> None:
         self._write(namespace, key, orjson.dumps(value).decode())
+
+    def put_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        last = {(ns, key): orjson.dumps(value).decode() for ns, key, value in items}
+        if not last:
+            return
+        rows = pa.table(
+            {
+                "namespace": [ns for ns, _ in last],
+                "key": [key for _, key in last],
+                "value": list(last.values()),
+            }
+        )
+        # one insert; never taken for a duplicate of an earlier one (see `insert_row`)
+        self.db.insert_arrow("state", rows, {"insert_deduplicate": 0})
 
     def delete(self, namespace: str, key: str) -> bool:
         existed = self.get(namespace, key) is not None

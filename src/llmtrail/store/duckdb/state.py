@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from llmtrail.store.duckdb.database import Database
 
@@ -34,6 +36,36 @@ class DuckDBStateStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+
+        self.db.write(write)
+
+    def put_many(self, items: Sequence[tuple[str, str, Any]]) -> None:
+        last = {(ns, key): orjson.dumps(value).decode() for ns, key, value in items}
+        if not last:
+            return
+        incoming = pa.table(
+            {
+                "namespace": [ns for ns, _ in last],
+                "key": [key for _, key in last],
+                "value": list(last.values()),
+            }
+        )
+
+        def write(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.register("incoming_state", incoming)
+            conn.execute("BEGIN")
+            try:
+                conn.execute(
+                    "DELETE FROM state USING incoming_state AS i "
+                    "WHERE state.namespace = i.namespace AND state.key = i.key"
+                )
+                conn.execute("INSERT INTO state SELECT namespace, key, value FROM incoming_state")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("incoming_state")
 
         self.db.write(write)
 
