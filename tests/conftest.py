@@ -64,18 +64,39 @@ def clickhouse_database(clickhouse_url: str) -> Iterator[str]:
 # -- no process outlives the test session ------------------------------------------------------
 
 SESSION_MARK = "LLMTRAIL_TEST_SESSION"
-LEAK_GRACE_S = 10.0
+# How long the processes still running at the end get to go before they count as leaked.
+LEAK_GRACE_S = float(os.environ.get("LLMTRAIL_TEST_LEAK_GRACE_S", "10"))
+_mark_key = pytest.StashKey[str]()
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
     """Every process the tests start inherits this mark, so the session can find them all at
-    the end, whoever their parent is by then (a killed server's workers are re-parented)."""
-    os.environ[SESSION_MARK] = f"{os.getpid()}-{uuid.uuid4().hex}"
+    the end, whoever their parent is by then (a killed server's workers are re-parented).
+
+    It is set once, in the process that checks at the end: under pytest-xdist the controller,
+    before it starts its workers, which inherit it unchanged and pass it on to all they start.
+    A session run by a test extends the mark of the session around it, so that one's check
+    finds what the inner session left too."""
+    if _is_xdist_worker(config):
+        return
+    own = f"{os.getpid()}-{uuid.uuid4().hex}"
+    outer = os.environ.get(SESSION_MARK)
+    mark = f"{outer}/{own}" if outer else own
+    config.stash[_mark_key] = mark
+    os.environ[SESSION_MARK] = mark
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    mark = os.environ.get(SESSION_MARK)
-    if not mark or hasattr(session.config, "workerinput"):
+    """Fail the session if a marked process is still alive. Last of the finish hooks: by then
+    pytest-xdist has stopped its workers, so what is left was started by a test."""
+    mark = session.config.stash.get(_mark_key, None)
+    if mark is None:
         return
     from tests.processes import marked_processes, own_resource_tracker, stop_processes
 
@@ -85,7 +106,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_processes(survivors)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = [f"  pid {pid}: {cmdline}" for pid, cmdline in sorted(survivors.items())]
-    message = "processes started by the tests outlived the session:\n" + "\n".join(lines)
+    message = "\nprocesses started by the tests outlived the session:\n" + "\n".join(lines)
     if reporter is not None:
         reporter.write_line(message, red=True, bold=True)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
