@@ -1,7 +1,7 @@
 """One real ``llmtrail serve`` per store engine, the same traffic and the same checks.
 
 The `server` fixture starts a server on DuckDB (``[store] url = "duckdb:///…"``), one on
-ClickHouse's embedded engine (``chdb:///…``, chosen by ``LLMTRAIL_STORE__URL``) and, when
+ClickHouse's embedded engine (``chdb:///…``, chosen by ``--store``) and, when
 ``CLICKHOUSE_URL`` is set, one on that ClickHouse server (its password by ``password_env``).
 Each is started once per module. Every expected figure is computed from what the test sent
 or read back from the same server's other APIs, never written down.
@@ -50,7 +50,10 @@ def server(
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp(f"on-{request.param}")
     url, env = _store(request.param, root)
-    with ServerProcess(root / "data", env={"LLMTRAIL_STORE__URL": url, **env}) as proc:
+    # chdb is chosen by the flag, the others by the environment: both ways are in use
+    how = {"args": ("--store", url)} if request.param == "chdb" else {}
+    env = env if how else {"LLMTRAIL_STORE__URL": url, **env}
+    with ServerProcess(root / "data", env=env, **how) as proc:
         proc.engine = request.param  # type: ignore[attr-defined]
         yield proc
 

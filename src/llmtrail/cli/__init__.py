@@ -115,6 +115,12 @@ def _register_serve(sub: Any) -> None:
         const=False,
         help="forward calls without recording them (to measure the gateway alone)",
     )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="where records live: duckdb:///PATH (default: in the data directory), "
+        "clickhouse://USER@HOST:8123/DB or chdb:///PATH",
+    )
     serve.set_defaults(local_handler=_serve)
 
 
@@ -167,6 +173,7 @@ def _settings(args: argparse.Namespace) -> Any:
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
         "record_invocations": getattr(args, "record_invocations", None),
+        "store": getattr(args, "store", None),
     }
     return load_settings(args.config, overrides=overrides, routes=getattr(args, "route", []))
 
