@@ -321,6 +321,13 @@ def test_since_is_ascii_digits_and_a_unit(server: ServerProcess, since: str) -> 
     assert_problem(status, answer, "since", "duration")
 
 
+@pytest.mark.parametrize("path", ["/api/traces", "/api/timeline", "/api/errors"])
+@pytest.mark.parametrize("field", ["start", "end"])
+def test_a_bad_time_names_the_parameter_sent(server: ServerProcess, path: str, field: str) -> None:
+    status, answer = call(server.url, "GET", f"{path}?{field}=yesterday")
+    assert_problem(status, answer, field)
+
+
 def test_the_server_answers_normally_afterwards(server: ServerProcess) -> None:
     still_working(server.url)
     assert "Traceback" not in server.log()

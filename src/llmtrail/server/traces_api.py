@@ -354,7 +354,7 @@ def _time(value: str | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_timestamp(value)
+        return parse_timestamp(value, field)  # its ValidationError names the caller's field
     except (ValueError, TypeError):
         raise ValidationError(field, "must be an ISO 8601 timestamp") from None
 
