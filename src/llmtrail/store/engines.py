@@ -272,11 +272,10 @@ def _clickhouse_client(settings: Settings, location: StoreLocation, env: Mapping
 
 
 class NotOnThisEngine(Database):
-    """Stands in for the DuckDB `Database` on ClickHouse while some read models still take
-    one (cost, budgets' month spend, errors, timeline, reports): it holds the store's
-    ``schema`` and says the store is ``available``, and everything else raises `Unavailable`
-    (503) naming the engine, instead of an ``AttributeError`` on None. It goes once those
-    reads are methods of the store interfaces."""
+    """Stands in for the DuckDB `Database` on ClickHouse, where ``runtime.db`` is read only
+    for ``/readyz`` (``available``) and the store's ``schema``: anything else raises
+    `Unavailable` (503) naming the engine, instead of an ``AttributeError`` on None. Every
+    read model runs through the `QueryEngine` on both engines."""
 
     def __init__(self, stores: Stores) -> None:  # no file is opened
         self.schema = stores.schema
