@@ -57,6 +57,15 @@ CONSTRUCTED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
         ("upstream_timeout", 504, "no answer in 30 s"),
         {},
     ),
+    "llmtrail.server.aws.operations.AwsError": (
+        ("ResourceNotFound", "no dashboard named x", 404),
+        {"fields": {"resourceName": "x"}},
+    ),
+    "llmtrail.server.aws.cloudwatch_dashboards.DashboardInvalid": (
+        ([{"DataPath": "/widgets/0", "Message": "Should be an object"}],),
+        {},
+    ),
+    "llmtrail.server.aws.shapes.InputInvalid": ((["Value at 'limit' must be an integer"],), {}),
     "llmtrail.security.sigv4_verify.SignatureRejected": (
         ("InvalidSignatureException", "The request signature we calculated does not match", 403),
         {},

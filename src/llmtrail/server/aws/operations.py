@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmtrail.errors import Picklable
 from llmtrail.security.principal import Permission, Principal
 
 __all__ = ["OPERATIONS", "AwsCall", "AwsError", "Handler", "Operation", "operation"]
 
 
-class AwsError(Exception):
+class AwsError(Picklable, Exception):
     """An error in AWS's shape: ``code`` becomes ``__type`` / ``x-amzn-ErrorType``. The HTTP
     status defaults to the one botocore's model gives the error shape, else 400. ``fields``
     are the error shape's other members (CloudWatch's ``dashboardValidationMessages``)."""

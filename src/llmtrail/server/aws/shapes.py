@@ -32,6 +32,8 @@ from typing import Any
 
 from botocore.model import Shape
 
+from llmtrail.errors import Picklable
+
 __all__ = ["MAX_DEPTH", "InputInvalid", "OutputInvalid", "Text", "read_input", "write_output"]
 
 MAX_ERRORS = 10
@@ -39,7 +41,7 @@ MAX_DEPTH = 32  # shapes inside shapes; botocore's deepest non-recursive input n
 _BITS = {"integer": 32, "long": 64}
 
 
-class InputInvalid(Exception):
+class InputInvalid(Picklable, Exception):
     """The input breaks its shape: ``problems`` in AWS's words; ``serialization`` when a value
     has the wrong JSON type (AWS answers SerializationException for those)."""
 
@@ -66,7 +68,7 @@ class Text(str):
     values read from text into integers, booleans, timestamps and lists."""
 
 
-class OutputInvalid(Exception):
+class OutputInvalid(Picklable, Exception):
     """A handler answered something its output shape does not allow."""
 
 
