@@ -11,14 +11,18 @@ three evaluation intervals, so a holder that died hands over within that time.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from llmtrail.record import format_timestamp, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 
+log = logging.getLogger("llmtrail.lease")
 NAMESPACE = "leases"
 KEY = "alarm-evaluator"
 
@@ -62,3 +66,59 @@ class Lease:
         if current is None or parse_timestamp(current["expires"], "expires") <= now:
             return None
         return str(current["holder"])
+
+
+class LeasedLoop:
+    """``job(now)`` every ``interval_s`` seconds on the one server holding the lease ``key``
+    (held for three intervals, so a holder that died hands over within that time); the
+    other servers only try to take it. `run_once` is one tick, for tests with an injected
+    clock (no sleeping). Retention and Bedrock-layout delivery run this way."""
+
+    def __init__(
+        self,
+        job: Callable[[datetime], object],
+        state: StateStore,
+        interval_s: float,
+        key: str,
+        clock: Callable[[], datetime],
+        holder: str | None = None,
+    ) -> None:
+        self.job = job
+        self.interval_s = interval_s
+        self.clock = clock
+        self.lease = Lease(state, holder or holder_id(), timedelta(seconds=3 * interval_s), key)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> bool:
+        """One tick: the job, if this server holds (or takes) the lease."""
+        now = self.clock()
+        if not self.lease.acquire(now):
+            return False
+        self.job(now)
+        return True
+
+    def start(self) -> None:
+        """Start the loop thread (first run after one interval)."""
+        if self._thread is None:
+            name = f"llmtrail-{self.lease.key}"
+            self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop (waiting for a run in progress) and give the lease up."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        try:
+            self.lease.release()
+        except Exception:  # the store may be closing: the lease then simply expires
+            log.debug("releasing the %s lease failed", self.lease.key, exc_info=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.run_once()
+            except Exception:  # the next interval tries again
+                log.exception("the %s run failed; the next interval tries again", self.lease.key)
