@@ -36,16 +36,11 @@ def scramble(value: str) -> str:
     becomes one that does not exist."""
     if re.fullmatch(r"w[0-9]", value):
         return "w9"
+    if value.startswith("arn:") and "/" in value:  # the resource id, whatever its letters
+        head, _, resource = value.rpartition("/")
+        return f"{head}/{rotate_chars(resource)}"
 
-    def rotate(run: str) -> str:
-        out = []
-        for ch in run:
-            for alphabet in ("0123456789abcdef", "ghijklmnopqrstuvwxyz"):
-                if ch in alphabet:
-                    ch = alphabet[(alphabet.index(ch) + 1) % len(alphabet)]
-                    break
-            out.append(ch)
-        return "".join(out)
+    rotate = rotate_chars
 
     def random_run(match: re.Match[str]) -> str:
         run = match.group(0)
@@ -54,6 +49,18 @@ def scramble(value: str) -> str:
 
     changed = re.sub(r"[0-9a-z]{8,}", random_run, value)
     return changed if changed != value else rotate(value)
+
+
+def rotate_chars(run: str) -> str:
+    """``run`` with each letter and digit moved on by one within its class (hex stays hex)."""
+    out = []
+    for ch in run:
+        for alphabet in ("0123456789abcdef", "ghijklmnopqrstuvwxyz"):
+            if ch in alphabet:
+                ch = alphabet[(alphabet.index(ch) + 1) % len(alphabet)]
+                break
+        out.append(ch)
+    return "".join(out)
 
 
 def values_of(ws: Workspace, n: int = 0) -> dict[str, str]:
