@@ -30,7 +30,7 @@ from llmtrail.reports.report import (
     Table,
     figures_of,
 )
-from llmtrail.reports.scope import ReportScope, local_date, scoped
+from llmtrail.reports.scope import ReportScope, per_day, per_model, scoped
 
 ZERO = Decimal(0)
 # (key, label, cost column, token column)
@@ -110,21 +110,8 @@ def build_cost(r: Reader, scope: ReportScope, now: datetime) -> Report:
     summary = r.rows(scoped(r, scope, *_measures(r), versions))[0]
     s = dict(zip(_names(None), summary[:-1], strict=True))
     s["price_versions"] = ", ".join(sorted(summary[-1] or ())) or None
-    model = column("model_id", "r")
-    by_model = (
-        scoped(r, scope, exp.alias_(model, "model"), *_measures(r))
-        .group_by(model.copy())
-        .order_by(
-            exp.Ordered(this=exp.column("total_usd"), desc=True),
-            exp.Ordered(this=model.copy(), nulls_first=False),
-        )
-    )
-    day = local_date(r, scope, "day")
-    by_day_tree = (
-        scoped(r, scope, exp.alias_(day, "day"), *_measures(r))
-        .group_by(day.copy())
-        .order_by(day.copy())
-    )
+    by_model = per_model(r, scope, _measures(r), "total_usd")
+    by_day_tree = per_day(r, scope, _measures(r))
     parts = sum((s[f"{key}_usd"] for key, _, _, _ in USAGE_TYPES), ZERO)
     figures = figures_of(
         [

@@ -30,7 +30,7 @@ from llmtrail.reports.report import (
     Table,
     figures_of,
 )
-from llmtrail.reports.scope import ReportScope, local_date, scoped
+from llmtrail.reports.scope import ReportScope, per_day, per_model, scoped
 
 
 def _throttle() -> exp.Expr:
@@ -126,21 +126,8 @@ def build_performance(r: Reader, scope: ReportScope, now: datetime) -> Report:
     """The performance report, read through ``r``."""
     columns, names = _summary(r)
     s = r.dicts(scoped(r, scope, *columns), names)[0]
-    model = column("model_id", "r")
-    by_model = (
-        scoped(r, scope, exp.alias_(model, "model"), *_measures(r))
-        .group_by(model.copy())
-        .order_by(
-            exp.Ordered(this=exp.column("invocations"), desc=True),
-            exp.Ordered(this=model.copy(), nulls_first=False),
-        )
-    )
-    day = local_date(r, scope, "day")
-    by_day_tree = (
-        scoped(r, scope, exp.alias_(day, "day"), *_measures(r))
-        .group_by(day.copy())
-        .order_by(day.copy())
-    )
+    by_model = per_model(r, scope, _measures(r), "invocations")
+    by_day_tree = per_day(r, scope, _measures(r))
     code = exp.Coalesce(this=column("error_code", "r"), expressions=[column("error_type", "r")])
     errors_tree = (
         scoped(

@@ -110,3 +110,26 @@ def scoped(r: Reader, scope: ReportScope, *columns: exp.Expr) -> exp.Select:
 def local_date(r: Reader, scope: ReportScope, unit: str) -> exp.Expr:
     """The local ``day`` or first day of the ``month`` of each record, in ``scope.tz``."""
     return r.d.local_date(column("timestamp", "r"), scope.tz, unit)
+
+
+def per_model(r: Reader, scope: ReportScope, measures: list[exp.Expr], largest: str) -> exp.Select:
+    """``measures`` per model of ``scope`` (column ``model``), the ``largest`` first."""
+    model = column("model_id", "r")
+    return (
+        scoped(r, scope, exp.alias_(model, "model"), *measures)
+        .group_by(model.copy())
+        .order_by(
+            exp.Ordered(this=exp.column(largest), desc=True),
+            exp.Ordered(this=model.copy(), nulls_first=False),
+        )
+    )
+
+
+def per_day(r: Reader, scope: ReportScope, measures: list[exp.Expr]) -> exp.Select:
+    """``measures`` per local day of ``scope`` (column ``day``), in date order."""
+    day = local_date(r, scope, "day")
+    return (
+        scoped(r, scope, exp.alias_(day, "day"), *measures)
+        .group_by(day.copy())
+        .order_by(day.copy())
+    )
