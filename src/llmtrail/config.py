@@ -147,6 +147,9 @@ class StoreSettings:
 
     url: str = ""
     password_env: str = ""
+    # on a store several servers share: how stale this server's view of what the others
+    # wrote may be (the resend window, the budgets' spend, the gateway calls spans merge into)
+    refresh_s: float = 5.0
 
 
 @dataclass
@@ -363,7 +366,10 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
         raise ConfigError(f"{where}: [server] allowed_hosts must be a list of host names")
     s.server = AccessSettings(**access)
     store = _only(_table(raw, "store", dict, where), StoreSettings, f"{where}: [store]")
-    s.store = StoreSettings(**{k: str(v) for k, v in store.items()})
+    refresh = store.pop("refresh_s", StoreSettings.refresh_s)
+    if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 1:
+        raise ConfigError(f"{where}: [store] refresh_s must be a number of seconds ≥ 1")
+    s.store = StoreSettings(**{k: str(v) for k, v in store.items()}, refresh_s=float(refresh))
     from llmtrail.store.engines import parse_store_url  # checks the URL, names the setting
 
     parse_store_url(s.store.url, s.data_dir)

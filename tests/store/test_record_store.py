@@ -168,3 +168,35 @@ def test_explicit_nulls_survive(record_store: RecordStore) -> None:
 
 def test_get_missing_is_none(record_store: RecordStore) -> None:
     assert record_store.get("nope") is None
+
+
+def test_recent_calls_and_stored_request_ids_for_servers_sharing_a_store(
+    record_store: RecordStore,
+) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    traced = make(
+        2,
+        source="gateway",
+        responseId="chatcmpl-2",
+        trace={"traceId": "a" * 32, "spanId": "b" * 16, "parentSpanId": "c" * 16},
+    )
+    record_store.append([make(1), traced])
+    record_store.append([InvocationRecord.from_dict(make(3).data, workspace="other")])
+    calls = record_store.recent_calls(before, 100)
+    assert [(c.workspace, c.request_id) for c in calls][-1] == ("other", "req-3")
+    gateway = next(c for c in calls if c.request_id == "req-2")
+    assert (gateway.source, gateway.trace_id, gateway.parent_span_id, gateway.response_id) == (
+        "gateway",
+        "a" * 32,
+        "c" * 16,
+        "chatcmpl-2",
+    )
+    assert gateway.ingested_at is not None and gateway.ingested_at >= before
+    assert record_store.recent_calls(datetime.now(UTC) + timedelta(hours=1), 100) == []
+    asked = [("default", "req-1"), ("other", "req-1"), ("other", "req-3"), ("default", "no")]
+    assert record_store.stored_request_ids(asked, before) == {
+        ("default", "req-1"),
+        ("other", "req-3"),
+    }
+    assert record_store.stored_request_ids(asked, datetime.now(UTC) + timedelta(hours=1)) == set()
+    assert record_store.stored_request_ids([], before) == set()

@@ -7,7 +7,8 @@ call: its ``traceparent`` parent (the client's span that wrapped the HTTP call, 
 ``@sdk.llm`` function) and the upstream's response id (which OpenInference and the GenAI
 conventions record: ``output.value``'s ``id``, ``gen_ai.response.id``). The index is in
 memory and bounded (the newest keys win); spans are exported seconds after the call, well
-inside it. A server restart forgets it, and so does another replica: a span matched by
+inside it. A server restart forgets it; servers sharing a store learn each other's gateway
+calls from it every ``[store] refresh_s`` (`llmtrail.server.shared_views`). A span matched by
 neither is stored as its own record.
 
 The gateway's tokens and bodies win; what the span adds is its place in the app's trace.
@@ -59,17 +60,33 @@ class GatewayCallIndex:
     def note(self, record: InvocationRecord) -> None:
         """Remember the keys of a gateway record (cheap: called on the gateway's hot path)."""
         doc = record.data
-        workspace = str(doc.get("workspace", DEFAULT_WORKSPACE))
-        keys: list[tuple[str, ...]] = []
         trace = doc.get("trace")
-        trace_id = trace.get("traceId") if isinstance(trace, dict) else None
-        if isinstance(trace, dict) and trace_id and trace.get("parentSpanId"):
-            keys.append(("parent", workspace, trace_id, trace["parentSpanId"]))
-        if doc.get("responseId"):
-            keys.append(("responseId", workspace, str(doc["responseId"])))
+        trace = trace if isinstance(trace, dict) else {}
+        self.note_keys(
+            str(doc.get("workspace", DEFAULT_WORKSPACE)),
+            str(doc.get("requestId", "")),
+            trace.get("traceId"),
+            trace.get("parentSpanId"),
+            doc.get("responseId"),
+        )
+
+    def note_keys(
+        self,
+        workspace: str,
+        request_id: str,
+        trace_id: str | None,
+        parent_span_id: str | None,
+        response_id: str | None,
+    ) -> None:
+        """Remember a gateway call by its keys (another server's, read from the store)."""
+        keys: list[tuple[str, ...]] = []
+        if trace_id and parent_span_id:
+            keys.append(("parent", workspace, trace_id, parent_span_id))
+        if response_id:
+            keys.append(("responseId", workspace, str(response_id)))
         if not keys:
             return
-        value = (str(doc.get("requestId", "")), str(trace_id) if trace_id else None)
+        value = (request_id, str(trace_id) if trace_id else None)
         with self._lock:
             for key in keys:
                 self._keys[key] = value

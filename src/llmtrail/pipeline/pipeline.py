@@ -69,6 +69,7 @@ class Counters:
     spooled: int = 0
     stored: int = 0
     duplicates: int = 0
+    duplicates_elsewhere: int = 0  # already stored by another server sharing the store
     replayed: int = 0
     replay_undecodable: int = 0
     dropped_queue_full: int = 0
@@ -105,12 +106,16 @@ class Pipeline:
         dead_letter_dir: Path | None = None,
         prepare: Callable[[InvocationRecord], None] | None = None,
         object_prefix: Callable[[str], str] | None = None,
+        shared_store: bool = False,
     ) -> None:
         self.spool = spool
         # what every record goes through before it reaches a file (the spool first): the
         # workspace's logging configuration and redaction. It must not raise.
         self.prepare = prepare
         self.object_prefix = object_prefix  # workspace -> where its large bodies go
+        # a store other servers write too (ClickHouse): every batch is checked against it
+        # before it is stored (`llmtrail.server.shared_views` teaches the resend index too)
+        self.shared_store = shared_store
         self.store = store
         self.objects = objects
         self.settings = settings or SpoolSettings()
@@ -267,6 +272,24 @@ class Pipeline:
                 break
         self._written.put(_STOP)
 
+    def _drop_stored_elsewhere(self, records: list[InvocationRecord]) -> list[InvocationRecord]:
+        """``records`` less those another server already stored within the resend window
+        (only on a shared store; one look-up per batch)."""
+        if not self.shared_store or not records:
+            return records
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.dedup_window_s)
+        try:
+            stored = self.store.stored_request_ids(
+                [(r.workspace, r.request_id) for r in records], since
+            )
+        except Exception:  # the append below meets the same trouble and retries
+            log.warning("checking a batch against the shared store failed", exc_info=True)
+            return records
+        if not stored:
+            return records
+        self.counters.duplicates_elsewhere += len(stored)
+        return [r for r in records if (r.workspace, r.request_id) not in stored]
+
     def _spool_items(self, items: list[_Item]) -> None:
         if self.prepare is not None:
             for item in items:
@@ -358,6 +381,7 @@ class Pipeline:
         store is `Unavailable` (the database being reopened) nothing in the batch is at
         fault: it is retried until the store is back. Raises `_GaveUp` when stopping,
         leaving the batch in the spool for the next start."""
+        records = self._drop_stored_elsewhere(records)
         if self.objects is not None:
             for record in records:
                 try:

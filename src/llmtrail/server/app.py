@@ -16,7 +16,6 @@ from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
 from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
 from llmtrail.capture.gateway.exchange import Services
 from llmtrail.capture.gateway.openai_api import OpenAIRoutes
-from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.errors import Unavailable
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery
@@ -70,7 +69,7 @@ def create_app(
     """The server's app; ``lifespan=False`` for a runtime started and closed by the caller
     (the CLI with no server). ``access`` (default: as ``lifespan``) puts the `Gatekeeper` in
     front: the CLI working on its own data directory is its operator and needs no key."""
-    index = GatewayCallIndex()
+    index = runtime.call_index
     pipeline_submit = runtime.pipeline.submit
     guard = runtime.budget_guard
 

@@ -18,6 +18,7 @@ from llmtrail.capture.bedrock_delivery import BedrockDelivery
 from llmtrail.capture.enrich import Enricher
 from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
+from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.metrics.service import MetricsService
@@ -37,6 +38,7 @@ from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.delivery_schedule import DeliverySchedule
+from llmtrail.server.shared_views import SharedViews
 from llmtrail.server.workers import Workers
 from llmtrail.store.engines import duckdb_or_placeholder, open_stores
 from llmtrail.store.objects import open_object_store
@@ -101,6 +103,7 @@ class Runtime:
             offload_bytes=settings.offload_bytes,
             prepare=self.record_policy.prepare,
             object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
+            shared_store=self.stores.shared,
         )
         archive = settings.data_dir / "archive"
         self.eraser = self.stores.eraser
@@ -132,6 +135,19 @@ class Runtime:
         )
         self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
+        self.call_index = GatewayCallIndex()  # gateway calls that OTLP spans merge into
+        # on a store other servers write too: learn what they wrote (`shared_views`)
+        self.shared_views = (
+            SharedViews(
+                self.records,
+                self.pipeline.dedup,
+                self.call_index,
+                lambda: self._budgets_changed(self.budgets.all()),
+                settings.store.refresh_s,
+            )
+            if self.stores.shared
+            else None
+        )
         self.workers = Workers()
         self._stopping = threading.Event()
         self._maintenance = threading.Thread(
@@ -144,6 +160,8 @@ class Runtime:
             self.retention_schedule.stop,
             self.delivery_schedule.stop,
         ]
+        if self.shared_views is not None:
+            self.on_close.append(self.shared_views.stop)
         self.closed = False
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
@@ -196,6 +214,8 @@ class Runtime:
         self._maintenance.start()
         self.retention_schedule.start()
         self.delivery_schedule.start()
+        if self.shared_views is not None:
+            self.shared_views.start()
         try:
             self._load_budgets()
             stats = self.pipeline.stats()

@@ -162,6 +162,12 @@ class Stores:
     def engine(self) -> str:
         return self.location.engine
 
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may write this store too (ClickHouse; chdb's directory is
+        one process's, but its client may be shared within that process)."""
+        return self.location.engine != "duckdb"
+
     def close(self) -> None:
         """Close every part (DuckDB checkpoints its file); later calls do nothing."""
         if self.closed:

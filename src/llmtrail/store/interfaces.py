@@ -41,6 +41,21 @@ class RecordPage:
     next_cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class RecentCall:
+    """What another server sharing the store must know of a record it did not write: its
+    key in the resend window, and the keys a span of the same call can name (`source`
+    ``gateway`` only: ``trace.parentSpanId`` and ``responseId``)."""
+
+    workspace: str
+    request_id: str
+    source: str | None = None
+    trace_id: str | None = None
+    parent_span_id: str | None = None
+    response_id: str | None = None
+    ingested_at: datetime | None = None
+
+
 @dataclass
 class AppendResult:
     stored: int
@@ -72,6 +87,18 @@ class RecordStore(Protocol):
 
     def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
         """``(workspace, requestId)`` of the ``limit`` latest records ingested since ``since``."""
+        ...
+
+    def recent_calls(self, since: datetime, limit: int) -> list[RecentCall]:
+        """The `RecentCall` of the ``limit`` latest records ingested since ``since``, oldest
+        first."""
+        ...
+
+    def stored_request_ids(
+        self, keys: Sequence[tuple[str, str]], since: datetime
+    ) -> set[tuple[str, str]]:
+        """Which of ``keys`` (``(workspace, requestId)``) name records ingested since
+        ``since`` (by any server sharing the store)."""
         ...
 
     def set_costs(

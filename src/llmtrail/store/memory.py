@@ -15,6 +15,7 @@ from llmtrail.store.interfaces import (
     TENANT_ATTRIBUTES,
     USER_ATTRIBUTES,
     AppendResult,
+    RecentCall,
     RecordPage,
     RecordQuery,
     RecordSelection,
@@ -95,6 +96,32 @@ class MemoryRecordStore:
         with self._lock:
             recent = [(r.workspace, r.request_id) for at, r in self._rows if at >= since]
         return recent[-limit:] if limit else []
+
+    def recent_calls(self, since: datetime, limit: int) -> list[RecentCall]:
+        with self._lock:
+            rows = [(at, r) for at, r in self._rows if at >= since]
+        out = []
+        for at, r in rows[-limit:] if limit else []:
+            trace = r.data.get("trace") or {}
+            out.append(
+                RecentCall(
+                    r.workspace,
+                    r.request_id,
+                    r.data.get("source"),
+                    trace.get("traceId"),
+                    trace.get("parentSpanId"),
+                    r.data.get("responseId"),
+                    at,
+                )
+            )
+        return out
+
+    def stored_request_ids(
+        self, keys: Sequence[tuple[str, str]], since: datetime
+    ) -> set[tuple[str, str]]:
+        wanted = set(keys)
+        with self._lock:
+            return {(r.workspace, r.request_id) for at, r in self._rows if at >= since} & wanted
 
     def set_costs(
         self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE

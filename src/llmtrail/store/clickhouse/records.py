@@ -144,6 +144,33 @@ class ClickHouseRecordStore:
         )
         return [(str(w), str(r)) for w, r in rows]
 
+    def recent_calls(self, since: datetime, limit: int) -> list[RecentCall]:
+        params = Params()
+        rows = self.db.query(
+            f"SELECT {RECENT_CALL_COLUMNS} FROM {self.db.table('records')} "
+            f"WHERE ingested_at >= {params.micros(since)} "
+            f"ORDER BY ingested_at DESC LIMIT {max(int(limit), 0)}",
+            params.values,
+        )
+        return [
+            RecentCall(ws, rid, source, trace, parent, response, _aware(at))
+            for ws, rid, source, trace, parent, response, at in reversed(rows)
+        ]
+
+    def stored_request_ids(
+        self, keys: Sequence[tuple[str, str]], since: datetime
+    ) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        params = Params()
+        ids = params.bind(sorted({r for _, r in keys}), "Array(String)")  # the bloom filter's
+        rows = self.db.query(
+            f"SELECT DISTINCT workspace, request_id FROM {self.db.table('records')} "
+            f"WHERE request_id IN {ids} AND ingested_at >= {params.micros(since)}",
+            params.values,
+        )
+        return {(str(w), str(r)) for w, r in rows} & set(keys)
+
     def set_costs(
         self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
     ) -> int:
@@ -300,3 +327,8 @@ def _text(value: Any) -> str:
 def _keep_rows(columns: dict[str, list[Any]], keep: list[bool]) -> None:
     for name, values in columns.items():
         columns[name] = [v for v, k in zip(values, keep, strict=True) if k]
+
+
+def _aware(value: datetime) -> datetime:
+    """ClickHouse's ``DateTime64(6, 'UTC')`` as an aware datetime."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -20,7 +20,7 @@ from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.store.duckdb.database import Database, committed_durably
 from llmtrail.store.duckdb.metrics import DuckDBRollups
-from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
+from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
 from llmtrail.store.schema import RECORD_COLUMNS, Column, Type, metadata_column_name
@@ -41,6 +41,10 @@ def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
 
 
 # the columns a record's ``cost`` block is split into, by their key in the block
+# what `RecentCall` reads, in its order (both engines)
+RECENT_CALL_COLUMNS = (
+    "workspace, request_id, source, trace_id, parent_span_id, response_id, ingested_at"
+)
 COST_COLUMNS: dict[str, Column] = {c.path[1]: c for c in RECORD_COLUMNS if c.path[:1] == ("cost",)}
 COST_UPDATE_SCHEMA = pa.schema(
     [
@@ -216,6 +220,42 @@ class DuckDBRecordStore:
             ).fetchall()
         )
         return [(str(w), str(r)) for w, r in rows]
+
+    def recent_calls(self, since: datetime, limit: int) -> list[RecentCall]:
+        rows = self.db.read(
+            lambda c: c.execute(
+                f"SELECT {RECENT_CALL_COLUMNS} FROM records WHERE ingested_at >= ? "
+                "ORDER BY ingested_at DESC LIMIT ?",
+                [since, limit],
+            ).fetchall()
+        )
+        return [RecentCall(*row) for row in reversed(rows)]
+
+    def stored_request_ids(
+        self, keys: Sequence[tuple[str, str]], since: datetime
+    ) -> set[tuple[str, str]]:
+        if not keys:
+            return set()
+        wanted = pa.table(
+            {
+                "workspace": pa.array([w for w, _ in keys], pa.string()),
+                "request_id": pa.array([r for _, r in keys], pa.string()),
+            }
+        )
+
+        def read(c: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+            c.register("_wanted_ids", wanted)
+            try:
+                return c.execute(
+                    "SELECT DISTINCT r.workspace, r.request_id FROM records r JOIN _wanted_ids w "
+                    "ON r.workspace = w.workspace AND r.request_id = w.request_id "
+                    "WHERE r.ingested_at >= ?",
+                    [since],
+                ).fetchall()
+            finally:
+                c.unregister("_wanted_ids")
+
+        return {(str(w), str(r)) for w, r in self.db.read(read)}
 
     def set_costs(
         self, costs: Mapping[str, Mapping[str, Any] | None], workspace: str = DEFAULT_WORKSPACE
