@@ -4,6 +4,7 @@ that are stored once although nothing commits them with their spool position ato
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,37 @@ def test_a_replay_after_a_crash_stores_each_record_once(url_and_name: tuple[str,
     assert count(after.db, "records") == 6 and count(after.db, "bodies") == 6
     got = after.get("c-3")
     assert got is not None and got.data == records[3].data  # its body arrived with the replay
+    after.close()
+
+
+class FailingSecondInsert(ClickHouseDatabase):
+    """The database of a process that dies between a batch's two inserts."""
+
+    inserts = 0
+
+    def insert_arrow(self, *args: Any, **kwargs: Any) -> None:
+        self.inserts += 1
+        if self.inserts == 2:
+            raise ConnectionError("gone between the inserts")
+        super().insert_arrow(*args, **kwargs)
+
+
+def test_a_record_is_never_read_without_its_bodies(url_and_name: tuple[str, str]) -> None:
+    """The bodies are inserted before the records: a record a reader can see has its bodies,
+    even when the append stops between the two (a server answering GET /api/records while
+    its pipeline appends read records without bodies when the records went first)."""
+    record = rec(1)
+    cut = ClickHouseRecordStore(FailingSecondInsert.open(*url_and_name))
+    with pytest.raises(ConnectionError):
+        cut.append([record], position="1:100")
+    seen = cut.get("c-1")
+    assert seen is None or seen.data == record.data
+    cut.close()
+    after = ClickHouseRecordStore(ClickHouseDatabase.open(*url_and_name))
+    after.append([record], position="1:100")
+    got = after.get("c-1")
+    assert got is not None and got.data == record.data
+    assert count(after.db, "records") == 1 and count(after.db, "bodies") == 1
     after.close()
 
 

@@ -62,9 +62,11 @@ class ClickHouseRecordStore:
         note_empty_maps(cols, self.schema)
         skipped = 0 if position is None else self._drop_stored(cols, bodies)
         try:
+            # bodies first: a record becomes visible with its bodies already there (a
+            # reader between the two inserts would otherwise get a record without them)
             for table, columns, schema in (
-                ("records", cols, self._record_arrow),
                 ("bodies", bodies, self._body_arrow),
+                ("records", cols, self._record_arrow),
             ):
                 if not columns["record_id"]:
                     continue

@@ -1,12 +1,13 @@
 """Why a replayed spool batch is stored once on ClickHouse, though nothing is transactional.
 
 DuckDB commits a batch and its spool position in one transaction. ClickHouse inserts the
-records, then the bodies, then the position, each on its own; a crash between them leaves
-rows stored whose position is not. After a restart the pipeline replays the spool from the
-committed position, re-batched by size, so the replayed batches need not match the batch
-that was cut short, and an insert de-duplication token made of the position alone would not
-recognise them (and would silently drop a *different* batch that reuses a position, as a
-fresh spool next to an old database does). So:
+bodies, then the records (so a record is never read without its bodies), then the position,
+each on its own; a crash between them leaves rows stored whose position is not. After a
+restart the pipeline replays the spool from the committed position, re-batched by size, so
+the replayed batches need not match the batch that was cut short, and an insert
+de-duplication token made of the position alone would not recognise them (and would silently
+drop a *different* batch that reuses a position, as a fresh spool next to an old database
+does). So:
 
 * every insert with a position carries the token ``spool:segment:offset:digest``, the digest
   being that of the batch's recordIds: a retried insert of the same batch is dropped by
