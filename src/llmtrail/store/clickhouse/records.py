@@ -28,8 +28,13 @@ from llmtrail.store.clickhouse.columns import (
 )
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.replay import dedup_token, may_be_stored
-from llmtrail.store.duckdb.records import COST_COLUMNS, arrow_schema, cost_update
-from llmtrail.store.interfaces import AppendResult, RecordPage, RecordQuery
+from llmtrail.store.duckdb.records import (
+    COST_COLUMNS,
+    RECENT_CALL_COLUMNS,
+    arrow_schema,
+    cost_update,
+)
+from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row, to_columns
 from llmtrail.store.schema import Type, metadata_column_name
