@@ -17,9 +17,10 @@ import pytest
 
 from llmtrail.config import load_settings
 from llmtrail.metrics.dimensions import dimension_set
+from llmtrail.pipeline.spool import Spool, SpoolPosition
 from llmtrail.record import InvocationRecord
 from llmtrail.security.erasure import Eraser
-from llmtrail.security.erasure_files import stored_flush
+from llmtrail.security.erasure_files import release_stored, stored_flush
 from llmtrail.security.retention import RetentionPolicies
 from llmtrail.security.retention_runner import RetentionRunner
 from llmtrail.server.runtime import Runtime
@@ -152,3 +153,27 @@ def test_no_trace_of_the_erased_user_in_any_file(runtime: Runtime) -> None:
     compact_database_file(rt.settings.db_path)
     assert _files_holding(data_dir, ERASED.encode()) == []  # … until the file is compacted
     assert _files_holding(data_dir, KEPT.encode())  # the kept user is still there
+
+
+def test_a_flush_after_an_erasure_released_the_stored_segments_does_not_wait(
+    tmp_path: Path,
+) -> None:
+    """The first erasure releases the stored segments and leaves a new, empty active one;
+    the next flush has nothing to wait for (it used to wait for a commit at that segment's
+    start, which never comes, until its timeout)."""
+    spool = Spool(tmp_path / "spool", fsync=False)
+    stored = spool.append([b"a", b"b"]).encode()
+    assert release_stored(spool, stored) == 1
+    assert spool.end_position() == SpoolPosition(2, 0) and spool.last_frame_end() is None
+    asked: list[str | None] = []
+
+    def committed() -> str | None:
+        asked.append(stored)
+        return stored
+
+    stored_flush(spool, committed, timeout_s=60)()
+    assert len(asked) <= 1  # answered at once, not polled until the timeout
+    pending = spool.append([b"c"])
+    assert spool.last_frame_end() == pending
+    stored_flush(spool, lambda: pending.encode(), timeout_s=60)()
+    spool.close()

@@ -277,6 +277,17 @@ class Spool:
         with self._lock:
             return SpoolPosition(self._active, self._sizes[self._active])
 
+    def last_frame_end(self) -> SpoolPosition | None:
+        """The position just after the last frame in the spool's files; None when they hold
+        none (a fresh spool, or one whose stored segments were released and whose active
+        segment is still empty). Unlike `end_position`, an empty active segment does not
+        move it: nothing in that segment waits to be stored."""
+        with self._lock:
+            filled = [segment for segment, size in self._sizes.items() if size]
+            if not filled:
+                return None
+            return SpoolPosition(max(filled), self._sizes[max(filled)])
+
     @property
     def stats(self) -> SpoolStats:
         with self._lock:

@@ -141,13 +141,13 @@ def stored_flush(
     when it is called (or ``timeout_s`` passed: what is left is then counted as pending)."""
 
     def flush() -> None:
-        target = spool.end_position()
+        # the last frame, not `end_position`: once an erasure released the stored segments
+        # the active one is new and empty, and no commit ever reaches its start
+        target = spool.last_frame_end()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             done = committed()
-            if target == SpoolPosition(1, 0) or (
-                done is not None and SpoolPosition.decode(done) >= target
-            ):
+            if target is None or (done is not None and SpoolPosition.decode(done) >= target):
                 return
             time.sleep(0.01)
 
