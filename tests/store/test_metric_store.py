@@ -385,6 +385,36 @@ def test_retention_drops_old_buckets_of_one_width(fresh: Backend) -> None:
     assert total(10) == len(new)
 
 
+def test_on_clickhouse_the_retention_is_the_tables_ttl(fresh: Backend) -> None:
+    """After `maintain`, old buckets are dropped by ClickHouse itself, with no mutation."""
+    if fresh.name != "clickhouse":
+        pytest.skip("TTL is ClickHouse's; DuckDB's maintenance deletes")
+    from llmtrail.store.clickhouse.metrics import VIEWS
+
+    now = datetime.now(UTC)
+    keep = {10: timedelta(hours=24), 60: timedelta(days=400), 3600: timedelta(days=400)}
+    fresh.metric_store.maintain(keep)
+    db = fresh.metric_store.db  # type: ignore[attr-defined]
+    for table in VIEWS:
+        [(create,)] = db.query(
+            "SELECT create_table_query FROM system.tables WHERE database = {d:String} "
+            "AND name = {t:String}",
+            {"d": db.database, "t": table},
+        )
+        assert "TTL" in create and "WHERE width_s = 10" in create, create
+    old = make_docs(100, seed=31, start=now - timedelta(hours=48), span=timedelta(hours=20))
+    new = make_docs(50, seed=32, start=now - timedelta(hours=20), span=timedelta(hours=19))
+    _fill(fresh, old + new)
+
+    def total(width: int) -> int:
+        read = SeriesRead("default", 0, (), width, 3600, now - timedelta(days=3), now)
+        return sum(int(m["invocations"]) for _, m in fresh.metric_store.measures(read))
+
+    # ClickHouse applies the TTL as it writes each part (and as it merges them): the 10 s
+    # buckets of the old records never land, with no maintenance run since
+    assert (total(10), total(60), total(3600)) == (50, 150, 150)
+
+
 # -- counted once --------------------------------------------------------------------------
 
 

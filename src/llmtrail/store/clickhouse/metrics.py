@@ -173,6 +173,7 @@ class ClickHouseMetricStore:
     ) -> None:
         self.db = db
         self.clock = clock  # retention's "now"
+        self._ttl = ""  # the TTL rules this process set
 
     def measures(self, read: SeriesRead) -> list[tuple[datetime, dict[str, Any]]]:
         chosen = wanted(read)
@@ -303,8 +304,14 @@ class ClickHouseMetricStore:
             )
 
     def maintain(self, keep: Mapping[int, timedelta]) -> None:
-        """Drop the buckets past each width's retention (ClickHouse folds rows by itself);
+        """Keep each width's buckets for its retention (ClickHouse folds rows by itself).
+
+        The tables carry the retention as their TTL (one ``DELETE WHERE width_s = …`` rule a
+        width), so ClickHouse drops old buckets as it merges parts, with no mutation; the
+        TTL is set without rewriting the parts (a metadata change, again only when the
+        retention changes). Buckets the merges have not reached yet are then deleted here:
         a table with nothing to drop costs one look-up, not a mutation."""
+        self._set_ttl(keep)
         now = self.clock()
         for width, age in keep.items():
             params = {"width": int(width), "before": epoch_us(now - age)}
@@ -316,6 +323,21 @@ class ClickHouseMetricStore:
                 target = self.db.table(table)
                 if self.db.query(f"SELECT 1 FROM {target} WHERE {where} LIMIT 1", params):
                     self.db.command(f"ALTER TABLE {target} DELETE WHERE {where}", params, _MUTATION)
+
+    def _set_ttl(self, keep: Mapping[int, timedelta]) -> None:
+        rules = ", ".join(
+            f"toDateTime(bucket) + toIntervalSecond({int(age.total_seconds())}) "
+            f"DELETE WHERE width_s = {int(width)}"
+            for width, age in sorted(keep.items())
+        )
+        if not rules or rules == self._ttl:
+            return
+        for table in VIEWS:
+            self.db.command(
+                f"ALTER TABLE {self.db.table(table)} MODIFY TTL {rules}",
+                settings={"materialize_ttl_after_modify": 0},
+            )
+        self._ttl = rules
 
     def close(self) -> None:
         self.db.close()
