@@ -142,7 +142,8 @@ class Runtime:
                 self.records,
                 self.pipeline.dedup,
                 self.call_index,
-                lambda: self._budgets_changed(self.budgets.all()),
+                self.budgets.all,
+                self._budgets_changed,
                 settings.store.refresh_s,
             )
             if self.stores.shared
@@ -204,12 +205,15 @@ class Runtime:
             }
         )
 
-    def start(self) -> None:
+    def start(self, warm: bool = True) -> None:
         """Replay the spool and start the pipeline (blocking; run it off the event loop). If
         anything fails once the pipeline runs, it stops accepting, so that /readyz answers 503
-        as the log says."""
-        count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
-        _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
+        as the log says. ``warm`` loads the tokenizer and the price table first, so that a
+        server's first call does not wait for them; a CLI command that may never use them
+        passes False, and they load on first use."""
+        if warm:
+            count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
+            _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
         self.pipeline.start()
         self._maintenance.start()
         self.retention_schedule.start()

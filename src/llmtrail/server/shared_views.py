@@ -10,8 +10,9 @@ refresh_s`` seconds:
 * the records the store received since the last round (one query: `RecordStore.recent_calls`,
   bounded by the resend window's size) go into the resend window, and the gateway's among
   them into the merge index;
-* the budgets are read again from the `StateStore` with this month's spend summed by the
-  store, so a budget created, changed or spent on another server refuses here too.
+* the budgets are read again from the `StateStore` and, when they changed or records arrived,
+  this month's spend of each is summed by the store (one query a budget), so a budget
+  created, changed or spent on another server refuses here too.
 
 A view is therefore at most ``refresh_s`` (plus the writer's batch delay) behind. Where that
 is not enough the writer closes the gap: before storing a batch it asks the store which of
@@ -27,6 +28,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from llmtrail.analytics.budgets import Budget
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.pipeline.dedup import RecentRequestIds
 from llmtrail.store.interfaces import RecordStore
@@ -44,13 +46,16 @@ class SharedViews:
         records: RecordStore,
         dedup: RecentRequestIds,
         calls: GatewayCallIndex,
-        reload_budgets: Callable[[], None],
+        budgets: Callable[[], list[Budget]],
+        apply_budgets: Callable[[list[Budget]], None],
         interval_s: float,
     ) -> None:
         self.records = records
         self.dedup = dedup
         self.calls = calls
-        self.reload_budgets = reload_budgets
+        self.budgets = budgets
+        self.apply_budgets = apply_budgets  # sums this month's spend of each, in the store
+        self._budgets: list[Budget] | None = None
         self.interval_s = interval_s
         self._since = datetime.now(UTC)
         self._stop = threading.Event()
@@ -67,7 +72,10 @@ class SharedViews:
                     c.workspace, c.request_id, c.trace_id, c.parent_span_id, c.response_id
                 )
         self._since = now
-        self.reload_budgets()
+        budgets = self.budgets()
+        if budgets and (recent or budgets != self._budgets):  # else the sums are the same
+            self.apply_budgets(budgets)
+        self._budgets = budgets
         return len(recent)
 
     def start(self) -> None:
