@@ -106,6 +106,7 @@ def test_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
     missing = run("ingest", str(tmp_path / "nope.json"), "--data-dir", str(tmp_path / "d"))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     assert "Traceback" not in missing.stderr
+    assert not (tmp_path / "d").exists()  # arguments are checked before anything is opened
     config = tmp_path / "bad.toml"
     config.write_text('[providers.x]\ntype = "openai"\nbase_url = "http://x"\napi_key = "sk-1"\n')
     failed = run("config", "show", "--config", str(config))

@@ -9,10 +9,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmtrail.config import Settings
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
+
+if TYPE_CHECKING:
+    from llmtrail.server.runtime import Runtime
 
 
 class Backend(Protocol):
@@ -131,14 +134,29 @@ class HttpBackend:
 
 
 class LocalBackend:
-    """Opens the data directory in this process (only when no server owns it)."""
+    """Opens the data directory in this process (only when no server owns it), when the
+    command first asks for data: a command that stops at its arguments opens nothing. The
+    tokenizer and the price table load only if the command uses them (a server warms them
+    up before its first call; a command would pay seconds for nothing)."""
 
     def __init__(self, settings: Settings) -> None:
-        from llmtrail.server.runtime import Runtime
-
-        self.runtime = Runtime(settings)
-        self.runtime.start()
+        self.settings = settings
+        self._runtime: Runtime | None = None
         self._app: Any = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            from llmtrail.server.runtime import Runtime
+
+            runtime = Runtime(self.settings)
+            try:
+                runtime.start(warm=False)
+            except BaseException:
+                runtime.close()
+                raise
+            self._runtime = runtime
+        return self._runtime
 
     def find(self, params: dict[str, Any], metadata: list[str]) -> dict[str, Any]:
         answer: dict[str, Any] = self.request(
@@ -188,7 +206,8 @@ class LocalBackend:
         return ingest_summary(results, where, fresh)
 
     def close(self) -> None:
-        self.runtime.close()
+        if self._runtime is not None:
+            self._runtime.close()
 
 
 def server_url(settings: Settings, url: str | None) -> str | None:
