@@ -16,13 +16,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import openai
 import pytest
 
 from tests.harness import ServerProcess
 from tests.store.conftest import store_url
+from tests.store.test_server_on_both_engines import _otlp_span, call, query
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("CLICKHOUSE_URL"), reason="needs a ClickHouse server: CLICKHOUSE_URL"
@@ -48,23 +48,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPr
         yield a, b
 
 
-def call(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
-    data, headers = None, {}
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        kind = "application/x-ndjson" if isinstance(body, bytes) else "application/json"
-        headers["content-type"] = kind
-    req = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(req, timeout=60) as response:
-        return json.loads(response.read()), dict(response.headers)
-
-
 def count(server: ServerProcess, condition: str) -> int:
-    """How many records of the last day match ``condition`` (a query language filter)."""
-    text = f"filter {condition} | stats count(*) as n"
-    answer, _ = call(server, "POST", "/api/query", {"queryString": text, "since": "1d"})
-    assert answer["status"] == "Complete", answer
-    rows = [{c["field"]: c["value"] for c in row} for row in answer["results"]]
+    """How many records of the last two days match ``condition`` (a query filter)."""
+    rows = query(server, f"filter {condition} | stats count(*) as n")
     return int(rows[0]["n"]) if rows else 0
 
 
@@ -77,7 +63,7 @@ def test_a_resend_to_the_other_server_is_stored_once(servers: tuple[ServerProces
         "modelId": "sim/a",
         "input": {"inputTokenCount": 5},
     }
-    first, _ = call(a, "POST", "/api/records", json.dumps(doc).encode())
+    first = call(a, "POST", "/api/records", json.dumps(doc).encode())
     assert first["stored"] == 1
     a.settle()
     b.settle()
@@ -86,7 +72,7 @@ def test_a_resend_to_the_other_server_is_stored_once(servers: tuple[ServerProces
     mine = f'requestId = "{request_id}"'
     assert count(a, mine) == count(b, mine) == 1
     time.sleep(3 * REFRESH_S)  # b's view has refreshed: the resend is answered duplicate
-    again, _ = call(b, "POST", "/api/records", json.dumps(doc).encode())
+    again = call(b, "POST", "/api/records", json.dumps(doc).encode())
     assert again["duplicate"] == 1 and again["stored"] == 0
 
 
@@ -104,21 +90,19 @@ def test_a_span_sent_to_b_merges_into_the_call_a_relayed(
     client.chat.completions.create(model="sim/gpt", messages=[{"role": "user", "content": "go"}])
     a.settle()
     time.sleep(3 * REFRESH_S)
-    now_ns = time.time_ns()
-    span = {
-        "traceId": trace_id,
-        "spanId": wrapper,
-        "name": "chat sim/gpt",
-        "startTimeUnixNano": str(now_ns - 5_000_000),
-        "endTimeUnixNano": str(now_ns),
-        "attributes": [
-            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-            {"key": "gen_ai.request.model", "value": {"stringValue": "sim/gpt"}},
-            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "3"}},
-        ],
-    }
+    span = _otlp_span(trace_id, wrapper, None, "chat sim/gpt", time.time_ns(), 5, "llm")
+    span["attributes"] = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.request.model", "value": {"stringValue": "sim/gpt"}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "3"}},
+    ]
     body = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "t"}, "spans": [span]}]}]}
-    _, headers = call(b, "POST", "/v1/traces", body)
-    assert headers.get("x-llmtrail-merged") == "1"
+    request = urllib.request.Request(
+        b.url + "/v1/traces",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        assert answer.headers.get("x-llmtrail-merged") == "1"
     b.settle()
     assert count(b, f'trace.traceId = "{trace_id}"') == 1  # one call, one record
