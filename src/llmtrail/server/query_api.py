@@ -266,6 +266,7 @@ class QueryAPI:
             limit=limit,
             offset=offset,
             with_bodies=with_bodies,
+            database=getattr(self.runtime.query_engine, "database", None),
             bodies_allowed=bodies_allowed,
         )
         try:
