@@ -61,9 +61,13 @@ class Batch:
     request_ids: tuple[str, ...]
 
 
-def folder_of(doc: dict[str, object], account: str, region: str) -> HourFolder:
-    """The hour folder of a record (its own ``accountId`` and ``region`` when it has them)."""
-    when = parse_timestamp(str(doc.get("timestamp")))
+def folder_of(
+    doc: dict[str, object], account: str, region: str, when: datetime | None = None
+) -> HourFolder:
+    """The hour folder of a record (its own ``accountId`` and ``region`` when it has them);
+    ``when`` is its timestamp, when the caller parsed it already."""
+    if when is None:
+        when = parse_timestamp(str(doc.get("timestamp")))
     hour = when.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     acct = doc.get("accountId")
     reg = doc.get("region")
@@ -111,10 +115,10 @@ def batches(
     a record of an earlier hour arrives, so memory holds about one hour."""
     pending: dict[HourFolder, list[tuple[datetime, str, bytes]]] = {}
     for doc in docs:
-        folder = folder_of(doc, account, region)
+        when = parse_timestamp(str(doc["timestamp"]))
+        folder = folder_of(doc, account, region, when)
         for done in [f for f in pending if f.hour > folder.hour]:
             yield from _objects(done, pending.pop(done), prefix, max_records, max_bytes)
-        when = parse_timestamp(str(doc["timestamp"]))
         pending.setdefault(folder, []).append((when, str(doc["requestId"]), orjson.dumps(doc)))
     for folder in sorted(pending, key=lambda f: (f.hour, f.account, f.region), reverse=True):
         yield from _objects(folder, pending[folder], prefix, max_records, max_bytes)

@@ -35,7 +35,7 @@ from llmtrail.cli.usage import add_command
 from llmtrail.errors import NotFound
 from llmtrail.record import parse_timestamp
 
-PAGE = 1000
+PAGE = 5000  # records a page of /api/bedrock/records (the server's MAX_EXPORT_PAGE)
 
 
 def register(sub: Any) -> None:
@@ -100,11 +100,14 @@ def _export(backend: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def pages(backend: Any, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every record ``path`` lists for ``params``, newest first, parsed as they came."""
+def pages(
+    backend: Any, path: str, params: dict[str, Any], size: int = PAGE
+) -> Iterator[dict[str, Any]]:
+    """Every record ``path`` lists for ``params``, newest first, parsed as they came
+    (``size`` records a request: ``/api/records`` answers at most 1,000)."""
     cursor = None
     while True:
-        raw = backend.request("GET", path, {**params, "limit": PAGE, "cursor": cursor}, raw=True)
+        raw = backend.request("GET", path, {**params, "limit": size, "cursor": cursor}, raw=True)
         page = orjson.loads(raw)
         yield from page["records"]
         cursor = page.get("nextCursor")
@@ -185,7 +188,7 @@ def export_parquet(backend: Any, params: dict[str, Any], location: Location) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [_row(doc) for doc in pages(backend, "/api/records", params)]
+    rows = [_row(doc) for doc in pages(backend, "/api/records", params, size=1000)]
     types = {"string": pa.string(), "int": pa.int64(), "money": pa.decimal128(20, 10)}
     schema = pa.schema(
         [pa.field("timestamp", pa.timestamp("us", tz="UTC"))]

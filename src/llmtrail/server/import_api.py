@@ -3,7 +3,9 @@ caller's own workspace.
 
 * ``GET /api/bedrock/records`` (``READ``; bodies with ``BODIES``, audited) — records as
   Bedrock writes them (`InvocationRecord.to_dict` ``"bedrock"``: what llmtrail derived on
-  import left out), newest first, with ``/api/records``' time and cursor parameters. The
+  import left out), newest first, with ``/api/records``' time and cursor parameters and
+  pages of up to `MAX_EXPORT_PAGE` records (each page is one query of the store, whose cost
+  hardly grows with the page: an export of 100,000 records asks 20 times, not 100). The
   list route answers the full record, in which a derived ``status`` cannot be told from a
   given one; only the server still knows which keys it derived.
 * ``GET /api/bedrock/body?requestId=ID&part=input|output`` (``READ`` and ``BODIES``,
@@ -28,6 +30,7 @@ prefix.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,7 +45,7 @@ from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer, record_query
 from llmtrail.server.audit_hooks import audit_body_read
-from llmtrail.server.params import json_object
+from llmtrail.server.params import int_param, json_object
 from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED, bodies_wanted, has_body, without_bodies
 from llmtrail.server.runtime import Runtime
@@ -50,6 +53,7 @@ from llmtrail.store.interfaces import RecordQuery
 
 NAMESPACE = "bedrock-imports"  # one per workspace: ``bedrock-imports:<workspace>``
 MAX_KNOWN = 50_000  # request ids in one known-check
+MAX_EXPORT_PAGE = 5000  # records in one page of /api/bedrock/records
 MAX_BODY_BYTES = 8 * 2**20
 _ENTRY_KEYS = ("etag", "offset", "done", "stored", "skipped")
 
@@ -71,12 +75,17 @@ class ImportAPI:
         principal = principal_of(request.scope)
         try:
             with_bodies = bodies_wanted(principal, request.query_params.get("bodies"))
+            params = dict(request.query_params)
+            limit = int_param(
+                params.pop("limit", None), "limit", default=100, minimum=1, maximum=MAX_EXPORT_PAGE
+            )
             query = record_query(
-                dict(request.query_params),
+                params,
                 request.query_params.getlist("metadata"),
                 workspace=principal.workspace,
                 with_bodies=with_bodies,
             )
+            query = dataclasses.replace(query, limit=limit)
         except LlmtrailError as exc:
             return from_error(exc)
         try:
