@@ -5,30 +5,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import urllib.parse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llmtrail.cli.output import add_format_options
 from llmtrail.errors import ValidationError
+from llmtrail.timerange import parse_instant
 
-_DURATION = re.compile(r"^([0-9]+)\s*(s|m|h|d|w)$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PATH_SAFE = "/:@=+,;$!*'()~"
 
 
 def parse_since(text: str) -> datetime:
-    """``15m``, ``1h``, ``7d``, ``2w``: that long before now."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 15m, 1h or 7d, got {text!r}")
+    """``15m``, ``1h``, ``7d``, ``2w``: that long before now, or an instant
+    (`llmtrail.timerange.parse_instant`); a usage error otherwise."""
     try:
-        return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
-    except OverflowError:
-        raise argparse.ArgumentTypeError(f"{text!r} reaches too far back") from None
+        return parse_instant(text, "--since", now=datetime.now(UTC), relative="before")
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def time_zone_option(text: str) -> str:

@@ -29,7 +29,7 @@ from llmtrail.capture.bedrock_layout import (
     folder_of,
 )
 from llmtrail.capture.log_locations import Location, open_location
-from llmtrail.cli.arguments import add_common_options, add_time_range, add_url_option
+from llmtrail.cli.arguments import add_common_options, add_time_range, add_url_option, time_range
 from llmtrail.cli.output import print_object
 from llmtrail.cli.usage import add_command
 from llmtrail.errors import NotFound
@@ -87,8 +87,7 @@ def _export(backend: Any, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     location = open_location(args.to, args.endpoint_url)
-    params = {"start": args.start or (args.since.isoformat() if args.since else None)}
-    params["end"] = args.end
+    params = time_range(args)
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task("exporting", total=None)
         if args.format == "parquet":

@@ -29,7 +29,7 @@ from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.metrics.prometheus import genai_metrics
-from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.audit_hooks import audit_body_read
@@ -38,6 +38,7 @@ from llmtrail.server.problems import from_error, problem
 from llmtrail.server.record_bodies import OMITTED, bodies_wanted, has_body, without_bodies
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
+from llmtrail.timerange import optional_instant, parse_bounds
 
 log = logging.getLogger("llmtrail.api")
 MAX_PAGE = 1000
@@ -374,9 +375,6 @@ def record_query(
     """The store query of ``GET /api/records``' parameters, over ``workspace`` (the caller's:
     no parameter names one)."""
 
-    def when(name: str) -> datetime | None:
-        return parse_timestamp(params[name], name) if params.get(name) else None
-
     pairs = []
     for item in metadata:
         key, sep, value = item.partition("=")
@@ -384,16 +382,17 @@ def record_query(
             raise ValidationError("metadata", f"expected KEY=VALUE, got {item!r}")
         pairs.append((key, value))
     limit = int_param(params.get("limit"), "limit", default=100, minimum=1, maximum=MAX_PAGE)
+    start, end = parse_bounds(params.get("start"), params.get("end"))
     return RecordQuery(
         workspace=workspace,
-        start=when("start"),
-        end=when("end"),
+        start=start,
+        end=end,
         model_id=params.get("model"),
         operation=params.get("operation"),
         status=params.get("status"),
         provider=params.get("provider"),
         metadata=tuple(pairs),
-        ingested_after=when("ingested_after"),
+        ingested_after=optional_instant(params.get("ingested_after"), "ingested_after"),
         order=_choice(params, "order", ("newest", "ingested")),
         limit=limit,
         cursor=params.get("cursor"),

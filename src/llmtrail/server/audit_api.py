@@ -17,14 +17,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmtrail.errors import ValidationError
-from llmtrail.record import parse_timestamp
 from llmtrail.security.audit import AuditLog
 from llmtrail.security.audit_entries import MAX_LIMIT
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer
-from llmtrail.server.params import duration_param, int_param
+from llmtrail.server.params import int_param
 from llmtrail.server.problems import problem
+from llmtrail.timerange import parse_bounds
 
 MAX_TEXT = 1024
 
@@ -50,9 +50,16 @@ class AuditAPI:
         params = request.query_params
 
         def work() -> dict[str, Any]:
+            since, until = parse_bounds(
+                params.get("since"),
+                params.get("until"),
+                names=("since", "until"),
+                now=datetime.now(UTC),
+                relative="before",
+            )
             page = audit.entries(
-                since=_since(params.get("since")),
-                until=_instant(params.get("until"), "until"),
+                since=since,
+                until=until,
                 actor=_text(params.get("actor"), "actor"),
                 workspace=workspace,
                 request_id=_text(params.get("requestId"), "requestId"),
@@ -80,19 +87,3 @@ def _text(value: str | None, field: str) -> str | None:
     if value is not None and len(value) > MAX_TEXT:
         raise ValidationError(field, f"is longer than the limit of {MAX_TEXT} characters")
     return value or None
-
-
-def _instant(value: str | None, field: str) -> datetime | None:
-    return parse_timestamp(value[:64], field) if value else None
-
-
-def _since(value: str | None) -> datetime | None:
-    """A duration before now (``15m``, ``1h``, ``7d``) or an RFC 3339 time."""
-    if not value:
-        return None
-    if value[-1:] in ("s", "m", "h", "d", "w") and value[:-1].isascii() and value[:-1].isdigit():
-        try:
-            return datetime.now(UTC) - duration_param(value, "since")
-        except OverflowError:
-            raise ValidationError("since", "reaches too far back") from None
-    return parse_timestamp(value[:64], "since")

@@ -38,7 +38,7 @@ endpoints, called over HTTP or in process.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -59,7 +59,7 @@ from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
 from llmtrail.analytics.price import Price
 from llmtrail.analytics.price_overrides import validate_override
 from llmtrail.errors import LlmtrailError, NotFound, ValidationError
-from llmtrail.record import format_timestamp, parse_timestamp
+from llmtrail.record import format_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route, operator_only
@@ -68,6 +68,7 @@ from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import PRICES_NAMESPACE, Runtime
 from llmtrail.store.interfaces import RecordQuery
+from llmtrail.timerange import parse_instant, parse_range
 
 MAX_BODY_BYTES = 64 * 1024
 DEFAULT_DAYS = 30
@@ -82,36 +83,19 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def parse_instant(value: str, name: str, tz: str = "UTC") -> datetime:
-    """An RFC 3339 timestamp, or a ``YYYY-MM-DD`` date meaning its midnight in ``tz``."""
-    text = value.strip()
-    if len(text) == 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            return datetime(day.year, day.month, day.day, tzinfo=zone(tz))
-    try:
-        return parse_timestamp(text, name)
-    except ValidationError:
-        raise ValidationError(
-            name, f"must be an RFC 3339 timestamp or a YYYY-MM-DD date, got {value!r}"
-        ) from None
-
-
 def time_range(
     params: Mapping[str, Any], now: datetime, tz: str = "UTC"
 ) -> tuple[datetime, datetime]:
-    """``start`` and ``end`` of ``params`` (strings), defaulting to the last 30 days."""
-    end = parse_instant(params["end"], "end", tz) if params.get("end") else now
-    if params.get("start"):
-        start = parse_instant(params["start"], "start", tz)
-    else:
-        start = end - timedelta(days=DEFAULT_DAYS)
-    if not start < end:
-        raise ValidationError("end", f"must be after start ({format_timestamp(start)})")
-    return start, end
+    """``start`` and ``end`` of ``params`` (`parse_range`), defaulting to the last 30 days;
+    dates are midnight in ``tz``."""
+    found = parse_range(
+        params.get("start"),
+        params.get("end"),
+        now=now,
+        default=timedelta(days=DEFAULT_DAYS),
+        tz=zone(tz),
+    )
+    return found.start, found.end
 
 
 def _period(start: datetime, end: datetime) -> dict[str, str]:

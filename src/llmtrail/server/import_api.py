@@ -15,7 +15,8 @@ caller's own workspace.
   under ``URI``: ``{uri: {"etag", "offset", "done", ...}}``.
 * ``PUT /api/imports`` ``{"uri", "etag", "offset", "done", "stored", "skipped"}``
   (``INGEST``) — note how far an object is imported (``offset``: its lines sent and
-  acknowledged).
+  acknowledged); ``{"objects": [entry, ...]}`` notes several in one write (the objects
+  one ingest request carried).
 * ``POST /api/imports/known`` ``{"requestIds", "start", "end"}`` (``INGEST``) — which of
   those request ids the workspace holds with a timestamp in ``[start, end]``.
 
@@ -40,7 +41,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmtrail.errors import Forbidden, LlmtrailError, NotFound, ValidationError
-from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer, record_query
@@ -50,10 +51,12 @@ from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED, bodies_wanted, has_body, without_bodies
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
+from llmtrail.timerange import parse_range
 
 NAMESPACE = "bedrock-imports"  # one per workspace: ``bedrock-imports:<workspace>``
 MAX_KNOWN = 50_000  # request ids in one known-check
 MAX_EXPORT_PAGE = 5000  # records in one page of /api/bedrock/records
+MAX_NOTES = 10_000  # manifest entries in one PUT /api/imports
 MAX_BODY_BYTES = 8 * 2**20
 _ENTRY_KEYS = ("etag", "offset", "done", "stored", "skipped")
 
@@ -139,19 +142,24 @@ class ImportAPI:
         workspace = principal_of(request.scope).workspace
         try:
             body = await json_object(request, MAX_BODY_BYTES)
-            uri = body.get("uri")
-            if not isinstance(uri, str) or not uri:
-                raise ValidationError("uri", "is required (the object's URI)")
-            entry = {k: body.get(k) for k in _ENTRY_KEYS}
-            if not isinstance(entry["offset"], int) or entry["offset"] < 0:
-                raise ValidationError("offset", "must be a whole number of lines, 0 or more")
+            several = "objects" in body
+            items = body["objects"] if several else [body]
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ValidationError("objects", "must be a list of manifest entries")
+            if len(items) > MAX_NOTES:
+                raise ValidationError("objects", f"has {len(items)}; the limit is {MAX_NOTES}")
+            entries = [_entry(item) for item in items]
         except LlmtrailError as exc:
             return from_error(exc)
-        entry["at"] = datetime.now(UTC).isoformat()
+        at = datetime.now(UTC).isoformat()
+        for _, entry in entries:
+            entry["at"] = at
+        namespace = f"{NAMESPACE}:{workspace}"
 
         def work() -> dict[str, Any]:
-            self.runtime.state.put(f"{NAMESPACE}:{workspace}", uri, entry)
-            return {"uri": uri, **entry}
+            self.runtime.state.put_many([(namespace, uri, entry) for uri, entry in entries])
+            answered = [{"uri": uri, **entry} for uri, entry in entries]
+            return {"objects": answered} if several else answered[0]
 
         return await answer(work)
 
@@ -164,8 +172,17 @@ class ImportAPI:
                 raise ValidationError("requestIds", "must be a list of strings")
             if len(ids) > MAX_KNOWN:
                 raise ValidationError("requestIds", f"has {len(ids)}; the limit is {MAX_KNOWN}")
-            start = parse_timestamp(str(body.get("start")), "start")
-            end = parse_timestamp(str(body.get("end")), "end") + timedelta(microseconds=1)
+            for name in ("start", "end"):  # both ends given, the end inclusive
+                if not body.get(name):
+                    raise ValidationError(name, "is required: an RFC 3339 timestamp")
+            known = parse_range(
+                body["start"],
+                body["end"],
+                now=datetime.now(UTC),
+                default=timedelta(0),
+                end_inclusive=True,
+            )
+            start, end = known.start, known.end
         except LlmtrailError as exc:
             return from_error(exc)
         wanted = set(ids)
@@ -174,6 +191,17 @@ class ImportAPI:
             return {"known": sorted(stored_ids(self.runtime, workspace, start, end) & wanted)}
 
         return await answer(work)
+
+
+def _entry(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The URI and manifest entry a note names."""
+    uri = body.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise ValidationError("uri", "is required (the object's URI)")
+    entry = {k: body.get(k) for k in _ENTRY_KEYS}
+    if not isinstance(entry["offset"], int) or entry["offset"] < 0:
+        raise ValidationError("offset", "must be a whole number of lines, 0 or more")
+    return uri, entry
 
 
 def stored_ids(runtime: Runtime, workspace: str, start: datetime, end: datetime) -> set[str]:

@@ -22,7 +22,7 @@ from llmtrail.security.keys import KeyRing, KeySpec
 from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import answer
-from llmtrail.server.params import duration_param
+from llmtrail.timerange import optional_instant
 
 MAX_BODY = 64 * 1024
 _FIELDS = {"role", "workspace", "name", "bodies", "models", "rpm", "tpm", "expires", "aws"}
@@ -35,19 +35,9 @@ def spec_from_body(body: Any, principal: Principal, now: datetime) -> KeySpec:
     unknown = set(body) - _FIELDS
     if unknown:
         raise ValidationError(sorted(unknown)[0], f"is not a key field; known: {sorted(_FIELDS)}")
-    expires = body.get("expires")
-    when: datetime | None = None
-    if expires is not None:
-        if not isinstance(expires, str):
-            raise ValidationError("expires", "must be an RFC 3339 time or a duration such as 90d")
-        try:
-            when = datetime.fromisoformat(expires.replace("Z", "+00:00"))
-        except ValueError:
-            when = now + duration_param(expires, "expires")
-        if when.tzinfo is None:
-            raise ValidationError("expires", "must carry a time zone (Z or +hh:mm)")
-        if when <= now:
-            raise ValidationError("expires", "is in the past")
+    when = optional_instant(body.get("expires"), "expires", now=now, relative="after")
+    if when is not None and when <= now:
+        raise ValidationError("expires", "is in the past")
     workspace = body.get("workspace", principal.workspace)
     for name, kind in (("role", str), ("workspace", str), ("name", str), ("bodies", bool),
                        ("aws", bool), ("models", list)):  # fmt: skip

@@ -22,50 +22,35 @@ from llmtrail.errors import LlmtrailError, ValidationError
 from llmtrail.metrics.dimensions import resolve
 from llmtrail.metrics.model import MetricDataQuery, MetricDataResult, MetricStat
 from llmtrail.metrics.requests import parse_queries
-from llmtrail.record import parse_timestamp
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route, operator_only
 from llmtrail.server.api import json_response
-from llmtrail.server.cost_api import MAX_BODY_BYTES, parse_instant
-from llmtrail.server.params import duration_param, int_param, json_object
+from llmtrail.server.cost_api import MAX_BODY_BYTES
+from llmtrail.server.params import int_param, json_object
 from llmtrail.server.problems import from_error
 from llmtrail.server.runtime import Runtime
+from llmtrail.timerange import optional_instant, parse_instant, parse_range
 
 MAX_SINCE = timedelta(days=455)
 
 
-def parse_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
-    """``start``/``end`` (RFC 3339 or a date) or ``since`` (``90s``, ``15m``, ``3h``, ``7d``,
-    ``2w``), defaulting to the last 3 hours."""
-    end = parse_instant(params["end"], "end") if params.get("end") else now
-    since = params.get("since")
-    if params.get("start"):
-        start = parse_instant(params["start"], "start")
-    elif since:
-        span = duration_param(since, "since")
-        if span > MAX_SINCE or span.total_seconds() <= 0:
-            raise ValidationError("since", "must be from 1s to 455d")
-        start = end - span
-    else:
-        start = end - timedelta(hours=3)
-    if not start < end:
-        raise ValidationError("end", "must be after start")
-    return start, end
+def query_range(params: Any, now: datetime) -> tuple[datetime, datetime]:
+    """``start``/``end`` or ``since`` (1 s to 455 days), defaulting to the last 3 hours."""
+    found = parse_range(
+        params.get("start"),
+        params.get("end"),
+        since=params.get("since"),
+        now=now,
+        default=timedelta(hours=3),
+        longest_since=MAX_SINCE,
+    )
+    return found.start, found.end
 
 
 def _body_time(body: dict[str, Any], key: str) -> datetime:
-    value = body.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            moment = datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):  # NaN, or beyond what a datetime holds
-            moment = datetime.min.replace(tzinfo=UTC)
-        if not 1 < moment.year < 9999:
-            raise ValidationError(key, f"epoch seconds must fall in years 2 to 9998, got {value!r}")
-        return moment
-    if not isinstance(value, str):
+    if body.get(key) is None:
         raise ValidationError(key, "is required: an RFC 3339 timestamp or epoch seconds")
-    return parse_timestamp(value, key)
+    return parse_instant(body[key], key, epoch=True)
 
 
 class MetricsAPI:
@@ -98,7 +83,7 @@ class MetricsAPI:
         p = request.query_params
         workspace = principal_of(request.scope).workspace
         try:
-            start, end = parse_range(p, datetime.now(UTC))
+            start, end = query_range(p, datetime.now(UTC))
             period = int_param(
                 p.get("period"), "period", default=300, minimum=1, maximum=455 * 86400
             )
@@ -150,7 +135,7 @@ class MetricsAPI:
     async def list_metrics(self, request: Request) -> Response:
         p = request.query_params
         try:
-            start, end = parse_range(p, datetime.now(UTC))
+            start, end = query_range(p, datetime.now(UTC))
             names = p.get("dimensions")
             found = await asyncio.to_thread(
                 self.runtime.metrics.list_metrics,
@@ -183,7 +168,7 @@ class MetricsAPI:
             return refused
         p = request.query_params
         try:
-            since = parse_timestamp(p["since"], "since") if p.get("since") else None
+            since = optional_instant(p.get("since"), "since")
             await asyncio.to_thread(self.runtime.metric_store.rebuild, since)
         except LlmtrailError as exc:
             return from_error(exc)

@@ -1,11 +1,11 @@
 """Parameters every API parses the same way. Integers are ASCII digits only (``str.isdigit``
 also accepts ``²`` and ``٣``, which ``int`` then refuses or reads), within bounds that the
-error names; one parser, so ``limit=0`` or ``limit=²`` is the same 400 on every route."""
+error names; one parser, so ``limit=0`` or ``limit=²`` is the same 400 on every route. Times
+and durations are `llmtrail.timerange`'s."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -31,18 +31,6 @@ def optional_int_param(value: str | None, field: str, *, minimum: int, maximum: 
         shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
         raise ValidationError(field, f"must be an integer from {minimum} to {maximum}, got {shown}")
     return int(value)
-
-
-_DURATION = re.compile(r"([0-9]{1,12})([smhdw])")  # ASCII digits: "²h" passes str.isdigit
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def duration_param(value: object, field: str) -> timedelta:
-    """A duration such as ``90s``, ``15m``, ``1h``, ``7d`` or ``2w``."""
-    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValidationError(field, "must be a duration such as 15m, 1h or 7d")
-    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
 
 
 async def json_body(request: Request, limit: int) -> Any:

@@ -31,17 +31,18 @@ from llmtrail.analytics.insights import (
 from llmtrail.errors import LlmtrailError, NotFound, ValidationError
 from llmtrail.query import filter_pattern_query, parse_query
 from llmtrail.query.body_access import reads_bodies
-from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import json_response
 from llmtrail.server.audit_hooks import audit_body_read
-from llmtrail.server.params import duration_param, json_object
+from llmtrail.server.params import json_object
 from llmtrail.server.problems import from_error, problem
 from llmtrail.server.query_pool import QueryLimitExceeded, QueryPool, QueryWithdrawn
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.query_bounds import QueryFailed
 from llmtrail.store.rows import from_row
+from llmtrail.timerange import parse_range
 
 MAX_DESCRIPTION = 4096
 
@@ -298,30 +299,17 @@ def _request_ids(result: QueryResult) -> list[str]:
 
 def time_range(body: dict[str, Any]) -> tuple[datetime, datetime]:
     """``startTime``/``endTime`` (epoch seconds or RFC 3339) or ``since`` (``1h``); the end
-    defaults to now and the start to an hour before it."""
-    now = datetime.now(UTC)
-    end = _instant(body.get("endTime"), "endTime") or now
-    start = _instant(body.get("startTime"), "startTime")  # checked even when since wins
-    since = body.get("since")
-    if since is not None:
-        try:
-            return end - duration_param(since, "since"), end
-        except OverflowError:
-            raise ValidationError("since", "reaches too far back") from None
-    return start or end - timedelta(hours=1), end
-
-
-def _instant(value: Any, field: str) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return datetime.fromtimestamp(value, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise ValidationError(field, "is out of range") from None
-    if isinstance(value, str):
-        return parse_timestamp(value, field)
-    raise ValidationError(field, "must be epoch seconds or an RFC 3339 timestamp")
+    defaults to now and the start to an hour before it (`parse_range`)."""
+    found = parse_range(
+        body.get("startTime"),
+        body.get("endTime"),
+        since=body.get("since"),
+        now=datetime.now(UTC),
+        default=timedelta(hours=1),
+        names=("startTime", "endTime", "since"),
+        epoch=True,
+    )
+    return found.start, found.end
 
 
 def _query_id(value: Any) -> str | None:

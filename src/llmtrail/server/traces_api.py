@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -39,7 +38,7 @@ from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
-from llmtrail.record import InvocationRecord, parse_timestamp
+from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import _read_limited, json_response
@@ -49,6 +48,7 @@ from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.spans import Span, TraceQuery, check_trace_id
+from llmtrail.timerange import parse_bounds
 
 _POOL_BYTES = 64 * 1024  # bodies this large are decoded in the worker process
 _PROTOBUF = "application/x-protobuf"
@@ -170,10 +170,11 @@ class TracesAPI:
         """``GET /api/traces``: trace summaries, newest first, one page."""
         q = request.query_params
         try:
+            start, end = parse_bounds(q.get("start"), q.get("end"))
             query = TraceQuery(
                 workspace=principal_of(request.scope).workspace,
-                start=_time(q.get("start"), "start"),
-                end=_time(q.get("end"), "end"),
+                start=start,
+                end=end,
                 app=q.get("app"),
                 session_id=q.get("sessionId"),
                 status=q.get("status"),
@@ -215,12 +216,13 @@ class TracesAPI:
         """``GET /api/errors``: failures grouped by type and message."""
         q = request.query_params
         try:
+            start, end = parse_bounds(q.get("start"), q.get("end"))
             groups = await asyncio.to_thread(
                 error_groups,
                 self.runtime.query_engine,
                 workspace=principal_of(request.scope).workspace,
-                start=_time(q.get("start"), "start"),
-                end=_time(q.get("end"), "end"),
+                start=start,
+                end=end,
                 limit=int_param(q.get("limit"), "limit", default=100, minimum=1, maximum=PAGE_MAX),
             )
         except LlmtrailError as exc:
@@ -234,12 +236,13 @@ class TracesAPI:
             by = q.get("by", "trace")
             if by not in ("trace", "session"):
                 raise ValidationError("by", "must be trace or session")
+            start, end = parse_bounds(q.get("start"), q.get("end"))
             rows = await asyncio.to_thread(
                 timeline,
                 self.runtime.query_engine,
                 workspace=principal_of(request.scope).workspace,
-                start=_time(q.get("start"), "start"),
-                end=_time(q.get("end"), "end"),
+                start=start,
+                end=end,
                 by=by,
                 limit=int_param(q.get("limit"), "limit", default=50, minimum=1, maximum=PAGE_MAX),
             )
@@ -348,15 +351,6 @@ def _varint(value: int) -> bytes:
         out.append(byte | (0x80 if value else 0))
         if not value:
             return bytes(out)
-
-
-def _time(value: str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value, field)  # its ValidationError names the caller's field
-    except (ValueError, TypeError):
-        raise ValidationError(field, "must be an ISO 8601 timestamp") from None
 
 
 def _bool(value: str | None, field: str) -> bool | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from llmtrail.errors import ValidationError
-from llmtrail.record import parse_timestamp
+from llmtrail.timerange import parse_range
 
 RELATIVE: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -76,13 +76,8 @@ def time_range(params: Mapping[str, str], now: datetime | None = None) -> TimeRa
         if not (start_text and end_text):
             missing = "end" if start_text else "start"
             raise ValidationError(missing, "is required with an absolute range (start and end)")
-        start = parse_timestamp(start_text, "start")
-        end = parse_timestamp(end_text, "end")
-        if end <= start:
-            raise ValidationError("end", "must be after start")
-        if end - start > MAX_SPAN:
-            raise ValidationError("start", "is more than 3660 days before end")
-        return TimeRange(start, end)
+        found = parse_range(start_text, end_text, now=now, default=MAX_SPAN, max_span=MAX_SPAN)
+        return TimeRange(found.start, found.end)
     name = params.get("range") or DEFAULT
     if name not in RELATIVE:
         raise ValidationError("range", f"must be one of {', '.join(RELATIVE)}, got {name[:40]!r}")
