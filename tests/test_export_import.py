@@ -396,3 +396,31 @@ def test_large_bodies_go_to_data_objects_and_come_back(
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert orjson.loads(gzip.decompress(response.read())) == body
+
+
+def test_one_put_notes_the_objects_one_request_carried(
+    small: tuple[ServerProcess, Path],
+) -> None:
+    """``PUT /api/imports`` with ``objects`` writes several manifest entries at once; a
+    wrong list is refused naming the field (and the limit)."""
+    server, _ = small
+    notes = [
+        {"uri": f"s3://put-many/{n}.json.gz", "etag": f"e{n}", "offset": n, "done": n == 2}
+        for n in range(3)
+    ]
+    status, answer = call(server.url, "PUT", "/api/imports", {"objects": notes})
+    assert status == 200, answer
+    assert [(o["uri"], o["offset"], o["done"]) for o in answer["objects"]] == [
+        (n["uri"], n["offset"], n["done"]) for n in notes
+    ]
+    _, manifest = call(server.url, "GET", "/api/imports?source=s3://put-many/")
+    assert {uri: e["etag"] for uri, e in manifest["objects"].items()} == {
+        n["uri"]: n["etag"] for n in notes
+    }
+    status, problem = call(server.url, "PUT", "/api/imports", {"objects": "all of them"})
+    assert status == 400 and problem["field"] == "objects"
+    too_many = [notes[0]] * 10_001
+    status, problem = call(server.url, "PUT", "/api/imports", {"objects": too_many})
+    assert status == 400 and problem["field"] == "objects" and "10000" in problem["detail"]
+    status, problem = call(server.url, "PUT", "/api/imports", {"objects": [{"offset": 1}]})
+    assert status == 400 and problem["field"] == "uri"

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -98,14 +99,30 @@ def _import(backend: Any, args: argparse.Namespace) -> int:
                 break
             importer.one(listed)
             progress.advance(task, listed.size)
+        importer.finish()
     print_object(
         {"source": location.uri, **importer.totals, "rejects": importer.rejects[:100]}, "json"
     )
     return 1 if importer.totals["rejected"] else 0
 
 
+@dataclass
+class _Part:
+    """Lines ``[start, end)`` of one object, waiting in the next ingest request."""
+
+    uri: str
+    etag: str
+    lines: list[bytes]  # the whole object's
+    start: int
+    end: int
+
+
 class Importer:
-    """Imports objects one at a time, keeping the manifest as it goes."""
+    """Imports objects in order, keeping the manifest as it goes. Small objects share a
+    request (Bedrock writes many of a few hundred records): up to ``batch`` records and
+    about 16 MB go in one ingest call, and the manifest notes of all the objects it carried
+    go in one call after the server acknowledged it, so each object's note still follows
+    the storing of its lines."""
 
     def __init__(self, backend: Any, location: Location, batch: int) -> None:
         self.backend = backend
@@ -125,8 +142,12 @@ class Importer:
             "rejected": 0,
         }
         self.rejects: list[dict[str, Any]] = []
+        self._parts: list[_Part] = []  # what the next request carries
+        self._records = self._bytes = 0
+        self._stored: dict[str, int] = {}  # per object URI: stored in this run
 
     def one(self, listed: Listed) -> None:
+        """Read an object and queue its lines not yet imported (sending full requests)."""
         uri = self.location.object_uri(listed.key)
         entry = self.manifest.get(uri)
         same = isinstance(entry, dict) and entry.get("etag") == listed.etag
@@ -135,18 +156,42 @@ class Importer:
             return
         offset = int(entry.get("offset") or 0) if same and entry else 0
         lines = decode_batch(self.location.get(listed.key))
-        stored = skipped = 0
-        for start, chunk in batches(lines[offset:], self.batch, _MAX_REQUEST_BYTES):
-            sent, known = self._send(chunk, uri, offset + start)
-            stored += sent
-            skipped += known
-            end = offset + start + len(chunk)
-            note = {"uri": uri, "etag": listed.etag, "offset": end, "done": end == len(lines)}
-            self.backend.request("PUT", "/api/imports", body={**note, "stored": stored})
+        self.totals["objects"] += 1
         if offset >= len(lines):  # an empty object, or one whose last note was lost
             note = {"uri": uri, "etag": listed.etag, "offset": len(lines), "done": True}
             self.backend.request("PUT", "/api/imports", body=note)
-        self.totals["objects"] += 1
+            return
+        for start, chunk in batches(lines[offset:], self.batch, _MAX_REQUEST_BYTES):
+            size = sum(len(line) + 1 for line in chunk)
+            if self._parts and (
+                self._records + len(chunk) > self.batch or self._bytes + size > _MAX_REQUEST_BYTES
+            ):
+                self.finish()
+            begin = offset + start
+            self._parts.append(_Part(uri, listed.etag, lines, begin, begin + len(chunk)))
+            self._records += len(chunk)
+            self._bytes += size
+
+    def finish(self) -> None:
+        """Send what is queued, then note how far each object it carried got."""
+        parts, self._parts = self._parts, []
+        self._records = self._bytes = 0
+        if not parts:
+            return
+        self._send(parts)
+        notes = []
+        for part in parts:
+            done = part.end == len(part.lines)
+            notes.append(
+                {
+                    "uri": part.uri,
+                    "etag": part.etag,
+                    "offset": part.end,
+                    "done": done,
+                    "stored": self._stored.get(part.uri, 0),
+                }
+            )
+        self.backend.request("PUT", "/api/imports", body={"objects": notes})
 
     def _inlined(self, line: bytes) -> bytes:
         """The record with each body whose ``…BodyS3Path`` lies under the imported root read
@@ -178,32 +223,45 @@ class Importer:
             changed = True
         return orjson.dumps(doc) if changed else line
 
-    def _send(self, chunk: list[bytes], uri: str, first: int) -> tuple[int, int]:
-        """Send the lines of ``chunk`` the store does not hold yet; (stored, already held)."""
-        ids = request_ids(chunk)
+    def _known(self, chunk: list[bytes], ids: list[str | None]) -> set[str]:
+        """Which of ``ids`` the store holds with a timestamp in ``chunk``'s time span."""
         window = time_window(chunk)
-        known: set[str] = set()
-        if window is not None and any(ids):
-            answer = self.backend.request(
-                "POST",
-                "/api/imports/known",
-                body={
-                    "requestIds": sorted({i for i in ids if i}),
-                    "start": format_timestamp(window[0]),
-                    "end": format_timestamp(window[1]),
-                },
-            )
-            known = set(answer["known"])
-        send = [(n, self._inlined(line)) for n, line in enumerate(chunk)]
-        send = [(n, line) for n, line in send if ids[n] is None or ids[n] not in known]
-        self.totals["alreadyStored"] += len(chunk) - len(send)
+        if window is None or not any(ids):
+            return set()
+        answer = self.backend.request(
+            "POST",
+            "/api/imports/known",
+            body={
+                "requestIds": sorted({i for i in ids if i}),
+                "start": format_timestamp(window[0]),
+                "end": format_timestamp(window[1]),
+            },
+        )
+        return set(answer["known"])
+
+    def _send(self, parts: list[_Part]) -> None:
+        """Send the lines of ``parts`` the store does not hold yet, in one request (the
+        request-id check is per object: one object spans an hour, several may not)."""
+        send: list[tuple[_Part, int, bytes]] = []  # (part, line number in its object, line)
+        for part in parts:
+            chunk = part.lines[part.start : part.end]
+            ids = request_ids(chunk)
+            known = self._known(chunk, ids)
+            kept = [
+                (part, part.start + n, self._inlined(line))
+                for n, line in enumerate(chunk)
+                if ids[n] is None or ids[n] not in known
+            ]
+            self.totals["alreadyStored"] += len(chunk) - len(kept)
+            send += kept
         if not send:
-            return 0, len(chunk)
-        result = self.backend.ingest(gzip.compress(b"\n".join(line for _, line in send)))
+            return
+        result = self.backend.ingest(gzip.compress(b"\n".join(line for _, _, line in send)))
         for key in ("stored", "duplicate", "rejected"):
             self.totals[key] += result[key]
         for item in result["results"]:
-            if item["status"] == "rejected":
-                line = first + send[item["index"]][0] + 1
-                self.rejects.append({**item, "object": uri, "line": line})
-        return int(result["stored"]), len(chunk) - len(send)
+            part, line, _ = send[item["index"]]
+            if item["status"] == "stored":
+                self._stored[part.uri] = self._stored.get(part.uri, 0) + 1
+            elif item["status"] == "rejected":
+                self.rejects.append({**item, "object": part.uri, "line": line + 1})
