@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.harness import ENGINES
+
 # Property tests explore the same examples on every run (a suite that passes today passes
 # tomorrow) and never fail on time; HYPOTHESIS_PROFILE=explore searches afresh each run.
 settings.register_profile("repeatable", derandomize=True, deadline=None, print_blob=True)
@@ -27,6 +29,15 @@ def bedrock_fixture_lines() -> list[str]:
 @pytest.fixture
 def bedrock_docs() -> list[dict]:
     return [json.loads(line) for line in bedrock_fixture_lines()]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine of an end-to-end suite's server (``ServerProcess(..., engine=engine)``):
+    every test that takes it runs on DuckDB and on chdb, one module-scoped server per engine,
+    the engine in its id. ``tests.harness.engines("duckdb", reason=...)`` narrows one test.
+    """
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

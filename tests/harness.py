@@ -1,4 +1,4 @@
-"""Run a real ``llmtrail serve`` process for end-to-end tests."""
+"""Run a real ``llmtrail serve`` process for end-to-end tests, on either store engine."""
 
 from __future__ import annotations
 
@@ -14,6 +14,27 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+# The engines the end-to-end suites run on (the ``engine`` fixture in tests/conftest.py).
+ENGINES = ("duckdb", "chdb")
+
+
+def engines(*names: str, reason: str) -> pytest.MarkDecorator:
+    """Run a test that takes the ``engine`` fixture on ``names`` only; ``reason`` says why
+    the others are left out (it is for the reader: a parametrize mark carries none)."""
+    assert reason and set(names) <= set(ENGINES), (names, reason)
+    return pytest.mark.parametrize("engine", names, indirect=True, scope="module")
+
+
+def store_env(engine: str, data_dir: Path) -> dict[str, str]:
+    """The environment choosing ``engine`` for a server or CLI on ``data_dir``: nothing for
+    DuckDB (its default file in the data directory), a chdb directory inside it for chdb."""
+    if engine == "duckdb":
+        return {}
+    assert engine == "chdb", engine
+    return {"LLMTRAIL_STORE__URL": f"chdb://{Path(data_dir).resolve() / 'chdb'}"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,7 +43,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``llmtrail serve`` in a subprocess on a free port; its output goes to ``log_path``."""
+    """``llmtrail serve`` in a subprocess on a free port; its output goes to ``log_path``.
+    ``engine`` chooses the store (`store_env`); ``store_env`` is what a CLI run on the same
+    data directory needs to find it."""
 
     def __init__(
         self,
@@ -31,8 +54,11 @@ class ServerProcess:
         config: str | None = None,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        engine: str = "duckdb",
     ) -> None:
         self.data_dir = data_dir
+        self.engine = engine
+        self.store_env = store_env(engine, data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
@@ -41,7 +67,7 @@ class ServerProcess:
             path = data_dir.parent / f"llmtrail-{self.port}.toml"
             path.write_text(config)
             self.args += ["--config", str(path)]
-        self.env = {**os.environ, **(env or {})}
+        self.env = {**os.environ, **self.store_env, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = True) -> ServerProcess:

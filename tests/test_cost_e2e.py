@@ -63,9 +63,9 @@ provider = "sim"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("cost-e2e")
-    with ServerProcess(root / "data", config=CONFIG) as proc:
+    with ServerProcess(root / "data", config=CONFIG, engine=engine) as proc:
         yield proc
 
 

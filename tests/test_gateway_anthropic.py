@@ -29,9 +29,9 @@ TOOLS: list[Any] = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("anthropic")
-    with ServerProcess(root / "data") as proc:
+    with ServerProcess(root / "data", engine=engine) as proc:
         yield proc
 
 

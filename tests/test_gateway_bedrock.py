@@ -34,9 +34,9 @@ BEDROCK_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("bedrock")
-    with ServerProcess(root / "data") as proc:
+    with ServerProcess(root / "data", engine=engine) as proc:
         yield proc
 
 

@@ -28,7 +28,7 @@ def upstream() -> Iterator[OpenAIUpstream]:
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, upstream: OpenAIUpstream
+    tmp_path_factory: pytest.TempPathFactory, upstream: OpenAIUpstream, engine: str
 ) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("gateway")
     config = f"""
@@ -82,7 +82,7 @@ max_request_bytes = 300000
 max_json_depth = 32
 """
     with ServerProcess(
-        root / "data", config=config, env={"TEST_UPSTREAM_KEY": UPSTREAM_KEY}
+        root / "data", config=config, env={"TEST_UPSTREAM_KEY": UPSTREAM_KEY}, engine=engine
     ) as proc:
         yield proc
 

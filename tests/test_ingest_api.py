@@ -15,10 +15,10 @@ from tests.harness import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("ingest")
     config = "[limits]\nmax_ingest_bytes = 2000000\nmax_ingest_records = 500\n"
-    with ServerProcess(root / "data", config=config) as proc:
+    with ServerProcess(root / "data", config=config, engine=engine) as proc:
         yield proc
 
 

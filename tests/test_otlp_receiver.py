@@ -414,9 +414,10 @@ def test_generated_requests_decode_to_their_spans() -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("otlp")
-    with ServerProcess(root / "data", config=f"[limits]\nmax_ingest_bytes = {MAX_BODY}\n") as s:
+    config = f"[limits]\nmax_ingest_bytes = {MAX_BODY}\n"
+    with ServerProcess(root / "data", config=config, engine=engine) as s:
         for override in GOLDEN_PRICES:
             put_json(s.url + "/api/prices", override)
         yield s

@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,9 +52,9 @@ RECORDS = _records()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("query")
-    with ServerProcess(root / "data") as proc:
+    with ServerProcess(root / "data", engine=engine) as proc:
         body = "\n".join(json.dumps(r) for r in RECORDS).encode()
         _call(proc, "POST", "/api/records", body, "application/x-ndjson")
         proc.settle()
@@ -192,13 +193,18 @@ def test_filter_pattern_on_records(server: ServerProcess) -> None:
     assert [r["requestId"] for r in page["records"]] == expected
 
 
-def _cli(*args: str, data_dir: Path | None = None, url: str | None = None) -> str:
+def _cli(
+    *args: str, data_dir: Path | None = None, url: str | None = None, env: Mapping[str, str] = {}
+) -> str:
+    """``llmtrail ARGS`` against a server (``url``) or the store of ``data_dir``, which ``env``
+    (`ServerProcess.store_env`) names when it is not DuckDB's default file."""
     where = ["--url", url] if url else ["--data-dir", str(data_dir)]
     result = subprocess.run(
         [sys.executable, "-m", "llmtrail", *args, *where],
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -223,14 +229,16 @@ def test_cli_logs_filter_pattern(server: ServerProcess) -> None:
     assert ids == [r["requestId"] for r in RECORDS if r.get("errorCode")]
 
 
-def test_cli_query_without_a_server_opens_the_data_directory(tmp_path: Path) -> None:
+def test_cli_query_without_a_server_opens_the_data_directory(tmp_path: Path, engine: str) -> None:
     data = tmp_path / "data"
-    with ServerProcess(data) as proc:
+    with ServerProcess(data, engine=engine) as proc:
         body = "\n".join(json.dumps(r) for r in RECORDS[:5]).encode()
         _call(proc, "POST", "/api/records", body, "application/x-ndjson")
         proc.settle()
-    out = _cli("query", "stats count(*) as n", "--since", "1d", "--json", data_dir=data)
+    store = proc.store_env
+    out = _cli("query", "stats count(*) as n", "--since", "1d", "--json", data_dir=data, env=store)
     assert json.loads(out) == [{"n": "5"}]
-    _cli("query", "fields modelId | limit 1", "--save", "one", "--since", "1d", data_dir=data)
-    listed = _cli("queries", "list", "--json", data_dir=data)
+    saved = ("fields modelId | limit 1", "--save", "one", "--since", "1d")
+    _cli("query", *saved, data_dir=data, env=store)
+    listed = _cli("queries", "list", "--json", data_dir=data, env=store)
     assert json.loads(listed)[0]["name"] == "one"

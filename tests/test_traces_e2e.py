@@ -38,7 +38,7 @@ from PIL import Image
 
 from llmtrail import sdk
 from llmtrail.cli import main as cli
-from tests.harness import ServerProcess
+from tests.harness import ServerProcess, engines
 
 
 @pytest.fixture(autouse=True)
@@ -48,8 +48,8 @@ def sdk_off_afterwards() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with ServerProcess(tmp_path_factory.mktemp("traces") / "data") as running:
+def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("traces") / "data", engine=engine) as running:
         yield running
 
 
@@ -329,6 +329,11 @@ def test_sdk_trace_nesting_kinds_and_errors_in_the_api(server: ServerProcess) ->
 no_server_warnings = pytest.mark.filterwarnings(
     "ignore:open_binary is deprecated:DeprecationWarning"
 )
+# The same reason keeps these tests on DuckDB: chdb serves one path per process, and a test
+# process may already hold another (the session's `clickhouse_url`). The errors, traces and
+# timeline read APIs are compared across engines in tests/store/test_read_apis_both_engines.py,
+# and the CLI opening a chdb data directory in tests/test_query_api.py.
+in_process_cli = engines("duckdb", reason="the CLI opens the store inside the test process")
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
@@ -339,13 +344,17 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 @no_server_warnings
+@in_process_cli
 def test_cli_shows_traces_and_errors_with_and_without_a_server(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
 ) -> None:
     monkeypatch.delenv("LLMTRAIL_URL", raising=False)
     monkeypatch.setenv("COLUMNS", "240")
     data = tmp_path / "data"
-    own = ServerProcess(data).start()
+    own = ServerProcess(data, engine=engine).start()
     try:
         _, _, failed = sdk_agent_traffic(own, "cli-bot")
         sdk.shutdown(timeout=5)
@@ -397,12 +406,16 @@ def bands_of(image: Any, rgb: tuple[int, int, int], tolerance: int = 8, least: i
 
 
 @no_server_warnings
+@in_process_cli
 def test_timeline_of_sim_traffic(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
 ) -> None:
     monkeypatch.delenv("LLMTRAIL_URL", raising=False)
     data = tmp_path / "data"
-    with ServerProcess(data) as own:
+    with ServerProcess(data, engine=engine) as own:
         sdk.configure(url=own.url, app="timeline-bot", export_interval=3600)
         client = openai.OpenAI(base_url=own.url + "/v1", api_key="sk-test", max_retries=0)
         with client:
