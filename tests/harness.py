@@ -160,7 +160,10 @@ class ServerProcess:
             m = self.metrics()
             if (
                 m["queue_depth"] == 0
-                and m["stored"] >= m["spooled"] >= m["accepted"] - (m["dropped_spool_full"])
+                # records another server had stored already are spooled here, not stored
+                and m["stored"] + m.get("duplicates_elsewhere", 0)
+                >= m["spooled"]
+                >= m["accepted"] - (m["dropped_spool_full"])
             ):
                 return m
             if time.monotonic() > deadline:
