@@ -54,7 +54,7 @@ def server(
     how = {"args": ("--store", url)} if request.param == "chdb" else {}
     env = env if how else {"LLMTRAIL_STORE__URL": url, **env}
     with ServerProcess(root / "data", env=env, **how) as proc:
-        proc.engine = request.param  # type: ignore[attr-defined]
+        proc.engine = request.param  # the store in use (ServerProcess's own only picks chdb)
         yield proc
 
 
@@ -82,7 +82,7 @@ def query(server: ServerProcess, text: str) -> list[dict[str, Any]]:
 
 
 def test_the_server_runs_on_the_store_it_was_given(server: ServerProcess) -> None:
-    engine = server.engine  # type: ignore[attr-defined]
+    engine = server.engine
     data = server.data_dir
     assert not (data / "llmtrail.duckdb").exists()  # not the default file
     if engine == "duckdb":
