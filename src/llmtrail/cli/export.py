@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,6 +38,7 @@ from llmtrail.errors import NotFound
 from llmtrail.record import parse_timestamp
 
 PAGE = 5000  # records a page of /api/bedrock/records (the server's MAX_EXPORT_PAGE)
+UPLOADS = 4  # objects written at once
 
 
 def register(sub: Any) -> None:
@@ -122,11 +125,40 @@ def export_bedrock(
     bodies = [0]
     docs = pages(backend, "/api/bedrock/records", params)
     docs = with_data_objects(docs, backend, location, (account, region), bodies)
-    for batch in batches(docs, account=account, region=region):
-        location.put(batch.key, batch.data)
-        objects += 1
-        records += len(batch.request_ids)
+    with Uploads(location) as uploads:
+        for batch in batches(docs, account=account, region=region):
+            uploads.put(batch.key, batch.data)
+            objects += 1
+            records += len(batch.request_ids)
     return {"format": "bedrock", "records": records, "objects": objects, "bodies": bodies[0]}
+
+
+class Uploads:
+    """Writes objects to ``location`` from `UPLOADS` threads, so that an S3 PUT's round trip
+    overlaps the reading and encoding of the next records; at most twice that many wait
+    (memory stays a few objects). The first failure is raised to the caller, at the next
+    `put` or at the end of the block."""
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+        self.pool = ThreadPoolExecutor(UPLOADS, thread_name_prefix="llmtrail-export")
+        self.pending: deque[Future[None]] = deque()
+
+    def put(self, key: str, data: bytes) -> None:
+        while self.pending and (len(self.pending) >= 2 * UPLOADS or self.pending[0].done()):
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self.location.put, key, data))
+
+    def __enter__(self) -> Uploads:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None:
+                while self.pending:
+                    self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def with_data_objects(
