@@ -8,6 +8,7 @@ queries on 10 million records (part E).
     .venv/bin/python benchmarks/run.py --only streams --format openai   # part C only
     .venv/bin/python benchmarks/run.py --only otlp   # part D only
     .venv/bin/python benchmarks/run.py --only query  # part E only (10M records, built once)
+    .venv/bin/python benchmarks/run.py --only engines  # part I: DuckDB and chdb (only asked)
 
 See benchmarks/README.md for what each row means.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+import engines
 import gateway
 import ingest
 import otlp
@@ -53,7 +55,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller counts (a smoke run)")
     parser.add_argument(
         "--only",
-        choices=("gateway", "ingest", "streams", "otlp", "query"),
+        choices=("gateway", "ingest", "streams", "otlp", "query", "engines"),
         help="run one part only",
     )
     parser.add_argument(
@@ -130,6 +132,12 @@ def main() -> int:
             log("part E: Logs Insights queries")
             qresult = query.run(query.QUICK if args.quick else query.FULL, log)
             for part in query.tables(qresult):
+                console.print()
+                console.print(part)
+        if args.only == "engines":  # long (a 10M-record chdb database): only when asked
+            log("part I: DuckDB and ClickHouse side by side")
+            eresult = engines.run(engines.QUICK if args.quick else engines.FULL, log)
+            for part in engines.tables(eresult):
                 console.print()
                 console.print(part)
     finally:
