@@ -51,9 +51,10 @@ def demo(*args: str) -> dict[str, Any]:
 
 
 def query(server: ServerProcess, text: str, since: str = "7d", **more: Any) -> list[dict[str, Any]]:
-    status, answer = call(
-        server.url, "POST", "/api/query", {"queryString": text, "since": since, **more}
-    )
+    """Rows of ``text`` over the last ``since``, or between ``startTime`` and ``endTime``
+    when given (the API refuses both at once)."""
+    window = more if "startTime" in more else {"since": since, **more}
+    status, answer = call(server.url, "POST", "/api/query", {"queryString": text, **window})
     assert status == 200 and answer["status"] == "Complete", answer
     return [{c["field"]: c["value"] for c in row} for row in answer["results"]]
 
