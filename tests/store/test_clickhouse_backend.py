@@ -91,6 +91,10 @@ def test_clickhouse_migrations_compress_json_and_index_traces(
     for table, name in compressed:
         assert columns[(table, name)] == ("Nullable(String)", "CODEC(ZSTD(3))")
     assert columns[("records", "extra")][1] == "CODEC(ZSTD(3))"
+    assert columns[("records", "request_id")] == ("Nullable(String)", "CODEC(ZSTD(3))")
+    assert columns[("records", "model_id")][1] == "CODEC(ZSTD(3))"  # LowCardinality too
+    assert columns[("records", "timestamp")][1] == "CODEC(Delta(8), ZSTD(3))"
+    assert columns[("records", "latency_ms")][1] == "CODEC(T64, ZSTD(3))"
     for name in ("kind", "status", "source", "app"):
         assert columns[("spans", name)][0] == "LowCardinality(Nullable(String))"
     indexes = {
@@ -102,9 +106,9 @@ def test_clickhouse_migrations_compress_json_and_index_traces(
     }
     assert {("records", "trace_id_bloom"), ("spans", "start_time_minmax")} <= indexes
     names = [str(r[0]) for r in db.query(f"SELECT name FROM {db.table('_migrations')}")]
-    assert [n for n in names if n.startswith("clickhouse_")] == [
+    assert sorted(n for n in names if n.startswith("clickhouse_")) == sorted(
         name for name, _ in CLICKHOUSE_MIGRATIONS
-    ]
+    )
     got = ClickHouseRecordStore(db).get("c-1")
     assert got is not None and got.data["input"]["inputBodyJson"] == {"q": 1}
     db.close()

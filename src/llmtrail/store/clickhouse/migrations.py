@@ -47,7 +47,7 @@ from llmtrail.store.duckdb.migrations import (
     Operation,
     planned,
 )
-from llmtrail.store.schema import Column, RecordSchema, Type
+from llmtrail.store.schema import RECORD_COLUMNS, Column, RecordSchema, Type
 
 CLICKHOUSE_TYPES = {
     Type.STRING: "String",
@@ -166,6 +166,7 @@ _PROMOTED_PREFIX = "promote_metadata_key:"
 _ZSTD = "Nullable(String) CODEC(ZSTD(3))"
 _LOW = "LowCardinality(Nullable(String))"
 
+
 # ClickHouse's own migrations, applied after the shared ones: append-only, and an applied one
 # is never edited (a change is a new entry). ``{records}``, ``{bodies}`` and ``{spans}`` are
 # the qualified table names. Each statement can run twice.
@@ -176,6 +177,35 @@ _LOW = "LowCardinality(Nullable(String))"
 #   are found without reading the workspace's range of the sort key) and a min-max index on
 #   ``spans.start_time`` (trace lists by time skip old parts).
 # * 0003: the few-valued span columns as ``LowCardinality`` (kind, status, source, app).
+# * 0004: every other ``records`` column compressed for what it holds: strings (ids, text,
+#   the few-valued ones too) with ZSTD rather than LZ4, times as deltas, integers through T64,
+#   each then ZSTD (benchmarks/README.md, part I: 887 → 818 bytes a record with bodies).
+def column_type(column: Column) -> str:
+    """The ClickHouse type of a schema column."""
+    base = CLICKHOUSE_TYPES[column.type]
+    if column.type is Type.MAP:
+        return base  # cannot be Nullable: an absent map is stored empty
+    nullable = f"Nullable({base})"
+    return f"LowCardinality({nullable})" if column.low_cardinality else nullable
+
+
+_RECORD_CODECS = {
+    Type.STRING: "CODEC(ZSTD(3))",
+    Type.TIMESTAMP: "CODEC(Delta, ZSTD(3))",
+    Type.INT: "CODEC(T64, ZSTD(3))",
+}
+
+
+def _record_codecs() -> tuple[str, ...]:
+    """0004's statements: each base ``records`` column of a type in `_RECORD_CODECS`."""
+    return tuple(
+        f"ALTER TABLE {{records}} MODIFY COLUMN {quote_identifier(c.name)} "
+        f"{column_type(c)} {_RECORD_CODECS[c.type]}"
+        for c in RECORD_COLUMNS
+        if c.type in _RECORD_CODECS
+    )
+
+
 CLICKHOUSE_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "clickhouse_0001_compressed_json",
@@ -205,16 +235,8 @@ CLICKHOUSE_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             for name in ("kind", "status", "source", "app")
         ),
     ),
+    ("clickhouse_0004_record_codecs", _record_codecs()),
 )
-
-
-def column_type(column: Column) -> str:
-    """The ClickHouse type of a schema column."""
-    base = CLICKHOUSE_TYPES[column.type]
-    if column.type is Type.MAP:
-        return base  # cannot be Nullable: an absent map is stored empty
-    nullable = f"Nullable({base})"
-    return f"LowCardinality({nullable})" if column.low_cardinality else nullable
 
 
 def table_name(database: str, table: str) -> str:
