@@ -239,10 +239,17 @@ def _own_audit_entries(asked: Asked) -> str:
     return json.dumps(page)
 
 
+def _whole(form: str) -> re.Pattern[str]:
+    """``form`` where it is not part of a longer run of letters and digits."""
+    before = "(?<![A-Za-z0-9])" if form[:1].isalnum() else ""
+    after = "(?![A-Za-z0-9])" if form[-1:].isalnum() else ""
+    return re.compile(before + re.escape(form) + after)
+
+
 def _normal(asked: Asked) -> Any:
     text = asked.reply.body.decode("utf-8", "replace")
-    for form in asked.sent:
-        text = text.replace(form, PLACEHOLDER)
+    for form in asked.sent:  # an echo, not the same letters inside another id ("…cw9hh…")
+        text = _whole(form).sub(PLACEHOLDER, text)
     text = TIMESTAMP.sub("T", text)
     try:
         value = json.loads(text)
