@@ -142,27 +142,24 @@ class ClickHouseRecordStore:
         return RecordPage([record for record, _ in page], next_cursor)
 
     def recent_request_ids(self, since: datetime, limit: int) -> list[tuple[str, str]]:
-        params = Params()
-        rows = self.db.query(
-            f"SELECT workspace, request_id FROM {self.db.table('records')} "
-            f"WHERE ingested_at >= {params.micros(since)} "
-            f"ORDER BY ingested_at DESC LIMIT {max(int(limit), 0)}",
-            params.values,
-        )
-        return [(str(w), str(r)) for w, r in rows]
+        return [(str(w), str(r)) for w, r in self._recent("workspace, request_id", since, limit)]
 
     def recent_calls(self, since: datetime, limit: int) -> list[RecentCall]:
-        params = Params()
-        rows = self.db.query(
-            f"SELECT {RECENT_CALL_COLUMNS} FROM {self.db.table('records')} "
-            f"WHERE ingested_at >= {params.micros(since)} "
-            f"ORDER BY ingested_at DESC LIMIT {max(int(limit), 0)}",
-            params.values,
-        )
+        rows = self._recent(RECENT_CALL_COLUMNS, since, limit)
         return [
             RecentCall(ws, rid, source, trace, parent, response, _aware(at))
             for ws, rid, source, trace, parent, response, at in reversed(rows)
         ]
+
+    def _recent(self, columns: str, since: datetime, limit: int) -> Sequence[Sequence[Any]]:
+        """``columns`` of the ``limit`` records ingested last since ``since``, latest first."""
+        params = Params()
+        return self.db.query(
+            f"SELECT {columns} FROM {self.db.table('records')} "
+            f"WHERE ingested_at >= {params.micros(since)} "
+            f"ORDER BY ingested_at DESC LIMIT {max(int(limit), 0)}",
+            params.values,
+        )
 
     def stored_request_ids(
         self, keys: Sequence[tuple[str, str]], since: datetime
