@@ -25,11 +25,11 @@ import numpy as np
 import pyarrow as pa
 
 import query_data
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb import Database
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.query_bounds import QueryLimits
-from llmtrail.store.schema import RecordSchema
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 # the rebuild spills past this rather than take most of a shared machine's memory

@@ -6,7 +6,7 @@
 
 Ten million records cannot go through `InvocationRecord` objects in a minute, so the rows
 are built column by column with numpy and Arrow, one chunk at a time, in the exact Arrow
-schema the stores insert (`llmtrail.store.schema` with the default promoted keys), and
+schema the stores insert (`llmtrail.schema` with the default promoted keys), and
 inserted as Arrow tables into a DuckDB file and/or a ClickHouse database, both created by
 llmtrail's own migrations. Every row reads back as a valid record through either store.
 
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from llmtrail.schema import RecordSchema, metadata_column_name
 from llmtrail.store.duckdb.records import arrow_schema
-from llmtrail.store.schema import RecordSchema, metadata_column_name
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 DAYS = 30

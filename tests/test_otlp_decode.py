@@ -33,9 +33,10 @@ from llmtrail.capture.otlp import (
 )
 from llmtrail.errors import ValidationError
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span, SpanError
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.duckdb.spans import DuckDBSpanStore
-from llmtrail.store.spans import Span, SpanError, TraceQuery
+from llmtrail.store.spans import TraceQuery
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

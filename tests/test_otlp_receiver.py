@@ -53,7 +53,7 @@ from llmtrail.capture.otlp import decode_json, decode_protobuf, parse_protobuf
 from llmtrail.errors import ValidationError
 from llmtrail.sdk.otlp_json import export_body
 from llmtrail.sdk.spans import ExceptionInfo, FinishedSpan
-from llmtrail.store.spans import Span, SpanError
+from llmtrail.span import Span, SpanError
 from tests.harness import ServerProcess
 
 GOLDENS = Path(__file__).resolve().parent / "fixtures" / "otlp"
@@ -1047,7 +1047,7 @@ def test_a_merged_span_leaves_a_link_only_where_it_places_the_call() -> None:
 
 def test_reading_a_trace_puts_each_record_where_its_link_is() -> None:
     from llmtrail.capture.merge import GatewayCall, fuse_links, merged_link
-    from llmtrail.store.spans import span_from_record
+    from llmtrail.span import span_from_record
 
     root = Span(TRACE, "2" * 16, "handle", *_times(0, 200), kind="workflow")
     record = gateway_record("r1", CALLED_FROM_1, "x")

@@ -11,7 +11,7 @@ import pytest
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import MODEL_ID_MAX, STRING_LIMITS, InvocationRecord
-from llmtrail.store.schema import COLUMN_BY_PATH, Type
+from llmtrail.schema import COLUMN_BY_PATH, Type
 
 
 def doc(**extra: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from llmtrail.errors import ConfigError
+from llmtrail.schema import DEFAULT_PROMOTED_KEYS
 from llmtrail.store.query_bounds import QueryLimits
-from llmtrail.store.schema import DEFAULT_PROMOTED_KEYS
 
 DEFAULT_PORT = 7788
 PROVIDER_TYPES = ("sim", "openai", "anthropic", "bedrock")
@@ -385,7 +385,7 @@ def _table(raw: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
 
 
 def _promoted(value: Any, where: str) -> tuple[str, ...]:
-    from llmtrail.store.schema import metadata_column_name
+    from llmtrail.schema import metadata_column_name
 
     if not isinstance(value, list) or not all(isinstance(k, str) and k for k in value):
         raise ConfigError(f"{where}: promoted_metadata_keys must be an array of strings")

@@ -20,13 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from llmtrail.errors import ValidationError
-from llmtrail.store.schema import (
-    ADDITION_KEYS,
-    COLUMN_BY_PATH,
-    Column,
-    Type,
-    held_values,
-)
+from llmtrail.schema import ADDITION_KEYS, COLUMN_BY_PATH, Column, Type, held_values
 
 SCHEMA_TYPE = "ModelInvocationLog"
 SCHEMA_VERSION = "1.0"

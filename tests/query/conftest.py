@@ -15,8 +15,8 @@ import pytest
 
 from llmtrail.query import CompiledQuery, compile_query
 from llmtrail.record import InvocationRecord
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
-from llmtrail.store.schema import RecordSchema
 from tests.query.corpus import END, START, WORKSPACE, load_records
 
 

@@ -141,7 +141,7 @@ def test_rows_rebuild_the_records(loaded: Loaded) -> None:
 
 
 def test_condition_for_a_where_clause() -> None:
-    from llmtrail.store.schema import RecordSchema
+    from llmtrail.schema import RecordSchema
 
     pattern = compile_filter_pattern('{ $.modelId = "x" }', dialect="duckdb", schema=RecordSchema())
     assert pattern.condition.sql(dialect="duckdb") == '("r"."model_id" = \'x\')'
@@ -169,7 +169,7 @@ def test_condition_for_a_where_clause() -> None:
     ],
 )
 def test_pattern_errors(pattern: str, column: int, reason: str) -> None:
-    from llmtrail.store.schema import RecordSchema
+    from llmtrail.schema import RecordSchema
 
     with pytest.raises(QueryError) as caught:
         compile_filter_pattern(pattern, dialect="duckdb", schema=RecordSchema())

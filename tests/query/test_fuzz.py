@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlglot.tokens import TokenType
 
 from llmtrail.query import QueryError, compile_filter_pattern, compile_query, parse_query
-from llmtrail.store.schema import RecordSchema
+from llmtrail.schema import RecordSchema
 from tests.query.conftest import Loaded
 from tests.query.test_docs import examples
 from tests.query.test_golden import FILES, read_cases

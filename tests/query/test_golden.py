@@ -17,7 +17,7 @@ import pytest
 
 from llmtrail.query import QueryError, compile_query, parse_query
 from llmtrail.query.ast import dump
-from llmtrail.store.schema import RecordSchema
+from llmtrail.schema import RecordSchema
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("LLMTRAIL_REGEN_GOLDEN") == "1"

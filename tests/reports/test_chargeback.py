@@ -13,7 +13,7 @@ import pytest
 
 from llmtrail.errors import ValidationError
 from llmtrail.reports import chargeback_report, cost_report, render, resolve_dimension
-from llmtrail.store.schema import RecordSchema
+from llmtrail.schema import RecordSchema
 
 from .conftest import Dataset
 from .dataset import Generated, cost, in_scope, local_month

@@ -19,8 +19,8 @@ import pytest
 
 from llmtrail.errors import Forbidden
 from llmtrail.query import compile_query, filter_pattern_query
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
-from llmtrail.store.schema import RecordSchema
 from tests.query.corpus import (
     END,
     OTHER_WORKSPACE,

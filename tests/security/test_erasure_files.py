@@ -24,9 +24,9 @@ from llmtrail.security.erasure_files import release_stored, stored_flush
 from llmtrail.security.retention import RetentionPolicies
 from llmtrail.security.retention_runner import RetentionRunner
 from llmtrail.server.runtime import Runtime
+from llmtrail.span import Span
 from llmtrail.store.duckdb.erasure import DuckDBEraser, compact_database_file
 from llmtrail.store.interfaces import RecordQuery, SeriesRead
-from llmtrail.store.spans import Span
 
 ERASED = "zz-erasee-5f1c9a7b"
 KEPT = "kept-user-31d0"

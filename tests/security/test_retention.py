@@ -27,6 +27,7 @@ from llmtrail.security.retention import RetentionPolicies, RetentionPolicy
 from llmtrail.security.retention_runner import RetentionRunner
 from llmtrail.security.retention_schedule import RetentionSchedule
 from llmtrail.server.retention_api import RetentionAPI
+from llmtrail.span import Span
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore, DuckDBStateStore
 from llmtrail.store.duckdb.erasure import DuckDBEraser
 from llmtrail.store.duckdb.metric_store import DuckDBMetricStore
@@ -34,7 +35,7 @@ from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import RecordQuery
 from llmtrail.store.memory import MemoryStateStore
 from llmtrail.store.objects import DirectoryObjectStore
-from llmtrail.store.spans import Span, TraceQuery
+from llmtrail.store.spans import TraceQuery
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from llmtrail.record import InvocationRecord
+from llmtrail.schema import RecordSchema
 from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
 from llmtrail.store.clickhouse.migrations import CLICKHOUSE_MIGRATIONS
 from llmtrail.store.interfaces import RecordQuery
-from llmtrail.store.schema import RecordSchema
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import pytest
 
 from llmtrail.metrics.dimensions import dimension_set
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span
 from llmtrail.store.interfaces import (
     DataEraser,
     MetricStore,
@@ -23,7 +24,6 @@ from llmtrail.store.interfaces import (
     RecordStore,
     SpanSelection,
 )
-from llmtrail.store.spans import Span
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 BACKENDS = ["memory", "duckdb", "clickhouse"]

@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 from llmtrail.record import InvocationRecord
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.interfaces import RecordQuery
-from llmtrail.store.schema import RecordSchema
 
 
 def rec(i: int, **meta: str) -> InvocationRecord:

@@ -464,9 +464,9 @@ def test_a_replay_after_a_crash_counts_once(fresh: Backend) -> None:
 def test_promoting_a_dimension_key_repoints_the_views(
     fresh: Backend, request: pytest.FixtureRequest
 ) -> None:
+    from llmtrail.schema import RecordSchema
     from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
     from llmtrail.store.clickhouse.metrics import ClickHouseMetricStore
-    from llmtrail.store.schema import RecordSchema
 
     url = request.getfixturevalue("clickhouse_url")
     name = f"p_{uuid.uuid4().hex[:16]}"

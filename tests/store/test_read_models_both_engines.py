@@ -23,10 +23,10 @@ from llmtrail.analytics.timeline import timeline, to_json
 from llmtrail.errors import ValidationError
 from llmtrail.query.dimensions import dimension_path
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span, SpanError
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBSpanStore
 from llmtrail.store.duckdb.query import DuckDBQueryEngine
 from llmtrail.store.interfaces import QueryEngine
-from llmtrail.store.spans import Span, SpanError
 
 from ..query.differential_records import END, START, WORKSPACE, generated_records
 

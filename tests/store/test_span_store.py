@@ -16,11 +16,12 @@ import pytest
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span, SpanError
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.duckdb.spans import DuckDBSpanStore
 from llmtrail.store.interfaces import RecordStore, SpanStore
 from llmtrail.store.memory import MemoryRecordStore, MemorySpanStore
-from llmtrail.store.spans import Span, SpanError, TraceQuery
+from llmtrail.store.spans import TraceQuery
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 TRACE_A, TRACE_B, TRACE_C = "a" * 31 + "1", "b" * 31 + "2", "c" * 31 + "3"

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from llmtrail.span import Span
 from llmtrail.store.memory import MemorySpanStore
-from llmtrail.store.spans import Span, TraceQuery
+from llmtrail.store.spans import TraceQuery
 from llmtrail.web.traces import latest_traces
 
 END = datetime(2026, 12, 6, tzinfo=UTC)

@@ -31,7 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, parse_timestamp
-from llmtrail.store.spans import TEXT_MAX, Span, SpanError, span_from_record
+from llmtrail.span import TEXT_MAX, Span, SpanError, span_from_record
 
 MERGED_INTO = "llmtrail.merged.requestId"
 MERGED_BY = "llmtrail.merged.by"

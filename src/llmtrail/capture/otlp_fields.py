@@ -17,7 +17,7 @@ from llmtrail.capture.otlp_content import event_body
 from llmtrail.capture.otlp_span import OtlpSpan, first_str, json_value
 from llmtrail.errors import ValidationError
 from llmtrail.record import coerce_request_metadata
-from llmtrail.store.spans import TAG_MAX, TAGS_MAX, TEXT_MAX, SpanError
+from llmtrail.span import TAG_MAX, TAGS_MAX, TEXT_MAX, SpanError
 
 LLMTRAIL_KIND = "llmtrail.span.kind"
 LLMTRAIL_TAGS = "llmtrail.tags"

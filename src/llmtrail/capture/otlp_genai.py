@@ -52,11 +52,7 @@ from llmtrail.record import (
     SCHEMA_TYPE,
     SCHEMA_VERSION,
 )
-from llmtrail.store.spans import (
-    NAME_MAX,
-    SPAN_KINDS,
-    Span,
-)
+from llmtrail.span import NAME_MAX, SPAN_KINDS, Span
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_NANOS = (datetime(9999, 1, 1, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1) * 1000

@@ -58,7 +58,7 @@ from llmtrail.query.parser import parse_query
 from llmtrail.query.regexes import check_regex
 from llmtrail.query.relations import Relation, column, identifier, table, table_alias
 from llmtrail.query.sources import resolve_sources
-from llmtrail.store.schema import BODY_COLUMNS, RecordSchema, Type
+from llmtrail.schema import BODY_COLUMNS, RecordSchema, Type
 
 DEFAULT_LIMIT = 10_000
 MAX_STATS = 2

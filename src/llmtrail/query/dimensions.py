@@ -25,7 +25,7 @@ from llmtrail.query.dialects import SqlDialect
 from llmtrail.query.fields import BODY_PATHS, FieldResolver
 from llmtrail.query.kinds import Kind
 from llmtrail.query.relations import Relation
-from llmtrail.store.schema import RECORD_COLUMNS, RecordSchema, Type
+from llmtrail.schema import RECORD_COLUMNS, RecordSchema, Type
 
 __all__ = ["KEY_MAX", "dimension_expr", "dimension_name", "dimension_path", "record_path"]
 

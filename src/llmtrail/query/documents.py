@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from llmtrail.query.dialects import SqlDialect, call, case, number, string
 from llmtrail.query.relations import Relation, column
-from llmtrail.store.schema import BODY_COLUMNS, RecordSchema, Role, Type
+from llmtrail.schema import BODY_COLUMNS, RecordSchema, Role, Type
 
 
 @dataclass

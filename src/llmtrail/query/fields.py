@@ -1,4 +1,4 @@
-"""Field paths → stored values, derived from `llmtrail.store.schema`.
+"""Field paths → stored values, derived from `llmtrail.schema`.
 
 A query names fields by their place in the record's JSON; the store splits the record into
 typed columns, string maps, a JSON ``extra`` column and the ``bodies`` table. `FieldResolver`
@@ -26,7 +26,7 @@ from llmtrail.query.keys import KEY_CHARS
 from llmtrail.query.kinds import Kind, Typed
 from llmtrail.query.relations import Relation, column
 from llmtrail.record import BOUNDED_MAPS, STRING_LIMITS
-from llmtrail.store.schema import BODY_COLUMNS, Column, RecordSchema, Role, Type
+from llmtrail.schema import BODY_COLUMNS, Column, RecordSchema, Role, Type
 
 KINDS = {
     Type.STRING: Kind.STRING,

@@ -31,7 +31,7 @@ from llmtrail.query.fields import BODY_PATHS, FieldResolver, touches_bodies
 from llmtrail.query.kinds import Kind, Typed
 from llmtrail.query.regexes import check_regex, escape
 from llmtrail.query.relations import Relation, column, table
-from llmtrail.store.schema import BODY_COLUMNS, RecordSchema, Type
+from llmtrail.schema import BODY_COLUMNS, RecordSchema, Type
 
 FIELD = "filterPattern"
 _TOKEN = re.compile(

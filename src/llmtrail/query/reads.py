@@ -22,9 +22,9 @@ from llmtrail.query.compiler import utc
 from llmtrail.query.dialects import DIALECTS, SqlDialect, number, string
 from llmtrail.query.dimensions import dimension_expr
 from llmtrail.query.relations import Relation, column, table
+from llmtrail.schema import RecordSchema
 from llmtrail.store.interfaces import QueryEngine
 from llmtrail.store.read_engine import read_engine
-from llmtrail.store.schema import RecordSchema
 
 __all__ = ["ReadSource", "Reader", "column", "count_if", "number", "string"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmtrail.query.dimensions import dimension_name, record_path
-from llmtrail.store.schema import RecordSchema
+from llmtrail.schema import RecordSchema
 
 DEFAULT_DIMENSION = "requestMetadata.tenant_id"
 

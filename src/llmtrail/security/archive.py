@@ -38,9 +38,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span
 from llmtrail.store.interfaces import TENANT_ATTRIBUTES, USER_ATTRIBUTES
 from llmtrail.store.objects import DirectoryObjectStore, ObjectStore
-from llmtrail.store.spans import Span
 
 ARCHIVE_PREFIX = "archive/"  # the archive's keys in an object store
 

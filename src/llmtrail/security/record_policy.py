@@ -14,7 +14,7 @@ from typing import Any
 
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery
-from llmtrail.store.spans import Span
+from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.security")
 

@@ -31,9 +31,9 @@ from llmtrail.record import format_timestamp
 from llmtrail.security.archive import ArchiveWriter, archive_location, inline_bodies
 from llmtrail.security.erasure_files import remove_object
 from llmtrail.security.retention import RetentionPolicies, RetentionPolicy
+from llmtrail.span import Span
 from llmtrail.store.interfaces import DataEraser, RecordSelection, SpanSelection, StateStore
 from llmtrail.store.objects import ObjectStore
-from llmtrail.store.spans import Span
 
 DEFAULT_PAGE = 2000  # records or spans a write (DuckDB: well under a second)
 

@@ -47,7 +47,8 @@ from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED
 from llmtrail.server.runtime import Runtime
-from llmtrail.store.spans import Span, TraceQuery, check_trace_id
+from llmtrail.span import Span, check_trace_id
+from llmtrail.store.spans import TraceQuery
 from llmtrail.timerange import parse_bounds
 
 _POOL_BYTES = 64 * 1024  # bodies this large are decoded in the worker process

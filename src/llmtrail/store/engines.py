@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmtrail.errors import ConfigError, Unavailable
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.interfaces import (
     DataEraser,
@@ -40,7 +41,6 @@ from llmtrail.store.interfaces import (
     SpanStore,
     StateStore,
 )
-from llmtrail.store.schema import RecordSchema
 
 if TYPE_CHECKING:
     from llmtrail.config import Settings

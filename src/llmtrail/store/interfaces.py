@@ -10,8 +10,9 @@ from typing import Any, Protocol
 
 from llmtrail.errors import Picklable
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
-from llmtrail.store.schema import RecordSchema
-from llmtrail.store.spans import Span, TracePage, TraceQuery
+from llmtrail.schema import RecordSchema
+from llmtrail.span import Span
+from llmtrail.store.spans import TracePage, TraceQuery
 
 
 @dataclass(frozen=True)

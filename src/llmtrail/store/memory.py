@@ -11,6 +11,8 @@ from typing import Any
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.schema import RECORD_COLUMNS, Type, get_path
+from llmtrail.span import Span, span_from_record
 from llmtrail.store.interfaces import (
     TENANT_ATTRIBUTES,
     USER_ATTRIBUTES,
@@ -24,16 +26,7 @@ from llmtrail.store.interfaces import (
     SpanSelection,
 )
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
-from llmtrail.store.schema import RECORD_COLUMNS, Type, get_path
-from llmtrail.store.spans import (
-    Span,
-    TracePage,
-    TraceQuery,
-    TraceSummary,
-    span_from_record,
-    summarize_trace,
-    trace_matches,
-)
+from llmtrail.store.spans import TracePage, TraceQuery, TraceSummary, summarize_trace, trace_matches
 
 
 class MemoryRecordStore:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from llmtrail.record import InvocationRecord, format_timestamp, parse_timestamp
-from llmtrail.store.schema import (
+from llmtrail.schema import (
     Column,
     RecordSchema,
     Role,

@@ -21,8 +21,9 @@ from llmtrail.errors import NotFound, ValidationError
 from llmtrail.server.audit_hooks import audit_body_read
 from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.traces_api import MAX_DURATION_MS, PAGE_MAX
+from llmtrail.span import Span, check_trace_id
 from llmtrail.store.interfaces import SpanStore
-from llmtrail.store.spans import Span, TracePage, TraceQuery, check_trace_id
+from llmtrail.store.spans import TracePage, TraceQuery
 from llmtrail.web import charts
 from llmtrail.web.conversation import Message, conversation
 from llmtrail.web.page_context import PageContext, View

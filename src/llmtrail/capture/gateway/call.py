@@ -32,8 +32,8 @@ from llmtrail.record import (
     uuid7,
     validate_request_metadata,
 )
+from llmtrail.schema import ADDITION_KEYS
 from llmtrail.security.principal import OPEN, Principal
-from llmtrail.store.schema import ADDITION_KEYS
 
 METADATA_HEADER = "x-llmtrail-metadata"
 SESSION_HEADER = "x-llmtrail-session-id"

@@ -33,9 +33,9 @@ from llmtrail.analytics.model_names import normalise_provider
 from llmtrail.analytics.usage_counts import input_includes_cache
 from llmtrail.query.dialects import not_null
 from llmtrail.query.reads import Reader, ReadSource, count_if
+from llmtrail.schema import metadata_column_name
 from llmtrail.server.aws.ce_names import KINDS, service_name, usage_type
 from llmtrail.server.aws.operations import AwsError
-from llmtrail.store.schema import metadata_column_name
 
 __all__ = [
     "DIMENSIONS",

@@ -2,7 +2,7 @@
 
 The same module talks to a ClickHouse server in production and to the embedded engine of the
 ``chdb`` package in tests, both through clickhouse-connect (`connect`). Tables, columns and
-migration names are DuckDB's, derived from `llmtrail.store.schema` and the shared typed
+migration names are DuckDB's, derived from `llmtrail.schema` and the shared typed
 migrations; `migrations` renders them with ClickHouse's types, partitioning and sort key.
 ClickHouse has no transactions, so the idempotence DuckDB gets from committing a batch with
 its spool position comes from insert de-duplication tokens and a look-up of replayed

@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from llmtrail.schema import Column, RecordSchema, Type, metadata_column_name
 from llmtrail.store.paging import epoch_us
-from llmtrail.store.schema import Column, RecordSchema, Type, metadata_column_name
 
 
 def note_empty_maps(columns: dict[str, list[Any]], schema: RecordSchema) -> None:

@@ -18,8 +18,8 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from llmtrail.errors import ConfigError
+from llmtrail.schema import RecordSchema
 from llmtrail.store.clickhouse.migrations import apply_migrations, promoted_keys, table_name
-from llmtrail.store.schema import RecordSchema
 
 DEFAULT_DATABASE = "llmtrail"
 _DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 
+from llmtrail.schema import metadata_column_name
+from llmtrail.span import SPAN_COLUMNS, Span, SpanError
 from llmtrail.store.clickhouse.columns import row_values, select_expression
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.duckdb.erasure import from_micros
@@ -31,8 +33,6 @@ from llmtrail.store.interfaces import (
 )
 from llmtrail.store.paging import epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row
-from llmtrail.store.schema import metadata_column_name
-from llmtrail.store.spans import SPAN_COLUMNS, Span, SpanError
 
 _SYNC = {"mutations_sync": 2}
 _HAS_BODY = "(input_body_json IS NOT NULL OR output_body_json IS NOT NULL)"

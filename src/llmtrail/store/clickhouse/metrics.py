@@ -41,6 +41,7 @@ from typing import Any
 
 from llmtrail.metrics.dimensions import DIMENSION_SETS, DIMENSIONS
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
+from llmtrail.schema import RecordSchema, metadata_column_name
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.clickhouse.migrations import table_name
 from llmtrail.store.duckdb.metric_reads import wanted
@@ -53,7 +54,6 @@ from llmtrail.store.duckdb.metrics import (
 )
 from llmtrail.store.interfaces import SeriesRead, SeriesTotals
 from llmtrail.store.paging import epoch_us
-from llmtrail.store.schema import RecordSchema, metadata_column_name
 
 VIEWS = {"metric_rollups": "metric_rollups_view", "metric_histograms": "metric_histograms_view"}
 ROLLUP_OUTPUT = (

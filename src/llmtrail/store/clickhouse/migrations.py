@@ -38,6 +38,7 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
+from llmtrail.schema import RECORD_COLUMNS, Column, RecordSchema, Type
 from llmtrail.store.duckdb.metrics import DIM_COLUMNS, MEASURES
 from llmtrail.store.duckdb.migrations import (
     AddColumn,
@@ -47,7 +48,6 @@ from llmtrail.store.duckdb.migrations import (
     Operation,
     planned,
 )
-from llmtrail.store.schema import RECORD_COLUMNS, Column, RecordSchema, Type
 
 CLICKHOUSE_TYPES = {
     Type.STRING: "String",

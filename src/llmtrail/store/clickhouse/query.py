@@ -35,6 +35,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.summary import QuerySummary
 
 from llmtrail.errors import LlmtrailError
+from llmtrail.schema import RecordSchema
 from llmtrail.store.clickhouse.database import ClickHouseDatabase, connect
 from llmtrail.store.interfaces import QueryCancelled, QueryRows
 from llmtrail.store.paging import epoch_us
@@ -47,7 +48,6 @@ from llmtrail.store.query_bounds import (
     result_too_large,
     timed_out,
 )
-from llmtrail.store.schema import RecordSchema
 
 TAG_PREFIX = "llmtrail-query:"
 _QUERY_WAS_CANCELLED = 394

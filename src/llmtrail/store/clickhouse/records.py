@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.schema import Type, metadata_column_name
 from llmtrail.store.clickhouse.columns import (
     Params,
     arrow_table,
@@ -37,7 +38,6 @@ from llmtrail.store.duckdb.records import (
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row, to_columns
-from llmtrail.store.schema import Type, metadata_column_name
 
 DEFAULT_SPOOL = "main"
 _NO_DEDUPLICATION = {"insert_deduplicate": 0}

@@ -24,19 +24,14 @@ from typing import Any
 import pyarrow as pa
 
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
+from llmtrail.schema import Type, metadata_column_name
+from llmtrail.span import SPAN_COLUMNS, Span, span_from_record
 from llmtrail.store.clickhouse.columns import Params, row_values, select_expression
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
 from llmtrail.store.duckdb.spans import _span, _summary, arrow_table
 from llmtrail.store.paging import EPOCH, decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row
-from llmtrail.store.schema import Type, metadata_column_name
-from llmtrail.store.spans import (
-    SPAN_COLUMNS,
-    Span,
-    TracePage,
-    TraceQuery,
-    span_from_record,
-)
+from llmtrail.store.spans import TracePage, TraceQuery
 
 _STORED = tuple(c for c in SPAN_COLUMNS if c.name != "ingested_at")
 _SPAN_SELECT = ", ".join(

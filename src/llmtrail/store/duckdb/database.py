@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 import duckdb
 
 from llmtrail.errors import LlmtrailError, Unavailable
+from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb.migrations import apply_migrations, promoted_keys
 from llmtrail.store.query_bounds import QueryLimits
-from llmtrail.store.schema import RecordSchema
 
 T = TypeVar("T")
 log = logging.getLogger("llmtrail.store")

@@ -27,6 +27,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from llmtrail.schema import RecordSchema, Type, metadata_column_name
+from llmtrail.span import Span
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.duckdb.metrics import WIDTHS, DuckDBRollups
 from llmtrail.store.duckdb.spans import _SPAN_SELECT, _STORED, _span
@@ -38,8 +40,6 @@ from llmtrail.store.interfaces import (
     SpanSelection,
 )
 from llmtrail.store.rows import from_row
-from llmtrail.store.schema import RecordSchema, Type, metadata_column_name
-from llmtrail.store.spans import Span
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROLLUP_TABLES = ("metric_rollups", "metric_histograms")

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from llmtrail.metrics.dimensions import BY_NAME, DIMENSION_SETS, DIMENSIONS, OTHER, Dimension
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.record import MONEY_MAX_USD
-from llmtrail.store.schema import RecordSchema, metadata_column_name
+from llmtrail.schema import RecordSchema, metadata_column_name
 
 WIDTHS: tuple[int, ...] = (10, 60, 300, 3600)  # kept 6 h, 15 d, 63 d, 455 d by default
 DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import duckdb
 
 from llmtrail.metrics.dimensions import DIMENSIONS
+from llmtrail.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
+from llmtrail.span import SPAN_COLUMNS
 from llmtrail.store.duckdb.metrics import tables as metric_tables
-from llmtrail.store.schema import BODY_COLUMNS, RECORD_COLUMNS, Column, RecordSchema, Type
-from llmtrail.store.spans import SPAN_COLUMNS
 
 COLUMN_BY_NAME = {c.name: c for c in RECORD_COLUMNS}
 

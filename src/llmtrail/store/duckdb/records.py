@@ -18,12 +18,12 @@ import pyarrow as pa
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
+from llmtrail.schema import RECORD_COLUMNS, Column, Type, metadata_column_name
 from llmtrail.store.duckdb.database import Database, committed_durably
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
-from llmtrail.store.schema import RECORD_COLUMNS, Column, Type, metadata_column_name
 
 ARROW_TYPES = {
     Type.STRING: pa.string(),

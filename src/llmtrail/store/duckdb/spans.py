@@ -20,20 +20,13 @@ import orjson
 import pyarrow as pa
 
 from llmtrail.record import DEFAULT_WORKSPACE
+from llmtrail.schema import Type, metadata_column_name
+from llmtrail.span import SPAN_COLUMNS, Span, SpanError, span_from_record
 from llmtrail.store.duckdb.database import Database
 from llmtrail.store.duckdb.records import arrow_schema
 from llmtrail.store.paging import EPOCH, decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row
-from llmtrail.store.schema import Type, metadata_column_name
-from llmtrail.store.spans import (
-    SPAN_COLUMNS,
-    Span,
-    SpanError,
-    TracePage,
-    TraceQuery,
-    TraceSummary,
-    span_from_record,
-)
+from llmtrail.store.spans import TracePage, TraceQuery, TraceSummary
 
 _STORED = tuple(c for c in SPAN_COLUMNS if c.name != "ingested_at")
 _ARROW = arrow_schema(_STORED)
