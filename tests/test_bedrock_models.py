@@ -18,19 +18,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmtrail.capture.gateway.bedrock_models import (
-    Arn,
     ConverseStreamAssembler,
-    ModelRef,
     StreamAssembler,
     converse_usage,
     error_code_for_status,
     guess_family,
     header_usage,
     invoke_usage,
-    model_family,
-    parse_model_id,
 )
 from llmtrail.capture.gateway.usage import Usage
+from llmtrail.model_ids import Arn, ModelRef, model_family, parse_model_id
 from tests.test_anthropic_models import mutated
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bedrock"

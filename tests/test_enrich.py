@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-from llmtrail.capture.enrich import Enricher, enriched
+from llmtrail.pipeline.enrich import Enricher, enriched
 from llmtrail.record import InvocationRecord
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bedrock-invocation-logs.jsonl"

@@ -40,8 +40,8 @@ CONSTRUCTED: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "llmtrail.errors.PayloadTooLarge": (("body", "exceeds 1000 bytes"), {}),
     "llmtrail.errors.Forbidden": (("input.inputBodyJson", "needs the bodies permission"), {}),
     "llmtrail.analytics.profiles.ProfileConflict": (("name", "is taken"), {}),
-    "llmtrail.analytics.price.RateError": (("prices.input_mtok", "must be a number"), {}),
-    "llmtrail.analytics.price_data.PriceDataError": (
+    "llmtrail.pricing.price.RateError": (("prices.input_mtok", "must be a number"), {}),
+    "llmtrail.pricing.price_data.PriceDataError": (
         ("acme.json", "widget-1", "prices[0].input_mtok", "must be a number"),
         {},
     ),

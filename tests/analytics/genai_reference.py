@@ -1,5 +1,5 @@
 """What genai-prices itself says about a model, through its own public API, for differential
-tests of llmtrail's adapter (`llmtrail.analytics.genai_source`).
+tests of llmtrail's adapter (`llmtrail.pricing.genai_source`).
 
 The installed genai-prices package, and with it every price and model id in its bundled data,
 changes whenever the lock is refreshed. So no test writes down a genai-prices price, model id
@@ -19,7 +19,7 @@ from typing import Any
 import genai_prices
 from genai_prices import Usage, calc_price
 
-from llmtrail.analytics.price import Price, Rate
+from llmtrail.pricing.price import Price, Rate
 
 __all__ = [
     "BILLED",

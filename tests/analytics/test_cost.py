@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmtrail.analytics.cost import MONEY_QUANTUM, CostResult, cost_of, recompute
-from llmtrail.analytics.price_data import PriceFile, parse_price_file
-from llmtrail.analytics.pricing import PriceTable
+from llmtrail.pricing.cost import MONEY_QUANTUM, CostResult, cost_of, recompute
+from llmtrail.pricing.price_data import PriceFile, parse_price_file
+from llmtrail.pricing.table import PriceTable
 from tests.analytics.genai_reference import genai_answer, genai_cost
 from tests.conftest import bedrock_fixture_lines
 

@@ -30,12 +30,12 @@ from genai_prices.types import (
     TimeOfDateConstraint,
 )
 
-from llmtrail.analytics.genai_source import GenaiPrices
-from llmtrail.analytics.price import Rate
-from llmtrail.analytics.price_data import PriceDataError, packaged_price_files, parse_price_file
-from llmtrail.analytics.price_overrides import validate_override
-from llmtrail.analytics.pricing import PriceTable, SeenModel
 from llmtrail.errors import ConfigError, ValidationError
+from llmtrail.pricing.genai_source import GenaiPrices
+from llmtrail.pricing.price import Rate
+from llmtrail.pricing.price_data import PriceDataError, packaged_price_files, parse_price_file
+from llmtrail.pricing.price_overrides import validate_override
+from llmtrail.pricing.table import PriceTable, SeenModel
 from tests.analytics.genai_reference import (
     assert_same_price,
     genai_answer,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from llmtrail.analytics.body_text import input_text, output_text
 from llmtrail.analytics.profile_metrics import profile_metrics
 from llmtrail.analytics.profiles import (
     NAMESPACE,
@@ -19,8 +18,9 @@ from llmtrail.analytics.profiles import (
     new_profile_id,
 )
 from llmtrail.analytics.system_profiles import SYSTEM_PROFILES
-from llmtrail.capture.gateway.bedrock_models import parse_model_id
 from llmtrail.errors import NotFound, ValidationError
+from llmtrail.model_ids import parse_model_id
+from llmtrail.pricing.body_text import input_text, output_text
 from llmtrail.store.duckdb import Database, DuckDBStateStore
 from llmtrail.store.interfaces import StateStore
 from llmtrail.store.memory import MemoryStateStore

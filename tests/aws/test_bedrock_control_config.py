@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from llmtrail.capture.gateway.bedrock_models import REGION_PREFIXES
+from llmtrail.model_ids import REGION_PREFIXES
 from tests.aws.conftest import ACCOUNT, REGION, aws_client
 from tests.harness import ServerProcess, call
 

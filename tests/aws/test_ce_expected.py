@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from llmtrail.analytics.model_names import normalise_provider
-from llmtrail.analytics.usage_counts import TokenCounts, usage_counts
+from llmtrail.pricing.model_names import normalise_provider
+from llmtrail.pricing.usage_counts import TokenCounts, usage_counts
 from llmtrail.server.aws.ce_names import billing_code, service_name, usage_type
 from tests.aws.conftest import ACCOUNT, CONFIG, REGION, aws_client, send_traffic
 from tests.harness import ServerProcess, call

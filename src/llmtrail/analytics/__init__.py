@@ -1,5 +1,5 @@
-"""Views derived from records and spans: prices and cost, errors, timelines, budgets.
+"""Views derived from records and spans: cost over time, errors, timelines, budgets.
 
-Each module is a pure function of data (records, spans, price tables) or a query over the
-store built with bound values; surfaces (HTTP, CLI, reports) call them and compute nothing of
-their own."""
+Prices and the cost of one record are domain code in `llmtrail.pricing`. Each module here is
+a pure function of data (records, spans, price tables) or a query over the store built with
+bound values; surfaces (HTTP, CLI, reports) call them and compute nothing of their own."""

@@ -31,10 +31,10 @@ from zoneinfo import ZoneInfo
 
 from sqlglot import exp
 
-from llmtrail.analytics.pricing import SeenModel
 from llmtrail.analytics.profile_metrics import ProfileMetrics
 from llmtrail.analytics.time_zones import time_zone
 from llmtrail.errors import ValidationError
+from llmtrail.pricing.table import SeenModel
 from llmtrail.query.dialects import is_null, not_null
 from llmtrail.query.reads import Reader, ReadSource, column, count_if, number, string
 from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmtrail.analytics.body_text import input_text, output_text
+from llmtrail.pricing.body_text import input_text, output_text
 
 
 @dataclass

@@ -52,8 +52,8 @@ from llmtrail.analytics.profile_rules import (
     validate_token,
 )
 from llmtrail.analytics.system_profiles import SYSTEM_PROFILES, SystemProfile
-from llmtrail.capture.gateway.bedrock_models import parse_model_id
 from llmtrail.errors import NotFound, ValidationError
+from llmtrail.model_ids import parse_model_id
 from llmtrail.record import DEFAULT_WORKSPACE, format_timestamp, parse_timestamp
 from llmtrail.store.interfaces import StateStore
 

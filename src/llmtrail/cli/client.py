@@ -198,7 +198,7 @@ class LocalBackend:
         results, valid, where = validate_batch(
             body, False, limits.max_ingest_bytes, limits.max_ingest_records, limits.max_json_depth
         )
-        from llmtrail.capture.enrich import enriched
+        from llmtrail.pipeline.enrich import enriched
 
         valid = enriched(valid, self.runtime.enricher)
         fresh, future = self.runtime.pipeline.ingest(valid)

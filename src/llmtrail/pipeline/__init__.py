@@ -1,1 +1,2 @@
-"""The ingest pipeline: the durable spool and what feeds it and drains it."""
+"""The ingest pipeline: the durable spool, what feeds it and drains it, and the enrichment
+(cost, characters) every record gets once."""

@@ -45,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from llmtrail.analytics.usage_counts import embedding_count, image_count
+from llmtrail.pricing.usage_counts import embedding_count, image_count
 from llmtrail.security.logging_config import LoggingConfig
 
 DELIVERY_KEY = "delivery"

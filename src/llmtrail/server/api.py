@@ -24,11 +24,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from llmtrail.capture.enrich import enriched, enricher_from
 from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.metrics.prometheus import genai_metrics
+from llmtrail.pipeline.enrich import enriched, enricher_from
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.access import guarded_route

@@ -55,10 +55,10 @@ from llmtrail.analytics.attribution import (
 )
 from llmtrail.analytics.budget_spend import month_spend
 from llmtrail.analytics.budgets import Budget, budget_status
-from llmtrail.analytics.cost import CostChange, RecomputeReport, recompute
-from llmtrail.analytics.price import Price
-from llmtrail.analytics.price_overrides import validate_override
 from llmtrail.errors import LlmtrailError, NotFound, ValidationError
+from llmtrail.pricing.cost import CostChange, RecomputeReport, recompute
+from llmtrail.pricing.price import Price
+from llmtrail.pricing.price_overrides import validate_override
 from llmtrail.record import format_timestamp
 from llmtrail.reports import MEDIA_TYPES, ReportScope, build_report, render
 from llmtrail.security.principal import Permission, principal_of

@@ -15,13 +15,13 @@ from llmtrail.analytics.budget_spend import month_spend
 from llmtrail.analytics.budgets import Budget, BudgetService
 from llmtrail.analytics.profiles import ProfileService
 from llmtrail.capture.bedrock_delivery import BedrockDelivery
-from llmtrail.capture.enrich import Enricher
 from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.metrics.service import MetricsService
+from llmtrail.pipeline.enrich import Enricher
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.security.audit import AuditLog, server_identity

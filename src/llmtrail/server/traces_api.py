@@ -7,7 +7,7 @@ Model-call spans become invocation records and go through the pipeline like any 
 is merged into that record, not stored again, and leaves a link where it sat in its trace
 (`llmtrail.capture.merge`). Other spans go to the SpanStore in one transaction before the
 answer. A record made from a span is priced and counted (``cost``, ``textCharacters``) by the
-runtime's `Enricher`, as gateway and imported records are (`llmtrail.capture.enrich`).
+runtime's `Enricher`, as gateway and imported records are (`llmtrail.pipeline.enrich`).
 
 Failures answer as OTLP/HTTP says: a ``google.rpc.Status`` in the request's own encoding
 (protobuf or JSON), code 3 (INVALID_ARGUMENT) with a ``google.rpc.BadRequest`` detail naming
@@ -33,11 +33,11 @@ from starlette.routing import Route
 
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
-from llmtrail.capture.enrich import enriched
 from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
+from llmtrail.pipeline.enrich import enriched
 from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 
 import orjson
 
+from llmtrail import model_ids
 from llmtrail.capture.gateway import bedrock_models
 from llmtrail.capture.gateway.asgi import (
     Receive,
@@ -240,7 +241,7 @@ class BedrockRoutes(Exchange):
 
 
 def _family(forward: Forward) -> str:
-    family = bedrock_models.parse_model_id(forward.model).family
+    family = model_ids.parse_model_id(forward.model).family
     return family if family != "unknown" else bedrock_models.guess_family(forward.body)
 
 

@@ -28,9 +28,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llmtrail.analytics.pricing import PriceTable
-from llmtrail.capture.gateway.bedrock_models import REGION_PREFIXES
 from llmtrail.capture.gateway.routing import Router
+from llmtrail.model_ids import REGION_PREFIXES
+from llmtrail.pricing.table import PriceTable
 from llmtrail.security.principal import Permission
 from llmtrail.server.aws.bedrock_errors import run
 from llmtrail.server.aws.operations import AwsCall, operation

@@ -21,7 +21,7 @@ Pure functions of strings.
 
 from __future__ import annotations
 
-from llmtrail.analytics.model_names import normalise_provider
+from llmtrail.pricing.model_names import normalise_provider
 
 __all__ = [
     "KINDS",

@@ -14,7 +14,7 @@ tokens; filters and groupings are decided on those line items (`ce_filter`), sin
 ``USAGE_TYPE`` divides a record.
 
 Quantities are the tokens each kind was billed for: cache reads and writes apart from input
-tokens, as `llmtrail.analytics.usage_counts` counts them — an OpenAI-style record's
+tokens, as `llmtrail.pricing.usage_counts` counts them — an OpenAI-style record's
 ``inputTokenCount`` includes its cached tokens, so they are taken out of its input tokens.
 A call without a price counts its tokens at no cost.
 """
@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlglot import exp
 
-from llmtrail.analytics.model_names import normalise_provider
-from llmtrail.analytics.usage_counts import input_includes_cache
+from llmtrail.pricing.model_names import normalise_provider
+from llmtrail.pricing.usage_counts import input_includes_cache
 from llmtrail.query.dialects import not_null
 from llmtrail.query.reads import Reader, ReadSource, count_if
 from llmtrail.schema import metadata_column_name

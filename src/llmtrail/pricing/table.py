@@ -3,7 +3,7 @@
 Three sources, highest first:
 
 1. user overrides (StateStore namespace ``prices``, or the config), see `price_overrides`;
-2. llmtrail's own data files (``analytics/prices/*.json``): what genai-prices lacks, and
+2. llmtrail's own data files (``pricing/prices/*.json``): what genai-prices lacks, and
    ``sim``'s prices, see `price_data`;
 3. the bundled ``genai-prices`` snapshot, see `genai_source`.
 
@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from llmtrail.analytics.genai_source import GenaiPrices
-from llmtrail.analytics.model_names import ModelQuery, model_query, normalise_provider
-from llmtrail.analytics.price import Price
-from llmtrail.analytics.price_data import ModelPrices, PriceFile, packaged_price_files
-from llmtrail.analytics.price_overrides import Override, validate_override
+from llmtrail.pricing.genai_source import GenaiPrices
+from llmtrail.pricing.model_names import ModelQuery, model_query, normalise_provider
+from llmtrail.pricing.price import Price
+from llmtrail.pricing.price_data import ModelPrices, PriceFile, packaged_price_files
+from llmtrail.pricing.price_overrides import Override, validate_override
 from llmtrail.record import parse_timestamp
 
 __all__ = ["PriceTable", "SeenModel"]

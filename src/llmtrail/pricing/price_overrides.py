@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from llmtrail.analytics.price import RATE_KEYS, Price, Rate, RateError, parse_date, parse_rates
 from llmtrail.errors import ValidationError
+from llmtrail.pricing.price import RATE_KEYS, Price, Rate, RateError, parse_date, parse_rates
 from llmtrail.record import format_timestamp, parse_timestamp
 
 __all__ = ["OVERRIDE_KEYS", "Override", "validate_override"]

@@ -1,6 +1,6 @@
 """llmtrail's own price data files: what the genai-prices snapshot lacks, and ``sim``'s prices.
 
-Each file under ``llmtrail/analytics/prices/`` holds one provider's models::
+Each file under ``llmtrail/pricing/prices/`` holds one provider's models::
 
     {"schema": "llmtrail.prices/1", "provider": "bedrock", "description": "…",
      "models": [{"model": "cohere.command-r-v1:0", "match": ["cohere.command-r-v1*"],
@@ -31,8 +31,8 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from llmtrail.analytics.price import Price, Rate, RateError, parse_date, parse_rates
 from llmtrail.errors import ConfigError
+from llmtrail.pricing.price import Price, Rate, RateError, parse_date, parse_rates
 
 __all__ = [
     "SCHEMA",
@@ -236,8 +236,8 @@ def _model(item: Any, file: str, where: str) -> ModelPrices:
 
 
 def packaged_price_files() -> list[PriceFile]:
-    """The data files shipped in ``llmtrail/analytics/prices/``, validated, sorted by name."""
-    folder = resources.files("llmtrail.analytics").joinpath("prices")
+    """The data files shipped in ``llmtrail/pricing/prices/``, validated, sorted by name."""
+    folder = resources.files("llmtrail.pricing").joinpath("prices")
     found = sorted(
         (item for item in folder.iterdir() if item.name.endswith(".json")), key=lambda i: i.name
     )

@@ -29,11 +29,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from llmtrail.analytics.model_names import normalise_provider
-from llmtrail.analytics.price import RATE_KEYS, Price, Rate
-from llmtrail.analytics.pricing import PriceTable
-from llmtrail.analytics.usage_counts import TokenCounts, embedding_count, image_count, usage_counts
 from llmtrail.errors import ValidationError
+from llmtrail.pricing.model_names import normalise_provider
+from llmtrail.pricing.price import RATE_KEYS, Price, Rate
+from llmtrail.pricing.table import PriceTable
+from llmtrail.pricing.usage_counts import TokenCounts, embedding_count, image_count, usage_counts
 from llmtrail.record import parse_timestamp
 
 __all__ = [

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from llmtrail.analytics.body_text import input_text, output_text
-from llmtrail.analytics.cost import cost_of
-from llmtrail.analytics.pricing import PriceTable
+from llmtrail.pricing.body_text import input_text, output_text
+from llmtrail.pricing.cost import cost_of
+from llmtrail.pricing.table import PriceTable
 from llmtrail.record import InvocationRecord
 
 log = logging.getLogger("llmtrail.capture")

@@ -21,8 +21,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from llmtrail.analytics.model_names import BEDROCK
-from llmtrail.analytics.price import Price, Rate
+from llmtrail.pricing.model_names import BEDROCK
+from llmtrail.pricing.price import Price, Rate
 
 __all__ = ["GenaiPrices"]
 

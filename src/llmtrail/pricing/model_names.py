@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmtrail.capture.gateway.bedrock_models import parse_model_id
+from llmtrail.model_ids import parse_model_id
 
 __all__ = ["ModelQuery", "model_query", "normalise_provider"]
 
