@@ -14,7 +14,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmtrail.capture.gateway.anthropic_models import (
+from llmtrail.capture.gateway.anthropic.models import (
     MessagesStreamAssembler,
     message_text,
     messages_usage,

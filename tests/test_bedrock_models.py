@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmtrail.capture.gateway.bedrock_models import (
+from llmtrail.capture.gateway.bedrock.models import (
     ConverseStreamAssembler,
     StreamAssembler,
     converse_usage,

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, EventStreamError
 
-from llmtrail.capture.gateway.eventstream import decode_all
+from llmtrail.capture.gateway.bedrock.eventstream import decode_all
 from llmtrail.testing.bedrock_upstream import BedrockRequest, BedrockUpstream
 
 CLAUDE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"

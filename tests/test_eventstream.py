@@ -22,8 +22,8 @@ from botocore.exceptions import EventStreamError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmtrail.capture.gateway import eventstream
-from llmtrail.capture.gateway.eventstream import (
+from llmtrail.capture.gateway.bedrock import eventstream
+from llmtrail.capture.gateway.bedrock.eventstream import (
     Byte,
     EventStreamDecoder,
     Long,

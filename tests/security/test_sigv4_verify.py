@@ -29,7 +29,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from llmtrail.capture.gateway.eventstream import event
+from llmtrail.capture.gateway.bedrock.eventstream import event
 from llmtrail.security.sealing import generate_access_key_pair
 from llmtrail.security.sigv4_verify import (
     BAD_SIGNATURE,

@@ -11,11 +11,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmtrail.capture.gateway.anthropic_api import AnthropicRoutes
+from llmtrail.capture.gateway.anthropic.api import AnthropicRoutes
 from llmtrail.capture.gateway.asgi import ASGIApp, Receive, Scope, Send
-from llmtrail.capture.gateway.bedrock_api import BedrockRoutes
+from llmtrail.capture.gateway.bedrock.api import BedrockRoutes
 from llmtrail.capture.gateway.exchange import Services
-from llmtrail.capture.gateway.openai_api import OpenAIRoutes
+from llmtrail.capture.gateway.openai.api import OpenAIRoutes
 from llmtrail.errors import Unavailable
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery

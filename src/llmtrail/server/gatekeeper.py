@@ -28,9 +28,9 @@ from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.anthropic_api import error_body as anthropic_error
+from llmtrail.capture.gateway.anthropic.api import error_body as anthropic_error
 from llmtrail.capture.gateway.asgi import ASGIApp, Message, Receive, Scope, Send, respond
-from llmtrail.capture.gateway.openai_api import error_body as openai_error
+from llmtrail.capture.gateway.openai.api import error_body as openai_error
 from llmtrail.security.keys import KeyRing, bearer_token
 from llmtrail.security.principal import OPEN, SCOPE_KEY, Permission, Principal
 from llmtrail.security.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, Sessions

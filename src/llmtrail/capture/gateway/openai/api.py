@@ -24,7 +24,7 @@ from llmtrail.capture.gateway.asgi import (
     respond_json,
 )
 from llmtrail.capture.gateway.exchange import Exchange, Forward, Outcome
-from llmtrail.capture.gateway.outcome import chat_outcome, embedding_outcome
+from llmtrail.capture.gateway.openai.outcome import chat_outcome, embedding_outcome
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.sse import ChatStreamAccumulator, SSEDecoder
 from llmtrail.errors import ValidationError

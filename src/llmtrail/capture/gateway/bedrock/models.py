@@ -5,11 +5,11 @@ upstream answer without a try/except (a ``{modelId}`` is taken apart by
 `llmtrail.model_ids.parse_model_id`, whose family decides how InvokeModel bodies are read):
 
 - `invoke_usage` and `StreamAssembler`: InvokeModel bodies and InvokeModelWithResponseStream
-  chunks per family (the per-shape knowledge is in `bedrock_native`), falling back to the
+  chunks per family (the per-shape knowledge is in `native`), falling back to the
   ``X-Amzn-Bedrock-*-Token-Count`` headers and to the ``amazon-bedrock-invocationMetrics``
   object Bedrock adds to a stream's last chunk.
 - `converse_usage` and `ConverseStreamAssembler` for Converse / ConverseStream (in
-  `bedrock_converse`, re-exported here).
+  `converse`, re-exported here).
 - `error_code_for_status`: the Bedrock ``errorCode`` a failed call is logged with.
 
 Counts are ``None`` when neither the body nor Bedrock says, so the caller can estimate and
@@ -22,8 +22,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from llmtrail.capture.gateway.bedrock_converse import ConverseStreamAssembler, converse_usage
-from llmtrail.capture.gateway.bedrock_native import BodyShape, StreamShape, body_shape, chunk_shape
+from llmtrail.capture.gateway.bedrock.converse import ConverseStreamAssembler, converse_usage
+from llmtrail.capture.gateway.bedrock.native import BodyShape, StreamShape, body_shape, chunk_shape
 from llmtrail.capture.gateway.usage import Usage, as_dict, token_count
 
 __all__ = [

@@ -3,7 +3,7 @@ amounts to.
 
 Amazon Nova's native InvokeModel payloads use the very same shapes (``output.message``,
 ``stopReason``, ``usage`` and, streamed, ``messageStart`` … ``metadata``), so the Nova family
-of `bedrock_models` is read with these functions too; the only difference is that Nova's
+of `models` is read with these functions too; the only difference is that Nova's
 native usage spells its cache counts ``cacheReadInputTokenCount`` /
 ``cacheWriteInputTokenCount`` where Converse says ``cacheReadInputTokens`` /
 ``cacheWriteInputTokens``, and both are accepted.

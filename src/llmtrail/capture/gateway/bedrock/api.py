@@ -25,7 +25,6 @@ from urllib.parse import unquote
 import orjson
 
 from llmtrail import model_ids
-from llmtrail.capture.gateway import bedrock_models
 from llmtrail.capture.gateway.asgi import (
     Receive,
     Scope,
@@ -35,13 +34,14 @@ from llmtrail.capture.gateway.asgi import (
     read_json,
     respond,
 )
-from llmtrail.capture.gateway.bedrock_converse import (
+from llmtrail.capture.gateway.bedrock import models as bedrock_models
+from llmtrail.capture.gateway.bedrock.converse import (
     ConverseStreamAssembler,
     content_text,
     converse_usage,
 )
+from llmtrail.capture.gateway.bedrock.eventstream import EventStreamDecoder, exception
 from llmtrail.capture.gateway.call import Call
-from llmtrail.capture.gateway.eventstream import EventStreamDecoder, exception
 from llmtrail.capture.gateway.exchange import Exchange, Forward, Headers, Outcome, usage_outcome
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.usage import Usage

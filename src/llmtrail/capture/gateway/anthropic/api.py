@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.anthropic_models import (
+from llmtrail.capture.gateway.anthropic.models import (
     MessagesStreamAssembler,
     message_text,
     messages_usage,

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from llmtrail.capture.gateway import anthropic_models, bedrock_converse
+from llmtrail.capture.gateway.anthropic import models as anthropic_models
+from llmtrail.capture.gateway.bedrock import converse as bedrock_converse
 from llmtrail.capture.gateway.usage import Usage, as_dict, as_list, label, token_count
 
 

@@ -1,0 +1,1 @@
+"""Anthropic's wire format: its routes (`api`) and its Messages payloads (`models`)."""

@@ -1,0 +1,1 @@
+"""OpenAI's wire format: its routes (`api`) and the reader of its responses (`outcome`)."""
