@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from llmtrail.capture.gateway.providers.sim.anthropic_wire import PromptCache
+from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.demo.cast import PROFILES
 from llmtrail.demo.history import Account, Profiled, record
 from llmtrail.demo.plan import AgentRun, Call, Session, Unit

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from llmtrail.capture.gateway.bedrock.models import error_code_for_status
+from llmtrail.capture.gateway.bedrock_models import error_code_for_status
 from llmtrail.capture.gateway.call import RECORDED_HEADERS
 from llmtrail.capture.gateway.providers.sim import anthropic_wire, bedrock_wire, openai_wire
-from llmtrail.capture.gateway.providers.sim.script import Reply, plan_reply
+from llmtrail.capture.gateway.providers.sim.plan import Reply, SimVoice, plan_reply
+from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.demo.cast import ROUTES, UNKNOWN_MODEL
 from llmtrail.demo.wire import HttpRequest, Request, Turn, http_request
@@ -63,7 +64,7 @@ def record(
     ttft_ms: int,
     words: int,
     fault: str | None,
-    cache: anthropic_wire.PromptCache,
+    cache: PromptCache,
     account: Account,
     profile: Profiled | None = None,
     trace: dict[str, str] | None = None,
@@ -110,7 +111,7 @@ def _answered(
     operation: str,
     model: str,
     words: int,
-    cache: anthropic_wire.PromptCache,
+    cache: PromptCache,
     at: datetime,
 ) -> Turn:
     body, inp, out = http.body, doc["input"], doc["output"]
@@ -122,40 +123,40 @@ def _answered(
         out["outputBodyJson"] = {"object": "list", "model": model, "usage": usage, "data": data}
         inp["inputTokenCount"], out["outputTokenCount"] = count, 0
         return Turn("assistant")
+    voice = SimVoice(model, words)
     if operation == "ChatCompletions":
-        reply = plan_reply(openai_wire.conversation(body), words, None)
-        use = openai_wire.usage(body, reply, model)
-        answer = openai_wire.completion(f"chatcmpl-sim{rid}", model, reply, use)
+        reply = plan_reply(openai_wire.conversation(body), voice, model=model, cache=cache)
+        answer = openai_wire.completion(f"chatcmpl-sim{rid}", model, reply)
         answer["created"] = int(at.timestamp())
-        inp["inputTokenCount"], out["outputTokenCount"] = (
-            use["prompt_tokens"],
-            use["completion_tokens"],
-        )
+        inp["inputTokenCount"] = reply.usage.prompt_tokens
+        out["outputTokenCount"] = reply.usage.output_tokens
         doc.update(responseId=answer["id"], stopReason=answer["choices"][0]["finish_reason"])
     elif operation == "Messages":
-        reply = plan_reply(anthropic_wire.conversation(body), words, None)
-        use = cache.usage(body, model)
-        use["output_tokens"] = anthropic_wire.output_tokens(reply, model)
-        answer = anthropic_wire.message(f"msg_sim{rid}", model, reply, use)
-        inp["inputTokenCount"] = use["input_tokens"]
-        inp["cacheReadInputTokenCount"] = use["cache_read_input_tokens"]
-        inp["cacheWriteInputTokenCount"] = use["cache_creation_input_tokens"]
-        out["outputTokenCount"] = use["output_tokens"]
+        reply = plan_reply(anthropic_wire.conversation(body), voice, model=model, cache=cache)
+        answer = anthropic_wire.message(f"msg_sim{rid}", model, reply)
+        inp["inputTokenCount"] = reply.usage.input_tokens
+        inp["cacheReadInputTokenCount"] = reply.usage.cache_read
+        inp["cacheWriteInputTokenCount"] = reply.usage.cache_write
+        out["outputTokenCount"] = reply.usage.output_tokens
         doc.update(responseId=answer["id"], stopReason=answer["stop_reason"])
     elif operation.startswith("Converse"):
         conv = bedrock_wire.converse_conversation(body)
-        reply = plan_reply(conv, words, None)
-        tokens = bedrock_wire.tokens(conv, reply, model)
-        answer = bedrock_wire.converse(reply, *tokens, doc["latencyMs"])
-        inp["inputTokenCount"], out["outputTokenCount"] = tokens
+        reply = plan_reply(conv, voice, model=model, cache=cache)
+        answer = bedrock_wire.converse(reply, doc["latencyMs"])
+        inp["inputTokenCount"], out["outputTokenCount"] = (
+            reply.usage.input_tokens,
+            reply.usage.output_tokens,
+        )
         doc["stopReason"] = answer["stopReason"]
     else:
         kind = bedrock_wire.family(body) or "anthropic"
         conv = bedrock_wire.invoke_conversation(kind, body)
-        reply = plan_reply(conv, words, None)
-        tokens = bedrock_wire.tokens(conv, reply, model)
-        answer = bedrock_wire.invoke(kind, f"msg_bdrk_sim{rid}", model, reply, tokens)
-        inp["inputTokenCount"], out["outputTokenCount"] = tokens
+        reply = plan_reply(conv, voice, model=model, cache=cache)
+        answer = bedrock_wire.invoke(kind, f"msg_bdrk_sim{rid}", model, reply)
+        inp["inputTokenCount"], out["outputTokenCount"] = (
+            reply.usage.input_tokens,
+            reply.usage.output_tokens,
+        )
         doc["stopReason"] = answer.get("stop_reason") or answer.get("stopReason")
         if isinstance(answer.get("id"), str) and operation == "InvokeModel":
             doc["responseId"] = answer["id"]
@@ -167,7 +168,7 @@ def _turn(reply: Reply) -> Turn:
     call = reply.tool_call
     if call is None:
         return Turn("assistant", reply.text)
-    return Turn("assistant", reply.text, call.call_id, call.name, call.arguments)
+    return Turn("assistant", reply.text, call.id, call.name, call.input)
 
 
 def _failed(doc: dict[str, Any], req: Request, status: int) -> None:

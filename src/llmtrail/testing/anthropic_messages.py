@@ -1,4 +1,5 @@
-"""Anthropic Messages bodies for the fakes: read a request, write a message or its stream.
+"""Anthropic Messages bodies for the fakes: check a request as Anthropic does and read it
+with ``sim``'s reader; write a message or its stream.
 
 Two fakes speak this format: the Anthropic API itself (`AnthropicUpstream`) and Claude on
 Bedrock's InvokeModel (`BedrockUpstream`), whose body is the same Messages JSON with
@@ -21,49 +22,16 @@ from typing import Any
 
 import orjson
 
-from llmtrail.testing.scripted_reply import (
-    Conversation,
-    InvalidRequest,
-    Reply,
-    ToolSpec,
-    Usage,
-    pieces,
-)
+from llmtrail.capture.gateway.providers.sim import anthropic_wire
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Usage
+from llmtrail.testing.scripted_reply import InvalidRequest, pieces
 
 __all__ = ["message_body", "read_messages_request", "stream_events", "usage_body"]
 
 
-def _block_text(block: Any) -> str:
-    if isinstance(block, str):
-        return block
-    if not isinstance(block, Mapping):
-        return ""
-    kind = block.get("type")
-    if kind == "text":
-        return str(block.get("text", ""))
-    if kind == "tool_result":
-        return _content_text(block.get("content", ""))
-    if kind == "tool_use":
-        return str(block.get("name", "")) + orjson.dumps(block.get("input", {})).decode()
-    return ""
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, list):
-        return "".join(_block_text(b) for b in content)
-    return _block_text(content)
-
-
-def _blocks(content: Any) -> list[Any]:
-    return content if isinstance(content, list) else [content]
-
-
-def _has_cache_marker(block: Any) -> bool:
-    return isinstance(block, Mapping) and isinstance(block.get("cache_control"), Mapping)
-
-
 def read_messages_request(body: Mapping[str, Any], *, require_model: bool) -> Conversation:
-    """The `Conversation` of a Messages request; raises `InvalidRequest` naming the field."""
+    """The `Conversation` of a Messages request (``sim``'s reader), after the checks Anthropic
+    makes; raises `InvalidRequest` naming the field."""
     if require_model and not (isinstance(body.get("model"), str) and body["model"]):
         raise InvalidRequest("model: Field required")
     max_tokens = body.get("max_tokens")
@@ -81,44 +49,11 @@ def read_messages_request(body: Mapping[str, Any], *, require_model: bool) -> Co
             raise InvalidRequest(f"messages.{n}.role: Input should be 'user' or 'assistant'")
         if not isinstance(message.get("content"), str | list):
             raise InvalidRequest(f"messages.{n}.content: Field required")
-    text, prefix = "", None
-    raw_tools = body.get("tools")
-    tools: list[ToolSpec] = []
-    for n, tool in enumerate(raw_tools if isinstance(raw_tools, list) else []):
+    tools = body.get("tools")
+    for n, tool in enumerate(tools if isinstance(tools, list) else []):
         if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
             raise InvalidRequest(f"tools.{n}.name: Field required")
-        schema = tool.get("input_schema")
-        tools.append(ToolSpec(tool["name"], schema if isinstance(schema, Mapping) else {}))
-        text += tool["name"] + orjson.dumps(schema).decode()
-        prefix = text if _has_cache_marker(tool) else prefix
-    system = body.get("system")
-    for block in _blocks(system) if system is not None else []:
-        text += _block_text(block)
-        prefix = text if _has_cache_marker(block) else prefix
-    for message in messages:
-        for block in _blocks(message["content"]):
-            text += _block_text(block)
-            prefix = text if _has_cache_marker(block) else prefix
-    last = messages[-1]
-    results = [
-        _block_text(b)
-        for b in _blocks(last["content"])
-        if isinstance(b, Mapping) and b.get("type") == "tool_result"
-    ]
-    user_turns = [m for m in messages if m["role"] == "user"]
-    last_user = "".join(
-        _block_text(b)
-        for b in _blocks(user_turns[-1]["content"] if user_turns else "")
-        if isinstance(b, str) or (isinstance(b, Mapping) and b.get("type") == "text")
-    )
-    return Conversation(
-        input_text=text,
-        last_user_text=last_user,
-        tool_result=results[0] if last["role"] == "user" and results else None,
-        tools=tuple(tools),
-        cache_prefix=prefix,
-        max_tokens=max_tokens,
-    )
+    return anthropic_wire.conversation(dict(body))
 
 
 def usage_body(usage: Usage, *, output_tokens: int | None = None) -> dict[str, int]:

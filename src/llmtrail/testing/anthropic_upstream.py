@@ -29,13 +29,15 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from llmtrail.capture.gateway.providers.sim.plan import Voice
+from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.testing.anthropic_messages import (
     message_body,
     read_messages_request,
     stream_events,
 )
 from llmtrail.testing.local_server import LocalServer, json_response, serve_until_interrupted
-from llmtrail.testing.scripted_reply import InvalidRequest, PromptCache, plan_reply
+from llmtrail.testing.scripted_reply import EchoVoice, InvalidRequest, reply_to
 
 __all__ = ["ERROR_TYPES", "AnthropicUpstream", "main"]
 
@@ -65,7 +67,8 @@ def _error_type(status: int) -> str:
 
 
 class AnthropicUpstream(LocalServer):
-    """The fake Anthropic API. ``api_key=None`` accepts any non-empty key."""
+    """The fake Anthropic API. ``api_key=None`` accepts any non-empty key; ``voice`` (default:
+    an echo of ``response_bytes`` bytes) words and counts the answers."""
 
     name = "anthropic-upstream"
 
@@ -76,10 +79,12 @@ class AnthropicUpstream(LocalServer):
         response_bytes: int = 200,
         api_key: str | None = None,
         record: bool = True,
+        voice: Voice | None = None,
     ) -> None:
         super().__init__(port=port, record=record)
         self.response_bytes = response_bytes
         self.api_key = api_key
+        self.voice = voice or EchoVoice(response_bytes)
         self.cache = PromptCache()
         self._ids = itertools.count(1)
 
@@ -133,9 +138,10 @@ class AnthropicUpstream(LocalServer):
             conversation = read_messages_request(body, require_model=True)
         except InvalidRequest as exc:
             return self._error(400, str(exc), request_id)
-        reply = plan_reply(
+        reply = reply_to(
             conversation,
-            size=self.response_bytes,
+            self.voice,
+            model=model,
             call_id=f"toolu_01Fake{n:014d}",
             cache=self.cache,
         )

@@ -26,15 +26,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from llmtrail.capture.gateway.providers.sim import bedrock_wire
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Usage
 from llmtrail.testing import anthropic_messages, converse_messages
-from llmtrail.testing.scripted_reply import (
-    Conversation,
-    InvalidRequest,
-    Reply,
-    Usage,
-    count_tokens,
-    pieces,
-)
+from llmtrail.testing.scripted_reply import InvalidRequest, count_tokens, pieces
 
 __all__ = [
     "FAMILIES",
@@ -52,9 +47,6 @@ _ID_MARKERS = (
     ("amazon.nova", "nova"),
     ("meta.llama", "llama"),
     ("amazon.titan-text", "titan"),
-)
-_LLAMA_USER = re.compile(
-    r"<\|start_header_id\|>user<\|end_header_id\|>(.*?)(?:<\|eot_id\|>|$)", re.S
 )
 
 
@@ -100,8 +92,8 @@ def _number(body: Mapping[str, Any], key: str) -> int | None:
 
 
 def read_invoke_request(family: str, body: Mapping[str, Any]) -> Conversation:
-    """The `Conversation` of a family's request body; raises `InvalidRequest` as Bedrock
-    words it."""
+    """The `Conversation` of a family's request body (``sim``'s reader), after the checks
+    Bedrock makes; raises `InvalidRequest` as Bedrock words it."""
     if family == "anthropic":
         for key in ("anthropic_version", "max_tokens", "messages"):
             if key not in body:
@@ -117,12 +109,10 @@ def read_invoke_request(family: str, body: Mapping[str, Any]) -> Conversation:
     if not isinstance(text, str):
         raise _malformed(f"required key [{key}] not found")
     if family == "llama":
-        users = _LLAMA_USER.findall(text)
-        last_user = users[-1].strip() if users else text
-        return Conversation(text, last_user, max_tokens=_number(body, "max_gen_len"))
-    config = body.get("textGenerationConfig")
-    limit = _number(config, "maxTokenCount") if isinstance(config, Mapping) else None
-    return Conversation(text, text, max_tokens=limit)
+        _number(body, "max_gen_len")
+    elif isinstance(body.get("textGenerationConfig"), Mapping):
+        _number(body["textGenerationConfig"], "maxTokenCount")
+    return bedrock_wire.invoke_conversation(family, dict(body))
 
 
 def _nova_usage(usage: Usage, *, total: bool) -> dict[str, int]:

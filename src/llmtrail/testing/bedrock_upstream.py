@@ -10,7 +10,7 @@ one access key (`verify_signature`) and refuses anything else with 403 in AWS's 
 gateway that forwards without re-signing, or re-signs wrongly, fails its test. A Bedrock API
 key (``Authorization: Bearer``) is accepted when ``api_key`` is set. Responses are
 deterministic (see `llmtrail.testing.scripted_reply`) and in Bedrock's real shapes: Converse
-JSON, event-stream frames (`llmtrail.capture.gateway.bedrock.eventstream`) padded with Bedrock's
+JSON, event-stream frames (`llmtrail.capture.gateway.eventstream`) padded with Bedrock's
 ``"p"`` key, InvokeModel bodies per model family (`llmtrail.testing.bedrock_invoke`) with the
 ``X-Amzn-Bedrock-*-Token-Count`` headers. ``requestMetadata`` (Converse body) and the
 ``X-Amzn-Bedrock-Request-Metadata`` header (InvokeModel) are validated by Bedrock's rules and
@@ -47,7 +47,9 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from aiohttp import web
 
-from llmtrail.capture.gateway.bedrock import eventstream
+from llmtrail.capture.gateway import eventstream
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Voice
+from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.capture.gateway.sigv4 import parse_authorization, verify_signature
 from llmtrail.errors import ValidationError
 from llmtrail.record import validate_request_metadata
@@ -58,13 +60,7 @@ from llmtrail.testing.local_server import (
     json_response,
     serve_until_interrupted,
 )
-from llmtrail.testing.scripted_reply import (
-    Conversation,
-    InvalidRequest,
-    PromptCache,
-    Reply,
-    plan_reply,
-)
+from llmtrail.testing.scripted_reply import EchoVoice, InvalidRequest, reply_to
 
 __all__ = ["ERRORS", "OPERATIONS", "BedrockRequest", "BedrockUpstream", "main"]
 
@@ -156,7 +152,8 @@ def _split_target(raw_path: str) -> tuple[str, str] | None:
 
 
 class BedrockUpstream(LocalServer):
-    """The fake Bedrock runtime; point boto3 at `endpoint_url` with the same credentials."""
+    """The fake Bedrock runtime; point boto3 at `endpoint_url` with the same credentials.
+    ``voice`` (default: an echo of ``response_bytes`` bytes) words and counts the answers."""
 
     name = "bedrock-upstream"
     ACCESS_KEY_ID = "AKIALLMTRAILFAKE0001"
@@ -173,9 +170,11 @@ class BedrockUpstream(LocalServer):
         api_key: str | None = None,
         padding: bool = True,
         record: bool = True,
+        voice: Voice | None = None,
     ) -> None:
         super().__init__(port=port, record=record)
         self.response_bytes = response_bytes
+        self.voice = voice or EchoVoice(response_bytes)
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.session_token = session_token
@@ -283,7 +282,7 @@ class BedrockUpstream(LocalServer):
             )
         except InvalidRequest as exc:
             return _error(400, "ValidationException", str(exc))
-        reply = self._reply(conversation, n, family)
+        reply = self._reply(conversation, n, family, model_id)
         headers = {"x-amzn-RequestId": request_id}
         if operation == "Converse":
             latency = _elapsed_ms(started)
@@ -306,9 +305,11 @@ class BedrockUpstream(LocalServer):
             headers["X-Amzn-Bedrock-Content-Type"] = "application/json"
         return await self._stream(request, headers, frames, reply, switch, operation, started)
 
-    def _reply(self, conversation: Conversation, n: int, family: str | None) -> Reply:
+    def _reply(
+        self, conversation: Conversation, n: int, family: str | None, model_id: str
+    ) -> Reply:
         call_id = f"toolu_bdrk_01Fake{n:010d}" if family == "anthropic" else f"tooluse_Fake{n:010d}"
-        return plan_reply(conversation, size=self.response_bytes, call_id=call_id, cache=self.cache)
+        return reply_to(conversation, self.voice, model=model_id, call_id=call_id, cache=self.cache)
 
     def _pad(self, payload: dict[str, Any]) -> dict[str, Any]:
         if not self.padding:

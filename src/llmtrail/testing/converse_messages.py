@@ -1,4 +1,5 @@
-"""Bedrock Converse bodies for the fake: read a request, write a response or its stream events.
+"""Bedrock Converse bodies for the fake: check a request as Bedrock does and read it with
+``sim``'s reader; write a response or its stream events.
 
 Amazon Nova's InvokeModel body is the Converse message shape too (with ``max_new_tokens``), so
 the same reader serves both. Shapes written:
@@ -20,14 +21,9 @@ from typing import Any
 
 import orjson
 
-from llmtrail.testing.scripted_reply import (
-    Conversation,
-    InvalidRequest,
-    Reply,
-    ToolSpec,
-    Usage,
-    pieces,
-)
+from llmtrail.capture.gateway.providers.sim import bedrock_wire
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Usage
+from llmtrail.testing.scripted_reply import InvalidRequest, pieces
 
 __all__ = [
     "content_blocks",
@@ -38,30 +34,11 @@ __all__ = [
 ]
 
 
-def _block_text(block: Any) -> str:
-    if not isinstance(block, Mapping):
-        return ""
-    if isinstance(block.get("text"), str):
-        return str(block["text"])
-    if isinstance(block.get("toolResult"), Mapping):
-        parts = block["toolResult"].get("content")
-        out = ""
-        for part in parts if isinstance(parts, list) else []:
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                out += part["text"]
-            elif isinstance(part, Mapping) and "json" in part:
-                out += orjson.dumps(part["json"]).decode()
-        return out
-    if isinstance(block.get("toolUse"), Mapping):
-        use = block["toolUse"]
-        return str(use.get("name", "")) + orjson.dumps(use.get("input", {})).decode()
-    return ""
-
-
 def read_converse_request(
     body: Mapping[str, Any], *, max_tokens_key: str = "maxTokens"
 ) -> Conversation:
-    """The `Conversation` of a Converse (or Nova InvokeModel) body; raises `InvalidRequest`."""
+    """The `Conversation` of a Converse (or Nova InvokeModel) body (``sim``'s reader), after
+    the checks Bedrock makes; raises `InvalidRequest`."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("The messages field is required and must not be empty.")
@@ -81,45 +58,7 @@ def read_converse_request(
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
         raise InvalidRequest(f"inferenceConfig.{max_tokens_key} must be a positive integer.")
-    text, prefix = "", None
-    tools: list[ToolSpec] = []
-    tool_config = body.get("toolConfig")
-    raw_tools = tool_config.get("tools") if isinstance(tool_config, Mapping) else None
-    for entry in raw_tools if isinstance(raw_tools, list) else []:
-        spec = entry.get("toolSpec") if isinstance(entry, Mapping) else None
-        if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
-            schema = spec.get("inputSchema")
-            schema = schema.get("json") if isinstance(schema, Mapping) else None
-            tools.append(ToolSpec(spec["name"], schema if isinstance(schema, Mapping) else {}))
-            text += spec["name"] + orjson.dumps(schema).decode()
-        elif isinstance(entry, Mapping) and "cachePoint" in entry:
-            prefix = text
-    system = body.get("system")
-    blocks = list(system) if isinstance(system, list) else []
-    for message in messages:
-        blocks += message["content"]
-    for block in blocks:
-        text += _block_text(block)
-        if isinstance(block, Mapping) and "cachePoint" in block:
-            prefix = text
-    last = messages[-1]
-    results = [
-        _block_text(b) for b in last["content"] if isinstance(b, Mapping) and "toolResult" in b
-    ]
-    user_turns = [m for m in messages if m["role"] == "user"]
-    last_user = "".join(
-        str(b["text"])
-        for b in user_turns[-1]["content"]
-        if isinstance(b, Mapping) and isinstance(b.get("text"), str)
-    )
-    return Conversation(
-        input_text=text,
-        last_user_text=last_user,
-        tool_result=results[0] if last["role"] == "user" and results else None,
-        tools=tuple(tools),
-        cache_prefix=prefix,
-        max_tokens=max_tokens,
-    )
+    return bedrock_wire.converse_conversation(dict(body), max_tokens_key)
 
 
 def usage_body(usage: Usage) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """A small, real HTTP server speaking OpenAI's wire format.
 
 It stands in for a paid provider in end-to-end tests and benchmarks of the gateway. Responses are
-deterministic; the requested model name selects special behaviour:
+deterministic (see `llmtrail.testing.scripted_reply`), with tool calls when tools are given;
+the requested model name selects special behaviour:
 
 * ``fail-<code>``: answer HTTP ``<code>`` with OpenAI's error shape;
 * ``slow-<ms>``: wait ``<ms>`` milliseconds before sending the response headers;
@@ -27,7 +28,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from llmtrail.capture.gateway.providers.sim import openai_wire
+from llmtrail.capture.gateway.providers.sim.plan import Reply, Voice
 from llmtrail.testing.local_server import LocalServer, ReceivedRequest, serve_until_interrupted
+from llmtrail.testing.scripted_reply import EchoVoice, count_tokens, pieces, reply_to
 
 __all__ = ["OpenAIUpstream", "ReceivedRequest", "main"]
 
@@ -35,33 +39,26 @@ _SWITCH = re.compile(r"^(fail|slow|stall)-(\d+)$")
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_exceeded"}
 _MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _EMBEDDING_DIM = 8
-
-
-def _tokens(text: str) -> int:
-    return len(text) // 4 + 1
-
-
-def _text_of(content: Any) -> str:
-    """Text of a message's ``content``: a string or a list of ``{"type": "text"}`` parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and "text" in p
-        )
-    return ""
-
-
-def _make_content(prompt: str, size: int) -> str:
-    if size <= 0:
-        return ""
-    unit = f"echo: {prompt} ".encode()
-    return (unit * (size // len(unit) + 1))[:size].decode("utf-8", errors="ignore")
+_FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
 def _embedding(text: str) -> list[float]:
     digest = hashlib.sha256(text.encode()).digest()
     return [round(b / 127.5 - 1.0, 6) for b in digest[:_EMBEDDING_DIM]]
+
+
+def _message(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.tool_call is not None:
+        message["tool_calls"] = [_tool_call(reply)]
+    return message
+
+
+def _tool_call(reply: Reply) -> dict[str, Any]:
+    assert reply.tool_call is not None
+    call = reply.tool_call
+    function = {"name": call.name, "arguments": call.input_json}
+    return {"id": call.id, "type": "function", "function": function}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -80,9 +77,17 @@ class OpenAIUpstream(LocalServer):
     name = "openai-upstream"
     client_max_size = 1024**2  # aiohttp's default, as this fake always had
 
-    def __init__(self, *, port: int = 0, response_bytes: int = 1000, record: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        response_bytes: int = 1000,
+        record: bool = True,
+        voice: Voice | None = None,
+    ) -> None:
         super().__init__(port=port, record=record)
         self.response_bytes = response_bytes
+        self.voice = voice or EchoVoice(response_bytes)  # words and counts the answers
         self._ids = itertools.count(1)
 
     @property
@@ -114,23 +119,20 @@ class OpenAIUpstream(LocalServer):
         if isinstance(payload, web.Response):
             return payload
         raw = payload.get("messages")
-        messages = [m for m in raw if isinstance(m, dict)] if isinstance(raw, list) else []
-        if not messages:
+        if not (isinstance(raw, list) and any(isinstance(m, dict) for m in raw)):
             return _error(400, "'messages' is a required property and must be a non-empty array.")
-        user = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
-        content = _make_content(user[-1] if user else "", self.response_bytes)
-        p_tok = _tokens("".join(_text_of(m.get("content")) for m in messages))
-        c_tok = _tokens(content)
+        n = next(self._ids)
         model = str(payload.get("model", ""))
+        conversation = openai_wire.conversation(payload)
+        reply = reply_to(conversation, self.voice, model=model, call_id=f"call_Fake{n:014d}")
         usage: dict[str, int] | None = None
         if model != "nousage":
-            usage = {"prompt_tokens": p_tok, "completion_tokens": c_tok}
-            usage["total_tokens"] = p_tok + c_tok
-        head = {"id": f"chatcmpl-up{next(self._ids):010d}", "created": int(time.time())}
-        head["model"] = model
+            usage = openai_wire.usage(reply)
+        head = {"id": f"chatcmpl-up{n:010d}", "created": int(time.time()), "model": model}
+        finish = _FINISH[reply.stop_reason]
         if not payload.get("stream"):
-            message = {"role": "assistant", "content": content}
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            choice = {"index": 0, "message": _message(reply), "logprobs": None}
+            choice["finish_reason"] = finish
             body: dict[str, Any] = {**head, "object": "chat.completion", "choices": [choice]}
             return _json(body if usage is None else {**body, "usage": usage})
         options = payload.get("stream_options")
@@ -139,14 +141,21 @@ class OpenAIUpstream(LocalServer):
         head["object"] = "chat.completion.chunk"
         extra: dict[str, Any] = {} if usage is None else {"usage": None}
 
-        def chunk(delta: dict[str, str], finish: str | None = None) -> dict[str, Any]:
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
             return {**head, "choices": [choice], **extra}
 
-        step = max(1, -(-len(content) // 8))  # about 8 content deltas
         chunks = [chunk({"role": "assistant", "content": ""})]
-        chunks += [chunk({"content": content[i : i + step]}) for i in range(0, len(content), step)]
-        chunks.append(chunk({}, "stop"))
+        chunks += [chunk({"content": piece}) for piece in pieces(reply.text)]
+        if reply.tool_call is not None:
+            call = _tool_call(reply)
+            opening = {**call, "index": 0, "function": {**call["function"], "arguments": ""}}
+            chunks.append(chunk({"tool_calls": [opening]}))
+            for piece in pieces(call["function"]["arguments"], 4):
+                chunks.append(
+                    chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                )
+        chunks.append(chunk({}, finish))
         if usage is not None:
             chunks.append({**head, "choices": [], "usage": usage})
         match = _SWITCH.match(model)
@@ -184,7 +193,7 @@ class OpenAIUpstream(LocalServer):
             data.append({"object": "embedding", "index": index, "embedding": vector})
         body: dict[str, Any] = {"object": "list", "data": data, "model": payload.get("model")}
         if payload.get("model") != "nousage":
-            tokens = sum(_tokens(t) for t in texts)
+            tokens = sum(count_tokens(t) for t in texts)
             body["usage"] = {"prompt_tokens": tokens, "total_tokens": tokens}
         return _json(body)
 

@@ -4,9 +4,11 @@ It speaks all three wire formats — OpenAI chat completions and embeddings, Ant
 and the Bedrock runtime's Converse, ConverseStream, InvokeModel and
 InvokeModelWithResponseStream — streaming included. Answers are deterministic: the same
 prompt gives the same reply, words drawn from a fixed vocabulary by a hash of the prompt;
-token counts come from the real tokenizer. It can drive an agent loop (see `script`): when
-tools are offered and the user's last turn names one, it calls that tool with arguments built
-from the tool's schema, and after the tool's result it answers quoting it.
+token counts come from the real tokenizer. It can drive an agent loop (see `plan`, the
+planner it shares with the test upstreams): when tools are offered and the user's last turn
+names one, it calls that tool with arguments built from the tool's schema, and after the
+tool's result it answers quoting it. Cache markers (Anthropic's ``cache_control``, Bedrock's
+``cachePoint``) write and then read a simulated prompt cache (`prompt_cache`).
 
 Behaviour is set per provider in the configuration (``[providers.sim]``) and per call by the
 model name or the ``x-llmtrail-sim`` header (``latency_ms=200,ttft_ms=50,error=429``):
@@ -32,17 +34,20 @@ stay on the loop. Embeddings are refused past OpenAI's own limits (see `embeddin
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from llmtrail.capture.gateway.providers.base import UpstreamError, UpstreamRequest, UpstreamResponse
 from llmtrail.capture.gateway.providers.sim import anthropic_wire, embeddings, openai_wire
-from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, plan_reply
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, SimVoice, plan_reply
+from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.config import ProviderConfig
 
 _EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -73,7 +78,7 @@ class SimProvider:
         self.options = dict(config.options)
         self.first_byte_timeout = config.timeouts.first_byte
         self._ids = itertools.count(1)  # next() is atomic: ids are taken in threads
-        self._cache = anthropic_wire.PromptCache()
+        self._cache = PromptCache()
 
     async def close(self) -> None:
         pass
@@ -97,61 +102,44 @@ class SimProvider:
         model = request.model or str(request.body.get("model", ""))
         if request.path == "/embeddings":
             return await asyncio.to_thread(_embeddings, request.body, model)
-        completion_id, reply, use = await asyncio.to_thread(
-            self._openai_plan, request.body, model, opts
+        completion_id, reply = await asyncio.to_thread(
+            self._plan, openai_wire.conversation, "chatcmpl-sim", request.body, model, opts
         )
         if not request.stream:
             await _sleep_ms(opts.get("latency_ms", 0))
-            return _json(200, openai_wire.completion(completion_id, model, reply, use))
+            return _json(200, openai_wire.completion(completion_id, model, reply))
         stream_options = request.body.get("stream_options")
         include_usage = (
             isinstance(stream_options, dict) and stream_options.get("include_usage") is True
         )
-        chunks = openai_wire.stream(
-            completion_id, model, reply, use if include_usage else None, pace
-        )
+        chunks = openai_wire.stream(completion_id, model, reply, include_usage, pace)
         return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
 
-    def _openai_plan(
-        self, body: dict[str, Any], model: str, opts: dict[str, Any]
-    ) -> tuple[str, Reply, dict[str, int]]:
-        """(id, reply, usage) of a chat completion: the CPU work, run in a thread."""
-        completion_id = self._next_id("chatcmpl-sim", body)
-        reply = self._reply(openai_wire.conversation(body), body, opts)
-        return completion_id, reply, openai_wire.usage(body, reply, model)
-
-    def _reply(self, conv: Conversation, body: dict[str, Any], opts: dict[str, Any]) -> Reply:
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
-        inference = body.get("inferenceConfig")
-        if isinstance(inference, dict) and limit is None:
-            limit = inference.get("maxTokens")
-        for key in ("max_gen_len", "textGenerationConfig"):
-            if limit is None and key in body:
-                value = body[key]
-                limit = value.get("maxTokenCount") if isinstance(value, dict) else value
-        words = int(opts["words"]) if "words" in opts else None
-        max_tokens = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
-        return plan_reply(conv, words, max_tokens)
-
-    def _next_id(self, prefix: str, body: dict[str, Any]) -> str:
-        return f"{prefix}{next(self._ids):010d}{_digest(body)[:8]}"
+    def _plan(
+        self,
+        read: Callable[[dict[str, Any]], Conversation],
+        id_prefix: str,
+        body: dict[str, Any],
+        model: str,
+        opts: dict[str, Any],
+    ) -> tuple[str, Reply]:
+        """(id, reply) of one answer: the CPU work (reading, hashing, counting), run in a
+        thread."""
+        voice = SimVoice(model, int(opts["words"]) if "words" in opts else None)
+        reply = plan_reply(read(body), voice, model=model, cache=self._cache)
+        return f"{id_prefix}{next(self._ids):010d}{_digest(body)[:8]}", reply
 
     async def _anthropic(
         self, request: UpstreamRequest, opts: dict[str, Any], pace: _Pace
     ) -> UpstreamResponse:
         body, model = request.body, request.model or str(request.body.get("model", ""))
-
-        def plan() -> tuple[Reply, dict[str, int], str]:
-            reply = self._reply(anthropic_wire.conversation(body), body, opts)
-            use = self._cache.usage(body, model)
-            use["output_tokens"] = anthropic_wire.output_tokens(reply, model)
-            return reply, use, self._next_id("msg_sim", body)
-
-        reply, use, message_id = await asyncio.to_thread(plan)
+        message_id, reply = await asyncio.to_thread(
+            self._plan, anthropic_wire.conversation, "msg_sim", body, model, opts
+        )
         if not request.stream:
             await _sleep_ms(opts.get("latency_ms", 0))
-            return _json(200, anthropic_wire.message(message_id, model, reply, use))
-        chunks = anthropic_wire.stream(message_id, model, reply, use, pace)
+            return _json(200, anthropic_wire.message(message_id, model, reply))
+        chunks = anthropic_wire.stream(message_id, model, reply, pace)
         return UpstreamResponse(200, {"content-type": "text/event-stream"}, chunks=chunks)
 
     async def _bedrock(
@@ -163,37 +151,27 @@ class SimProvider:
         operation = request.path.rsplit("/", 1)[-1]
         headers = {"x-amzn-requestid": str(uuid.uuid4())}
         if operation in ("converse", "converse-stream"):
-
-            def converse_plan() -> tuple[Reply, tuple[int, int]]:
-                conv = bedrock_wire.converse_conversation(body)
-                reply = self._reply(conv, body, opts)
-                return reply, bedrock_wire.tokens(conv, reply, model)
-
-            reply, (in_tokens, out_tokens) = await asyncio.to_thread(converse_plan)
+            read = bedrock_wire.converse_conversation
+            _, reply = await asyncio.to_thread(self._plan, read, "", body, model, opts)
             if operation == "converse":
                 await _sleep_ms(opts.get("latency_ms", 0))
-                answer = bedrock_wire.converse(reply, in_tokens, out_tokens, pace.elapsed_ms())
-                return _json(200, answer, headers)
-            chunks = bedrock_wire.converse_stream(reply, in_tokens, out_tokens, pace)
+                return _json(200, bedrock_wire.converse(reply, pace.elapsed_ms()), headers)
+            chunks = bedrock_wire.converse_stream(reply, pace)
             return UpstreamResponse(200, {**headers, "content-type": _EVENTSTREAM}, chunks=chunks)
         kind = bedrock_wire.family(body)
         if kind is None:
             return _error("bedrock", 400, "Malformed input request, please reformat your input")
-
-        def invoke_plan(kind: str) -> tuple[Reply, tuple[int, int], str]:
-            conv = bedrock_wire.invoke_conversation(kind, body)
-            reply = self._reply(conv, body, opts)
-            usage = bedrock_wire.tokens(conv, reply, model)
-            return reply, usage, self._next_id("msg_bdrk_sim", body)
-
-        reply, usage, message_id = await asyncio.to_thread(invoke_plan, kind)
-        headers["x-amzn-bedrock-input-token-count"] = str(usage[0])
-        headers["x-amzn-bedrock-output-token-count"] = str(usage[1])
+        read = functools.partial(bedrock_wire.invoke_conversation, kind)
+        message_id, reply = await asyncio.to_thread(
+            self._plan, read, "msg_bdrk_sim", body, model, opts
+        )
+        headers["x-amzn-bedrock-input-token-count"] = str(reply.usage.input_tokens)
+        headers["x-amzn-bedrock-output-token-count"] = str(reply.usage.output_tokens)
         if operation == "invoke":
             await _sleep_ms(opts.get("latency_ms", 0))
             headers["x-amzn-bedrock-invocation-latency"] = str(pace.elapsed_ms())
-            return _json(200, bedrock_wire.invoke(kind, message_id, model, reply, usage), headers)
-        chunks = bedrock_wire.invoke_stream(kind, message_id, model, reply, usage, pace)
+            return _json(200, bedrock_wire.invoke(kind, message_id, model, reply), headers)
+        chunks = bedrock_wire.invoke_stream(kind, message_id, model, reply, pace)
         return UpstreamResponse(200, {**headers, "content-type": _EVENTSTREAM}, chunks=chunks)
 
     def _options(self, request: UpstreamRequest) -> dict[str, Any]:

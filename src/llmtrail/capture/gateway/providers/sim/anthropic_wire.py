@@ -1,31 +1,35 @@
-"""``sim`` in Anthropic's Messages format: message objects and the SSE event sequence
-(``message_start``, ``content_block_*``, ``ping``, ``message_delta`` with usage,
-``message_stop``). Blocks marked ``cache_control`` are cached by prefix: the first call
-writes the cache, later calls with the same prefix read it."""
+"""``sim`` in Anthropic's Messages format: read a request into a `Conversation`; write
+message objects and the SSE event sequence (``message_start``, ``content_block_*``, ``ping``,
+``message_delta`` with usage, ``message_stop``). A ``cache_control`` marker on a tool, system
+block or message block ends the cacheable prefix (see `plan`)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, Tool, text_of
-from llmtrail.capture.tokens import count_tokens
-
-_STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool
 
 
 def conversation(body: dict[str, Any]) -> Conversation:
+    """The `Conversation` of a Messages body (Claude's InvokeModel body too): the tools'
+    definitions, the system blocks and every message block, in cache order; the tool choice;
+    the last turn's tool result; ``max_tokens``."""
+    conv = Conversation()
+    for tool in body.get("tools") or []:
+        if isinstance(tool, dict):
+            name, schema = str(tool.get("name", "")), tool.get("input_schema")
+            conv.tools.append(Tool(name, schema if isinstance(schema, dict) else {}))
+            conv.read(name + orjson.dumps(schema).decode(), cache=_marked(tool))
+    system = body.get("system")
+    for block in _listed(system) if system is not None else []:
+        conv.read(block_text(block), cache=_marked(block))
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    tools = [
-        Tool(str(t.get("name", "")), t.get("input_schema") or {})
-        for t in body.get("tools") or []
-        if isinstance(t, dict)
-    ]
-    prompt = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
-    conv = Conversation(prompt="\n".join(p for p in prompt if p), tools=tools)
+    for message in messages:
+        for block in _listed(message.get("content")):
+            conv.read(block_text(block), cache=_marked(block))
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
         if choice.get("type") == "none":
@@ -36,27 +40,53 @@ def conversation(body: dict[str, Any]) -> Conversation:
             conv.forced_tool = str(choice.get("name", ""))
     users = [m for m in messages if m.get("role") == "user"]
     if users:
-        blocks = users[-1].get("content")
-        conv.last_user_text = text_of(
-            [b for b in blocks if isinstance(b, dict) and b.get("type") == "text"]
-            if isinstance(blocks, list)
-            else blocks
+        conv.last_user_text = "".join(
+            block_text(b)
+            for b in _listed(users[-1].get("content"))
+            if isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text")
         )
     last = messages[-1] if messages else {}
     results = [
         b
-        for b in last.get("content") or []
+        for b in _listed(last.get("content"))
         if isinstance(b, dict) and b.get("type") == "tool_result"
     ]
     if last.get("role") == "user" and results:
-        conv.tool_result = text_of(results[-1].get("content"))
+        conv.tool_result = block_text(results[-1])
         conv.tool_result_name = _tool_name(messages, results[-1].get("tool_use_id"))
+    limit = body.get("max_tokens")
+    conv.max_tokens = limit if type(limit) is int else None
     return conv
+
+
+def block_text(block: Any) -> str:
+    """What the model reads in a content block: text, a tool result's content, a tool use's
+    name and input."""
+    if isinstance(block, str):
+        return block
+    if not isinstance(block, dict):
+        return ""
+    kind = block.get("type")
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind == "tool_result":
+        return "".join(block_text(b) for b in _listed(block.get("content", "")))
+    if kind == "tool_use":
+        return str(block.get("name", "")) + orjson.dumps(block.get("input", {})).decode()
+    return ""
+
+
+def _listed(content: Any) -> list[Any]:
+    return content if isinstance(content, list) else [content]
+
+
+def _marked(block: Any) -> bool:
+    return isinstance(block, dict) and isinstance(block.get("cache_control"), dict)
 
 
 def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
     for message in reversed(messages):
-        for block in message.get("content") or []:
+        for block in _listed(message.get("content")):
             if (
                 isinstance(block, dict)
                 and block.get("type") == "tool_use"
@@ -66,54 +96,15 @@ def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
     return None
 
 
-class PromptCache:
-    """Prefixes already written to the (simulated) prompt cache; `usage` runs in threads."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.seen: dict[str, None] = {}
-        self.capacity = capacity
-        self._lock = threading.Lock()
-
-    def usage(self, body: dict[str, Any], model: str) -> dict[str, int]:
-        """Input token counts, split between uncached, cache-write and cache-read tokens."""
-        parts: list[tuple[str, bool]] = []
-        system = body.get("system")
-        for block in system if isinstance(system, list) else [system]:
-            parts.append((text_of(block), _cached(block)))
-        for message in body.get("messages") or []:
-            content = message.get("content") if isinstance(message, dict) else None
-            for block in content if isinstance(content, list) else [content]:
-                parts.append((text_of(block), _cached(block)))
-        marks = [i for i, (_, cached) in enumerate(parts) if cached]
-        total = sum(count_tokens(text, model) for text, _ in parts) + 4 * len(parts)
-        out = {"input_tokens": total, "cache_creation_input_tokens": 0}
-        out["cache_read_input_tokens"] = 0
-        if not marks:
-            return out
-        prefix = parts[: marks[-1] + 1]
-        cached = sum(count_tokens(text, model) for text, _ in prefix) + 4 * len(prefix)
-        key = orjson.dumps([model, prefix]).decode()
-        out["input_tokens"] = total - cached
-        with self._lock:
-            if key in self.seen:
-                out["cache_read_input_tokens"] = cached
-            else:
-                out["cache_creation_input_tokens"] = cached
-                if len(self.seen) >= self.capacity:
-                    self.seen.pop(next(iter(self.seen)))
-                self.seen[key] = None
-        return out
-
-
-def _cached(block: Any) -> bool:
-    return isinstance(block, dict) and isinstance(block.get("cache_control"), dict)
-
-
-def output_tokens(reply: Reply, model: str) -> int:
-    out = count_tokens(reply.text, model)
-    if reply.tool_call is not None:
-        out += count_tokens(reply.tool_call.name + orjson.dumps(reply.tool_call.arguments).decode())
-    return out
+def usage(reply: Reply, *, output_tokens: int | None = None) -> dict[str, int]:
+    """Anthropic's ``usage``."""
+    use = reply.usage
+    return {
+        "input_tokens": use.input_tokens,
+        "cache_creation_input_tokens": use.cache_write,
+        "cache_read_input_tokens": use.cache_read,
+        "output_tokens": use.output_tokens if output_tokens is None else output_tokens,
+    }
 
 
 def _blocks(reply: Reply) -> list[dict[str, Any]]:
@@ -122,22 +113,20 @@ def _blocks(reply: Reply) -> list[dict[str, Any]]:
         blocks.append({"type": "text", "text": reply.text})
     if reply.tool_call is not None:
         call = reply.tool_call
-        blocks.append(
-            {"type": "tool_use", "id": call.call_id, "name": call.name, "input": call.arguments}
-        )
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": call.input})
     return blocks
 
 
-def message(message_id: str, model: str, reply: Reply, use: dict[str, int]) -> dict[str, Any]:
+def message(message_id: str, model: str, reply: Reply) -> dict[str, Any]:
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": _blocks(reply),
-        "stop_reason": _STOP[reply.stop],
+        "stop_reason": reply.stop_reason,
         "stop_sequence": None,
-        "usage": use,
+        "usage": usage(reply),
     }
 
 
@@ -145,13 +134,11 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def stream(
-    message_id: str, model: str, reply: Reply, use: dict[str, int], pace: Any
-) -> AsyncIterator[bytes]:
+async def stream(message_id: str, model: str, reply: Reply, pace: Any) -> AsyncIterator[bytes]:
     from llmtrail.capture.gateway.providers.sim.openai_wire import pieces
 
-    start = message(message_id, model, reply, {**use, "output_tokens": 1})
-    start.update(content=[], stop_reason=None)
+    start = message(message_id, model, reply)
+    start.update(content=[], stop_reason=None, usage=usage(reply, output_tokens=1))
     await pace.first()
     yield _event("message_start", {"type": "message_start", "message": start})
     index = 0
@@ -176,7 +163,7 @@ async def stream(
         call = reply.tool_call
         block = {
             "type": "tool_use",
-            "id": call.call_id,
+            "id": call.id,
             "name": call.name,
             "input": {},
         }
@@ -184,7 +171,7 @@ async def stream(
             "content_block_start",
             {"type": "content_block_start", "index": index, "content_block": block},
         )
-        args = orjson.dumps(call.arguments).decode()
+        args = call.input_json
         for i in range(0, len(args), 16):
             delta = {"type": "input_json_delta", "partial_json": args[i : i + 16]}
             yield _event(
@@ -196,8 +183,8 @@ async def stream(
         "message_delta",
         {
             "type": "message_delta",
-            "delta": {"stop_reason": _STOP[reply.stop], "stop_sequence": None},
-            "usage": {"output_tokens": use["output_tokens"]},
+            "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": reply.usage.output_tokens},
         },
     )
     yield _event("message_stop", {"type": "message_stop"})

@@ -10,18 +10,17 @@ is written for: Anthropic Messages (``anthropic_version``), Amazon Nova (``messa
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.bedrock.eventstream import event as stream_event
+from llmtrail.capture.gateway.eventstream import event as stream_event
 from llmtrail.capture.gateway.providers.sim import anthropic_wire
 from llmtrail.capture.gateway.providers.sim.openai_wire import pieces
-from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, Tool, text_of
-from llmtrail.capture.tokens import count_tokens
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool, Usage
 
-_STOP = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
 ERROR_TYPES = {
     400: "ValidationException",
     403: "AccessDeniedException",
@@ -47,20 +46,34 @@ def family(body: dict[str, Any]) -> str | None:
     return None
 
 
-def converse_conversation(body: dict[str, Any]) -> Conversation:
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+def converse_conversation(body: dict[str, Any], max_tokens_key: str = "maxTokens") -> Conversation:
+    """The `Conversation` of a Converse body (and of Nova's InvokeModel body, whose limit is
+    ``inferenceConfig.max_new_tokens``): the tools' specs, the system blocks and every message
+    block, in cache order, a ``cachePoint`` ending the cacheable prefix; the tool choice; the
+    last turn's tool result; the token limit."""
+    conv = Conversation()
     config: dict[str, Any] = body["toolConfig"] if isinstance(body.get("toolConfig"), dict) else {}
-    tools = []
-    for tool in config.get("tools") or []:
-        spec = tool.get("toolSpec") if isinstance(tool, dict) else None
+    for entry in config.get("tools") or []:
+        spec = entry.get("toolSpec") if isinstance(entry, dict) else None
         if isinstance(spec, dict):
             schema = spec.get("inputSchema")
             schema = schema.get("json") if isinstance(schema, dict) else None
-            tools.append(
-                Tool(str(spec.get("name", "")), schema if isinstance(schema, dict) else {})
-            )
-    prompt = [text_of(body.get("system"))] + [text_of(m.get("content")) for m in messages]
-    conv = Conversation(prompt="\n".join(p for p in prompt if p), tools=tools)
+            name = str(spec.get("name", ""))
+            conv.tools.append(Tool(name, schema if isinstance(schema, dict) else {}))
+            conv.read(name + orjson.dumps(schema).decode())
+        elif isinstance(entry, dict) and "cachePoint" in entry:
+            conv.mark_cache()
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    system = body.get("system")
+    blocks = list(system) if isinstance(system, list) else []
+    for message in messages:
+        content = message.get("content")
+        blocks += content if isinstance(content, list) else []
+    for block in blocks:
+        if isinstance(block, dict) and "cachePoint" in block:
+            conv.mark_cache()
+        else:
+            conv.read(_block_text(block))
     choice = config.get("toolChoice")
     if isinstance(choice, dict):
         if "any" in choice:
@@ -69,11 +82,10 @@ def converse_conversation(body: dict[str, Any]) -> Conversation:
             conv.forced_tool = str(choice["tool"].get("name", ""))
     users = [m for m in messages if m.get("role") == "user"]
     if users:
-        blocks = users[-1].get("content")
-        conv.last_user_text = text_of(
-            [b for b in blocks if isinstance(b, dict) and "text" in b]
-            if isinstance(blocks, list)
-            else blocks
+        conv.last_user_text = "".join(
+            b["text"]
+            for b in users[-1].get("content") or []
+            if isinstance(b, dict) and isinstance(b.get("text"), str)
         )
     last = messages[-1] if messages else {}
     results = [
@@ -82,9 +94,33 @@ def converse_conversation(body: dict[str, Any]) -> Conversation:
         if isinstance(b, dict) and isinstance(b.get("toolResult"), dict)
     ]
     if last.get("role") == "user" and results:
-        conv.tool_result = text_of(results[-1].get("content"))
+        conv.tool_result = _block_text({"toolResult": results[-1]})
         conv.tool_result_name = _tool_name(messages, results[-1].get("toolUseId"))
+    inference = body.get("inferenceConfig")
+    limit = inference.get(max_tokens_key) if isinstance(inference, dict) else None
+    conv.max_tokens = limit if type(limit) is int else None
     return conv
+
+
+def _block_text(block: Any) -> str:
+    """What the model reads in a Converse content block."""
+    if not isinstance(block, dict):
+        return ""
+    if isinstance(block.get("text"), str):
+        return str(block["text"])
+    if isinstance(block.get("toolResult"), dict):
+        parts = block["toolResult"].get("content")
+        out = ""
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                out += part["text"]
+            elif isinstance(part, dict) and "json" in part:
+                out += orjson.dumps(part["json"]).decode()
+        return out
+    if isinstance(block.get("toolUse"), dict):
+        use = block["toolUse"]
+        return str(use.get("name", "")) + orjson.dumps(use.get("input", {})).decode()
+    return ""
 
 
 def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
@@ -96,52 +132,63 @@ def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
     return None
 
 
+_LLAMA_USER = re.compile(
+    r"<\|start_header_id\|>user<\|end_header_id\|>(.*?)(?:<\|eot_id\|>|$)", re.S
+)
+
+
 def invoke_conversation(kind: str, body: dict[str, Any]) -> Conversation:
+    """The `Conversation` of an InvokeModel body of the family ``kind``. Llama's user text is
+    its last user turn when the prompt uses Llama's template, else the whole prompt."""
     if kind == "anthropic":
         return anthropic_wire.conversation(body)
     if kind == "nova":
-        return converse_conversation(body)
-    text = str(body.get("inputText") or body.get("prompt") or "")
-    return Conversation(prompt=text, last_user_text=text)
-
-
-def tokens(conv: Conversation, reply: Reply, model: str) -> tuple[int, int]:
-    out = count_tokens(reply.text, model)
-    if reply.tool_call is not None:
-        out += count_tokens(reply.tool_call.name + orjson.dumps(reply.tool_call.arguments).decode())
-    return count_tokens(conv.prompt, model) + 3, out
+        return converse_conversation(body, "max_new_tokens")
+    if kind == "llama":
+        text = str(body.get("prompt") or "")
+        users = _LLAMA_USER.findall(text)
+        limit = body.get("max_gen_len")
+        last_user = users[-1].strip() if users else text
+    else:
+        text = str(body.get("inputText") or "")
+        config = body.get("textGenerationConfig")
+        limit = config.get("maxTokenCount") if isinstance(config, dict) else None
+        last_user = text
+    max_tokens = limit if type(limit) is int else None
+    return Conversation([text], last_user_text=last_user, max_tokens=max_tokens)
 
 
 def _content(reply: Reply) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
     if reply.tool_call is not None:
         call = reply.tool_call
-        blocks.append(
-            {"toolUse": {"toolUseId": call.call_id, "name": call.name, "input": call.arguments}}
-        )
+        blocks.append({"toolUse": {"toolUseId": call.id, "name": call.name, "input": call.input}})
     return blocks
 
 
-def _usage(in_tokens: int, out_tokens: int) -> dict[str, int]:
-    return {
-        "inputTokens": in_tokens,
-        "outputTokens": out_tokens,
-        "totalTokens": in_tokens + out_tokens,
+def _usage(usage: Usage) -> dict[str, int]:
+    """Converse's ``usage``; the cache counts appear when the call used the cache."""
+    out = {
+        "inputTokens": usage.input_tokens,
+        "outputTokens": usage.output_tokens,
+        "totalTokens": usage.total,
     }
+    if usage.cache_read or usage.cache_write:
+        out["cacheReadInputTokens"] = usage.cache_read
+        out["cacheWriteInputTokens"] = usage.cache_write
+    return out
 
 
-def converse(reply: Reply, in_tokens: int, out_tokens: int, latency_ms: int) -> dict[str, Any]:
+def converse(reply: Reply, latency_ms: int) -> dict[str, Any]:
     return {
         "output": {"message": {"role": "assistant", "content": _content(reply)}},
-        "stopReason": _STOP[reply.stop],
-        "usage": _usage(in_tokens, out_tokens),
+        "stopReason": reply.stop_reason,
+        "usage": _usage(reply.usage),
         "metrics": {"latencyMs": latency_ms},
     }
 
 
-async def converse_stream(
-    reply: Reply, in_tokens: int, out_tokens: int, pace: Any
-) -> AsyncIterator[bytes]:
+async def converse_stream(reply: Reply, pace: Any) -> AsyncIterator[bytes]:
     await pace.first()
     yield stream_event("messageStart", {"role": "assistant"})
     index = 0
@@ -154,31 +201,31 @@ async def converse_stream(
         index += 1
     if reply.tool_call is not None:
         call = reply.tool_call
-        start = {"toolUse": {"toolUseId": call.call_id, "name": call.name}}
+        start = {"toolUse": {"toolUseId": call.id, "name": call.name}}
         yield stream_event("contentBlockStart", {"contentBlockIndex": index, "start": start})
-        args = orjson.dumps(call.arguments).decode()
+        args = call.input_json
         for i in range(0, len(args), 16):
             delta = {"contentBlockIndex": index, "delta": {"toolUse": {"input": args[i : i + 16]}}}
             yield stream_event("contentBlockDelta", delta)
         yield stream_event("contentBlockStop", {"contentBlockIndex": index})
-    yield stream_event("messageStop", {"stopReason": _STOP[reply.stop]})
-    metadata = {"usage": _usage(in_tokens, out_tokens), "metrics": {"latencyMs": pace.elapsed_ms()}}
+    yield stream_event("messageStop", {"stopReason": reply.stop_reason})
+    metadata = {"usage": _usage(reply.usage), "metrics": {"latencyMs": pace.elapsed_ms()}}
     yield stream_event("metadata", metadata)
 
 
-def invoke(kind: str, message_id: str, model: str, reply: Reply, usage: tuple[int, int]) -> Any:
-    in_tokens, out_tokens = usage
+def invoke(kind: str, message_id: str, model: str, reply: Reply) -> Any:
+    in_tokens, out_tokens = reply.usage.input_tokens, reply.usage.output_tokens
     if kind == "anthropic":
-        use = {"input_tokens": in_tokens, "output_tokens": out_tokens}
-        return anthropic_wire.message(message_id, model, reply, use)
+        return anthropic_wire.message(message_id, model, reply)
     if kind == "nova":
         return {
             "output": {"message": {"role": "assistant", "content": _content(reply)}},
-            "stopReason": _STOP[reply.stop],
-            "usage": _usage(in_tokens, out_tokens),
+            "stopReason": reply.stop_reason,
+            "usage": _usage(reply.usage),
         }
+    cut = reply.stop_reason == "max_tokens"
     if kind == "titan":
-        reason = {"stop": "FINISH", "length": "LENGTH"}.get(reply.stop, "FINISH")
+        reason = "LENGTH" if cut else "FINISH"
         return {
             "inputTextTokenCount": in_tokens,
             "results": [
@@ -189,7 +236,7 @@ def invoke(kind: str, message_id: str, model: str, reply: Reply, usage: tuple[in
         "generation": reply.text,
         "prompt_token_count": in_tokens,
         "generation_token_count": out_tokens,
-        "stop_reason": "length" if reply.stop == "length" else "stop",
+        "stop_reason": "length" if cut else "stop",
     }
 
 
@@ -198,13 +245,14 @@ def _chunk(payload: dict[str, Any]) -> bytes:
 
 
 async def invoke_stream(
-    kind: str, message_id: str, model: str, reply: Reply, usage: tuple[int, int], pace: Any
+    kind: str, message_id: str, model: str, reply: Reply, pace: Any
 ) -> AsyncIterator[bytes]:
-    in_tokens, out_tokens = usage
+    usage = reply.usage
+    in_tokens, out_tokens = usage.input_tokens, usage.output_tokens
+    cut = reply.stop_reason == "max_tokens"
     payloads: list[dict[str, Any]] = []
     if kind == "anthropic":
-        use = {"input_tokens": in_tokens, "output_tokens": out_tokens}
-        async for raw in anthropic_wire.stream(message_id, model, reply, use, pace):
+        async for raw in anthropic_wire.stream(message_id, model, reply, pace):
             data = raw.split(b"\ndata: ", 1)[1].strip()
             payload = orjson.loads(data)
             if payload["type"] == "ping":
@@ -221,8 +269,8 @@ async def invoke_stream(
             {"contentBlockDelta": {"delta": {"text": p}, "contentBlockIndex": 0}} for p in parts
         ]
         payloads.append({"contentBlockStop": {"contentBlockIndex": 0}})
-        payloads.append({"messageStop": {"stopReason": _STOP[reply.stop]}})
-        payloads.append({"metadata": {"usage": _usage(in_tokens, out_tokens)}})
+        payloads.append({"messageStop": {"stopReason": reply.stop_reason}})
+        payloads.append({"metadata": {"usage": _usage(usage)}})
     elif kind == "titan":
         payloads += [{"outputText": p, "index": 0, "completionReason": None} for p in parts]
         payloads.append(
@@ -230,7 +278,7 @@ async def invoke_stream(
                 "outputText": "",
                 "index": 0,
                 "totalOutputTextTokenCount": out_tokens,
-                "completionReason": "LENGTH" if reply.stop == "length" else "FINISH",
+                "completionReason": "LENGTH" if cut else "FINISH",
                 "inputTextTokenCount": in_tokens,
             }
         )
@@ -244,7 +292,7 @@ async def invoke_stream(
                 "generation": "",
                 "prompt_token_count": in_tokens,
                 "generation_token_count": out_tokens,
-                "stop_reason": "length" if reply.stop == "length" else "stop",
+                "stop_reason": "length" if cut else "stop",
             }
         )
     for i, payload in enumerate(payloads):
@@ -254,10 +302,10 @@ async def invoke_stream(
         await pace.between()
 
 
-def _metrics(usage: tuple[int, int], pace: Any) -> dict[str, int]:
+def _metrics(usage: Usage, pace: Any) -> dict[str, int]:
     return {
-        "inputTokenCount": usage[0],
-        "outputTokenCount": usage[1],
+        "inputTokenCount": usage.input_tokens,
+        "outputTokenCount": usage.output_tokens,
         "invocationLatency": pace.elapsed_ms(),
         "firstByteLatency": pace.first_byte_ms or 0,
     }

@@ -1,4 +1,5 @@
-"""``sim`` in OpenAI's wire format: ``chat.completion`` objects and their SSE chunks."""
+"""``sim`` in OpenAI's wire format: read a chat completions request into a `Conversation`;
+write ``chat.completion`` objects and their SSE chunks."""
 
 from __future__ import annotations
 
@@ -8,22 +9,33 @@ from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.providers.sim.script import Conversation, Reply, Tool, text_of
-from llmtrail.capture.tokens import count_chat_prompt, count_tokens
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool
 
-_FINISH = {"stop": "stop", "length": "length", "tool": "tool_calls"}
+_FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
 def conversation(body: dict[str, Any]) -> Conversation:
+    """The `Conversation` of a chat completions body: the tools' definitions, then each
+    message's text and tool calls; the tool choice; ``max_completion_tokens``/``max_tokens``."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    tools = [
-        Tool(str(fn.get("name", "")), fn.get("parameters") or {})
-        for t in body.get("tools") or []
-        if isinstance(t, dict) and isinstance(fn := t.get("function"), dict)
-    ]
-    conv = Conversation(prompt="\n".join(text_of(m.get("content")) for m in messages), tools=tools)
+    conv = Conversation()
+    for tool in body.get("tools") or []:
+        fn = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(fn, dict):
+            schema = fn.get("parameters")
+            conv.tools.append(
+                Tool(str(fn.get("name", "")), schema if isinstance(schema, dict) else {})
+            )
+            conv.read(str(fn.get("name", "")) + orjson.dumps(schema).decode())
+    for message in messages:
+        text = _text(message.get("content"))
+        for call in message.get("tool_calls") or []:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                text += str(fn.get("name", "")) + str(fn.get("arguments", ""))
+        conv.read(text)
     users = [m for m in messages if m.get("role") == "user"]
-    conv.last_user_text = text_of(users[-1].get("content")) if users else ""
+    conv.last_user_text = _text(users[-1].get("content")) if users else ""
     choice = body.get("tool_choice")
     if choice == "none":
         conv.tools_allowed = False
@@ -32,9 +44,22 @@ def conversation(body: dict[str, Any]) -> Conversation:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         conv.forced_tool = str(choice["function"].get("name", ""))
     if messages and messages[-1].get("role") == "tool":
-        conv.tool_result = text_of(messages[-1].get("content"))
+        conv.tool_result = _text(messages[-1].get("content"))
         conv.tool_result_name = _tool_name(messages, messages[-1].get("tool_call_id"))
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    conv.max_tokens = limit if type(limit) is int else None
     return conv
+
+
+def _text(content: Any) -> str:
+    """A message's text: its string, or its parts' ``text`` joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
 
 
 def _tool_name(messages: list[dict[str, Any]], call_id: Any) -> str | None:
@@ -45,12 +70,14 @@ def _tool_name(messages: list[dict[str, Any]], call_id: Any) -> str | None:
     return None
 
 
-def usage(body: dict[str, Any], reply: Reply, model: str) -> dict[str, int]:
-    out = count_tokens(reply.text, model)
-    if reply.tool_call is not None:
-        out += count_tokens(reply.tool_call.name + orjson.dumps(reply.tool_call.arguments).decode())
-    prompt = count_chat_prompt(body.get("messages"), model)
-    return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
+def usage(reply: Reply) -> dict[str, int]:
+    """OpenAI's ``usage``: ``prompt_tokens`` counts cached tokens too."""
+    use = reply.usage
+    return {
+        "prompt_tokens": use.prompt_tokens,
+        "completion_tokens": use.output_tokens,
+        "total_tokens": use.total,
+    }
 
 
 def _message(reply: Reply) -> dict[str, Any]:
@@ -65,13 +92,13 @@ def _tool_call(reply: Reply) -> dict[str, Any]:
     assert reply.tool_call is not None
     call = reply.tool_call
     return {
-        "id": call.call_id.replace("toolu_", "call_"),
+        "id": call.id.replace("toolu_", "call_"),
         "type": "function",
-        "function": {"name": call.name, "arguments": orjson.dumps(call.arguments).decode()},
+        "function": {"name": call.name, "arguments": call.input_json},
     }
 
 
-def completion(completion_id: str, model: str, reply: Reply, use: dict[str, int]) -> Any:
+def completion(completion_id: str, model: str, reply: Reply) -> Any:
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -81,12 +108,12 @@ def completion(completion_id: str, model: str, reply: Reply, use: dict[str, int]
         "choices": [
             {
                 "index": 0,
-                "finish_reason": _FINISH[reply.stop],
+                "finish_reason": _FINISH[reply.stop_reason],
                 "logprobs": None,
                 "message": _message(reply),
             }
         ],
-        "usage": use,
+        "usage": usage(reply),
     }
 
 
@@ -105,7 +132,7 @@ async def stream(
     completion_id: str,
     model: str,
     reply: Reply,
-    use: dict[str, int] | None,
+    include_usage: bool,
     pace: Any,
 ) -> AsyncIterator[bytes]:
     base = {
@@ -115,7 +142,7 @@ async def stream(
         "model": model,
         "system_fingerprint": "sim",
     }
-    extra = {"usage": None} if use is not None else {}
+    extra = {"usage": None} if include_usage else {}
 
     def event(choices: list[dict[str, Any]], **more: Any) -> bytes:
         return b"data: " + orjson.dumps({**base, "choices": choices, **extra, **more}) + b"\n\n"
@@ -135,7 +162,7 @@ async def stream(
         for i in range(0, len(args), 16):
             part = {"index": 0, "function": {"arguments": args[i : i + 16]}}
             yield event([{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}])
-    yield event([{"index": 0, "delta": {}, "finish_reason": _FINISH[reply.stop]}])
-    if use is not None:
-        yield event([], usage=use)
+    yield event([{"index": 0, "delta": {}, "finish_reason": _FINISH[reply.stop_reason]}])
+    if include_usage:
+        yield event([], usage=usage(reply))
     yield b"data: [DONE]\n\n"
