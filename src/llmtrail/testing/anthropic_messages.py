@@ -23,10 +23,10 @@ from typing import Any
 import orjson
 
 from llmtrail.capture.gateway.providers.sim import anthropic_wire
-from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Usage
+from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply
 from llmtrail.testing.scripted_reply import InvalidRequest, pieces
 
-__all__ = ["message_body", "read_messages_request", "stream_events", "usage_body"]
+__all__ = ["message_body", "read_messages_request", "stream_events"]
 
 
 def read_messages_request(body: Mapping[str, Any], *, require_model: bool) -> Conversation:
@@ -56,16 +56,6 @@ def read_messages_request(body: Mapping[str, Any], *, require_model: bool) -> Co
     return anthropic_wire.conversation(dict(body))
 
 
-def usage_body(usage: Usage, *, output_tokens: int | None = None) -> dict[str, int]:
-    """Anthropic's ``usage`` object."""
-    return {
-        "input_tokens": usage.input_tokens,
-        "cache_creation_input_tokens": usage.cache_write,
-        "cache_read_input_tokens": usage.cache_read,
-        "output_tokens": usage.output_tokens if output_tokens is None else output_tokens,
-    }
-
-
 def _content(reply: Reply) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if reply.text or reply.tool_call is None:
@@ -86,7 +76,7 @@ def message_body(reply: Reply, *, model: str, message_id: str) -> dict[str, Any]
         "content": _content(reply),
         "stop_reason": reply.stop_reason,
         "stop_sequence": None,
-        "usage": usage_body(reply.usage),
+        "usage": anthropic_wire.usage(reply),
     }
 
 
@@ -95,7 +85,7 @@ def stream_events(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The stream's ``(event name, data)`` pairs, in order."""
     start = message_body(reply, model=model, message_id=message_id)
-    start.update(content=[], stop_reason=None, usage=usage_body(reply.usage, output_tokens=1))
+    start.update(content=[], stop_reason=None, usage=anthropic_wire.usage(reply, output_tokens=1))
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start})
     ]

@@ -29,7 +29,7 @@ import orjson
 from aiohttp import web
 
 from llmtrail.capture.gateway.providers.sim import openai_wire
-from llmtrail.capture.gateway.providers.sim.plan import Reply, Voice
+from llmtrail.capture.gateway.providers.sim.plan import Voice
 from llmtrail.testing.local_server import LocalServer, ReceivedRequest, serve_until_interrupted
 from llmtrail.testing.scripted_reply import EchoVoice, count_tokens, pieces, reply_to
 
@@ -39,26 +39,11 @@ _SWITCH = re.compile(r"^(fail|slow|stall)-(\d+)$")
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_exceeded"}
 _MODELS = ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small")
 _EMBEDDING_DIM = 8
-_FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
 def _embedding(text: str) -> list[float]:
     digest = hashlib.sha256(text.encode()).digest()
     return [round(b / 127.5 - 1.0, 6) for b in digest[:_EMBEDDING_DIM]]
-
-
-def _message(reply: Reply) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
-    if reply.tool_call is not None:
-        message["tool_calls"] = [_tool_call(reply)]
-    return message
-
-
-def _tool_call(reply: Reply) -> dict[str, Any]:
-    assert reply.tool_call is not None
-    call = reply.tool_call
-    function = {"name": call.name, "arguments": call.input_json}
-    return {"id": call.id, "type": "function", "function": function}
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -129,9 +114,9 @@ class OpenAIUpstream(LocalServer):
         if model != "nousage":
             usage = openai_wire.usage(reply)
         head = {"id": f"chatcmpl-up{n:010d}", "created": int(time.time()), "model": model}
-        finish = _FINISH[reply.stop_reason]
+        finish = openai_wire.FINISH[reply.stop_reason]
         if not payload.get("stream"):
-            choice = {"index": 0, "message": _message(reply), "logprobs": None}
+            choice = {"index": 0, "message": openai_wire.message(reply), "logprobs": None}
             choice["finish_reason"] = finish
             body: dict[str, Any] = {**head, "object": "chat.completion", "choices": [choice]}
             return _json(body if usage is None else {**body, "usage": usage})
@@ -148,7 +133,7 @@ class OpenAIUpstream(LocalServer):
         chunks = [chunk({"role": "assistant", "content": ""})]
         chunks += [chunk({"content": piece}) for piece in pieces(reply.text)]
         if reply.tool_call is not None:
-            call = _tool_call(reply)
+            call = openai_wire.tool_call(reply)
             opening = {**call, "index": 0, "function": {**call["function"], "arguments": ""}}
             chunks.append(chunk({"tool_calls": [opening]}))
             for piece in pieces(call["function"]["arguments"], 4):

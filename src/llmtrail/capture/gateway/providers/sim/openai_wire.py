@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 
 from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool
+from llmtrail.capture.tokens import message_text
 
-_FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+FINISH = {"end_turn": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+"""A reply's stop reason → OpenAI's ``finish_reason``."""
 
 
 def conversation(body: dict[str, Any]) -> Conversation:
@@ -28,14 +30,14 @@ def conversation(body: dict[str, Any]) -> Conversation:
             )
             conv.read(str(fn.get("name", "")) + orjson.dumps(schema).decode())
     for message in messages:
-        text = _text(message.get("content"))
+        text = message_text(message.get("content"))
         for call in message.get("tool_calls") or []:
             fn = call.get("function") if isinstance(call, dict) else None
             if isinstance(fn, dict):
                 text += str(fn.get("name", "")) + str(fn.get("arguments", ""))
         conv.read(text)
     users = [m for m in messages if m.get("role") == "user"]
-    conv.last_user_text = _text(users[-1].get("content")) if users else ""
+    conv.last_user_text = message_text(users[-1].get("content")) if users else ""
     choice = body.get("tool_choice")
     if choice == "none":
         conv.tools_allowed = False
@@ -44,22 +46,11 @@ def conversation(body: dict[str, Any]) -> Conversation:
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         conv.forced_tool = str(choice["function"].get("name", ""))
     if messages and messages[-1].get("role") == "tool":
-        conv.tool_result = _text(messages[-1].get("content"))
+        conv.tool_result = message_text(messages[-1].get("content"))
         conv.tool_result_name = _tool_name(messages, messages[-1].get("tool_call_id"))
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     conv.max_tokens = limit if type(limit) is int else None
     return conv
-
-
-def _text(content: Any) -> str:
-    """A message's text: its string, or its parts' ``text`` joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
-    return ""
 
 
 def _tool_name(messages: list[dict[str, Any]], call_id: Any) -> str | None:
@@ -80,15 +71,17 @@ def usage(reply: Reply) -> dict[str, int]:
     }
 
 
-def _message(reply: Reply) -> dict[str, Any]:
+def message(reply: Reply) -> dict[str, Any]:
+    """The assistant ``message`` of a completion: text and tool calls."""
     message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
     message["refusal"] = None
     if reply.tool_call is not None:
-        message["tool_calls"] = [_tool_call(reply)]
+        message["tool_calls"] = [tool_call(reply)]
     return message
 
 
-def _tool_call(reply: Reply) -> dict[str, Any]:
+def tool_call(reply: Reply) -> dict[str, Any]:
+    """The reply's tool call as an entry of ``tool_calls``."""
     assert reply.tool_call is not None
     call = reply.tool_call
     return {
@@ -108,9 +101,9 @@ def completion(completion_id: str, model: str, reply: Reply) -> Any:
         "choices": [
             {
                 "index": 0,
-                "finish_reason": _FINISH[reply.stop_reason],
+                "finish_reason": FINISH[reply.stop_reason],
                 "logprobs": None,
-                "message": _message(reply),
+                "message": message(reply),
             }
         ],
         "usage": usage(reply),
@@ -155,14 +148,14 @@ async def stream(
         yield event([{"index": 0, "delta": {"content": piece}, "finish_reason": None}])
         await pace.between()
     if reply.tool_call is not None:
-        call = _tool_call(reply)
+        call = tool_call(reply)
         head = {**call, "index": 0, "function": {"name": call["function"]["name"], "arguments": ""}}
         yield event([{"index": 0, "delta": {"tool_calls": [head]}, "finish_reason": None}])
         args = call["function"]["arguments"]
         for i in range(0, len(args), 16):
             part = {"index": 0, "function": {"arguments": args[i : i + 16]}}
             yield event([{"index": 0, "delta": {"tool_calls": [part]}, "finish_reason": None}])
-    yield event([{"index": 0, "delta": {}, "finish_reason": _FINISH[reply.stop_reason]}])
+    yield event([{"index": 0, "delta": {}, "finish_reason": FINISH[reply.stop_reason]}])
     if include_usage:
         yield event([], usage=usage(reply))
     yield b"data: [DONE]\n\n"
