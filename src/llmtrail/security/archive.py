@@ -22,6 +22,7 @@ tenant.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import re
@@ -30,43 +31,55 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from llmtrail.record import InvocationRecord
 from llmtrail.span import Span
 from llmtrail.store.interfaces import TENANT_ATTRIBUTES, USER_ATTRIBUTES
 from llmtrail.store.objects import DirectoryObjectStore, ObjectStore
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 ARCHIVE_PREFIX = "archive/"  # the archive's keys in an object store
 
-RECORD_SCHEMA = pa.schema(
-    [
-        ("workspace", pa.string()),
-        ("recordId", pa.string()),
-        ("requestId", pa.string()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("userId", pa.string()),
-        ("tenantId", pa.string()),
-        ("traceId", pa.string()),
-        ("record", pa.string()),
-    ]
-)
-SPAN_SCHEMA = pa.schema(
-    [
-        ("workspace", pa.string()),
-        ("traceId", pa.string()),
-        ("spanId", pa.string()),
-        ("start", pa.timestamp("us", tz="UTC")),
-        ("userId", pa.string()),
-        ("tenantId", pa.string()),
-        ("span", pa.string()),
-    ]
-)
+
+# pyarrow (~60 MB with numpy, Parquet and compute) is imported by the functions that build or
+# read a file, so a server that archives nothing never loads it.
+@functools.cache
+def _schema(kind: str) -> pa.Schema:
+    """The Arrow schema of ``records`` or ``spans`` archive files."""
+    import pyarrow as pa
+
+    string, moment = pa.string(), pa.timestamp("us", tz="UTC")
+    if kind == "records":
+        return pa.schema(
+            [
+                ("workspace", string),
+                ("recordId", string),
+                ("requestId", string),
+                ("timestamp", moment),
+                ("userId", string),
+                ("tenantId", string),
+                ("traceId", string),
+                ("record", string),
+            ]
+        )
+    return pa.schema(
+        [
+            ("workspace", string),
+            ("traceId", string),
+            ("spanId", string),
+            ("start", moment),
+            ("userId", string),
+            ("tenantId", string),
+            ("span", string),
+        ]
+    )
+
+
 _BODIES = (
     ("input", "inputBodyJson", "inputBodyS3Path"),
     ("output", "outputBodyJson", "outputBodyS3Path"),
@@ -130,6 +143,8 @@ class DirectoryArchive:
         return [str(p) for p in sorted(folder.rglob(f"{kind}-*.parquet"))]
 
     def read(self, name: str) -> pa.Table:
+        import pyarrow.parquet as pq  # on first use (`_schema`)
+
         return pq.read_table(name)
 
     def replace(self, name: str, table: pa.Table) -> None:
@@ -147,6 +162,8 @@ class ObjectArchive:
         self.location = objects.uri(ARCHIVE_PREFIX)
 
     def write(self, relative: str, table: pa.Table) -> str:
+        import pyarrow.parquet as pq  # on first use (`_schema`)
+
         key = ARCHIVE_PREFIX + relative
         with tempfile.TemporaryFile() as f:  # Parquet on disk, then streamed up in parts
             pq.write_table(table, f, compression="zstd")
@@ -159,6 +176,9 @@ class ObjectArchive:
         return [uri for uri, n in names if n.startswith(f"{kind}-") and n.endswith(".parquet")]
 
     def read(self, name: str) -> pa.Table:
+        import pyarrow as pa  # on first use (`_schema`)
+        import pyarrow.parquet as pq
+
         with self.objects.open(name) as f:
             return pq.read_table(pa.BufferReader(f.read()))
 
@@ -218,7 +238,7 @@ class ArchiveWriter:
                     "record": orjson.dumps(r.data).decode(),
                 }
             )
-        return self._write(workspace, "records", rows, RECORD_SCHEMA)
+        return self._write(workspace, "records", rows)
 
     def spans(self, workspace: str, spans: Sequence[Span]) -> list[str]:
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -235,11 +255,14 @@ class ArchiveWriter:
                     "span": orjson.dumps(s.to_dict(), default=str).decode(),
                 }
             )
-        return self._write(workspace, "spans", rows, SPAN_SCHEMA)
+        return self._write(workspace, "spans", rows)
 
     def _write(
-        self, workspace: str, kind: str, by_day: dict[str, list[dict[str, Any]]], schema: pa.Schema
+        self, workspace: str, kind: str, by_day: dict[str, list[dict[str, Any]]]
     ) -> list[str]:
+        import pyarrow as pa  # on first use (`_schema`)
+
+        schema = _schema(kind)
         out = []
         for day, rows in sorted(by_day.items()):
             count = sum(len(names) for names in self.written.values())
@@ -276,6 +299,9 @@ def erase_from_archives(
     files = archive_location(root, objects)
     if files is None:
         return out
+    import pyarrow as pa  # on first use (`_schema`)
+    import pyarrow.compute as pc
+
     ids, traces = list(request_ids), set(trace_ids)
     for name in files.files(workspace, "records"):
         table = files.read(name)
@@ -295,6 +321,9 @@ def erase_from_archives(
 
 
 def _identity_mask(table: pa.Table, user: str | None, tenant: str | None) -> Any:
+    import pyarrow as pa  # as in `erase_from_archives`
+    import pyarrow.compute as pc
+
     drop: Any = pa.array([False] * table.num_rows, pa.bool_())
     for column, value in (("userId", user), ("tenantId", tenant)):
         if value is not None:
@@ -305,6 +334,9 @@ def _identity_mask(table: pa.Table, user: str | None, tenant: str | None) -> Any
 def _rewrite(
     files: ArchiveFiles, name: str, table: pa.Table, drop: Any, out: ArchiveErasure
 ) -> int:
+    import pyarrow as pa  # as in `erase_from_archives`
+    import pyarrow.compute as pc
+
     removed = int(pc.sum(pc.cast(drop, pa.int64())).as_py() or 0)
     if not removed:
         return 0
@@ -319,6 +351,8 @@ def _rewrite(
 
 
 def _replace(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq  # on first use (`_schema`)
+
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     with open(tmp, "rb") as f:

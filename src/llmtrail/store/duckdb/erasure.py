@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from llmtrail.schema import RecordSchema, Type, metadata_column_name
 from llmtrail.span import Span
@@ -167,6 +166,8 @@ class DuckDBEraser:
     ) -> int:
         if not record_ids:
             return 0
+        import pyarrow as pa  # on first use (`records.arrow_types`)
+
         ids = pa.table({"record_id": pa.array(list(record_ids), pa.string())})
         mine = (
             "SELECT i.record_id FROM _erase_ids i JOIN records r ON r.record_id = i.record_id "

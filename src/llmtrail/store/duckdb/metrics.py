@@ -18,16 +18,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from llmtrail.metrics.dimensions import BY_NAME, DIMENSION_SETS, DIMENSIONS, OTHER, Dimension
 from llmtrail.metrics.sketch import LOG_GAMMA, ZERO_BUCKET
 from llmtrail.record import MONEY_MAX_USD
 from llmtrail.schema import RecordSchema, metadata_column_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 WIDTHS: tuple[int, ...] = (10, 60, 300, 3600)  # kept 6 h, 15 d, 63 d, 455 d by default
 DIM_COLUMNS = tuple(d.column for d in DIMENSIONS)
@@ -414,6 +415,9 @@ def _distinct(batch: pa.Table, columns: Sequence[str]) -> list[tuple[str, str]]:
     first of ``columns`` that is set."""
     if not columns:
         return []
+    import pyarrow as pa  # a batch is Arrow, so pyarrow is loaded (`records.arrow_types`)
+    import pyarrow.compute as pc
+
     value = batch.column(columns[0])
     for other in columns[1:]:
         value = pc.coalesce(value, batch.column(other))
@@ -442,6 +446,8 @@ def floor_bucket(moment: datetime, width: int) -> datetime:
 
 
 def _oldest(batch: pa.Table) -> datetime:
+    import pyarrow.compute as pc  # as in `_distinct`
+
     value = pc.min(batch.column("timestamp")).as_py()
     return value if isinstance(value, datetime) else datetime.now(UTC)
 

@@ -7,14 +7,14 @@ in one transaction; `cost_update` is the pure part that both SQL backends share.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
@@ -25,19 +25,32 @@ from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, Reco
 from llmtrail.store.paging import decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row, to_columns
 
-ARROW_TYPES = {
-    Type.STRING: pa.string(),
-    Type.INT: pa.int64(),
-    Type.BOOL: pa.bool_(),
-    Type.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    Type.DECIMAL: pa.decimal128(38, 9),
-    Type.MAP: pa.map_(pa.string(), pa.string()),
-    Type.JSON: pa.string(),
-}
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@functools.cache
+def arrow_types() -> dict[Type, pa.DataType]:
+    """Each column type's Arrow type. pyarrow (~60 MB with numpy) loads with the first batch
+    written, not when the store opens: a server at rest reads without it."""
+    import pyarrow as pa
+
+    return {
+        Type.STRING: pa.string(),
+        Type.INT: pa.int64(),
+        Type.BOOL: pa.bool_(),
+        Type.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+        Type.DECIMAL: pa.decimal128(38, 9),
+        Type.MAP: pa.map_(pa.string(), pa.string()),
+        Type.JSON: pa.string(),
+    }
 
 
 def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, ARROW_TYPES[c.type]) for c in columns])
+    import pyarrow as pa  # on first use (`arrow_types`)
+
+    types = arrow_types()
+    return pa.schema([pa.field(c.name, types[c.type]) for c in columns])
 
 
 # the columns a record's ``cost`` block is split into, by their key in the block
@@ -46,13 +59,21 @@ RECENT_CALL_COLUMNS = (
     "workspace, request_id, source, trace_id, parent_span_id, response_id, ingested_at"
 )
 COST_COLUMNS: dict[str, Column] = {c.path[1]: c for c in RECORD_COLUMNS if c.path[:1] == ("cost",)}
-COST_UPDATE_SCHEMA = pa.schema(
-    [
-        pa.field("record_id", pa.string()),
-        *(pa.field(c.name, ARROW_TYPES[c.type]) for c in COST_COLUMNS.values()),
-        pa.field("extra", pa.string()),
-    ]
-)
+
+
+@functools.cache
+def cost_update_schema() -> pa.Schema:
+    """The Arrow schema of `set_costs`'s update table (built on first use, `arrow_types`)."""
+    import pyarrow as pa
+
+    types = arrow_types()
+    return pa.schema(
+        [
+            pa.field("record_id", pa.string()),
+            *(pa.field(c.name, types[c.type]) for c in COST_COLUMNS.values()),
+            pa.field("extra", pa.string()),
+        ]
+    )
 
 
 def cost_update(block: Mapping[str, Any] | None, extra: str | None) -> dict[str, Any]:
@@ -98,8 +119,6 @@ class DuckDBRecordStore:
         self.db = db
         self.rollups = rollups or DuckDBRollups(db.schema)
         self.schema = db.schema
-        self._record_arrow = arrow_schema(self.schema.record_columns)
-        self._body_arrow = arrow_schema(self.schema.body_columns)
         self._promoted = {k: metadata_column_name(k) for k in self.schema.promoted_keys}
 
     def append(
@@ -141,6 +160,14 @@ class DuckDBRecordStore:
         """The record and body tables of one batch, as they are inserted."""
         cols, bodies = to_columns(records, self.schema, ingested_at)
         return _table(cols, self._record_arrow), _table(bodies, self._body_arrow)
+
+    @functools.cached_property
+    def _record_arrow(self) -> pa.Schema:
+        return arrow_schema(self.schema.record_columns)
+
+    @functools.cached_property
+    def _body_arrow(self) -> pa.Schema:
+        return arrow_schema(self.schema.body_columns)
 
     def committed_position(self) -> str | None:
         row = self.db.read(
@@ -236,6 +263,8 @@ class DuckDBRecordStore:
     ) -> set[tuple[str, str]]:
         if not keys:
             return set()
+        import pyarrow as pa  # on first use (`arrow_types`)
+
         wanted = pa.table(
             {
                 "workspace": pa.array([w for w, _ in keys], pa.string()),
@@ -262,6 +291,8 @@ class DuckDBRecordStore:
     ) -> int:
         if not costs:
             return 0
+        import pyarrow as pa  # on first use (`arrow_types`)
+
         wanted = pa.table({"record_id": pa.array(list(costs), pa.string())})
 
         def write(conn: duckdb.DuckDBPyConnection) -> int:
@@ -278,8 +309,9 @@ class DuckDBRecordStore:
                     rows = [
                         {"record_id": rid, **cost_update(costs[rid], extra)} for rid, extra in found
                     ]
-                    update = pa.Table.from_pylist(rows, schema=COST_UPDATE_SCHEMA)
-                    names = [f.name for f in COST_UPDATE_SCHEMA if f.name != "record_id"]
+                    schema = cost_update_schema()
+                    update = pa.Table.from_pylist(rows, schema=schema)
+                    names = [f.name for f in schema if f.name != "record_id"]
                     sets = ", ".join(f'"{n}" = c."{n}"' for n in names)
                     conn.register("_cost_update", update)
                     conn.execute(
@@ -328,6 +360,8 @@ class DuckDBRecordStore:
 
 
 def _table(columns: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa  # on first use (`arrow_types`)
+
     arrays = []
     for field in schema:
         values = columns[field.name]

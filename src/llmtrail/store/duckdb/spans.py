@@ -11,13 +11,13 @@ the same spanId, tokens come from records alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.schema import Type, metadata_column_name
@@ -28,8 +28,10 @@ from llmtrail.store.paging import EPOCH, decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row
 from llmtrail.store.spans import TracePage, TraceQuery, TraceSummary
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 _STORED = tuple(c for c in SPAN_COLUMNS if c.name != "ingested_at")
-_ARROW = arrow_schema(_STORED)
 _SPAN_SELECT = ", ".join(
     f'epoch_us("{c.name}") AS "{c.name}"' if c.type is Type.TIMESTAMP else f'"{c.name}"'
     for c in _STORED
@@ -225,8 +227,16 @@ def arrow_table(spans: Sequence[Span]) -> pa.Table:
         "app": [s.app for s in spans],
         "source": [s.source for s in spans],
     }
-    arrays = [pa.array(values[f.name], type=f.type) for f in _ARROW]
-    return pa.Table.from_arrays(arrays, schema=_ARROW)
+    import pyarrow as pa  # with the first spans written (`records.arrow_types`)
+
+    schema = _arrow()
+    arrays = [pa.array(values[f.name], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@functools.cache
+def _arrow() -> pa.Schema:
+    return arrow_schema(_STORED)
 
 
 _NO_ERROR = SpanError()

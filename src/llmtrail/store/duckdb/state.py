@@ -7,7 +7,6 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from llmtrail.store.duckdb.database import Database
 
@@ -43,6 +42,8 @@ class DuckDBStateStore:
         last = {(ns, key): orjson.dumps(value).decode() for ns, key, value in items}
         if not last:
             return
+        import pyarrow as pa  # on first use (`records.arrow_types`)
+
         incoming = pa.table(
             {
                 "namespace": [ns for ns, _ in last],
