@@ -24,17 +24,17 @@ import base64
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from llmtrail.capture.otlp_genai import DecodedTraces, map_spans
 from llmtrail.capture.otlp_span import DEFAULT_JSON_DEPTH, OtlpEvent, OtlpSpan
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 __all__ = [
     "DecodedTraces",
@@ -112,6 +112,12 @@ def _decoded(
 
 def parse_protobuf(body: bytes) -> list[OtlpSpan]:
     """The spans of a protobuf-encoded request."""
+    # protobuf and opentelemetry-proto (~9 MB) load with the first protobuf request
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import secrets
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from llmtrail.errors import LlmtrailError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 __all__ = ["ACCESS_KEY_PREFIX", "SealError", "Sealer", "generate_access_key_pair"]
 
@@ -51,10 +51,19 @@ class Sealer:
     def __init__(self, server_secret: bytes) -> None:
         if not server_secret:
             raise ValueError("the server secret is empty")
+        self._server_secret = server_secret
+
+    @functools.cached_property
+    def _aead(self) -> AESGCM:
+        # cryptography (~9 MB) loads with the first AWS-style key sealed or opened, not at start
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(
-            server_secret
+            self._server_secret
         )
-        self._aead = AESGCM(key)
+        return AESGCM(key)
 
     def seal(self, plaintext: str, context: str) -> str:
         """An opaque token holding ``plaintext``, opened only with the same server secret
@@ -80,6 +89,8 @@ class Sealer:
             raise SealError("a sealed value is not in canonical base64")
         if len(raw) < _NONCE_BYTES + _TAG_BYTES:
             raise SealError("a sealed value is too short to be a token this server made")
+        from cryptography.exceptions import InvalidTag  # on first use, as `_aead`
+
         try:
             plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
         except InvalidTag:

@@ -6,9 +6,10 @@ form, so a foreign page cannot sign a browser in with the attacker's key."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import urllib.parse
+from typing import TYPE_CHECKING
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -18,10 +19,20 @@ from llmtrail.security.sessions import COOKIE, Sessions
 from llmtrail.server.access import guarded_route
 from llmtrail.server.gatekeeper import CSRF_SCOPE_KEY
 
+if TYPE_CHECKING:
+    import jinja2
+
 _FORM_LIMIT = 8192
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("llmtrail.web", "templates"), autoescape=True
-)
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    """The login page's templates; jinja2 loads when the page is first asked for."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("llmtrail.web", "templates"), autoescape=True
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -61,8 +72,10 @@ class LoginPages:
     def _page(
         self, request: Request, error: str = "", status: int = 200, next_: str = "/"
     ) -> Response:
-        html = _templates.get_template("login.j2").render(
-            csrf=request.scope.get(CSRF_SCOPE_KEY, ""), next=_local(next_), error=error
+        html = (
+            _templates()
+            .get_template("login.j2")
+            .render(csrf=request.scope.get(CSRF_SCOPE_KEY, ""), next=_local(next_), error=error)
         )
         return HTMLResponse(html, status, headers={"cache-control": "no-store"})
 

@@ -9,18 +9,22 @@ layout puts in ``<meta name="csrf-token">`` for our script's requests and which 
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import orjson
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from llmtrail.security.principal import Permission, principal_of
+from llmtrail.web.assets import plotly_version
 from llmtrail.web.time_range import RELATIVE, TimeRange
+
+if TYPE_CHECKING:
+    import jinja2
 
 NAVIGATION = (
     ("/", "Overview"),
@@ -85,6 +89,8 @@ def when(value: Any) -> str:
 
 
 def _missing(value: Any) -> bool:
+    import jinja2  # a filter runs inside a template, so jinja2 is loaded (`environment`)
+
     return value is None or value == "" or isinstance(value, jinja2.Undefined)
 
 
@@ -92,7 +98,12 @@ def pretty_json(value: Any) -> str:
     return orjson.dumps(value, default=_plain, option=orjson.OPT_INDENT_2).decode()
 
 
-def _environment() -> jinja2.Environment:
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The pages' templates, made with the first page rendered: jinja2 (~14 MB) is not
+    loaded by a server nobody looks at."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("llmtrail.web", "templates"),
         autoescape=True,  # every template, whatever its extension
@@ -102,11 +113,10 @@ def _environment() -> jinja2.Environment:
     env.filters.update(
         script_json=script_json, number=number, usd=usd, when=when, pretty_json=pretty_json
     )
-    env.globals.update(navigation=NAVIGATION, relative_ranges=tuple(RELATIVE))
+    env.globals.update(
+        navigation=NAVIGATION, relative_ranges=tuple(RELATIVE), plotly_version=plotly_version()
+    )
     return env
-
-
-ENVIRONMENT = _environment()
 
 
 def page(
@@ -123,13 +133,17 @@ def page(
     caller and the CSRF token."""
     principal = principal_of(request.scope)
     token = request.scope.get(CSRF_SCOPE_KEY)
-    html = ENVIRONMENT.get_template(template).render(
-        **context,
-        tr=time_range,
-        keep={k: v for k, v in (keep or {}).items() if v is not None},
-        path=request.url.path,
-        principal=principal,
-        can_manage=principal.can(Permission.MANAGE),
-        csrf_token=token if isinstance(token, str) and token else None,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            **context,
+            tr=time_range,
+            keep={k: v for k, v in (keep or {}).items() if v is not None},
+            path=request.url.path,
+            principal=principal,
+            can_manage=principal.can(Permission.MANAGE),
+            csrf_token=token if isinstance(token, str) and token else None,
+        )
     )
     return HTMLResponse(html, status)

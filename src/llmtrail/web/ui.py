@@ -25,7 +25,7 @@ from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.web import admin, assets, logs, overview, traces, usage
 from llmtrail.web.page_context import PageContext, View
-from llmtrail.web.rendering import ENVIRONMENT, page
+from llmtrail.web.rendering import page
 from llmtrail.web.time_range import default_range, time_range
 
 log = logging.getLogger("llmtrail.web")
@@ -39,7 +39,6 @@ class WebUI:
     def __init__(self, runtime: Runtime, queries: QueryAPI) -> None:
         self.runtime = runtime
         self.queries = queries
-        ENVIRONMENT.globals["plotly_version"] = assets.plotly_version()
 
     def routes(self) -> list[Route]:
         pages: list[tuple[str, Builder]] = [
