@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from llmtrail.capture.gateway.bedrock_models import error_code_for_status
+from llmtrail.capture.gateway.bedrock.models import error_code_for_status
 from llmtrail.capture.gateway.call import RECORDED_HEADERS
 from llmtrail.capture.gateway.providers.sim import anthropic_wire, bedrock_wire, openai_wire
 from llmtrail.capture.gateway.providers.sim.plan import Reply, SimVoice, plan_reply

@@ -10,7 +10,7 @@ one access key (`verify_signature`) and refuses anything else with 403 in AWS's 
 gateway that forwards without re-signing, or re-signs wrongly, fails its test. A Bedrock API
 key (``Authorization: Bearer``) is accepted when ``api_key`` is set. Responses are
 deterministic (see `llmtrail.testing.scripted_reply`) and in Bedrock's real shapes: Converse
-JSON, event-stream frames (`llmtrail.capture.gateway.eventstream`) padded with Bedrock's
+JSON, event-stream frames (`llmtrail.capture.gateway.bedrock.eventstream`) padded with Bedrock's
 ``"p"`` key, InvokeModel bodies per model family (`llmtrail.testing.bedrock_invoke`) with the
 ``X-Amzn-Bedrock-*-Token-Count`` headers. ``requestMetadata`` (Converse body) and the
 ``X-Amzn-Bedrock-Request-Metadata`` header (InvokeModel) are validated by Bedrock's rules and
@@ -47,7 +47,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from aiohttp import web
 
-from llmtrail.capture.gateway import eventstream
+from llmtrail.capture.gateway.bedrock import eventstream
 from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Voice
 from llmtrail.capture.gateway.providers.sim.prompt_cache import PromptCache
 from llmtrail.capture.gateway.sigv4 import parse_authorization, verify_signature

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from llmtrail.capture.gateway.eventstream import event as stream_event
+from llmtrail.capture.gateway.bedrock.eventstream import event as stream_event
 from llmtrail.capture.gateway.providers.sim import anthropic_wire
 from llmtrail.capture.gateway.providers.sim.openai_wire import pieces
 from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool, Usage
