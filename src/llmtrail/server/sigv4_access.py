@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 from llmtrail.security.keys import KeyRing
 from llmtrail.security.principal import Principal
-from llmtrail.security.sigv4_verify import SignatureRejected, verify_sigv4
 from llmtrail.server.gatekeeper import SigV4Check
 
 
@@ -24,6 +23,9 @@ def sigv4_check(keys: KeyRing) -> SigV4Check:
         body: bytes,
         service: str,
     ) -> Principal:
+        # botocore's signer loads with the first signed request, not at start
+        from llmtrail.security.sigv4_verify import SignatureRejected, verify_sigv4
+
         found: list[Principal] = []
 
         def lookup(access_key_id: str) -> str | None:

@@ -4,9 +4,11 @@ shapes, operations, error codes and request URIs the AWS-shaped APIs speak."""
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from botocore.loaders import Loader
-from botocore.model import OperationModel, ServiceModel, Shape
+if TYPE_CHECKING:
+    from botocore.loaders import Loader
+    from botocore.model import OperationModel, ServiceModel, Shape
 
 __all__ = [
     "MODEL_NAMES",
@@ -30,11 +32,16 @@ _VALIDATION = {
 
 @functools.cache
 def _loader() -> Loader:
+    # botocore and its models (~15 MB) load with the first AWS-shaped request, not at start
+    from botocore.loaders import Loader
+
     return Loader()
 
 
 @functools.cache
 def service_model(signing_name: str) -> ServiceModel:
+    from botocore.model import ServiceModel
+
     name = MODEL_NAMES[signing_name]
     data = _loader().load_service_model(name, "service-2")
     return ServiceModel(data, service_name=name)

@@ -20,6 +20,7 @@ request carries ends in anything but an AWS-shaped answer: a fault anywhere is a
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import logging
@@ -54,6 +55,22 @@ SERVICE_MODULES = (
 )
 JSON_SERVICES = ("logs", "ce", "monitoring")
 CBOR_SERVICE = "monitoring"
+CBOR_PATHS = "/service/"  # where Smithy RPC v2 CBOR operations are (``/service/<Service>/…``)
+REST_SERVICE = "bedrock"
+# The first path segments of our own rest-json operations, so that a request elsewhere is told
+# apart without botocore's models; `AwsRouter.model_roots` derives them from the models and a
+# test holds the two equal. A plugin's rest-json operations have their roots read from the
+# models when the router is made.
+REST_ROOTS = frozenset(
+    (
+        "foundation-models",
+        "inference-profiles",
+        "listTagsForResource",
+        "logging",
+        "tagResource",
+        "untagResource",
+    )
+)
 _LABEL = re.compile(r"\{([^}+]+)(\+?)\}")
 _SCOPE = re.compile(rb"Credential=[^/,]*/[^/,]*/[^/,]*/([^/,]*)/")
 
@@ -79,28 +96,50 @@ def _uri_pattern(uri: str) -> re.Pattern[str]:
 
 
 class AwsRouter:
-    """The AWS-shaped operations of one app."""
+    """The AWS-shaped operations of one app. botocore's service models and the tables made
+    of them load with the first request plainly meant for these APIs (`match`), not with the
+    app: a server nobody asks in AWS's shapes never holds them (~15 MB)."""
 
     def __init__(self, runtime: Any, services: dict[str, Any], max_body: int) -> None:
         self.runtime = runtime
         self.services = services
         self.max_body = max_body
         self.operations = load_operations()
-        self.targets = {service_model(s).metadata["targetPrefix"]: s for s in JSON_SERVICES}
-        cbor_name = service_model(CBOR_SERVICE).metadata["targetPrefix"]
-        self.cbor_prefix = f"/service/{cbor_name}/operation/"
-        self.rest: list[tuple[str, re.Pattern[str], str, str]] = []
+        plugins = [
+            key
+            for key, op in self.operations.items()
+            if key[0] == REST_SERVICE and not op.handler.__module__.startswith(__package__ + ".")
+        ]
+        self.rest_roots = REST_ROOTS | (self.model_roots(plugins) if plugins else frozenset())
+
+    @functools.cached_property
+    def targets(self) -> dict[str, str]:
+        return {service_model(s).metadata["targetPrefix"]: s for s in JSON_SERVICES}
+
+    @functools.cached_property
+    def cbor_prefix(self) -> str:
+        return f"{CBOR_PATHS}{service_model(CBOR_SERVICE).metadata['targetPrefix']}/operation/"
+
+    @functools.cached_property
+    def rest(self) -> list[tuple[str, re.Pattern[str], str, str]]:
+        rest = []
         for service, name in self.operations:
             model = service_model(service)
             if model.protocol == "rest-json":
                 http = model.operation_model(name).http
-                self.rest.append((http["method"], _uri_pattern(http["requestUri"]), service, name))
+                rest.append((http["method"], _uri_pattern(http["requestUri"]), service, name))
         # literal URIs before templated ones: /inference-profiles before /{id}
-        self.rest.sort(key=lambda r: r[1].pattern.count("(?P<"))
-        self.rest_roots = {
+        rest.sort(key=lambda r: r[1].pattern.count("(?P<"))
+        return rest
+
+    @staticmethod
+    def model_roots(operations: Iterable[tuple[str, str]]) -> frozenset[str]:
+        """The first path segments of rest-json ``operations`` (service, name), as the models
+        have them."""
+        return frozenset(
             service_model(s).operation_model(n).http["requestUri"].split("/")[1].split("?")[0]
-            for _, _, s, n in self.rest
-        }
+            for s, n in operations
+        )
 
     # -- which operation --------------------------------------------------------------------
     def match(self, scope: Scope) -> Target | None:
@@ -116,7 +155,9 @@ class AwsRouter:
                 service = self._likely_service(prefix, headers)
                 operation = target
             return Target(service, operation, JSON, json_version=version)
-        if path.startswith(self.cbor_prefix) or path + "/" == self.cbor_prefix:
+        if path.startswith(CBOR_PATHS) and (
+            path.startswith(self.cbor_prefix) or path + "/" == self.cbor_prefix
+        ):
             operation = path[len(self.cbor_prefix) :] if method == "POST" else ""
             return Target(CBOR_SERVICE, operation, CBOR)
         if path.split("/", 2)[1] not in self.rest_roots:

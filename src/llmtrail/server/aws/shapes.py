@@ -28,11 +28,12 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
-
-from botocore.model import Shape
+from typing import TYPE_CHECKING, Any
 
 from llmtrail.errors import Picklable
+
+if TYPE_CHECKING:
+    from botocore.model import Shape
 
 __all__ = ["MAX_DEPTH", "InputInvalid", "OutputInvalid", "Text", "read_input", "write_output"]
 
@@ -285,7 +286,7 @@ def read_input(shape: Shape | None, value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-TimestampWriter = Callable[[datetime, Shape], Any]
+TimestampWriter = Callable[[datetime, "Shape"], Any]
 
 
 def write_output(shape: Shape | None, value: dict[str, Any], timestamp: TimestampWriter) -> Any:

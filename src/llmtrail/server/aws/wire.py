@@ -31,15 +31,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cbor2
 import orjson
-from botocore.model import OperationModel, Shape
 
 from llmtrail.capture.gateway.asgi import Scope
 from llmtrail.server.aws.models import error_shape, service_model
 from llmtrail.server.aws.shapes import InputInvalid, Text, write_output
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, Shape
+
+# cbor2 is imported where CBOR is read or written: a server nobody asks in CBOR never loads it.
 
 __all__ = ["CBOR", "JSON", "REST_JSON", "Answer", "Protocol", "Target"]
 
@@ -79,12 +82,16 @@ def _json_timestamp(value: datetime, shape: Shape) -> Any:
 
 
 def _cbor_timestamp(value: datetime, shape: Shape) -> Any:
+    import cbor2
+
     return cbor2.CBORTag(1, _epoch(value))
 
 
 def _cbor_epoch(value: Any, immutable: bool) -> Any:
     """Tag 1: a finite number of epoch seconds datetime can hold, else the tag itself (which
     the shape reader refuses, naming the member)."""
+    import cbor2
+
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             if math.isfinite(value):
@@ -96,6 +103,8 @@ def _cbor_epoch(value: Any, immutable: bool) -> Any:
 
 def _inert(tag: int) -> Callable[[Any, bool], Any]:
     def keep(value: Any, immutable: bool) -> Any:
+        import cbor2
+
         return cbor2.CBORTag(tag, value)
 
     return keep
@@ -109,6 +118,8 @@ _CBOR_MAX_DEPTH = 64
 
 
 def _cbor_loads(body: bytes) -> Any:
+    import cbor2
+
     stream = io.BytesIO(body)
     decoder = cbor2.CBORDecoder(
         stream,
@@ -243,6 +254,8 @@ class _Cbor(Protocol):
         return _cbor_timestamp(value, shape)
 
     def _encode(self, payload: Any) -> bytes:
+        import cbor2
+
         return cbor2.dumps(payload)
 
 

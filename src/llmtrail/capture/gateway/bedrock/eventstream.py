@@ -15,6 +15,7 @@ so the gateway reads an upstream's frames exactly as a client would, CRC checks 
 
 from __future__ import annotations
 
+import functools
 import struct
 import uuid
 from binascii import crc32
@@ -24,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from botocore.eventstream import EventStreamBuffer, ParserError
 
 from llmtrail.errors import Picklable
 
@@ -191,16 +191,22 @@ class EventMessage:
             raise MalformedEventStream(f"payload is not JSON: {exc}") from exc
 
 
-class _CheckedBuffer(EventStreamBuffer):
+@functools.cache
+def _checked_buffer() -> type:
     """botocore's buffer, also refusing a prelude whose lengths cannot describe a frame (a
-    frame shorter than its own prelude, headers and CRC would make botocore loop on it)."""
+    frame shorter than its own prelude, headers and CRC would make botocore loop on it).
+    Made with the first stream decoded: botocore is not loaded by a server that decodes none."""
+    from botocore.eventstream import EventStreamBuffer
 
-    def _validate_prelude(self, prelude: Any) -> None:
-        super()._validate_prelude(prelude)
-        if prelude.total_length < _PRELUDE.size + 8 + prelude.headers_length:
-            raise MalformedEventStream(
-                f"frame length {prelude.total_length} is shorter than its headers"
-            )
+    class CheckedBuffer(EventStreamBuffer):
+        def _validate_prelude(self, prelude: Any) -> None:
+            super()._validate_prelude(prelude)
+            if prelude.total_length < _PRELUDE.size + 8 + prelude.headers_length:
+                raise MalformedEventStream(
+                    f"frame length {prelude.total_length} is shorter than its headers"
+                )
+
+    return CheckedBuffer
 
 
 class EventStreamDecoder:
@@ -211,7 +217,7 @@ class EventStreamDecoder:
     """
 
     def __init__(self) -> None:
-        self._buffer = _CheckedBuffer()
+        self._buffer = _checked_buffer()()
         self._pending = 0
         self._failure: MalformedEventStream | None = None
 
@@ -222,6 +228,8 @@ class EventStreamDecoder:
 
     def feed(self, data: bytes) -> list[EventMessage]:
         """Add ``data`` and return the frames it completes (possibly none)."""
+        from botocore.eventstream import ParserError  # loaded with the buffer already
+
         if self._failure is not None:
             raise self._failure
         self._buffer.add_data(data)
