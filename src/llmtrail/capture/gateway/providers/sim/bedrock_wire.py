@@ -21,6 +21,9 @@ from llmtrail.capture.gateway.providers.sim import anthropic_wire
 from llmtrail.capture.gateway.providers.sim.openai_wire import pieces
 from llmtrail.capture.gateway.providers.sim.plan import Conversation, Reply, Tool, Usage
 
+_LLAMA_USER = re.compile(
+    r"<\|start_header_id\|>user<\|end_header_id\|>(.*?)(?:<\|eot_id\|>|$)", re.S
+)  # a user turn in Llama 3's prompt template
 ERROR_TYPES = {
     400: "ValidationException",
     403: "AccessDeniedException",
@@ -130,11 +133,6 @@ def _tool_name(messages: list[dict[str, Any]], use_id: Any) -> str | None:
             if isinstance(use, dict) and use.get("toolUseId") == use_id:
                 return str(use.get("name") or "") or None
     return None
-
-
-_LLAMA_USER = re.compile(
-    r"<\|start_header_id\|>user<\|end_header_id\|>(.*?)(?:<\|eot_id\|>|$)", re.S
-)
 
 
 def invoke_conversation(kind: str, body: dict[str, Any]) -> Conversation:

@@ -207,20 +207,18 @@ def _chosen_tool(conversation: Conversation) -> Tool | None:
     if conversation.tool_result is not None or not conversation.tools_allowed:
         return None
     text = conversation.last_user_text.lower()
-    named = next(
-        (
-            t
-            for t in conversation.tools
-            if t.name and (t.name.lower() in text or re.sub(r"[_\-]+", " ", t.name.lower()) in text)
-        ),
-        None,
-    )
+    named = next((t for t in conversation.tools if _is_named(t.name.lower(), text)), None)
     forced = conversation.forced_tool
     if forced == "":
         return named or (conversation.tools[0] if conversation.tools else None)
     if forced is not None:
         return next((t for t in conversation.tools if t.name == forced), None)
     return named
+
+
+def _is_named(name: str, text: str) -> bool:
+    """Whether ``text`` names the tool ``name``: as it is, or with ``_``/``-`` read as spaces."""
+    return bool(name) and (name in text or re.sub(r"[_\-]+", " ", name) in text)
 
 
 def _cut(text: str, limit: int, count: Callable[[str], int]) -> str:
