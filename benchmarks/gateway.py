@@ -109,11 +109,11 @@ def _load(target: Target, inflight: int, n: int, warm: int, body_file: Path) -> 
 
 def _round(target: Target, cell: Cell, inflight: int, n: int, warm: int, body: Path) -> None:
     """One load-generator run against ``target``, added to ``cell``."""
-    cpu = procs.cpu_seconds(target.pid)
+    cpu = procs.tree_cpu_seconds(target.pid)
     out = _load(target, inflight, n, warm, body)
     if target.llmtrail_base:  # the writer's catching up is part of the cost, and must not
         procs.wait_drained(target.llmtrail_base)  # overlap the next target's round
-    cell.cpu_s += procs.cpu_seconds(target.pid) - cpu
+    cell.cpu_s += procs.tree_cpu_seconds(target.pid) - cpu
     cell.served += n + warm
     cell.latencies += out["latencies"]
     cell.wall_s += out["wall_s"]

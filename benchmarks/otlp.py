@@ -285,9 +285,9 @@ def run_server(
         argv = [sys.executable, __file__, "client", "--base", base, "--spec", str(spec)]
         argv += ["--connections", str(CONNECTIONS)]
         recorder = spy.Recorder(server.pid, profile) if profile is not None else None
-        cpu0 = procs.cpu_seconds(server.pid)
+        cpu0 = procs.tree_cpu_seconds(server.pid)
         done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
-        cpu = procs.cpu_seconds(server.pid) - cpu0
+        cpu = procs.tree_cpu_seconds(server.pid) - cpu0
         if recorder is not None:
             recorder.stop()
         if done.returncode != 0:

@@ -62,6 +62,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """`cpu_seconds` of ``pid`` and of its children (llmtrail's recorder process): the CPU
+    a record costs is counted over every llmtrail process."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if fields[1] == str(pid):  # the parent's pid
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
 class Proc:
     """One server subprocess; stdout and stderr go to ``log_path``."""
 
@@ -174,7 +189,11 @@ def wait_drained(base: str, timeout: float = 120) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
         m = metrics(base)
-        if m["stored"] + m["dropped_queue_full"] >= m["accepted"] or time.monotonic() > deadline:
+        drained = (
+            m.get("handover_pending", 0) == 0
+            and m["stored"] + m["dropped_queue_full"] >= m["accepted"]
+        )
+        if drained or time.monotonic() > deadline:
             return m
         time.sleep(0.05)
 

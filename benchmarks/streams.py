@@ -266,7 +266,7 @@ def run_phase(
     upstream, up = upstream_at
     procs.http(up + "/stats/reset", b"")
     other = OtherLoad(ours, _own_cpu_s)
-    server, upstream_cpu = procs.cpu_seconds(target.pid), procs.cpu_seconds(upstream.pid)
+    server, upstream_cpu = procs.tree_cpu_seconds(target.pid), procs.cpu_seconds(upstream.pid)
     client = _children_cpu_s()
     load, sampler = _load(target, fmt, plan, raw_out, ours)
     raw_out.with_suffix(".other-load.json").write_text(json.dumps(sampler.samples))
@@ -279,7 +279,7 @@ def run_phase(
     return Phase(
         target,
         load,
-        server_cpu_s=procs.cpu_seconds(target.pid) - server,
+        server_cpu_s=procs.tree_cpu_seconds(target.pid) - server,
         upstream_cpu_s=procs.cpu_seconds(upstream.pid) - upstream_cpu,
         client_cpu_s=client,
         upstream_clock=json.loads(raw),

@@ -160,6 +160,8 @@ class ServerProcess:
             m = self.metrics()
             if (
                 m["queue_depth"] == 0
+                # gateway calls handed to the recorder process and not yet in its pipeline
+                and m.get("handover_pending", 0) == 0
                 # records another server had stored already are spooled here, not stored
                 and m["stored"] + m.get("duplicates_elsewhere", 0)
                 >= m["spooled"]

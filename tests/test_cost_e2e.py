@@ -20,6 +20,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -472,6 +473,11 @@ def test_budget_refuses_calls_once_spent(server: ServerProcess) -> None:
             model="sim/budget", messages=[{"role": "user", "content": "hi"}], metadata=broke
         )
         paid_id = first.headers["x-llmtrail-request-id"]
+        # the recorder process prices the call and tells the serving process, a moment later
+        deadline = time.monotonic() + 10
+        while not {b["name"]: b for b in llmtrail_json(server, "budgets")}[name]["refusing"]:
+            assert time.monotonic() < deadline, "the budget never learned the call's cost"
+            time.sleep(0.05)
         with pytest.raises(openai.RateLimitError) as refused:
             client.chat.completions.create(
                 model="sim/budget", messages=[{"role": "user", "content": "again"}], metadata=broke

@@ -1,5 +1,6 @@
 """The server's worker processes, end to end: they leave with the server, kill -9 included; a
-bad body handled in a worker leaves the workers fit for every later request."""
+bad body handled in a worker (or in the recorder process, for ingest) leaves them fit for every
+later request."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ import pytest
 from tests.harness import ServerProcess
 from tests.processes import alive, children, command_line
 
-WORKER_BYTES = 256 * 1024  # what the ingest API hands to a worker (server/api.py)
-OTLP_WORKER_BYTES = 64 * 1024  # and the OTLP receiver (server/traces_api.py)
+WORKER_BYTES = 256 * 1024  # a large ingest body (decoded by the recorder process)
+OTLP_WORKER_BYTES = 64 * 1024  # what the OTLP receiver hands to a worker (server/traces_api.py)
 CONFIG = "[limits]\nmax_ingest_bytes = 4000000\nmax_ingest_records = 2000\n"
 
 
@@ -56,21 +57,33 @@ def ingest(server: ServerProcess, body: bytes) -> httpx.Response:
 
 
 def start_workers(server: ServerProcess) -> list[int]:
-    """Make the server start its workers (a large ingest body) and return their pids."""
-    body = ndjson_records(f"warm-{server.port}", 1200)
-    assert len(body) >= WORKER_BYTES
-    answer = ingest(server, body)
+    """Make the server start its workers (a large OTLP body) and return their pids."""
+    answer = httpx.post(
+        server.url + "/v1/traces",
+        content=otlp_json("4bf92f3577b34da6a3ce929d0e0e4736", OTLP_WORKER_BYTES),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert answer.status_code == 200, answer.text
     assert server.proc is not None
     deadline = time.monotonic() + 10
     while len(workers(server.proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(workers(server.proc.pid)) == 2, children(server.proc.pid)
-    return children(server.proc.pid)  # the workers, and multiprocessing's resource tracker
+    return children(server.proc.pid)  # the workers, the recorder, multiprocessing's tracker
 
 
 def workers(pid: int) -> list[int]:
-    return [c for c in children(pid) if "spawn_main" in command_line(c)]
+    """The worker processes: spawned children other than the recorder process."""
+    recorder = int(server_metrics(pid).get("recorder_pid", 0))
+    return [c for c in children(pid) if "spawn_main" in command_line(c) and c != recorder]
+
+
+_SERVERS: dict[int, ServerProcess] = {}
+
+
+def server_metrics(pid: int) -> dict[str, float]:
+    return _SERVERS[pid].metrics()
 
 
 def wait_gone(pids: list[int], timeout: float) -> list[int]:
@@ -83,6 +96,8 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     with ServerProcess(tmp_path / "data", config=CONFIG) as proc:
+        assert proc.proc is not None
+        _SERVERS[proc.proc.pid] = proc
         yield proc
 
 

@@ -129,13 +129,16 @@ class AccessSettings:
     answers (empty: the loopback names and the address it is bound to), ``secret_env`` names
     the environment variable holding the server secret that several servers on one store share
     (empty: a file generated in the data directory), ``admin_key_env`` the variable whose key
-    becomes an admin key at start (unattended deployments)."""
+    becomes an admin key at start (unattended deployments). ``recorder_process`` runs the
+    record path (parsing, pricing, redaction, spool) in a process of its own beside the
+    serving one (docs/record-path.md); off, it runs in the serving process."""
 
     allowed_hosts: list[str] = field(default_factory=list)
     secret_env: str = ""
     admin_key_env: str = "LLMTRAIL_ADMIN_KEY"
     session_hours: float = 12.0
     key_refresh_s: float = 5.0  # how stale a server's view of the keys may be (revocation)
+    recorder_process: bool = True
 
 
 @dataclass

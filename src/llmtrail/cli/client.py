@@ -192,17 +192,14 @@ class LocalBackend:
         return answer if raw else json.loads(answer)
 
     def ingest(self, body: bytes) -> dict[str, Any]:
-        from llmtrail.server.api import ingest_summary, validate_batch
+        from llmtrail.record import DEFAULT_WORKSPACE
+        from llmtrail.server.api import ingest_summary
+        from llmtrail.server.record_path import LocalRecording
 
-        limits = self.runtime.settings.limits
-        results, valid, where = validate_batch(
-            body, False, limits.max_ingest_bytes, limits.max_ingest_records, limits.max_json_depth
-        )
-        from llmtrail.pipeline.enrich import enriched
-
-        valid = enriched(valid, self.runtime.enricher)
-        fresh, future = self.runtime.pipeline.ingest(valid)
-        future.result()
+        recording = self.runtime.recording
+        assert isinstance(recording, LocalRecording)  # no server: the record path is here
+        spooled = recording.path.ingest_body(body, False, DEFAULT_WORKSPACE)
+        results, where, fresh = spooled.result()  # after the spool's fsync
         return ingest_summary(results, where, fresh)
 
     def close(self) -> None:

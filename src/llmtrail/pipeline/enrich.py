@@ -37,6 +37,8 @@ class Enricher:
         self._table: PriceTable | None = None
         self._used: tuple[Mapping[str, Any], ...] = ()
         self._lock = threading.Lock()
+        # told of every reload (the recorder process prices with its own table)
+        self.listeners: list[Callable[[], None]] = []
 
     @property
     def table(self) -> PriceTable:
@@ -49,10 +51,14 @@ class Enricher:
                 table = self._table
         return table
 
-    def reload(self) -> PriceTable:
-        """Rebuild the table after the price overrides changed."""
+    def reload(self) -> None:
+        """Rebuild the table after the price overrides changed (at its next use, when it was
+        not loaded yet: a serving process whose recorder prices never loads it)."""
         with self._lock:
-            return self._build()
+            if self._table is not None:
+                self._build()
+        for listener in self.listeners:
+            listener()
 
     def _build(self) -> PriceTable:
         self._used = tuple(self._overrides())

@@ -141,6 +141,7 @@ class Eraser:
         committed: Callable[[], str | None] | None = None,
         flush: Callable[[], None] | None = None,
         page: int = DEFAULT_PAGE,
+        spool_ops: Any = None,
     ) -> None:
         self.eraser = eraser
         self.metric_store = metric_store
@@ -151,6 +152,9 @@ class Eraser:
         self.committed = committed
         self.flush = flush
         self.page = page
+        # the spool's owner, when another process owns it (the recorder): its
+        # ``release_stored()`` and ``pending_in_spool(workspace, ids, user, tenant)``
+        self.spool_ops = spool_ops
 
     def erase(
         self,
@@ -256,12 +260,17 @@ class Eraser:
             dead = erase_dead_letters(self.dead_letter_dir, matches)
             report.dead_letters = dead.records
             report.dead_letter_files = dead.files_rewritten + dead.files_removed
-        if self.spool is not None and self.committed is not None:
+        if self.spool_ops is not None:
+            report.spool_segments_deleted = self.spool_ops.release_stored()
+            report.spool_pending = self.spool_ops.pending_in_spool(
+                workspace, frozenset(ids), user, tenant
+            )
+        elif self.spool is not None and self.committed is not None:
             committed = self.committed()
             report.spool_segments_deleted = release_stored(self.spool, committed)
             report.spool_pending = pending_in_spool(self.spool, self.committed(), matches)
-            if report.spool_pending:
-                report.notes.append(
-                    f"{report.spool_pending} matching records are still in the spool and "
-                    "would be stored by a replay: run the erasure again once they are stored"
-                )
+        if report.spool_pending:
+            report.notes.append(
+                f"{report.spool_pending} matching records are still in the spool and "
+                "would be stored by a replay: run the erasure again once they are stored"
+            )

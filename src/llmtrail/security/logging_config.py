@@ -456,6 +456,8 @@ class LoggingConfigs:
         self._max_age = max_age
         self._cache: dict[str, tuple[float, LoggingConfig]] = {}
         self._lock = threading.Lock()
+        # told of every change made here (the recorder process re-reads it too)
+        self.listeners: list[Callable[[], None]] = []
 
     def for_workspace(self, workspace: str) -> LoggingConfig:
         now = self._clock()
@@ -480,3 +482,5 @@ class LoggingConfigs:
                 self._cache.clear()
             else:
                 self._cache.pop(workspace, None)
+        for listener in self.listeners:
+            listener()

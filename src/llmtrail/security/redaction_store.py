@@ -94,6 +94,8 @@ class RedactionPolicies:
         self._lock = threading.Lock()
         # workspace -> (read at, the stored value, its redactor)
         self._cache: dict[str, tuple[float, Any, Redactor]] = {}
+        # told of every change made here (the recorder process re-reads it too)
+        self.listeners: list[Callable[[], None]] = []
 
     def for_workspace(self, workspace: str) -> Redactor:
         """The workspace's redactor; never raises (a store that cannot be read keeps the
@@ -123,3 +125,5 @@ class RedactionPolicies:
                 self._cache.clear()
             else:
                 self._cache.pop(workspace, None)
+        for listener in self.listeners:
+            listener()

@@ -85,28 +85,15 @@ class RecordsAPI:
         try:
             gzipped = is_gzip_encoded(request.headers.get("content-encoding"))
             raw = await _read_limited(request, limits.max_ingest_bytes)
-            args = (
-                raw,
-                gzipped,
-                limits.max_ingest_bytes,
-                limits.max_ingest_records,
-                limits.max_json_depth,
-                self.runtime.enricher.recipe(),
-                workspace,
+            # decoded, validated, priced and spooled by the record path (the recorder
+            # process under a server); answered only after the spool's fsync
+            results, where, fresh = await self.runtime.recording.ingest_body(
+                raw, gzipped, workspace
             )
-            # decoding, validating and pricing a batch is CPU work: a large one goes to a
-            # worker process, a small one to a thread, never the event loop
-            if len(raw) >= WORKER_BYTES:
-                results, valid, where = await self.runtime.workers.run(validate_and_price, *args)
-            else:
-                results, valid, where = await asyncio.to_thread(validate_and_price, *args)
-        except LlmtrailError as exc:
-            return from_error(exc)
-        try:
-            fresh, future = self.runtime.pipeline.ingest(valid)
-            await asyncio.wrap_future(future)  # acknowledged only after the spool's fsync
         except Unavailable as exc:
             return problem(503, "Unavailable", str(exc))
+        except LlmtrailError as exc:
+            return from_error(exc)
         return json_response(ingest_summary(results, where, fresh))
 
     async def list(self, request: Request) -> Response:
@@ -214,13 +201,19 @@ class RecordsAPI:
     async def readyz(self, request: Request) -> Response:
         if not self.runtime.db.available:
             return problem(503, "Not ready", "the database is being reopened after a fatal error")
-        if self.runtime.pipeline.ready.is_set():
+        if self.runtime.recording.is_ready():
             return json_response({"status": "ready"})
-        return problem(503, "Not ready", "the spool is being replayed or the server is stopping")
+        return problem(
+            503,
+            "Not ready",
+            "the spool is being replayed, the recorder process is restarting, or the server "
+            "is stopping",
+        )
 
     async def metrics(self, request: Request) -> Response:
         lines = []
-        for name, value in sorted(self.runtime.pipeline.stats().items()):
+        stats = await asyncio.to_thread(self.runtime.recording.stats)  # the recorder's, now
+        for name, value in sorted(stats.items()):
             lines.append(f"# TYPE llmtrail_pipeline_{name} gauge")
             lines.append(f"llmtrail_pipeline_{name} {value:g}")
         keep = timedelta(days=self.runtime.settings.metrics.retention_1h_days)

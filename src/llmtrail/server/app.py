@@ -17,8 +17,6 @@ from llmtrail.capture.gateway.bedrock.api import BedrockRoutes
 from llmtrail.capture.gateway.exchange import Services
 from llmtrail.capture.gateway.openai.api import OpenAIRoutes
 from llmtrail.errors import Unavailable
-from llmtrail.record import InvocationRecord
-from llmtrail.security.delivery import apply_delivery
 from llmtrail.server.alarms_api import AlarmsAPI
 from llmtrail.server.api import RecordsAPI
 from llmtrail.server.audit_api import AuditAPI
@@ -44,10 +42,6 @@ from llmtrail.web import WebUI
 log = logging.getLogger("llmtrail")
 
 
-def _discard(record: object) -> bool:
-    return False
-
-
 async def _unavailable(request: Request, exc: Exception) -> Response:
     """What a route did not answer itself while the store cannot serve (the database being
     reopened, say): a 503 problem with ``retry-after``, never a 500."""
@@ -70,26 +64,14 @@ def create_app(
     (the CLI with no server). ``access`` (default: as ``lifespan``) puts the `Gatekeeper` in
     front: the CLI working on its own data directory is its operator and needs no key."""
     index = runtime.call_index
-    pipeline_submit = runtime.pipeline.submit
-    guard = runtime.budget_guard
-
-    def recorded(record: InvocationRecord) -> bool:
-        index.note(record)
-        guard.observe(record)
-        return pipeline_submit(record)
-
-    submit = recorded if runtime.settings.record_invocations else _discard
+    hand_over = runtime.recording.hand_over if runtime.settings.record_invocations else None
     services = Services(
         runtime.profiles,
-        guard,
-        runtime.enricher,
+        runtime.budget_guard,
         identify=lambda key: runtime.secret.mac("identity", key),
         limits=runtime.rate_limits,
-        withhold=lambda doc: apply_delivery(
-            doc, runtime.logging_configs.for_workspace(doc["workspace"]), no_log=True
-        ),
     )
-    routes = (runtime.settings, runtime.router, runtime.providers, submit, services)
+    routes = (runtime.settings, runtime.router, runtime.providers, hand_over, services)
     openai = OpenAIRoutes(*routes)
     hot: dict[tuple[str, str], ASGIApp] = {}
     for prefix in ("/v1", ""):
@@ -122,7 +104,7 @@ def create_app(
         try:
             yield
         finally:
-            runtime.pipeline.begin_stop()  # a replay still running gives up; the spool keeps it
+            runtime.recording.begin_stop()  # a replay still running gives up; the spool keeps it
             with contextlib.suppress(Exception):
                 await starting
             await runtime.aclose()

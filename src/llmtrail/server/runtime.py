@@ -18,17 +18,17 @@ from llmtrail.capture.bedrock_delivery import BedrockDelivery
 from llmtrail.capture.gateway.providers import Provider, build_providers
 from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.merge import GatewayCallIndex
-from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.metrics.service import MetricsService
 from llmtrail.pipeline.enrich import Enricher
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
+from llmtrail.record import InvocationRecord
 from llmtrail.security.audit import AuditLog, server_identity
 from llmtrail.security.erasure import Eraser
-from llmtrail.security.erasure_files import stored_flush
 from llmtrail.security.keys import KeyRing
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
+from llmtrail.security.principal import Principal
 from llmtrail.security.rate_limits import RateLimits
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
@@ -38,6 +38,8 @@ from llmtrail.security.sealing import Sealer
 from llmtrail.security.secret import check_secret, load_secret
 from llmtrail.security.sessions import Sessions
 from llmtrail.server.delivery_schedule import DeliverySchedule
+from llmtrail.server.record_path import LocalRecording, RecordPath
+from llmtrail.server.recorder import RecorderProcess
 from llmtrail.server.shared_views import SharedViews
 from llmtrail.server.workers import Workers
 from llmtrail.store.engines import duckdb_or_placeholder, open_stores
@@ -48,7 +50,9 @@ PRICES_NAMESPACE = "prices"
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, recorder: bool = False) -> None:
+        """``recorder``: run the record path in a recorder process (`llmtrail serve` does, on
+        a store only this server writes); else in this process (the CLI with no server)."""
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.stores = open_stores(settings, writer=server_identity(settings.data_dir))
@@ -88,23 +92,50 @@ class Runtime:
         self.logging_configs = LoggingConfigs(self.logging_config)
         self.redaction = RedactionPolicies(self.state, self.secret.derive("redaction-hash"))
         self.record_policy = RecordPolicy(self.logging_configs, self.redaction)
-        s = settings.spool
-        self.spool = Spool(
-            settings.data_dir / "spool",
-            segment_bytes=s.segment_bytes,
-            max_bytes=s.max_bytes,
-            fsync=s.fsync,
+        self.enricher = Enricher(
+            lambda: self.state.list(PRICES_NAMESPACE).values(),
+            {name: p.type for name, p in settings.providers.items()},
         )
-        self.pipeline = Pipeline(
-            self.spool,
-            self.records,
-            objects=self.objects,
-            settings=s,
-            offload_bytes=settings.offload_bytes,
-            prepare=self.record_policy.prepare,
-            object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
-            shared_store=self.stores.shared,
-        )
+        self.recording: LocalRecording | RecorderProcess
+        self.spool: Spool | None = None
+        self.pipeline: Pipeline | None = None
+        if recorder and not self.stores.shared:
+            self.recording = RecorderProcess(
+                settings,
+                self.records,
+                self.state,
+                self.secret.derive("redaction-hash"),
+                self.learn,
+            )
+            for source in (self.logging_configs, self.redaction, self.enricher):
+                source.listeners.append(self.recording.tell_policies_changed)
+        else:
+            s = settings.spool
+            self.spool = Spool(
+                settings.data_dir / "spool",
+                segment_bytes=s.segment_bytes,
+                max_bytes=s.max_bytes,
+                fsync=s.fsync,
+            )
+            self.pipeline = Pipeline(
+                self.spool,
+                self.records,
+                objects=self.objects,
+                settings=s,
+                offload_bytes=settings.offload_bytes,
+                prepare=self.record_policy.prepare,
+                object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
+                shared_store=self.stores.shared,
+            )
+            path = RecordPath(
+                settings,
+                self.pipeline,
+                self.enricher,
+                self.record_policy,
+                self.logging_configs,
+                self.redaction,
+            )
+            self.recording = LocalRecording(path, self.learn)
         archive = settings.data_dir / "archive"
         self.eraser = self.stores.eraser
         self.retention = RetentionRunner(self.state, self.eraser, self.objects, archive)
@@ -113,10 +144,9 @@ class Runtime:
             metric_store=self.metric_store,
             objects=self.objects,
             archive_root=archive,
-            dead_letter_dir=self.pipeline.dead_letter_dir,
-            spool=self.spool,
-            committed=self.records.committed_position,
-            flush=stored_flush(self.spool, self.records.committed_position),
+            dead_letter_dir=settings.data_dir / "spool" / "deadletter",
+            flush=self.recording.spool_ops.flush,
+            spool_ops=self.recording.spool_ops,
         )
         self.retention_schedule = RetentionSchedule(self.retention, self.state, interval_s=3600)
         self.delivery_schedule = DeliverySchedule(
@@ -129,10 +159,6 @@ class Runtime:
         self.profiles = ProfileService(
             self.state, region=settings.region, account_id=settings.account_id
         )
-        self.enricher = Enricher(
-            lambda: self.state.list(PRICES_NAMESPACE).values(),
-            {name: p.type for name, p in settings.providers.items()},
-        )
         self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
         self.call_index = GatewayCallIndex()  # gateway calls that OTLP spans merge into
@@ -140,13 +166,13 @@ class Runtime:
         self.shared_views = (
             SharedViews(
                 self.records,
-                self.pipeline.dedup,
+                self.pipeline.dedup,  # on a shared store the record path runs here
                 self.call_index,
                 self.budgets.all,
                 self._budgets_changed,
                 settings.store.refresh_s,
             )
-            if self.stores.shared
+            if self.stores.shared and self.pipeline is not None
             else None
         )
         self.workers = Workers()
@@ -164,6 +190,20 @@ class Runtime:
         if self.shared_views is not None:
             self.on_close.append(self.shared_views.stop)
         self.closed = False
+
+    def learn(self, seen: list[dict[str, Any]]) -> None:
+        """What gateway records spent, from the record path: the merge index for OTLP spans,
+        the budgets' month so far, and a key's tokens per minute."""
+        for doc in seen:
+            try:
+                self.call_index.note(InvocationRecord(doc))
+                self.budget_guard.observe(doc)
+                tpm = doc.get("_tpm")
+                if tpm is not None:
+                    key = Principal(role="gateway", key_id=tpm[0], tpm=tpm[1])
+                    self.rate_limits.spent(key, int(doc.get("_tokens") or 0))
+            except Exception:  # one odd record must not stop the others being learned
+                log.exception("learning what a gateway record spent failed")
 
     def _budgets_changed(self, budgets: list[Budget]) -> None:
         """Give the guard ``budgets`` with this month's spend. The spend is summed first, so
@@ -211,10 +251,7 @@ class Runtime:
         as the log says. ``warm`` loads the tokenizer and the price table first, so that a
         server's first call does not wait for them; a CLI command that may never use them
         passes False, and they load on first use."""
-        if warm:
-            count_tokens("warm the tokenizer up before the first call")  # ~1 s, before ready
-            _ = self.enricher.table  # genai-prices loads in ~1 s, before ready too
-        self.pipeline.start()
+        self.recording.start(warm)
         self._maintenance.start()
         self.retention_schedule.start()
         self.delivery_schedule.start()
@@ -222,14 +259,14 @@ class Runtime:
             self.shared_views.start()
         try:
             self._load_budgets()
-            stats = self.pipeline.stats()
+            stats = self.recording.stats()
             log.info(
                 "pipeline ready: replayed %d records, %d quarantined spool regions",
-                int(stats["replayed"]),
-                int(stats["spool_quarantined_frames"]),
+                int(stats.get("replayed", 0)),
+                int(stats.get("spool_quarantined_frames", 0)),
             )
         except BaseException:
-            self.pipeline.begin_stop()
+            self.recording.begin_stop()
             raise
 
     def _load_budgets(self) -> None:
@@ -253,5 +290,5 @@ class Runtime:
         self.closed = True
         for stop in self.on_close:  # e.g. worker processes the surfaces started
             stop()
-        self.pipeline.stop(self.settings.drain_timeout_s)
+        self.recording.close(self.settings.drain_timeout_s)
         self.stores.close()  # DuckDB checkpoints

@@ -41,7 +41,7 @@ def serve(settings: Settings) -> None:
     # The pipeline's threads share the GIL with the event loop; a shorter switch interval
     # keeps a batch conversion from holding a model call up for the default 5 ms steps.
     sys.setswitchinterval(0.0005)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, recorder=settings.server.recorder_process)
     if not is_loopback(settings.host) and not runtime.keys.has_admin():
         runtime.close()
         sock.close()

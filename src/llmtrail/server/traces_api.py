@@ -116,9 +116,8 @@ class TracesAPI:
                 self.runtime.record_policy.prepare_span(span)
             if spans:
                 await asyncio.to_thread(self.runtime.spans.append, spans)
-            if records:
-                _, future = self.runtime.pipeline.ingest(records)
-                await asyncio.wrap_future(future)
+            if records:  # answered after the spool's fsync
+                await self.runtime.recording.ingest_records(records)
         except Unavailable as exc:
             return _otlp_error(503, None, str(exc), protobuf)
         except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""One gateway call: what is known about the caller, and the record it becomes.
+"""One gateway call: what is known about the caller while it runs (its facts become the
+record elsewhere: `llmtrail.capture.gateway.facts`).
 
 Only an allow-list of request headers is recorded; ``authorization``, ``x-api-key``,
 ``api-key``, ``x-amz-security-token`` and ``cookie`` never are. The caller's key becomes a
@@ -24,15 +25,9 @@ from llmtrail.config import Settings
 from llmtrail.errors import ValidationError
 from llmtrail.record import (
     METADATA_MAX_ENTRIES,
-    SCHEMA_TYPE,
-    SCHEMA_VERSION,
-    InvocationRecord,
     coerce_request_metadata,
-    format_timestamp,
-    uuid7,
     validate_request_metadata,
 )
-from llmtrail.schema import ADDITION_KEYS
 from llmtrail.security.principal import OPEN, Principal
 
 METADATA_HEADER = "x-llmtrail-metadata"
@@ -91,11 +86,7 @@ class Call:
         self.request_id = str(uuid.uuid4())
         self.first_token_at: float | None = None
         self.additions: dict[str, Any] = {}  # e.g. the inference profile the caller named
-        self.enrich: Callable[[dict[str, Any]], None] | None = None  # cost, characters
         self.identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
-        # drops the bodies of a call whose caller opted out (``x-llmtrail-no-log: true``)
-        self.withhold: Callable[[dict[str, Any]], object] | None = None
-        self.spent: Callable[[Principal, int], None] | None = None  # tokens per minute
 
     def elapsed_ms(self, at: float | None = None) -> int:
         return round(((at if at is not None else time.perf_counter()) - self.t0) * 1000)
@@ -171,98 +162,3 @@ class Call:
         if out:
             out["spanKind"] = "llm"
         return out or None
-
-    def record(
-        self,
-        *,
-        model_id: str,
-        provider: str | None,
-        resolved_model: str | None,
-        input_body: Any,
-        output_body: Any = None,
-        input_tokens: int | None = None,
-        output_tokens: int | None = None,
-        cache_read_tokens: int | None = None,
-        cache_write_tokens: int | None = None,
-        estimated: bool = False,
-        response_id: str | None = None,
-        stop_reason: str | None = None,
-        status: str = "OK",
-        error: dict[str, Any] | None = None,
-        error_code: str | None = None,
-        metadata: dict[str, str] | None = None,
-        metadata_truncated: bool = False,
-    ) -> InvocationRecord | None:
-        """The call's record, or None when recording is switched off."""
-        if not self.settings.record_invocations:
-            return None
-        done = time.perf_counter()
-        s = self.settings
-        doc: dict[str, Any] = {
-            "schemaType": SCHEMA_TYPE,
-            "schemaVersion": SCHEMA_VERSION,
-            "timestamp": format_timestamp(self.started),
-            "accountId": s.account_id,
-            "region": s.region,
-            "requestId": self.request_id,
-            "operation": self.operation,
-            "modelId": model_id,
-        }
-        identity = self.identity()
-        if identity is not None:
-            doc["identity"] = {"arn": identity[0]}
-        if metadata:
-            doc["requestMetadata"] = metadata
-        inp: dict[str, Any] = {"inputContentType": "application/json"}
-        if input_body is not None:
-            inp["inputBodyJson"] = input_body
-        if input_tokens is not None:
-            inp["inputTokenCount"] = input_tokens
-        if cache_read_tokens is not None:
-            inp["cacheReadInputTokenCount"] = cache_read_tokens
-        if cache_write_tokens is not None:
-            inp["cacheWriteInputTokenCount"] = cache_write_tokens
-        out: dict[str, Any] = {"outputContentType": "application/json"}
-        if output_body is not None:
-            out["outputBodyJson"] = output_body
-        if output_tokens is not None:
-            out["outputTokenCount"] = output_tokens
-        doc["input"], doc["output"] = inp, out
-        if error_code:
-            doc["errorCode"] = error_code
-        doc.update(
-            recordId=uuid7(self.started),
-            workspace=self.principal.workspace,
-            source="gateway",
-            status=status,
-            latencyMs=self.elapsed_ms(done),
-        )
-        optional = {
-            "provider": provider,
-            "resolvedModelId": resolved_model,
-            "responseId": response_id,
-            "stopReason": stop_reason,
-            "error": error,
-            "trace": self.trace(),
-            "timeToFirstTokenMs": (
-                self.elapsed_ms(self.first_token_at) if self.first_token_at is not None else None
-            ),
-            "identityType": identity[1] if identity is not None else None,
-            "requestMetadataTruncated": True if metadata_truncated else None,
-            "tokenCountEstimated": True if estimated else None,
-            "requestHeaders": {k: v for k, v in self.headers.items() if k in RECORDED_HEADERS}
-            or None,
-        }
-        doc.update({k: v for k, v in optional.items() if v is not None})
-        doc.update(self.additions)
-        if self.spent is not None:
-            self.spent(self.principal, (input_tokens or 0) + (output_tokens or 0))
-        if self.enrich is not None:
-            self.enrich(doc)
-        if self.withhold is not None and _truthy(self.headers.get(NO_LOG_HEADER)):
-            self.withhold(doc)  # after enrichment: the counts come from the bodies
-        return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))
-
-
-def _truthy(value: str | None) -> bool:
-    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")

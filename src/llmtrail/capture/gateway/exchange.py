@@ -1,10 +1,12 @@
 """The path every gateway call takes once its request is read: resolve the model, forward to a
-provider of the route's own wire format, answer the caller, and hand one record to the
-pipeline. A wire format (Anthropic, Bedrock) subclasses `Exchange` and supplies only what is
-its own: the error shape, how a response and a stream tell tokens, and response headers.
+provider of the route's own wire format, answer the caller, and hand the call's facts
+(`CallFacts`) to the record path without parsing the answer. A wire format (OpenAI,
+Anthropic, Bedrock) subclasses `Exchange` and supplies only what is its own: the error shape,
+how a response and a stream tell tokens, and response headers.
 
 Every outcome yields a record — a refused request, an unknown model, an upstream error, a
-timeout, a stream cut short — and recording never breaks the call.
+timeout, a stream cut short — and recording never breaks the call. The same class, given
+the facts, is the format's reader (`ExchangeReader`) wherever the record is built.
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from llmtrail.capture.gateway.asgi import Message, Receive, Scope, Send, respond
-from llmtrail.capture.gateway.call import Call
+from llmtrail.capture.gateway.call import NO_LOG_HEADER, RECORDED_HEADERS, Call
+from llmtrail.capture.gateway.facts import (
+    ERROR_BODY,
+    STREAM,
+    WHOLE,
+    CallFacts,
+    Outcome,
+    Reader,
+)
 from llmtrail.capture.gateway.providers import (
     Provider,
     UpstreamError,
@@ -29,7 +37,7 @@ from llmtrail.capture.gateway.routing import Router
 from llmtrail.capture.gateway.usage import Usage
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
-from llmtrail.record import MODEL_ID_MAX, InvocationRecord
+from llmtrail.record import MODEL_ID_MAX
 from llmtrail.security.keys import model_allowed
 from llmtrail.security.principal import principal_of
 
@@ -37,32 +45,21 @@ log = logging.getLogger("llmtrail.gateway")
 Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass
-class Outcome:
-    """What a response (or an assembled stream) tells the record."""
-
-    output_body: Any = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    estimated: bool = False
-    response_id: str | None = None
-    stop_reason: str | None = None
-    # an error the answer carries inside a 200 (e.g. an exception frame in an event stream)
-    error: dict[str, Any] | None = None
-    error_code: str | None = None
-
-
 def usage_outcome(
-    response: Any, usage: Usage, prompt_text: Callable[[], str], model: str = ""
+    response: Any, usage: Usage, prompt: Callable[[], str | int], model: str = ""
 ) -> Outcome:
-    """An `Outcome` from what a response's usage says; counts the upstream did not give are
-    counted offline (``prompt_text`` is only called then), and the record says so."""
+    """An `Outcome` from what a response's usage says, the same for every wire format.
+
+    A count the upstream did not give (or gave in a form `token_count` refuses) is counted
+    offline with ``model``'s encoding, and the record says so: the output from
+    ``usage.text``, the input from ``prompt()``, called only then, which returns the prompt's
+    text, or its count where the format has its own accounting (OpenAI's per-message overhead,
+    embeddings inputs counted one by one)."""
     estimated = usage.input_tokens is None or usage.output_tokens is None
     input_tokens = usage.input_tokens
     if input_tokens is None:
-        input_tokens = count_tokens(prompt_text(), model)
+        given = prompt()
+        input_tokens = given if isinstance(given, int) else count_tokens(given, model)
     output_tokens = usage.output_tokens
     if output_tokens is None:
         output_tokens = count_tokens(usage.text, model)
@@ -94,15 +91,13 @@ class Forward:
 @dataclass
 class Services:
     """What the gateway consults besides routes and providers, all optional: application
-    inference profiles (``resolve(model)``), budgets (``check(call_doc)``) and the record's
-    enrichment at capture (cost, character counts)."""
+    inference profiles (``resolve(model)``), budgets (``check(call_doc)``), the keyed hash
+    of a caller's own key, and rate limits."""
 
     profiles: Any = None
     budgets: Any = None
-    enrich: Callable[[dict[str, Any]], None] | None = None
     identify: Callable[[str], str] | None = None  # keyed hash of a caller's own key
     limits: Any = None  # `RateLimits`: a key's requests and tokens per minute
-    withhold: Callable[[dict[str, Any]], object] | None = None  # x-llmtrail-no-log
 
 
 class Exchange:
@@ -114,22 +109,18 @@ class Exchange:
         settings: Settings,
         router: Router,
         providers: dict[str, Provider],
-        submit: Callable[[InvocationRecord], bool],
+        hand_over: Callable[[CallFacts], object] | None = None,
         services: Services | None = None,
     ) -> None:
         self.settings = settings
         self.router = router
         self.providers = providers
-        self.submit = submit
+        self.hand_over = hand_over  # never waits: the record path queues the facts
         self.services = services or Services()
 
     def new_call(self, headers: dict[str, str], operation: str, scope: Scope) -> Call:
         call = Call(headers, self.settings, operation, principal_of(scope))
-        call.enrich = self.services.enrich
         call.identify = self.services.identify
-        call.withhold = self.services.withhold
-        if self.services.limits is not None:
-            call.spent = self.services.limits.spent
         return call
 
     # -- what a wire format supplies ------------------------------------------------------
@@ -210,18 +201,12 @@ class Exchange:
         call = forward.call
         headers = self.request_id_headers(call) + self.error_headers(status, code)
         await respond(send, status, self.error(status, message, field, kind), headers)
-        self._submit(
-            call.record(
-                model_id=forward.model,
-                provider=None,
-                resolved_model=None,
-                input_body=forward.body,
-                status="ERROR",
-                error_code=code if code and code.endswith("Exception") else self.error_code(status),
-                metadata=forward.metadata,
-                metadata_truncated=forward.metadata_truncated,
-                error={"type": kind, "message": message, "httpStatus": status},
-            )
+        self._hand_over(
+            forward,
+            {},
+            status="ERROR",
+            error_code=code if code and code.endswith("Exception") else self.error_code(status),
+            error={"type": kind, "message": message, "httpStatus": status},
         )
 
     def upstream_body(self, forward: Forward, upstream_model: str) -> dict[str, Any]:
@@ -329,12 +314,7 @@ class Exchange:
             model=resolved.upstream_model,
         )
         common: dict[str, Any] = dict(
-            model_id=model,
-            provider=provider.name,
-            resolved_model=resolved.upstream_model,
-            input_body=forward.body,
-            metadata=forward.metadata,
-            metadata_truncated=forward.metadata_truncated,
+            provider=provider.name, resolved_model=resolved.upstream_model
         )
         try:
             response = await provider.send(request)
@@ -344,7 +324,7 @@ class Exchange:
             body = self.error(exc.status, exc.message, None, exc.kind)
             await respond(send, exc.status, body, headers)
             error = {"type": exc.kind, "message": exc.message, "httpStatus": exc.status}
-            self._submit(call.record(**common, status="ERROR", error_code=code, error=error))
+            self._hand_over(forward, common, status="ERROR", error_code=code, error=error)
             return
         self.adopt_upstream_ids(call, response.headers)
         if response.chunks is not None:
@@ -363,26 +343,19 @@ class Exchange:
             headers += self.error_headers(response.status, code)
             await respond(send, response.status, body, headers)
             error["httpStatus"] = response.status
-            self._submit(
-                call.record(
-                    **common,
-                    status="ERROR",
-                    output_body=_json_or_none(body),
-                    error_code=code,
-                    error=error,
-                )
+            self._hand_over(
+                forward,
+                common,
+                status="ERROR",
+                answer=ERROR_BODY,
+                raw=body,
+                error_code=code,
+                error=error,
             )
             return
         content_type = response.headers.get("content-type", "application/json").encode()
         await respond(send, response.status, raw, headers, content_type)
-        if not self.settings.record_invocations:
-            return
-        try:
-            outcome = self.outcome(forward, _json_or_none(raw), response.headers)
-        except Exception:  # a strange answer must not lose the record
-            log.exception("could not read a %s response", self.wire)
-            outcome = Outcome(output_body=_json_or_none(raw))
-        self._submit(self._record(call, common, outcome))
+        self._hand_over(forward, common, answer=WHOLE, raw=raw, response_headers=response.headers)
 
     async def _relay(
         self,
@@ -396,23 +369,17 @@ class Exchange:
         assert response.chunks is not None
 
         def finish(out: Relayed) -> None:
-            if not self.settings.record_invocations:
-                return
-            try:
-                outcome = self.stream_outcome(forward, out.raw, response.headers)
-            except Exception:
-                log.exception("could not read a %s stream", self.wire)
-                outcome = Outcome()
-            outcome.estimated = outcome.estimated or out.truncated
-            code, status, error = None, out.status, out.error
-            if out.status == "CANCELLED":
-                code = "ClientDisconnected"
-            elif out.error_status is not None:
-                code = self.error_code(out.error_status)
-            elif outcome.error is not None:
-                status, error, code = "ERROR", outcome.error, outcome.error_code
-            more = dict(status=status, error=error, error_code=code)
-            self._submit(self._record(call, common, outcome, **more))
+            self._hand_over(
+                forward,
+                common,
+                answer=STREAM,
+                raw=out.raw,
+                response_headers=response.headers,
+                truncated=out.truncated,
+                status=out.status,
+                error=out.error,
+                error_status=out.error_status,
+            )
 
         headers = [
             (b"content-type", self.stream_content_type),
@@ -432,29 +399,85 @@ class Exchange:
             finish=finish,
         )
 
-    def _record(
-        self, call: Call, common: dict[str, Any], o: Outcome, **more: Any
-    ) -> InvocationRecord | None:
-        return call.record(
-            **common,
-            output_body=o.output_body,
-            input_tokens=o.input_tokens,
-            output_tokens=o.output_tokens,
-            cache_read_tokens=o.cache_read_tokens,
-            cache_write_tokens=o.cache_write_tokens,
-            estimated=o.estimated,
-            response_id=o.response_id,
-            stop_reason=o.stop_reason,
+    def _hand_over(self, forward: Forward, common: dict[str, Any], **answer: Any) -> None:
+        """Hand the finished call's facts to the record path; never raises, never waits."""
+        if self.hand_over is None or not self.settings.record_invocations:
+            return
+        try:
+            self.hand_over(self.facts(forward, **common, **answer))
+        except Exception:  # recording never breaks the call
+            log.exception("could not hand a call over to the record path")
+
+    def facts(self, forward: Forward, **more: Any) -> CallFacts:
+        """What the record path needs of this call: cheap to build, nothing parsed."""
+        call = forward.call
+        principal = call.principal
+        headers = call.headers
+        return CallFacts(
+            wire=self.wire,
+            operation=call.operation,
+            started=call.started,
+            request_id=call.request_id,
+            latency_ms=call.elapsed_ms(),
+            time_to_first_token_ms=(
+                call.elapsed_ms(call.first_token_at) if call.first_token_at is not None else None
+            ),
+            model_id=forward.model,
+            workspace=principal.workspace,
+            input_body=forward.body,
+            identity=call.identity(),
+            headers={k: v for k, v in headers.items() if k in RECORDED_HEADERS},
+            no_log=_truthy(headers.get(NO_LOG_HEADER)),
+            trace=call.trace(),
+            metadata=forward.metadata,
+            metadata_truncated=forward.metadata_truncated,
+            additions=call.additions,
+            tpm_key=(
+                (principal.key_id, principal.tpm)
+                if principal.key_id is not None and principal.tpm is not None
+                else None
+            ),
             **more,
         )
 
-    def _submit(self, record: InvocationRecord | None) -> None:
-        if record is None:
-            return
-        try:
-            self.submit(record)
-        except Exception:  # recording never breaks the call
-            log.exception("could not hand a record to the pipeline")
+
+class ExchangeReader(Reader):
+    """A wire format's `Exchange` as the reader of its calls' facts, in any process."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+
+    def outcome(self, facts: CallFacts, parsed: Any) -> Outcome:
+        return self.exchange.outcome(_forward(facts), parsed, facts.response_headers)
+
+    def stream_outcome(self, facts: CallFacts) -> Outcome:
+        return self.exchange.stream_outcome(_forward(facts), facts.raw, facts.response_headers)
+
+    def error_code(self, status: int, upstream_type: str | None = None) -> str:
+        return self.exchange.error_code(status, upstream_type)
+
+
+class _Operation:
+    """What a reader asks of a call: its operation."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+
+def _forward(facts: CallFacts) -> Forward:
+    return Forward(
+        call=_Operation(facts.operation),  # type: ignore[arg-type]
+        model=facts.model_id,
+        body=facts.input_body,
+        operation_path="",
+        stream=facts.answer == STREAM,
+        metadata=facts.metadata,
+        metadata_truncated=facts.metadata_truncated,
+    )
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
 
 
 _ERROR_CODES = {
@@ -471,13 +494,6 @@ _ERROR_CODES = {
     504: "ModelTimeoutException",
     529: "ServiceUnavailableException",
 }
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _path_segment(model: str) -> str:

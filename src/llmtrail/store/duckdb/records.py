@@ -18,7 +18,7 @@ import orjson
 
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
-from llmtrail.schema import RECORD_COLUMNS, Column, Type, metadata_column_name
+from llmtrail.schema import RECORD_COLUMNS, Column, RecordSchema, Type, metadata_column_name
 from llmtrail.store.duckdb.database import Database, committed_durably
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
@@ -125,6 +125,20 @@ class DuckDBRecordStore:
         self, records: Sequence[InvocationRecord], position: str | None = None
     ) -> AppendResult:
         record_table, body_table = self.arrow_tables(records, datetime.now(UTC))
+        return self.append_tables(record_table, body_table, position)
+
+    def append_tables(
+        self, record_table: pa.Table, body_table: pa.Table, position: str | None = None
+    ) -> AppendResult:
+        """Store a batch already converted (`batch_tables`, in the recorder process), with
+        its spool position, in one transaction; ``ingested_at`` is set to now here, so that
+        it follows the order of commits."""
+        if record_table.num_rows:
+            import pyarrow as pa
+
+            at = pa.array([datetime.now(UTC)] * record_table.num_rows, pa.timestamp("us", "UTC"))
+            index = record_table.schema.get_field_index("ingested_at")
+            record_table = record_table.set_column(index, "ingested_at", at)
         has_rows, has_bodies = record_table.num_rows > 0, body_table.num_rows > 0
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
@@ -152,14 +166,13 @@ class DuckDBRecordStore:
                 raise
 
         self.db.write(write)
-        return AppendResult(stored=len(records), position=position)
+        return AppendResult(stored=record_table.num_rows, position=position)
 
     def arrow_tables(
         self, records: Sequence[InvocationRecord], ingested_at: datetime
     ) -> tuple[pa.Table, pa.Table]:
         """The record and body tables of one batch, as they are inserted."""
-        cols, bodies = to_columns(records, self.schema, ingested_at)
-        return _table(cols, self._record_arrow), _table(bodies, self._body_arrow)
+        return batch_tables(records, self.schema, ingested_at)
 
     @functools.cached_property
     def _record_arrow(self) -> pa.Schema:
@@ -357,6 +370,22 @@ class DuckDBRecordStore:
             )
             out.append((from_row(values, body, self.schema), values))
         return out
+
+
+_ARROW_SCHEMAS: dict[int, tuple[RecordSchema, Any, Any]] = {}
+
+
+def batch_tables(
+    records: Sequence[InvocationRecord], schema: RecordSchema, ingested_at: datetime
+) -> tuple[pa.Table, pa.Table]:
+    """The record and body tables of one batch as `DuckDBRecordStore.append_tables` takes
+    them; needs no database, so the recorder process builds them."""
+    found = _ARROW_SCHEMAS.get(id(schema))
+    if found is None or found[0] is not schema:
+        found = (schema, arrow_schema(schema.record_columns), arrow_schema(schema.body_columns))
+        _ARROW_SCHEMAS[id(schema)] = found
+    cols, bodies = to_columns(records, schema, ingested_at)
+    return _table(cols, found[1]), _table(bodies, found[2])
 
 
 def _table(columns: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:

@@ -1,0 +1,284 @@
+"""The one way in: every write — gateway calls, ingested records, OTLP model calls — takes
+the same path, validate → enrich once → logging configuration and redaction → spool (fsync)
+→ batch → store, with the same durability and de-duplication.
+
+`RecordPath` is that path, built from its parts. It runs in the recorder process under a
+server (`recorder_record_path`: the store and the control-plane state are the serving
+process's, reached over the link), and in the process itself for the CLI working on a data
+directory with no server (`Runtime`'s own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
+from llmtrail.config import Settings
+from llmtrail.pipeline.enrich import Enricher, enriched
+from llmtrail.pipeline.pipeline import Pipeline
+from llmtrail.pipeline.spool import Spool, SpoolPosition
+from llmtrail.record import InvocationRecord
+from llmtrail.security.delivery import apply_delivery
+from llmtrail.security.erasure_files import (
+    pending_in_spool,
+    record_matcher,
+    release_stored,
+    stored_flush,
+)
+from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
+from llmtrail.security.record_policy import RecordPolicy
+from llmtrail.security.redaction_store import RedactionPolicies
+
+log = logging.getLogger("llmtrail.pipeline")
+PRICES_NAMESPACE = "prices"
+# what a gateway record tells the serving process: its budgets, the OTLP merge index and
+# tokens per minute read these keys (never the bodies)
+_NOT_LEARNED = ("input", "output", "requestHeaders")
+
+
+class RecordPath:
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        enricher: Enricher,
+        policy: RecordPolicy,
+        logging_configs: LoggingConfigs,
+        redaction: RedactionPolicies,
+        readers: dict[str, Reader] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.enricher = enricher
+        self.policy = policy
+        self.logging_configs = logging_configs
+        self.redaction = redaction
+        self._readers = readers
+
+    @property
+    def readers(self) -> dict[str, Reader]:
+        if self._readers is None:
+            from llmtrail.capture.gateway.readers import readers
+
+            self._readers = readers(self.settings)
+        return self._readers
+
+    def start(self, warm: bool = True) -> None:
+        """Load the tokenizer and the price table (so that the first call does not wait for
+        them), then replay the spool and start the pipeline's threads (blocking)."""
+        if warm:
+            from llmtrail.capture.tokens import count_tokens
+
+            count_tokens("warm the tokenizer up before the first call")  # ~1 s
+            _ = self.enricher.table  # genai-prices loads in ~1 s
+            _ = self.readers
+        self.pipeline.start()
+
+    def stop(self, timeout: float) -> None:
+        self.pipeline.stop(timeout)
+
+    def invalidate(self) -> None:
+        """The serving process changed a logging configuration, a redaction policy or a
+        price: read them again at their next use."""
+        self.logging_configs.invalidate()
+        self.redaction.invalidate()
+        self.enricher.reload()
+
+    def stats(self) -> dict[str, float]:
+        out = self.pipeline.stats()
+        out["redaction_failures"] = float(self.policy.failures)
+        out["redactions"] = float(self.policy.redactions)
+        return out
+
+    # -- the ways in ----------------------------------------------------------------------------
+    def record_call(self, facts: CallFacts) -> InvocationRecord:
+        """A gateway call's record: its answer read, priced, its bodies withheld when the
+        caller asked."""
+        return record_of(
+            facts,
+            self.settings,
+            self.readers[facts.wire],
+            enrich=self.enricher,
+            withhold=self._withhold,
+        )
+
+    def record_calls(self, facts: Sequence[CallFacts]) -> list[dict[str, Any]]:
+        """Records of finished calls handed to the pipeline; what each spent, for the
+        serving process (`learned`)."""
+        seen = []
+        for f in facts:
+            try:
+                record = self.record_call(f)
+            except Exception:  # never lose the others over one
+                log.exception("building the record of request %s failed", f.request_id)
+                continue
+            seen.append(learned(record, f))
+            self.pipeline.submit(record)
+        return seen
+
+    def ingest_body(self, raw: bytes, gzipped: bool, workspace: str) -> Future[Any]:
+        """Decode, validate and price an ingest body, and spool its valid records: a future
+        of (per-item results, where the valid ones sit, which were new) after the fsync."""
+        from llmtrail.server.api import validate_batch
+
+        limits = self.settings.limits
+        results, valid, where = validate_batch(
+            raw,
+            gzipped,
+            limits.max_ingest_bytes,
+            limits.max_ingest_records,
+            limits.max_json_depth,
+            workspace,
+        )
+        fresh, spooled = self.pipeline.ingest(enriched(valid, self.enricher))
+        out: Future[Any] = Future()
+
+        def done(f: Future[SpoolPosition]) -> None:
+            error = f.exception()
+            if error is not None:
+                out.set_exception(error)
+            else:
+                out.set_result((results, where, fresh))
+
+        spooled.add_done_callback(done)
+        return out
+
+    def ingest_records(self, records: Sequence[InvocationRecord]) -> Future[Any]:
+        """Spool records already built and priced (OTLP model calls): a future of which were
+        new, after the fsync."""
+        fresh, spooled = self.pipeline.ingest(records)
+        out: Future[Any] = Future()
+
+        def done(f: Future[SpoolPosition]) -> None:
+            error = f.exception()
+            if error is not None:
+                out.set_exception(error)
+            else:
+                out.set_result(fresh)
+
+        spooled.add_done_callback(done)
+        return out
+
+    # -- the erasure's spool operations ---------------------------------------------------------
+    def flush(self) -> None:
+        """Wait (at most 30 s) until the store committed everything spooled so far."""
+        stored_flush(self.pipeline.spool, self.pipeline.store.committed_position)()
+
+    def release_stored(self) -> int:
+        return release_stored(self.pipeline.spool, self.pipeline.store.committed_position())
+
+    def pending_in_spool(
+        self, workspace: str, request_ids: frozenset[str], user: str | None, tenant: str | None
+    ) -> int:
+        matches = record_matcher(workspace, request_ids, user, tenant)
+        committed = self.pipeline.store.committed_position()
+        return pending_in_spool(self.pipeline.spool, committed, matches)
+
+    def _withhold(self, doc: dict[str, Any]) -> object:
+        return apply_delivery(
+            doc, self.logging_configs.for_workspace(doc["workspace"]), no_log=True
+        )
+
+
+class LocalRecording:
+    """The record path run in this process: the CLI on a data directory with no server, and
+    servers built in a test's own process. Same interface as `RecorderProcess`."""
+
+    def __init__(self, path: RecordPath, learn: Callable[[list[dict[str, Any]]], None]) -> None:
+        self.path = path
+        self.learn = learn
+        self.ready = path.pipeline.ready
+        self.spool_ops = path
+        self.pid: int | None = None
+
+    def start(self, warm: bool = True) -> None:
+        self.path.start(warm)
+
+    def is_ready(self) -> bool:
+        return self.ready.is_set()
+
+    def begin_stop(self) -> None:
+        self.path.pipeline.begin_stop()
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.path.stop(timeout)
+
+    def hand_over(self, facts: CallFacts) -> bool:
+        self.learn(self.path.record_calls([facts]))
+        return True
+
+    async def ingest_body(
+        self, raw: bytes, gzipped: bool, workspace: str
+    ) -> tuple[list[dict[str, Any]], list[int], list[bool]]:
+        future = await asyncio.to_thread(self.path.ingest_body, raw, gzipped, workspace)
+        result: tuple[list[dict[str, Any]], list[int], list[bool]] = await asyncio.wrap_future(
+            future
+        )
+        return result
+
+    async def ingest_records(self, records: Sequence[InvocationRecord]) -> list[bool]:
+        fresh: list[bool] = await asyncio.wrap_future(self.path.ingest_records(records))
+        return fresh
+
+    def tell_policies_changed(self) -> None:
+        """Nothing to tell: the policies here are the server's own objects."""
+
+    def stats(self) -> dict[str, float]:
+        return self.path.stats()
+
+
+def learned(record: InvocationRecord, facts: CallFacts) -> dict[str, Any]:
+    """What the serving process learns of a gateway record: its keys, cost and dimensions
+    (for budgets and the merge index) and its tokens (for a key's tokens per minute)."""
+    doc = {k: v for k, v in record.data.items() if k not in _NOT_LEARNED}
+    inp, out = record.data.get("input") or {}, record.data.get("output") or {}
+    doc["_tokens"] = int(inp.get("inputTokenCount") or 0) + int(out.get("outputTokenCount") or 0)
+    if facts.tpm_key is not None:
+        doc["_tpm"] = facts.tpm_key
+    return doc
+
+
+def recorder_record_path(settings: Settings, redaction_key: bytes, link: Any) -> RecordPath:
+    """The record path of the recorder process: its spool, the serving process's stores."""
+    from llmtrail.pipeline.link import RemoteRecordStore, RemoteStateStore
+    from llmtrail.schema import RecordSchema
+    from llmtrail.store.duckdb.records import batch_tables
+    from llmtrail.store.objects import open_object_store
+
+    state = RemoteStateStore(link)
+    records = RemoteRecordStore(link, RecordSchema(settings.promoted_metadata_keys), batch_tables)
+    return build_record_path(settings, records, state, redaction_key, open_object_store(settings))
+
+
+def build_record_path(
+    settings: Settings, records: Any, state: Any, redaction_key: bytes, objects: Any
+) -> RecordPath:
+    """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins)."""
+    logging_configs = LoggingConfigs(LoggingConfigStore(state))
+    redaction = RedactionPolicies(state, redaction_key)
+    policy = RecordPolicy(logging_configs, redaction)
+    s = settings.spool
+    spool = Spool(
+        settings.data_dir / "spool",
+        segment_bytes=s.segment_bytes,
+        max_bytes=s.max_bytes,
+        fsync=s.fsync,
+    )
+    pipeline = Pipeline(
+        spool,
+        records,
+        objects=objects,
+        settings=s,
+        offload_bytes=settings.offload_bytes,
+        prepare=policy.prepare,
+        object_prefix=lambda ws: logging_configs.for_workspace(ws).large_data_prefix,
+    )
+    enricher = Enricher(
+        lambda: state.list(PRICES_NAMESPACE).values(),
+        {name: p.type for name, p in settings.providers.items()},
+    )
+    return RecordPath(settings, pipeline, enricher, policy, logging_configs, redaction)

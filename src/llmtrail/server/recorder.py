@@ -1,0 +1,472 @@
+"""The recorder process: where a served call's facts become a stored record.
+
+The serving process (the one in ``server.json``) relays model calls and serves every read; it
+owns the store, because DuckDB and chdb let one process open a file and every read — queries,
+the UI, alarms, the CLI's client — is served there. Everything else on the record path runs
+in the recorder, a ``spawn``-ed child fed over one pipe (`llmtrail.pipeline.link`):
+
+    serving process                                  recorder process
+    gateway: CallFacts ──── post, never waits ────►  read the answer, count, price,
+    ingest:  raw body  ──── call, waits ──────────►  validate, price,
+    OTLP:    records   ──── call, waits ──────────►  (all three:) logging configuration,
+                                                    redaction, spool + fsync ─► answer
+    insert Arrow batch + spool position ◄── call ──  batch, offload, convert to Arrow
+    budgets, merge index, tokens/min   ◄── post ──  what each gateway record spent
+
+The spool holds finished, redacted records (never raw exchanges), so a kill -9 of either
+process loses only what the README says: gateway calls not yet spooled. The recorder holds
+an exclusive lock on the spool directory while it runs, so a recorder left over from a
+killed server and a new one never write the spool together.
+
+`RecorderProcess` is the serving process's side: it starts the recorder, answers its store
+calls, restarts it when it dies (``recorder_restarts`` on ``/metrics``, ``/readyz`` 503
+meanwhile) and stops it with the server; the recorder exits on its own when the serving
+process is gone (its pipe reads end of file, and it checks its parent's pid twice a second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from llmtrail.capture.gateway.facts import CallFacts
+from llmtrail.config import Settings
+from llmtrail.errors import Unavailable
+from llmtrail.pipeline.link import Link, from_ipc
+from llmtrail.record import InvocationRecord
+
+log = logging.getLogger("llmtrail.recorder")
+_PARENT_CHECK_S = 0.5
+_START_TIMEOUT_S = 120.0
+_STOP_TIMEOUT_S = 30.0
+_LOCK_WAIT_S = 30.0
+_STATS_EVERY_S = 0.25
+
+
+@dataclass
+class RecorderCounters:
+    restarts: int = 0
+    handed_over: int = 0
+    dropped_handover_full: int = 0  # the recorder fell behind: the call's record is dropped
+    dropped_recorder_down: int = 0  # the recorder was restarting
+    stats: dict[str, float] = field(default_factory=dict)  # the recorder's own, last reported
+
+
+class RecorderProcess:
+    """Start, feed and supervise the recorder; answer its calls on the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        records: Any,  # RecordStore: the serving process's
+        state: Any,  # StateStore
+        redaction_key: bytes,
+        learn: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        self.settings = settings
+        self.records = records
+        self.state = state
+        self.redaction_key = redaction_key
+        self.learn = learn  # what gateway records spent: budgets, merge index, tokens/min
+        self.counters = RecorderCounters()
+        self.ready = threading.Event()
+        self.pid: int | None = None
+        self._context = multiprocessing.get_context("spawn")
+        self._link: Link | None = None
+        self._process: Any = None
+        self._stopping = threading.Event()
+        self._store_calls = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-store")
+        self._limit = settings.spool.queue_records
+        self._restart_lock = threading.Lock()
+        self.spool_ops = _RemoteSpool(self)
+        self._handed_this_run = 0  # to this recorder process (they count from 0 each)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self, warm: bool = True) -> None:
+        """Start the recorder and wait until it replayed its spool (blocking); it loads the
+        tokenizer and the price table itself (``warm`` is always so there)."""
+        conn, child = self._context.Pipe()
+        process = self._context.Process(
+            target=recorder_main,
+            args=(child, self.settings, self.redaction_key, os.getpid()),
+            name="llmtrail-recorder",
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        self._process, self.pid = process, process.pid
+        link = Link(conn, self._handle, self._gone, name="recorder")
+        self.counters.stats, self._handed_this_run = {}, 0
+        self._link = link.start()
+        try:
+            self.counters.stats = link.request("started").result(_START_TIMEOUT_S)
+        except BaseException:
+            if not self._stopping.is_set():
+                raise
+            return
+        self.ready.set()
+        log.info("recorder process %s ready", process.pid)
+
+    def is_ready(self) -> bool:
+        """Started, and its pipeline's threads alive (as it last reported)."""
+        return self.ready.is_set() and self.counters.stats.get("ready", 1.0) == 1.0
+
+    def begin_stop(self) -> None:
+        """Stop taking records (ingest answers 503); `close` flushes what was taken."""
+        self.ready.clear()
+
+    def close(self, timeout: float = _STOP_TIMEOUT_S) -> None:
+        """Let the recorder flush what it holds into the store, then stop it."""
+        self._stopping.set()
+        self.ready.clear()
+        link, process = self._link, self._process
+        if link is not None and not link.closed.is_set():
+            with contextlib.suppress(Exception):
+                link.request("stop").result(_STOP_TIMEOUT_S)
+            link.close()
+        if process is not None:
+            process.join(_STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                process.join(_STOP_TIMEOUT_S)
+        self._store_calls.shutdown(wait=True, cancel_futures=True)
+
+    def _gone(self) -> None:
+        """The pipe broke: the recorder died (or is stopping). Restart it unless stopping."""
+        self.ready.clear()
+        if self._stopping.is_set():
+            return
+        self.counters.restarts += 1
+        log.error("the recorder process died; restarting it (its spool is replayed)")
+        threading.Thread(
+            target=self._restart, name="llmtrail-recorder-restart", daemon=True
+        ).start()
+
+    def _restart(self) -> None:
+        with self._restart_lock:
+            process = self._process
+            if process is not None:
+                process.join(5)
+                if process.is_alive():
+                    process.kill()
+                    process.join(5)
+            delay = 0.1
+            while not self._stopping.is_set():
+                try:
+                    self.start()
+                    return
+                except Exception:
+                    log.exception("restarting the recorder failed; trying again")
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+
+    # -- what the serving process hands over -------------------------------------------------
+    def hand_over(self, facts: CallFacts) -> bool:
+        """Queue a finished call for the recorder; never waits, never raises."""
+        link = self._link
+        if link is None or not self.ready.is_set():
+            self.counters.dropped_recorder_down += 1
+            return False
+        if link.backlog() >= self._limit:
+            self.counters.dropped_handover_full += 1
+            return False
+        link.post("facts", facts)
+        self.counters.handed_over += 1
+        self._handed_this_run += 1
+        return True
+
+    async def ingest_body(
+        self, raw: bytes, gzipped: bool, workspace: str
+    ) -> tuple[list[dict[str, Any]], list[int], list[bool]]:
+        """Decode, validate, price and spool an ingest body in the recorder; answered after
+        the fsync: (per-item results, where the valid ones sit, which were new)."""
+        result: tuple[list[dict[str, Any]], list[int], list[bool]] = await self._ask(
+            "ingest", raw, gzipped, workspace
+        )
+        return result
+
+    async def ingest_records(self, records: Sequence[InvocationRecord]) -> list[bool]:
+        """Spool records built here (OTLP model calls); answered after the fsync."""
+        fresh: list[bool] = await self._ask("records", list(records))
+        return fresh
+
+    def tell_policies_changed(self) -> None:
+        """A logging configuration, redaction policy or price changed on this server."""
+        if self._link is not None:
+            self._link.post("invalidate")
+
+    def spool_call(self, method: str, *args: Any, timeout: float = 60.0) -> Any:
+        """Run a spool operation of the erasure in the recorder (blocking)."""
+        if self._link is None:
+            raise Unavailable("the recorder is not running")
+        return self._link.call(method, *args, timeout=timeout)
+
+    def stats(self) -> dict[str, float]:
+        """The recorder's counters, asked for now (blocking, at most a second; the last
+        reported ones when it does not answer), and the hand-over's own."""
+        c = self.counters
+        link = self._link
+        if link is not None and self.ready.is_set():
+            with contextlib.suppress(Exception):
+                c.stats = link.call("stats", timeout=1.0)
+        out = dict(c.stats)
+        out.update(
+            recorder_restarts=c.restarts,
+            recorder_pid=float(self.pid or 0),
+            recorder_handed_over=c.handed_over,
+            # handed over and not yet a record in the recorder's pipeline (as last reported)
+            handover_pending=max(0.0, self._handed_this_run - out.get("calls_taken", 0.0)),
+            dropped_handover_full=c.dropped_handover_full,
+            dropped_recorder_down=c.dropped_recorder_down,
+            ready=1.0 if self.ready.is_set() and out.get("ready", 0.0) else 0.0,
+        )
+        return out
+
+    async def _ask(self, method: str, *args: Any) -> Any:
+        link = self._link
+        if link is None or not self.ready.is_set():
+            raise Unavailable("the recorder is restarting; retry later")
+        return await asyncio.wrap_future(link.request(method, *args))
+
+    # -- what the recorder asks ---------------------------------------------------------------
+    def _handle(self, kind: str, body: tuple[Any, ...]) -> None:
+        if kind == "call":
+            rid, method, args = body
+            self._store_calls.submit(self._answer, rid, method, args)
+        elif kind == "seen":
+            self.learn(body[0])
+        elif kind == "stats":
+            self.counters.stats = body[0]
+
+    def _answer(self, rid: int, method: str, args: tuple[Any, ...]) -> None:
+        link = self._link
+        if link is None:
+            return
+        try:
+            value = self._store_call(method, args)
+        except BaseException as exc:
+            link.answer(rid, error=exc)
+        else:
+            link.answer(rid, value)
+
+    def _store_call(self, method: str, args: tuple[Any, ...]) -> Any:
+        if method == "append":
+            records, bodies, position = args
+            return self.records.append_tables(from_ipc(records), from_ipc(bodies), position)
+        if method == "state_get":
+            return self.state.get(*args)
+        if method == "state_list":
+            return self.state.list(*args)
+        if method in ("committed_position", "recent_request_ids", "stored_request_ids"):
+            return getattr(self.records, method)(*args)
+        raise Unavailable(f"the recorder asked for an unknown store call {method!r}")
+
+
+class _RemoteSpool:
+    """The erasure's spool operations, run by the recorder that owns the spool."""
+
+    def __init__(self, recorder: RecorderProcess) -> None:
+        self.recorder = recorder
+
+    def flush(self) -> None:
+        self.recorder.spool_call("flush")
+
+    def release_stored(self) -> int:
+        value: int = self.recorder.spool_call("release_stored")
+        return value
+
+    def pending_in_spool(
+        self, workspace: str, request_ids: frozenset[str], user: str | None, tenant: str | None
+    ) -> int:
+        value: int = self.recorder.spool_call(
+            "pending_in_spool", workspace, request_ids, user, tenant
+        )
+        return value
+
+
+# -- the recorder process -----------------------------------------------------------------------
+
+
+def recorder_main(
+    conn: Connection, settings: Settings, redaction_key: bytes, parent_pid: int
+) -> None:
+    """The recorder process: build the record path and serve the link until told to stop or
+    the serving process is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops us
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
+    )
+    done = threading.Event()
+    recorder = _Recorder(settings, redaction_key, done)
+    link = Link(conn, recorder.handle, done.set, name="recorder")
+    recorder.link = link
+    link.start()
+    done.wait()
+    recorder.stop_quickly()
+    link.close(flush_s=5.0)  # the answer to "stop" goes out first
+    os._exit(0)
+
+
+class _Recorder:
+    """The recorder's record path, built once the link is up (it reads through the link)."""
+
+    def __init__(self, settings: Settings, redaction_key: bytes, done: threading.Event) -> None:
+        self.settings = settings
+        self.redaction_key = redaction_key
+        self.done = done
+        self.link: Link | None = None
+        self.path: Any = None  # `RecordPath`, once started
+        self._facts: queue.SimpleQueue[CallFacts | None] = queue.SimpleQueue()
+        self._work = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-ingest")
+        self._lock_file: Any = None
+        self.calls_taken = 0  # facts made into records (or given up on) and handed on
+
+    def handle(self, kind: str, body: tuple[Any, ...]) -> None:
+        if kind == "facts":
+            self._facts.put(body[0])
+        elif kind == "invalidate":
+            if self.path is not None:
+                self.path.invalidate()
+        elif kind == "call":
+            rid, method, args = body
+            if method == "started":
+                threading.Thread(target=self._start, args=(rid,), daemon=True).start()
+            elif method == "stop":
+                threading.Thread(target=self._stop, args=(rid,), daemon=True).start()
+            elif method == "stats" and self.path is not None and self.link is not None:
+                stats = {**self.path.stats(), "calls_taken": self.calls_taken}  # cheap: here
+                self.link.answer(rid, stats)
+            else:
+                self._work.submit(self._serve_call, rid, method, args)
+
+    def _start(self, rid: int) -> None:
+        assert self.link is not None
+        try:
+            self._lock_spool()
+            self.path = _record_path(self.settings, self.redaction_key, self.link)
+            self.path.start()
+        except BaseException as exc:
+            log.exception("the recorder did not start")
+            self.link.answer(rid, error=exc)
+            return
+        threading.Thread(target=self._build_loop, name="llmtrail-records", daemon=True).start()
+        threading.Thread(target=self._stats_loop, name="llmtrail-stats", daemon=True).start()
+        self.link.answer(rid, {**self.path.stats(), "calls_taken": 0})
+
+    def _lock_spool(self) -> None:
+        """Wait (a bounded time) for a recorder left over from a killed server to exit."""
+        directory = self.settings.data_dir / "spool"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(directory / ".recorder.lock", "w")  # noqa: SIM115 (held open)
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Unavailable("another recorder holds the spool") from None
+                time.sleep(0.05)
+
+    def _build_loop(self) -> None:
+        """Facts become records, a run of them at a time; what they spent goes back."""
+        assert self.link is not None and self.path is not None
+        while True:
+            first = self._facts.get()
+            if first is None:
+                return
+            facts = [first]
+            while len(facts) < 512:
+                try:
+                    more = self._facts.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._facts.put(None)
+                    break
+                facts.append(more)
+            seen = self.path.record_calls(facts)
+            self.calls_taken += len(facts)
+            if seen:
+                self.link.post("seen", seen)
+
+    def _stats_loop(self) -> None:
+        assert self.link is not None and self.path is not None
+        while not self.done.wait(_STATS_EVERY_S):
+            with contextlib.suppress(Exception):
+                self.link.post("stats", {**self.path.stats(), "calls_taken": self.calls_taken})
+
+    def _serve_call(self, rid: int, method: str, args: tuple[Any, ...]) -> None:
+        assert self.link is not None
+        link = self.link
+        if self.path is None:
+            link.answer(rid, error=Unavailable("the recorder is starting"))
+            return
+        try:
+            if method == "ingest":
+                future: Future[Any] = self.path.ingest_body(*args)
+            elif method == "records":
+                future = self.path.ingest_records(*args)
+            elif method in ("flush", "release_stored", "pending_in_spool"):
+                link.answer(rid, getattr(self.path, method)(*args))
+                return
+            elif method == "stats":
+                link.answer(rid, {**self.path.stats(), "calls_taken": self.calls_taken})
+                return
+            else:
+                raise Unavailable(f"unknown recorder call {method!r}")
+        except BaseException as exc:
+            link.answer(rid, error=exc)
+            return
+
+        def answered(f: Future[Any]) -> None:
+            error = f.exception()
+            if error is not None:
+                link.answer(rid, error=error)
+            else:
+                link.answer(rid, f.result())
+
+        future.add_done_callback(answered)
+
+    def _stop(self, rid: int) -> None:
+        assert self.link is not None
+        self._facts.put(None)
+        if self.path is not None:
+            self.path.stop(self.settings.drain_timeout_s)
+            self.path = None
+        self.link.answer(rid, True)
+        self.done.set()
+
+    def stop_quickly(self) -> None:
+        """The serving process is gone: spool what was taken (it is replayed into the store
+        by the next server), and leave."""
+        if self.path is not None:
+            with contextlib.suppress(Exception):
+                self.path.stop(2.0)
+
+
+def _record_path(settings: Settings, redaction_key: bytes, link: Link) -> Any:
+    from llmtrail.server.record_path import recorder_record_path
+
+    return recorder_record_path(settings, redaction_key, link)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_CHECK_S)
+    os._exit(0)

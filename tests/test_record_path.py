@@ -1,0 +1,222 @@
+"""The record path in its own process (docs/record-path.md), end to end on real servers.
+
+Each test starts ``llmtrail serve`` (which starts its recorder process), sends real calls
+through the official OpenAI client and real ingest batches, and kills processes with
+SIGKILL: the recorder alone, the serving process alone, and both. What was acknowledged is
+never lost, and the server recovers by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from llmtrail.testing.openai_upstream import OpenAIUpstream
+from tests.harness import ServerProcess, call
+
+MODEL = "sim/record-path"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by its parent) is gone too
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_gone(pid: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} is still alive"
+        time.sleep(0.05)
+
+
+def _recorder_pid(server: ServerProcess) -> int:
+    pid = int(server.metrics()["recorder_pid"])
+    assert pid > 0 and pid != server.proc.pid  # type: ignore[union-attr]
+    return pid
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _records(n: int, tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "timestamp": "2026-12-01T10:00:00.000Z",
+            "requestId": f"{tag}-{i}",
+            "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+            "operation": "Converse",
+            "input": {"inputTokenCount": 10 + i},
+            "output": {"outputTokenCount": 5},
+        }
+        for i in range(n)
+    ]
+
+
+def _ingest(server: ServerProcess, records: list[dict[str, Any]]) -> dict[str, Any]:
+    status, answer = call(server.url, "POST", "/api/records", records)
+    assert status == 200, answer
+    return answer  # type: ignore[no-any-return]
+
+
+def _client(server: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-not-a-key", max_retries=0)
+
+
+def _chat(client: openai.OpenAI, text: str, **extra: Any) -> str:
+    raw = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": text}], **extra
+    )
+    return str(raw.headers["x-llmtrail-request-id"])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path / "data") as running:
+        yield running
+
+
+def test_the_recorder_is_a_child_holding_the_record_work(tmp_path: Path) -> None:
+    """Through a real OpenAI-compatible upstream that reports no usage, the tokens are
+    counted: in the recorder, whose maps hold the tokenizer, never in the serving process."""
+    with OpenAIUpstream() as upstream:
+        config = (
+            f'[providers.up]\ntype = "openai"\nbase_url = "{upstream.base_url}"\n\n'
+            '[[routes]]\nmatch = "nousage"\nprovider = "up"\n'
+        )
+        with ServerProcess(tmp_path / "data", config=config) as server:
+            assert server.proc is not None
+            recorder = _recorder_pid(server)
+            assert Path(f"/proc/{recorder}/stat").read_text().split()[3] == str(server.proc.pid)
+            with _client(server) as client:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="nousage", messages=[{"role": "user", "content": "count me, please"}]
+                )
+            server.settle()
+            record = server.wait_for_record(raw.headers["x-llmtrail-request-id"])
+            assert record["input"]["inputTokenCount"] > 0
+            assert record["tokenCountEstimated"] is True
+            assert "bpe_openai/_bindings" in _maps(recorder)
+            assert "bpe_openai/_bindings" not in _maps(server.proc.pid)
+
+
+def test_kill_9_of_the_recorder_alone_restarts_it_and_loses_nothing_acknowledged(
+    server: ServerProcess,
+) -> None:
+    first = _recorder_pid(server)
+    answer = _ingest(server, _records(300, "before"))
+    assert answer["stored"] == 300
+    os.kill(first, signal.SIGKILL)
+    _wait_gone(first)
+    deadline = time.monotonic() + 60
+    while True:  # the serving process notices and starts another; /readyz says when
+        metrics = server.metrics()
+        if metrics["recorder_restarts"] == 1 and metrics["ready"] == 1:
+            break
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.05)
+    second = _recorder_pid(server)
+    assert second != first and _alive(second)
+    assert _ingest(server, _records(50, "after"))["stored"] == 50
+    with _client(server) as client:
+        request_id = _chat(client, "still recorded")
+    server.settle()
+    assert server.wait_for_record(request_id)["requestId"] == request_id
+    for tag, n in (("before", 300), ("after", 50)):
+        for i in (0, n - 1):
+            assert server.wait_for_record(f"{tag}-{i}")["input"]["inputTokenCount"] == 10 + i
+
+
+def test_kill_9_of_the_serving_process_takes_the_recorder_and_a_restart_recovers(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    first = ServerProcess(data).start()
+    recorder = _recorder_pid(first)
+    try:
+        answer = _ingest(first, _records(500, "acked"))
+        assert answer["stored"] == 500
+    finally:
+        first.kill()  # SIGKILL of the serving process alone
+    _wait_gone(recorder)  # the recorder leaves by itself: nothing is left behind
+    with ServerProcess(data) as again:
+        again.settle()
+        for i in (0, 250, 499):
+            assert again.wait_for_record(f"acked-{i}")["requestId"] == f"acked-{i}"
+        listed = again.get("/api/records?limit=1000")["records"]
+        assert len({r["requestId"] for r in listed if r["requestId"].startswith("acked-")}) == 500
+
+
+def test_kill_9_of_both_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    first = ServerProcess(data).start()
+    recorder = _recorder_pid(first)
+    try:
+        assert _ingest(first, _records(200, "both"))["stored"] == 200
+        os.kill(recorder, signal.SIGKILL)
+    finally:
+        first.kill()
+    _wait_gone(recorder)
+    with ServerProcess(data) as again:
+        again.settle()
+        listed = again.get("/api/records?limit=1000")["records"]
+        assert len({r["requestId"] for r in listed if r["requestId"].startswith("both-")}) == 200
+        assert again.metrics()["recorder_restarts"] == 0
+
+
+def test_a_budget_spent_through_the_recorder_refuses_the_next_call(server: ServerProcess) -> None:
+    body = {
+        "dimension": "requestMetadata.tenant_id",
+        "value": "rp-broke",
+        "limitUsd": "0.000001",
+        "action": "refuse",
+    }
+    status, made = call(server.url, "PUT", "/api/budgets", body)
+    assert status in (200, 201), made
+    with _client(server) as client:
+        _chat(client, "spend something", metadata={"tenant_id": "rp-broke"})
+        deadline = time.monotonic() + 10  # the recorder prices the call, then tells the server
+        while not server.get("/api/budgets")["budgets"][0]["refusing"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(openai.RateLimitError) as refused:
+            _chat(client, "and more", metadata={"tenant_id": "rp-broke"})
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "budget_exceeded"
+        _chat(client, "another tenant pays its own way", metadata={"tenant_id": "rp-fine"})
+
+
+def test_the_serving_process_can_run_the_record_path_itself(tmp_path: Path) -> None:
+    config = "[server]\nrecorder_process = false\n"
+    with ServerProcess(tmp_path / "data", config=config) as server:
+        assert server.metrics().get("recorder_pid", 0) == 0
+        with _client(server) as client:
+            request_id = _chat(client, "in one process")
+        server.settle()
+        assert server.wait_for_record(request_id)["requestId"] == request_id
+
+
+def test_metrics_show_the_hand_over(server: ServerProcess) -> None:
+    with _client(server) as client:
+        for i in range(5):
+            _chat(client, f"call {i}")
+    metrics = server.settle()
+    assert metrics["recorder_handed_over"] == 5 and metrics["handover_pending"] == 0
+    assert metrics["stored"] == 5 and metrics["dropped_handover_full"] == 0
+    with urllib.request.urlopen(server.url + "/readyz", timeout=10) as response:
+        assert json.loads(response.read())["status"] == "ready"
