@@ -79,10 +79,10 @@ def main() -> int:
     rows: list[tuple[str, float, float]] = []
     raw_answer = orjson.dumps(ANSWER)
     from llmtrail.capture.gateway.call import Call
-    from llmtrail.capture.gateway.openai.outcome import chat_outcome
+    from llmtrail.capture.gateway.openai.models import chat_usage
 
     def parse() -> list[Any]:
-        return [chat_outcome(orjson.loads(raw_answer), REQUEST, "gpt-4o-mini") for _ in range(n)]
+        return [chat_usage(orjson.loads(raw_answer)) for _ in range(n)]
 
     outcomes = timed("parse the answer", n, parse, rows)
     headers = {"user-agent": "bench", "content-type": "application/json"}

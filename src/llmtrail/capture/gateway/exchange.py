@@ -34,7 +34,7 @@ from llmtrail.capture.gateway.providers import (
 )
 from llmtrail.capture.gateway.relay import Relayed, relay
 from llmtrail.capture.gateway.routing import Router
-from llmtrail.capture.gateway.usage import Usage
+from llmtrail.capture.gateway.usage import STOP_REASON_MAX, Usage, label
 from llmtrail.capture.tokens import count_tokens
 from llmtrail.config import Settings
 from llmtrail.record import MODEL_ID_MAX
@@ -71,7 +71,7 @@ def usage_outcome(
         cache_write_tokens=usage.cache_write_tokens,
         estimated=estimated,
         response_id=usage.response_id,
-        stop_reason=usage.stop_reason,
+        stop_reason=label(usage.stop_reason, STOP_REASON_MAX),  # longer: an unstorable record
     )
 
 

@@ -1,11 +1,19 @@
 """What one model call used and how it ended, as every wire-format decoder reports it.
 
-The Anthropic and Bedrock decoders (and any later one) return this one small value, so a
-route fills the record the same way whatever the upstream spoke. A count is ``None`` when the
-upstream did not say: nothing here guesses, so the caller can estimate the count offline and
-flag the record as estimated. The coercers below are how every decoder reads a number or a
-label out of untrusted JSON; they return ``None`` instead of raising, because logging must
-never break a model call.
+The OpenAI, Anthropic and Bedrock decoders return this one small value, and every route turns
+it into the record the same way (`llmtrail.capture.gateway.exchange.usage_outcome`), so the
+same upstream answer gives the same record whichever route carried it. A count is ``None``
+when the upstream did not say: nothing here guesses, so the caller can estimate the count
+offline and flag the record as estimated. The coercers below are how every decoder reads a
+number or a label out of untrusted JSON; they return ``None`` instead of raising, because
+logging must never break a model call.
+
+The one rule for a count (`token_count`): a non-negative integer no larger than a record
+holds (`INT_MAX`), given as a JSON integer, an integral float (``12.0``) or a string of ASCII
+digits (``"12"``, surrounding whitespace ignored). Anything else — ``"12.5"``, ``-1``,
+``true``, ``2**63``, ``null``, ``"abc"`` — is unknown: an input or output count is then made
+offline (the record flagged as estimated), a cache count stays unknown. An id or a stop reason
+(`label`) is a non-empty string; a number there is unknown too.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ from typing import Any
 
 import orjson
 
-from llmtrail.record import INT_MAX
+from llmtrail.record import INT_MAX, STRING_LIMITS
 
 _MAX_COUNT = INT_MAX  # what a record holds: a larger count is not believed (counted offline)
-_LABEL_LIMIT = 256
+_LABEL_LIMIT = 256  # what a record's responseId and error.type hold
+STOP_REASON_MAX = STRING_LIMITS[("stopReason",)]  # what a record's stopReason holds
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,8 @@ class Usage:
 
 def token_count(value: Any) -> int | None:
     """A count from JSON or a header: a non-negative integer (or integral float, or a string
-    of digits) no larger than a record holds (`INT_MAX`), else None."""
+    of ASCII digits) no larger than a record holds (`INT_MAX`), else None. The one rule every
+    wire format reads its counts by; see the module's docstring."""
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():

@@ -23,8 +23,14 @@ from llmtrail.capture.gateway.asgi import (
     respond,
     respond_json,
 )
-from llmtrail.capture.gateway.exchange import Exchange, Forward, Outcome
-from llmtrail.capture.gateway.openai.outcome import chat_outcome, embedding_outcome
+from llmtrail.capture.gateway.exchange import Exchange, Forward, Outcome, usage_outcome
+from llmtrail.capture.gateway.openai.models import (
+    chat_prompt_tokens,
+    chat_usage,
+    embeddings_kept,
+    embeddings_prompt_tokens,
+    embeddings_usage,
+)
 from llmtrail.capture.gateway.providers import UpstreamError
 from llmtrail.capture.gateway.sse import ChatStreamAccumulator, SSEDecoder
 from llmtrail.errors import ValidationError
@@ -136,9 +142,11 @@ class OpenAIRoutes(Exchange):
         response = parsed if isinstance(parsed, dict) else {}
         model = self._upstream_model(forward)
         if forward.call.operation == "Embeddings":
-            kept, tokens, estimated = embedding_outcome(response, forward.body, model)
-            return Outcome(
-                output_body=kept, input_tokens=tokens, output_tokens=0, estimated=estimated
+            return usage_outcome(
+                embeddings_kept(response),
+                embeddings_usage(response),
+                lambda: embeddings_prompt_tokens(forward.body, model),
+                model,
             )
         return _chat(forward, response, model)
 
@@ -158,15 +166,8 @@ class OpenAIRoutes(Exchange):
 
 
 def _chat(forward: Forward, response: dict[str, Any], model: str) -> Outcome:
-    o = chat_outcome(response, forward.body, model)
-    return Outcome(
-        output_body=response,
-        input_tokens=o.input_tokens,
-        output_tokens=o.output_tokens,
-        cache_read_tokens=o.cache_read_tokens,
-        estimated=o.estimated,
-        response_id=o.response_id,
-        stop_reason=o.stop_reason,
+    return usage_outcome(
+        response, chat_usage(response), lambda: chat_prompt_tokens(forward.body, model), model
     )
 
 
