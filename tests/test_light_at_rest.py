@@ -71,7 +71,7 @@ def call(method, path, body=None, headers=None):
 
 
 settings = load_settings(None, overrides={"data_dir": Path(data_dir), "port": 0})
-runtime = Runtime(settings)
+runtime = Runtime(settings, recorder=settings.server.recorder_process)  # as `serve` does
 app = create_app(runtime, lifespan=False, access=True)
 runtime.start(warm=False)
 out = {}
