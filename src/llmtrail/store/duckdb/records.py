@@ -174,14 +174,6 @@ class DuckDBRecordStore:
         """The record and body tables of one batch, as they are inserted."""
         return batch_tables(records, self.schema, ingested_at)
 
-    @functools.cached_property
-    def _record_arrow(self) -> pa.Schema:
-        return arrow_schema(self.schema.record_columns)
-
-    @functools.cached_property
-    def _body_arrow(self) -> pa.Schema:
-        return arrow_schema(self.schema.body_columns)
-
     def committed_position(self) -> str | None:
         row = self.db.read(
             lambda c: c.execute(
