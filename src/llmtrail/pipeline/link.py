@@ -41,7 +41,8 @@ _BATCH_MESSAGES = 256  # queued messages a sender writes in one go
 
 class Link:
     """One end of the pipe. ``handle(kind, body)`` gets every message that is not an answer
-    (on the receiver thread); ``on_close()`` runs once when the pipe breaks or is closed."""
+    (on the receiver thread, so it must not `call` the other side itself: the answer would
+    wait behind it); ``on_close()`` runs once when the pipe breaks or is closed."""
 
     def __init__(
         self,
@@ -175,7 +176,7 @@ class Link:
             while True:
                 try:
                     batch = pickle.loads(self.conn.recv_bytes())
-                except (EOFError, OSError):
+                except (EOFError, OSError, TypeError, ValueError):  # closed, here or there
                     return
                 for message in batch:
                     kind, body = message[0], message[1:]

@@ -339,9 +339,9 @@ class _Recorder:
     def handle(self, kind: str, body: tuple[Any, ...]) -> None:
         if kind == "facts":
             self._facts.put(body[0])
-        elif kind == "invalidate":
+        elif kind == "invalidate":  # not on this thread: re-reading calls the serving process
             if self.path is not None:
-                self.path.invalidate()
+                self._work.submit(self.path.invalidate)
         elif kind == "call":
             rid, method, args = body
             if method == "started":
