@@ -1,22 +1,26 @@
-"""What each stage of the record path costs, per record, in one process (no HTTP).
+"""What each stage of the record path costs, per record, and in which process it runs.
 
-    .venv/bin/python benchmarks/stages.py            # 5,000 gateway records, 5,000 ingested
+    .venv/bin/python benchmarks/stages.py            # 5,000 gateway records
     .venv/bin/python benchmarks/stages.py --records 20000
 
-Stages, in the order a record meets them: parse (the upstream's answer), build (the record
-document), price (cost and characters), prepare (logging configuration and redaction),
-encode (the spool frame), spool (append + fsync per batch), convert (rows to Arrow) and
-insert (DuckDB, with the metric rollups). Each is timed over the same records, and the CPU
-time (``process_time``) is reported beside the wall time.
+Every stage runs here, one after the other, over the same records (no HTTP, no pipe): the
+hand-over (the serving process builds a `CallFacts` and pickles it as the link does), then
+in the recorder the answer read, the record built and priced, the logging configuration and
+redaction, the spool frames, the spool itself (append + fsync per batch) and the Arrow
+conversion (with its IPC encoding), and back in the serving process the insert (DuckDB, with
+the metric rollups). CPU time (``process_time``) is printed beside wall time, and summed per
+process for one gateway record.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import io
+import pickle
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,11 +31,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from llmtrail.capture.gateway.facts import WHOLE, CallFacts
 from llmtrail.config import Settings
+from llmtrail.pipeline.link import from_ipc, ipc
 from llmtrail.pipeline.pipeline import encode_payload
 from llmtrail.pipeline.spool import Spool
-from llmtrail.record import InvocationRecord
+from llmtrail.server.api import validate_batch
+from llmtrail.server.record_path import LocalRecording
 from llmtrail.server.runtime import Runtime
+from llmtrail.store.duckdb.records import batch_tables
 
 REQUEST = {
     "model": "gpt-4o-mini",
@@ -57,11 +65,17 @@ ANSWER = {
 }
 
 
-def timed(name: str, n: int, fn: Callable[[], Any], rows: list[tuple[str, float, float]]) -> Any:
+def timed(
+    rows: list[tuple[str, str, float, float]],
+    process: str,
+    name: str,
+    n: int,
+    fn: Callable[[], Any],
+) -> Any:
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    rows.append((name, wall / n * 1e6, cpu / n * 1e6))
+    rows.append((process, name, wall / n * 1e6, cpu / n * 1e6))
     return out
 
 
@@ -73,81 +87,92 @@ def main() -> int:
     n, batch = args.records, args.batch
     work = Path(tempfile.mkdtemp(prefix="stages-"))
     settings = Settings(data_dir=work / "data")
-    runtime = Runtime(settings)
+    runtime = Runtime(settings)  # the record path in this process: every stage timed here
     runtime.start(warm=True)
-    runtime.pipeline.stop()
-    rows: list[tuple[str, float, float]] = []
+    runtime.recording.close()
+    assert isinstance(runtime.recording, LocalRecording)
+    path = runtime.recording.path
+    rows: list[tuple[str, str, float, float]] = []
     raw_answer = orjson.dumps(ANSWER)
-    from llmtrail.capture.gateway.call import Call
-    from llmtrail.capture.gateway.openai.models import chat_usage
-
-    def parse() -> list[Any]:
-        return [chat_usage(orjson.loads(raw_answer)) for _ in range(n)]
-
-    outcomes = timed("parse the answer", n, parse, rows)
     headers = {"user-agent": "bench", "content-type": "application/json"}
+    started = datetime.now(UTC)
 
-    def build() -> list[InvocationRecord]:
-        out = []
-        for o in outcomes:
-            call = Call(headers, settings, "ChatCompletions")
-            rec = call.record(
+    def hand_over() -> bytes:
+        facts = [
+            CallFacts(
+                wire="openai",
+                operation="ChatCompletions",
+                started=started,
+                request_id=str(uuid.uuid4()),
+                latency_ms=12,
                 model_id="gpt-4o-mini",
+                workspace="default",
+                input_body=REQUEST,
+                headers=headers,
                 provider="openai",
                 resolved_model="gpt-4o-mini",
-                input_body=REQUEST,
-                output_body=ANSWER,
-                input_tokens=o.input_tokens,
-                output_tokens=o.output_tokens,
-                response_id=o.response_id,
-                stop_reason=o.stop_reason,
                 metadata={"application_name": "bench"},
+                answer=WHOLE,
+                raw=raw_answer,
             )
-            assert rec is not None
-            out.append(rec)
-        return out
+            for _ in range(n)
+        ]
+        return b"".join(  # as the link sends them: up to 256 messages a write
+            pickle.dumps([("facts", f) for f in facts[i : i + 256]], pickle.HIGHEST_PROTOCOL)
+            for i in range(0, n, 256)
+        )
 
-    records = timed("build the record", n, build, rows)
-    timed("price (cost, characters)", n, lambda: [runtime.enricher(r.data) for r in records], rows)
-    prepare = runtime.record_policy.prepare
-    timed("prepare (delivery, redaction)", n, lambda: [prepare(r) for r in records], rows)
-    frames = timed("encode the spool frame", n, lambda: [encode_payload(r) for r in records], rows)
+    sent = timed(rows, "serving", "hand over (CallFacts, pickled for the pipe)", n, hand_over)
+    facts = _unpickled(sent)
+    records = timed(
+        rows,
+        "recorder",
+        "read the answer, build the record, price",
+        n,
+        lambda: [path.record_call(f) for f in facts],
+    )
+    prepare = path.policy.prepare
+    timed(
+        rows, "recorder", "prepare (delivery, redaction)", n, lambda: [prepare(r) for r in records]
+    )
+    frames = timed(
+        rows, "recorder", "encode the spool frames", n, lambda: [encode_payload(r) for r in records]
+    )
     spool = Spool(work / "spool", fsync=True)
 
     def spooled() -> None:
         for i in range(0, n, batch):
             spool.append(frames[i : i + batch])
 
-    timed(f"spool (fsync per {batch})", n, spooled, rows)
+    timed(rows, "recorder", f"spool (fsync per {batch})", n, spooled)
     spool.close()
+    schema = runtime.schema
+    for t in batch_tables(records[:10], schema, datetime.now(UTC)):  # pyarrow loads on first use
+        from_ipc(ipc(t))
+
+    def convert() -> list[tuple[bytes, bytes]]:
+        now = datetime.now(UTC)
+        out = []
+        for i in range(0, n, batch):
+            t, b = batch_tables(records[i : i + batch], schema, now)
+            out.append((ipc(t), ipc(b)))
+        return out
+
+    batches = timed(rows, "recorder", "convert to Arrow (IPC for the pipe)", n, convert)
     store = runtime.records
-    now = datetime.now(UTC)
-
-    def convert() -> list[Any]:
-        return [store.arrow_tables(records[i : i + batch], now) for i in range(0, n, batch)]
-
-    timed("convert to Arrow", n, convert, rows)
-    fresh = [
-        InvocationRecord(
-            {**copy.deepcopy(r.data), "requestId": f"r{i}", "recordId": f"0{i:031d}"}, r.derived
-        )
-        for i, r in enumerate(records)
-    ]
 
     def insert() -> None:
-        for i in range(0, n, batch):
-            store.append(fresh[i : i + batch])
+        for t, b in batches:
+            store.append_tables(from_ipc(t), from_ipc(b))
 
-    timed("convert + insert (DuckDB, rollups)", n, insert, rows)
-    ingest_raw = b"\n".join(orjson.dumps(r.data) for r in records)
-    from llmtrail.server.api import validate_batch
-
+    timed(rows, "serving", "insert (DuckDB, with the metric rollups)", n, insert)
     limits = settings.limits
+    lines = [orjson.dumps(r.data) for r in records]
 
     def validate() -> Any:
         return [
             validate_batch(
-                b"\n".join(ingest_raw.split(b"\n")[i : i + batch]),
+                b"\n".join(lines[i : i + batch]),
                 False,
                 limits.max_ingest_bytes,
                 limits.max_ingest_records,
@@ -156,18 +181,29 @@ def main() -> int:
             for i in range(0, n, batch)
         ]
 
-    timed("ingest: decode + validate", n, validate, rows)
+    timed(rows, "recorder", "ingest: decode + validate (instead of the first row)", n, validate)
     runtime.close()
-    table = Table(
-        title=f"record path, per record ({n} records, batches of {batch})", box=box.MARKDOWN
-    )
-    table.add_column("stage")
+    title = f"record path, per gateway record ({n} records, batches of {batch})"
+    table = Table(title=title, box=box.MARKDOWN)
+    for column in ("process", "stage"):
+        table.add_column(column)
     table.add_column("wall µs", justify="right")
     table.add_column("CPU µs", justify="right")
-    for name, wall, cpu in rows:
-        table.add_row(name, f"{wall:,.1f}", f"{cpu:,.1f}")
-    Console(width=120).print(table)
+    for process, name, wall, cpu in rows:
+        table.add_row(process, name, f"{wall:,.1f}", f"{cpu:,.1f}")
+    for process in ("serving", "recorder"):
+        cpu = sum(r[3] for r in rows if r[0] == process and not r[1].startswith("ingest"))
+        table.add_row(process, "[b]gateway record, total[/b]", "", f"{cpu:,.1f}")
+    Console(width=140).print(table)
     return 0
+
+
+def _unpickled(sent: bytes) -> list[CallFacts]:
+    out: list[CallFacts] = []
+    stream = io.BytesIO(sent)
+    while stream.tell() < len(sent):
+        out += [m[1] for m in pickle.load(stream)]
+    return out
 
 
 if __name__ == "__main__":

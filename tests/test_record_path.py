@@ -220,3 +220,78 @@ def test_metrics_show_the_hand_over(server: ServerProcess) -> None:
     assert metrics["stored"] == 5 and metrics["dropped_handover_full"] == 0
     with urllib.request.urlopen(server.url + "/readyz", timeout=10) as response:
         assert json.loads(response.read())["status"] == "ready"
+
+
+def _otlp_batch(k: int) -> tuple[str, bytes]:
+    """One trace: a model call (a record, through the recorder) and a tool step (a span)."""
+    trace = f"{k:032x}"
+    now = time.time_ns()
+
+    def attrs(values: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "key": key,
+                "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v},
+            }
+            for key, v in values.items()
+        ]
+
+    chat = {
+        "traceId": trace,
+        "spanId": f"{k:08x}00000001",
+        "name": "chat gpt-4o-mini",
+        "startTimeUnixNano": str(now),
+        "endTimeUnixNano": str(now + 900_000_000),
+        "attributes": attrs(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.usage.input_tokens": 52,
+                "gen_ai.usage.output_tokens": 18,
+            }
+        ),
+    }
+    tool = {
+        "traceId": trace,
+        "spanId": f"{k:08x}00000002",
+        "name": "execute_tool lookup",
+        "startTimeUnixNano": str(now + 910_000_000),
+        "endTimeUnixNano": str(now + 990_000_000),
+        "attributes": attrs(
+            {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"}
+        ),
+    }
+    body = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "t"}, "spans": [chat, tool]}]}]}
+    return trace, json.dumps(body).encode()
+
+
+def test_kill_9_during_otlp_ingest_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    """OTLP model calls go through the recorder's spool, other spans straight to the store:
+    either way an acknowledged export survives a kill -9 of the serving process."""
+    data = tmp_path / "data"
+    first = ServerProcess(data).start()
+    recorder = _recorder_pid(first)
+    acked: list[str] = []
+    try:
+        for k in range(1, 26):
+            trace, body = _otlp_batch(k)
+            request = urllib.request.Request(
+                first.url + "/v1/traces",
+                data=body,
+                method="POST",
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.status == 200
+            acked.append(trace)
+    finally:
+        first.kill()  # right after the last acknowledgement
+    _wait_gone(recorder)
+    with ServerProcess(data) as again:
+        again.settle()
+        for trace in acked:
+            record = again.wait_for_record(f"otlp-{trace}-{trace[-8:]}00000001")
+            assert record["input"]["inputTokenCount"] == 52
+            view = again.get(f"/api/traces/{trace}")
+            assert {s["name"] for s in view["spans"]} >= {"execute_tool lookup"}, view
