@@ -33,8 +33,8 @@ from rich.table import Table
 
 from llmtrail.capture.gateway.facts import WHOLE, CallFacts
 from llmtrail.config import Settings
+from llmtrail.pipeline.frames import encode_payload
 from llmtrail.pipeline.link import from_ipc, ipc
-from llmtrail.pipeline.pipeline import encode_payload
 from llmtrail.pipeline.spool import Spool
 from llmtrail.server.api import validate_batch
 from llmtrail.server.record_path import LocalRecording

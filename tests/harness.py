@@ -162,6 +162,7 @@ class ServerProcess:
                 m["queue_depth"] == 0
                 # gateway calls handed to the recorder process and not yet in its pipeline
                 and m.get("handover_pending", 0) == 0
+                and m.get("spans_stored", 0) >= m.get("spans_spooled", 0)
                 # records another server had stored already are spooled here, not stored
                 and m["stored"] + m.get("duplicates_elsewhere", 0)
                 >= m["spooled"]

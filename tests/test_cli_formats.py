@@ -334,6 +334,10 @@ def check_every_data_command(cli: Cli, hook: WebhookReceiver, with_server: bool)
     # what the listing commands will list; each change once as json and once as ndjson
     assert cli.change("json", "ingest", str(FIXTURE))["stored"] == 4
     assert cli.change("ndjson", "ingest", str(FIXTURE))["duplicate"] == 4
+    deadline = time.monotonic() + 30  # acknowledged once spooled; queryable once stored
+    while len(cli.json("logs")) < 4:
+        assert time.monotonic() < deadline, "the ingested records were never stored"
+        time.sleep(0.05)
     for fmt in ("json", "ndjson"):
         cli.change(fmt, "prices", "set", "--provider", "sim", "--model", f"cli-{fmt}",
                    "--input", "1", "--output", "2", "--id", f"cli-{fmt}")  # fmt: skip

@@ -243,6 +243,7 @@ def test_deep_values_are_stored_as_text(
         record = server.wait_for_record(f"otlp-{trace_id}-{span_id}")
         assert record["input"]["inputBodyJson"] == expected_input(name)
     else:
+        server.settle()  # spans are spooled, then stored, like records
         spans = server.get(f"/api/traces/{trace_id}")["spans"]
         [span] = [s for s in spans if s["spanId"] == span_id]
         assert span["input"] == expected_input(name)

@@ -925,8 +925,8 @@ BAD_INPUTS = {
 def test_bad_input_is_refused_whole_and_loses_nothing(server: ServerProcess) -> None:
     good = json_request([json_span(GOOD_TRACE, "00f067aa0ba902b7", name="kept")])
     assert post(server, good, JS)[0] == 200
-    before = server.get(f"/api/traces/{GOOD_TRACE}")
     stored_before = server.settle()["stored"]
+    before = server.get(f"/api/traces/{GOOD_TRACE}")
     for case, (body, content_type, encoding, status, field_name) in BAD_INPUTS.items():
         code, answer, answer_type = post(server, body, content_type, encoding)
         assert code == status, (case, answer)
@@ -971,6 +971,7 @@ def test_accepted_answers_are_otlp_responses(server: ServerProcess) -> None:
     ).SerializeToString()
     code, answer, answer_type = post(server, gzip.compress(body), PB, "gzip")
     assert (code, answer, answer_type) == (200, b"", PB)  # an empty ExportTraceServiceResponse
+    server.settle()  # spooled, then stored
     names = {s["name"] for s in server.get(f"/api/traces/{GOOD_TRACE[::-1]}")["spans"]}
     assert names == {"step", "gzipped"}
 

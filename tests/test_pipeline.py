@@ -12,8 +12,9 @@ import pytest
 from llmtrail.config import SpoolSettings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.dedup import RecentRequestIds
+from llmtrail.pipeline.frames import encode_payload
 from llmtrail.pipeline.offload import offload_bodies
-from llmtrail.pipeline.pipeline import Pipeline, encode_payload
+from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool
 from llmtrail.record import InvocationRecord
 from llmtrail.store.duckdb import Database, DuckDBRecordStore

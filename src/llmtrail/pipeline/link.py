@@ -244,6 +244,17 @@ class RemoteRecordStore:
         return value
 
 
+class RemoteSpanStore:
+    """The span store's `append`, answered by the serving process (spooled spans)."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def append(self, spans: Sequence[Any]) -> int:
+        value: int = self.link.call("append_spans", list(spans))
+        return value
+
+
 class RemoteStateStore:
     """The reads of the `StateStore` that capture's policies make (logging configurations,
     redaction policies, price overrides), answered by the serving process."""

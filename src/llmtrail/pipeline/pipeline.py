@@ -37,14 +37,15 @@ import orjson
 from llmtrail.config import SpoolSettings
 from llmtrail.errors import Picklable, Unavailable, ValidationError
 from llmtrail.pipeline.dedup import RecentRequestIds
+from llmtrail.pipeline.frames import decode_payload, encode_payload, encode_span_payload
 from llmtrail.pipeline.offload import offload_bodies
 from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
 from llmtrail.record import InvocationRecord, check_types
+from llmtrail.span import Span
 from llmtrail.store.interfaces import RecordStore
 from llmtrail.store.objects import ObjectStore
 
 log = logging.getLogger("llmtrail.pipeline")
-PAYLOAD_VERSION = 1
 _STOP = object()
 _GATEWAY_LINGER_S = 0.005
 _ISOLATE_AFTER = 3  # failed attempts (about 0.3 s) before a batch is split to find what fails
@@ -52,15 +53,6 @@ _ISOLATE_AFTER = 3  # failed attempts (about 0.3 s) before a batch is split to f
 
 class _GaveUp(Picklable):
     """The writer stops without committing: what it held is replayed at the next start."""
-
-
-def encode_payload(record: InvocationRecord) -> bytes:
-    return orjson.dumps({"v": PAYLOAD_VERSION, "d": record.derived, "r": record.data})
-
-
-def decode_payload(payload: bytes) -> InvocationRecord:
-    body = orjson.loads(payload)
-    return InvocationRecord(body["r"], tuple(body.get("d") or ()))
 
 
 @dataclass
@@ -71,6 +63,8 @@ class Counters:
     duplicates: int = 0
     duplicates_elsewhere: int = 0  # already stored by another server sharing the store
     replayed: int = 0
+    spans_spooled: int = 0  # OTLP spans that are not model calls: spooled, then stored
+    spans_stored: int = 0
     replay_undecodable: int = 0
     dropped_queue_full: int = 0
     dropped_spool_full: int = 0
@@ -91,6 +85,7 @@ class _Item:
     records: list[InvocationRecord]
     future: Future[SpoolPosition] | None = None
     keys: list[tuple[str, str]] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
 
 
 class Pipeline:
@@ -107,8 +102,10 @@ class Pipeline:
         prepare: Callable[[InvocationRecord], None] | None = None,
         object_prefix: Callable[[str], str] | None = None,
         shared_store: bool = False,
+        span_store: Any = None,
     ) -> None:
         self.spool = spool
+        self.span_store = span_store  # `SpanStore`: where spooled spans are stored
         # what every record goes through before it reaches a file (the spool first): the
         # workspace's logging configuration and redaction. It must not raise.
         self.prepare = prepare
@@ -186,10 +183,12 @@ class Pipeline:
         return True
 
     def ingest(
-        self, records: Sequence[InvocationRecord]
+        self, records: Sequence[InvocationRecord], spans: Sequence[Span] = ()
     ) -> tuple[list[bool], Future[SpoolPosition]]:
-        """Queue ``records`` for the spool. Returns, per record, whether it is new (False: a
-        recent duplicate, not stored again) and a future that resolves after the fsync."""
+        """Queue ``records`` (and ``spans``, already prepared) for the spool. Returns, per
+        record, whether it is new (False: a recent duplicate, not stored again) and a future
+        that resolves after the fsync. Spans are not de-duplicated here: a span stored twice
+        reads once (the latest)."""
         if self._stopping or not self.ready.is_set():
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
@@ -208,9 +207,10 @@ class Pipeline:
                 [r for r, ok in zip(records, fresh, strict=True) if ok],
                 future,
                 [k for k, ok in zip(keys, fresh, strict=True) if ok],
+                list(spans),
             )
             self._pending.update(dict.fromkeys(item.keys, future))
-            if item.records:
+            if item.records or item.spans:
                 try:
                     self._queue.put_nowait(item)  # never block the event loop
                 except queue.Full:
@@ -218,7 +218,7 @@ class Pipeline:
                     self._settle_locked(item, error=error)
                     raise error from None
         self.counters.duplicates += len(records) - len(item.records)
-        if item.records:
+        if item.records or item.spans:
             self.counters.accepted += len(item.records)
         else:
             future.set_result(self.spool.end_position())
@@ -296,7 +296,7 @@ class Pipeline:
                 for record in item.records:
                     self.prepare(record)
         try:
-            position = self.spool.append([encode_payload(r) for i in items for r in i.records])
+            position = self.spool.append([f for i in items for f in _frames(i)])
         except Exception:  # full, a disk error, an oversized frame: item by item
             for item in items:
                 self._spool_one(item)
@@ -305,7 +305,7 @@ class Pipeline:
 
     def _spool_one(self, item: _Item) -> None:
         try:
-            position = self.spool.append([encode_payload(r) for r in item.records])
+            position = self.spool.append(_frames(item))
         except Exception as exc:
             full = isinstance(exc, SpoolFullError)
             if item.future is None:
@@ -325,8 +325,10 @@ class Pipeline:
 
     def _spooled(self, items: list[_Item], position: SpoolPosition) -> None:
         records = [r for i in items for r in i.records]
+        spans = [s for i in items for s in i.spans]
         self.counters.spooled += len(records)
-        self._written.put((records, position, time.monotonic()))
+        self.counters.spans_spooled += len(spans)
+        self._written.put((records, position, time.monotonic(), spans))
         for item in items:
             if item.future is not None:
                 self._settle(item, position=position)
@@ -363,16 +365,22 @@ class Pipeline:
             batch, stop = _gather(
                 self._written,
                 first,
-                lambda b: len(b[0]),
+                lambda b: len(b[0]) + len(b[3]),
                 self.settings.batch_records,
                 self.settings.batch_wait_ms / 1000,
             )
-            self._store([r for b in batch for r in b[0]], batch[-1][1])
+            spans = [s for b in batch for s in b[3]]
+            self._store([r for b in batch for r in b[0]], batch[-1][1], spans)
             self.counters.writer_lag_ms = (time.monotonic() - batch[0][2]) * 1000
             if stop:
                 return
 
-    def _store(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
+    def _store(
+        self,
+        records: list[InvocationRecord],
+        position: SpoolPosition,
+        spans: Sequence[Span] = (),
+    ) -> None:
         """Store one batch and commit its spool position. A batch the store refuses is not
         retried forever: at the first failure the records that fail the schema check go to
         the dead-letter file (NDJSON, importable with ``llmtrail ingest``); after
@@ -381,6 +389,8 @@ class Pipeline:
         store is `Unavailable` (the database being reopened) nothing in the batch is at
         fault: it is retried until the store is back. Raises `_GaveUp` when stopping,
         leaving the batch in the spool for the next start."""
+        if spans:
+            self._store_spans(spans)  # before the position: a replay stores them again
         records = self._drop_stored_elsewhere(records)
         if self.objects is not None:
             for record in records:
@@ -415,6 +425,24 @@ class Pipeline:
         self.counters.stored += len(records)
         self.counters.batches += 1
         self.spool.release(position)
+
+    def _store_spans(self, spans: Sequence[Span]) -> None:
+        """Store a batch's spans, retrying while the store fails (`_GaveUp` when stopping:
+        they stay in the spool). A span stored twice by a replay reads once."""
+        attempts = 0
+        while True:
+            try:
+                if self.span_store is not None:
+                    self.span_store.append(spans)
+                self.counters.spans_stored += len(spans)
+                return
+            except Exception:
+                attempts += 1
+                self.counters.store_errors += 1
+                log.exception("span append failed (attempt %d); they stay in the spool", attempts)
+                if self._stopping and attempts > 3:
+                    raise _GaveUp from None
+                time.sleep(min(0.05 * 2**attempts, 5.0))
 
     def _isolate(self, records: list[InvocationRecord], position: SpoolPosition) -> bool:
         """Store every record of a refused batch that the store takes; dead-letter the rest.
@@ -511,27 +539,36 @@ class Pipeline:
         after = SpoolPosition.decode(committed) if committed else SpoolPosition.ZERO
         self.spool.release(after)
         chunk: list[InvocationRecord] = []
+        spans: list[Span] = []
         last = after
         for position, payload in self.spool.replay(after):
             try:
-                chunk.append(decode_payload(payload))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
+                found = decode_payload(payload)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
                 self.counters.replay_undecodable += 1
+            else:
+                (spans if isinstance(found, Span) else chunk).append(found)  # type: ignore[arg-type]
             last = position
-            if len(chunk) >= self.settings.batch_records:
-                self._replay_batch(chunk, last)
-                chunk = []
-        if chunk or last != after:
-            self._replay_batch(chunk, last)
+            if len(chunk) + len(spans) >= self.settings.batch_records:
+                self._replay_batch(chunk, last, spans)
+                chunk, spans = [], []
+        if chunk or spans or last != after:
+            self._replay_batch(chunk, last, spans)
         self.spool.advance_past(after)
 
-    def _replay_batch(self, records: list[InvocationRecord], position: SpoolPosition) -> None:
+    def _replay_batch(
+        self, records: list[InvocationRecord], position: SpoolPosition, spans: list[Span]
+    ) -> None:
         self.dedup.claim((r.workspace, r.request_id) for r in records)
-        self._store(records, position)
+        self._store(records, position, spans)
         self.counters.replayed += len(records)
 
 
 T = TypeVar("T")
+
+
+def _frames(item: _Item) -> list[bytes]:
+    return [encode_payload(r) for r in item.records] + [encode_span_payload(s) for s in item.spans]
 
 
 def _gather(

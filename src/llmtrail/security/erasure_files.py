@@ -24,9 +24,10 @@ from typing import Any
 
 import orjson
 
-from llmtrail.pipeline.pipeline import decode_payload
+from llmtrail.errors import ValidationError
+from llmtrail.pipeline.frames import decode_payload
 from llmtrail.pipeline.spool import HEADER, MAGIC, Spool, SpoolPosition
-from llmtrail.record import DEFAULT_WORKSPACE
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.objects import ObjectStore
 
 Match = Callable[[dict[str, Any]], bool]
@@ -126,9 +127,9 @@ def pending_in_spool(spool: Spool, committed: str | None, matches: Match) -> int
             if SpoolPosition(int(number), end) > after:
                 try:
                     record = decode_payload(data[offset + HEADER.size : end])
-                except (orjson.JSONDecodeError, KeyError, TypeError):
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
                     record = None
-                if record is not None and matches(record.data):
+                if isinstance(record, InvocationRecord) and matches(record.data):
                     found += 1
             offset = end
     return found

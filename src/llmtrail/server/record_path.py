@@ -1,6 +1,7 @@
-"""The one way in: every write — gateway calls, ingested records, OTLP model calls — takes
-the same path, validate → enrich once → logging configuration and redaction → spool (fsync)
-→ batch → store, with the same durability and de-duplication.
+"""The one way in: every write — gateway calls, ingested records, OTLP model calls and OTLP
+spans — takes the same path, validate → enrich once → logging configuration and redaction →
+spool (fsync) → batch → store, with the same durability (records are also de-duplicated by
+``requestId``; a span stored twice reads once).
 
 `RecordPath` is that path, built from its parts. It runs in the recorder process under a
 server (`recorder_record_path`: the store and the control-plane state are the serving
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
@@ -32,6 +34,7 @@ from llmtrail.security.erasure_files import (
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
+from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.pipeline")
 PRICES_NAMESPACE = "prices"
@@ -68,15 +71,23 @@ class RecordPath:
         return self._readers
 
     def start(self, warm: bool = True) -> None:
-        """Load the tokenizer and the price table (so that the first call does not wait for
-        them), then replay the spool and start the pipeline's threads (blocking)."""
-        if warm:
-            from llmtrail.capture.tokens import count_tokens
-
-            count_tokens("warm the tokenizer up before the first call")  # ~1 s
-            _ = self.enricher.table  # genai-prices loads in ~1 s
-            _ = self.readers
+        """Replay the spool and start the pipeline's threads (blocking); with ``warm``, load
+        the tokenizer and the price table (~2 s) on a thread of their own, so that the first
+        records do not wait for them. Nobody's model call waits for them either way: records
+        are built after the answer was sent (in the recorder process under a server)."""
         self.pipeline.start()
+        if warm:
+            threading.Thread(target=self._warm, name="llmtrail-warm", daemon=True).start()
+
+    def _warm(self) -> None:
+        from llmtrail.capture.tokens import count_tokens
+
+        try:
+            count_tokens("warm the tokenizer up before the first record")
+            _ = self.enricher.table
+            _ = self.readers
+        except Exception:  # they load again on first use
+            log.exception("warming the tokenizer and the price table up failed")
 
     def stop(self, timeout: float) -> None:
         self.pipeline.stop(timeout)
@@ -147,10 +158,15 @@ class RecordPath:
         spooled.add_done_callback(done)
         return out
 
-    def ingest_records(self, records: Sequence[InvocationRecord]) -> Future[Any]:
-        """Spool records already built and priced (OTLP model calls): a future of which were
-        new, after the fsync."""
-        fresh, spooled = self.pipeline.ingest(records)
+    def ingest_otlp(
+        self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
+    ) -> Future[Any]:
+        """Spool an OTLP export: its model calls (records, already priced), its other spans
+        (the logging configuration and redaction applied here first) and the spans that
+        link records into traces: a future of which records were new, after the fsync."""
+        for span in spans:
+            self.policy.prepare_span(span)
+        fresh, spooled = self.pipeline.ingest(records, [*spans, *links])
         out: Future[Any] = Future()
 
         def done(f: Future[SpoolPosition]) -> None:
@@ -220,8 +236,11 @@ class LocalRecording:
         )
         return result
 
-    async def ingest_records(self, records: Sequence[InvocationRecord]) -> list[bool]:
-        fresh: list[bool] = await asyncio.wrap_future(self.path.ingest_records(records))
+    async def ingest_otlp(
+        self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
+    ) -> list[bool]:
+        future = await asyncio.to_thread(self.path.ingest_otlp, records, spans, links)
+        fresh: list[bool] = await asyncio.wrap_future(future)
         return fresh
 
     def tell_policies_changed(self) -> None:
@@ -244,18 +263,25 @@ def learned(record: InvocationRecord, facts: CallFacts) -> dict[str, Any]:
 
 def recorder_record_path(settings: Settings, redaction_key: bytes, link: Any) -> RecordPath:
     """The record path of the recorder process: its spool, the serving process's stores."""
-    from llmtrail.pipeline.link import RemoteRecordStore, RemoteStateStore
+    from llmtrail.pipeline.link import RemoteRecordStore, RemoteSpanStore, RemoteStateStore
     from llmtrail.schema import RecordSchema
     from llmtrail.store.duckdb.records import batch_tables
     from llmtrail.store.objects import open_object_store
 
     state = RemoteStateStore(link)
     records = RemoteRecordStore(link, RecordSchema(settings.promoted_metadata_keys), batch_tables)
-    return build_record_path(settings, records, state, redaction_key, open_object_store(settings))
+    objects = open_object_store(settings)
+    spans = RemoteSpanStore(link)
+    return build_record_path(settings, records, state, redaction_key, objects, spans)
 
 
 def build_record_path(
-    settings: Settings, records: Any, state: Any, redaction_key: bytes, objects: Any
+    settings: Settings,
+    records: Any,
+    state: Any,
+    redaction_key: bytes,
+    objects: Any,
+    spans: Any,
 ) -> RecordPath:
     """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins)."""
     logging_configs = LoggingConfigs(LoggingConfigStore(state))
@@ -276,6 +302,7 @@ def build_record_path(
         offload_bytes=settings.offload_bytes,
         prepare=policy.prepare,
         object_prefix=lambda ws: logging_configs.for_workspace(ws).large_data_prefix,
+        span_store=spans,
     )
     enricher = Enricher(
         lambda: state.list(PRICES_NAMESPACE).values(),

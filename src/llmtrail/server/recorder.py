@@ -73,12 +73,14 @@ class RecorderProcess:
         settings: Settings,
         records: Any,  # RecordStore: the serving process's
         state: Any,  # StateStore
+        spans: Any,  # SpanStore
         redaction_key: bytes,
         learn: Callable[[list[dict[str, Any]]], None],
     ) -> None:
         self.settings = settings
         self.records = records
         self.state = state
+        self.spans = spans
         self.redaction_key = redaction_key
         self.learn = learn  # what gateway records spent: budgets, merge index, tokens/min
         self.counters = RecorderCounters()
@@ -198,9 +200,13 @@ class RecorderProcess:
         )
         return result
 
-    async def ingest_records(self, records: Sequence[InvocationRecord]) -> list[bool]:
-        """Spool records built here (OTLP model calls); answered after the fsync."""
-        fresh: list[bool] = await self._ask("records", list(records))
+    async def ingest_otlp(
+        self, records: Sequence[InvocationRecord], spans: Sequence[Any], links: Sequence[Any]
+    ) -> list[bool]:
+        """Spool what an OTLP export held, decoded here: its model calls as records, its
+        other spans (redacted in the recorder) and the spans linking records into traces;
+        answered after the fsync."""
+        fresh: list[bool] = await self._ask("otlp", list(records), list(spans), list(links))
         return fresh
 
     def tell_policies_changed(self) -> None:
@@ -266,6 +272,8 @@ class RecorderProcess:
         if method == "append":
             records, bodies, position = args
             return self.records.append_tables(from_ipc(records), from_ipc(bodies), position)
+        if method == "append_spans":
+            return self.spans.append(args[0])
         if method == "state_get":
             return self.state.get(*args)
         if method == "state_list":
@@ -420,8 +428,8 @@ class _Recorder:
         try:
             if method == "ingest":
                 future: Future[Any] = self.path.ingest_body(*args)
-            elif method == "records":
-                future = self.path.ingest_records(*args)
+            elif method == "otlp":
+                future = self.path.ingest_otlp(*args)
             elif method in ("flush", "release_stored", "pending_in_spool"):
                 link.answer(rid, getattr(self.path, method)(*args))
                 return

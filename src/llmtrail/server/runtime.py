@@ -104,6 +104,7 @@ class Runtime:
                 settings,
                 self.records,
                 self.state,
+                self.stores.spans,
                 self.secret.derive("redaction-hash"),
                 self.learn,
             )
@@ -126,6 +127,7 @@ class Runtime:
                 prepare=self.record_policy.prepare,
                 object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
                 shared_store=self.stores.shared,
+                span_store=self.stores.spans,
             )
             path = RecordPath(
                 settings,

@@ -111,13 +111,8 @@ class TracesAPI:
                 decoded, records, links, rejected = await asyncio.to_thread(
                     self._decode, raw, content_type, workspace
                 )
-            spans = decoded.spans + links
-            for span in decoded.spans:  # before the store: redaction and delivery
-                self.runtime.record_policy.prepare_span(span)
-            if spans:
-                await asyncio.to_thread(self.runtime.spans.append, spans)
-            if records:  # answered after the spool's fsync
-                await self.runtime.recording.ingest_records(records)
+            if records or decoded.spans or links:  # redacted, spooled: answered after the fsync
+                await self.runtime.recording.ingest_otlp(records, decoded.spans, links)
         except Unavailable as exc:
             return _otlp_error(503, None, str(exc), protobuf)
         except ValidationError as exc:
