@@ -4,6 +4,7 @@ refuses ``javascript:`` and friends)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -11,11 +12,15 @@ from markdown_it import MarkdownIt
 from llmtrail.dashboards.view import DashboardContext, WidgetRange, WidgetView
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+# markdown-it compiles its rule chains on first use, unguarded: two dashboards rendered at once
+# on a fresh server could see a half-built chain ("none of the block rules matched")
+_LOCK = threading.Lock()
 
 
 def render_markdown(text: str) -> str:
     """``text`` as safe HTML."""
-    return _MARKDOWN.render(text)
+    with _LOCK:
+        return _MARKDOWN.render(text)
 
 
 def markdown_view(

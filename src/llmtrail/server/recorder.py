@@ -95,6 +95,7 @@ class RecorderProcess:
         self._restart_lock = threading.Lock()
         self.spool_ops = _RemoteSpool(self)
         self._handed_this_run = 0  # to this recorder process (they count from 0 each)
+        self._caught_up = 0  # hand-overs the serving process has learned from, at least
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, warm: bool = True) -> None:
@@ -111,7 +112,7 @@ class RecorderProcess:
         child.close()
         self._process, self.pid = process, process.pid
         link = Link(conn, self._handle, self._gone, name="recorder")
-        self.counters.stats, self._handed_this_run = {}, 0
+        self.counters.stats, self._handed_this_run, self._caught_up = {}, 0, 0
         self._link = link.start()
         try:
             self.counters.stats = link.request("started").result(_START_TIMEOUT_S)
@@ -208,6 +209,18 @@ class RecorderProcess:
         answered after the fsync."""
         fresh: list[bool] = await self._ask("otlp", list(records), list(spans), list(links))
         return fresh
+
+    async def caught_up(self, timeout: float = 2.0) -> None:
+        """Wait until the serving process learned what every call handed over so far spent
+        (the OTLP receiver merges spans into those calls). At most ``timeout`` seconds: a
+        span that arrives sooner than its call's record is built is not merged."""
+        link = self._link
+        if link is None or not self.ready.is_set() or self._handed_this_run == self._caught_up:
+            return
+        handed = self._handed_this_run
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.wrap_future(link.request("barrier")), timeout)
+            self._caught_up = handed
 
     def tell_policies_changed(self) -> None:
         """A logging configuration, redaction policy or price changed on this server."""
@@ -339,7 +352,8 @@ class _Recorder:
         self.done = done
         self.link: Link | None = None
         self.path: Any = None  # `RecordPath`, once started
-        self._facts: queue.SimpleQueue[CallFacts | None] = queue.SimpleQueue()
+        # facts to build, barriers (the id of the call to answer), None to stop
+        self._facts: queue.SimpleQueue[CallFacts | int | None] = queue.SimpleQueue()
         self._work = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-ingest")
         self._lock_file: Any = None
         self.calls_taken = 0  # facts made into records (or given up on) and handed on
@@ -356,6 +370,8 @@ class _Recorder:
                 threading.Thread(target=self._start, args=(rid,), daemon=True).start()
             elif method == "stop":
                 threading.Thread(target=self._stop, args=(rid,), daemon=True).start()
+            elif method == "barrier":
+                self._facts.put(rid)
             elif method == "stats" and self.path is not None and self.link is not None:
                 stats = {**self.path.stats(), "calls_taken": self.calls_taken}  # cheap: here
                 self.link.answer(rid, stats)
@@ -392,14 +408,15 @@ class _Recorder:
                 time.sleep(0.05)
 
     def _build_loop(self) -> None:
-        """Facts become records, a run of them at a time; what they spent goes back."""
+        """Facts become records, a run of them at a time; what they spent goes back. A
+        barrier (an int: the call to answer) is answered once every fact before it is."""
         assert self.link is not None and self.path is not None
         while True:
             first = self._facts.get()
             if first is None:
                 return
-            facts = [first]
-            while len(facts) < 512:
+            items: list[CallFacts | int] = [first]
+            while len(items) < 512:
                 try:
                     more = self._facts.get_nowait()
                 except queue.Empty:
@@ -407,11 +424,14 @@ class _Recorder:
                 if more is None:
                     self._facts.put(None)
                     break
-                facts.append(more)
-            seen = self.path.record_calls(facts)
+                items.append(more)
+            facts = [f for f in items if isinstance(f, CallFacts)]
+            seen = self.path.record_calls(facts) if facts else []
             self.calls_taken += len(facts)
             if seen:
                 self.link.post("seen", seen)
+            for barrier in (b for b in items if isinstance(b, int)):
+                self.link.answer(barrier, True)  # after the "seen" above, on the same pipe
 
     def _stats_loop(self) -> None:
         assert self.link is not None and self.path is not None

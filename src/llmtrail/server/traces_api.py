@@ -92,6 +92,8 @@ class TracesAPI:
                 )
             gzipped = is_gzip_encoded(request.headers.get("content-encoding"))
             raw = await _read_limited(request, limits.max_ingest_bytes)
+            # the gateway calls handed over before this export are in the merge index first
+            await self.runtime.recording.caught_up()
             if gzipped:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
