@@ -162,6 +162,11 @@ def run(workdir: Path, plan: Plan, log: procs.Log, profile: Path | None = None) 
                 targets.append(Target(portkey_name, pk_base + path, headers, pk.pid))
         else:
             skipped[portkey_name] = why
+        for target in targets:  # first use (imports, caches) paid by no measured round
+            log(f"  {target.name}: warming up")
+            _load(target, 8, plan.warmup[64], 0, body_file)
+            if target.llmtrail_base:
+                procs.wait_drained(target.llmtrail_base)
         cells: dict[tuple[str, int], Cell] = {}
         recorder = spy.Recorder(rec.pid, profile) if profile is not None else None
         for inflight in plan.inflight:

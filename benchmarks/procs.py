@@ -179,8 +179,11 @@ def start_llmtrail(
     proc = Proc(name, argv, workdir / f"{name}.log", {"LLMTRAIL_LOG_LEVEL": "info"})
     base = f"http://127.0.0.1:{port}"
     proc.wait_until(base + "/readyz", 60)
-    # /readyz turns ready before the tokenizer warm-up ends; wait for the runtime's last word
+    # /readyz turns ready before the record path's warm-up ends (tokenizer, prices, pyarrow):
+    # wait for it, so that no round pays for it
     proc.wait_for_log("pipeline ready", 60)
+    if record:
+        proc.wait_for_log("record path warm", 120)
     return proc, base
 
 

@@ -20,6 +20,7 @@ import logging
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmtrail.pipeline")
 _STOP = object()
 _BATCH_MESSAGES = 256  # queued messages a sender writes in one go
+# a message nobody waits for (a gateway call's facts, what it spent) lingers this long, so one
+# write and one wake-up on the other side carry many (calls and answers go at once)
+_LINGER_S = 0.005
+_NOBODY_WAITS = frozenset({"facts", "seen"})
 
 
 class Link:
@@ -129,6 +134,8 @@ class Link:
             first = self._out.get()
             if first is _STOP:
                 return
+            if isinstance(first, tuple) and first[0] in _NOBODY_WAITS:
+                time.sleep(_LINGER_S)
             batch = [first]
             while len(batch) < _BATCH_MESSAGES:
                 try:

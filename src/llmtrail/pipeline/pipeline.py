@@ -4,7 +4,8 @@ Two threads, so that neither the event loop nor the disk waits on the other:
 
 * the **spool thread** drains the queue, appends everything it took as one group commit
   (one write, one fsync), acknowledges ingest callers, and hands the batch on;
-* the **writer thread** gathers spooled batches for up to ``batch_wait_ms``, offloads large
+* the **writer thread** gathers spooled batches for up to ``batch_wait_ms`` (less when the
+  spool goes quiet), offloads large
   bodies, and stores them with the spool position in the same transaction, then releases
   spool segments that are wholly stored.
 
@@ -48,6 +49,10 @@ from llmtrail.store.objects import ObjectStore
 log = logging.getLogger("llmtrail.pipeline")
 _STOP = object()
 _GATEWAY_LINGER_S = 0.005
+# the writer stores what it gathered once the spool has been quiet this long, without waiting
+# out ``batch_wait_ms``: a burst is queryable at once, steady traffic is stored in big batches
+# (a batch's fixed cost, the metric rollups above all, is then shared by many records)
+_WRITER_QUIET_S = 0.03
 _ISOLATE_AFTER = 3  # failed attempts (about 0.3 s) before a batch is split to find what fails
 
 
@@ -368,6 +373,7 @@ class Pipeline:
                 lambda b: len(b[0]) + len(b[3]),
                 self.settings.batch_records,
                 self.settings.batch_wait_ms / 1000,
+                _WRITER_QUIET_S,
             )
             spans = [s for b in batch for s in b[3]]
             self._store([r for b in batch for r in b[0]], batch[-1][1], spans)
@@ -572,15 +578,22 @@ def _frames(item: _Item) -> list[bytes]:
 
 
 def _gather(
-    source: queue.Queue[Any], first: T, size: Callable[[T], int], limit: int, wait: float
+    source: queue.Queue[Any],
+    first: T,
+    size: Callable[[T], int],
+    limit: int,
+    wait: float,
+    quiet: float | None = None,
 ) -> tuple[list[T], bool]:
     """``first`` and what else arrives in ``source`` within ``wait`` seconds, up to ``limit``
-    (as ``size`` counts); True as well when the stop marker was among them."""
+    (as ``size`` counts), ending early when nothing arrived for ``quiet`` seconds; True as
+    well when the stop marker was among them."""
     batch, count = [first], size(first)
     deadline = time.monotonic() + wait
     while count < limit:
+        left = max(0.0, deadline - time.monotonic())
         try:
-            more = source.get(timeout=max(0.0, deadline - time.monotonic()))
+            more = source.get(timeout=left if quiet is None else min(left, quiet))
         except queue.Empty:
             break
         if more is _STOP:

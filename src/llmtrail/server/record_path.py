@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
 from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
@@ -24,6 +25,7 @@ from llmtrail.pipeline.enrich import Enricher, enriched
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool, SpoolPosition
 from llmtrail.record import InvocationRecord
+from llmtrail.schema import RecordSchema
 from llmtrail.security.delivery import apply_delivery
 from llmtrail.security.erasure_files import (
     pending_in_spool,
@@ -80,14 +82,29 @@ class RecordPath:
             threading.Thread(target=self._warm, name="llmtrail-warm", daemon=True).start()
 
     def _warm(self) -> None:
+        """Load what building and converting the first records needs: the tokenizer, the
+        price table, the wire formats' readers, and pyarrow (whose first conversion also
+        imports pandas, a few seconds of CPU)."""
         from llmtrail.capture.tokens import count_tokens
+        from llmtrail.store.duckdb.records import batch_tables
 
         try:
             count_tokens("warm the tokenizer up before the first record")
             _ = self.enricher.table
             _ = self.readers
+            sample = InvocationRecord.from_dict(
+                {
+                    "timestamp": "2026-01-01T00:00:00Z",
+                    "requestId": "warm-up",
+                    "modelId": "warm-up",
+                    "operation": "Converse",
+                }
+            )
+            batch_tables([sample], RecordSchema(self.settings.promoted_metadata_keys), _now())
         except Exception:  # they load again on first use
-            log.exception("warming the tokenizer and the price table up failed")
+            log.exception("warming the record path up failed")
+            return
+        log.info("record path warm")
 
     def stop(self, timeout: float) -> None:
         self.pipeline.stop(timeout)
@@ -251,6 +268,10 @@ class LocalRecording:
 
     def stats(self) -> dict[str, float]:
         return self.path.stats()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def learned(record: InvocationRecord, facts: CallFacts) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import logging
 import multiprocessing
 import os
@@ -332,6 +333,10 @@ def recorder_main(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
     )
+    # records are many short-lived dicts: as in the serving process (serve.py), the collector
+    # leaves the long-lived objects alone and runs on the young generation less often
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     done = threading.Event()
     recorder = _Recorder(settings, redaction_key, done)
     link = Link(conn, recorder.handle, done.set, name="recorder")
