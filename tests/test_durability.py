@@ -45,7 +45,7 @@ BASE_TIME = datetime(2026, 11, 23, 10, 30, 15, 123000, tzinfo=UTC)
 WORDS = ("the", "model", "answers", "each", "question", "with", "care", "and", "a", "short")
 
 # Keep spooled records in the spool: the batch writer waits a minute before storing anything.
-HOLD_IN_SPOOL = "[spool]\nbatch_wait_ms = 60000\nbatch_records = 1000000\n"
+HOLD_IN_SPOOL = "[spool]\nbatch_wait_ms = 60000\nbatch_quiet_ms = 60000\nbatch_records = 1000000\n"
 SIM_MODEL = "sim/durability"
 SIM_BEHAVIOUR = {"x-llmtrail-sim": "latency_ms=150,ttft_ms=40,chunk_delay_ms=25"}
 
@@ -533,7 +533,10 @@ def test_sigterm_under_gateway_load_exits_0(sigterm_run: SigtermRun) -> None:
 
 # -- 4. a full spool ---------------------------------------------------------------------------
 
-SMALL_SPOOL = "[spool]\nmax_bytes = 200000\nbatch_wait_ms = 60000\nbatch_records = 1000000\n"
+SMALL_SPOOL = (
+    "[spool]\nmax_bytes = 200000\nbatch_wait_ms = 60000\nbatch_quiet_ms = 60000\n"
+    "batch_records = 1000000\n"
+)
 
 
 def test_full_spool_refuses_ingest_fails_open_for_the_gateway_and_loses_nothing(

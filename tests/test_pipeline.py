@@ -105,7 +105,7 @@ def test_large_bodies_are_offloaded_before_storing(env: Env) -> None:
 
 def test_full_spool_refuses_ingest_and_counts_gateway_drops(tmp_path: Path) -> None:
     env = Env(tmp_path, max_bytes=3000, batch_records=10**6)
-    env.settings.batch_wait_ms = 60_000  # keep everything in the spool
+    env.settings.batch_wait_ms = env.settings.batch_quiet_ms = 60_000  # keep it in the spool
     env.pipeline.start()
     try:
         accepted = 0
@@ -227,7 +227,7 @@ def test_a_record_the_store_refuses_is_dead_lettered_alone(tmp_path: Path) -> No
     dead-letter file, its batch-mates are stored with the batch's spool position, nothing is
     replayed at the next start, and a resend of it is taken again, not called a duplicate."""
     env = Env(tmp_path, batch_records=1000)
-    env.settings.batch_wait_ms = 300  # one batch
+    env.settings.batch_wait_ms = env.settings.batch_quiet_ms = 300  # one batch
     env.store = _RefusingStore(env.db)
     env.pipeline.store = env.store
     env.pipeline.start()

@@ -66,7 +66,8 @@ class SpoolSettings:
     fsync: bool = True
     queue_records: int = 100_000  # gateway records waiting for the spool thread
     batch_records: int = 20_000  # records per store transaction
-    batch_wait_ms: int = 1000  # at most, under steady traffic (a quiet spool: at once)
+    batch_wait_ms: int = 1000  # at most, under steady traffic
+    batch_quiet_ms: int = 30  # a batch is stored once the spool was quiet this long
     dedup_window_s: int = 3600
     dedup_max_entries: int = 2_000_000
 

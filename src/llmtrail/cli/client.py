@@ -100,7 +100,8 @@ class HttpBackend:
                 data = response.read()
                 return data if raw else json.loads(data)
         except urllib.error.HTTPError as exc:
-            raise_for(exc.code, exc.read())
+            with exc:  # it holds the connection: closed here, not when collected
+                raise_for(exc.code, exc.read())
         except urllib.error.URLError as exc:
             raise LlmtrailError(f"cannot reach the server at {self.url}: {exc.reason}") from None
 

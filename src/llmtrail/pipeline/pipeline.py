@@ -49,10 +49,6 @@ from llmtrail.store.objects import ObjectStore
 log = logging.getLogger("llmtrail.pipeline")
 _STOP = object()
 _GATEWAY_LINGER_S = 0.005
-# the writer stores what it gathered once the spool has been quiet this long, without waiting
-# out ``batch_wait_ms``: a burst is queryable at once, steady traffic is stored in big batches
-# (a batch's fixed cost, the metric rollups above all, is then shared by many records)
-_WRITER_QUIET_S = 0.03
 _ISOLATE_AFTER = 3  # failed attempts (about 0.3 s) before a batch is split to find what fails
 
 
@@ -373,7 +369,10 @@ class Pipeline:
                 lambda b: len(b[0]) + len(b[3]),
                 self.settings.batch_records,
                 self.settings.batch_wait_ms / 1000,
-                _WRITER_QUIET_S,
+                # stored once the spool was quiet this long, without waiting out the window:
+                # a burst is queryable at once, and steady traffic is stored in big batches
+                # (whose fixed cost, the metric rollups above all, many records share)
+                self.settings.batch_quiet_ms / 1000,
             )
             spans = [s for b in batch for s in b[3]]
             self._store([r for b in batch for r in b[0]], batch[-1][1], spans)
