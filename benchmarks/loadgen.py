@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -155,7 +156,11 @@ def main() -> None:
             result = runner.run(
                 ingest(args.base, args.records, args.per_request, args.connections, args.run)
             )
+    # the event loop may leave stdout non-blocking: a long answer (a minute of latencies) would
+    # then be cut where the pipe was full
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.buffer.write(orjson.dumps(result) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":
