@@ -19,6 +19,7 @@ import io
 import pickle
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -89,6 +90,9 @@ def main() -> int:
     settings = Settings(data_dir=work / "data")
     runtime = Runtime(settings)  # the record path in this process: every stage timed here
     runtime.start(warm=True)
+    for thread in threading.enumerate():  # the warm-up (tokenizer, prices, pyarrow) first
+        if thread.name == "llmtrail-warm":
+            thread.join()
     runtime.recording.close()
     assert isinstance(runtime.recording, LocalRecording)
     path = runtime.recording.path
