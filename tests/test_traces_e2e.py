@@ -426,7 +426,7 @@ def test_timeline_of_sim_traffic(
                             model=f"sim/slow-{40 + 20 * c}",
                             messages=[{"role": "user", "content": f"step {c} of request {n}"}],
                         )
-                        time.sleep(0.01)  # a gap between calls, so bars stand apart
+                        time.sleep(0.03)  # a gap between calls, so bars stand apart (~20 px)
         assert sdk.flush(30)
         own.settle()
         timeline = ("timeline", "--since", "1h", "--data-dir", str(data))
