@@ -14,8 +14,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import orjson
-
 from llmtrail.pricing.body_text import input_text, output_text
 from llmtrail.pricing.cost import cost_of
 from llmtrail.pricing.table import PriceTable
@@ -35,7 +33,6 @@ class Enricher:
         self._overrides = overrides
         self._aliases = dict(provider_aliases or {})
         self._table: PriceTable | None = None
-        self._used: tuple[Mapping[str, Any], ...] = ()
         self._lock = threading.Lock()
         # told of every reload (the recorder process prices with its own table)
         self.listeners: list[Callable[[], None]] = []
@@ -61,14 +58,8 @@ class Enricher:
             listener()
 
     def _build(self) -> PriceTable:
-        self._used = tuple(self._overrides())
-        self._table = PriceTable(list(self._used), provider_aliases=self._aliases)
+        self._table = PriceTable(list(self._overrides()), provider_aliases=self._aliases)
         return self._table
-
-    def recipe(self) -> tuple[tuple[Mapping[str, Any], ...], dict[str, str]]:
-        """What another process needs to build the same table: the overrides and aliases."""
-        _ = self.table
-        return self._used, dict(self._aliases)
 
     def __call__(self, doc: dict[str, Any]) -> None:
         """Add the cost and the character counts to ``doc`` (in place)."""
@@ -84,21 +75,6 @@ class Enricher:
             chars["output"] = len(output_text(out["outputBodyJson"]))
         if chars:
             doc["textCharacters"] = chars
-
-
-_ELSEWHERE: dict[str, Enricher] = {}
-
-
-def enricher_from(recipe: tuple[tuple[Mapping[str, Any], ...], dict[str, str]]) -> Enricher:
-    """The `Enricher` for ``recipe`` in a worker process, built once per recipe."""
-    key = orjson.dumps(recipe, option=orjson.OPT_SORT_KEYS, default=str).decode()
-    found = _ELSEWHERE.get(key)
-    if found is None:
-        overrides, aliases = recipe
-        found = Enricher(lambda: overrides, aliases)
-        _ELSEWHERE.clear()  # one table at a time: a new recipe replaces the old one
-        _ELSEWHERE[key] = found
-    return found
 
 
 def enriched(records: list[InvocationRecord], enrich: Enricher) -> list[InvocationRecord]:

@@ -28,7 +28,6 @@ from llmtrail.capture.gateway.asgi import json_depth
 from llmtrail.errors import LlmtrailError, NotFound, PayloadTooLarge, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.metrics.prometheus import genai_metrics
-from llmtrail.pipeline.enrich import enriched, enricher_from
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.security.principal import Permission, Principal, principal_of
 from llmtrail.server.access import guarded_route
@@ -43,7 +42,6 @@ from llmtrail.timerange import optional_instant, parse_bounds
 log = logging.getLogger("llmtrail.api")
 MAX_PAGE = 1000
 MAX_OFFSET = 10**9 - 1  # a filter-pattern cursor: an offset
-WORKER_BYTES = 256 * 1024  # ingest bodies this large are validated in a worker process
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -239,23 +237,6 @@ async def _read_limited(request: Request, limit: int) -> bytes:
         log.debug("client disconnected after %d bytes of its body on %s", size, request.url.path)
         raise ValidationError("body", "the client disconnected before sending all of it") from None
     return b"".join(chunks)
-
-
-def validate_and_price(
-    raw: bytes,
-    gzipped: bool,
-    max_bytes: int,
-    max_records: int,
-    max_depth: int,
-    recipe: Any,
-    workspace: str = DEFAULT_WORKSPACE,
-) -> tuple[list[dict[str, Any]], list[InvocationRecord], list[int]]:
-    """`validate_batch`, then the cost and character counts the valid records lack (run in a
-    worker process for large batches: everything here is pure)."""
-    results, valid, where = validate_batch(
-        raw, gzipped, max_bytes, max_records, max_depth, workspace
-    )
-    return results, enriched(valid, enricher_from(recipe)), where
 
 
 def validate_batch(

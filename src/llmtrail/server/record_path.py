@@ -163,17 +163,7 @@ class RecordPath:
             workspace,
         )
         fresh, spooled = self.pipeline.ingest(enriched(valid, self.enricher))
-        out: Future[Any] = Future()
-
-        def done(f: Future[SpoolPosition]) -> None:
-            error = f.exception()
-            if error is not None:
-                out.set_exception(error)
-            else:
-                out.set_result((results, where, fresh))
-
-        spooled.add_done_callback(done)
-        return out
+        return _once_spooled(spooled, (results, where, fresh))
 
     def ingest_otlp(
         self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
@@ -184,17 +174,7 @@ class RecordPath:
         for span in spans:
             self.policy.prepare_span(span)
         fresh, spooled = self.pipeline.ingest(records, [*spans, *links])
-        out: Future[Any] = Future()
-
-        def done(f: Future[SpoolPosition]) -> None:
-            error = f.exception()
-            if error is not None:
-                out.set_exception(error)
-            else:
-                out.set_result(fresh)
-
-        spooled.add_done_callback(done)
-        return out
+        return _once_spooled(spooled, fresh)
 
     # -- the erasure's spool operations ---------------------------------------------------------
     def flush(self) -> None:
@@ -268,6 +248,21 @@ class LocalRecording:
 
     def stats(self) -> dict[str, float]:
         return self.path.stats()
+
+
+def _once_spooled(spooled: Future[SpoolPosition], value: Any) -> Future[Any]:
+    """A future of ``value`` that resolves when ``spooled`` does (its error, if it fails)."""
+    out: Future[Any] = Future()
+
+    def done(f: Future[SpoolPosition]) -> None:
+        error = f.exception()
+        if error is not None:
+            out.set_exception(error)
+        else:
+            out.set_result(value)
+
+    spooled.add_done_callback(done)
+    return out
 
 
 def _now() -> datetime:

@@ -48,9 +48,9 @@ from llmtrail.config import Settings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
 from llmtrail.record import InvocationRecord
+from llmtrail.server.workers import exit_with_parent
 
 log = logging.getLogger("llmtrail.recorder")
-_PARENT_CHECK_S = 0.5
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 _LOCK_WAIT_S = 30.0
@@ -328,7 +328,7 @@ def recorder_main(
     """The recorder process: build the record path and serve the link until told to stop or
     the serving process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops us
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
@@ -497,9 +497,3 @@ def _record_path(settings: Settings, redaction_key: bytes, link: Link) -> Any:
     from llmtrail.server.record_path import recorder_record_path
 
     return recorder_record_path(settings, redaction_key, link)
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(_PARENT_CHECK_S)
-    os._exit(0)

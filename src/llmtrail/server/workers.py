@@ -1,7 +1,7 @@
-"""Worker processes for a request's CPU-bound work — decoding, validating and pricing large
-batches (``POST /api/records``, ``POST /v1/traces``) — so that it runs beside the event loop
-instead of sharing its GIL. The functions sent there are pure: bytes and settings in, values
-out.
+"""Worker processes for a request's CPU-bound work — decoding large OTLP exports
+(``POST /v1/traces``; ingest bodies go to the recorder process) — so that it runs beside the
+event loop instead of sharing its GIL. The functions sent there are pure: bytes and settings
+in, values out.
 
 Why not `concurrent.futures.ProcessPoolExecutor`: one answer that fails to unpickle, or one
 worker that dies, leaves that pool broken for every later call, and its workers outlive a
@@ -197,7 +197,7 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
     until the parent says stop or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     # server decides when its workers stop
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     while True:
         try:
             job = conn.recv()
@@ -231,7 +231,8 @@ def _unsendable(answer: tuple[str, Any], exc: Exception) -> str:
     return f"the job's {what} could not be sent back ({type(exc).__name__}): {detail}"
 
 
-def _exit_with_parent(parent_pid: int) -> None:
+def exit_with_parent(parent_pid: int) -> None:
+    """Leave at once when the parent process is gone (kill -9 included); run on a thread."""
     while os.getppid() == parent_pid:
         time.sleep(_PARENT_CHECK_S)
     os._exit(0)

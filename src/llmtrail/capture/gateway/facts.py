@@ -13,7 +13,6 @@ whole answer or a stream.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -203,10 +202,6 @@ def record_of(
     if withhold is not None and facts.no_log:
         withhold(doc)
     return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))
-
-
-def new_span_id() -> str:
-    return os.urandom(8).hex()
 
 
 def json_or_none(raw: bytes) -> Any:
