@@ -32,6 +32,7 @@ HEAVY = {
     "pyarrow": "store",
     "pyarrow.parquet": None,  # the archive's; no step here writes one
     "numpy": "store",
+    "pandas": None,  # nothing llmtrail does needs it; pyarrow imports it on a list conversion
     "cryptography": "aws_key",
     "bpe_openai": "count_tokens",
     "chdb": None,  # the ClickHouse engines: only when the store URL names one

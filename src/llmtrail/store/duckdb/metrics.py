@@ -229,7 +229,7 @@ class DuckDBRollups:
         for sql in self._stage_sql("_batch_records", refused, False):
             conn.execute(sql, params)
         self.staged += batch.num_rows
-        oldest = _oldest(batch)
+        oldest = _oldest(conn)
         if self.dirty_since is None or oldest < self.dirty_since:
             self.dirty_since = oldest
 
@@ -254,7 +254,7 @@ class DuckDBRollups:
             for dim in DIMENSIONS:
                 if not dim.capped:
                     continue
-                for ws, value in _distinct(batch, self._arrow_columns(dim)):
+                for ws, value in _distinct(conn, self._arrow_columns(dim)):
                     seen = admitted.setdefault((ws, dim.name), set())
                     if value in seen:
                         continue
@@ -410,22 +410,19 @@ class DuckDBRollups:
                 )
 
 
-def _distinct(batch: pa.Table, columns: Sequence[str]) -> list[tuple[str, str]]:
-    """The distinct non-empty ``(workspace, value)`` pairs of a batch, the value being the
-    first of ``columns`` that is set."""
+def _distinct(conn: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """The distinct non-empty ``(workspace, value)`` pairs of the batch registered as
+    ``_batch_records``, the value being the first of ``columns`` that is set, in the order
+    they first occur. (DuckDB, not pyarrow's group_by, which imports pandas.)"""
     if not columns:
         return []
-    import pyarrow as pa  # a batch is Arrow, so pyarrow is loaded (`records.arrow_types`)
-    import pyarrow.compute as pc
-
-    value = batch.column(columns[0])
-    for other in columns[1:]:
-        value = pc.coalesce(value, batch.column(other))
-    table = pa.table({"w": batch.column("workspace"), "v": value})
-    pairs = table.group_by(["w", "v"]).aggregate([])
-    return [
-        (w, v) for w, v in zip(pairs["w"].to_pylist(), pairs["v"].to_pylist(), strict=True) if v
-    ]
+    # the columns are the schema's own names (never a caller's): quoted, not bound
+    value = "coalesce(" + ", ".join(f'"{c}"' for c in columns) + ")"
+    sql = (
+        f"SELECT w, v FROM (SELECT workspace AS w, {value} AS v, row_number() OVER () AS i"
+        " FROM _batch_records) WHERE v IS NOT NULL AND v <> '' GROUP BY w, v ORDER BY min(i)"
+    )
+    return [(w, v) for w, v in conn.execute(sql).fetchall()]
 
 
 def _transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
@@ -445,10 +442,8 @@ def floor_bucket(moment: datetime, width: int) -> datetime:
     return datetime.fromtimestamp((us // step) * step / 1_000_000, UTC)
 
 
-def _oldest(batch: pa.Table) -> datetime:
-    import pyarrow.compute as pc  # as in `_distinct`
-
-    value = pc.min(batch.column("timestamp")).as_py()
+def _oldest(conn: duckdb.DuckDBPyConnection) -> datetime:
+    (value,) = conn.execute('SELECT min("timestamp") FROM _batch_records').fetchall()[0]
     return value if isinstance(value, datetime) else datetime.now(UTC)
 
 

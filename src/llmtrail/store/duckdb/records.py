@@ -7,6 +7,7 @@ in one transaction; `cost_update` is the pure part that both SQL backends share.
 
 from __future__ import annotations
 
+import array
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -136,7 +137,12 @@ class DuckDBRecordStore:
         if record_table.num_rows:
             import pyarrow as pa
 
-            at = pa.array([datetime.now(UTC)] * record_table.num_rows, pa.timestamp("us", "UTC"))
+            # from a buffer, not a list: pyarrow's list conversion imports pandas (~80 MB,
+            # seconds of CPU) to check the list is not a pandas object
+            n = record_table.num_rows
+            now_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+            buffer = pa.py_buffer(array.array("q", [now_us]) * n)
+            at = pa.Array.from_buffers(pa.timestamp("us", "UTC"), n, [None, buffer])
             index = record_table.schema.get_field_index("ingested_at")
             record_table = record_table.set_column(index, "ingested_at", at)
         has_rows, has_bodies = record_table.num_rows > 0, body_table.num_rows > 0
