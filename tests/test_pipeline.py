@@ -140,6 +140,24 @@ def test_queue_full_drops_are_counted(tmp_path: Path) -> None:
         env.close()
 
 
+def test_a_run_of_gateway_records_is_one_queue_item(tmp_path: Path) -> None:
+    env = Env(tmp_path, queue_records=2)
+    try:
+        assert env.pipeline.submit_all([rec(i) for i in range(3)]) == 3  # threads not started
+        assert env.pipeline.submit_all([]) == 0
+        assert env.pipeline.submit(rec(3))
+        assert env.pipeline.submit_all([rec(4), rec(5)]) == 0  # the queue holds two items
+        assert env.pipeline.counters.dropped_queue_full == 2
+        assert env.pipeline.counters.accepted == 4
+        env.pipeline.start()
+        deadline = time.monotonic() + 30
+        while sorted(env.ids()) != ["p-0", "p-1", "p-2", "p-3"]:
+            assert time.monotonic() < deadline, env.ids()
+            time.sleep(0.01)
+    finally:
+        env.close()
+
+
 def test_resend_window() -> None:
     now = [0.0]
     index = RecentRequestIds(window_s=10, max_entries=3, clock=lambda: now[0])

@@ -183,6 +183,23 @@ class Pipeline:
             self.counters.accepted += 1  # under the lock: records finish on worker threads
         return True
 
+    def submit_all(self, records: list[InvocationRecord]) -> int:
+        """`submit` for a run of gateway records at once (one queue item, so the spool
+        thread wakes once for them, not once each); how many were taken."""
+        if not records:
+            return 0
+        with self._pending_lock:
+            if self._stopping:
+                self.counters.dropped_stopped += len(records)
+                return 0
+            try:
+                self._queue.put_nowait(_Item(records))
+            except queue.Full:
+                self.counters.dropped_queue_full += len(records)
+                return 0
+            self.counters.accepted += len(records)
+        return len(records)
+
     def ingest(
         self, records: Sequence[InvocationRecord], spans: Sequence[Span] = ()
     ) -> tuple[list[bool], Future[SpoolPosition]]:

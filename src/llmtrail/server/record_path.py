@@ -137,7 +137,7 @@ class RecordPath:
     def record_calls(self, facts: Sequence[CallFacts]) -> list[dict[str, Any]]:
         """Records of finished calls handed to the pipeline; what each spent, for the
         serving process (`learned`)."""
-        seen = []
+        seen, records = [], []
         for f in facts:
             try:
                 record = self.record_call(f)
@@ -145,7 +145,8 @@ class RecordPath:
                 log.exception("building the record of request %s failed", f.request_id)
                 continue
             seen.append(learned(record, f))
-            self.pipeline.submit(record)
+            records.append(record)
+        self.pipeline.submit_all(records)
         return seen
 
     def ingest_body(self, raw: bytes, gzipped: bool, workspace: str) -> Future[Any]:
