@@ -78,6 +78,7 @@ def test_route_flags_and_presets() -> None:
             "unknown setting",
         ),
         ("[providers.sim]\nlatency = 5\n", [], "unknown setting"),
+        ("[server]\nrecorder_nice = 20\n", [], "recorder_nice must be from 0 to 19"),
     ],
 )
 def test_bad_configuration_names_the_setting(

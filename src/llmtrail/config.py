@@ -132,7 +132,9 @@ class AccessSettings:
     (empty: a file generated in the data directory), ``admin_key_env`` the variable whose key
     becomes an admin key at start (unattended deployments). ``recorder_process`` runs the
     record path (parsing, pricing, redaction, spool) in a process of its own beside the
-    serving one (docs/record-path.md); off, it runs in the serving process."""
+    serving one (docs/record-path.md); off, it runs in the serving process. ``recorder_nice``
+    is the recorder's scheduling niceness (0-19, added to the server's): where the two compete
+    for a core, the relay of a model call goes first."""
 
     allowed_hosts: list[str] = field(default_factory=list)
     secret_env: str = ""
@@ -140,6 +142,7 @@ class AccessSettings:
     session_hours: float = 12.0
     key_refresh_s: float = 5.0  # how stale a server's view of the keys may be (revocation)
     recorder_process: bool = True
+    recorder_nice: int = 10
 
 
 @dataclass
@@ -369,6 +372,8 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
         raise ConfigError(f"{where}: [server] allowed_hosts must be a list of host names")
     s.server = AccessSettings(**access)
+    if not 0 <= s.server.recorder_nice <= 19:
+        raise ConfigError(f"{where}: [server] recorder_nice must be from 0 to 19")
     store = _only(_table(raw, "store", dict, where), StoreSettings, f"{where}: [store]")
     refresh = store.pop("refresh_s", StoreSettings.refresh_s)
     if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 1:

@@ -337,6 +337,10 @@ def recorder_main(
     # leaves the long-lived objects alone and runs on the young generation less often
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    # where the recorder and the serving process compete for a core, the relay goes first:
+    # records are built in the gaps (a backlog waits in the bounded queue)
+    with contextlib.suppress(OSError):
+        os.nice(settings.server.recorder_nice)
     done = threading.Event()
     recorder = _Recorder(settings, redaction_key, done)
     link = Link(conn, recorder.handle, done.set, name="recorder")
