@@ -8,9 +8,9 @@ key ids and secret access keys, OpenAI-, Anthropic- and llmtrail-style API keys,
 Every detector also names its *literals*: short strings one of which every match contains
 once the text is folded (`fold`: ASCII letters lower-cased, every digit written ``0``), made
 of characters JSON escaping leaves alone (letters, digits, ``@ _ - . :``). `Redactor` looks
-for them with ``bytes`` searches (memchr speed, unlike a regular expression's per-character
-loop) over a whole JSON body serialised and folded, and scans no further when none occurs —
-the fast path most bodies take.
+for them all at once (one regular expression, entered at each literal's rarest byte) over a
+whole JSON body serialised and folded, and scans no further when none occurs — the fast path
+most bodies take.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import binascii
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -62,6 +62,16 @@ def fold(data: bytes) -> bytes:
     """``data`` with ASCII letters lower-cased and every digit ``0``: where `Detector`
     literals are looked for."""
     return data.translate(_FOLD)
+
+
+_DIGIT_BYTES = frozenset(b"0123456789")
+
+
+def folder(literals: Collection[bytes]) -> Callable[[bytes], bytes]:
+    """The cheapest function under which ``literals`` occur exactly where they occur after
+    `fold`: ``bytes.lower`` (about twice as fast) when no literal holds a digit, since then
+    no occurrence covers a byte the two treat differently."""
+    return fold if any(ch in _DIGIT_BYTES for lit in literals for ch in lit) else bytes.lower
 
 
 Validate = Callable[[re.Match[str]], str | None]

@@ -2,9 +2,11 @@
 `RedactionPolicy` to a record document (or a span's attributes, or one text) in place.
 
 Cost is what decides the shape. Most bodies hold no candidate at all, so each group of fields
-has the literals its detectors' matches must contain (see `detectors`), looked for with
-``bytes`` searches once over the JSON body serialised by orjson and folded; when none occurs
-the body is not walked. Only when it does are the strings walked
+has the literals its detectors' matches must contain (see `detectors`), looked for with one
+regular expression search (`literal_search`) over the JSON serialised by orjson and folded;
+when none occurs the body is not walked. A record is first searched once over just the fields
+redaction reads (bodies, metadata, error texts: not its ids and ARNs, where ``aws`` is
+common). Only when a literal occurs are the strings walked
 (iteratively: any depth, any size) and each detector one of whose literals occurs in a string
 scanned, its candidates validated (Luhn, mod-97, …), and overlapping findings resolved.
 
@@ -17,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import orjson
 
-from llmtrail.security.detectors import KEY_DETECTORS, Detector, Finding, fold, resolve
+from llmtrail.security.detectors import KEY_DETECTORS, Detector, Finding, folder, resolve
 from llmtrail.security.detectors_custom import NAMES_ADDRESSES, pattern_detector
 from llmtrail.security.detectors_pii import CARD, PII_DETECTORS
 from llmtrail.security.redaction_policy import GROUPS, RedactionPolicy
@@ -32,6 +34,8 @@ HASH_HEX = (
 )
 _CARD_MIN = 10**12  # a JSON integer this large may be a card number (13+ digits)
 _ERROR_PREFIXES = ("exception.", "error.")
+# bytes of folded JSON text, the commonest first (any other byte is rarer still)
+_COMMONEST_FIRST = b'" :,0etaosinrhldcu{}mfpgwyb.-_[]kvjxqz'
 
 
 def fewest_literals(literals: set[bytes]) -> tuple[bytes, ...]:
@@ -44,10 +48,45 @@ def contains_any(folded: bytes, literals: tuple[bytes, ...]) -> bool:
     return any(literal in folded for literal in literals)
 
 
+def _rarity(byte: bytes) -> int:
+    at = _COMMONEST_FIRST.find(byte)
+    return len(_COMMONEST_FIRST) if at < 0 else at
+
+
+def literal_search(literals: Collection[bytes]) -> Callable[[bytes], object]:
+    """A function whose result is true exactly when its argument holds one of ``literals``:
+    one regular expression search instead of one ``bytes`` search per literal. Each literal
+    is entered at its rarest byte and checked backwards (``ia(?<=asia)``), so the scan for
+    the pattern's first bytes stops at few places of ordinary text."""
+    if not literals:
+        return lambda data: False
+    if b"" in literals:
+        return lambda data: True
+    by_pivot: dict[bytes, list[bytes]] = {}
+    for literal in sorted(set(literals)):
+        at = max(range(len(literal)), key=lambda i: _rarity(literal[i : i + 1]))
+        behind = b"(?<=" + re.escape(literal) + b")" if at else b""
+        by_pivot.setdefault(literal[at : at + 1], []).append(re.escape(literal[at + 1 :]) + behind)
+    pattern = b"|".join(
+        re.escape(pivot) + (rests[0] if len(rests) == 1 else b"(?:" + b"|".join(rests) + b")")
+        for pivot, rests in by_pivot.items()
+    )
+    return re.compile(pattern).search
+
+
 class GroupPlan:
     """What one group of fields is scanned for and what a finding becomes."""
 
-    __slots__ = ("action", "always", "literals", "numbers", "ranks", "triggered")
+    __slots__ = (
+        "_fold",
+        "_search",
+        "action",
+        "always",
+        "literals",
+        "numbers",
+        "ranks",
+        "triggered",
+    )
 
     def __init__(self, detectors: Sequence[Detector], action: str) -> None:
         self.action = action
@@ -56,14 +95,16 @@ class GroupPlan:
         ]
         self.always = [d for d in detectors if d.literals is None]
         self.literals = fewest_literals({lit for lits, _ in self.triggered for lit in lits})
+        self._search = literal_search(self.literals)
+        self._fold = folder([lit for lits, _ in self.triggered for lit in lits])
         self.ranks = {d.name: d.rank for d in detectors}
         self.numbers = CARD in detectors
 
     def findings(self, text: str) -> list[Finding]:
         found: list[Finding] = []
         if self.literals:
-            folded = fold(text.encode("utf-8", "surrogatepass"))
-            if contains_any(folded, self.literals):
+            folded = self._fold(text.encode("utf-8", "surrogatepass"))
+            if self._search(folded):
                 for literals, detector in self.triggered:
                     if contains_any(folded, literals):
                         found += detector.find(text)
@@ -81,7 +122,7 @@ class GroupPlan:
             serialised = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, ValueError):  # integers past 64 bits, nesting past 255, …
             return True
-        return contains_any(fold(serialised), self.literals)
+        return bool(self._search(self._fold(serialised)))
 
 
 class Redactor:
@@ -198,8 +239,8 @@ class Redactor:
         call's upstream error body); the number of findings replaced."""
         if not isinstance(doc, dict):
             return 0
-        if not self._record_always and not self._record_plan.may_match(doc):
-            return 0  # no candidate anywhere in the record: the common case, one search
+        if not self._record_always and not self._record_plan.may_match(_read_fields(doc)):
+            return 0  # no candidate in any field read below: the common case, one search
         count = 0
         failed = bool(doc.get("error") or doc.get("errorCode") or doc.get("status") == "ERROR")
         for part, key, group in (
@@ -246,3 +287,20 @@ class Redactor:
             attrs[key], n = self.redact_value(attrs[key], group)
             count += n
         return count
+
+
+def _read_fields(doc: dict[str, Any]) -> list[Any]:
+    """The values `Redactor.redact_record` reads (whatever their group): searched together,
+    once, before any is walked."""
+    values = []
+    for part, key in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
+        holder = doc.get(part)
+        if isinstance(holder, dict) and key in holder:
+            values.append(holder[key])
+    metadata = doc.get("requestMetadata")
+    if isinstance(metadata, dict):
+        values.append(metadata)
+    error = doc.get("error")
+    if isinstance(error, dict):
+        values += [error[key] for key in ("message", "stackTrace") if key in error]
+    return values
