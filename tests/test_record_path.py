@@ -93,7 +93,8 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 def test_the_recorder_is_a_child_holding_the_record_work(tmp_path: Path) -> None:
     """Through a real OpenAI-compatible upstream that reports no usage, the tokens are
-    counted: in the recorder, whose maps hold the tokenizer, never in the serving process."""
+    counted: in the recorder, whose maps hold the tokenizer, never in the serving process;
+    and pandas is loaded by neither."""
     with OpenAIUpstream() as upstream:
         config = (
             f'[providers.up]\ntype = "openai"\nbase_url = "{upstream.base_url}"\n\n'
@@ -113,6 +114,11 @@ def test_the_recorder_is_a_child_holding_the_record_work(tmp_path: Path) -> None
             assert record["tokenCountEstimated"] is True
             assert "bpe_openai/_bindings" in _maps(recorder)
             assert "bpe_openai/_bindings" not in _maps(server.proc.pid)
+            # the batch was converted to Arrow there and inserted here, and neither process
+            # loaded pandas (pyarrow's list conversion would, unrefused)
+            assert "pyarrow/lib" in _maps(recorder) and "pyarrow/lib" in _maps(server.proc.pid)
+            assert "/pandas/" not in _maps(recorder)
+            assert "/pandas/" not in _maps(server.proc.pid)
 
 
 def test_kill_9_of_the_recorder_alone_restarts_it_and_loses_nothing_acknowledged(

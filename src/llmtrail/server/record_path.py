@@ -83,8 +83,8 @@ class RecordPath:
 
     def _warm(self) -> None:
         """Load what building and converting the first records needs: the tokenizer, the
-        price table, the wire formats' readers, and pyarrow (whose first conversion also
-        imports pandas, a few seconds of CPU)."""
+        price table, the wire formats' readers, and pyarrow (in the CLI's own process its first
+        conversion also imports pandas, a few seconds of CPU; the recorder refuses pandas)."""
         from llmtrail.capture.tokens import count_tokens
         from llmtrail.store.duckdb.records import batch_tables
 
