@@ -10,7 +10,8 @@ compared with genai-prices' own calculation for the same model, usage and time.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmtrail.pricing.cost import MONEY_QUANTUM, CostResult, cost_of, recompute
+from llmtrail.pricing.cost import (
+    MONEY_QUANTUM,
+    CostResult,
+    _fast,
+    cost_dict,
+    cost_of,
+    recompute,
+    uncached_cost_of,
+)
 from llmtrail.pricing.price_data import PriceFile, parse_price_file
 from llmtrail.pricing.table import PriceTable
 from tests.analytics.genai_reference import genai_answer, genai_cost
@@ -643,3 +652,356 @@ def test_recompute_kinds(acme: PriceTable) -> None:
     unstored = recompute([record(inp=1, out=1)], None, acme)
     assert unstored.changes[0].kind == "newly_priced"
     assert unstored.changes[0].old == CostResult.empty("not_computed")
+
+
+# -- the fast way equals the general way -----------------------------------------------------
+
+# Prices that take each branch of the fast way, or send a record to the general way.
+EDGE = data_file(
+    [
+        {
+            "model": "cheap",
+            "prices": [
+                {"effective_from": "2025-01-01", "input_mtok": "0.0015", "output_mtok": "-0"},
+                {
+                    "effective_from": "2025-06-01",
+                    "input_mtok": "1000000",
+                    "output_mtok": "0.000000000000000000001",
+                    "cache_write_mtok": "3.75",
+                },
+            ],
+        },
+        {
+            "model": "tiered",
+            "prices": [
+                {
+                    "effective_from": "2025-01-01",
+                    "input_mtok": {
+                        "base": "3",
+                        "tiers": [{"start": 1000, "price": "6"}, {"start": 5000, "price": "9"}],
+                    },
+                    "output_mtok": "15",
+                    "cache_read_mtok": {"base": "0.3", "tiers": [{"start": 1000, "price": "0.6"}]},
+                }
+            ],
+        },
+        {  # more digits than the fast way takes: the general way prices it
+            "model": "precise",
+            "prices": [
+                {
+                    "effective_from": "2025-01-01",
+                    "input_mtok": "0." + "3" * 59,
+                    "output_mtok": "1." + "7" * 50,
+                }
+            ],
+        },
+        {
+            "model": "fee",
+            "prices": [
+                {
+                    "effective_from": "2025-01-01",
+                    "input_mtok": "0.5",
+                    "output_mtok": "2",
+                    "per_request": "0.0125",
+                }
+            ],
+        },
+        {"model": "fee-only", "prices": [{"effective_from": "2025-01-01", "per_request": "0.5"}]},
+        {"model": "output-only", "prices": [{"effective_from": "2025-01-01", "output_mtok": "4"}]},
+        {
+            "model": "images",
+            "prices": [{"effective_from": "2025-06-01", "per_image": "0.04", "input_mtok": "1"}],
+        },
+    ],
+    provider="edge",
+)
+OVERRIDES = [
+    {
+        "id": "widget-cut",
+        "provider": "acme",
+        "model": "widget-1",
+        "prices": {"input_mtok": "0.7", "output_mtok": "2.8"},
+        "effective_from": "2025-06-15",
+    },
+    {
+        "id": "edge-all",
+        "provider": "edge",
+        "model": "*",
+        "prices": {"input_mtok": "0.1", "cache_read_mtok": "0.01"},
+        "effective_from": "2026-01-01",
+    },
+    {
+        "id": "sim-demo",
+        "provider": "sim",
+        "model": "sim/demo",
+        "prices": {"input_mtok": "0.5", "output_mtok": "2.5", "per_request": "0.001"},
+        "effective_from": "2025-06-01",
+    },
+    {
+        "id": "any-embedder",
+        "provider": "*",
+        "model": "*embed*",
+        "prices": {"per_embedding": "0.0001"},
+        "effective_from": "2025-01-01",
+    },
+]
+PROVIDERS: list[Any] = [
+    None,
+    "acme",
+    "edge",
+    "bedrock",
+    "AWS",
+    "openai",
+    " OpenAI ",
+    "anthropic",
+    "deepseek",
+    "sim",
+    "up",
+    "",
+    42,
+]
+MODELS: list[Any] = [
+    "widget-1",
+    "long-context",
+    "input-only",
+    "painter",
+    "embedder",
+    "tiny",
+    "cheap",
+    "tiered",
+    "precise",
+    "fee",
+    "fee-only",
+    "images",
+    "mystery-model",
+    HAIKU,
+    "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3",
+    "amazon.nova-lite-v1:0",
+    "amazon.titan-embed-text-v2:0",
+    "gpt-4o-mini",
+    "openai/gpt-4o-mini",
+    "o3",
+    "claude-sonnet-4-5",
+    "deepseek-chat",
+    "sim/demo",
+    "demo",
+    "text-embedding-3-small",
+    "bench-1k",
+    "",
+    "   ",
+    None,
+    ["not", "a", "name"],
+]
+STAMPS: list[Any] = [
+    # either side of the data files' and overrides' dates, and of o3's price cut
+    "2024-12-31T23:59:59.999Z",
+    "2025-01-01T00:00:00Z",
+    "2025-05-31T23:59:59.999999Z",
+    "2025-06-01T00:00:00.000Z",
+    "2025-06-09T23:59:59Z",
+    "2025-06-10T00:00:00Z",
+    "2025-06-14T23:59:59.5Z",
+    "2025-06-15T00:00:00Z",
+    "2025-12-31T23:59:59Z",
+    "2026-01-01T00:00:00.000001Z",
+    # either side of DeepSeek's off-peak hours, on one day
+    "2025-07-01T00:29:59Z",
+    "2025-07-01T00:30:00Z",
+    "2025-07-01T16:29:59.999Z",
+    "2025-07-01T16:30:00Z",
+    "2025-07-01T23:00:00Z",
+    # offsets, whose UTC day is another one, and other spellings
+    "2025-06-01T01:00:00+02:00",
+    "2025-05-31T23:30:00-01:00",
+    "2025-06-01T00:00:00+00:00",
+    "2025-06-01T00:00:00",
+    "2025-06-01 00:00:00Z",
+    "2025-06-01T00:00:00.1234567Z",
+    "2025-06-01T00:00:00,5Z",
+    " 2025-06-01T00:00:00Z",
+    "2025-06-01T00:00:00Z ",
+    "20250601T000000Z",
+    "2025-06-01",
+    # not timestamps at all, or out of range
+    "2025-06-01T00:00:60Z",
+    "2025-02-30T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "yesterday",
+    "",
+    None,
+    1_750_000_000,
+    datetime(2025, 6, 1, tzinfo=UTC),
+    datetime(2025, 5, 31, 23, 59, 59),
+    datetime(2025, 6, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2025, 7, 1, 16, 30, tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))),  # no UTC for it: internal_error
+]
+COUNTS: list[Any] = [
+    "absent",
+    None,
+    0,
+    7,
+    1000,
+    150_000,
+    2**62,
+    2**63 - 1,
+    2**63,
+    -1,
+    1.5,
+    1000.0,
+    True,
+    "12",
+]
+# (provider, model) as records of a known model name them
+PRICED = [
+    ("acme", "widget-1"),
+    ("acme", "long-context"),
+    ("acme", "tiny"),
+    ("edge", "cheap"),
+    ("edge", "tiered"),
+    ("edge", "fee"),
+    ("edge", "fee-only"),
+    ("edge", "output-only"),
+    ("edge", "images"),
+    ("edge", "precise"),
+    ("bedrock", HAIKU),
+    (None, "amazon.nova-lite-v1:0"),
+    ("openai", "gpt-4o-mini"),
+    ("openai", "o3"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("deepseek", "deepseek-chat"),
+    ("sim", "sim/demo"),
+    ("up", "bench-1k"),
+]
+OPERATIONS: list[Any] = [
+    "ChatCompletions",
+    "Converse",
+    "ConverseStream",
+    "Messages",
+    "Embeddings",
+    "InvokeModel",
+    "Chat",
+    None,
+    ["not", "hashable"],
+]
+
+
+def varied_record(rng: random.Random) -> Any:
+    """A record of any provider, model, time, counts and sections the two ways must agree on."""
+    doc: dict[str, Any] = {"schemaType": "ModelInvocationLog", "requestId": "varied"}
+    for key, choices in (
+        ("provider", PROVIDERS),
+        ("modelId", MODELS),
+        ("timestamp", STAMPS),
+        ("operation", OPERATIONS),
+    ):
+        if rng.random() < 0.95:
+            doc[key] = rng.choice(choices)
+    if rng.random() < 0.5:
+        doc["provider"], doc["modelId"] = rng.choice(PRICED)
+        doc["timestamp"] = rng.choice(STAMPS[:15])
+    if rng.random() < 0.3:
+        doc["resolvedModelId"] = rng.choice(MODELS)
+    inp: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    common = rng.random() < 0.6  # mostly the plain counts a gateway or Bedrock writes
+    for section, key in (
+        (inp, "inputTokenCount"),
+        (out, "outputTokenCount"),
+        (inp, "cacheReadInputTokenCount"),
+        (inp, "cacheWriteInputTokenCount"),
+    ):
+        value = rng.choice(COUNTS[:7] if common else COUNTS)
+        if value != "absent":
+            section[key] = value
+    if rng.random() < 0.15:
+        out["outputBodyJson"] = rng.choice(
+            [{"images": ["aGk="] * 3}, {"data": [{}, {}]}, {"embedding": [0.1]}, {"text": "hi"}]
+        )
+    if rng.random() < 0.05:
+        out["outputImageCount"] = rng.choice([2, -1, 1.0])
+    for key, section in (("input", inp), ("output", out)):
+        roll = rng.random()
+        if roll < 0.9:
+            doc[key] = section
+        elif roll < 0.95:
+            doc[key] = rng.choice([None, [], "text", 3])
+    return doc
+
+
+def assert_same_cost(doc: Any, table: PriceTable) -> CostResult:
+    general = uncached_cost_of(doc, table)
+    fast = cost_of(doc, table)
+    # repr, not ==: Decimal('0E-9') and Decimal('0') are equal but are stored differently
+    assert repr(fast) == repr(general), doc
+    stored = general.to_dict(money_as_text=True)
+    assert list(cost_dict(doc, table).items()) == list(stored.items()), doc
+    assert list(fast.to_dict(money_as_text=True).items()) == list(stored.items()), doc
+    return general
+
+
+def test_the_fast_way_prices_every_record_as_the_general_way_does() -> None:
+    tables = [
+        PriceTable(files=[ACME, EDGE, *PINNED_FILES]),
+        PriceTable(OVERRIDES, files=[ACME, EDGE], provider_aliases={"up": "openai"}),
+        PriceTable(provider_aliases={"up": "openai", "acme": "openai"}),
+    ]
+    rng = random.Random(20261120)
+    docs = [varied_record(rng) for _ in range(3000)]
+    fast_priced: dict[str, int] = {}
+    reasons: set[str | None] = set()
+    for table in tables:
+        for _ in range(2):  # the second time every lookup comes from the table's memo
+            for doc in docs:
+                cost = assert_same_cost(doc, table)
+                reasons.add(cost.reason)
+                if cost.priced and _fast(doc, table) is not None:
+                    version = cost.price_version or ""
+                    fast_priced[version] = fast_priced.get(version, 0) + 1
+            rng.shuffle(docs)
+    assert reasons >= {
+        None,
+        "no_model",
+        "no_timestamp",
+        "no_token_counts",
+        "bad_token_counts",
+        "inconsistent_token_counts",
+        "no_price",
+        "incomplete_price",
+        "no_image_count",
+        "internal_error",
+    }
+    # the fast way did price most kinds of price, not only hand records on
+    assert any(v.startswith("override:") for v in fast_priced)
+    assert any(v.startswith("llmtrail:edge:tiered") for v in fast_priced)
+    assert any(v.startswith("llmtrail:edge:fee@") for v in fast_priced)
+    assert sum(1 for v in fast_priced if "deepseek" in v) == 2  # peak and off-peak
+    assert sum(fast_priced.values()) > len(docs) // 2
+
+
+def test_a_price_version_boundary_within_the_memo() -> None:
+    table = PriceTable(OVERRIDES, files=[ACME, EDGE], genai=True)
+    days = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=7 * i) for i in range(6000)]
+    for at in days:  # more days than the memo holds: it empties and refills
+        for model, provider in (("widget-1", "acme"), ("deepseek-chat", "deepseek")):
+            stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            assert_same_cost(record(model, provider, stamp, inp=1000, out=10), table)
+    assert len(table._by_day) <= 4096
+
+
+def test_the_day_memo_answers_as_lookup_any() -> None:
+    table = PriceTable(OVERRIDES, files=[ACME, EDGE])
+    rng = random.Random(7)
+    for _ in range(2000):
+        provider = rng.choice([p for p in PROVIDERS if not isinstance(p, int)])
+        names = (rng.choice(MODELS[:-1]), rng.choice(MODELS[:-1]))
+        at = datetime(2025, 5, 30, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 60 * 24 * 40))
+        assert table.lookup_on_day(provider, names, at) == table.lookup_any(provider, names, at)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ODD_RECORDS)
+def test_odd_records_cost_the_same_both_ways(doc: dict[str, Any]) -> None:
+    assert_same_cost(doc, BOTH)

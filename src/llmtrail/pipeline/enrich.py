@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from llmtrail.pricing.body_text import input_text, output_text
-from llmtrail.pricing.cost import cost_of
+from llmtrail.pricing.body_text import input_chars, output_chars
+from llmtrail.pricing.cost import cost_dict
 from llmtrail.pricing.table import PriceTable
 from llmtrail.record import InvocationRecord
 
@@ -64,15 +64,22 @@ class Enricher:
     def __call__(self, doc: dict[str, Any]) -> None:
         """Add the cost and the character counts to ``doc`` (in place)."""
         try:
-            doc["cost"] = cost_of(doc, self.table).to_dict(money_as_text=True)
+            table = self._table
+            if table is None:
+                table = self.table
+            doc["cost"] = cost_dict(doc, table)
         except Exception:  # never lose a record over its price
             log.exception("could not price a record")
         inp, out = doc.get("input"), doc.get("output")
         chars: dict[str, int] = {}
-        if isinstance(inp, dict) and inp.get("inputBodyJson") is not None:
-            chars["input"] = len(input_text(inp["inputBodyJson"]))
-        if isinstance(out, dict) and out.get("outputBodyJson") is not None:
-            chars["output"] = len(output_text(out["outputBodyJson"]))
+        if isinstance(inp, dict):
+            body = inp.get("inputBodyJson")
+            if body is not None:
+                chars["input"] = input_chars(body)
+        if isinstance(out, dict):
+            body = out.get("outputBodyJson")
+            if body is not None:
+                chars["output"] = output_chars(body)
         if chars:
             doc["textCharacters"] = chars
 

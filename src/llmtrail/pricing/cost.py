@@ -19,13 +19,24 @@ failure is the reason ``internal_error``): logging must not break a call.
 
 `recompute` re-prices records under a new table and reports what changed; it returns the new
 costs and leaves persisting them to the caller.
+
+Every record of the record path is priced, so the common case — a record whose timestamp
+`datetime.fromisoformat` reads as UTC, plain integer token counts, a price billed per token —
+takes a fast way (`_fast`): the price from the table's per-day memo
+(`PriceTable.lookup_on_day`), the price's per-token rates worked out once (`_Plan`), and Decimal
+operations in one shared 60-digit context rather than a local context per call. Anything else
+(odd counts, per-image or per-embedding prices, unusual rates, every failure it does not know
+for certain) goes the general way (`uncached_cost_of`), which is also what the fast way is
+tested against: both give the same result for every record. `cost_dict` is the record's stored
+``cost`` block, made without the intermediate `CostResult`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 
@@ -33,7 +44,13 @@ from llmtrail.errors import ValidationError
 from llmtrail.pricing.model_names import normalise_provider
 from llmtrail.pricing.price import RATE_KEYS, Price, Rate
 from llmtrail.pricing.table import PriceTable
-from llmtrail.pricing.usage_counts import TokenCounts, embedding_count, image_count, usage_counts
+from llmtrail.pricing.usage_counts import (
+    TokenCounts,
+    embedding_count,
+    image_count,
+    input_includes_cache,
+    usage_counts,
+)
 from llmtrail.record import parse_timestamp
 
 __all__ = [
@@ -41,8 +58,10 @@ __all__ = [
     "CostChange",
     "CostResult",
     "RecomputeReport",
+    "cost_dict",
     "cost_of",
     "recompute",
+    "uncached_cost_of",
 ]
 
 MONEY_QUANTUM = Decimal("0.000000001")  # 1e-9 USD
@@ -228,11 +247,9 @@ def _cost(doc: Mapping[str, Any], table: PriceTable) -> CostResult:
     return _result(amounts, sum(amounts.values(), _ZERO), price.version)
 
 
-def cost_of(record_doc: Mapping[str, Any], table: PriceTable) -> CostResult:
-    """The cost of the call ``record_doc`` describes, priced by ``table`` at its timestamp.
-
-    Never raises: a record that cannot be priced gets an empty cost with its reason.
-    """
+def uncached_cost_of(record_doc: Mapping[str, Any], table: PriceTable) -> CostResult:
+    """`cost_of` the general way, with no memo and no fast way: what `cost_of` falls back to
+    and is tested against."""
     try:
         if not isinstance(record_doc, Mapping):
             return CostResult.empty("no_model")
@@ -240,6 +257,259 @@ def cost_of(record_doc: Mapping[str, Any], table: PriceTable) -> CostResult:
             return _cost(record_doc, table)
     except Exception:  # logging never breaks a call; the reason makes the bug visible
         return CostResult.empty("internal_error")
+
+
+def cost_of(record_doc: Mapping[str, Any], table: PriceTable) -> CostResult:
+    """The cost of the call ``record_doc`` describes, priced by ``table`` at its timestamp.
+
+    Never raises: a record that cannot be priced gets an empty cost with its reason.
+    """
+    try:
+        found = _fast(record_doc, table) if type(record_doc) is dict else None
+    except Exception:
+        return _EMPTY["internal_error"]
+    if found is None:
+        return uncached_cost_of(record_doc, table)
+    if isinstance(found, str):
+        return _EMPTY.get(found) or CostResult.empty(found)
+    inp, out, read, write, other, total, version = found
+    return CostResult(inp, out, read, write, other, total, version)
+
+
+def cost_dict(record_doc: Mapping[str, Any], table: PriceTable) -> dict[str, Any]:
+    """The record's ``cost`` block as stored: ``cost_of(record_doc, table)`` as
+    `CostResult.to_dict` with ``money_as_text`` gives it, made more cheaply."""
+    try:
+        found = _fast(record_doc, table) if type(record_doc) is dict else None
+    except Exception:
+        return {"reason": "internal_error"}
+    if found is None:
+        return uncached_cost_of(record_doc, table).to_dict(money_as_text=True)
+    if isinstance(found, str):
+        return {"reason": found}
+    inp, out, read, write, other, total, version = found
+    return {
+        "inputUsd": _ZERO_TEXT if inp is _ZERO_MONEY else format(inp, "f"),
+        "outputUsd": _ZERO_TEXT if out is _ZERO_MONEY else format(out, "f"),
+        "cacheReadUsd": _ZERO_TEXT if read is _ZERO_MONEY else format(read, "f"),
+        "cacheWriteUsd": _ZERO_TEXT if write is _ZERO_MONEY else format(write, "f"),
+        "otherUsd": _ZERO_TEXT if other is _ZERO_MONEY else format(other, "f"),
+        "totalUsd": _ZERO_TEXT if total is _ZERO_MONEY else format(total, "f"),
+        "priceVersion": version,
+    }
+
+
+# -- the fast way ----------------------------------------------------------------------------
+
+_ZERO_MONEY = Decimal(0).quantize(MONEY_QUANTUM)  # what `_money` makes of 0: 0E-9
+_ZERO_TEXT = format(_ZERO_MONEY, "f")
+_EMPTY = {
+    reason: CostResult.empty(reason)
+    for reason in (
+        "no_model",
+        "no_timestamp",
+        "no_token_counts",
+        "bad_token_counts",
+        "inconsistent_token_counts",
+        "no_price",
+        "incomplete_price",
+        "internal_error",
+    )
+}
+_NO_SECTION: dict[str, Any] = {}  # never written to
+_MAX_COUNT = 2**63  # `usage_counts` refuses counts from here on
+_MAX_RATE = Decimal(1_000_000)  # what data files and overrides allow (`price.parse_decimal`)
+_MAX_RATE_DIGITS = 40  # a count (19 digits) times the rate stays well within 60 digits
+_PLANS = 1024
+_plans: dict[int, tuple[Price, _Plan]] = {}  # by id(price); the entry keeps the price alive
+_multiply = _CONTEXT.multiply
+_add = _CONTEXT.add
+_quantize = Context(prec=_CONTEXT.prec, rounding=ROUND_HALF_EVEN).quantize  # as `_money`
+_count_provider = functools.lru_cache(maxsize=1024)(normalise_provider)
+
+# USD per token for input, output, cache-read and cache-write tokens, None where not priced
+_TokenRates = tuple[Decimal | None, Decimal | None, Decimal | None, Decimal | None]
+
+
+class _Plan:
+    """What a `Price` bills, worked out once: its reason when it bills nothing a record
+    counts, or its rates per token (cache reads and writes falling back to the input rate)
+    and its per-request fee. ``general`` marks a price the fast way leaves to the general
+    way: per-image or per-embedding rates, or a rate that is not a plain bounded number."""
+
+    __slots__ = (
+        "_per_token",
+        "bills_tokens",
+        "general",
+        "other",
+        "rates",
+        "reason",
+        "tiered",
+        "version",
+    )
+
+    def __init__(self, price: Price) -> None:
+        rates = price.rates
+        self.version = price.version
+        self.reason = None if any(k in rates for k in RATE_KEYS) else "incomplete_price"
+        self.general = (
+            "per_image" in rates
+            or "per_embedding" in rates
+            or not all(_plain_rate(rates[k]) for k in RATE_KEYS if k in rates)
+        )
+        self.bills_tokens = "input_mtok" in rates or "output_mtok" in rates
+        input_rate = rates.get("input_mtok")
+        self.rates = (
+            input_rate,
+            rates.get("output_mtok"),
+            rates.get("cache_read_mtok") or input_rate,
+            rates.get("cache_write_mtok") or input_rate,
+        )
+        self.tiered = any(r is not None and r.tiers for r in self.rates)
+        self.other = _ZERO_MONEY
+        request = rates.get("per_request")
+        if request is not None and not self.general:
+            self.other = _money(_add(_ZERO, request.base))
+        self._per_token: _TokenRates | None = None
+        if not self.general and not self.tiered:
+            self._per_token = self.per_token(0)
+
+    def per_token(self, total_input: int) -> _TokenRates:
+        """The rates per token for a call with this many input tokens (`Rate.at`)."""
+        if self._per_token is not None:
+            return self._per_token
+        i, o, r, w = (
+            None if rate is None else _per_token(rate.at(total_input)) for rate in self.rates
+        )
+        return i, o, r, w
+
+
+def _plain_decimal(value: Any) -> bool:
+    return (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and _ZERO <= value <= _MAX_RATE
+        and len(value.as_tuple().digits) <= _MAX_RATE_DIGITS
+    )
+
+
+def _plain_rate(rate: Any) -> bool:
+    return (
+        isinstance(rate, Rate)
+        and _plain_decimal(rate.base)
+        and all(type(start) is int and _plain_decimal(price) for start, price in rate.tiers)
+    )
+
+
+def _per_token(per_million: Decimal) -> Decimal:
+    """``per_million`` / 1e6, exactly: the same digits, the exponent six lower."""
+    sign, digits, exponent = per_million.as_tuple()
+    assert isinstance(exponent, int)  # finite: `_plain_rate`
+    return Decimal((sign, digits, exponent - 6))
+
+
+def _plan(price: Price) -> _Plan:
+    entry = _plans.get(id(price))
+    if entry is not None and entry[0] is price:
+        return entry[1]
+    plan = _Plan(price)
+    if len(_plans) >= _PLANS:
+        _plans.clear()
+    _plans[id(price)] = (price, plan)
+    return plan
+
+
+# The fast way's answer: a reason, or the five rounded parts, the total and the price version.
+_Found = str | tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, str]
+
+
+def _fast(doc: dict[str, Any], table: PriceTable) -> _Found | None:
+    """`_cost` for the common case, or None for the general way. Each step mirrors `_cost`
+    and `usage_counts`, in the same order, so the same record gives the same answer."""
+    resolved, model = doc.get("resolvedModelId"), doc.get("modelId")
+    if not isinstance(resolved, str):
+        resolved = None
+    if not isinstance(model, str):
+        model = None
+    if not ((resolved is not None and resolved.strip()) or (model is not None and model.strip())):
+        return "no_model"
+    stamp = doc.get("timestamp")
+    if type(stamp) is str:
+        try:
+            at = datetime.fromisoformat(stamp)
+        except ValueError:
+            return None
+        # what `parse_timestamp` returns for it (it truncates extra digits the same way)
+        if at.tzinfo is not UTC or not 1 < at.year < 9999:
+            return None
+    elif isinstance(stamp, datetime):
+        at = stamp
+    else:
+        return None
+    provider = doc.get("provider")
+    if not isinstance(provider, str):
+        provider = None
+    price = table.lookup_on_day(provider, (resolved, model), at)
+    inp, out = doc.get("input", _NO_SECTION), doc.get("output", _NO_SECTION)
+    if type(inp) is not dict or type(out) is not dict:
+        return None  # `usage_counts` reads any Mapping, and takes anything else as {}
+    raw_input = inp.get("inputTokenCount")
+    raw_output = out.get("outputTokenCount")
+    raw_read = inp.get("cacheReadInputTokenCount")
+    raw_write = inp.get("cacheWriteInputTokenCount")
+    for count in (raw_input, raw_output, raw_read, raw_write):
+        if count is not None and (type(count) is not int or not 0 <= count < _MAX_COUNT):
+            return None  # bad, or a whole float: `usage_counts` decides
+    given, output = raw_input or 0, raw_output or 0
+    read, write = raw_read or 0, raw_write or 0
+    counted = not (
+        raw_input is None and raw_output is None and raw_read is None and raw_write is None
+    )
+    consistent = True
+    if counted:
+        count_provider = price.provider if price else _count_provider(provider)
+        if input_includes_cache(doc, count_provider) and raw_input is not None:
+            if read + write > given:
+                consistent = False
+            else:
+                given -= read + write
+    if price is None:
+        return "no_price" if counted else "no_token_counts"
+    plan = _plan(price)
+    if plan.reason is not None:
+        return plan.reason
+    if plan.general:
+        return None
+    inp_usd = out_usd = read_usd = write_usd = _ZERO_MONEY
+    total = other = plan.other
+    if plan.bills_tokens:
+        if not counted:
+            return "no_token_counts"
+        if not consistent:
+            return "inconsistent_token_counts"
+        # `_part` then `_money`: tokens × USD per million / 1e6, rounded half-even to 1e-9
+        i, o, r, w = plan.per_token(given + read + write)
+        if given:
+            if i is None:
+                return "incomplete_price"
+            inp_usd = _quantize(_multiply(i, given), MONEY_QUANTUM)
+            total = _add(total, inp_usd)
+        if output:
+            if o is None:
+                return "incomplete_price"
+            out_usd = _quantize(_multiply(o, output), MONEY_QUANTUM)
+            total = _add(total, out_usd)
+        if read:
+            if r is None:
+                return "incomplete_price"
+            read_usd = _quantize(_multiply(r, read), MONEY_QUANTUM)
+            total = _add(total, read_usd)
+        if write:
+            if w is None:
+                return "incomplete_price"
+            write_usd = _quantize(_multiply(w, write), MONEY_QUANTUM)
+            total = _add(total, write_usd)
+    return inp_usd, out_usd, read_usd, write_usd, other, total, plan.version
 
 
 # -- re-pricing history --------------------------------------------------------------------

@@ -13,6 +13,12 @@ the cost stores. The table is pure: it reads the clock never and the disk only w
 packaged files and the genai-prices snapshot, each loaded once per process and shared), so
 the same record and table always give the same price. Overrides change by building a new
 table with `PriceTable.with_overrides`, which shares the loaded data.
+
+Every source's versions change at UTC midnight (genai-prices' start dates are UTC days), except
+genai-prices' time-of-day prices (DeepSeek's off-peak hours). So `PriceTable.lookup_on_day`
+remembers a lookup per provider, model names and UTC day — the record path's price lookup — in
+a bounded memo that lives and dies with the table, and asks the sources afresh for a model with
+a time-of-day price.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ def as_utc(at: datetime) -> datetime:
 
 
 _RESOLVE_CACHE = 50_000
+_DAY_MEMO = 4096  # (provider, names, day) answers; emptied when full, so a backfill over many
+# days costs one fresh lookup per model and day
+_MISSING: Any = object()
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class _Resolved:
     query: ModelQuery
     file_entries: tuple[tuple[PriceFile, ModelPrices], ...]
     genai: tuple[Any, Any] | None
+    daily: bool = True  # the price changes only at UTC midnight (see `_changes_daily`)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -123,6 +133,7 @@ class PriceTable:
             known |= self._genai.provider_ids()
         self._known = frozenset(known - {"*"})
         self._resolved: dict[tuple[str | None, str | None], _Resolved] = {}
+        self._by_day: dict[tuple[str | None, tuple[str | None, ...], date], Price | None] = {}
 
     @property
     def overrides(self) -> tuple[Override, ...]:
@@ -187,7 +198,8 @@ class PriceTable:
         genai_hit = None
         if self._genai is not None and q.names:
             genai_hit = self._genai.find(q.provider, q.names)
-        found = _Resolved(q, tuple(entries), genai_hit)
+        daily = genai_hit is None or _changes_daily(genai_hit[1])
+        found = _Resolved(q, tuple(entries), genai_hit, daily)
         if len(self._resolved) < _RESOLVE_CACHE:
             self._resolved[key] = found
         return found
@@ -213,6 +225,23 @@ class PriceTable:
             if price is not None:
                 return price
         return None
+
+    def lookup_on_day(
+        self, provider: str | None, models: tuple[str | None, ...], at: datetime
+    ) -> Price | None:
+        """`lookup_any`, remembered per ``provider``, ``models`` and the UTC day of ``at``
+        (thread-safe: a race at worst looks the same answer up twice)."""
+        day = at.date() if at.tzinfo is UTC else as_utc(at).date()
+        key = (provider, models, day)
+        price = self._by_day.get(key, _MISSING)
+        if price is not _MISSING:
+            return price
+        price = self.lookup_any(provider, models, at)
+        if all(self._resolve(provider, m).daily for m in models if m):
+            if len(self._by_day) >= _DAY_MEMO:
+                self._by_day.clear()
+            self._by_day[key] = price
+        return price
 
     def versions(self, provider: str | None, model: str | None) -> list[Price]:
         """Every price version that could apply to ``model``, for ``prices show``: matching
@@ -282,3 +311,13 @@ class PriceTable:
         """The data files of ``provider``; none when the provider is unknown, since a data
         file's patterns (``sim``'s ``*``) only make sense within their provider."""
         return [f for f in self._files if provider is not None and f.provider == provider]
+
+
+def _changes_daily(model: Any) -> bool:
+    """True when a genai-prices model's price depends on the day only: no time-of-day price."""
+    prices = getattr(model, "prices", None)
+    if not isinstance(prices, list):
+        return True
+    from genai_prices.types import StartDateConstraint  # loaded with the snapshot already
+
+    return all(c.constraint is None or type(c.constraint) is StartDateConstraint for c in prices)
