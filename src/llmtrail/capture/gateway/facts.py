@@ -71,7 +71,7 @@ class CallFacts:
     tpm_key: tuple[str, int] | None = None  # (key id, tokens per minute) when the key has one
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What an answer (or an assembled stream) tells the record."""
 
@@ -103,34 +103,38 @@ class Reader:
 
 def outcome_of(facts: CallFacts, reader: Reader) -> tuple[Outcome, dict[str, Any]]:
     """The answer's outcome, and how the record's status, error and code end up."""
-    more: dict[str, Any] = {
-        "status": facts.status,
-        "error": facts.error,
-        "error_code": facts.error_code,
-    }
-    if facts.answer == ERROR_BODY:
-        return Outcome(output_body=json_or_none(facts.raw)), more
-    if facts.answer == WHOLE:
+    o, status, error, error_code = _read(facts, reader)
+    return o, {"status": status, "error": error, "error_code": error_code}
+
+
+def _read(
+    facts: CallFacts, reader: Reader
+) -> tuple[Outcome, str, dict[str, Any] | None, str | None]:
+    """`outcome_of` as a tuple: the outcome, the status, the error and the error code."""
+    status, error, code, answer = facts.status, facts.error, facts.error_code, facts.answer
+    if answer == WHOLE:
         try:
-            return reader.outcome(facts, json_or_none(facts.raw)), more
+            return reader.outcome(facts, json_or_none(facts.raw)), status, error, code
         except Exception:  # a strange answer must not lose the record
             log.exception("could not read a %s response", facts.wire)
-            return Outcome(output_body=json_or_none(facts.raw)), more
-    if facts.answer == STREAM:
+            return Outcome(output_body=json_or_none(facts.raw)), status, error, code
+    if answer == STREAM:
         try:
-            outcome = reader.stream_outcome(facts)
+            o = reader.stream_outcome(facts)
         except Exception:
             log.exception("could not read a %s stream", facts.wire)
-            outcome = Outcome()
-        outcome.estimated = outcome.estimated or facts.truncated
-        if facts.status == "CANCELLED":
-            more["error_code"] = facts.cancelled_code or "ClientDisconnected"
+            o = Outcome()
+        o.estimated = o.estimated or facts.truncated
+        if status == "CANCELLED":
+            code = facts.cancelled_code or "ClientDisconnected"
         elif facts.error_status is not None:
-            more["error_code"] = reader.error_code(facts.error_status)
-        elif outcome.error is not None:
-            more.update(status="ERROR", error=outcome.error, error_code=outcome.error_code)
-        return outcome, more
-    return Outcome(), more
+            code = reader.error_code(facts.error_status)
+        elif o.error is not None:
+            status, error, code = "ERROR", o.error, o.error_code
+        return o, status, error, code
+    if answer == ERROR_BODY:
+        return Outcome(output_body=json_or_none(facts.raw)), status, error, code
+    return Outcome(), status, error, code
 
 
 def record_of(
@@ -142,20 +146,25 @@ def record_of(
 ) -> InvocationRecord:
     """The record of a finished call: its answer read, its cost added (``enrich``), and its
     bodies withheld when the caller asked (``withhold``, after pricing: the counts come from
-    the bodies)."""
-    o, more = outcome_of(facts, reader)
+    the bodies).
+
+    The record's keys come in one fixed order (the order a stored record's JSON keeps): the
+    Bedrock fields, then what llmtrail adds, then the call's additions."""
+    o, status, error, error_code = _read(facts, reader)
+    started = facts.started
+    identity = facts.identity
     doc: dict[str, Any] = {
         "schemaType": SCHEMA_TYPE,
         "schemaVersion": SCHEMA_VERSION,
-        "timestamp": format_timestamp(facts.started),
+        "timestamp": format_timestamp(started),
         "accountId": settings.account_id,
         "region": settings.region,
         "requestId": facts.request_id,
         "operation": facts.operation,
         "modelId": facts.model_id,
     }
-    if facts.identity is not None:
-        doc["identity"] = {"arn": facts.identity[0]}
+    if identity is not None:
+        doc["identity"] = {"arn": identity[0]}
     if facts.metadata:
         doc["requestMetadata"] = facts.metadata
     inp: dict[str, Any] = {"inputContentType": "application/json"}
@@ -172,36 +181,45 @@ def record_of(
         out["outputBodyJson"] = o.output_body
     if o.output_tokens is not None:
         out["outputTokenCount"] = o.output_tokens
-    doc["input"], doc["output"] = inp, out
-    if more["error_code"]:
-        doc["errorCode"] = more["error_code"]
-    doc.update(
-        recordId=uuid7(facts.started),
-        workspace=facts.workspace,
-        source="gateway",
-        status=more["status"],
-        latencyMs=facts.latency_ms,
-    )
-    optional = {
-        "provider": facts.provider,
-        "resolvedModelId": facts.resolved_model,
-        "responseId": o.response_id,
-        "stopReason": o.stop_reason,
-        "error": more["error"],
-        "trace": facts.trace,
-        "timeToFirstTokenMs": facts.time_to_first_token_ms,
-        "identityType": facts.identity[1] if facts.identity is not None else None,
-        "requestMetadataTruncated": True if facts.metadata_truncated else None,
-        "tokenCountEstimated": True if o.estimated else None,
-        "requestHeaders": facts.headers or None,
-    }
-    doc.update({k: v for k, v in optional.items() if v is not None})
-    doc.update(facts.additions)
+    doc["input"] = inp
+    doc["output"] = out
+    if error_code:
+        doc["errorCode"] = error_code
+    doc["recordId"] = uuid7(started)
+    doc["workspace"] = facts.workspace
+    doc["source"] = "gateway"
+    doc["status"] = status
+    doc["latencyMs"] = facts.latency_ms
+    # what is known of the call, each only when it is
+    if facts.provider is not None:
+        doc["provider"] = facts.provider
+    if facts.resolved_model is not None:
+        doc["resolvedModelId"] = facts.resolved_model
+    if o.response_id is not None:
+        doc["responseId"] = o.response_id
+    if o.stop_reason is not None:
+        doc["stopReason"] = o.stop_reason
+    if error is not None:
+        doc["error"] = error
+    if facts.trace is not None:
+        doc["trace"] = facts.trace
+    if facts.time_to_first_token_ms is not None:
+        doc["timeToFirstTokenMs"] = facts.time_to_first_token_ms
+    if identity is not None and identity[1] is not None:
+        doc["identityType"] = identity[1]
+    if facts.metadata_truncated:
+        doc["requestMetadataTruncated"] = True
+    if o.estimated:
+        doc["tokenCountEstimated"] = True
+    if facts.headers:
+        doc["requestHeaders"] = facts.headers
+    if facts.additions:
+        doc.update(facts.additions)
     if enrich is not None:
         enrich(doc)
     if withhold is not None and facts.no_log:
         withhold(doc)
-    return InvocationRecord(doc, tuple(k for k in doc if k in ADDITION_KEYS))
+    return InvocationRecord(doc, tuple(filter(ADDITION_KEYS.__contains__, doc)))
 
 
 def json_or_none(raw: bytes) -> Any:

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+_META_KEYS = ("id", "created", "model", "system_fingerprint", "service_tier")
+
 
 class SSEDecoder:
     """Feed bytes, get the ``data:`` payloads of complete events."""
@@ -15,10 +17,22 @@ class SSEDecoder:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        self._buffer += chunk.replace(b"\r\n", b"\n")
+        if b"\r" in chunk:  # a one-byte search is much cheaper than a replace that finds none
+            chunk = chunk.replace(b"\r\n", b"\n")
+        self._buffer += chunk
         *events, self._buffer = self._buffer.split(b"\n\n")
         out = []
         for event in events:
+            # the common shapes first: one ``data:`` line, alone or last after others
+            if event.startswith(b"data:"):
+                if event.find(b"\n") < 0:
+                    out.append(event[5:].lstrip(b" "))
+                    continue
+            else:
+                at = event.find(b"\ndata:")
+                if at >= 0 and event.find(b"\n", at + 1) < 0:
+                    out.append(event[at + 6 :].lstrip(b" "))
+                    continue
             data = [
                 line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:")
             ]
@@ -44,37 +58,54 @@ class ChatStreamAccumulator:
             return
         if not isinstance(chunk, dict):
             return
-        for key in ("id", "created", "model", "system_fingerprint", "service_tier"):
-            if chunk.get(key) is not None:
-                self.meta[key] = chunk[key]
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
+        meta = self.meta
+        for key in _META_KEYS:
+            value = chunk.get(key)
+            if value is not None:
+                meta[key] = value
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
         choices = chunk.get("choices")
-        for choice in choices if isinstance(choices, list) else []:
-            if isinstance(choice, dict):
-                self._add_choice(choice)
+        if isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict):
+                    self._add_choice(choice)
 
     def _add_choice(self, choice: dict[str, Any]) -> None:
         index = choice.get("index", 0)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 128:
             return
-        slot = self.choices.setdefault(
-            index,
-            {
+        slot = self.choices.get(index)
+        if slot is None:
+            slot = self.choices[index] = {
                 "index": index,
                 "message": {"role": "assistant", "content": None},
                 "finish_reason": None,
-            },
-        )
+            }
         delta = choice.get("delta")
-        delta = delta if isinstance(delta, dict) else {}
-        message = slot["message"]
-        if isinstance(delta.get("role"), str):
-            message["role"] = delta["role"]
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            message["content"] = (message["content"] or "") + delta["content"]
-        if isinstance(delta.get("refusal"), str):
-            message["refusal"] = (message.get("refusal") or "") + delta["refusal"]
+        if isinstance(delta, dict) and delta:
+            message = slot["message"]
+            content = delta.get("content")
+            if isinstance(content, str) and len(delta) == 1:  # a piece of text, as most are
+                if content:
+                    message["content"] = (message["content"] or "") + content
+            else:
+                self._add_delta(message, delta)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason:
+            slot["finish_reason"] = finish_reason
+
+    def _add_delta(self, message: dict[str, Any], delta: dict[str, Any]) -> None:
+        role = delta.get("role")
+        if isinstance(role, str):
+            message["role"] = role
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            message["content"] = (message["content"] or "") + content
+        refusal = delta.get("refusal")
+        if isinstance(refusal, str):
+            message["refusal"] = (message.get("refusal") or "") + refusal
         tool_calls = delta.get("tool_calls")
         for call in tool_calls if isinstance(tool_calls, list) else []:
             if not isinstance(call, dict):
@@ -95,8 +126,6 @@ class ChatStreamAccumulator:
             for part in ("name", "arguments"):
                 if isinstance(function.get(part), str):
                     target["function"][part] += function[part]
-        if choice.get("finish_reason"):
-            slot["finish_reason"] = choice["finish_reason"]
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = {"object": "chat.completion", **self.meta}

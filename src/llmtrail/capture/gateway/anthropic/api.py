@@ -121,7 +121,8 @@ class AnthropicRoutes(Exchange):
         assembler = MessagesStreamAssembler()
         for payload in SSEDecoder().feed(raw + b"\n\n"):
             assembler.add_json(payload)
-        return _outcome(forward, assembler.result(), assembler.usage())
+        result = assembler.result()
+        return _outcome(forward, result, messages_usage(result))  # as assembler.usage()
 
     def error_frame(self, exc: UpstreamError) -> bytes:
         return b"event: error\ndata: " + orjson.dumps(error_body(exc.status, exc.message)) + b"\n\n"

@@ -109,17 +109,17 @@ class MessagesStreamAssembler:
         if not isinstance(event, dict):
             return
         kind = event.get("type")
-        if kind == "message_start":
+        if kind == "content_block_delta":  # the commonest first
+            index = block_index(event.get("index", 0))
+            if index is not None:
+                self._delta(index, as_dict(event.get("delta")))
+        elif kind == "message_start":
             self._start(as_dict(event.get("message")))
         elif kind == "content_block_start":
             index = block_index(event.get("index", 0))
             block = event.get("content_block")
             if index is not None and isinstance(block, dict):
                 self._open(index, block)
-        elif kind == "content_block_delta":
-            index = block_index(event.get("index", 0))
-            if index is not None:
-                self._delta(index, as_dict(event.get("delta")))
         elif kind == "message_delta":
             self._message.update(as_dict(event.get("delta")))
             for key, value in as_dict(event.get("usage")).items():
@@ -159,27 +159,35 @@ class MessagesStreamAssembler:
 
     def _delta(self, index: int, delta: dict[str, Any]) -> None:
         kind = _kind(delta.get("type"))
-        if index not in self._blocks and kind in _DELTA_BLOCK:
-            self._open(index, {"type": _DELTA_BLOCK[kind]})
         block = self._blocks.get(index)
         if block is None:
-            return
-        block_type = _kind(block.get("type"))
-        if kind == "text_delta" and block_type == "text":
-            self._append(index, delta.get("text"))
-        elif kind == "thinking_delta" and block_type == "thinking":
-            self._append(index, delta.get("thinking"))
-        elif kind == "input_json_delta" and block_type in _TOOL_BLOCKS:
-            self._append(index, delta.get("partial_json"))
-        elif kind == "signature_delta" and isinstance(delta.get("signature"), str):
-            block["signature"] = delta["signature"]
+            if kind not in _DELTA_BLOCK:
+                return
+            self._open(index, {"type": _DELTA_BLOCK[kind]})
+            block = self._blocks[index]
+        block_type = block.get("type")  # compared only: need not be a string
+        if kind == "text_delta":
+            if block_type == "text":
+                self._append(index, delta.get("text"))
+        elif kind == "thinking_delta":
+            if block_type == "thinking":
+                self._append(index, delta.get("thinking"))
+        elif kind == "input_json_delta":
+            if _kind(block_type) in _TOOL_BLOCKS:
+                self._append(index, delta.get("partial_json"))
+        elif kind == "signature_delta":
+            if isinstance(delta.get("signature"), str):
+                block["signature"] = delta["signature"]
         elif kind == "citations_delta" and isinstance(delta.get("citation"), dict):
             citations = block.get("citations")
             block["citations"] = [*as_list(citations), delta["citation"]]
 
     def _append(self, index: int, piece: Any) -> None:
         if isinstance(piece, str):
-            self._parts.setdefault(index, []).append(piece)
+            parts = self._parts.get(index)
+            if parts is None:
+                parts = self._parts[index] = []
+            parts.append(piece)
 
     def _finished_block(self, index: int) -> tuple[dict[str, Any], bool]:
         block = dict(self._blocks[index])

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 from urllib.parse import unquote
 
@@ -216,11 +217,13 @@ class BedrockRoutes(Exchange):
         if forward.call.operation == "ConverseStream":
             converse = ConverseStreamAssembler()
             for message in messages:
+                name = message.event_type
                 if message.message_type == "exception":
                     error = _stream_error(message)
-                elif message.event_type:
-                    converse.add_event(message.event_type, message.json())
-            out = _outcome(forward, converse.result(), converse.usage())
+                elif name:
+                    converse.add_event(name, message.json())
+            result = converse.result()
+            out = _outcome(forward, result, converse_usage(result))
         else:
             family = _family(forward)
             native = bedrock_models.StreamAssembler(family)
@@ -231,18 +234,24 @@ class BedrockRoutes(Exchange):
                     chunk = _chunk_json(message.json())
                     if chunk is not None:
                         native.add(chunk)
-            usage = native.usage().filled_from(
+            result = native.result()
+            usage = native.usage(result).filled_from(
                 bedrock_models.invoke_usage(family, forward.body, None, headers)
             )
-            out = _outcome(forward, native.result(), usage)
+            out = _outcome(forward, result, usage)
         if error is not None:
             out.error, out.error_code = error, error["type"]
         return out
 
 
 def _family(forward: Forward) -> str:
-    family = model_ids.parse_model_id(forward.model).family
+    family = _model_family(forward.model)
     return family if family != "unknown" else bedrock_models.guess_family(forward.body)
+
+
+@functools.lru_cache(maxsize=1024)
+def _model_family(model: str) -> str:
+    return model_ids.parse_model_id(model).family
 
 
 def _stream_error(message: Any) -> dict[str, Any]:

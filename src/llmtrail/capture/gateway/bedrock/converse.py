@@ -124,16 +124,16 @@ class ConverseStreamAssembler:
     def add_event(self, name: str, payload: Any) -> None:
         """Take one event given as its event-stream ``:event-type`` and its JSON payload."""
         payload = as_dict(payload)
-        if name == "messageStart":
+        if name == "contentBlockDelta":  # the commonest first
+            index = block_index(payload.get("contentBlockIndex", 0))
+            if index is not None:
+                self._delta(index, as_dict(payload.get("delta")))
+        elif name == "messageStart":
             self.role = label(payload.get("role")) or self.role
         elif name == "contentBlockStart":
             index = block_index(payload.get("contentBlockIndex", 0))
             if index is not None:
                 self._start(index, as_dict(payload.get("start")))
-        elif name == "contentBlockDelta":
-            index = block_index(payload.get("contentBlockIndex", 0))
-            if index is not None:
-                self._delta(index, as_dict(payload.get("delta")))
         elif name == "messageStop":
             self._stop = {
                 k: payload[k]
@@ -162,10 +162,14 @@ class ConverseStreamAssembler:
                 return
 
     def _delta(self, index: int, delta: dict[str, Any]) -> None:
-        if isinstance(delta.get("text"), str) and self._open(index, "text"):
-            self._parts[index].append(delta["text"])
-        if isinstance(delta.get("citation"), dict) and self._open(index, "text"):
-            self._extra[index].append(delta["citation"])
+        text = delta.get("text")
+        if isinstance(text, str) and self._open(index, "text"):
+            self._parts[index].append(text)
+            if len(delta) == 1:  # a text delta and nothing else, as most are
+                return
+        citation = delta.get("citation")
+        if isinstance(citation, dict) and self._open(index, "text"):
+            self._extra[index].append(citation)
         piece = as_dict(delta.get("toolUse")).get("input")
         if isinstance(piece, str) and self._open(index, "toolUse"):
             self._parts[index].append(piece)

@@ -60,27 +60,23 @@ def guess_family(request_body: Any) -> str:
     return "unknown"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header_usage(headers: Mapping[str, str]) -> Usage:
+    """Counts and latency from Bedrock's InvokeModel response headers (any letter case)."""
     try:
         lowered = {str(k).lower(): v for k, v in headers.items()}
     except (AttributeError, TypeError):
-        return None
-    value = lowered.get(name)
-    return value if isinstance(value, str) else None
+        return Usage()
 
+    def count(name: str) -> int | None:
+        value = lowered.get(name)
+        return token_count(value) if isinstance(value, str) else None
 
-def header_usage(headers: Mapping[str, str]) -> Usage:
-    """Counts and latency from Bedrock's InvokeModel response headers (any letter case)."""
     return Usage(
-        input_tokens=token_count(_header(headers, "x-amzn-bedrock-input-token-count")),
-        output_tokens=token_count(_header(headers, "x-amzn-bedrock-output-token-count")),
-        cache_read_tokens=token_count(
-            _header(headers, "x-amzn-bedrock-cache-read-input-token-count")
-        ),
-        cache_write_tokens=token_count(
-            _header(headers, "x-amzn-bedrock-cache-write-input-token-count")
-        ),
-        latency_ms=token_count(_header(headers, "x-amzn-bedrock-invocation-latency")),
+        input_tokens=count("x-amzn-bedrock-input-token-count"),
+        output_tokens=count("x-amzn-bedrock-output-token-count"),
+        cache_read_tokens=count("x-amzn-bedrock-cache-read-input-token-count"),
+        cache_write_tokens=count("x-amzn-bedrock-cache-write-input-token-count"),
+        latency_ms=count("x-amzn-bedrock-invocation-latency"),
     )
 
 
@@ -158,10 +154,14 @@ class StreamAssembler:
         """The assembled body in the family's non-stream InvokeModel shape ({} if none)."""
         return self._inner.result() if self._inner is not None else {}
 
-    def usage(self) -> Usage:
-        """What the stream used: the assembled body read like a non-stream body, gaps filled
-        from the invocation metrics."""
-        own = self.shape.read(self.result()) if self.shape is not None else Usage()
+    def usage(self, result: dict[str, Any] | None = None) -> Usage:
+        """What the stream used: the assembled body (``result`` when the caller has made it
+        already, else `result`'s) read like a non-stream body, gaps filled from the invocation
+        metrics."""
+        if self.shape is None:
+            own = Usage()
+        else:
+            own = self.shape.read(self.result() if result is None else result)
         return own.filled_from(metrics_usage(self.invocation_metrics))
 
 

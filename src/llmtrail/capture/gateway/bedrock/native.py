@@ -439,9 +439,17 @@ FAMILY_SHAPES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _candidates(family: str) -> list[BodyShape]:
+def _ordered(family: str) -> tuple[BodyShape, ...]:
     preferred = [_BY_NAME[name] for name in FAMILY_SHAPES.get(family, ())]
-    return preferred + [shape for shape in SHAPES if shape not in preferred]
+    return (*preferred, *(shape for shape in SHAPES if shape not in preferred))
+
+
+_ORDERED = {family: _ordered(family) for family in FAMILY_SHAPES}
+
+
+def _candidates(family: str) -> tuple[BodyShape, ...]:
+    """The shapes to try for ``family``, its own first."""
+    return _ORDERED.get(family, SHAPES)
 
 
 def body_shape(family: str, body: Any) -> BodyShape | None:

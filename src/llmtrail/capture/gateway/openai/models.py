@@ -27,12 +27,13 @@ def chat_usage(response: Any) -> Usage:
     usage = as_dict(response.get("usage"))
     choices = [c for c in as_list(response.get("choices")) if isinstance(c, dict)]
     cached = as_dict(usage.get("prompt_tokens_details")).get("cached_tokens")
+    texts = [message_text(as_dict(c.get("message")).get("content")) for c in choices]
     return Usage(
         input_tokens=token_count(usage.get("prompt_tokens")),
         output_tokens=token_count(usage.get("completion_tokens")),
         cache_read_tokens=token_count(cached),
         stop_reason=label(choices[0].get("finish_reason")) if choices else None,
-        text="".join(message_text(as_dict(c.get("message")).get("content")) for c in choices),
+        text="".join(texts),
         response_id=label(response.get("id")),
     )
 
