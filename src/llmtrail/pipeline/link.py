@@ -252,14 +252,17 @@ class RemoteRecordStore:
 
 
 class RemoteSpanStore:
-    """The span store's `append`, answered by the serving process (spooled spans)."""
+    """The span store's `append`, answered by the serving process (spooled spans): the
+    batch is converted to Arrow here, as records are, and crosses as an IPC stream."""
 
-    def __init__(self, link: Link) -> None:
+    def __init__(self, link: Link, to_table: Callable[[Sequence[Any]], Any]) -> None:
         self.link = link
+        self._to_table = to_table  # spans -> the table inserted (the last copy of each)
 
     def append(self, spans: Sequence[Any]) -> int:
-        value: int = self.link.call("append_spans", list(spans))
-        return value
+        if spans:
+            self.link.call("append_spans", ipc(self._to_table(spans)))
+        return len(spans)
 
 
 class RemoteStateStore:

@@ -169,12 +169,13 @@ class RecordPath:
     def ingest_otlp(
         self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
     ) -> Future[Any]:
-        """Spool an OTLP export: its model calls (records, already priced), its other spans
+        """Spool an OTLP export: its model calls (records, priced here), its other spans
         (the logging configuration and redaction applied here first) and the spans that
         link records into traces: a future of which records were new, after the fsync."""
         for span in spans:
             self.policy.prepare_span(span)
-        fresh, spooled = self.pipeline.ingest(records, [*spans, *links])
+        priced = enriched(list(records), self.enricher)
+        fresh, spooled = self.pipeline.ingest(priced, [*spans, *links])
         return _once_spooled(spooled, fresh)
 
     # -- the erasure's spool operations ---------------------------------------------------------
@@ -286,12 +287,14 @@ def recorder_record_path(settings: Settings, redaction_key: bytes, link: Any) ->
     from llmtrail.pipeline.link import RemoteRecordStore, RemoteSpanStore, RemoteStateStore
     from llmtrail.schema import RecordSchema
     from llmtrail.store.duckdb.records import batch_tables
+    from llmtrail.store.duckdb.spans import arrow_table as span_table
+    from llmtrail.store.duckdb.spans import latest_of
     from llmtrail.store.objects import open_object_store
 
     state = RemoteStateStore(link)
     records = RemoteRecordStore(link, RecordSchema(settings.promoted_metadata_keys), batch_tables)
     objects = open_object_store(settings)
-    spans = RemoteSpanStore(link)
+    spans = RemoteSpanStore(link, lambda batch: span_table(latest_of(batch)))
     return build_record_path(settings, records, state, redaction_key, objects, spans)
 
 

@@ -288,7 +288,7 @@ class RecorderProcess:
             records, bodies, position = args
             return self.records.append_tables(from_ipc(records), from_ipc(bodies), position)
         if method == "append_spans":
-            return self.spans.append(args[0])
+            return self.spans.append_table(from_ipc(args[0]))
         if method == "state_get":
             return self.state.get(*args)
         if method == "state_list":

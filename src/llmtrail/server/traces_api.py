@@ -37,7 +37,6 @@ from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
-from llmtrail.pipeline.enrich import enriched
 from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
@@ -141,7 +140,7 @@ class TracesAPI:
         self, decoded: DecodedTraces, workspace: str
     ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
         records, links, rejected = self._records(decoded.records, workspace)
-        return decoded, enriched(records, self.runtime.enricher), links, rejected
+        return decoded, records, links, rejected  # priced on the record path
 
     def _records(
         self, docs: list[dict[str, Any]], workspace: str

@@ -53,10 +53,12 @@ class DuckDBSpanStore:
             self._app = "request_metadata['application_name']"
 
     def append(self, spans: Sequence[Span]) -> int:
-        latest = {(s.workspace, s.trace_id, s.span_id): s for s in spans}  # last one wins
-        if not latest:
-            return len(spans)
-        table = arrow_table(list(latest.values()))
+        if spans:
+            self.append_table(arrow_table(latest_of(spans)))
+        return len(spans)
+
+    def append_table(self, table: pa.Table) -> None:
+        """Insert spans already converted (`arrow_table`, in the recorder process)."""
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             now = max(datetime.now(UTC), self._last_ingested + timedelta(microseconds=1))
@@ -72,7 +74,6 @@ class DuckDBSpanStore:
                 conn.unregister("_batch_spans")
 
         self.db.write(write)
-        return len(spans)
 
     def get_trace(self, trace_id: str, workspace: str = DEFAULT_WORKSPACE) -> list[Span]:
         records = [span_from_record(r) for r in self._records_of(trace_id, workspace)]
@@ -199,6 +200,11 @@ def _filters(q: TraceQuery) -> tuple[str, list[Any]]:
         where.append("(epoch_us(s), trace_id) < (?, ?)")
         params += [micros, trace_id]
     return " AND ".join(where), params
+
+
+def latest_of(spans: Sequence[Span]) -> list[Span]:
+    """The batch's spans, the last copy of each (a span sent twice is stored once)."""
+    return list({(s.workspace, s.trace_id, s.span_id): s for s in spans}.values())
 
 
 def arrow_table(spans: Sequence[Span]) -> pa.Table:
