@@ -162,7 +162,7 @@ ADDITION_KEYS: frozenset[str] = frozenset(
     c.path[0] for c in RECORD_COLUMNS + BODY_COLUMNS if c.role is Role.ADDITION
 )
 # Paths held by a column; a dict at such a path is stored whole (maps, bodies).
-_HELD: frozenset[tuple[str, ...]] = frozenset(
+HELD_PATHS: frozenset[tuple[str, ...]] = frozenset(
     c.path for c in RECORD_COLUMNS + BODY_COLUMNS if c.path
 )
 
@@ -177,18 +177,20 @@ def held_values(doc: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
     out: dict[tuple[str, ...], Any] = {}
     for key, value in doc.items():
         top = (key,)
-        if top in _HELD:
+        if top in HELD_PATHS:
             out[top] = value
         elif top in _PARENTS and type(value) is dict:
             for sub, item in value.items():
                 path = (key, sub)
-                if path in _HELD:
+                if path in HELD_PATHS:
                     out[path] = item
     return out
 
 
 # Proper prefixes of held paths: dicts there are split between columns and the residue.
-_PARENTS: frozenset[tuple[str, ...]] = frozenset(h[:n] for h in _HELD for n in range(1, len(h)))
+_PARENTS: frozenset[tuple[str, ...]] = frozenset(
+    h[:n] for h in HELD_PATHS for n in range(1, len(h))
+)
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ def residue(doc: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, A
     out: dict[str, Any] = {}
     for key, value in doc.items():
         path = (*prefix, key)
-        if path in _HELD and value is not None:
+        if path in HELD_PATHS and value is not None:
             continue  # a column holds it (an explicit null stays here, to be written back)
         if isinstance(value, dict) and path in _PARENTS:
             inner = residue(value, path)

@@ -370,29 +370,66 @@ class DuckDBRecordStore:
         return out
 
 
-_ARROW_SCHEMAS: dict[int, tuple[RecordSchema, Any, Any]] = {}
-
-
 def batch_tables(
     records: Sequence[InvocationRecord], schema: RecordSchema, ingested_at: datetime
 ) -> tuple[pa.Table, pa.Table]:
     """The record and body tables of one batch as `DuckDBRecordStore.append_tables` takes
-    them; needs no database, so the recorder process builds them."""
-    found = _ARROW_SCHEMAS.get(id(schema))
-    if found is None or found[0] is not schema:
-        found = (schema, arrow_schema(schema.record_columns), arrow_schema(schema.body_columns))
-        _ARROW_SCHEMAS[id(schema)] = found
+    them; needs no database, so the recorder process builds them.
+
+    Money and timestamps go to Arrow as text, cast there (`to_columns` ``for_arrow``). Arrow's
+    parsers are stricter than `Decimal` and `parse_timestamp` and never read a text they
+    accept differently, so the tables are the same; a batch whose conversion fails in any way
+    is converted again the exact way, which builds the same tables or raises what it raised."""
+    record_schema, body_schema = _arrow_schemas(schema)
+    try:
+        cols, bodies = to_columns(records, schema, ingested_at, for_arrow=True)
+        return _table(cols, record_schema, ingested_at), _table(bodies, body_schema)
+    except Exception:  # the exact way below raises it again, or succeeds
+        pass
     cols, bodies = to_columns(records, schema, ingested_at)
-    return _table(cols, found[1]), _table(bodies, found[2])
+    return _table(cols, record_schema, ingested_at), _table(bodies, body_schema)
 
 
-def _table(columns: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+@functools.lru_cache(maxsize=16)
+def _arrow_schemas(schema: RecordSchema) -> tuple[pa.Schema, pa.Schema]:
+    """The record and body tables' Arrow schemas for ``schema`` (a few per process)."""
+    return arrow_schema(schema.record_columns), arrow_schema(schema.body_columns)
+
+
+def _table(
+    columns: dict[str, list[Any]], schema: pa.Schema, ingested_at: datetime | None = None
+) -> pa.Table:
+    """The Arrow table of `to_columns`'s lists, each column built by pyarrow with its type:
+    a column of nulls (most of a batch's) without looking at its values, ``ingested_at`` (the
+    same in every row) from the one value, maps from their dicts as they are, and money and
+    timestamps held as text cast from strings."""
     import pyarrow as pa  # on first use (`arrow_types`)
 
+    types = arrow_types()
+    money, stamp = types[Type.DECIMAL], types[Type.TIMESTAMP]
     arrays = []
     for field in schema:
-        values = columns[field.name]
-        if pa.types.is_map(field.type):
+        values, kind = columns[field.name], field.type
+        n = len(values)
+        if ingested_at is not None and field.name == "ingested_at":
+            arrays.append(pa.repeat(pa.scalar(ingested_at, kind), n))
+            continue
+        if values.count(None) == n:
+            arrays.append(pa.nulls(n, kind))
+            continue
+        if kind in (money, stamp):
+            held = set(map(type, values))
+            if held <= _TEXT:
+                arrays.append(pa.array(values, pa.string()).cast(kind))
+                continue
+            if kind == money and not held <= _DECIMALS:  # as `to_columns` converts them
+                values = [None if v is None else Decimal(str(v)) for v in values]
+        elif pa.types.is_map(kind) and not set(map(type, values)) <= _DICTS:
             values = [None if v is None else list(v.items()) for v in values]
-        arrays.append(pa.array(values, type=field.type))
+        arrays.append(pa.array(values, type=kind))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+_TEXT = frozenset({str, type(None)})
+_DECIMALS = frozenset({Decimal, type(None)})
+_DICTS = frozenset({dict, type(None)})
