@@ -135,6 +135,12 @@ def test_openinference_call_inside_sdk_spans_is_one_trace_and_one_record(
 
     with client:
         handle("Where is my parcel?")
+    # as an exporter's batch delay would: the call is on record before its span is exported
+    # (a span exported sooner than the gateway hands its call over is not merged)
+    deadline = time.monotonic() + 30
+    while not server.get(f"/api/records?model={model}&limit=1")["records"]:
+        assert time.monotonic() < deadline, "the gateway's record was never stored"
+        time.sleep(0.05)
     assert sdk.flush(30)
     (oi_span,) = instrumented.flush()
     oi_trace, _ = hex_ids(oi_span)
