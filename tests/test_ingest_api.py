@@ -5,11 +5,18 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import random
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from llmtrail.capture.gateway.asgi import json_depth
+from llmtrail.errors import PayloadTooLarge, ValidationError
+from llmtrail.record import InvocationRecord
+from llmtrail.server.api import Unparsable, bracket_depth, validate_batch
 from tests.conftest import bedrock_fixture_lines
 from tests.harness import ServerProcess
 
@@ -178,3 +185,215 @@ def test_an_unreadable_ndjson_line_is_rejected_alone(server: ServerProcess) -> N
     assert [r["status"] for r in result["results"]] == ["rejected", "stored"]
     assert result["results"][0]["field"] == "record"
     assert "not valid JSON" in result["results"][0]["reason"]
+
+
+# -- decoding: the bracket scan against the walk over every value ------------------------------
+# `bracket_depth` bounds how deep a body's values nest with passes of bytes methods; a body
+# only the walk (`json_depth`) can clear is walked. Whatever the body, `validate_batch`
+# answers as it did when every body with more brackets than the limit was walked.
+
+TRICKY = ["[", "]", "{", "}", '"', "\\", '\\"', '"[', "\\\\", '\\\\"', '[{"', "é", "\u2028", "\x00"]
+
+
+def _json_value(rng: random.Random, depth: int) -> Any:
+    if depth == 0 or rng.random() < 0.25:
+        scalars = [None, True, 1, -2.5, 10**18, "", "plain", "".join(rng.choices(TRICKY, k=4))]
+        return rng.choice(scalars)
+    size = rng.randint(0, 3)
+    if rng.random() < 0.5:
+        return [_json_value(rng, depth - 1) for _ in range(size)]
+    keys = ["a", "[", '"k', "\\", "{}", "é"]
+    return {rng.choice(keys) + str(i): _json_value(rng, depth - 1) for i in range(size)}
+
+
+def _encodings(value: Any) -> list[bytes]:
+    return [
+        orjson.dumps(value),
+        json.dumps(value).encode(),  # \uXXXX escapes
+        json.dumps(value, indent=2, ensure_ascii=False).encode(),
+    ]
+
+
+def test_bracket_depth_is_the_depth_the_walk_finds() -> None:
+    rng = random.Random(18)
+    for _ in range(3000):
+        value = _json_value(rng, rng.randint(0, 9))
+        depth = json_depth(value)
+        for raw in _encodings(value):
+            assert orjson.loads(raw) == value
+            for most in (1, 2, 5, 9, 12):
+                assert bracket_depth(raw, most) == min(depth, most), raw
+
+
+def test_bracket_depth_bounds_a_duplicate_keys_depth() -> None:
+    """orjson keeps a duplicate key's last value: the brackets of the first one still count."""
+    raw = b'{"a": ' + b"[" * 30 + b"]" * 30 + b', "a": 1}'
+    assert json_depth(orjson.loads(raw)) == 1 and bracket_depth(raw, 100) == 31
+
+
+def _deep_record(i: int, depth: int) -> dict[str, Any]:
+    """A record whose values nest ``depth`` deep."""
+    body: Any = "x"
+    for _ in range(depth - 2):
+        body = [body]
+    return record(i, input={"inputBodyJson": body})
+
+
+def _lines(rng: random.Random) -> list[bytes]:
+    """Lines of every kind: valid records, deep ones around the limit, brackets in strings,
+    escapes, duplicate keys, blank lines, lines that are not JSON or not UTF-8."""
+    depths = (3, 4, 5, 6, 8, 9, 63, 64, 65, 66)
+    deep = [orjson.dumps(_deep_record(i, depth)) for i, depth in enumerate(depths)]
+    deep += [b"[" * depth + b"]" * depth for depth in depths]  # no bracket to spare
+    deep += [b'{"a":' * depth + b"1" + b"}" * depth for depth in depths]
+    return [
+        *(json.dumps(json.loads(line)).encode() for line in bedrock_fixture_lines()),
+        *deep,
+        orjson.dumps(record(20, note="[" * 100 + "{" * 100)),
+        orjson.dumps(record(21, note='\\"[[[[[[[[[[[[' * 9, other="\\\\")),
+        json.dumps(record(22, note='"]]]][[[[' * 20)).encode(),
+        b'{"requestId": "dup", "a": ' + b"[" * 70 + b"]" * 70 + b', "a": 1, '
+        b'"timestamp": "2026-11-23T10:00:00Z"}',
+        orjson.dumps(record(23)) + b"\r",
+        orjson.dumps(record(24, requestMetadata={"k": "é"})),
+        orjson.dumps({"requestId": 5}),
+        b"5",
+        b'"text"',
+        b"[]",
+        b"null",
+        b'{"a": [',
+        b"nope",
+        b"\xff\xfe",
+        b'{"requestId": "\xff", "timestamp": "2026-11-23T10:00:00Z"}',
+        b"",
+        b"  ",
+        b"\r",
+        b"\t \r",
+    ] + [orjson.dumps(_json_value(rng, 8)) for _ in range(6)]
+
+
+def _bodies(rng: random.Random) -> list[bytes]:
+    lines = _lines(rng)
+    valid = [line for line in lines if line.strip() and _is_json(line)]
+    bodies = [*lines, b"\n".join(lines), b"\r\n".join(lines), b"[" + b",".join(valid) + b"]"]
+    for _ in range(150):
+        picked = rng.sample(lines, rng.randint(1, 8))
+        bodies.append(b"\n".join(picked))
+        chosen = rng.sample(valid, rng.randint(1, 8))
+        bodies.append(b"[" + b",".join(chosen) + b"]")
+        bodies.append(b"[" + b",\n".join(chosen) + b"]")
+    for line in valid:  # one object, pretty-printed
+        bodies.append(json.dumps(orjson.loads(line), indent=2).encode())
+    return bodies
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _reference_parse(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
+    """`parse_records` as it was before the bracket scan: every body with more brackets
+    than the limit is walked."""
+    text = raw.strip()
+    if not text:
+        raise ValidationError("body", "is empty; send a JSON array or NDJSON records")
+    whole_body = False
+    try:
+        if text[:1] in (b"[", b"{"):
+            try:
+                whole = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                if text[:1] == b"[":
+                    raise
+                whole = None
+            if whole is not None:
+                docs = whole if isinstance(whole, list) else [whole]
+                whole_body = True
+            else:
+                docs = _reference_ndjson(text, max_depth)
+        else:
+            docs = _reference_ndjson(text, max_depth)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
+    if len(docs) > max_records:
+        raise PayloadTooLarge("body", f"has {len(docs)} records; the limit is {max_records}")
+    if whole_body and text.count(b"{") + text.count(b"[") > max_depth:
+        for i, doc in enumerate(docs):
+            if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
+                raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
+    return list(docs)
+
+
+def _reference_ndjson(text: bytes, max_depth: int) -> list[Any]:
+    docs: list[Any] = []
+    for line in text.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            doc = Unparsable(f"is not valid JSON: {exc}")
+        else:
+            if line.count(b"{") + line.count(b"[") > max_depth and json_depth(doc) > max_depth:
+                doc = Unparsable(f"is nested deeper than the limit of {max_depth} levels")
+        docs.append(doc)
+    return docs
+
+
+def _reference_batch(raw: bytes, max_depth: int) -> tuple[Any, ...]:
+    """`validate_batch`'s answer as it was, over `_reference_parse`."""
+    try:
+        docs = _reference_parse(raw, 10**4, max_depth)
+    except ValidationError as exc:
+        return ("refused", type(exc).__name__, exc.field, exc.message)
+    results: list[dict[str, Any]] = []
+    valid: list[InvocationRecord] = []
+    where: list[int] = []
+    for i, doc in enumerate(docs):
+        if isinstance(doc, Unparsable):
+            results.append({"index": i, "status": "rejected", "field": "record", "reason": doc})
+            continue
+        try:
+            record = InvocationRecord.from_dict(doc, source="ingest", workspace="ws")
+        except ValidationError as exc:
+            results.append(
+                {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
+            )
+            continue
+        results.append({"index": i, "requestId": record.request_id, "status": "stored"})
+        valid.append(record)
+        where.append(i)
+    return _answer(results, valid, where)
+
+
+def _batch(raw: bytes, max_depth: int) -> tuple[Any, ...]:
+    try:
+        results, valid, where = validate_batch(raw, False, 10**7, 10**4, max_depth, "ws")
+    except ValidationError as exc:
+        return ("refused", type(exc).__name__, exc.field, exc.message)
+    return _answer(results, valid, where)
+
+
+def _answer(
+    results: list[dict[str, Any]], valid: list[InvocationRecord], where: list[int]
+) -> tuple[Any, ...]:
+    docs = [{**r.data, "recordId": "id"} for r in valid]
+    reasons = [type(r.get("reason")) for r in results]  # an unreadable line's is Unparsable
+    return ("answered", results, reasons, docs, [r.derived for r in valid], where)
+
+
+def test_validate_batch_answers_as_when_every_deep_enough_body_was_walked() -> None:
+    answers = set()
+    for raw in _bodies(random.Random(1818)):
+        for limit in (64, 8, 5, 3):
+            got = _batch(raw, limit)
+            assert got == _reference_batch(raw, limit), (raw, limit)
+            answers.add(got[3] if got[0] == "refused" else None)
+            if got[0] == "answered":
+                answers.update(r.get("reason") for r in got[1])
+    assert "is nested deeper than the limit of 64" in answers  # a whole body
+    assert "is nested deeper than the limit of 64 levels" in answers  # a line

@@ -15,6 +15,8 @@ from __future__ import annotations
 import decimal
 import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -91,21 +93,55 @@ View = Literal["full", "bedrock"]
 
 def uuid7(now: datetime | None = None) -> str:
     """A time-ordered UUIDv7 string (RFC 9562), the record's paging cursor."""
-    ms = int((now or datetime.now(UTC)).timestamp() * 1000)
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= (rand >> 68 & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    ms = time.time_ns() // 1_000_000 if now is None else int(now.timestamp() * 1000)
+    ms &= 0xFFFF_FFFF_FFFF  # 48 bits
+    drawn = _drawn
+    try:
+        tail = drawn.tails.pop()
+        last, prefix = drawn.prefix
+    except (AttributeError, IndexError):
+        drawn.tails = _random_tails()
+        tail = drawn.tails.pop()
+        last, prefix = -1, ""
+    if last != ms:
+        h = f"{ms:012x}"
+        prefix = f"{h[:8]}-{h[8:]}-"
+        drawn.prefix = (ms, prefix)
+    return prefix + tail
+
+
+# Per thread: the next ids' random parts, the version (7) and 12 random bits, then the variant
+# (0b10) and 62 random bits, as text, from one os.urandom call per 64 ids (a system call
+# costs more than the rest of an id); and the last millisecond's text. A forked child starts
+# with none of its parent's.
+_drawn = threading.local()
+os.register_at_fork(after_in_child=lambda: _drawn.__dict__.clear())  # the forking thread's
+
+
+def _random_tails() -> list[str]:
+    raw = os.urandom(640)
+    version, variant = bytearray(raw[:128]), bytearray(raw[128:256])  # 64 ids' 2 bytes each
+    version[::2] = version[::2].translate(_VERSION)
+    variant[::2] = variant[::2].translate(_VARIANT)
+    groups = version.hex(" ", 2).split(), variant.hex(" ", 2).split(), raw[256:].hex(" ", 6).split()
+    return list(map("-".join, zip(*groups, strict=True)))
+
+
+_VERSION = bytes(0x70 | b & 0x0F for b in range(256))  # 7, then 4 of rand_a's 12 bits
+_VARIANT = bytes(0x80 | b & 0x3F for b in range(256))  # 0b10, then 6 of rand_b's 62 bits
 
 
 def parse_timestamp(value: str, field: str = "timestamp") -> datetime:
     """An RFC 3339 timestamp as an aware UTC datetime (extra sub-microsecond digits dropped)."""
+    if type(value) is str and (plain := _plain_timestamp(value)) is not None:
+        return plain
+    return _parse_timestamp_exactly(value, field)
+
+
+def _parse_timestamp_exactly(value: str, field: str) -> datetime:
+    """`parse_timestamp` the general way."""
     text = value.strip()
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    match = _FRACTION.match(text)
     if match and match.group(2) and len(match.group(2)) > 7:
         text = match.group(1) + match.group(2)[:7] + match.group(3)
     try:
@@ -124,6 +160,28 @@ def parse_timestamp(value: str, field: str = "timestamp") -> datetime:
     return parsed
 
 
+def _plain_timestamp(value: str) -> datetime | None:
+    """`parse_timestamp` of the commonest shapes, 2026-11-23T10:30:15.123Z and
+    2026-11-23T10:30:15Z, or None (for any other, or an error). Their text is what the general
+    way hands fromisoformat (nothing to strip; a fraction of seven digits or more needs 17
+    characters after a T, and this T is the 11th of 20 or 24), and "Z" is UTC already."""
+    if (
+        len(value) not in (20, 24)
+        or value[10] != "T"
+        or value[-1] != "Z"
+        or not "0" <= value[0] <= "9"
+    ):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (ValueError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is UTC and 1 < parsed.year < 9999 else None
+
+
+_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$")
+
+
 def format_timestamp(value: datetime) -> str:
     """Milliseconds when they suffice, microseconds otherwise, always UTC with ``Z``."""
     value = value.astimezone(UTC)
@@ -135,6 +193,13 @@ def format_timestamp(value: datetime) -> str:
 def validate_request_metadata(value: Any, field: str = "requestMetadata") -> dict[str, str]:
     """Bedrock's rules: string → string, at most 16 entries, keys 1–256 and values 0–256
     characters from ``[a-zA-Z0-9\\s:_@$#=/+,-.]``. Raises `ValidationError` naming the key."""
+    if type(value) is dict and _plain_metadata(value):
+        return dict(value)
+    return _check_metadata_exactly(value, field)
+
+
+def _check_metadata_exactly(value: Any, field: str = "requestMetadata") -> dict[str, str]:
+    """`validate_request_metadata` the general way, which names the first offending key."""
     if not isinstance(value, Mapping):
         raise ValidationError(
             field, f"must be an object of string keys and values, got {_kind(value)}"
@@ -162,6 +227,34 @@ def validate_request_metadata(value: Any, field: str = "requestMetadata") -> dic
                 where, "value has a character outside [a-zA-Z0-9 whitespace :_@$#=/+,-.]"
             )
     return dict(value)
+
+
+def _plain_metadata(value: dict[Any, Any]) -> bool:
+    """True only if `validate_request_metadata` accepts ``value``; False says nothing."""
+    if len(value) > METADATA_MAX_ENTRIES:
+        return False
+    try:  # all of them in one: its characters are theirs
+        text = "".join([*value, *value.values()])
+    except TypeError:  # a key or value that is not a string
+        return False
+    # no key or value is longer than all of them together
+    if len(text) > _METADATA_SHORT and (
+        max(map(len, value)) > METADATA_KEY_MAX
+        or max(map(len, value.values())) > METADATA_VALUE_MAX
+    ):
+        return False
+    try:  # the allowed characters are ASCII: those not alphanumeric made so, all of it is
+        allowed = text.encode().translate(_METADATA_ALNUM).isalnum()
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return allowed and "" not in value  # no key is empty (an empty map: the general way)
+
+
+_METADATA_SHORT = min(METADATA_KEY_MAX, METADATA_VALUE_MAX)
+_METADATA_PUNCTUATION = bytes(
+    c for c in range(128) if _METADATA_CHARS.fullmatch(chr(c)) and not chr(c).isalnum()
+)
+_METADATA_ALNUM = bytes.maketrans(_METADATA_PUNCTUATION, b"a" * len(_METADATA_PUNCTUATION))
 
 
 def coerce_request_metadata(value: Mapping[str, Any]) -> tuple[dict[str, str], bool]:
@@ -225,6 +318,35 @@ BOUNDED_MAPS: dict[tuple[str, ...], tuple[int, int, int]] = {
     ("inferenceProfile", "tags"): (TAGS_MAX, TAG_KEY_MAX, TAG_VALUE_MAX),
 }
 
+# The fast way of `check_types`: a table from key to what its value must be (a kind and the
+# longest text), walked over the record's own keys, that only says whether every value is
+# of the plainest valid shape; anything else, and so every error, is left to the general way.
+_K_STR, _K_INT, _K_BOOL, _K_TIME, _K_MAP, _K_MONEY, _K_OBJECT, _K_SLOW = range(8)
+_KIND = {Type.STRING: _K_STR, Type.INT: _K_INT, Type.BOOL: _K_BOOL, Type.TIMESTAMP: _K_TIME}
+_KIND |= {Type.MAP: _K_MAP, Type.DECIMAL: _K_MONEY}
+_Table = dict[str, tuple[int, Any]]
+# objects whatever their keys (`check_types` names them)
+_OBJECTS = ("input", "output", "identity", "error", "trace")
+
+
+def _plain_table(prefix: tuple[str, ...]) -> _Table:
+    return {
+        path[-1]: (
+            _K_SLOW if path in BOUNDED_MAPS else _KIND[column.type],
+            1 << 62 if longest is None else longest,
+        )
+        for path, (column, _, _, longest) in _CHECKS.items()
+        if path[:-1] == prefix
+    }
+
+
+assert all(len(path) <= 2 for path in _CHECKS)  # held_values looks two keys deep
+_PLAIN = _plain_table(())
+_PARENT_KEYS = {path[0] for path in _CHECKS if len(path) == 2}.union(_OBJECTS)
+assert not _PARENT_KEYS & {path[0] for path in COLUMN_BY_PATH if len(path) == 1}
+_PLAIN.update((key, (_K_OBJECT, _plain_table((key,)))) for key in sorted(_PARENT_KEYS))
+_JUST_STRINGS = frozenset({str})
+
 
 def check_money(value: Any, field: str) -> None:
     """A money amount of one record: finite, at most `MONEY_MAX_USD` either way and at most
@@ -254,6 +376,12 @@ def check_types(doc: Mapping[str, Any]) -> None:
     integers are between 0 and `INT_MAX`, money is bounded by `check_money`) and identifying
     strings are no longer than `STRING_LIMITS` allows, so that a record that passes can
     always be stored and queried."""
+    if type(doc) is not dict or not _plain(doc, _PLAIN):
+        _check_types_exactly(doc)
+
+
+def _check_types_exactly(doc: Mapping[str, Any]) -> None:
+    """`check_types` the general way, which names the first offending field."""
     for path, value in held_values(doc).items():
         if value is None:
             continue
@@ -281,12 +409,65 @@ def check_types(doc: Mapping[str, Any]) -> None:
             if path in BOUNDED_MAPS:
                 check_bounded_map(value, column.dotted, *BOUNDED_MAPS[path])
         elif allowed is _TIMESTAMP:
-            parse_timestamp(value, column.dotted)
+            _parse_timestamp_exactly(value, column.dotted)
         elif allowed is _DECIMAL:
             check_money(value, column.dotted)
-    for key in ("input", "output", "identity", "error", "trace"):
+    for key in _OBJECTS:
         if key in doc and doc[key] is not None and type(doc[key]) is not dict:
             raise ValidationError(key, f"must be an object, got {_kind(doc[key])}")
+
+
+def _plain(doc: dict[str, Any], table: _Table) -> bool:
+    """True only if `check_types` passes ``doc`` (``table``: `_PLAIN`); False says nothing."""
+    for key, value in doc.items():
+        spec = table.get(key)
+        if spec is None or value is None:
+            continue
+        kind, arg = spec  # arg: the longest text, or an object's own table
+        if kind == _K_STR:
+            if type(value) is not str or len(value) > arg:
+                return False
+        elif kind == _K_OBJECT:
+            if type(value) is not dict:
+                return False
+            for sub, item in value.items():  # as below, the commonest kinds inline
+                spec = arg.get(sub)
+                if spec is None or item is None:
+                    continue
+                kind, longest = spec
+                if kind == _K_STR:
+                    if type(item) is not str or len(item) > longest:
+                        return False
+                elif kind == _K_INT:
+                    if type(item) is not int or not 0 <= item <= INT_MAX:
+                        return False
+                elif not _plain({sub: item}, arg):
+                    return False
+        elif kind == _K_INT:
+            if type(value) is not int or not 0 <= value <= INT_MAX:
+                return False
+        elif kind == _K_TIME:
+            if type(value) is not str or _plain_timestamp(value) is None:
+                return False
+        elif kind == _K_MAP:
+            if type(value) is not dict or not set(map(type, value.values())) <= _JUST_STRINGS:
+                return False
+        elif kind == _K_BOOL:
+            if type(value) is not bool:
+                return False
+        elif kind == _K_MONEY:
+            if type(value) is str:
+                if _PLAIN_MONEY.fullmatch(value) is None:
+                    return False
+            elif type(value) is not int or not -1_000_000 <= value <= 1_000_000:
+                return False
+        else:
+            return False
+    return True
+
+
+# Money `check_money` always accepts: below 1,000,000 either way, at most 9 decimal places
+_PLAIN_MONEY = re.compile(r"-?\d{1,6}(?:\.\d{1,9})?", re.ASCII)
 
 
 def check_bounded_map(
@@ -329,32 +510,21 @@ class InvocationRecord:
     ) -> InvocationRecord:
         """Validate a record that arrived whole (ingest API, importers) and fill what llmtrail
         derives: recordId, workspace, status, provider, source. Raises `ValidationError`."""
-        if not isinstance(doc, dict):
-            raise ValidationError("record", f"must be a JSON object, got {_kind(doc)}")
-        check_types(doc)
-        if not doc.get("requestId"):
-            raise ValidationError("requestId", "is required (a non-empty string)")
-        if not doc.get("timestamp"):
-            raise ValidationError("timestamp", "is required (an RFC 3339 timestamp)")
-        if "requestMetadata" in doc:
-            validate_request_metadata(doc["requestMetadata"])
-        status = doc.get("status")
-        if status is not None and status not in STATUSES:
-            raise ValidationError("status", f"must be one of {'|'.join(STATUSES)}, got {status!r}")
-        derived: list[str] = []
-
-        def fill(key: str, value: Any) -> None:
-            if key not in doc:
-                doc[key] = value
-                derived.append(key)
-
+        if not (type(doc) is dict and _plain(doc, _PLAIN) and _plain_rest(doc)):
+            _check_record(doc)  # the general way: raises the first error, if any
         # recordId and workspace are llmtrail's own: never taken from the caller
         doc["recordId"] = uuid7(now)
         doc["workspace"] = workspace
-        derived += ["recordId", "workspace"]
-        fill("status", "ERROR" if doc.get("errorCode") or doc.get("error") else "OK")
-        fill("provider", infer_provider(doc))
-        fill("source", source)
+        derived = ["recordId", "workspace"]
+        if "status" not in doc:
+            doc["status"] = "ERROR" if doc.get("errorCode") or doc.get("error") else "OK"
+            derived.append("status")
+        if "provider" not in doc:
+            doc["provider"] = infer_provider(doc)
+            derived.append("provider")
+        if "source" not in doc:
+            doc["source"] = source
+            derived.append("source")
         return cls(doc, tuple(derived))
 
     # -- accessors --------------------------------------------------------------------------
@@ -388,6 +558,35 @@ class InvocationRecord:
 
     def __repr__(self) -> str:
         return f"InvocationRecord({self.data.get('requestId')!r}, {self.data.get('modelId')!r})"
+
+
+def _check_record(doc: Any) -> None:
+    """`InvocationRecord.from_dict`'s rules the general way: raises the first error, if any."""
+    if not isinstance(doc, dict):
+        raise ValidationError("record", f"must be a JSON object, got {_kind(doc)}")
+    _check_types_exactly(doc)
+    if not doc.get("requestId"):
+        raise ValidationError("requestId", "is required (a non-empty string)")
+    if not doc.get("timestamp"):
+        raise ValidationError("timestamp", "is required (an RFC 3339 timestamp)")
+    if "requestMetadata" in doc:
+        _check_metadata_exactly(doc["requestMetadata"])
+    status = doc.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationError("status", f"must be one of {'|'.join(STATUSES)}, got {status!r}")
+
+
+def _plain_rest(doc: dict[str, Any]) -> bool:
+    """True only if `_check_record` passes a record whose types `_plain` passed."""
+    status = doc.get("status")
+    if not (doc.get("requestId") and doc.get("timestamp")):
+        return False
+    if status is not None and status not in STATUSES:
+        return False
+    if "requestMetadata" not in doc:
+        return True
+    meta = doc["requestMetadata"]
+    return type(meta) is dict and _plain_metadata(meta)
 
 
 # Keys that only llmtrail writes: even when given they are not Bedrock's.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -255,18 +256,20 @@ def validate_batch(
     results: list[dict[str, Any]] = []
     valid: list[InvocationRecord] = []
     where: list[int] = []
+    from_dict = InvocationRecord.from_dict
     for i, doc in enumerate(docs):
-        if isinstance(doc, Unparsable):
+        if type(doc) is Unparsable:
             results.append({"index": i, "status": "rejected", "field": "record", "reason": doc})
             continue
         try:
-            record = InvocationRecord.from_dict(doc, source="ingest", workspace=workspace)
+            record = from_dict(doc, source="ingest", workspace=workspace)
         except ValidationError as exc:
             results.append(
                 {"index": i, "status": "rejected", "field": exc.field, "reason": exc.message}
             )
             continue
-        results.append({"index": i, "requestId": record.request_id, "status": "stored"})
+        # a valid record's requestId is a string
+        results.append({"index": i, "requestId": doc["requestId"], "status": "stored"})
         valid.append(record)
         where.append(i)
     return results, valid, where
@@ -311,8 +314,13 @@ def parse_records(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
         raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
     if len(docs) > max_records:
         raise PayloadTooLarge("body", f"has {len(docs)} records; the limit is {max_records}")
-    # nesting needs brackets: a body with fewer of them than the limit cannot be too deep
-    if whole_body and text.count(b"{") + text.count(b"[") > max_depth:
+    # nesting needs brackets: a body with fewer of them than the limit cannot be too deep,
+    # nor one whose brackets (less the array's own) do not nest deeper
+    if (
+        whole_body
+        and text.count(b"{") + text.count(b"[") > max_depth
+        and bracket_depth(text, max_depth + 2) - (docs is whole) > max_depth
+    ):
         for i, doc in enumerate(docs):
             if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
                 raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
@@ -325,18 +333,54 @@ class Unparsable(str):
 
 def _ndjson(text: bytes, max_depth: int) -> list[Any]:
     docs: list[Any] = []
-    for line in text.split(b"\n"):
-        if not line.strip():
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    # each line's { and [, in one pass over the body: nesting needs them, so a line with no
+    # more of them than the limit cannot be too deep
+    openers = text.translate(None, _NOT_OPENERS).split(b"\n")
+    for line, opened in zip(text.split(b"\n"), openers, strict=True):
+        if not line or line.isspace():  # the whitespace bytes.strip() strips
             continue
         try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            doc = loads(line)
+        except decode_error as exc:
             doc = Unparsable(f"is not valid JSON: {exc}")
         else:
-            if line.count(b"{") + line.count(b"[") > max_depth and json_depth(doc) > max_depth:
+            if (
+                len(opened) > max_depth
+                and bracket_depth(line, max_depth + 1) > max_depth
+                and json_depth(doc) > max_depth
+            ):
                 doc = Unparsable(f"is nested deeper than the limit of {max_depth} levels")
         docs.append(doc)
     return docs
+
+
+_NOT_OPENERS = bytes(c for c in range(256) if c not in b"{[\n")
+
+
+def bracket_depth(raw: bytes, most: int) -> int:
+    """How deep the brackets of ``raw``, JSON that orjson read, nest outside its strings, up
+    to ``most`` (``most`` for any deeper): at least as deep as the values it was read as
+    (a duplicate key's first value, gone from them, may nest deeper), found by passes of
+    bytes methods instead of a walk over every value in Python."""
+    if b"\\" in raw:  # escapes: pairs of backslashes first, then escaped quotes
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    marks = raw.translate(_BRACKETS, _NOT_BRACKETS)  # only ( ) and "
+    if b'"' in marks:
+        # "" is an empty string or two strings with no bracket between them: gone alike
+        marks = marks.replace(b'""', b"")
+        if b'"' in marks:  # strings with brackets in them
+            marks = _IN_QUOTES.sub(b"", marks)
+    depth = 0
+    while marks and depth < most:  # each pass takes away the innermost pairs
+        marks = marks.replace(b"()", b"")
+        depth += 1
+    return depth
+
+
+_BRACKETS = bytes.maketrans(b"{[}]", b"(())")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b'{[}]"')
+_IN_QUOTES = re.compile(rb'"[^"]*"')
 
 
 def record_query(
