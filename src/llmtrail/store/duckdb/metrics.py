@@ -254,7 +254,7 @@ class DuckDBRollups:
             for dim in DIMENSIONS:
                 if not dim.capped:
                     continue
-                for ws, value in _distinct(conn, self._arrow_columns(dim)):
+                for ws, value in _distinct(batch, self._arrow_columns(dim)):
                     seen = admitted.setdefault((ws, dim.name), set())
                     if value in seen:
                         continue
@@ -410,19 +410,19 @@ class DuckDBRollups:
                 )
 
 
-def _distinct(conn: duckdb.DuckDBPyConnection, columns: Sequence[str]) -> list[tuple[str, str]]:
-    """The distinct non-empty ``(workspace, value)`` pairs of the batch registered as
-    ``_batch_records``, the value being the first of ``columns`` that is set, in the order
-    they first occur. (DuckDB, not pyarrow's group_by, which imports pandas.)"""
+def _distinct(batch: pa.Table, columns: Sequence[str]) -> list[tuple[str, str]]:
+    """The distinct non-empty ``(workspace, value)`` pairs of a batch, the value being the
+    first of ``columns`` that is set, in the order they first occur. (Not pyarrow's group_by
+    nor a Python scalar in a compute call: either imports pandas.)"""
     if not columns:
         return []
-    # the columns are the schema's own names (never a caller's): quoted, not bound
-    value = "coalesce(" + ", ".join(f'"{c}"' for c in columns) + ")"
-    sql = (
-        f"SELECT w, v FROM (SELECT workspace AS w, {value} AS v, row_number() OVER () AS i"
-        " FROM _batch_records) WHERE v IS NOT NULL AND v <> '' GROUP BY w, v ORDER BY min(i)"
-    )
-    return [(w, v) for w, v in conn.execute(sql).fetchall()]
+    import pyarrow.compute as pc  # a batch is Arrow, so pyarrow is loaded
+
+    value = batch.column(columns[0])
+    for other in columns[1:]:
+        value = pc.coalesce(value, batch.column(other))
+    pairs = zip(batch.column("workspace").to_pylist(), value.to_pylist(), strict=True)
+    return [(w, v) for w, v in dict.fromkeys(pairs) if v]
 
 
 def _transaction(conn: duckdb.DuckDBPyConnection, work: Callable[[], None]) -> None:
