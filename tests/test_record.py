@@ -542,3 +542,29 @@ def test_uuid7_ids_are_unique_and_a_forked_child_draws_its_own() -> None:
         os.close(read)
         os.waitpid(pid, 0)
     assert uuid7_shape.fullmatch(child) and child[14:] != uuid7()[14:]
+
+
+def test_format_timestamp_is_strftime_s() -> None:
+    """The formatting without strftime gives what strftime gave, for any zone and precision."""
+    from datetime import timedelta, timezone
+
+    from llmtrail.record import format_timestamp
+
+    def by_strftime(value: datetime) -> str:
+        value = value.astimezone(UTC)
+        if value.microsecond % 1000 == 0:
+            return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    rnd = random.Random(7)
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+    for _ in range(3000):
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+            seconds=rnd.randrange(0, 4_000_000_000), microseconds=rnd.randrange(0, 1_000_000)
+        )
+        if rnd.random() < 0.3:
+            moment = moment.replace(microsecond=rnd.randrange(0, 1000) * 1000)
+        value = moment.astimezone(rnd.choice(zones))
+        assert format_timestamp(value) == by_strftime(value), value
+    for value in (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)):
+        assert format_timestamp(value) == by_strftime(value)

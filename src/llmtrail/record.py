@@ -184,10 +184,14 @@ _FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$")
 
 def format_timestamp(value: datetime) -> str:
     """Milliseconds when they suffice, microseconds otherwise, always UTC with ``Z``."""
-    value = value.astimezone(UTC)
-    if value.microsecond % 1000 == 0:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # strftime's %Y, unpadded on some platforms: as it always was
+        if value.microsecond % 1000 == 0:
+            return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return value.isoformat(timespec=spec)[:-6] + "Z"  # less "+00:00"
 
 
 def validate_request_metadata(value: Any, field: str = "requestMetadata") -> dict[str, str]:
