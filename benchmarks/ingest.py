@@ -13,6 +13,7 @@ DuckDB-only baseline inserting a hand-built Arrow table of the same shape.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -269,6 +270,10 @@ def run_stages(workdir: Path, plan: Plan, log: procs.Log) -> list[Stage]:
     n = plan.records
     bodies = ndjson_bodies(RUN_ID, n, PER_REQUEST)
     size = sum(len(b) for b in bodies)
+    # the collector as the recorder process sets it (server/recorder.py): with the default
+    # thresholds, decoding 1,000-record bodies spends most of its time collecting
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     stages = []
     log("  (a) decode + validate …")
     seconds, records = _timed(_decode, bodies)
