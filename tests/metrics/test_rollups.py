@@ -329,3 +329,27 @@ def test_high_resolution_periods_over_the_last_three_hours(stores: Stores) -> No
         got = stores.one("Invocations", "Sum", period, start=start)
         want = _expected(stores, "count(*)", f"\"timestamp\" >= '{start.isoformat()}'", period)
         _close(got, want)
+
+
+@pytest.mark.parametrize("workspaces", [["w"], ["w", "v", "w2"]])
+def test_a_batchs_distinct_dimension_values_keep_first_occurrence(workspaces: list[str]) -> None:
+    """The values a batch would admit, each (workspace, value) once in the order first seen,
+    the first set column winning and empty values left out: one workspace (read in Arrow)
+    and several (read in Python) alike."""
+    import pyarrow as pa
+
+    from llmtrail.store.duckdb.metrics import _distinct
+
+    rnd = random.Random(len(workspaces))
+    n = 500
+    ws = [rnd.choice(workspaces) for _ in range(n)]
+    first = [rnd.choice([None, "", "a", "b", "c"]) for _ in range(n)]
+    second = [rnd.choice([None, "", "x", "y"]) for _ in range(n)]
+    batch = pa.table({"workspace": ws, "p": first, "q": second})
+    expected: list[tuple[str, str]] = []
+    for w, a, b in zip(ws, first, second, strict=True):
+        value = a if a is not None else b
+        if value and (w, value) not in expected:
+            expected.append((w, value))
+    assert _distinct(batch, ["p", "q"]) == expected
+    assert _distinct(batch, []) == []
