@@ -5,16 +5,19 @@
 
 Every stage runs here, one after the other, over the same records (no HTTP, no pipe): the
 hand-over (the serving process builds a `CallFacts` and pickles it as the link does), then
-in the recorder the answer read, the record built and priced, the logging configuration and
+in the recorder the answer read and the record built (timed unpriced, then priced, and the
+pricing alone), the logging configuration and
 redaction, the spool frames, the spool itself (append + fsync per batch) and the Arrow
 conversion (with its IPC encoding), and back in the serving process the insert (DuckDB, with
 the metric rollups). CPU time (``process_time``) is printed beside wall time, and summed per
-process for one gateway record.
+process for one gateway record. The relay itself is not here: it is part A's ``--no-record``
+row (`run.py`, CPU µs per request).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import pickle
 import sys
@@ -32,7 +35,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from llmtrail.capture.gateway.facts import WHOLE, CallFacts
+from llmtrail.capture.gateway.facts import WHOLE, CallFacts, record_of
 from llmtrail.config import Settings
 from llmtrail.pipeline.frames import encode_payload
 from llmtrail.pipeline.link import from_ipc, ipc
@@ -95,6 +98,9 @@ def main() -> int:
             thread.join()
     runtime.recording.close()
     assert isinstance(runtime.recording, LocalRecording)
+    # the collector as both server processes set it (server/serve.py, server/recorder.py)
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     path = runtime.recording.path
     rows: list[tuple[str, str, float, float]] = []
     raw_answer = orjson.dumps(ANSWER)
@@ -128,13 +134,24 @@ def main() -> int:
 
     sent = timed(rows, "serving", "hand over (CallFacts, pickled for the pipe)", n, hand_over)
     facts = _unpickled(sent)
+    reader = path.readers["openai"]
+    timed(  # the parse and the build alone: the record below is built again, priced
+        rows,
+        "recorder",
+        "parse: read the answer, build the record (unpriced)",
+        n,
+        lambda: [record_of(f, settings, reader, withhold=path._withhold) for f in facts],
+    )
     records = timed(
         rows,
         "recorder",
-        "read the answer, build the record, price",
+        "parse and price (the record as stored)",
         n,
         lambda: [path.record_call(f) for f in facts],
     )
+    docs = [dict(r.data) for r in records]
+    price = path.enricher
+    timed(rows, "recorder", "of which price (Enricher)", n, lambda: [price(d) for d in docs])
     prepare = path.policy.prepare
     timed(
         rows, "recorder", "prepare (delivery, redaction)", n, lambda: [prepare(r) for r in records]
@@ -196,8 +213,13 @@ def main() -> int:
     for process, name, wall, cpu in rows:
         table.add_row(process, name, f"{wall:,.1f}", f"{cpu:,.1f}")
     for process in ("serving", "recorder"):
-        cpu = sum(r[3] for r in rows if r[0] == process and not r[1].startswith("ingest"))
+        cpu = sum(
+            r[3]
+            for r in rows
+            if r[0] == process and not r[1].startswith(("ingest", "parse:", "of which"))
+        )
         table.add_row(process, "[b]gateway record, total[/b]", "", f"{cpu:,.1f}")
+    table.caption = "relay: run.py part A, --no-record's CPU µs per request"
     Console(width=140).print(table)
     return 0
 
