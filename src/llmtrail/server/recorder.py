@@ -35,7 +35,6 @@ import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ from llmtrail.config import Settings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
 from llmtrail.record import InvocationRecord
+from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
 
 log = logging.getLogger("llmtrail.recorder")
@@ -329,7 +329,7 @@ def recorder_main(
     """The recorder process: build the record path and serve the link until told to stop or
     the serving process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops us
-    sys.meta_path.insert(0, _NoPandas)
+    refuse_pandas()
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -352,17 +352,6 @@ def recorder_main(
     recorder.stop_quickly()
     link.close(flush_s=5.0)  # the answer to "stop" goes out first
     os._exit(0)
-
-
-class _NoPandas:
-    """An import finder refusing pandas. pyarrow imports pandas, when installed, on its first
-    conversion of a Python list, only to check that the list is not a pandas object; nothing
-    here uses it, and refusing it saves the recorder ~60 MB and over a second of CPU."""
-
-    @staticmethod
-    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError("the recorder process does not use pandas", name=name)
 
 
 class _Recorder:

@@ -20,6 +20,7 @@ from llmtrail.config import Settings
 from llmtrail.errors import ConfigError, LlmtrailError
 from llmtrail.server.app import create_app
 from llmtrail.server.gatekeeper import is_loopback
+from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.runtime import Runtime
 
 log = logging.getLogger("llmtrail")
@@ -41,6 +42,7 @@ def serve(settings: Settings) -> None:
     # The pipeline's threads share the GIL with the event loop; a shorter switch interval
     # keeps a batch conversion from holding a model call up for the default 5 ms steps.
     sys.setswitchinterval(0.0005)
+    refuse_pandas()  # pyarrow would import it on a first list conversion, for nothing
     runtime = Runtime(settings, recorder=settings.server.recorder_process)
     if not is_loopback(settings.host) and not runtime.keys.has_admin():
         runtime.close()

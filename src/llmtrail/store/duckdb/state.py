@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import array
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import orjson
 
 from llmtrail.store.duckdb.database import Database
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class DuckDBStateStore:
@@ -44,12 +48,13 @@ class DuckDBStateStore:
             return
         import pyarrow as pa  # on first use (`records.arrow_types`)
 
-        incoming = pa.table(
-            {
-                "namespace": [ns for ns, _ in last],
-                "key": [key for _, key in last],
-                "value": list(last.values()),
-            }
+        incoming = pa.Table.from_arrays(
+            [
+                _text([ns for ns, _ in last]),
+                _text([key for _, key in last]),
+                _text(list(last.values())),
+            ],
+            names=["namespace", "key", "value"],
         )
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
@@ -89,3 +94,16 @@ class DuckDBStateStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _text(values: list[str]) -> pa.Array:
+    """A string column built from its buffers: pyarrow's conversion of a list would import
+    pandas (to check the list is not a pandas object), seconds of CPU for nothing."""
+    import pyarrow as pa
+
+    data = [v.encode() for v in values]
+    offsets = array.array("q", [0])
+    for item in data:
+        offsets.append(offsets[-1] + len(item))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(pa.large_string(), len(values), buffers)
