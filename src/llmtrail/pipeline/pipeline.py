@@ -171,24 +171,14 @@ class Pipeline:
     # -- capture side ---------------------------------------------------------------------
     def submit(self, record: InvocationRecord) -> bool:
         """Hand a gateway record over without waiting; False if it had to be dropped."""
-        with self._pending_lock:  # shared with stop(): nothing is queued behind the stop marker
-            if self._stopping:
-                self.counters.dropped_stopped += 1
-                return False
-            try:
-                self._queue.put_nowait(_Item([record]))
-            except queue.Full:
-                self.counters.dropped_queue_full += 1
-                return False
-            self.counters.accepted += 1  # under the lock: records finish on worker threads
-        return True
+        return self.submit_all([record]) == 1
 
     def submit_all(self, records: list[InvocationRecord]) -> int:
         """`submit` for a run of gateway records at once (one queue item, so the spool
         thread wakes once for them, not once each); how many were taken."""
         if not records:
             return 0
-        with self._pending_lock:
+        with self._pending_lock:  # shared with stop(): nothing is queued behind the stop marker
             if self._stopping:
                 self.counters.dropped_stopped += len(records)
                 return 0
@@ -197,7 +187,7 @@ class Pipeline:
             except queue.Full:
                 self.counters.dropped_queue_full += len(records)
                 return 0
-            self.counters.accepted += len(records)
+            self.counters.accepted += len(records)  # under the lock: records finish elsewhere
         return len(records)
 
     def ingest(
