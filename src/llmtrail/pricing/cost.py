@@ -480,7 +480,7 @@ def _fast(doc: dict[str, Any], table: PriceTable) -> _Found | None:
         return plan.reason
     if plan.general:
         return None
-    inp_usd = out_usd = read_usd = write_usd = _ZERO_MONEY
+    parts = [_ZERO_MONEY] * 4  # input, output, cache read, cache write
     total = other = plan.other
     if plan.bills_tokens:
         if not counted:
@@ -488,28 +488,14 @@ def _fast(doc: dict[str, Any], table: PriceTable) -> _Found | None:
         if not consistent:
             return "inconsistent_token_counts"
         # `_part` then `_money`: tokens × USD per million / 1e6, rounded half-even to 1e-9
-        i, o, r, w = plan.per_token(given + read + write)
-        if given:
-            if i is None:
-                return "incomplete_price"
-            inp_usd = _quantize(_multiply(i, given), MONEY_QUANTUM)
-            total = _add(total, inp_usd)
-        if output:
-            if o is None:
-                return "incomplete_price"
-            out_usd = _quantize(_multiply(o, output), MONEY_QUANTUM)
-            total = _add(total, out_usd)
-        if read:
-            if r is None:
-                return "incomplete_price"
-            read_usd = _quantize(_multiply(r, read), MONEY_QUANTUM)
-            total = _add(total, read_usd)
-        if write:
-            if w is None:
-                return "incomplete_price"
-            write_usd = _quantize(_multiply(w, write), MONEY_QUANTUM)
-            total = _add(total, write_usd)
-    return inp_usd, out_usd, read_usd, write_usd, other, total, plan.version
+        rates = plan.per_token(given + read + write)
+        for n, (rate, tokens) in enumerate(zip(rates, (given, output, read, write), strict=True)):
+            if tokens:
+                if rate is None:
+                    return "incomplete_price"
+                parts[n] = _quantize(_multiply(rate, tokens), MONEY_QUANTUM)
+                total = _add(total, parts[n])
+    return parts[0], parts[1], parts[2], parts[3], other, total, plan.version
 
 
 # -- re-pricing history --------------------------------------------------------------------
