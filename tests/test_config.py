@@ -79,6 +79,8 @@ def test_route_flags_and_presets() -> None:
         ),
         ("[providers.sim]\nlatency = 5\n", [], "unknown setting"),
         ("[server]\nrecorder_nice = 20\n", [], "recorder_nice must be from 0 to 19"),
+        ("[query]\nthreads = 1025\n", [], "[query] threads must be from 0"),
+        ("[query]\nthreads = -1\n", [], "threads must be a finite number of at least 0"),
     ],
 )
 def test_bad_configuration_names_the_setting(

@@ -55,7 +55,8 @@ log = logging.getLogger("llmtrail.recorder")
 _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 _LOCK_WAIT_S = 30.0
-_STATS_EVERY_S = 0.25
+_STATS_EVERY_S = 0.25  # also how often what gateway records spent goes back
+_SEEN_MAX = 4096  # ... or once this many records' are waiting
 
 
 @dataclass
@@ -368,6 +369,11 @@ class _Recorder:
         self._work = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-ingest")
         self._lock_file: Any = None
         self.calls_taken = 0  # facts made into records (or given up on) and handed on
+        # what the records built spent, sent back with the stats (or at once for a barrier):
+        # one message a few times a second, not one per run of records, each of which woke
+        # a thread in the serving process beside its event loop
+        self._seen: list[dict[str, Any]] = []
+        self._seen_lock = threading.Lock()
 
     def handle(self, kind: str, body: tuple[Any, ...]) -> None:
         if kind == "facts":
@@ -439,15 +445,28 @@ class _Recorder:
             facts = [f for f in items if isinstance(f, CallFacts)]
             seen = self.path.record_calls(facts) if facts else []
             self.calls_taken += len(facts)
-            if seen:
-                self.link.post("seen", seen)
-            for barrier in (b for b in items if isinstance(b, int)):
-                self.link.answer(barrier, True)  # after the "seen" above, on the same pipe
+            barriers = [b for b in items if isinstance(b, int)]
+            with self._seen_lock:
+                self._seen += seen
+                if barriers or len(self._seen) >= _SEEN_MAX:
+                    self._post_seen()
+                for barrier in barriers:
+                    self.link.answer(barrier, True)  # after the "seen" above, on the same pipe
+
+    def _post_seen(self) -> None:
+        """Send what the records built since the last time spent (under ``_seen_lock``, so
+        that a barrier's answer never overtakes them)."""
+        assert self.link is not None
+        if self._seen:
+            self.link.post("seen", self._seen)
+            self._seen = []
 
     def _stats_loop(self) -> None:
         assert self.link is not None and self.path is not None
         while not self.done.wait(_STATS_EVERY_S):
             with contextlib.suppress(Exception):
+                with self._seen_lock:
+                    self._post_seen()
                 self.link.post("stats", {**self.path.stats(), "calls_taken": self.calls_taken})
 
     def _serve_call(self, rid: int, method: str, args: tuple[Any, ...]) -> None:

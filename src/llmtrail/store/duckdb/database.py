@@ -35,7 +35,7 @@ import duckdb
 from llmtrail.errors import LlmtrailError, Unavailable
 from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb.migrations import apply_migrations, promoted_keys
-from llmtrail.store.query_bounds import QueryLimits
+from llmtrail.store.query_bounds import QueryLimits, engine_threads
 
 T = TypeVar("T")
 log = logging.getLogger("llmtrail.store")
@@ -195,6 +195,7 @@ class Database:
             ("autoinstall_known_extensions", "false"),
             ("autoload_known_extensions", "false"),
             ("max_temp_directory_size", f"{limits.temp_bytes}B"),
+            ("threads", str(engine_threads(limits))),
         ]
         if limits.database_memory_bytes:
             wanted.append(("memory_limit", f"{limits.database_memory_bytes}B"))

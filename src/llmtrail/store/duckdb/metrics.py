@@ -181,35 +181,33 @@ class DuckDBRollups:
         return [staging, histograms]
 
     def _fold_sql(self) -> list[str]:
-        """Statements moving the staging rows into the rollups of every width and set."""
-        sets = []
-        for width in WIDTHS:
-            for mask in DIMENSION_SETS:
-                cols = [f"b{width}", *(c for i, c in enumerate(DIM_COLUMNS) if mask >> i & 1)]
-                sets.append("(" + ", ".join(cols) + ")")
-        dimset = " + ".join(f"(1 - grouping({c})) * {1 << i}" for i, c in enumerate(DIM_COLUMNS))
-        width_of = "CASE " + " ".join(f"WHEN grouping(b{w}) = 0 THEN {w}" for w in WIDTHS)
-        width_of += " END"
-        bucket = "coalesce(" + ", ".join(f"b{w}" for w in WIDTHS) + ")"
-        buckets = ", ".join(
-            f"make_timestamptz((epoch_us(s.bucket) // {w * 1_000_000}) * {w * 1_000_000}) AS b{w}"
-            for w in WIDTHS
+        """Statements moving the staging rows into the rollups of every width and set.
+
+        Each staging row meets every (width, set) pair in a cross join, and one ``GROUP BY``
+        sums them: what ``GROUPING SETS`` over the 84 pairs computes, without its hash table
+        per set (a fixed ~0.3 s of CPU a fold, however few rows were staged)."""
+        pairs = ", ".join(f"({w}, {mask})" for w in WIDTHS for mask in DIMENSION_SETS)
+        dims = ", ".join(
+            f"CASE WHEN k.dimset & {1 << i} <> 0 THEN s.{c} END AS {c}"
+            for i, c in enumerate(DIM_COLUMNS)
         )
-        dims = ", ".join(f"s.{c}" for c in DIM_COLUMNS)
+        bucket = (
+            "make_timestamptz((epoch_us(s.bucket) // (k.width_s * 1000000)) * "
+            "(k.width_s * 1000000)) AS bucket"
+        )
+        series = f"k.width_s, {bucket}, s.workspace, k.dimset, {dims}"
         merged = ", ".join(f'{m[3]}(s."{m[0]}") AS "{m[0]}"' for m in MEASURES)
-        grouping = f"GROUPING SETS ({', '.join(sets)})"
+        source = (
+            f"FROM metric_staging s CROSS JOIN (SELECT width_s::BIGINT AS width_s, dimset FROM "
+            f"(VALUES {pairs}) v(width_s, dimset)) k"
+        )
         rollups = f"""
             INSERT INTO metric_rollups BY NAME
-            SELECT {width_of} AS width_s, {bucket} AS bucket, s.workspace, {dimset} AS dimset,
-                   {dims}, {merged}
-            FROM (SELECT *, {buckets} FROM metric_staging s) s
-            GROUP BY s.workspace, {grouping}"""
+            SELECT {series}, {merged} {source} GROUP BY ALL"""
         histograms = f"""
             INSERT INTO metric_histograms BY NAME
-            SELECT {width_of} AS width_s, {bucket} AS bucket, s.workspace, {dimset} AS dimset,
-                   {dims}, s.metric, s.idx, sum(s.n) AS n
-            FROM (SELECT *, {buckets} FROM metric_staging_histograms s) s
-            GROUP BY s.workspace, s.metric, s.idx, {grouping}"""
+            SELECT {series}, s.metric, s.idx, sum(s.n) AS n
+            {source.replace("metric_staging", "metric_staging_histograms")} GROUP BY ALL"""
         return [
             rollups,
             histograms,
