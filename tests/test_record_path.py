@@ -121,6 +121,28 @@ def test_the_recorder_is_a_child_holding_the_record_work(tmp_path: Path) -> None
             assert "/pandas/" not in _maps(server.proc.pid)
 
 
+def _nice(pid: int, tid: int) -> int:
+    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    return int(stat[stat.rindex(")") + 2 :].split()[16])
+
+
+def test_the_record_path_yields_the_cores_to_the_relay(tmp_path: Path) -> None:
+    """The recorder and the serving process's store writer run at ``recorder_nice``; the
+    event loop that relays calls, and every other thread, at the server's own priority."""
+    config = "[server]\nrecorder_nice = 7\n"
+    with ServerProcess(tmp_path / "data", config=config) as server:
+        assert server.proc is not None
+        pid = server.proc.pid
+        recorder = _recorder_pid(server)
+        assert {_nice(recorder, int(t.name)) for t in Path(f"/proc/{recorder}/task").iterdir()} == {
+            7
+        }
+        niceness = [_nice(pid, int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()]
+        assert _nice(pid, pid) == 0
+        assert niceness.count(7) == 1  # the DuckDB writer thread
+        assert set(niceness) == {0, 7}
+
+
 def test_kill_9_of_the_recorder_alone_restarts_it_and_loses_nothing_acknowledged(
     server: ServerProcess,
 ) -> None:

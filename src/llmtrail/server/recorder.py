@@ -330,6 +330,11 @@ def recorder_main(
     """The recorder process: build the record path and serve the link until told to stop or
     the serving process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops us
+    # where the recorder and the serving process compete for a core, the relay goes first:
+    # records are built in the gaps (a backlog waits in the bounded queue). Before any thread
+    # starts: on Linux a thread's niceness is its own, inherited by the threads it starts.
+    with contextlib.suppress(OSError):
+        os.nice(settings.server.recorder_nice)
     refuse_pandas()
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     logging.basicConfig(
@@ -340,10 +345,6 @@ def recorder_main(
     # leaves the long-lived objects alone and runs on the young generation less often
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-    # where the recorder and the serving process compete for a core, the relay goes first:
-    # records are built in the gaps (a backlog waits in the bounded queue)
-    with contextlib.suppress(OSError):
-        os.nice(settings.server.recorder_nice)
     done = threading.Event()
     recorder = _Recorder(settings, redaction_key, done)
     link = Link(conn, recorder.handle, done.set, name="recorder")

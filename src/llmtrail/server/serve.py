@@ -44,6 +44,8 @@ def serve(settings: Settings) -> None:
     sys.setswitchinterval(0.0005)
     refuse_pandas()  # pyarrow would import it on a first list conversion, for nothing
     runtime = Runtime(settings, recorder=settings.server.recorder_process)
+    if runtime.stores.duckdb is not None:  # its batch inserts give the relay the core first
+        runtime.stores.duckdb.lower_writer_priority(settings.server.recorder_nice)
     if not is_loopback(settings.host) and not runtime.keys.has_admin():
         runtime.close()
         sock.close()

@@ -21,11 +21,14 @@ setting does not affect.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,6 +63,22 @@ def committed_durably(exc: BaseException) -> bool:
     """Whether ``exc`` came from a COMMIT that DuckDB made durable before it failed (in its
     automatic checkpoint, say): the transaction is stored, yet the database is lost."""
     return is_fatal(exc) and "COMMIT succeeded" in str(exc)
+
+
+def execute_all(
+    conn: duckdb.DuckDBPyConnection, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
+) -> None:
+    """Run ``statements`` in order, in as few calls as DuckDB allows: one call runs several
+    statements and binds the parameters of its last one only. Each call gives the GIL back
+    and takes it again, which can cost the event loop beside the writer a switch."""
+    run: list[str] = []
+    for sql, params in statements:
+        run.append(sql)
+        if params:
+            conn.execute("; ".join(run), dict(params))
+            run = []
+    if run:
+        conn.execute("; ".join(run))
 
 
 class Database:
@@ -107,6 +126,19 @@ class Database:
                 raise RuntimeError("database is closed")
             self._jobs.put((fn, future))
         return future.result()
+
+    def lower_writer_priority(self, nice: int) -> None:
+        """Run the writer thread at niceness ``nice`` (Linux, where it is per thread): where
+        its batch inserts and a server's relay want the same core, the relay goes first.
+        Reads run on their callers' threads and keep their priority."""
+        if sys.platform != "linux" or nice <= 0:
+            return
+
+        def renice(_: duckdb.DuckDBPyConnection) -> None:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+
+        self.write(renice)
 
     def read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``fn(cursor)`` on a fresh cursor that sees every committed write. Raises

@@ -217,19 +217,21 @@ class DuckDBRollups:
 
     # -- writing ------------------------------------------------------------------------
 
-    def write(self, conn: duckdb.DuckDBPyConnection, batch: pa.Table) -> None:
-        """Stage the rollups of ``batch`` (registered as ``_batch_records``) in the caller's
-        transaction, admitting new dimension values first."""
+    def staging(
+        self, conn: duckdb.DuckDBPyConnection, batch: pa.Table
+    ) -> list[tuple[str, dict[str, Any] | None]]:
+        """The statements (with their parameters) that stage the rollups of ``batch``
+        (registered as ``_batch_records``), for the caller to run in its transaction; new
+        dimension values are admitted first, at once."""
         if batch.num_rows == 0:
-            return
+            return []
         refused = self._admit(conn, batch)
         params = {f"refused_{BY_NAME[name].column}": v for name, v in refused.items()}
-        for sql in self._stage_sql("_batch_records", refused, False):
-            conn.execute(sql, params)
         self.staged += batch.num_rows
-        oldest = _oldest(conn)
+        oldest = _oldest(batch)
         if self.dirty_since is None or oldest < self.dirty_since:
             self.dirty_since = oldest
+        return [(sql, params or None) for sql in self._stage_sql("_batch_records", refused, False)]
 
     def forget_admissions(self) -> None:
         """After a rolled-back transaction: reload the admitted values on the next write."""
@@ -443,9 +445,16 @@ def floor_bucket(moment: datetime, width: int) -> datetime:
     return datetime.fromtimestamp((us // step) * step / 1_000_000, UTC)
 
 
-def _oldest(conn: duckdb.DuckDBPyConnection) -> datetime:
-    (value,) = conn.execute('SELECT min("timestamp") FROM _batch_records').fetchall()[0]
-    return value if isinstance(value, datetime) else datetime.now(UTC)
+def _oldest(batch: pa.Table) -> datetime:
+    """The batch's earliest ``timestamp`` (now when it has none), read in Arrow as an
+    integer of microseconds (a timestamp scalar's conversion would import pandas)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    least = pc.min(batch.column("timestamp").cast(pa.int64()))
+    if not least.is_valid:
+        return datetime.now(UTC)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=least.as_py())
 
 
 def tables() -> Iterable[tuple[str, tuple[tuple[str, str], ...]]]:

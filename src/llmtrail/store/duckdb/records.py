@@ -20,7 +20,7 @@ import orjson
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.schema import RECORD_COLUMNS, Column, RecordSchema, Type, metadata_column_name
-from llmtrail.store.duckdb.database import Database, committed_durably
+from llmtrail.store.duckdb.database import Database, committed_durably, execute_all
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
@@ -105,6 +105,11 @@ def cost_update(block: Mapping[str, Any] | None, extra: str | None) -> dict[str,
     return values
 
 
+_INSERT_RECORDS = "INSERT INTO records BY NAME SELECT * FROM _batch_records"
+_INSERT_BODIES = "INSERT INTO bodies BY NAME SELECT * FROM _batch_bodies"
+_INSERT_POSITION = "INSERT INTO spool_position VALUES ('main', $position)"
+
+
 def _select_list(columns: Sequence[Column], alias: str) -> str:
     parts = []
     for c in columns:
@@ -150,18 +155,24 @@ class DuckDBRecordStore:
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("BEGIN")
             try:
+                statements: list[tuple[str, dict[str, Any] | None]] = []
                 if has_rows:
                     conn.register("_batch_records", record_table)
-                    conn.execute("INSERT INTO records BY NAME SELECT * FROM _batch_records")
-                    self.rollups.write(conn, record_table)
-                    conn.unregister("_batch_records")
+                    statements.append((_INSERT_RECORDS, None))
+                    statements += self.rollups.staging(conn, record_table)
                 if has_bodies:
                     conn.register("_batch_bodies", body_table)
-                    conn.execute("INSERT INTO bodies BY NAME SELECT * FROM _batch_bodies")
-                    conn.unregister("_batch_bodies")
+                    statements.append((_INSERT_BODIES, None))
                 if position is not None:
-                    conn.execute("DELETE FROM spool_position WHERE name = 'main'")
-                    conn.execute("INSERT INTO spool_position VALUES ('main', ?)", [position])
+                    statements.append(("DELETE FROM spool_position WHERE name = 'main'", None))
+                    statements.append((_INSERT_POSITION, {"position": position}))
+                execute_all(conn, statements)  # one call, where no rollup was refused a value
+                for name, registered in (
+                    ("_batch_records", has_rows),
+                    ("_batch_bodies", has_bodies),
+                ):
+                    if registered:
+                        conn.unregister(name)
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if committed_durably(exc):  # stored; only the database must be reopened
