@@ -219,16 +219,25 @@ def _crossable(error: BaseException) -> BaseException:
 class RemoteRecordStore:
     """The `RecordStore` calls the pipeline makes, answered by the serving process."""
 
-    def __init__(self, link: Link, schema: RecordSchema, to_tables: Callable[..., Any]) -> None:
+    def __init__(
+        self,
+        link: Link,
+        schema: RecordSchema,
+        to_tables: Callable[..., Any],
+        before_append: Callable[[], None] | None = None,
+    ) -> None:
         self.link = link
         self.schema = schema
         self._to_tables = to_tables  # (records, schema, ingested_at) -> (records, bodies)
+        self._before_append = before_append  # posts what must reach the other side first
 
     def append(
         self, records: Sequence[InvocationRecord], position: str | None = None
     ) -> AppendResult:
         """Convert the batch to Arrow here; the serving process inserts the tables."""
         record_table, body_table = self._to_tables(records, self.schema, datetime.now(UTC))
+        if self._before_append is not None:
+            self._before_append()
         result: AppendResult = self.link.call(
             "append", ipc(record_table), ipc(body_table), position
         )

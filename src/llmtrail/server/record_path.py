@@ -134,9 +134,14 @@ class RecordPath:
             withhold=self._withhold,
         )
 
-    def record_calls(self, facts: Sequence[CallFacts]) -> list[dict[str, Any]]:
+    def record_calls(
+        self,
+        facts: Sequence[CallFacts],
+        before_submit: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """Records of finished calls handed to the pipeline; what each spent, for the
-        serving process (`learned`)."""
+        serving process (`learned`), given to ``before_submit`` before the records can be
+        stored."""
         seen, records = [], []
         for f in facts:
             try:
@@ -146,6 +151,8 @@ class RecordPath:
                 continue
             seen.append(learned(record, f))
             records.append(record)
+        if before_submit is not None:
+            before_submit(seen)
         self.pipeline.submit_all(records)
         return seen
 
@@ -282,8 +289,14 @@ def learned(record: InvocationRecord, facts: CallFacts) -> dict[str, Any]:
     return doc
 
 
-def recorder_record_path(settings: Settings, redaction_key: bytes, link: Any) -> RecordPath:
-    """The record path of the recorder process: its spool, the serving process's stores."""
+def recorder_record_path(
+    settings: Settings,
+    redaction_key: bytes,
+    link: Any,
+    before_append: Callable[[], None] | None = None,
+) -> RecordPath:
+    """The record path of the recorder process: its spool, the serving process's stores
+    (``before_append`` runs before each batch crosses to be stored)."""
     from llmtrail.pipeline.link import RemoteRecordStore, RemoteSpanStore, RemoteStateStore
     from llmtrail.schema import RecordSchema
     from llmtrail.store.duckdb.records import batch_tables
@@ -292,7 +305,8 @@ def recorder_record_path(settings: Settings, redaction_key: bytes, link: Any) ->
     from llmtrail.store.objects import open_object_store
 
     state = RemoteStateStore(link)
-    records = RemoteRecordStore(link, RecordSchema(settings.promoted_metadata_keys), batch_tables)
+    schema = RecordSchema(settings.promoted_metadata_keys)
+    records = RemoteRecordStore(link, schema, batch_tables, before_append)
     objects = open_object_store(settings)
     spans = RemoteSpanStore(link, lambda batch: span_table(latest_of(batch)))
     return build_record_path(settings, records, state, redaction_key, objects, spans)

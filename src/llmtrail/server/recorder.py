@@ -370,9 +370,9 @@ class _Recorder:
         self._work = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-ingest")
         self._lock_file: Any = None
         self.calls_taken = 0  # facts made into records (or given up on) and handed on
-        # what the records built spent, sent back with the stats (or at once for a barrier):
-        # one message a few times a second, not one per run of records, each of which woke
-        # a thread in the serving process beside its event loop
+        # what the records built spent, sent back before the batch holding them is stored,
+        # with the stats, or at once for a barrier: a few messages a second, not one per run
+        # of records (each woke a thread in the serving process, beside its event loop)
         self._seen: list[dict[str, Any]] = []
         self._seen_lock = threading.Lock()
 
@@ -400,7 +400,7 @@ class _Recorder:
         assert self.link is not None
         try:
             self._lock_spool()
-            self.path = _record_path(self.settings, self.redaction_key, self.link)
+            self.path = _record_path(self.settings, self.redaction_key, self.link, self._flush_seen)
             self.path.start()
         except BaseException as exc:
             log.exception("the recorder did not start")
@@ -444,19 +444,31 @@ class _Recorder:
                     break
                 items.append(more)
             facts = [f for f in items if isinstance(f, CallFacts)]
-            seen = self.path.record_calls(facts) if facts else []
+            if facts:
+                self.path.record_calls(facts, before_submit=self._note_seen)
             self.calls_taken += len(facts)
             barriers = [b for b in items if isinstance(b, int)]
             with self._seen_lock:
-                self._seen += seen
                 if barriers or len(self._seen) >= _SEEN_MAX:
                     self._post_seen()
                 for barrier in barriers:
                     self.link.answer(barrier, True)  # after the "seen" above, on the same pipe
 
+    def _note_seen(self, seen: list[dict[str, Any]]) -> None:
+        """Keep what records spent until the next "seen" message; before the records can
+        be spooled, so that no batch holding them is stored before it (`_flush_seen`)."""
+        with self._seen_lock:
+            self._seen += seen
+
+    def _flush_seen(self) -> None:
+        """Before a batch crosses to be stored: the serving process learns what its records
+        spent first, on the same pipe (a budget refuses once its status says it does)."""
+        with self._seen_lock:
+            self._post_seen()
+
     def _post_seen(self) -> None:
         """Send what the records built since the last time spent (under ``_seen_lock``, so
-        that a barrier's answer never overtakes them)."""
+        that a barrier's answer or a batch never overtakes them)."""
         assert self.link is not None
         if self._seen:
             self.link.post("seen", self._seen)
@@ -519,7 +531,9 @@ class _Recorder:
                 self.path.stop(2.0)
 
 
-def _record_path(settings: Settings, redaction_key: bytes, link: Link) -> Any:
+def _record_path(
+    settings: Settings, redaction_key: bytes, link: Link, before_append: Callable[[], None]
+) -> Any:
     from llmtrail.server.record_path import recorder_record_path
 
-    return recorder_record_path(settings, redaction_key, link)
+    return recorder_record_path(settings, redaction_key, link, before_append)
