@@ -39,8 +39,10 @@ log = logging.getLogger("llmtrail.pipeline")
 _STOP = object()
 _BATCH_MESSAGES = 256  # queued messages a sender writes in one go
 # a message nobody waits for (a gateway call's facts, what it spent) lingers this long, so one
-# write and one wake-up on the other side carry many (calls and answers go at once)
-_LINGER_S = 0.005
+# write, and one wake-up of each thread on the way, carry many (calls and answers go at once).
+# Measured at 1 call in flight, against 5 ms: ~130 µs less CPU a record in all, the p50 lower;
+# the recorder spools what arrives at once, so a kill -9 can lose the last ~20 ms of records
+_LINGER_S = 0.015
 _NOBODY_WAITS = frozenset({"facts", "seen"})
 
 

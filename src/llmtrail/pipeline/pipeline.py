@@ -104,8 +104,12 @@ class Pipeline:
         object_prefix: Callable[[str], str] | None = None,
         shared_store: bool = False,
         span_store: Any = None,
+        gateway_linger_s: float = _GATEWAY_LINGER_S,
     ) -> None:
         self.spool = spool
+        # how long gateway records wait for company before their fsync: none in the
+        # recorder, whose records arrive in runs the link already gathered
+        self.gateway_linger_s = gateway_linger_s
         self.span_store = span_store  # `SpanStore`: where spooled spans are stored
         # what every record goes through before it reaches a file (the spool first): the
         # workspace's logging configuration and redaction. It must not raise.
@@ -273,7 +277,7 @@ class Pipeline:
             assert isinstance(first, _Item)
             # Gateway records wait for nobody: linger briefly so that one fsync covers many.
             # An ingest caller waits for its fsync, so a group led by one goes at once.
-            linger = _GATEWAY_LINGER_S if first.future is None else 0.0
+            linger = self.gateway_linger_s if first.future is None else 0.0
             items, stop = _gather(self._queue, first, lambda _: 1, 4096, linger)
             self._spool_items(items)
             if stop:
