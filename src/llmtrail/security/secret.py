@@ -32,9 +32,14 @@ class ServerSecret:
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._derived: dict[str, bytes] = {}  # per purpose: a gateway call hashes its caller
 
     def derive(self, purpose: str) -> bytes:
-        return hmac.new(self._secret, b"llmtrail/" + purpose.encode(), hashlib.sha256).digest()
+        derived = self._derived.get(purpose)
+        if derived is None:
+            key = hmac.new(self._secret, b"llmtrail/" + purpose.encode(), hashlib.sha256)
+            derived = self._derived[purpose] = key.digest()
+        return derived
 
     def mac(self, purpose: str, value: str | bytes) -> str:
         """Hex HMAC-SHA256 of ``value`` under the purpose's key."""
