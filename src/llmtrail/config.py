@@ -373,7 +373,7 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
         raise ConfigError(f"{where}: [server] allowed_hosts must be a list of host names")
     s.server = AccessSettings(**access)
     if s.query.threads > 1024:
-        raise ConfigError(f"{where}: [query] threads must be from 0 (every core but one) to 1024")
+        raise ConfigError(f"{where}: [query] threads must be from 0 (every core) to 1024")
     if not 0 <= s.server.recorder_nice <= 19:
         raise ConfigError(f"{where}: [server] recorder_nice must be from 0 to 19")
     store = _only(_table(raw, "store", dict, where), StoreSettings, f"{where}: [store]")

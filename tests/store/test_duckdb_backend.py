@@ -86,23 +86,18 @@ def test_reads_see_committed_batches_while_the_writer_works(tmp_path: Path) -> N
     db.close()
 
 
-def test_duckdb_leaves_a_core_to_the_relay_unless_told(tmp_path: Path) -> None:
-    """``[query] threads``: 0 (the default) is every core but one, at least one; a number is
-    taken as it is, after a reopen too."""
+def test_duckdb_threads_follow_the_configuration(tmp_path: Path) -> None:
+    """``[query] threads``: 0 (the default) is one per core; a number is taken as it is."""
     from llmtrail.store.query_bounds import QueryLimits, engine_threads
 
     def threads(db: Database) -> int:
         return int(db.read(lambda c: c.execute("SELECT current_setting('threads')").fetchone()[0]))
 
     cores = os.cpu_count() or 1
-    assert engine_threads(QueryLimits()) == max(1, cores - 1)
-    db = Database(tmp_path / "a.duckdb")
-    try:
-        assert threads(db) == max(1, cores - 1)
-    finally:
-        db.close()
-    db = Database(tmp_path / "b.duckdb", limits=QueryLimits(threads=3))
-    try:
-        assert threads(db) == 3
-    finally:
-        db.close()
+    assert engine_threads(QueryLimits()) == cores
+    for name, limits, expected in (("a", QueryLimits(), cores), ("b", QueryLimits(threads=3), 3)):
+        db = Database(tmp_path / f"{name}.duckdb", limits=limits)
+        try:
+            assert threads(db) == expected
+        finally:
+            db.close()

@@ -33,8 +33,9 @@ class QueryLimits:
     spill files of all queries together, so that no query fills the disk the spool needs;
     ``database_memory_bytes`` bounds DuckDB's whole buffer pool (0: DuckDB's default, 80% of
     the machine's memory). ``threads`` is DuckDB's worker threads, reads and writes together
-    (0: every core but one, at least one, so that a query or a batch insert never takes the
-    core the relay runs on). ``concurrency`` queries run at once on threads of their own, and
+    (0: DuckDB's default, every core; 1 on a small machine keeps a heavy query or a batch
+    insert off the core the relay runs on, at the cost of slower large queries).
+    ``concurrency`` queries run at once on threads of their own, and
     ``queued`` more wait their turn; beyond those a query is refused (429), as Logs Insights
     answers LimitExceededException past its concurrent-query limit."""
 
@@ -43,14 +44,14 @@ class QueryLimits:
     result_bytes: int = 64 * 2**20
     temp_bytes: int = 16 * 2**30
     database_memory_bytes: int = 0
-    threads: int = 0  # DuckDB's worker threads; 0: every core but one (at least one)
+    threads: int = 0  # DuckDB's worker threads; 0: DuckDB's default (every core)
     concurrency: int = 4  # queries running at once, each on a thread of its own
     queued: int = 16  # queries waiting for one of those threads; beyond: 429
 
 
 def engine_threads(limits: QueryLimits) -> int:
-    """The worker threads DuckDB runs with: ``threads``, or every core but one."""
-    return limits.threads or max(1, (os.cpu_count() or 1) - 1)
+    """The worker threads DuckDB runs with: ``threads``, or one per core."""
+    return limits.threads or os.cpu_count() or 1
 
 
 class QueryFailed(LlmtrailError):
