@@ -56,7 +56,7 @@ _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 _LOCK_WAIT_S = 30.0
 _STATS_EVERY_S = 0.25  # also how often what gateway records spent goes back
-_SEEN_MAX = 4096  # ... or once this many records' are waiting
+_SEEN_MAX = 4096  # ... or once this many records' spending waits to go
 
 
 @dataclass
