@@ -309,7 +309,7 @@ def recorder_record_path(
     records = RemoteRecordStore(link, schema, batch_tables, before_append)
     objects = open_object_store(settings)
     spans = RemoteSpanStore(link, lambda batch: span_table(latest_of(batch)))
-    # gateway records arrive in runs the link gathered for 15 ms: spooled as they come
+    # gateway records arrive in runs the link gathered for 10 ms: spooled as they come
     return build_record_path(
         settings, records, state, redaction_key, objects, spans, gateway_linger_s=0.0
     )
