@@ -107,11 +107,11 @@ def _bedrock(server: ServerProcess) -> Any:
 def test_anthropic_upstream_gets_the_gateway_key_never_the_callers(
     server: ServerProcess, anthropic_up: AnthropicUpstream
 ) -> None:
-    client = anthropic.Anthropic(base_url=server.url, api_key=CALLER_KEY, max_retries=0)
-    raw = client.messages.with_raw_response.create(
-        model="claude-sonnet-4", max_tokens=100, messages=[{"role": "user", "content": "Hello"}]
-    )
-    reply = raw.parse()
+    with anthropic.Anthropic(base_url=server.url, api_key=CALLER_KEY, max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(
+            model="claude-sonnet-4", max_tokens=100, messages=[{"role": "user", "content": "Hello"}]
+        )
+        reply = raw.parse()
     received = anthropic_up.received[-1]
     assert received.headers["x-api-key"] == GATEWAY_ANTHROPIC_KEY
     assert CALLER_KEY not in json.dumps(received.headers)
@@ -166,8 +166,10 @@ def _without_ids(raw: bytes) -> list[Any]:
 
 
 def test_anthropic_upstream_errors_are_relayed_in_its_shape(server: ServerProcess) -> None:
-    client = anthropic.Anthropic(base_url=server.url, api_key=CALLER_KEY, max_retries=0)
-    with pytest.raises(anthropic.RateLimitError) as info:
+    with (
+        anthropic.Anthropic(base_url=server.url, api_key=CALLER_KEY, max_retries=0) as client,
+        pytest.raises(anthropic.RateLimitError) as info,
+    ):
         client.messages.create(
             model="anth/fail-429", max_tokens=5, messages=[{"role": "user", "content": "x"}]
         )
