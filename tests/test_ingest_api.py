@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from llmtrail.capture.gateway.asgi import json_depth
-from llmtrail.errors import PayloadTooLarge, ValidationError
+from llmtrail.errors import ValidationError
 from llmtrail.record import InvocationRecord
-from llmtrail.server.api import Unparsable, bracket_depth, validate_batch
+from llmtrail.server.api import Unparsable, bracket_depth, parse_records, validate_batch
 from tests.conftest import bedrock_fixture_lines
 from tests.harness import ServerProcess
 
@@ -296,51 +296,16 @@ def _is_json(line: bytes) -> bool:
 
 
 def _reference_parse(raw: bytes, max_records: int, max_depth: int) -> list[Any]:
-    """`parse_records` as it was before the bracket scan: every body with more brackets
-    than the limit is walked."""
+    """`parse_records` without its bracket scans: the body read with no depth limit, then
+    every record's nesting walked, refusing a whole body or rejecting an NDJSON line."""
+    docs = parse_records(raw, max_records, 10**9)  # no body holds that many brackets
     text = raw.strip()
-    if not text:
-        raise ValidationError("body", "is empty; send a JSON array or NDJSON records")
-    whole_body = False
-    try:
-        if text[:1] in (b"[", b"{"):
-            try:
-                whole = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                if text[:1] == b"[":
-                    raise
-                whole = None
-            if whole is not None:
-                docs = whole if isinstance(whole, list) else [whole]
-                whole_body = True
-            else:
-                docs = _reference_ndjson(text, max_depth)
-        else:
-            docs = _reference_ndjson(text, max_depth)
-    except orjson.JSONDecodeError as exc:
-        raise ValidationError("body", f"is not a JSON array or NDJSON: {exc}") from None
-    if len(docs) > max_records:
-        raise PayloadTooLarge("body", f"has {len(docs)} records; the limit is {max_records}")
-    if whole_body and text.count(b"{") + text.count(b"[") > max_depth:
-        for i, doc in enumerate(docs):
-            if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
+    whole_body = text[:1] in (b"[", b"{") and _is_json(text)
+    for i, doc in enumerate(docs):
+        if isinstance(doc, dict | list) and json_depth(doc) > max_depth:
+            if whole_body:
                 raise ValidationError(f"[{i}]", f"is nested deeper than the limit of {max_depth}")
-    return list(docs)
-
-
-def _reference_ndjson(text: bytes, max_depth: int) -> list[Any]:
-    docs: list[Any] = []
-    for line in text.split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            doc = Unparsable(f"is not valid JSON: {exc}")
-        else:
-            if line.count(b"{") + line.count(b"[") > max_depth and json_depth(doc) > max_depth:
-                doc = Unparsable(f"is nested deeper than the limit of {max_depth} levels")
-        docs.append(doc)
+            docs[i] = Unparsable(f"is nested deeper than the limit of {max_depth} levels")
     return docs
 
 
