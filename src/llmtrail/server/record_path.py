@@ -309,10 +309,7 @@ def recorder_record_path(
     records = RemoteRecordStore(link, schema, batch_tables, before_append)
     objects = open_object_store(settings)
     spans = RemoteSpanStore(link, lambda batch: span_table(latest_of(batch)))
-    # gateway records arrive in runs the link gathered for 10 ms: spooled as they come
-    return build_record_path(
-        settings, records, state, redaction_key, objects, spans, gateway_linger_s=0.0
-    )
+    return build_record_path(settings, records, state, redaction_key, objects, spans)
 
 
 def build_record_path(
@@ -322,10 +319,8 @@ def build_record_path(
     redaction_key: bytes,
     objects: Any,
     spans: Any,
-    gateway_linger_s: float = 0.005,
 ) -> RecordPath:
-    """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins);
-    gateway records wait up to ``gateway_linger_s`` for company before their fsync."""
+    """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins)."""
     logging_configs = LoggingConfigs(LoggingConfigStore(state))
     redaction = RedactionPolicies(state, redaction_key)
     policy = RecordPolicy(logging_configs, redaction)
@@ -345,7 +340,8 @@ def build_record_path(
         prepare=policy.prepare,
         object_prefix=lambda ws: logging_configs.for_workspace(ws).large_data_prefix,
         span_store=spans,
-        gateway_linger_s=gateway_linger_s,
+        # gateway records arrive in runs the link gathered for 10 ms: spooled as they come
+        gateway_linger_s=0.0,
     )
     enricher = Enricher(
         lambda: state.list(PRICES_NAMESPACE).values(),
