@@ -44,8 +44,14 @@ class Env:
         self.db = Database(self.root / "db.duckdb")
         self.store = DuckDBRecordStore(self.db)
         self.spool = Spool(self.root / "spool", max_bytes=self.settings.max_bytes)
+        self.told_stored: list[str] = []  # what the pipeline said the store holds
         self.pipeline = Pipeline(
-            self.spool, self.store, objects=self.objects, settings=self.settings, offload_bytes=1000
+            self.spool,
+            self.store,
+            objects=self.objects,
+            settings=self.settings,
+            offload_bytes=1000,
+            stored=lambda records: self.told_stored.extend(r.request_id for r in records),
         )
 
     def close(self) -> None:
@@ -70,6 +76,7 @@ def test_submit_and_ingest_reach_the_store(env: Env) -> None:
     assert fresh == [True, True, False]
     future.result(10)
     env.close()
+    assert sorted(env.told_stored) == ["p-1", "p-2", "p-3"]
     env.open()
     assert sorted(env.ids()) == ["p-1", "p-2", "p-3"]
     assert env.store.committed_position() is not None
@@ -259,6 +266,7 @@ def test_a_record_the_store_refuses_is_dead_lettered_alone(tmp_path: Path) -> No
         assert time.monotonic() < deadline, "the batch was never isolated"
         time.sleep(0.02)
     assert sorted(env.ids()) == sorted(r.request_id for r in good)
+    assert sorted(env.told_stored) == sorted(r.request_id for r in good)  # never bad-1
     assert env.pipeline.counters.stored == 7 and env.pipeline.counters.dead_lettered == 1
     (path,) = (env.spool.directory / "deadletter").glob("batch-*-refused.ndjson")
     assert [json.loads(line)["requestId"] for line in path.read_text().splitlines()] == ["bad-1"]

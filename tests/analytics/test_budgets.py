@@ -27,7 +27,7 @@ from llmtrail.analytics.budgets import (
     spent,
 )
 from llmtrail.errors import NotFound, ValidationError
-from llmtrail.record import InvocationRecord
+from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.store.duckdb import Database, DuckDBStateStore
 from llmtrail.store.interfaces import StateStore
 from llmtrail.store.memory import MemoryStateStore
@@ -300,6 +300,45 @@ def test_guard_takes_stored_records_and_seeded_totals() -> None:
     assert guard.check({"requestMetadata": {"tenant_id": "globex"}}) is not None
     guard.set_budgets([])
     assert guard.state() == [] and guard.check({"requestMetadata": {"tenant_id": "globex"}}) is None
+
+
+def test_a_sum_from_the_store_keeps_what_was_observed_and_not_yet_stored() -> None:
+    """The guard learns a gateway record before the store holds it: a total read again from
+    the store (a budget changed, a shared store's refresh) adds back what is not stored yet."""
+    clock = Clock(datetime(2026, 11, 10, 12, tzinfo=UTC))
+    budgets = [acme("1.00")]
+    key = budgets[0].key
+    guard = BudgetGuard(budgets, clock=clock)
+    call = {"requestMetadata": {"tenant_id": "acme"}}
+    guard.observe(record("acme", "0.60", requestId="a"))
+    guard.observe(record("acme", "0.50", requestId="b"))
+    guard.stored([(DEFAULT_WORKSPACE, "a")])  # the store holds a, not b
+    guard.resum(budgets, lambda _: {key: Decimal("0.60")})
+    assert guard.state()[0].spent_usd == Decimal("1.10") and guard.check(call) is not None
+
+    def summed_while_c_is_stored(_: list[Budget]) -> dict[str, Decimal]:
+        guard.stored([(DEFAULT_WORKSPACE, "c")])
+        return {key: Decimal("0.70")}  # a and c
+
+    guard.observe(record("acme", "0.10", requestId="c"))
+    guard.resum(budgets, summed_while_c_is_stored)  # c is counted twice: the guard errs
+    assert guard.state()[0].spent_usd == Decimal("1.30")  # towards refusing
+    guard.stored([(DEFAULT_WORKSPACE, "b")])
+    guard.resum(budgets, lambda _: {key: Decimal("1.20")})  # the next sum is exact
+    assert guard.state()[0].spent_usd == Decimal("1.20")
+
+    def never_read() -> Iterator[tuple[str, str]]:
+        raise AssertionError("the keys were read with no record waiting")
+        yield ("", "")
+
+    guard.stored(never_read())
+
+    def store_away(_: list[Budget]) -> dict[str, Decimal]:
+        raise RuntimeError("the store is away")
+
+    with pytest.raises(RuntimeError):  # a failed sum leaves the guard as it was
+        guard.resum([acme("5.00")], store_away)
+    assert guard.state()[0].budget.limit_usd == Decimal("1.00")
 
 
 def test_guard_months_follow_each_budgets_time_zone() -> None:

@@ -2,11 +2,11 @@
 
 The gateway calls `BudgetGuard.check` before forwarding every call, so the check reads only
 memory: budgets indexed by dimension then value, and a running total per budget for the
-current month. The pipeline calls `BudgetGuard.observe` with each record as it is stored,
-which adds the record's ``cost.totalUsd`` to the totals of the budgets it falls under. A
-total belongs to one calendar month (in the budget's time zone, by the injected clock);
-the first check or observe in a new month starts it again from zero, so a refusing budget
-recovers when its month ends.
+current month. The record path calls `BudgetGuard.observe` with each gateway record before
+it is stored, which adds the record's ``cost.totalUsd`` to the totals of the budgets it falls
+under. A total belongs to one calendar month (in the budget's time zone, by the injected
+clock); the first check or observe in a new month starts it again from zero, so a refusing
+budget recovers when its month ends.
 
 A budget belongs to a workspace: it counts the records and refuses the calls of that
 workspace only (the call's and the record's ``workspace``; the default workspace when they
@@ -15,11 +15,19 @@ name none). Totals are kept per `Budget.key`, so two workspaces may use the same
 Totals start from what the store says was spent this month (``spent`` when building the
 guard or calling `set_budgets`); a budget added without it starts at zero. Calls in flight
 when the limit is crossed still complete, so a month can end a little over its limit.
+
+The guard observes a gateway record before it is stored, so a sum read from the store can
+miss records the guard already counted. Until the pipeline reports them `stored`, their costs
+are kept aside, and `resum` (which reads the store's sums for the budgets) adds them back:
+a total read again from the store (on a budget change, a re-pricing, or every refresh of a
+shared store) never forgets what this server spent. A record stored while the store is being
+summed may be counted twice until the next sum: the guard errs towards refusing.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +46,11 @@ from llmtrail.analytics.budgets import (
 from llmtrail.record import DEFAULT_WORKSPACE
 
 _Index = dict[str, dict[str, list[Budget]]]  # dimension → value → budgets
+_Unstored = dict[tuple[str, str], list[tuple[str, str, Decimal]]]  # → (budget key, month, cost)
+
+# observed records whose storage was never reported (lost to a full hand-over, refused by the
+# store) are forgotten oldest first beyond this many
+_UNSTORED_MAX = 65_536
 
 
 def _utc_now() -> datetime:
@@ -79,7 +92,7 @@ class Refusal:
 
 class BudgetGuard:
     """In-memory monthly totals of the budgets; thread-safe (the gateway checks on the event
-    loop while the pipeline observes on its writer thread)."""
+    loop while the record path observes on another thread)."""
 
     def __init__(
         self,
@@ -95,17 +108,27 @@ class BudgetGuard:
         self._refuse: dict[str, _Index] = {}  # the same, refusing ones only
         self._totals: dict[str, Decimal] = {}  # budget key → spent in _months[key]
         self._months: dict[str, str] = {}
+        # (workspace, requestId) of records observed and not yet reported stored
+        self._unstored: OrderedDict[tuple[str, str], list[tuple[str, str, Decimal]]] = OrderedDict()
         self.set_budgets(budgets, spent)
 
     def set_budgets(
-        self, budgets: Iterable[Budget], spent: Mapping[str, Decimal] | None = None
+        self,
+        budgets: Iterable[Budget],
+        spent: Mapping[str, Decimal] | None = None,
+        unstored: _Unstored | None = None,
     ) -> None:
         """Replace the budgets (of every workspace). A budget kept with the same dimension,
         value and time zone keeps its running total unless ``spent`` (this month's amount per
         `Budget.key`, e.g. summed from the store by `month_spend`) gives one; other new
-        budgets start at zero."""
+        budgets start at zero. To a given amount are added the costs of the records observed
+        and not yet stored, those of ``unstored`` (taken before ``spent`` was summed) too."""
         now = self.clock()
         with self._lock:
+            aside: dict[tuple[str, str], Decimal] = {}  # (budget key, month) → not stored
+            for hits in {**(unstored or {}), **self._unstored}.values():
+                for budget_key, month, cost in hits:
+                    aside[budget_key, month] = aside.get((budget_key, month), Decimal(0)) + cost
             old = self._budgets
             self._budgets = {b.key: b for b in budgets}
             self._watch, self._refuse = {}, {}
@@ -120,13 +143,35 @@ class BudgetGuard:
                     b.timezone,
                 )
                 if spent is not None and b.key in spent:
-                    self._totals[b.key] = Decimal(spent[b.key])
-                    self._months[b.key] = month_of(now, b.timezone)
+                    month = month_of(now, b.timezone)
+                    held = aside.get((b.key, month), Decimal(0))
+                    self._totals[b.key] = Decimal(spent[b.key]) + held
+                    self._months[b.key] = month
                 elif not same:
                     self._totals[b.key] = Decimal(0)
                     self._months[b.key] = month_of(now, b.timezone)
             for name in set(self._totals) - set(self._budgets):
                 del self._totals[name], self._months[name]
+
+    def resum(
+        self, budgets: list[Budget], month_spend: Callable[[list[Budget]], Mapping[str, Decimal]]
+    ) -> None:
+        """`set_budgets` with this month's spend of each budget as ``month_spend`` sums it in
+        the store, plus what the guard observed that the store did not hold yet (raises what
+        ``month_spend`` raises, leaving the guard as it was)."""
+        with self._lock:
+            unstored = dict(self._unstored)
+        self.set_budgets(budgets, month_spend(budgets), unstored)
+
+    def stored(self, keys: Iterable[tuple[str, str]]) -> None:
+        """The pipeline stored the records of these ``(workspace, requestId)``: a sum read
+        from the store holds their costs from now on. Does not iterate ``keys`` when no
+        observed record is waiting (a lazy iterable costs nothing then)."""
+        if not self._unstored:
+            return
+        with self._lock:
+            for key in keys:
+                self._unstored.pop(key, None)
 
     def check(self, call: Mapping[str, Any]) -> Refusal | None:
         """The refusal for a call about to be forwarded, or None to let it through.
@@ -151,9 +196,9 @@ class BudgetGuard:
         return None
 
     def observe(self, record: Mapping[str, Any] | Any) -> None:
-        """Add a stored record's cost to the budgets it falls under, when it belongs to the
-        current month (the budgets of the record's workspace). Takes a record dict or an
-        `InvocationRecord` (its ``data``)."""
+        """Add a record's cost to the budgets it falls under (kept aside until it is `stored`),
+        when it belongs to the current month (the budgets of the record's workspace). Takes a
+        record dict or an `InvocationRecord` (its ``data``)."""
         doc = getattr(record, "data", record)
         if not isinstance(doc, Mapping) or not self._watch:
             return
@@ -162,8 +207,10 @@ class BudgetGuard:
             return
         now = self.clock()
         when = record_time(doc) or now
+        workspace = _workspace(doc)
+        hits = []
         with self._lock:
-            for dimension, by_value in self._watch.get(_workspace(doc), {}).items():
+            for dimension, by_value in self._watch.get(workspace, {}).items():
                 value = dimension_value(doc, dimension)
                 if value is None:
                     continue
@@ -171,6 +218,12 @@ class BudgetGuard:
                     total = self._current(b, now)
                     if month_of(when, b.timezone) == self._months[b.key]:
                         self._totals[b.key] = total + cost
+                        hits.append((b.key, self._months[b.key], cost))
+            request_id = doc.get("requestId")
+            if hits and isinstance(request_id, str):
+                self._unstored[(workspace, request_id)] = hits
+                while len(self._unstored) > _UNSTORED_MAX:
+                    self._unstored.popitem(last=False)
 
     def state(self, workspace: str | None = None) -> list[BudgetStatus]:
         """Every budget's month so far (spent, forecast, percent used), by key; only

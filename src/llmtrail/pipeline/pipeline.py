@@ -105,8 +105,10 @@ class Pipeline:
         shared_store: bool = False,
         span_store: Any = None,
         gateway_linger_s: float = _GATEWAY_LINGER_S,
+        stored: Callable[[list[InvocationRecord]], None] | None = None,
     ) -> None:
         self.spool = spool
+        self.stored = stored  # told of the records of each batch once the store holds them
         # how long gateway records wait for company before their fsync: none in the
         # recorder, whose records arrive in runs the link already gathered
         self.gateway_linger_s = gateway_linger_s
@@ -421,7 +423,7 @@ class Pipeline:
         attempts = 0
         while True:
             try:
-                self.store.append(records, position.encode())
+                self._append(records, position.encode())
                 break
             except Exception as exc:
                 attempts += 1
@@ -441,6 +443,11 @@ class Pipeline:
         self.counters.stored += len(records)
         self.counters.batches += 1
         self.spool.release(position)
+
+    def _append(self, records: list[InvocationRecord], position: str | None = None) -> None:
+        self.store.append(records, position)
+        if self.stored is not None and records:
+            self.stored(records)
 
     def _store_spans(self, spans: Sequence[Span]) -> None:
         """Store a batch's spans, retrying while the store fails (`_GaveUp` when stopping:
@@ -498,7 +505,7 @@ class Pipeline:
         if not records:
             return
         try:
-            self.store.append(records)
+            self._append(records)
             return
         except Exception as exc:
             self.counters.store_errors += 1

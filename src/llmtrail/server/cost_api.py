@@ -331,8 +331,7 @@ class CostAPI:
             self.runtime.metric_store.rebuild(start)  # CostUsd follows the re-priced records
             budgets = self.runtime.budgets.all()  # every workspace's: the guard holds them all
             if budgets:  # the guard's totals follow the re-priced history
-                spent = month_spend(self.runtime.query_engine, budgets)
-                self.runtime.budget_guard.set_budgets(budgets, spent)
+                self.runtime.budget_guard.resum(budgets, self.runtime.month_spend)
         report = RecomputeReport(seen, unchanged, old_total, new_total, tuple(changes))
         return {
             "timePeriod": _period(start, end),

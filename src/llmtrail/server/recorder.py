@@ -37,7 +37,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -79,6 +79,7 @@ class RecorderProcess:
         spans: Any,  # SpanStore
         redaction_key: bytes,
         learn: Callable[[list[dict[str, Any]]], None],
+        stored: Callable[[Iterable[tuple[str, str]]], None] = lambda keys: None,
     ) -> None:
         self.settings = settings
         self.records = records
@@ -86,6 +87,7 @@ class RecorderProcess:
         self.spans = spans
         self.redaction_key = redaction_key
         self.learn = learn  # what gateway records spent: budgets, merge index, tokens/min
+        self.stored = stored  # the (workspace, requestId) of each batch once stored
         self.counters = RecorderCounters()
         self.ready = threading.Event()
         self.pid: int | None = None
@@ -287,7 +289,10 @@ class RecorderProcess:
     def _store_call(self, method: str, args: tuple[Any, ...]) -> Any:
         if method == "append":
             records, bodies, position = args
-            return self.records.append_tables(from_ipc(records), from_ipc(bodies), position)
+            table = from_ipc(records)
+            result = self.records.append_tables(table, from_ipc(bodies), position)
+            self.stored(_keys(table))
+            return result
         if method == "append_spans":
             return self.spans.append_table(from_ipc(args[0]))
         if method == "state_get":
@@ -529,6 +534,12 @@ class _Recorder:
         if self.path is not None:
             with contextlib.suppress(Exception):
                 self.path.stop(2.0)
+
+
+def _keys(table: Any) -> Iterator[tuple[str, str]]:
+    """The ``(workspace, requestId)`` of a stored record table's rows, read only when iterated
+    (`BudgetGuard.stored` does not, when it waits for no record)."""
+    yield from zip(table["workspace"].to_pylist(), table["request_id"].to_pylist(), strict=True)
 
 
 def _record_path(

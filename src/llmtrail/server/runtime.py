@@ -96,6 +96,7 @@ class Runtime:
             lambda: self.state.list(PRICES_NAMESPACE).values(),
             {name: p.type for name, p in settings.providers.items()},
         )
+        self.budget_guard = BudgetGuard()  # fed by the record path, built next
         self.recording: LocalRecording | RecorderProcess
         self.spool: Spool | None = None
         self.pipeline: Pipeline | None = None
@@ -107,6 +108,7 @@ class Runtime:
                 self.stores.spans,
                 self.secret.derive("redaction-hash"),
                 self.learn,
+                self.budget_guard.stored,
             )
             for source in (self.logging_configs, self.redaction, self.enricher):
                 source.listeners.append(self.recording.tell_policies_changed)
@@ -128,6 +130,9 @@ class Runtime:
                 object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
                 shared_store=self.stores.shared,
                 span_store=self.stores.spans,
+                stored=lambda records: self.budget_guard.stored(
+                    (r.workspace, r.request_id) for r in records
+                ),
             )
             path = RecordPath(
                 settings,
@@ -161,7 +166,6 @@ class Runtime:
         self.profiles = ProfileService(
             self.state, region=settings.region, account_id=settings.account_id
         )
-        self.budget_guard = BudgetGuard()
         self.budgets = BudgetService(self.state, on_change=self._budgets_changed)
         self.call_index = GatewayCallIndex()  # gateway calls that OTLP spans merge into
         # on a store other servers write too: learn what they wrote (`shared_views`)
@@ -211,7 +215,7 @@ class Runtime:
         """Give the guard ``budgets`` with this month's spend. The spend is summed first, so
         that when summing fails the guard is left as it was and the error reaches the caller
         (`BudgetService` then saves nothing)."""
-        self.budget_guard.set_budgets(budgets, self.month_spend(budgets))
+        self.budget_guard.resum(budgets, self.month_spend)
 
     def log_groups(self, workspace: str) -> tuple[str, ...]:
         """The log group name ``workspace``'s logging configuration gives its records
