@@ -165,6 +165,22 @@ def test_a_run_of_gateway_records_is_one_queue_item(tmp_path: Path) -> None:
         env.close()
 
 
+def test_a_failing_stored_callback_never_stores_a_batch_twice(env: Env) -> None:
+    def fails(records: list[InvocationRecord]) -> None:
+        raise RuntimeError("the listener broke")
+
+    env.pipeline.stored = fails
+    env.pipeline.start()
+    _, future = env.pipeline.ingest([rec(1), rec(2)])
+    future.result(10)
+    env.close()
+    assert env.pipeline.counters.stored == 2 and env.pipeline.counters.store_errors == 0
+    env.open()
+    assert sorted(env.ids()) == ["p-1", "p-2"]  # once each, and the position committed
+    env.pipeline.start()
+    assert env.pipeline.counters.replayed == 0
+
+
 def test_resend_window() -> None:
     now = [0.0]
     index = RecentRequestIds(window_s=10, max_entries=3, clock=lambda: now[0])

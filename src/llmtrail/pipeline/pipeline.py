@@ -447,7 +447,10 @@ class Pipeline:
     def _append(self, records: list[InvocationRecord], position: str | None = None) -> None:
         self.store.append(records, position)
         if self.stored is not None and records:
-            self.stored(records)
+            try:
+                self.stored(records)
+            except Exception:  # the batch is stored: never appended again over this
+                log.exception("telling that a batch was stored failed")
 
     def _store_spans(self, spans: Sequence[Span]) -> None:
         """Store a batch's spans, retrying while the store fails (`_GaveUp` when stopping:

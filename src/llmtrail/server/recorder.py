@@ -291,7 +291,10 @@ class RecorderProcess:
             records, bodies, position = args
             table = from_ipc(records)
             result = self.records.append_tables(table, from_ipc(bodies), position)
-            self.stored(_keys(table))
+            try:
+                self.stored(_keys(table))
+            except Exception:  # the batch is stored: its append must not fail over this
+                log.exception("telling that a batch was stored failed")
             return result
         if method == "append_spans":
             return self.spans.append_table(from_ipc(args[0]))
