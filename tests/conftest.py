@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import json
 import os
 import uuid
@@ -18,6 +19,16 @@ settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_after_module() -> Iterator[None]:
+    """Collect the garbage once a test module is done, its module fixtures closed too (autouse:
+    set up first, torn down last). An SDK client or socket a module never closed, kept alive by
+    a reference cycle, is then reported in that module's last teardown, every run, instead of in
+    whichever test on the worker the collector happened to run during."""
+    yield
+    gc.collect()
 
 
 def bedrock_fixture_lines() -> list[str]:

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -146,14 +147,14 @@ def test_profile_flow_end_to_end(server: ServerProcess) -> None:
         "sales-app",
     }
 
-    runtime = bedrock(server)
     ids: dict[str, list[str]] = {"claims": [], "sales": []}
-    for text in ("first claim", "a second, longer claim about a broken window"):
-        reply = runtime.converse(
-            modelId=claims, messages=[{"role": "user", "content": [{"text": text}]}]
-        )
-        assert reply["stopReason"] == "end_turn"
-        ids["claims"].append(reply["ResponseMetadata"]["RequestId"])
+    with closing(bedrock(server)) as runtime:
+        for text in ("first claim", "a second, longer claim about a broken window"):
+            reply = runtime.converse(
+                modelId=claims, messages=[{"role": "user", "content": [{"text": text}]}]
+            )
+            assert reply["stopReason"] == "end_turn"
+            ids["claims"].append(reply["ResponseMetadata"]["RequestId"])
     with open_ai(server) as client:
         for model, dept in ((sales, "sales"), (sales, "sales"), (claims, "claims")):
             raw = client.chat.completions.with_raw_response.create(
@@ -211,8 +212,10 @@ def test_profile_flow_end_to_end(server: ServerProcess) -> None:
 def test_profile_of_a_model_whose_provider_speaks_another_format(server: ServerProcess) -> None:
     corp = llmtrail_json(server, "profiles", "create", "--name", "corp-app", "--copy-from",
                          "corp-model", "--tag", "dept=corp")["inferenceProfileArn"]  # fmt: skip
-    client = anthropic.Anthropic(base_url=server.url, api_key="sk-test", max_retries=0)
-    with pytest.raises(anthropic.BadRequestError) as refused:
+    with (
+        anthropic.Anthropic(base_url=server.url, api_key="sk-test", max_retries=0) as client,
+        pytest.raises(anthropic.BadRequestError) as refused,
+    ):
         client.messages.create(
             model=corp, max_tokens=50, messages=[{"role": "user", "content": "hi"}]
         )
@@ -485,8 +488,8 @@ def test_budget_refuses_calls_once_spent(server: ServerProcess) -> None:
     error = refused.value.body
     assert isinstance(error, dict) and error["code"] == "budget_exceeded"
     assert name in error["message"]
-    with pytest.raises(ClientError) as throttled:
-        bedrock(server).converse(
+    with closing(bedrock(server)) as runtime, pytest.raises(ClientError) as throttled:
+        runtime.converse(
             modelId="sim/budget",
             messages=[{"role": "user", "content": [{"text": "hi"}]}],
             requestMetadata=broke,

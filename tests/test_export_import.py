@@ -13,7 +13,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,8 @@ def test_100k_records_round_trip_through_s3_and_a_directory(tmp_path: Path, s3: 
     the same objects, byte for byte, each line the record as it was sent."""
     docs = make_records(100_000, hours=200, tag="rt")
     bucket = f"rt-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket=bucket)
+    with closing(boto3.client("s3", endpoint_url=s3)) as client:
+        client.create_bucket(Bucket=bucket)
     to = f"s3://{bucket}/exports/a"
     with serving(tmp_path / "a", stop=False) as a:
         ingest(a, docs)
@@ -346,7 +347,8 @@ def test_an_s3_export_is_the_directory_export_and_imports_back(
     run("import", str(layout), "--url", server.url)
     server.settle()
     bucket = f"small-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3).create_bucket(Bucket=bucket)
+    with closing(boto3.client("s3", endpoint_url=s3)) as client:
+        client.create_bucket(Bucket=bucket)
     to = f"s3://{bucket}/x/y"
     out = run("export", "--url", server.url, "--to", to, "--endpoint-url", s3)
     run("export", "--url", server.url, "--to", str(tmp_path / "dir"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import boto3
@@ -41,8 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, engine: str) -> Iterator[Se
 
 
 @pytest.fixture
-def client(server: ServerProcess) -> Any:
-    return boto3.client(
+def client(server: ServerProcess) -> Iterator[Any]:
+    client = boto3.client(
         "bedrock-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
@@ -50,6 +51,8 @@ def client(server: ServerProcess) -> Any:
         aws_secret_access_key=CALLER_SECRET,
         config=Config(retries={"max_attempts": 1}),
     )
+    with closing(client):
+        yield client
 
 
 def _check_bedrock_shape(record: dict[str, Any], operation: str, model: str) -> None:

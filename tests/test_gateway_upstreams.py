@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import anthropic
@@ -93,8 +94,10 @@ provider = "aws"
         yield proc
 
 
-def _bedrock(server: ServerProcess) -> Any:
-    return boto3.client(
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[Any]:
+    """A Bedrock caller's boto3 client on `server`."""
+    client = boto3.client(
         "bedrock-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
@@ -102,6 +105,8 @@ def _bedrock(server: ServerProcess) -> Any:
         aws_secret_access_key="caller-secret-is-not-the-gateways",
         config=Config(retries={"max_attempts": 1}),
     )
+    with closing(client):
+        yield client
 
 
 def test_anthropic_upstream_gets_the_gateway_key_never_the_callers(
@@ -180,9 +185,8 @@ def test_anthropic_upstream_errors_are_relayed_in_its_shape(server: ServerProces
 
 
 def test_bedrock_forward_is_resigned_with_the_gateways_credentials(
-    server: ServerProcess, bedrock_up: BedrockUpstream
+    server: ServerProcess, client: Any, bedrock_up: BedrockUpstream
 ) -> None:
-    client = _bedrock(server)
     model = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
     response = client.converse(
         modelId=model,
@@ -204,9 +208,8 @@ def test_bedrock_forward_is_resigned_with_the_gateways_credentials(
 
 @pytest.mark.parametrize("operation", ["converse_stream", "invoke_stream"])
 def test_bedrock_streams_through_a_real_upstream(
-    server: ServerProcess, bedrock_up: BedrockUpstream, operation: str
+    server: ServerProcess, client: Any, bedrock_up: BedrockUpstream, operation: str
 ) -> None:
-    client = _bedrock(server)
     model = "anthropic.claude-3-haiku-20240307-v1:0"
     if operation == "converse_stream":
         response = client.converse_stream(
@@ -245,8 +248,9 @@ def test_bedrock_streams_through_a_real_upstream(
     assert (record["input"]["inputTokenCount"], record["output"]["outputTokenCount"]) == counts
 
 
-def test_bedrock_invoke_counts_come_from_the_body_and_headers(server: ServerProcess) -> None:
-    client = _bedrock(server)
+def test_bedrock_invoke_counts_come_from_the_body_and_headers(
+    server: ServerProcess, client: Any
+) -> None:
     body = {"prompt": "Hello llama", "max_gen_len": 50}
     response = client.invoke_model(modelId="meta.llama3-8b-instruct-v1:0", body=json.dumps(body))
     answer = json.loads(response["body"].read())
@@ -258,8 +262,7 @@ def test_bedrock_invoke_counts_come_from_the_body_and_headers(server: ServerProc
     assert record["output"]["outputBodyJson"] == answer
 
 
-def test_bedrock_upstream_error_keeps_its_error_code(server: ServerProcess) -> None:
-    client = _bedrock(server)
+def test_bedrock_upstream_error_keeps_its_error_code(server: ServerProcess, client: Any) -> None:
     with pytest.raises(botocore.exceptions.ClientError) as info:
         client.converse(modelId="fail-429", messages=[{"role": "user", "content": [{"text": "x"}]}])
     error = info.value.response
@@ -270,9 +273,8 @@ def test_bedrock_upstream_error_keeps_its_error_code(server: ServerProcess) -> N
 
 
 def test_a_wrongly_signed_forward_is_refused_by_the_upstream(
-    server: ServerProcess, bedrock_up: BedrockUpstream
+    server: ServerProcess, client: Any, bedrock_up: BedrockUpstream
 ) -> None:
-    client = _bedrock(server)
     with pytest.raises(botocore.exceptions.ClientError) as info:
         client.converse(
             modelId="wrong.model", messages=[{"role": "user", "content": [{"text": "x"}]}]

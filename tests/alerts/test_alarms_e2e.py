@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,14 @@ def test_five_errors_alarm_mails_and_signs_then_returns_to_ok(
         config=Config(retries={"max_attempts": 1}),
     )
     started = datetime.now(UTC)
-    for _ in range(6):
-        with pytest.raises(ClientError) as caught:
-            client.converse(
-                modelId="no-such-model-anywhere",
-                messages=[{"role": "user", "content": [{"text": "hello"}]}],
-            )
-        assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with closing(client):
+        for _ in range(6):
+            with pytest.raises(ClientError) as caught:
+                client.converse(
+                    modelId="no-such-model-anywhere",
+                    messages=[{"role": "user", "content": [{"text": "hello"}]}],
+                )
+            assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
     wait_until(lambda: len(smtp.messages) >= 2, what="the ALARM e-mail")
     mail = smtp.messages[1]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,13 @@ def aws_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsServer]:
         ids = send_traffic(proc.url)
         proc.settle()
         yield AwsServer(proc, ids)
+
+
+@pytest.fixture
+def cw(aws_server: AwsServer) -> Iterator[Any]:
+    """A boto3 ``cloudwatch`` client on `aws_server`."""
+    with closing(aws_server.client("cloudwatch")) as client:
+        yield client
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -124,41 +125,42 @@ def _code(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:
 def test_unsigned_and_badly_signed_requests_get_aws_errors(
     world: World, service: str, operation: str, params: dict[str, Any]
 ) -> None:
-    with pytest.raises(ClientError) as unsigned:
-        getattr(_unsigned(world.url, service), operation)(**params)
+    with pytest.raises(ClientError) as unsigned, closing(_unsigned(world.url, service)) as client:
+        getattr(client, operation)(**params)
     assert _code(unsigned) == ("MissingAuthenticationTokenException", 403)
     pair = world.keys["acme-admin"]
     wrong = aws_client(
         world.url, service, aws_access_key_id=pair["awsAccessKeyId"], aws_secret_access_key="x" * 40
     )
-    with pytest.raises(ClientError) as bad:
+    with closing(wrong), pytest.raises(ClientError) as bad:
         getattr(wrong, operation)(**params)
     assert _code(bad) == ("InvalidSignatureException", 403)
     stranger = aws_client(world.url, service, aws_access_key_id="AKIAIOSFODNN7EXAMPLE")
-    with pytest.raises(ClientError) as unknown:
+    with closing(stranger), pytest.raises(ClientError) as unknown:
         getattr(stranger, operation)(**params)
     assert _code(unknown) == ("UnrecognizedClientException", 403)
     # the issued pair itself is let in
-    assert getattr(world.client(service, "acme-admin"), operation)(**params)
+    with closing(world.client(service, "acme-admin")) as issued:
+        assert getattr(issued, operation)(**params)
 
 
 def test_reader_without_bodies_is_refused_messages_but_reads_metadata(world: World) -> None:
-    logs = world.client("logs", "acme-reader")
-    groups = logs.describe_log_groups()["logGroups"]
-    assert [g["logGroupName"] for g in groups] == [GROUP]
-    now = datetime.now(UTC)
-    window = {"startTime": int((now - timedelta(hours=1)).timestamp() * 1000)}
-    with pytest.raises(ClientError) as refused:
-        logs.filter_log_events(logGroupName=GROUP, **window)
-    assert _code(refused) == ("AccessDeniedException", 403)
-    with pytest.raises(ClientError) as query_refused:
-        logs.start_query(
-            logGroupName=GROUP,
-            startTime=int((now - timedelta(hours=1)).timestamp()),
-            endTime=int(now.timestamp()) + 60,
-            queryString="fields input.inputBodyJson",
-        )
-    assert _code(query_refused)[0] == "AccessDeniedException"
+    with closing(world.client("logs", "acme-reader")) as logs:
+        groups = logs.describe_log_groups()["logGroups"]
+        assert [g["logGroupName"] for g in groups] == [GROUP]
+        now = datetime.now(UTC)
+        window = {"startTime": int((now - timedelta(hours=1)).timestamp() * 1000)}
+        with pytest.raises(ClientError) as refused:
+            logs.filter_log_events(logGroupName=GROUP, **window)
+        assert _code(refused) == ("AccessDeniedException", 403)
+        with pytest.raises(ClientError) as query_refused:
+            logs.start_query(
+                logGroupName=GROUP,
+                startTime=int((now - timedelta(hours=1)).timestamp()),
+                endTime=int(now.timestamp()) + 60,
+                queryString="fields input.inputBodyJson",
+            )
+        assert _code(query_refused)[0] == "AccessDeniedException"
 
 
 def test_each_workspace_reads_only_its_own_log_events(world: World) -> None:
@@ -167,8 +169,8 @@ def test_each_workspace_reads_only_its_own_log_events(world: World) -> None:
         ("acme-bodies", world.acme_ids, world.default_ids),
         ("default-bodies", world.default_ids, world.acme_ids),
     ):
-        logs = world.client("logs", key)
-        events = logs.filter_log_events(logGroupName=GROUP, startTime=start)["events"]
+        with closing(world.client("logs", key)) as logs:
+            events = logs.filter_log_events(logGroupName=GROUP, startTime=start)["events"]
         seen = {json.loads(e["message"])["requestId"] for e in events}
         assert seen == set(own), key
         assert not seen & set(other)
@@ -177,19 +179,19 @@ def test_each_workspace_reads_only_its_own_log_events(world: World) -> None:
 def test_changes_need_manage_and_are_audited(world: World) -> None:
     body = json.dumps({"widgets": []})
     reader = world.client("cloudwatch", "acme-reader")
-    with pytest.raises(ClientError) as refused:
+    with closing(reader), pytest.raises(ClientError) as refused:
         reader.put_dashboard(DashboardName="acme-board", DashboardBody=body)
     assert _code(refused) == ("AccessDeniedException", 403)
-    admin = world.client("cloudwatch", "acme-admin")
-    admin.put_dashboard(DashboardName="acme-board", DashboardBody=body)
-    names = [d["DashboardName"] for d in admin.list_dashboards()["DashboardEntries"]]
+    with closing(world.client("cloudwatch", "acme-admin")) as admin:
+        admin.put_dashboard(DashboardName="acme-board", DashboardBody=body)
+        names = [d["DashboardName"] for d in admin.list_dashboards()["DashboardEntries"]]
     assert "acme-board" in names
     # another workspace does not see it, and cannot read it by name
-    default_reader = world.client("cloudwatch", "default-bodies")
-    listed = default_reader.list_dashboards()["DashboardEntries"]
-    assert "acme-board" not in [d["DashboardName"] for d in listed]
-    with pytest.raises(ClientError) as hidden:
-        default_reader.get_dashboard(DashboardName="acme-board")
+    with closing(world.client("cloudwatch", "default-bodies")) as default_reader:
+        listed = default_reader.list_dashboards()["DashboardEntries"]
+        assert "acme-board" not in [d["DashboardName"] for d in listed]
+        with pytest.raises(ClientError) as hidden:
+            default_reader.get_dashboard(DashboardName="acme-board")
     assert _code(hidden)[1] == 404
     acme_admin_key = create_key(world.url, world.admin, role="admin", workspace="acme")["key"]
     status, _, page = call(

@@ -114,8 +114,9 @@ def error_of(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
-def test_an_alarm_put_with_boto3_is_llmtrails_alarm(aws_server: AwsServer, unique: str) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_an_alarm_put_with_boto3_is_llmtrails_alarm(
+    aws_server: AwsServer, cw: Any, unique: str
+) -> None:
     cw.put_metric_alarm(
         AlarmName=unique,
         AlarmDescription="input tokens of a model",
@@ -146,7 +147,7 @@ def test_an_alarm_put_with_boto3_is_llmtrails_alarm(aws_server: AwsServer, uniqu
 
 
 def test_an_alarm_put_with_llmtrails_api_is_described_and_put_back(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
     """A Logs Insights query alarm is a Metrics list of one Expression; what DescribeAlarms
     answers can be put back with boto3 unchanged."""
@@ -166,7 +167,6 @@ def test_an_alarm_put_with_llmtrails_api_is_described_and_put_back(
             "AlarmActions": ["oncall"],
         },
     )
-    cw = aws_server.client("cloudwatch")
     boto = described(cw, unique)
     assert boto["Metrics"] == [
         {
@@ -189,8 +189,9 @@ def test_an_alarm_put_with_llmtrails_api_is_described_and_put_back(
     assert again["AlarmActions"] == ["oncall"]
 
 
-def test_a_metrics_list_of_one_metric_is_a_metric_alarm(aws_server: AwsServer, unique: str) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_a_metrics_list_of_one_metric_is_a_metric_alarm(
+    aws_server: AwsServer, cw: Any, unique: str
+) -> None:
     cw.put_metric_alarm(
         AlarmName=unique,
         Metrics=[
@@ -221,7 +222,9 @@ def test_a_metrics_list_of_one_metric_is_a_metric_alarm(aws_server: AwsServer, u
     assert_same_alarm(boto, ours)
 
 
-def test_a_budget_alarm_is_llmtrails_budget_namespace(aws_server: AwsServer, unique: str) -> None:
+def test_a_budget_alarm_is_llmtrails_budget_namespace(
+    aws_server: AwsServer, cw: Any, unique: str
+) -> None:
     """A budget's percentage used, which CloudWatch has no field for, is the metric
     PercentUsed of llmtrail/Budgets with the budget's name as dimension, both ways."""
     budget = {
@@ -234,7 +237,6 @@ def test_a_budget_alarm_is_llmtrails_budget_namespace(aws_server: AwsServer, uni
         "Threshold": 80.0,
         "ComparisonOperator": "GreaterThanOrEqualToThreshold",
     }
-    cw = aws_server.client("cloudwatch")
     cw.put_metric_alarm(AlarmName=unique, AlarmActions=[SNS], **budget)
     ours = llmtrail_alarm(aws_server, unique)
     assert ours["Budget"] == f"{unique}-team" and "MetricName" not in ours
@@ -263,9 +265,8 @@ def test_a_budget_alarm_is_llmtrails_budget_namespace(aws_server: AwsServer, uni
     ],
 )
 def test_put_metric_alarm_refusals(
-    aws_server: AwsServer, unique: str, change: dict[str, Any], code: str, words: str
+    aws_server: AwsServer, cw: Any, unique: str, change: dict[str, Any], code: str, words: str
 ) -> None:
-    cw = aws_server.client("cloudwatch")
     fields = {k: v for k, v in {**TOKENS, **change}.items() if v is not None}
     with pytest.raises(ClientError) as caught:
         cw.put_metric_alarm(AlarmName=unique, **fields)
@@ -292,9 +293,8 @@ def test_put_metric_alarm_refusals(
     ],
 )  # fmt: skip
 def test_metric_math_is_refused_clearly(
-    aws_server: AwsServer, unique: str, metrics: list[dict[str, Any]], words: str
+    cw: Any, unique: str, metrics: list[dict[str, Any]], words: str
 ) -> None:
-    cw = aws_server.client("cloudwatch")
     with pytest.raises(ClientError) as caught:
         cw.put_metric_alarm(
             AlarmName=unique,
@@ -308,9 +308,8 @@ def test_metric_math_is_refused_clearly(
 
 
 def test_describe_alarms_filters_and_pages_as_llmtrails_list(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
-    cw = aws_server.client("cloudwatch")
     names = [f"{unique}-{i}" for i in range(5)]
     for i, name in enumerate(reversed(names)):
         actions = [SNS] if i % 2 else ["arn:aws:sns:us-east-1:123456789012:other"]
@@ -346,8 +345,7 @@ def test_describe_alarms_filters_and_pages_as_llmtrails_list(
     assert len(both["MetricAlarms"]) == 5 and both["LogAlarms"] == []
 
 
-def test_describe_alarms_refusals(aws_server: AwsServer, unique: str) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_describe_alarms_refusals(cw: Any, unique: str) -> None:
     with pytest.raises(ClientError) as caught:
         cw.describe_alarms(AlarmNames=[unique], AlarmNamePrefix=unique)
     assert error_of(caught)[0] == "InvalidParameterCombination"
@@ -376,7 +374,7 @@ def _summed_tokens(server: AwsServer, model: str) -> float:
 
 
 def test_a_token_alarm_goes_to_alarm_on_the_stored_traffic(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
     """Sum of InputTokenCount of sim/fast over a day (the traffic the server stored), put
     with boto3 as a metric alarm and as a Logs Insights query alarm, evaluated now by
@@ -384,7 +382,6 @@ def test_a_token_alarm_goes_to_alarm_on_the_stored_traffic(
     what llmtrail's query API sums over the same records."""
     total = _summed_tokens(aws_server, "sim/fast")
     assert total > 0
-    cw = aws_server.client("cloudwatch")
     day = {
         "EvaluationPeriods": 1,
         "ComparisonOperator": "GreaterThanOrEqualToThreshold",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -30,11 +31,10 @@ from tests.harness import call
 
 
 def test_set_alarm_state_changes_state_history_and_notifies(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
     """The alarm watches a model no call used, and ignores missing data: an evaluation in
     between leaves the state that was set by hand as it is."""
-    cw = aws_server.client("cloudwatch")
     cw.put_metric_alarm(AlarmName=unique, AlarmActions=["pager", SNS], **quiet(unique))
     data = {"source": "runbook", "values": [1, 2]}
     cw.set_alarm_state(
@@ -82,8 +82,9 @@ def test_set_alarm_state_changes_state_history_and_notifies(
     assert error_of(caught)[0] == "InvalidFormat"
 
 
-def test_describe_alarm_history_filters_and_pages(aws_server: AwsServer, unique: str) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_describe_alarm_history_filters_and_pages(
+    aws_server: AwsServer, cw: Any, unique: str
+) -> None:
     cw.put_metric_alarm(AlarmName=unique, **quiet(unique))
     cw.put_metric_alarm(AlarmName=unique, **{**quiet(unique), "Threshold": 2.0})
     for state in ("ALARM", "OK", "ALARM"):
@@ -138,9 +139,8 @@ def test_describe_alarm_history_filters_and_pages(aws_server: AwsServer, unique:
 
 
 def test_delete_alarms_deletes_the_known_and_passes_over_the_unknown(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
-    cw = aws_server.client("cloudwatch")
     cw.put_metric_alarm(AlarmName=unique, **quiet(unique))
     api(aws_server, "PUT", f"/api/alarms/{unique}-api", {**TOKENS, "Threshold": 1})
     cw.delete_alarms(AlarmNames=[unique, f"{unique}-api", f"{unique}-never-was"])

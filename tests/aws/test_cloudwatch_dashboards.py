@@ -91,8 +91,9 @@ def entry_of(server: AwsServer, name: str) -> dict[str, Any]:
     return next(e for e in entries if e["DashboardName"] == name)
 
 
-def test_a_body_put_with_boto3_is_llmtrails_dashboard(aws_server: AwsServer, unique: str) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_a_body_put_with_boto3_is_llmtrails_dashboard(
+    aws_server: AwsServer, cw: Any, unique: str
+) -> None:
     answer = cw.put_dashboard(DashboardName=unique, DashboardBody=json.dumps(BODY))
     assert answer["DashboardValidationMessages"] == []
     assert api(aws_server, "GET", f"/api/dashboards/{unique}") == BODY
@@ -116,11 +117,10 @@ def test_a_body_put_with_boto3_is_llmtrails_dashboard(aws_server: AwsServer, uni
 
 
 def test_a_dashboard_put_with_llmtrails_api_is_read_by_boto3(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
     body = {"widgets": [{"type": "text", "properties": {"markdown": "ünïcode & <b>"}}]}
     api(aws_server, "PUT", f"/api/dashboards/{unique}", body)
-    cw = aws_server.client("cloudwatch")
     assert json.loads(cw.get_dashboard(DashboardName=unique)["DashboardBody"]) == body
     listed = cw.list_dashboards(DashboardNamePrefix=unique)["DashboardEntries"]
     assert [(e["DashboardName"], e["Size"]) for e in listed] == [
@@ -128,8 +128,7 @@ def test_a_dashboard_put_with_llmtrails_api_is_read_by_boto3(
     ]
 
 
-def test_the_default_dashboard_reads_as_llmtrails(aws_server: AwsServer) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_the_default_dashboard_reads_as_llmtrails(aws_server: AwsServer, cw: Any) -> None:
     ours = api(aws_server, "GET", "/api/dashboards/llmtrail-overview")
     assert json.loads(cw.get_dashboard(DashboardName="llmtrail-overview")["DashboardBody"]) == ours
     listed = cw.list_dashboards(DashboardNamePrefix="llmtrail-")["DashboardEntries"]
@@ -137,7 +136,7 @@ def test_the_default_dashboard_reads_as_llmtrails(aws_server: AwsServer) -> None
 
 
 def test_warnings_are_the_validation_messages_llmtrails_api_gives(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
     body = {
         "widgets": [
@@ -150,7 +149,6 @@ def test_warnings_are_the_validation_messages_llmtrails_api_gives(
     }
     ours = api(aws_server, "PUT", f"/api/dashboards/{unique}-api", body)
     assert len(ours["DashboardValidationMessages"]) == 2
-    cw = aws_server.client("cloudwatch")
     answer = cw.put_dashboard(DashboardName=unique, DashboardBody=json.dumps(body))
     assert answer["DashboardValidationMessages"] == pointed(ours["DashboardValidationMessages"])
     assert [m["DataPath"] for m in answer["DashboardValidationMessages"]] == [
@@ -170,11 +168,10 @@ def test_warnings_are_the_validation_messages_llmtrails_api_gives(
     ],
 )
 def test_invalid_bodies_are_refused_with_llmtrails_messages(
-    aws_server: AwsServer, unique: str, body: dict[str, Any]
+    aws_server: AwsServer, cw: Any, unique: str, body: dict[str, Any]
 ) -> None:
     status, ours = call(aws_server.url, "PUT", f"/api/dashboards/{unique}", body)
     assert status == 400
-    cw = aws_server.client("cloudwatch")
     with pytest.raises(ClientError) as caught:
         cw.put_dashboard(DashboardName=unique, DashboardBody=json.dumps(body))
     code, message = error_of(caught)
@@ -192,10 +189,7 @@ def test_invalid_bodies_are_refused_with_llmtrails_messages(
     assert error_of(caught)[0] == "ResourceNotFound"  # nothing was stored
 
 
-def test_a_body_that_is_not_json_or_a_bad_name_is_refused(
-    aws_server: AwsServer, unique: str
-) -> None:
-    cw = aws_server.client("cloudwatch")
+def test_a_body_that_is_not_json_or_a_bad_name_is_refused(cw: Any, unique: str) -> None:
     with pytest.raises(ClientError) as caught:
         cw.put_dashboard(DashboardName=unique, DashboardBody="{widgets: [")
     code, message = error_of(caught)
@@ -216,9 +210,8 @@ def test_a_body_that_is_not_json_or_a_bad_name_is_refused(
 
 
 def test_delete_dashboards_deletes_what_exists_and_names_what_does_not(
-    aws_server: AwsServer, unique: str
+    aws_server: AwsServer, cw: Any, unique: str
 ) -> None:
-    cw = aws_server.client("cloudwatch")
     for suffix in ("a", "b"):
         cw.put_dashboard(DashboardName=f"{unique}-{suffix}", DashboardBody=json.dumps(BODY))
     cw.delete_dashboards(DashboardNames=[f"{unique}-a"])

@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -111,48 +112,48 @@ def client(served: Served, service: str, validate: bool = True) -> Any:
 
 
 def test_json_protocol_round_trip(served: Served) -> None:
-    logs = client(served, "logs")
-    messages = ["a cat", "a dog", "cat food"]
-    answer = logs.test_metric_filter(filterPattern="cat", logEventMessages=messages)
-    assert answer["matches"] == [
-        {"eventNumber": 1, "eventMessage": "a cat", "extractedValues": {"$.n": "5"}},
-        {"eventNumber": 3, "eventMessage": "cat food", "extractedValues": {"$.n": "8"}},
-    ]
-    assert SEEN[-1].params == {"filterPattern": "cat", "logEventMessages": messages}
-    assert SEEN[-1].account == "000000000000" and SEEN[-1].workspace == "default"
-    assert len(answer["ResponseMetadata"]["RequestId"]) == 36
+    with closing(client(served, "logs")) as logs:
+        messages = ["a cat", "a dog", "cat food"]
+        answer = logs.test_metric_filter(filterPattern="cat", logEventMessages=messages)
+        assert answer["matches"] == [
+            {"eventNumber": 1, "eventMessage": "a cat", "extractedValues": {"$.n": "5"}},
+            {"eventNumber": 3, "eventMessage": "cat food", "extractedValues": {"$.n": "8"}},
+        ]
+        assert SEEN[-1].params == {"filterPattern": "cat", "logEventMessages": messages}
+        assert SEEN[-1].account == "000000000000" and SEEN[-1].workspace == "default"
+        assert len(answer["ResponseMetadata"]["RequestId"]) == 36
 
 
 def test_json_errors_in_aws_shape(served: Served) -> None:
-    logs = client(served, "logs")
-    with pytest.raises(ClientError) as missing:
-        logs.test_metric_filter(filterPattern="missing", logEventMessages=["x"])
-    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
-    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert isinstance(missing.value, logs.exceptions.ResourceNotFoundException)
-    with pytest.raises(ClientError) as unknown:
-        logs.create_export_task(logGroupName="g", fromTime=0, to=1, destination="b")
-    assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
+    with closing(client(served, "logs")) as logs:
+        with pytest.raises(ClientError) as missing:
+            logs.test_metric_filter(filterPattern="missing", logEventMessages=["x"])
+        assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert isinstance(missing.value, logs.exceptions.ResourceNotFoundException)
+        with pytest.raises(ClientError) as unknown:
+            logs.create_export_task(logGroupName="g", fromTime=0, to=1, destination="b")
+        assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
 
 
 def test_server_side_validation_names_the_member_and_the_limit(served: Served) -> None:
-    logs = client(served, "logs", validate=False)
-    with pytest.raises(ClientError) as refused:
-        logs.test_metric_filter(filterPattern="x" * 1025, logEventMessages=[])
-    error = refused.value.response["Error"]
-    assert error["Code"] == "InvalidParameterException"
-    assert error["Message"].startswith("2 validation errors detected: ")
-    assert (
-        "at 'filterPattern' failed to satisfy constraint: Member must have length less "
-        in (error["Message"])
-    )
-    assert (
-        "at 'logEventMessages' failed to satisfy constraint: Member must have length "
-        in (error["Message"])
-    )
-    with pytest.raises(ClientError) as typed:
-        logs.test_metric_filter(filterPattern=7, logEventMessages=["x"])
-    assert typed.value.response["Error"]["Code"] == "SerializationException"
+    with closing(client(served, "logs", validate=False)) as logs:
+        with pytest.raises(ClientError) as refused:
+            logs.test_metric_filter(filterPattern="x" * 1025, logEventMessages=[])
+        error = refused.value.response["Error"]
+        assert error["Code"] == "InvalidParameterException"
+        assert error["Message"].startswith("2 validation errors detected: ")
+        assert (
+            "at 'filterPattern' failed to satisfy constraint: Member must have length less "
+            in (error["Message"])
+        )
+        assert (
+            "at 'logEventMessages' failed to satisfy constraint: Member must have length "
+            in (error["Message"])
+        )
+        with pytest.raises(ClientError) as typed:
+            logs.test_metric_filter(filterPattern=7, logEventMessages=["x"])
+        assert typed.value.response["Error"]["Code"] == "SerializationException"
 
 
 def test_raw_json_requests_are_refused_clearly(served: Served) -> None:
@@ -172,59 +173,66 @@ def test_raw_json_requests_are_refused_clearly(served: Served) -> None:
 
 
 def test_handler_faults_are_internal_failures_and_the_server_goes_on(served: Served) -> None:
-    logs = client(served, "logs")
-    for pattern in ("explode", "off-shape"):
-        with pytest.raises(ClientError) as failed:
-            logs.test_metric_filter(filterPattern=pattern, logEventMessages=["x"])
-        assert failed.value.response["Error"]["Code"] == "InternalFailure"
-        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-    assert logs.test_metric_filter(filterPattern="x", logEventMessages=["x"])["matches"]
+    with closing(client(served, "logs")) as logs:
+        for pattern in ("explode", "off-shape"):
+            with pytest.raises(ClientError) as failed:
+                logs.test_metric_filter(filterPattern=pattern, logEventMessages=["x"])
+            assert failed.value.response["Error"]["Code"] == "InternalFailure"
+            assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert logs.test_metric_filter(filterPattern="x", logEventMessages=["x"])["matches"]
 
 
 def test_cbor_protocol_round_trip_with_timestamps(served: Served) -> None:
-    cloudwatch = client(served, "cloudwatch")
-    start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
-    end = datetime(2026, 12, 6, 12, 30, 15, 250000, tzinfo=UTC)
-    answer = cloudwatch.get_insight_rule_report(
-        RuleName="r", StartTime=start, EndTime=end, Period=60
-    )
-    assert SEEN[-1].params == {"RuleName": "r", "StartTime": start, "EndTime": end, "Period": 60}
-    assert answer["AggregateValue"] == 2.5 and answer["ApproximateUniqueCount"] == 3
-    assert [p["Timestamp"] for p in answer["MetricDatapoints"]] == [start, end]
-    assert [p["Sum"] for p in answer["MetricDatapoints"]] == [1.5, 2.0]
+    with closing(client(served, "cloudwatch")) as cloudwatch:
+        start = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+        end = datetime(2026, 12, 6, 12, 30, 15, 250000, tzinfo=UTC)
+        answer = cloudwatch.get_insight_rule_report(
+            RuleName="r", StartTime=start, EndTime=end, Period=60
+        )
+        assert SEEN[-1].params == {
+            "RuleName": "r",
+            "StartTime": start,
+            "EndTime": end,
+            "Period": 60,
+        }
+        assert answer["AggregateValue"] == 2.5 and answer["ApproximateUniqueCount"] == 3
+        assert [p["Timestamp"] for p in answer["MetricDatapoints"]] == [start, end]
+        assert [p["Sum"] for p in answer["MetricDatapoints"]] == [1.5, 2.0]
 
 
 def test_cbor_errors_keep_cloudwatch_codes(served: Served) -> None:
-    cloudwatch = client(served, "cloudwatch")
-    now = datetime.now(UTC)
-    with pytest.raises(ClientError) as gone:
-        cloudwatch.get_insight_rule_report(RuleName="gone", StartTime=now, EndTime=now, Period=60)
-    assert gone.value.response["Error"]["Code"] == "ResourceNotFound"
-    assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
-    assert isinstance(gone.value, cloudwatch.exceptions.ResourceNotFound)
-    unchecked = client(served, "cloudwatch", validate=False)
-    with pytest.raises(ClientError) as bad:
-        unchecked.get_insight_rule_report(
-            RuleName="r", StartTime=now, EndTime=now, Period=0, OrderBy="x" * 300
-        )
-    assert bad.value.response["Error"]["Code"] == "ValidationError"
-    assert "at 'Period'" in bad.value.response["Error"]["Message"]
-    with pytest.raises(ClientError) as unknown:
-        cloudwatch.enable_alarm_actions(AlarmNames=["a"])
-    assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
+    with closing(client(served, "cloudwatch")) as cloudwatch:
+        now = datetime.now(UTC)
+        with pytest.raises(ClientError) as gone:
+            cloudwatch.get_insight_rule_report(
+                RuleName="gone", StartTime=now, EndTime=now, Period=60
+            )
+        assert gone.value.response["Error"]["Code"] == "ResourceNotFound"
+        assert gone.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert isinstance(gone.value, cloudwatch.exceptions.ResourceNotFound)
+        with closing(client(served, "cloudwatch", validate=False)) as unchecked:
+            with pytest.raises(ClientError) as bad:
+                unchecked.get_insight_rule_report(
+                    RuleName="r", StartTime=now, EndTime=now, Period=0, OrderBy="x" * 300
+                )
+            assert bad.value.response["Error"]["Code"] == "ValidationError"
+            assert "at 'Period'" in bad.value.response["Error"]["Message"]
+            with pytest.raises(ClientError) as unknown:
+                cloudwatch.enable_alarm_actions(AlarmNames=["a"])
+            assert unknown.value.response["Error"]["Code"] == "UnknownOperationException"
 
 
 def test_rest_json_labels_are_decoded_and_timestamps_shaped(served: Served) -> None:
-    bedrock = client(served, "bedrock")
-    arn = "arn:aws:bedrock:us-east-1:123456789012:custom-model/base:1/abc def"
-    answer = bedrock.get_custom_model(modelIdentifier=arn)
-    assert SEEN[-1].params == {"modelIdentifier": arn}
-    assert answer["modelArn"] == arn
-    assert answer["creationTime"] == datetime(2026, 12, 6, 13, 30, 15, tzinfo=UTC)
+    with closing(client(served, "bedrock")) as bedrock:
+        arn = "arn:aws:bedrock:us-east-1:123456789012:custom-model/base:1/abc def"
+        answer = bedrock.get_custom_model(modelIdentifier=arn)
+        assert SEEN[-1].params == {"modelIdentifier": arn}
+        assert answer["modelArn"] == arn
+        assert answer["creationTime"] == datetime(2026, 12, 6, 13, 30, 15, tzinfo=UTC)
 
 
 def test_rest_json_paths_it_does_not_serve_fall_through(served: Served) -> None:
-    bedrock = client(served, "bedrock")
-    with pytest.raises(ClientError) as missing:
-        bedrock.get_model_customization_job(jobIdentifier="j")
-    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with closing(client(served, "bedrock")) as bedrock:
+        with pytest.raises(ClientError) as missing:
+            bedrock.get_model_customization_job(jobIdentifier="j")
+        assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

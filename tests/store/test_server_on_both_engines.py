@@ -18,6 +18,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,20 +94,7 @@ def test_the_server_runs_on_the_store_it_was_given(server: ServerProcess) -> Non
 
 def test_the_three_wire_formats_are_recorded(server: ServerProcess) -> None:
     app = f"gw-{uuid.uuid4().hex[:6]}"
-    oa = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
-    chat = oa.chat.completions.with_raw_response.create(
-        model="sim/gpt",
-        messages=[{"role": "user", "content": "hello there"}],
-        metadata={"application_name": app},
-    )
-    an = anthropic.Anthropic(base_url=server.url, api_key="sk-ant", max_retries=0)
-    msg = an.messages.with_raw_response.create(
-        model="sim/claude",
-        max_tokens=50,
-        messages=[{"role": "user", "content": "hi"}],
-        metadata={"user_id": "u-1"},
-    )
-    br = boto3.client(
+    bedrock = boto3.client(
         "bedrock-runtime",
         endpoint_url=server.url,
         region_name="us-east-1",
@@ -114,11 +102,27 @@ def test_the_three_wire_formats_are_recorded(server: ServerProcess) -> None:
         aws_secret_access_key="secret",
         config=Config(retries={"max_attempts": 1}),
     )
-    converse = br.converse(
-        modelId="sim/nova",
-        messages=[{"role": "user", "content": [{"text": "hello"}]}],
-        requestMetadata={"application_name": app},
-    )
+    with (
+        openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0) as oa,
+        anthropic.Anthropic(base_url=server.url, api_key="sk-ant", max_retries=0) as an,
+        closing(bedrock) as br,
+    ):
+        chat = oa.chat.completions.with_raw_response.create(
+            model="sim/gpt",
+            messages=[{"role": "user", "content": "hello there"}],
+            metadata={"application_name": app},
+        )
+        msg = an.messages.with_raw_response.create(
+            model="sim/claude",
+            max_tokens=50,
+            messages=[{"role": "user", "content": "hi"}],
+            metadata={"user_id": "u-1"},
+        )
+        converse = br.converse(
+            modelId="sim/nova",
+            messages=[{"role": "user", "content": [{"text": "hello"}]}],
+            requestMetadata={"application_name": app},
+        )
     server.settle()
     got = {
         "ChatCompletions": record(server, chat.headers["x-llmtrail-request-id"]),
@@ -210,13 +214,13 @@ def test_otlp_spans_and_a_gateway_call_make_one_trace(server: ServerProcess) -> 
     ]
     body = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}]}
     call(server, "POST", "/v1/traces", body)
-    oa = openai.OpenAI(
+    with openai.OpenAI(
         base_url=server.url + "/v1",
         api_key="sk-test",
         max_retries=0,
         default_headers={"traceparent": f"00-{trace_id}-{root_span}-01"},
-    )
-    oa.chat.completions.create(model="sim/gpt", messages=[{"role": "user", "content": "go"}])
+    ) as oa:
+        oa.chat.completions.create(model="sim/gpt", messages=[{"role": "user", "content": "go"}])
     server.settle()
     deadline = time.monotonic() + 20
     while True:
@@ -267,10 +271,10 @@ def test_a_profile_stamps_the_calls_made_through_it(server: ServerProcess) -> No
     arn = created["inferenceProfileArn"]
     listed = call(server, "GET", "/api/profiles?type=APPLICATION")
     assert arn in [p["inferenceProfileArn"] for p in listed["inferenceProfileSummaries"]]
-    oa = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0)
-    answer = oa.chat.completions.with_raw_response.create(
-        model=arn, messages=[{"role": "user", "content": "via a profile"}]
-    )
+    with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test", max_retries=0) as oa:
+        answer = oa.chat.completions.with_raw_response.create(
+            model=arn, messages=[{"role": "user", "content": "via a profile"}]
+        )
     server.settle()
     doc = record(server, answer.headers["x-llmtrail-request-id"])
     assert doc["inferenceProfile"] == {"arn": arn, "name": name, "tags": {"dept": "claims"}}

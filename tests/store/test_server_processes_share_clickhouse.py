@@ -81,13 +81,15 @@ def test_a_span_sent_to_b_merges_into_the_call_a_relayed(
 ) -> None:
     a, b = servers
     trace_id, wrapper = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    client = openai.OpenAI(
+    with openai.OpenAI(
         base_url=a.url + "/v1",
         api_key="sk-test",
         max_retries=0,
         default_headers={"traceparent": f"00-{trace_id}-{wrapper}-01"},
-    )
-    client.chat.completions.create(model="sim/gpt", messages=[{"role": "user", "content": "go"}])
+    ) as client:
+        client.chat.completions.create(
+            model="sim/gpt", messages=[{"role": "user", "content": "go"}]
+        )
     a.settle()
     time.sleep(3 * REFRESH_S)
     span = _otlp_span(trace_id, wrapper, None, "chat sim/gpt", time.time_ns(), 5, "llm")
