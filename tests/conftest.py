@@ -26,9 +26,12 @@ def _collect_after_module() -> Iterator[None]:
     """Collect the garbage once a test module is done, its module fixtures closed too (autouse:
     set up first, torn down last). An SDK client or socket a module never closed, kept alive by
     a reference cycle, is then reported in that module's last teardown, every run, instead of in
-    whichever test on the worker the collector happened to run during."""
+    whichever test on the worker the collector happened to run during. What survives is frozen
+    (`gc.freeze`), so each collection looks only at what the module since made: ~20 ms, where
+    a full one took ~0.25 s."""
     yield
     gc.collect()
+    gc.freeze()
 
 
 def bedrock_fixture_lines() -> list[str]:
