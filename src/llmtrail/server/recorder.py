@@ -383,6 +383,7 @@ class _Recorder:
         # of records (each woke a thread in the serving process, beside its event loop)
         self._seen: list[dict[str, Any]] = []
         self._seen_lock = threading.Lock()
+        self._builder: threading.Thread | None = None
 
     def handle(self, kind: str, body: tuple[Any, ...]) -> None:
         if kind == "facts":
@@ -414,7 +415,10 @@ class _Recorder:
             log.exception("the recorder did not start")
             self.link.answer(rid, error=exc)
             return
-        threading.Thread(target=self._build_loop, name="llmtrail-records", daemon=True).start()
+        self._builder = threading.Thread(
+            target=self._build_loop, name="llmtrail-records", daemon=True
+        )
+        self._builder.start()
         threading.Thread(target=self._stats_loop, name="llmtrail-stats", daemon=True).start()
         self.link.answer(rid, {**self.path.stats(), "calls_taken": 0})
 
@@ -524,7 +528,7 @@ class _Recorder:
 
     def _stop(self, rid: int) -> None:
         assert self.link is not None
-        self._facts.put(None)
+        self._finish_building(self.settings.drain_timeout_s)
         if self.path is not None:
             self.path.stop(self.settings.drain_timeout_s)
             self.path = None
@@ -536,7 +540,16 @@ class _Recorder:
         by the next server), and leave."""
         if self.path is not None:
             with contextlib.suppress(Exception):
+                self._finish_building(2.0)
                 self.path.stop(2.0)
+
+    def _finish_building(self, timeout: float) -> None:
+        """Let the builder make records of every fact taken so far (waiting at most
+        ``timeout``), so that the pipeline, stopped next, spools them: the first records of
+        a server still warming up (the tokenizer, the price table) take seconds to build."""
+        self._facts.put(None)
+        if self._builder is not None and self._builder is not threading.current_thread():
+            self._builder.join(timeout)
 
 
 def _keys(table: Any) -> Iterator[tuple[str, str]]:
