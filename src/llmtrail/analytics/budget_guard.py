@@ -46,7 +46,8 @@ from llmtrail.analytics.budgets import (
 from llmtrail.record import DEFAULT_WORKSPACE
 
 _Index = dict[str, dict[str, list[Budget]]]  # dimension → value → budgets
-_Unstored = dict[tuple[str, str], list[tuple[str, str, Decimal]]]  # → (budget key, month, cost)
+_Hits = list[tuple[str, str, Decimal]]  # an observed record's (budget key, month, cost)
+_Unstored = dict[tuple[str, str], _Hits]  # by (workspace, requestId)
 
 # observed records whose storage was never reported (lost to a full hand-over, refused by the
 # store) are forgotten oldest first beyond this many
@@ -109,7 +110,7 @@ class BudgetGuard:
         self._totals: dict[str, Decimal] = {}  # budget key → spent in _months[key]
         self._months: dict[str, str] = {}
         # (workspace, requestId) of records observed and not yet reported stored
-        self._unstored: OrderedDict[tuple[str, str], list[tuple[str, str, Decimal]]] = OrderedDict()
+        self._unstored: OrderedDict[tuple[str, str], _Hits] = OrderedDict()
         self.set_budgets(budgets, spent)
 
     def set_budgets(
@@ -126,9 +127,10 @@ class BudgetGuard:
         now = self.clock()
         with self._lock:
             aside: dict[tuple[str, str], Decimal] = {}  # (budget key, month) → not stored
-            for hits in {**(unstored or {}), **self._unstored}.values():
-                for budget_key, month, cost in hits:
-                    aside[budget_key, month] = aside.get((budget_key, month), Decimal(0)) + cost
+            if spent is not None:
+                for hits in {**(unstored or {}), **self._unstored}.values():
+                    for budget_key, month, cost in hits:
+                        aside[budget_key, month] = aside.get((budget_key, month), Decimal(0)) + cost
             old = self._budgets
             self._budgets = {b.key: b for b in budgets}
             self._watch, self._refuse = {}, {}
@@ -208,7 +210,7 @@ class BudgetGuard:
         now = self.clock()
         when = record_time(doc) or now
         workspace = _workspace(doc)
-        hits = []
+        hits: _Hits = []
         with self._lock:
             for dimension, by_value in self._watch.get(workspace, {}).items():
                 value = dimension_value(doc, dimension)

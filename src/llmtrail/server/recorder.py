@@ -548,7 +548,7 @@ class _Recorder:
         ``timeout``), so that the pipeline, stopped next, spools them: the first records of
         a server still warming up (the tokenizer, the price table) take seconds to build."""
         self._facts.put(None)
-        if self._builder is not None and self._builder is not threading.current_thread():
+        if self._builder is not None:
             self._builder.join(timeout)
 
 
