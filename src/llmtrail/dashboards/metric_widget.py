@@ -41,7 +41,7 @@ def metric_view(
     shape = props.get("view", "timeSeries")
     whole_range = bool(props.get("setPeriodToTimeRange"))
     period = _period(props.get("period"), span, whole_range)
-    results = _series(rows, stat, period, span, context)
+    results = _series(rows, stat, period, span, context, whole_range)
     stats = {rid: s for rid, s in _row_stats(rows, stat)}
     if shape == "timeSeries":
         view.kind = "chart"
@@ -97,7 +97,12 @@ def _row_id(index: int, row: MetricRow) -> str:
 
 
 def _series(
-    rows: list[MetricRow], stat: str, period: int, span: WidgetRange, context: DashboardContext
+    rows: list[MetricRow],
+    stat: str,
+    period: int,
+    span: WidgetRange,
+    context: DashboardContext,
+    whole_range: bool = False,
 ) -> list[MetricDataResult]:
     """Every visible row's series: metric rows in one read, expressions in row order."""
     assert context.metrics is not None
@@ -126,6 +131,8 @@ def _series(
         if queries
         else []
     )
+    if whole_range:  # one point each, before any expression reads them
+        found = [_whole(r, stat_of, span.start) for r, stat_of in _stats_of(found, queries)]
     by_id: dict[str, MetricDataResult | list[MetricDataResult]] = {r.id: r for r in found}
     for q in queries:  # a query with no data still has its (empty) series
         by_id.setdefault(q.id, MetricDataResult(q.id, q.label or q.id))
@@ -158,6 +165,26 @@ def _series(
             found_series = by_id[rid]
             shown.extend(found_series if isinstance(found_series, list) else [found_series])
     return shown
+
+
+def _stats_of(
+    found: list[MetricDataResult], queries: list[MetricDataQuery]
+) -> list[tuple[MetricDataResult, str]]:
+    """Each series read with the statistic its query asked for."""
+    by_id = {q.id: q.stat.stat for q in queries if q.stat is not None}
+    return [(r, by_id[r.id]) for r in found]
+
+
+def _whole(series: MetricDataResult, stat: str, start: datetime) -> MetricDataResult:
+    """``series`` as the one point of a period as long as the range: the range's periods
+    are aligned to whole periods, so a day's range can hold two, and arithmetic between
+    series keeps only the timestamps both have (a point where one app had no calls would be
+    lost from ``m1 + m2``)."""
+    value = _one_value(series, stat, whole_range=True)
+    if value is None:
+        return series
+    series.timestamps, series.values = [start], [value]
+    return series
 
 
 def _default_label(row: MetricRow) -> str:
