@@ -458,6 +458,7 @@ def check_governance(cli: Cli, with_server: bool) -> tuple[bool, str]:
 
 
 @no_server_warnings
+@pytest.mark.slow  # every data command a process of its own: ~50 s without a server
 @pytest.mark.parametrize("with_server", [True, False], ids=["server", "no-server"])
 def test_every_data_command_prints_one_json_document_or_one_object_a_line(
     with_server: bool,

@@ -214,6 +214,7 @@ def unchanged(before: dict[str, Any], after: dict[str, Any]) -> None:
             assert after[ws][key] == before[ws][key], (ws, key)
 
 
+@pytest.mark.slow  # thousands of requests: over a minute on 2 busy cores
 def test_isolation_matrix(world: World, tmp_path: Path) -> None:
     started = time.monotonic()
     routes = app_routes(tmp_path)
