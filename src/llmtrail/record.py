@@ -161,12 +161,13 @@ def _parse_timestamp_exactly(value: str, field: str) -> datetime:
 
 
 def _plain_timestamp(value: str) -> datetime | None:
-    """`parse_timestamp` of the commonest shapes, 2026-11-23T10:30:15.123Z and
-    2026-11-23T10:30:15Z, or None (for any other, or an error). Their text is what the general
-    way hands fromisoformat (nothing to strip; a fraction of seven digits or more needs 17
-    characters after a T, and this T is the 11th of 20 or 24), and "Z" is UTC already."""
+    """`parse_timestamp` of the commonest shapes, 2026-11-23T10:30:15.123Z,
+    2026-11-23T10:30:15Z and 2026-11-23T10:30:15.123456Z (`format_timestamp`'s, so every OTLP
+    record's), or None (for any other, or an error). Their text is what the general way hands
+    fromisoformat (nothing to strip; a fraction of seven digits or more needs 17 characters
+    after a T, and this T is the 11th of 20, 24 or 27), and "Z" is UTC already."""
     if (
-        len(value) not in (20, 24)
+        len(value) not in (20, 24, 27)
         or value[10] != "T"
         or value[-1] != "Z"
         or not "0" <= value[0] <= "9"
