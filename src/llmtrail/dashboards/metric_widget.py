@@ -7,7 +7,9 @@ The period is the widget's (or the row's) ``period``, default 300 s; with ``peri
 value per series is otherwise the latest point) the points of each series are combined over
 the whole range by the row's statistic: summed for ``Sum``/``SampleCount``, the least or
 greatest for ``Minimum``/``Maximum``, and the mean of the points otherwise (an average of
-averages, CloudWatch's per-period value over a range longer than the rollups' period).
+averages, CloudWatch's per-period value over a range longer than the rollups' period). With
+``setPeriodToTimeRange`` that is done to each metric row before expressions read it, so that
+``m1 + m2`` adds the two totals even where the range spans two aligned periods.
 """
 
 from __future__ import annotations
