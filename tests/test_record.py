@@ -568,3 +568,43 @@ def test_format_timestamp_is_strftime_s() -> None:
         assert format_timestamp(value) == by_strftime(value), value
     for value in (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)):
         assert format_timestamp(value) == by_strftime(value)
+
+
+def test_records_and_spans_pickle_whole() -> None:
+    """Records and spans cross between processes pickled (`Span.__reduce__` and
+    `InvocationRecord.__reduce__` list their fields): every field comes back."""
+    import pickle
+    from dataclasses import fields
+
+    from llmtrail.span import Span, SpanError
+
+    record = InvocationRecord.from_dict(
+        {"timestamp": "2026-11-23T10:30:15.123456Z", "requestId": "r-1", "modelId": "m"}
+    )
+    assert record.derived and pickle.loads(pickle.dumps(record)).derived == record.derived
+    assert pickle.loads(pickle.dumps(record)).data == record.data
+    at = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    values: dict[str, Any] = {
+        "trace_id": "a" * 32,
+        "span_id": "b" * 16,
+        "name": "tool call",
+        "start": at,
+        "end": at,
+        "kind": "tool",
+        "parent_span_id": "c" * 16,
+        "status": "ERROR",
+        "error": SpanError("ValueError", "bad", "trace"),
+        "input": {"q": [1, 2]},
+        "output": "answer",
+        "attributes": {"k": "v"},
+        "tags": ("x", "y"),
+        "session_id": "s",
+        "app": "app",
+        "workspace": "w2",
+        "source": "otlp",
+        "record": record,
+    }
+    assert set(values) == {f.name for f in fields(Span)}  # every field set, none default
+    span = Span(**values)
+    back = pickle.loads(pickle.dumps(span, pickle.HIGHEST_PROTOCOL))
+    assert {name: getattr(back, name) for name in values} == values

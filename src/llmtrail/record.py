@@ -503,6 +503,11 @@ class InvocationRecord:
         self.data = data
         self.derived = derived
 
+    def __reduce__(self) -> tuple[type[InvocationRecord], tuple[Any, ...]]:
+        """Pickled as its two fields (OTLP records cross to the recorder process): cheaper
+        than the slots' state."""
+        return InvocationRecord, (self.data, self.derived)
+
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def from_dict(
