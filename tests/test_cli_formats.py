@@ -29,6 +29,7 @@ from tests.alerts.receivers import WebhookReceiver
 from tests.conftest import LOCAL_FIXTURES
 from tests.harness import ServerProcess, free_port
 from tests.test_cli_help import every_parser
+from tests.wall_clock import wait_out_month_end
 
 FIXTURE = LOCAL_FIXTURES / "bedrock-invocation-logs.jsonl"  # 4 records, one failed
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -325,6 +326,7 @@ def check_demo(cli: Cli) -> None:
     for fmt in ("json", "ndjson"):
         tally = cli.change(fmt, "demo", "--calls", "0", "--days", "0")
         assert tally["warnings"] == [] and tally["live"] == {} and tally["historyStored"] == 0
+        wait_out_month_end(timedelta(seconds=30))  # a listing's runs name one month
         budgets = {b["name"] for b in cli.listing("budgets")}
         assert budgets == {b["name"] for b in tally["budgets"]} and budgets
 
@@ -375,6 +377,7 @@ def check_every_data_command(cli: Cli, hook: WebhookReceiver, with_server: bool)
         "app-json",
         "app-ndjson",
     }
+    wait_out_month_end(timedelta(seconds=30))  # each run names the month it ran in
     assert {b["name"] for b in cli.listing("budgets")} == {"b-json", "b-ndjson"}
     assert cli.listing("budgets", "list") == cli.listing("budgets")
 

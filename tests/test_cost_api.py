@@ -13,6 +13,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +24,7 @@ from starlette.testclient import TestClient
 from llmtrail.config import load_settings
 from llmtrail.server.app import create_app
 from llmtrail.server.runtime import Runtime
+from tests.wall_clock import wait_out_month_end
 
 # The runtime warms the tokenizer up, whose package uses a deprecated importlib.resources call.
 pytestmark = pytest.mark.filterwarnings("ignore:open_binary is deprecated:DeprecationWarning")
@@ -578,6 +580,7 @@ def test_bad_report_requests(
 
 # -- budgets ----------------------------------------------------------------------------------
 def test_budgets_put_list_delete(client: TestClient, runtime: Runtime) -> None:
+    wait_out_month_end(timedelta(seconds=30))  # this month's spend, read in this month
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     paid = cost_block((1, 1, 0, 0), SIM_RATES, "v")
     docs = [

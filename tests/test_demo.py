@@ -19,6 +19,7 @@ import pytest
 from llmtrail.demo import make_plan
 from llmtrail.demo.cast import ROUTES
 from tests.harness import ServerProcess, call
+from tests.wall_clock import wait_out_month_end
 
 CALLS = 40
 DAYS = 2
@@ -69,6 +70,9 @@ def filled(
 ) -> Iterator[tuple[ServerProcess, dict[str, Any]]]:
     root = tmp_path_factory.mktemp("demo")
     with ServerProcess(root / "data") as server:
+        # the demo sizes its budgets from this month's spend, which the budgets test reads
+        # back seconds later: in the same month
+        wait_out_month_end(timedelta(seconds=60))
         tally = demo(
             "--url", server.url, "--calls", str(CALLS), "--days", str(DAYS), "--seed", str(SEED)
         )

@@ -14,6 +14,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import pytest
 
 from llmtrail.testing.openai_upstream import OpenAIUpstream
 from tests.harness import ServerProcess, call
+from tests.wall_clock import wait_out_month_end
 
 MODEL = "sim/record-path"
 
@@ -208,6 +210,7 @@ def test_kill_9_of_both_loses_nothing_acknowledged(tmp_path: Path) -> None:
 
 
 def test_a_budget_spent_through_the_recorder_refuses_the_next_call(server: ServerProcess) -> None:
+    wait_out_month_end(timedelta(seconds=30))  # spent and refused in one month
     body = {
         "dimension": "requestMetadata.tenant_id",
         "value": "rp-broke",

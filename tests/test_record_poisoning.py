@@ -28,11 +28,20 @@ from llmtrail.server.runtime import Runtime
 from llmtrail.store.duckdb import Database, DuckDBRecordStore, DuckDBStateStore
 from llmtrail.store.memory import MemoryStateStore
 from tests.harness import ServerProcess, call
+from tests.wall_clock import month_start, wait_out_month_end
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 INT_MAX = 2_147_483_647  # the limit of every integer of a record
 HUGE_USD = "9999999999999999999999999999"  # below 10^29: accepted before money was bounded
 TENANT = "requestMetadata.tenant_id"
+
+
+def this_months_minute_ago() -> str:
+    """A minute ago, or the first instant of this month if that is later: a record's
+    timestamp a budget counts this month, in a month that goes on for at least another
+    minute (its last minute is waited out), long enough for a test to check its budget."""
+    now = wait_out_month_end(timedelta(seconds=60))
+    return format_timestamp(max(now - timedelta(minutes=1), month_start(now)))
 
 
 def doc(request_id: str, **extra: Any) -> dict[str, Any]:
@@ -98,7 +107,10 @@ def test_huge_costs_are_refused_and_costs_at_the_limit_sum(server: ServerProcess
     (negative,) = ingest(server.url, [doc("ovf-neg", cost={"inputUsd": "-1000000.000000001"})])
     rejected(negative, "cost.inputUsd", "1,000,000 USD")
     top = {k: "1000000" for k in ("inputUsd", "outputUsd", "totalUsd")}
-    fine = [doc(f"max-{i}", requestMetadata=tenant, cost=top) for i in range(200)]
+    this_month = this_months_minute_ago()  # the budget sums this month's records
+    fine = [
+        doc(f"max-{i}", requestMetadata=tenant, cost=top, timestamp=this_month) for i in range(200)
+    ]
     assert {r["status"] for r in ingest(server.url, fine)} == {"stored"}
     settle(server, "max-199")
     budget = {"dimension": TENANT, "value": "ovf", "limitUsd": "100", "action": "refuse"}
@@ -177,12 +189,14 @@ def test_a_data_dir_with_overflowing_sums_starts_ready_with_its_budget(tmp_path:
     refusing, and a PUT replaces it."""
     data = tmp_path / "data"
     data.mkdir()
+    this_month = this_months_minute_ago()  # the budget refuses on this month's spend
     db = Database(data / "llmtrail.duckdb")
     try:
         legacy = [
             InvocationRecord(
                 {
                     **doc(f"legacy-{i}", requestMetadata={"tenant_id": "ovf"}),
+                    "timestamp": this_month,
                     "recordId": f"0190a000-0000-7000-8000-{i:012d}",
                     "workspace": "default",
                     "cost": {"totalUsd": HUGE_USD},

@@ -19,6 +19,7 @@ from llmtrail.server.aws.ce import PAGE_SIZE
 from tests.aws.conftest import ACCOUNT
 from tests.aws.test_ce_expected import TENANTS, Item, World, answered, day, grouped, served
 from tests.harness import call
+from tests.wall_clock import on_one_day
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def daily(world: World, **request: Any) -> dict[str, Any]:
 # -- GetCostAndUsage --------------------------------------------------------------------------
 def test_daily_cost_by_service_and_usage_type_equals_each_records_cost(world: World) -> None:
     by = [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}]
-    pages = world.pages(**daily(world, GroupBy=by))
+    pages, asked_on = on_one_day(lambda _: world.pages(**daily(world, GroupBy=by)))
     got = answered(pages)
     assert got == grouped(world.items(), day, "SERVICE", "USAGE_TYPE")
     services = {keys[0] for _, keys in got}
@@ -70,7 +71,9 @@ def test_daily_cost_by_service_and_usage_type_equals_each_records_cost(world: Wo
         assert mine == Decimal(result["total"]["costUsd"]), start
     for result in results:
         assert result["Total"] == {}  # grouped: AWS leaves Total empty
-        assert result["Estimated"] == (result["TimePeriod"]["Start"] == world.today.isoformat())
+        # estimated until it ends: the day it was asked on (world.today, unless the module
+        # ran past midnight) is
+        assert result["Estimated"] == (result["TimePeriod"]["Start"] == asked_on.isoformat())
 
 
 def test_usage_quantity_counts_the_tokens_each_kind_was_billed_for(world: World) -> None:
@@ -100,10 +103,12 @@ def test_monthly_totals_equal_api_cost_and_every_cost_metric_is_the_unblended_on
     start = world.today - timedelta(days=40)
     costs = ["UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost"]
     costs += ["NetAmortizedCost", "UNBLENDED_COST"]
-    answer = world.ce.get_cost_and_usage(
-        TimePeriod=world.period(start),
-        Granularity="MONTHLY",
-        Metrics=[*costs, "UsageQuantity"],
+    answer, asked_on = on_one_day(
+        lambda _: world.ce.get_cost_and_usage(
+            TimePeriod=world.period(start),
+            Granularity="MONTHLY",
+            Metrics=[*costs, "UsageQuantity"],
+        )
     )
     status, ours = call(
         world.url, "GET", f"/api/cost?granularity=MONTHLY&start={start}&end={world.end}"
@@ -131,7 +136,10 @@ def test_monthly_totals_equal_api_cost_and_every_cost_metric_is_the_unblended_on
         # tokens alone, or tokens and the calls with per-request charges (mixed units)
         assert total["UsageQuantity"]["Unit"] == ("N/A" if charged_apart else "Tokens")
         assert result["Groups"] == []
-    assert [r["Estimated"] for r in results] == [False] * (len(results) - 1) + [True]
+    # the last period ends at world.end (the day after world.today): estimated when asked
+    # before that (the module may have run past midnight)
+    open_when_asked = asked_on < date.fromisoformat(world.end)
+    assert [r["Estimated"] for r in results] == [False] * (len(results) - 1) + [open_when_asked]
 
 
 def test_tags_are_profile_tags_then_request_metadata(world: World) -> None:
@@ -265,40 +273,57 @@ def test_what_llmtrail_cannot_answer_is_refused_naming_it(
 
 
 def test_time_periods_are_checked_as_aws_checks_them(world: World) -> None:
-    today = world.today
-    month_after = date(today.year + today.month // 12, today.month % 12 + 1, 1)
-    cases: list[tuple[tuple[date | str, date | str], str, str]] = [
-        ((today, today), "DAILY", "Start date (and hour) should be before end date (and hour)"),
-        (
-            (today, month_after + timedelta(days=1)),
-            "DAILY",
-            "end date past the beginning of next month",
-        ),
-        ((today - timedelta(days=15), today), "HOURLY", "start date is too old for hourly"),
-        (
-            (f"{today}T05:00:00Z", today + timedelta(days=1)),
-            "DAILY",
-            "Hourly timePeriod is not supported",
-        ),
-        (("2026-13-01", today), "DAILY", "TimePeriod.Start '2026-13-01' is not a date"),
-        ((today, "2026-02-30"), "MONTHLY", "TimePeriod.End '2026-02-30' is not a date"),
-        ((today, "tomorrow"), "MONTHLY", "Value 'tomorrow' at 'TimePeriod.End' failed to satisfy"),
-    ]
-    for (start, end), granularity, message in cases:
-        got = refused(
-            world,
-            "ValidationException",
-            TimePeriod=world.period(start, end),
-            Granularity=granularity,
+    def ask(today: date) -> tuple[list[tuple[str, Any]], Any, date]:
+        """Each refusal case's ClientError (None if it was answered), and the answer to a range
+        ending on the first day of next month: asked on ``today``, the day the server checks
+        the periods against."""
+        month_after = date(today.year + today.month // 12, today.month % 12 + 1, 1)
+        cases: list[tuple[tuple[date | str, date | str], str, str]] = [
+            ((today, today), "DAILY", "Start date (and hour) should be before end date (and hour)"),
+            (
+                (today, month_after + timedelta(days=1)),
+                "DAILY",
+                "end date past the beginning of next month",
+            ),
+            ((today - timedelta(days=15), today), "HOURLY", "start date is too old for hourly"),
+            (
+                (f"{today}T05:00:00Z", today + timedelta(days=1)),
+                "DAILY",
+                "Hourly timePeriod is not supported",
+            ),
+            (("2026-13-01", today), "DAILY", "TimePeriod.Start '2026-13-01' is not a date"),
+            ((today, "2026-02-30"), "MONTHLY", "TimePeriod.End '2026-02-30' is not a date"),
+            (
+                (today, "tomorrow"),
+                "MONTHLY",
+                "Value 'tomorrow' at 'TimePeriod.End' failed to satisfy",
+            ),
+        ]
+        errors = []
+        for (start, end), granularity, message in cases:
+            try:
+                world.ce.get_cost_and_usage(
+                    TimePeriod=world.period(start, end),
+                    Granularity=granularity,
+                    Metrics=["UnblendedCost"],
+                )
+                errors.append((message, None))
+            except ClientError as caught:
+                errors.append((message, caught.response))
+        # the first day of next month is a valid End (a range to the end of this month)
+        answer = world.ce.get_cost_and_usage(
+            TimePeriod=world.period(today, month_after),
+            Granularity="MONTHLY",
             Metrics=["UnblendedCost"],
         )
-        assert message in got
-    # the first day of next month is a valid End (a range to the end of this month)
-    answer = world.ce.get_cost_and_usage(
-        TimePeriod=world.period(today, month_after),
-        Granularity="MONTHLY",
-        Metrics=["UnblendedCost"],
-    )
+        return errors, answer, month_after
+
+    (errors, answer, month_after), today = on_one_day(ask)
+    for message, response in errors:
+        assert response is not None, f"answered, not refused: {message}"
+        assert response["Error"]["Code"] == "ValidationException", response["Error"]
+        assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert message in response["Error"]["Message"]
     assert answer["ResultsByTime"][0]["TimePeriod"] == world.period(today, month_after)
 
 

@@ -279,7 +279,9 @@ class World:
 
 def served(root: Path) -> Iterator[World]:
     """A server of its own under ``root`` holding the records above (a module fixture's
-    body: ``yield from served(...)``)."""
+    body: ``yield from served(...)``). ``today`` is the day of its last gateway call (the
+    server stamps the calls: a day computed before them would miss those made after
+    midnight), the records of earlier days ingested after the calls."""
     with ServerProcess(root / "data", config=CONFIG) as proc:
         status, body = call(
             proc.url,
@@ -293,13 +295,6 @@ def served(root: Path) -> Iterator[World]:
             },
         )
         assert status in (200, 201), body
-        today = datetime.now(UTC).date()
-        sent = httpx.post(
-            proc.url + "/api/records",
-            content="\n".join(json.dumps(d) for d in ingested(today)),
-            timeout=60,
-        )
-        assert sent.status_code == 200 and sent.json()["stored"] == TENANTS + 6, sent.text
         send_traffic(proc.url, TRAFFIC)
         status, profile = call(
             proc.url,
@@ -316,12 +311,20 @@ def served(root: Path) -> Iterator[World]:
         )
         assert status == 201, profile
         runtime = aws_client(proc.url, "bedrock-runtime")
-        runtime.converse(
+        last = runtime.converse(
             modelId=profile["inferenceProfileArn"],
             messages=[{"role": "user", "content": [{"text": "a claim"}]}],
             requestMetadata={"team": "search"},
         )
         runtime.close()
+        stamped = proc.wait_for_record(last["ResponseMetadata"]["RequestId"])["timestamp"]
+        today = date.fromisoformat(stamped[:10])
+        sent = httpx.post(
+            proc.url + "/api/records",
+            content="\n".join(json.dumps(d) for d in ingested(today)),
+            timeout=60,
+        )
+        assert sent.status_code == 200 and sent.json()["stored"] == TENANTS + 6, sent.text
         proc.settle()
         start, end = today - timedelta(days=45), today + timedelta(days=1)
         docs = records(proc.url, start.isoformat(), end.isoformat())

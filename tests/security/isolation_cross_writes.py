@@ -15,11 +15,13 @@ import functools
 import json
 import time
 import urllib.parse
+from datetime import timedelta
 from typing import Any
 
 from llmtrail.security.principal import Permission
 from tests.security.isolation_probes import Asked, Case, check, run_case
 from tests.security.isolation_world import World, bearer, ok
+from tests.wall_clock import wait_out_month_end
 
 CHAT = '{"model": "{arn}", "messages": [{"role": "user", "content": "probe"}]}'
 CONVERSE = '{"messages": [{"role": "user", "content": [{"text": "probe"}]}]}'
@@ -148,7 +150,17 @@ def _prices_and_budgets_stay_home(world: World) -> None:
     override = urllib.parse.quote(made["override"]["id"], safe="")
     assert c.request("DELETE", f"/api/prices/{override}", headers=a1).status == 403
     ok(c.request("DELETE", f"/api/prices/{override}", headers=operator))
-    # w1's refusing budget on the model both call
+    # w1's refusing budget on the model both call, spent by a call w1 makes now (the world's
+    # calls were made minutes ago: maybe in a month that has ended), all in one month
+    wait_out_month_end(timedelta(seconds=30))
+    chat = b'{"model": "sim/echo", "messages": [{"role": "user", "content": "probe"}]}'
+    spent = c.request("POST", "/v1/chat/completions", chat, bearer(w1.keys["gateway"]))
+    assert spent.status == 200, spent.body[:500]
+    path = "/api/records/" + urllib.parse.quote(str(spent.header("x-llmtrail-request-id")))
+    deadline = time.monotonic() + 20
+    while c.request("GET", path, headers=a1).status == 404:  # priced and stored
+        assert time.monotonic() < deadline, "w1's call was not stored"
+        time.sleep(0.05)
     budget = {
         "name": "cross-block",
         "dimension": "modelId",
@@ -157,7 +169,6 @@ def _prices_and_budgets_stay_home(world: World) -> None:
         "action": "refuse",
     }
     assert ok(c.request("PUT", "/api/budgets", json.dumps(budget).encode(), a1))["refusing"]
-    chat = b'{"model": "sim/echo", "messages": [{"role": "user", "content": "probe"}]}'
     assert c.request("POST", "/v1/chat/completions", chat, bearer(w1.keys["gateway"])).status == 429
     assert c.request("POST", "/v1/chat/completions", chat, bearer(w2.keys["gateway"])).status == 200
     ok(c.request("DELETE", "/api/budgets/cross-block", headers=a1))

@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from llmtrail.analytics.budget_guard import BudgetGuard
-from llmtrail.analytics.budgets import Budget
+from llmtrail.analytics.budgets import Budget, month_bounds
 from llmtrail.capture.merge import GatewayCallIndex
 from llmtrail.config import load_settings
 from llmtrail.security.principal import ROLES, SCOPE_KEY, Permission, Principal
@@ -42,6 +42,7 @@ from llmtrail.server.metrics_api import MetricsAPI
 from llmtrail.server.query_api import QueryAPI
 from llmtrail.server.runtime import Runtime
 from llmtrail.server.traces_api import TracesAPI
+from tests.wall_clock import month_start, wait_out_month_end
 
 pytestmark = pytest.mark.filterwarnings("ignore:open_binary is deprecated:DeprecationWarning")
 
@@ -142,7 +143,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("api-principal") / "data"
     runtime = Runtime(load_settings(None, env={}, overrides={"data_dir": data}))
     runtime.start()
-    now = datetime.now(UTC).replace(microsecond=0)
+    # the module's tests run within a minute: in one month, the month the shared records
+    # (which name the budgets' tenant) count in, a minute ago or at the month's first instant
+    now = wait_out_month_end(timedelta(seconds=60)).replace(microsecond=0)
+    this_month = max(now - timedelta(minutes=1), month_start(now))
     shared = f"shared-{uuid.uuid4().hex[:8]}"
     ids: dict[str, list[str]] = {}
     traces: dict[str, str] = {}
@@ -154,7 +158,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     doc(rid, now - timedelta(minutes=i + 1), f"model-{workspace}", f"s-{rid}")
                     for i, rid in enumerate(own)
                 ]
-                docs.append(doc(shared, now - timedelta(minutes=1), f"model-{workspace}", "x"))
+                docs.append(doc(shared, this_month, f"model-{workspace}", "x"))
                 body = "\n".join(json.dumps(d) for d in docs)
                 answer = client.post(
                     "/api/records", content=body, headers=who("ingester", workspace)
@@ -382,12 +386,12 @@ def test_budgets_belong_to_the_workspace_that_set_them(world: World) -> None:
     for workspace, limit in ((ALPHA, "100"), (BETA, "7")):
         (status,) = c.get("/api/budgets", headers=who("reader", workspace)).json()["budgets"]
         assert (status["workspace"], status["limitUsd"]) == (workspace, limit)
-        since = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        since, until = month_bounds(status["month"])  # the month the budget summed
         body = {
             "queryString": f'filter requestMetadata.tenant_id = "{TENANT}" '
             "| stats sum(cost.totalUsd) as usd",
             "startTime": since.isoformat(),
-            "endTime": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+            "endTime": until.isoformat(),
         }
         spent = c.post("/api/query", json=body, headers=who("reader", workspace)).json()
         assert Decimal(status["spentUsd"]) == Decimal(spent["results"][0][0]["value"])
@@ -568,9 +572,12 @@ def test_the_guard_counts_and_refuses_per_workspace() -> None:
     """A refusing budget of one workspace never refuses another's calls, even with the same
     name and the same dimension value, and counts only its own workspace's records."""
     cap = {**budget("1"), "action": "refuse"}
-    guard = BudgetGuard([Budget.from_dict(cap, ALPHA), Budget.from_dict(cap, BETA)])
+    at = datetime(2026, 12, 6, 12, tzinfo=UTC)  # the guard's clock, and when the spend was
+    guard = BudgetGuard(
+        [Budget.from_dict(cap, ALPHA), Budget.from_dict(cap, BETA)], clock=lambda: at
+    )
     call = {"requestMetadata": {"tenant_id": TENANT}}
-    spend = {**call, "timestamp": datetime.now(UTC).isoformat(), "cost": {"totalUsd": "1.5"}}
+    spend = {**call, "timestamp": at.isoformat(), "cost": {"totalUsd": "1.5"}}
     guard.observe({**spend, "workspace": BETA})
     assert guard.check({**call, "workspace": ALPHA}) is None
     refusal = guard.check({**call, "workspace": BETA})

@@ -20,6 +20,7 @@ import pytest
 
 from llmtrail.record import format_timestamp
 from tests.harness import ServerProcess
+from tests.wall_clock import wait_out_month_end
 
 from ..query.differential_records import END, START, WORKSPACE, generated_records
 
@@ -128,6 +129,7 @@ def test_each_read_api_answers_alike(servers: list[ServerProcess], path: str) ->
 
 
 def test_budgets_answer_alike(servers: list[ServerProcess]) -> None:
+    wait_out_month_end(timedelta(seconds=10))  # each answer names the month it was asked in
     duck, click = (call(s, "GET", "/api/budgets") for s in servers)
     assert duck == click and len(duck["budgets"]) == 1
 

@@ -27,6 +27,7 @@ from llmtrail.server.runtime import Runtime
 from llmtrail.store.interfaces import RecordQuery
 from tests.alerts.receivers import WebhookReceiver
 from tests.store.conftest import store_url
+from tests.wall_clock import wait_out_month_end
 
 SECRET_VARIABLE = "LLMTRAIL_TEST_SHARED_SECRET"
 
@@ -153,6 +154,7 @@ def test_a_budget_spent_on_one_server_refuses_on_the_other(
     servers: tuple[Runtime, Runtime],
 ) -> None:
     a, b = servers
+    wait_out_month_end(timedelta(seconds=30))  # spent and refused in one month
     team = f"team-{secrets.token_hex(3)}"
     a.budgets.put(make_budget("requestMetadata.team", team, "0.50", action="refuse"))
     call = {"workspace": "default", "modelId": "sim/a", "requestMetadata": {"team": team}}
