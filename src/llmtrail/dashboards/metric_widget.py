@@ -134,7 +134,8 @@ def _series(
         else []
     )
     if whole_range:  # one point each, before any expression reads them
-        found = [_whole(r, stat_of, span.start) for r, stat_of in _stats_of(found, queries)]
+        stats = dict(_row_stats(rows, stat))
+        found = [_whole(r, stats[r.id], span.start) for r in found]
     by_id: dict[str, MetricDataResult | list[MetricDataResult]] = {r.id: r for r in found}
     for q in queries:  # a query with no data still has its (empty) series
         by_id.setdefault(q.id, MetricDataResult(q.id, q.label or q.id))
@@ -167,14 +168,6 @@ def _series(
             found_series = by_id[rid]
             shown.extend(found_series if isinstance(found_series, list) else [found_series])
     return shown
-
-
-def _stats_of(
-    found: list[MetricDataResult], queries: list[MetricDataQuery]
-) -> list[tuple[MetricDataResult, str]]:
-    """Each series read with the statistic its query asked for."""
-    by_id = {q.id: q.stat.stat for q in queries if q.stat is not None}
-    return [(r, by_id[r.id]) for r in found]
 
 
 def _whole(series: MetricDataResult, stat: str, start: datetime) -> MetricDataResult:
