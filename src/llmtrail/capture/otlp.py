@@ -32,6 +32,7 @@ from llmtrail.capture.otlp_genai import DecodedTraces, map_spans
 from llmtrail.capture.otlp_span import DEFAULT_JSON_DEPTH, OtlpEvent, OtlpSpan
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE
+from llmtrail.span import PackedSpans
 
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -41,6 +42,7 @@ __all__ = [
     "OtlpEvent",
     "OtlpSpan",
     "decode_json",
+    "decode_packed",
     "decode_protobuf",
     "decode_traces",
     "parse_json",
@@ -71,6 +73,16 @@ def decode_traces(
     raise ValidationError(
         "content-type", f"must be application/x-protobuf or application/json, got {media!r}"
     )
+
+
+def decode_packed(
+    body: bytes, content_type: str, *, workspace: str, max_json_depth: int
+) -> tuple[list[dict[str, Any]], PackedSpans]:
+    """`decode_traces` in a worker process: the model calls' record documents, which the
+    serving process merges into its gateway calls, and the other spans packed for the
+    recorder (`PackedSpans`)."""
+    decoded = decode_traces(body, content_type, workspace=workspace, max_json_depth=max_json_depth)
+    return decoded.records, PackedSpans(decoded.spans)
 
 
 def decode_protobuf(

@@ -36,7 +36,7 @@ from llmtrail.security.erasure_files import (
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
-from llmtrail.span import Span
+from llmtrail.span import PackedSpans, Span
 
 log = logging.getLogger("llmtrail.pipeline")
 PRICES_NAMESPACE = "prices"
@@ -174,11 +174,16 @@ class RecordPath:
         return _once_spooled(spooled, (results, where, fresh))
 
     def ingest_otlp(
-        self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
+        self,
+        records: Sequence[InvocationRecord],
+        spans: Sequence[Span] | PackedSpans,
+        links: Sequence[Span],
     ) -> Future[Any]:
         """Spool an OTLP export: its model calls (records, priced here), its other spans
         (the logging configuration and redaction applied here first) and the spans that
         link records into traces: a future of which records were new, after the fsync."""
+        if isinstance(spans, PackedSpans):
+            spans = spans.unpack()
         for span in spans:
             self.policy.prepare_span(span)
         priced = enriched(list(records), self.enricher)
@@ -243,7 +248,10 @@ class LocalRecording:
         return result
 
     async def ingest_otlp(
-        self, records: Sequence[InvocationRecord], spans: Sequence[Span], links: Sequence[Span]
+        self,
+        records: Sequence[InvocationRecord],
+        spans: Sequence[Span] | PackedSpans,
+        links: Sequence[Span],
     ) -> list[bool]:
         future = await asyncio.to_thread(self.path.ingest_otlp, records, spans, links)
         fresh: list[bool] = await asyncio.wrap_future(future)

@@ -50,6 +50,7 @@ from llmtrail.pipeline.link import Link, from_ipc
 from llmtrail.record import InvocationRecord
 from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
+from llmtrail.span import PackedSpans, Span
 
 log = logging.getLogger("llmtrail.recorder")
 _START_TIMEOUT_S = 120.0
@@ -207,12 +208,16 @@ class RecorderProcess:
         return result
 
     async def ingest_otlp(
-        self, records: Sequence[InvocationRecord], spans: Sequence[Any], links: Sequence[Any]
+        self,
+        records: Sequence[InvocationRecord],
+        spans: Sequence[Span] | PackedSpans,
+        links: Sequence[Span],
     ) -> list[bool]:
         """Spool what an OTLP export held, decoded here: its model calls as records, its
-        other spans (redacted in the recorder) and the spans linking records into traces;
-        answered after the fsync."""
-        fresh: list[bool] = await self._ask("otlp", list(records), list(spans), list(links))
+        other spans (redacted in the recorder; packed ones cross as they are) and the spans
+        linking records into traces; answered after the fsync."""
+        spans = spans if isinstance(spans, PackedSpans) else list(spans)
+        fresh: list[bool] = await self._ask("otlp", list(records), spans, list(links))
         return fresh
 
     async def caught_up(self, timeout: float = 2.0) -> None:

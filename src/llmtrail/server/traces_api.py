@@ -34,7 +34,7 @@ from starlette.routing import Route
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
 from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
-from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, DecodedTraces, decode_traces
+from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, decode_packed, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.record import InvocationRecord
@@ -46,7 +46,7 @@ from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED
 from llmtrail.server.runtime import Runtime
-from llmtrail.span import Span, check_trace_id
+from llmtrail.span import PackedSpans, Span, check_trace_id
 from llmtrail.store.spans import TraceQuery
 from llmtrail.timerange import parse_bounds
 
@@ -95,32 +95,31 @@ class TracesAPI:
             await self.runtime.recording.caught_up()
             if gzipped:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
+            spans: list[Span] | PackedSpans
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
-                decoded = await self.runtime.workers.run(
+                docs, spans = await self.runtime.workers.run(
                     functools.partial(
-                        decode_traces,
+                        decode_packed,
                         workspace=workspace,
                         max_json_depth=limits.max_json_depth,
                     ),
                     raw,
                     content_type,
                 )
-                decoded, records, links, rejected = await asyncio.to_thread(
-                    self._sort_out, decoded, workspace
-                )
+                records, links, rejected = await asyncio.to_thread(self._records, docs, workspace)
             else:
-                decoded, records, links, rejected = await asyncio.to_thread(
+                docs, spans, records, links, rejected = await asyncio.to_thread(
                     self._decode, raw, content_type, workspace
                 )
-            if records or decoded.spans or links:  # redacted, spooled: answered after the fsync
-                await self.runtime.recording.ingest_otlp(records, decoded.spans, links)
+            if records or spans or links:  # redacted, spooled: answered after the fsync
+                await self.runtime.recording.ingest_otlp(records, spans, links)
         except Unavailable as exc:
             return _otlp_error(503, None, str(exc), protobuf)
         except ValidationError as exc:
             return _otlp_error(int(getattr(exc, "status", 400)), exc.field, str(exc), protobuf)
         except LlmtrailError as exc:
             return _otlp_error(int(getattr(exc, "status", 400)), None, str(exc), protobuf)
-        merged = len(decoded.records) - len(records) - len(rejected)
+        merged = len(docs) - len(records) - len(rejected)
         headers = {"x-llmtrail-merged": str(merged)}
         if rejected:
             message = f"{len(rejected)} span(s) rejected: {rejected[0]}"
@@ -130,17 +129,12 @@ class TracesAPI:
 
     def _decode(
         self, raw: bytes, content_type: str, workspace: str
-    ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
-        """A worker thread's share: decode, then sort the model calls (`_records`)."""
+    ) -> tuple[list[dict[str, Any]], list[Span], list[InvocationRecord], list[Span], list[str]]:
+        """A worker thread's share: decode, then sort the model calls (`_records`; they are
+        priced on the record path)."""
         depth = self.runtime.settings.limits.max_json_depth
         decoded = decode_traces(raw, content_type, workspace=workspace, max_json_depth=depth)
-        return self._sort_out(decoded, workspace)
-
-    def _sort_out(
-        self, decoded: DecodedTraces, workspace: str
-    ) -> tuple[DecodedTraces, list[InvocationRecord], list[Span], list[str]]:
-        records, links, rejected = self._records(decoded.records, workspace)
-        return decoded, records, links, rejected  # priced on the record path
+        return decoded.records, decoded.spans, *self._records(decoded.records, workspace)
 
     def _records(
         self, docs: list[dict[str, Any]], workspace: str
