@@ -1019,14 +1019,20 @@ def test_a_span_matches_its_gateway_record_by_parent_or_response_id() -> None:
 
     index = GatewayCallIndex(capacity=2)
     index.note(gateway_record("r1", CALLED_FROM_1, "resp-1"))
-    assert index.match(span_doc("1" * 16, None, "other")) == GatewayCall("r1", TRACE, "parent")
-    assert index.match(span_doc("9" * 16, None, "resp-1", "f" * 32)) == GatewayCall(
+    assert index.match(span_doc("1" * 16, None, "other"), "default") == GatewayCall(
+        "r1", TRACE, "parent"
+    )
+    assert index.match(span_doc("9" * 16, None, "resp-1", "f" * 32), "default") == GatewayCall(
         "r1", TRACE, "responseId"
     )
     index.note(gateway_record("r2", None, "resp-2"))  # no traceparent: only its response id
-    assert index.match(span_doc("9" * 16, None, "resp-2")) == GatewayCall("r2", None, "responseId")
-    assert index.match(span_doc("1" * 16, None, "other")) is None  # the oldest key went
-    assert index.match(span_doc("1" * 16, None, "resp-1")) == GatewayCall("r1", TRACE, "responseId")
+    assert index.match(span_doc("9" * 16, None, "resp-2"), "default") == GatewayCall(
+        "r2", None, "responseId"
+    )
+    assert index.match(span_doc("1" * 16, None, "other"), "default") is None  # the oldest key went
+    assert index.match(span_doc("1" * 16, None, "resp-1"), "default") == GatewayCall(
+        "r1", TRACE, "responseId"
+    )
 
 
 def test_a_merged_span_leaves_a_link_only_where_it_places_the_call() -> None:

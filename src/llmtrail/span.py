@@ -13,9 +13,8 @@ times. Its stored columns are described once, in `SPAN_COLUMNS`, for every backe
 from __future__ import annotations
 
 import operator
-import pickle
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -189,25 +188,6 @@ class Span:
 
 
 _FIELDS = operator.attrgetter(*(f.name for f in fields(Span)))
-
-
-class PackedSpans:
-    """Spans pickled once, by the worker process that decoded them, that cross the serving
-    process to the recorder unopened: the serving process reads none of an export's other
-    spans, and unpickling them there to pickle them again cost ~8 µs a span on its GIL."""
-
-    __slots__ = ("blob", "count")
-
-    def __init__(self, spans: Sequence[Span]) -> None:
-        self.blob = pickle.dumps(list(spans), pickle.HIGHEST_PROTOCOL)
-        self.count = len(spans)
-
-    def __len__(self) -> int:
-        return self.count
-
-    def unpack(self) -> list[Span]:
-        spans: list[Span] = pickle.loads(self.blob)
-        return spans
 
 
 def check_trace_id(value: Any, field: str = "traceId") -> str:

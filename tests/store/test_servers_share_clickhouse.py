@@ -182,15 +182,15 @@ def test_a_span_sent_to_one_server_merges_into_the_others_gateway_call(
     _ingest(a, gateway)
     span = {"workspace": "default", "trace": {"traceId": trace_id, "spanId": parent}}
     by_response = {"workspace": "default", "responseId": f"chatcmpl-{trace_id[:12]}"}
-    assert b.call_index.match(span) is None
+    assert b.call_index.match(span, "default") is None
     assert b.shared_views is not None and b.shared_views.refresh() >= 1
-    found = b.call_index.match(span)
+    found = b.call_index.match(span, "default")
     assert found is not None and (found.request_id, found.trace_id, found.by) == (
         gateway.request_id,
         trace_id,
         "parent",
     )
-    again = b.call_index.match(by_response)
+    again = b.call_index.match(by_response, "default")
     assert again is not None and again.request_id == gateway.request_id
 
 

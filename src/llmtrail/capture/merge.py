@@ -94,22 +94,37 @@ class GatewayCallIndex:
             while len(self._keys) > self.capacity:
                 self._keys.popitem(last=False)
 
-    def match(self, doc: Mapping[str, Any]) -> GatewayCall | None:
-        """The gateway record that ``doc`` (an llm record decoded from a span) describes too,
-        or None."""
-        workspace = str(doc.get("workspace", DEFAULT_WORKSPACE))
-        trace = doc.get("trace")
-        keys: list[tuple[str, ...]] = []
-        if isinstance(trace, Mapping) and trace.get("traceId") and trace.get("spanId"):
-            keys.append(("parent", workspace, trace["traceId"], trace["spanId"]))
-        if doc.get("responseId"):
-            keys.append(("responseId", workspace, str(doc["responseId"])))
+    def match(self, doc: Mapping[str, Any], workspace: str) -> GatewayCall | None:
+        """The gateway record of ``workspace`` that ``doc`` (an llm record decoded from a
+        span that ``workspace`` exported) describes too, or None."""
+        return self.match_keys(call_keys(doc, workspace))
+
+    def match_keys(self, keys: Sequence[tuple[str, ...]]) -> GatewayCall | None:
+        """`match` by the keys `call_keys` gave (a worker process works them out)."""
         with self._lock:
             for key in keys:
                 found = self._keys.get(key)
                 if found is not None:
                     return GatewayCall(found[0], found[1], key[0])
         return None
+
+
+def call_keys(doc: Mapping[str, Any], workspace: str) -> tuple[tuple[str, ...], ...]:
+    """The keys `GatewayCallIndex.match` looks ``doc``, an llm record decoded from a span, up
+    by: its trace and span ids, and the upstream's response id, each within ``workspace``,
+    the exporter's (a decoded document names none: the record takes the caller's workspace
+    when it is validated)."""
+    trace = doc.get("trace")
+    keys: list[tuple[str, ...]] = []
+    if isinstance(trace, Mapping) and trace.get("traceId") and trace.get("spanId"):
+        keys.append(("parent", workspace, trace["traceId"], trace["spanId"]))
+    if doc.get("responseId"):
+        keys.append(("responseId", workspace, str(doc["responseId"])))
+    return tuple(keys)
+
+
+# what `merged_link` reads of a record document
+LINK_FIELDS = ("trace", "timestamp", "latencyMs", "error", "status", "requestMetadata")
 
 
 def merged_link(

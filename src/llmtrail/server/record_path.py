@@ -22,6 +22,7 @@ from typing import Any
 from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
 from llmtrail.config import Settings
 from llmtrail.pipeline.enrich import Enricher, enriched
+from llmtrail.pipeline.packed import Packed
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool, SpoolPosition
 from llmtrail.record import InvocationRecord
@@ -36,7 +37,7 @@ from llmtrail.security.erasure_files import (
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
-from llmtrail.span import PackedSpans, Span
+from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.pipeline")
 PRICES_NAMESPACE = "prices"
@@ -175,14 +176,16 @@ class RecordPath:
 
     def ingest_otlp(
         self,
-        records: Sequence[InvocationRecord],
-        spans: Sequence[Span] | PackedSpans,
+        records: Sequence[InvocationRecord] | Packed[InvocationRecord],
+        spans: Sequence[Span] | Packed[Span],
         links: Sequence[Span],
     ) -> Future[Any]:
         """Spool an OTLP export: its model calls (records, priced here), its other spans
         (the logging configuration and redaction applied here first) and the spans that
         link records into traces: a future of which records were new, after the fsync."""
-        if isinstance(spans, PackedSpans):
+        if isinstance(records, Packed):
+            records = records.unpack()
+        if isinstance(spans, Packed):
             spans = spans.unpack()
         for span in spans:
             self.policy.prepare_span(span)
@@ -249,8 +252,8 @@ class LocalRecording:
 
     async def ingest_otlp(
         self,
-        records: Sequence[InvocationRecord],
-        spans: Sequence[Span] | PackedSpans,
+        records: Sequence[InvocationRecord] | Packed[InvocationRecord],
+        spans: Sequence[Span] | Packed[Span],
         links: Sequence[Span],
     ) -> list[bool]:
         future = await asyncio.to_thread(self.path.ingest_otlp, records, spans, links)

@@ -47,10 +47,11 @@ from llmtrail.capture.gateway.facts import CallFacts
 from llmtrail.config import Settings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
+from llmtrail.pipeline.packed import Packed
 from llmtrail.record import InvocationRecord
 from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
-from llmtrail.span import PackedSpans, Span
+from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.recorder")
 _START_TIMEOUT_S = 120.0
@@ -209,15 +210,16 @@ class RecorderProcess:
 
     async def ingest_otlp(
         self,
-        records: Sequence[InvocationRecord],
-        spans: Sequence[Span] | PackedSpans,
+        records: Sequence[InvocationRecord] | Packed[InvocationRecord],
+        spans: Sequence[Span] | Packed[Span],
         links: Sequence[Span],
     ) -> list[bool]:
         """Spool what an OTLP export held, decoded here: its model calls as records, its
-        other spans (redacted in the recorder; packed ones cross as they are) and the spans
-        linking records into traces; answered after the fsync."""
-        spans = spans if isinstance(spans, PackedSpans) else list(spans)
-        fresh: list[bool] = await self._ask("otlp", list(records), spans, list(links))
+        other spans (redacted in the recorder) and the spans linking records into traces;
+        answered after the fsync. What a worker process packed crosses as it is."""
+        records = records if isinstance(records, Packed) else list(records)
+        spans = spans if isinstance(spans, Packed) else list(spans)
+        fresh: list[bool] = await self._ask("otlp", records, spans, list(links))
         return fresh
 
     async def caught_up(self, timeout: float = 2.0) -> None:

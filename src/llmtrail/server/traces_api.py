@@ -34,9 +34,16 @@ from starlette.routing import Route
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
 from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
-from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, decode_packed, decode_traces
+from llmtrail.capture.otlp import (
+    JSON_TYPES,
+    PROTOBUF_TYPES,
+    PackedExport,
+    decode_packed,
+    decode_traces,
+)
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
+from llmtrail.pipeline.packed import Packed
 from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
@@ -46,7 +53,7 @@ from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED
 from llmtrail.server.runtime import Runtime
-from llmtrail.span import PackedSpans, Span, check_trace_id
+from llmtrail.span import Span, check_trace_id
 from llmtrail.store.spans import TraceQuery
 from llmtrail.timerange import parse_bounds
 
@@ -95,9 +102,10 @@ class TracesAPI:
             await self.runtime.recording.caught_up()
             if gzipped:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
-            spans: list[Span] | PackedSpans
+            records: list[InvocationRecord] | Packed[InvocationRecord]
+            spans: list[Span] | Packed[Span]
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
-                docs, spans = await self.runtime.workers.run(
+                export = await self.runtime.workers.run(
                     functools.partial(
                         decode_packed,
                         workspace=workspace,
@@ -106,11 +114,15 @@ class TracesAPI:
                     raw,
                     content_type,
                 )
-                records, links, rejected = await asyncio.to_thread(self._records, docs, workspace)
+                calls, spans = len(export.calls), export.spans
+                records, links, rejected = await asyncio.to_thread(
+                    sort_packed_calls, self.index, export, workspace
+                )
             else:
                 docs, spans, records, links, rejected = await asyncio.to_thread(
                     self._decode, raw, content_type, workspace
                 )
+                calls = len(docs)
             if records or spans or links:  # redacted, spooled: answered after the fsync
                 await self.runtime.recording.ingest_otlp(records, spans, links)
         except Unavailable as exc:
@@ -119,7 +131,7 @@ class TracesAPI:
             return _otlp_error(int(getattr(exc, "status", 400)), exc.field, str(exc), protobuf)
         except LlmtrailError as exc:
             return _otlp_error(int(getattr(exc, "status", 400)), None, str(exc), protobuf)
-        merged = len(docs) - len(records) - len(rejected)
+        merged = calls - len(records) - len(rejected)
         headers = {"x-llmtrail-merged": str(merged)}
         if rejected:
             message = f"{len(rejected)} span(s) rejected: {rejected[0]}"
@@ -130,31 +142,11 @@ class TracesAPI:
     def _decode(
         self, raw: bytes, content_type: str, workspace: str
     ) -> tuple[list[dict[str, Any]], list[Span], list[InvocationRecord], list[Span], list[str]]:
-        """A worker thread's share: decode, then sort the model calls (`_records`; they are
+        """A worker thread's share: decode, then sort the model calls (`sort_calls`; they are
         priced on the record path)."""
         depth = self.runtime.settings.limits.max_json_depth
         decoded = decode_traces(raw, content_type, workspace=workspace, max_json_depth=depth)
-        return decoded.records, decoded.spans, *self._records(decoded.records, workspace)
-
-    def _records(
-        self, docs: list[dict[str, Any]], workspace: str
-    ) -> tuple[list[InvocationRecord], list[Span], list[str]]:
-        """The records to ingest, the links merged spans leave, and why spans were refused."""
-        records: list[InvocationRecord] = []
-        links: list[Span] = []
-        rejected: list[str] = []
-        for doc in docs:
-            call = self.index.match(doc)
-            if call is not None:
-                link = merged_link(doc, call, workspace)
-                if link is not None:
-                    links.append(link)
-                continue
-            try:
-                records.append(InvocationRecord.from_dict(doc, source="otlp", workspace=workspace))
-            except ValidationError as exc:
-                rejected.append(str(exc))
-        return records, links, rejected
+        return decoded.records, decoded.spans, *sort_calls(self.index, decoded.records, workspace)
 
     async def list(self, request: Request) -> Response:
         """``GET /api/traces``: trace summaries, newest first, one page."""
@@ -349,3 +341,46 @@ def _bool(value: str | None, field: str) -> bool | None:
     if value.lower() not in ("true", "false"):
         raise ValidationError(field, "must be true or false")
     return value.lower() == "true"
+
+
+def sort_calls(
+    index: GatewayCallIndex, docs: list[dict[str, Any]], workspace: str
+) -> tuple[list[InvocationRecord], list[Span], list[str]]:
+    """An export's model calls sorted out: the records to ingest, the links the calls merged
+    into gateway calls leave, and why calls were refused."""
+    records: list[InvocationRecord] = []
+    links: list[Span] = []
+    rejected: list[str] = []
+    for doc in docs:
+        call = index.match(doc, workspace)
+        if call is not None:
+            link = merged_link(doc, call, workspace)
+            if link is not None:
+                links.append(link)
+            continue
+        try:
+            records.append(InvocationRecord.from_dict(doc, source="otlp", workspace=workspace))
+        except ValidationError as exc:
+            rejected.append(str(exc))
+    return records, links, rejected
+
+
+def sort_packed_calls(
+    index: GatewayCallIndex, export: PackedExport, workspace: str
+) -> tuple[Packed[InvocationRecord], list[Span], list[str]]:
+    """`sort_calls` for an export a worker process decoded: the records stay packed, and
+    only those not merged are kept."""
+    keep: list[int] = []
+    links: list[Span] = []
+    rejected: list[str] = []
+    for keys, fields, position, error in export.calls:
+        call = index.match_keys(keys)
+        if call is not None:
+            link = merged_link(fields, call, workspace)
+            if link is not None:
+                links.append(link)
+        elif position is None:
+            rejected.append(str(error))
+        else:
+            keep.append(position)
+    return export.records.select(keep), links, rejected

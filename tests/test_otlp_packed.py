@@ -1,0 +1,118 @@
+"""A large OTLP export is decoded in a worker process and crosses the serving process
+packed (`decode_packed`, `sort_packed_calls`): the same records, links, refusals and spans
+as the same export sorted out in the serving process (`sort_calls`)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from llmtrail.capture.merge import MERGED_INTO, GatewayCallIndex
+from llmtrail.capture.otlp import decode_packed, decode_traces
+from llmtrail.pipeline.packed import Packed
+from llmtrail.record import InvocationRecord
+from llmtrail.server.traces_api import sort_calls, sort_packed_calls
+
+PROTOBUF = "application/x-protobuf"
+WORKSPACE = "w1"
+
+
+def _attr(key: str, value: str | int) -> KeyValue:
+    any_value = (
+        AnyValue(int_value=value) if isinstance(value, int) else AnyValue(string_value=value)
+    )
+    return KeyValue(key=key, value=any_value)
+
+
+def _export() -> tuple[bytes, list[tuple[str, str]]]:
+    """Ten traces, each a workflow span and a model call under it; calls 0, 3 and 6 name a
+    model longer than a record allows. Returns the body and each call's trace and span id."""
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    calls = []
+    for t in range(10):
+        trace_id, root, call_id = os.urandom(16), os.urandom(8), os.urandom(8)
+        start = 1_764_000_000_000_000_000 + t * 10**9
+        for span_id, parent in ((root, None), (call_id, root)):
+            span = scope.spans.add()
+            span.trace_id, span.span_id = trace_id, span_id
+            if parent is not None:
+                span.parent_span_id = parent
+            span.start_time_unix_nano, span.end_time_unix_nano = start, start + 5 * 10**8
+            if parent is None:
+                span.name = "handle"
+                span.attributes.extend([_attr("llmtrail.span.kind", "workflow")])
+                continue
+            span.name = "chat"
+            model = "m" * 3000 if t % 3 == 0 else "gpt-4o-mini"
+            span.attributes.extend(
+                [
+                    _attr("gen_ai.operation.name", "chat"),
+                    _attr("gen_ai.provider.name", "openai"),
+                    _attr("gen_ai.request.model", model),
+                    _attr("gen_ai.response.id", f"chatcmpl-{t}"),
+                    _attr("gen_ai.usage.input_tokens", 100 + t),
+                    _attr("gen_ai.usage.output_tokens", 20),
+                    _attr("llmtrail.metadata.application_name", "packed"),
+                ]
+            )
+            calls.append((trace_id.hex(), call_id.hex()))
+    return request.SerializeToString(), calls
+
+
+def _index(calls: list[tuple[str, str]]) -> GatewayCallIndex:
+    """Gateway calls of the exporter's workspace that calls 1, 3 and 4 describe too (1 and 3
+    by their trace and span, 4 by the upstream's response id), and calls of another
+    workspace that calls 2 and 5 would describe, were they that workspace's."""
+    index = GatewayCallIndex()
+    for n, workspace in ((1, WORKSPACE), (3, WORKSPACE), (2, "default")):
+        trace_id, span_id = calls[n]
+        doc: dict[str, Any] = {"trace": {"traceId": trace_id, "parentSpanId": span_id}}
+        index.note(InvocationRecord({**doc, "workspace": workspace, "requestId": f"gw-{n}"}))
+    for n, workspace in ((4, WORKSPACE), (5, "default")):
+        doc = {"workspace": workspace, "requestId": f"gw-{n}", "responseId": f"chatcmpl-{n}"}
+        index.note(InvocationRecord(doc))
+    return index
+
+
+def _without_ids(records: list[InvocationRecord]) -> list[dict[str, Any]]:
+    """What differs between two decodings of one export is only each record's new id."""
+    return [{k: v for k, v in r.data.items() if k != "recordId"} for r in records]
+
+
+def test_a_packed_export_sorts_out_as_the_same_export_unpacked() -> None:
+    body, calls = _export()
+    index = _index(calls)
+    plain = decode_traces(body, PROTOBUF, workspace=WORKSPACE)
+    records, links, rejected = sort_calls(index, plain.records, WORKSPACE)
+    export = pickle.loads(  # as it comes back from the worker process
+        pickle.dumps(decode_packed(body, PROTOBUF, workspace=WORKSPACE, max_json_depth=64))
+    )
+    packed, packed_links, packed_rejected = sort_packed_calls(index, export, WORKSPACE)
+    # 10 calls: 1, 3 (invalid too) and 4 merged; 0, 6 and 9 refused; 2, 5, 7 and 8 kept
+    # (2 and 5 match only another workspace's gateway calls)
+    assert len(export.calls) == 10
+    assert [r.data["responseId"] for r in records] == [f"chatcmpl-{n}" for n in (2, 5, 7, 8)]
+    assert [link.attributes[MERGED_INTO] for link in links] == ["gw-1", "gw-3", "gw-4"]
+    assert len(rejected) == 3 and "modelId" in rejected[0]
+    assert len(packed) == 4
+    assert _without_ids(packed.unpack()) == _without_ids(records)
+    assert packed_links == links
+    assert packed_rejected == rejected
+    assert export.spans.unpack() == plain.spans and len(export.spans) == 10
+
+
+def test_packed_values_select_by_position_and_unpack_after_crossing() -> None:
+    packed = Packed(["a", "b", "c"])
+    assert len(packed) == 3 and packed.unpack() == ["a", "b", "c"]
+    chosen = packed.select([2, 0])
+    assert len(chosen) == 2
+    assert pickle.loads(pickle.dumps(chosen)).unpack() == ["c", "a"]
+    assert packed.unpack() == ["a", "b", "c"]  # selecting leaves the original as it was
+    none = packed.select([])
+    assert not none and none.unpack() == []
+    assert not Packed([]) and Packed([]).unpack() == []
