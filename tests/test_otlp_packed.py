@@ -8,14 +8,15 @@ import os
 import pickle
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from llmtrail.capture.merge import MERGED_INTO, GatewayCallIndex
-from llmtrail.capture.otlp import decode_packed, decode_traces
+from llmtrail.capture.otlp import decode_traces
 from llmtrail.pipeline.packed import Packed
 from llmtrail.record import InvocationRecord
-from llmtrail.server.traces_api import sort_calls, sort_packed_calls
+from llmtrail.server.otlp_intake import decode_packed, sort_calls, sort_packed_calls
 
 PROTOBUF = "application/x-protobuf"
 WORKSPACE = "w1"
@@ -29,8 +30,9 @@ def _attr(key: str, value: str | int) -> KeyValue:
 
 
 def _export() -> tuple[bytes, list[tuple[str, str]]]:
-    """Ten traces, each a workflow span and a model call under it; calls 0, 3 and 6 name a
-    model longer than a record allows. Returns the body and each call's trace and span id."""
+    """Ten traces, each a workflow span and a model call under it; calls 0, 3, 6 and 9 name a
+    model longer than a record allows, and odd calls failed. Returns the body and each call's
+    trace and span id."""
     request = ExportTraceServiceRequest()
     scope = request.resource_spans.add().scope_spans.add()
     calls = []
@@ -60,6 +62,8 @@ def _export() -> tuple[bytes, list[tuple[str, str]]]:
                     _attr("llmtrail.metadata.application_name", "packed"),
                 ]
             )
+            if t % 2:
+                span.status.code, span.status.message = 2, f"upstream said no to call {t}"
             calls.append((trace_id.hex(), call_id.hex()))
     return request.SerializeToString(), calls
 
@@ -98,6 +102,8 @@ def test_a_packed_export_sorts_out_as_the_same_export_unpacked() -> None:
     assert len(export.calls) == 10
     assert [r.data["responseId"] for r in records] == [f"chatcmpl-{n}" for n in (2, 5, 7, 8)]
     assert [link.attributes[MERGED_INTO] for link in links] == ["gw-1", "gw-3", "gw-4"]
+    assert [link.status for link in links] == ["ERROR", "ERROR", "OK"]
+    assert links[0].error is not None and links[0].error.message == "upstream said no to call 1"
     assert len(rejected) == 3 and "modelId" in rejected[0]
     assert len(packed) == 4
     assert _without_ids(packed.unpack()) == _without_ids(records)
@@ -107,12 +113,16 @@ def test_a_packed_export_sorts_out_as_the_same_export_unpacked() -> None:
 
 
 def test_packed_values_select_by_position_and_unpack_after_crossing() -> None:
-    packed = Packed(["a", "b", "c"])
-    assert len(packed) == 3 and packed.unpack() == ["a", "b", "c"]
-    chosen = packed.select([2, 0])
+    whole = Packed(["a", "b", "c"])
+    assert len(whole) == 3 and whole.unpack() == ["a", "b", "c"]
+    assert pickle.loads(pickle.dumps(whole)).unpack() == ["a", "b", "c"]
+    with pytest.raises(TypeError):
+        whole.select([0])
+    each = Packed.each(["a", "b", "c"])
+    chosen = each.select([2, 0])
     assert len(chosen) == 2
     assert pickle.loads(pickle.dumps(chosen)).unpack() == ["c", "a"]
-    assert packed.unpack() == ["a", "b", "c"]  # selecting leaves the original as it was
-    none = packed.select([])
-    assert not none and none.unpack() == []
+    assert each.unpack() == ["a", "b", "c"]  # selecting leaves the original as it was
+    none = each.select([])
+    assert not none and len(none) == 0 and none.unpack() == []
     assert not Packed([]) and Packed([]).unpack() == []

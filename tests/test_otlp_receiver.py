@@ -1038,7 +1038,9 @@ def test_a_span_matches_its_gateway_record_by_parent_or_response_id() -> None:
 def test_a_merged_span_leaves_a_link_only_where_it_places_the_call() -> None:
     from llmtrail.capture.merge import MERGED_INTO, GatewayCall, merged_link
 
-    link = merged_link(span_doc("1" * 16, "2" * 16, "x"), GatewayCall("r1", TRACE, "parent"))
+    link = merged_link(
+        span_doc("1" * 16, "2" * 16, "x"), GatewayCall("r1", TRACE, "parent"), workspace="default"
+    )
     assert link is not None and link.attributes[MERGED_INTO] == "r1"
     assert (link.kind, link.name, link.parent_span_id, link.duration_ms) == (
         "llm",
@@ -1048,8 +1050,12 @@ def test_a_merged_span_leaves_a_link_only_where_it_places_the_call() -> None:
     )
     assert link.input is None and link.output is None  # the record has the bodies
     other = GatewayCall("r1", "e" * 32, "responseId")
-    assert merged_link(span_doc("1" * 16, None, "x"), other) is None  # a lone root elsewhere
-    assert merged_link(span_doc("1" * 16, "2" * 16, "x"), other) is not None  # placed in a tree
+    assert (
+        merged_link(span_doc("1" * 16, None, "x"), other, workspace="default") is None
+    )  # a lone root elsewhere
+    assert (
+        merged_link(span_doc("1" * 16, "2" * 16, "x"), other, workspace="default") is not None
+    )  # placed in a tree
 
 
 def test_reading_a_trace_puts_each_record_where_its_link_is() -> None:
@@ -1058,11 +1064,15 @@ def test_reading_a_trace_puts_each_record_where_its_link_is() -> None:
 
     root = Span(TRACE, "2" * 16, "handle", *_times(0, 200), kind="workflow")
     record = gateway_record("r1", CALLED_FROM_1, "x")
-    link = merged_link(span_doc("1" * 16, "2" * 16, "x"), GatewayCall("r1", TRACE))
+    link = merged_link(
+        span_doc("1" * 16, "2" * 16, "x"), GatewayCall("r1", TRACE), workspace="default"
+    )
     assert link is not None
     http = Span(TRACE, "3" * 16, "POST", *_times(95, 150), parent_span_id="1" * 16)
     under_record = Span(TRACE, "4" * 16, "odd", *_times(96, 97), parent_span_id="a" * 16)
-    twin = merged_link(span_doc("5" * 16, "1" * 16, "x"), GatewayCall("r1", TRACE))
+    twin = merged_link(
+        span_doc("5" * 16, "1" * 16, "x"), GatewayCall("r1", TRACE), workspace="default"
+    )
     assert twin is not None
     spans = [root, span_from_record(record), link, http, under_record, twin]
     fused = {s.name: s for s in fuse_links(spans, lambda rid: None)}

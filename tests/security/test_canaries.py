@@ -142,10 +142,40 @@ provider = "echo"
         status, _, body = call(u + "/v1/traces", "POST", json.dumps(otlp).encode(),
                                {"content-type": "application/json"})  # fmt: skip
         assert status == 200, body
+        # 5. an OTLP model-call span merged into the gateway call it describes: the link it
+        # leaves in the trace keeps the span's error
+        trace_id, parent = "e" * 32, "f" * 16
+        with openai.OpenAI(base_url=u + "/v1", api_key="sk-test", max_retries=0) as client:
+            client.chat.completions.create(
+                model="sim/canary-merge",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+            )
+        deadline = time.monotonic() + 30
+        while b"sim/canary-merge" not in call(u + "/api/records?model=sim/canary-merge")[2]:
+            assert time.monotonic() < deadline, "the gateway's record was never stored"
+            time.sleep(0.05)
+        failed = {
+            "traceId": trace_id, "spanId": parent, "name": "chat",
+            "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 5_000_000),
+            "status": {"code": 2, "message": f"key {OPENAI_KEY} was refused"},
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "sim/canary-merge"}},
+            ],
+        }  # fmt: skip
+        otlp = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "t"}, "spans": [failed]}]}]}
+        status, headers, body = call(u + "/v1/traces", "POST", json.dumps(otlp).encode(),
+                                     {"content-type": "application/json"})  # fmt: skip
+        assert status == 200, body
+        assert headers["x-llmtrail-merged"] == "1"
         metrics = server.settle()
-        assert metrics["stored"] >= 3
+        assert metrics["stored"] >= 4
         # everything arrived, redacted: read back whole (DuckDB compresses strings on disk)
         stored = call(u + "/api/records?limit=100")[2] + call(u + f"/api/traces/{'c' * 32}")[2]
+        errors = call(u + "/api/errors")[2]
+        assert b"was refused" in errors  # the link's error, as the errors page groups it
+        stored += errors
         assert b"REDACTED" in stored and b"Incorrect API key provided" in stored
         for secret in CANARIES:
             assert secret.encode() not in stored, secret

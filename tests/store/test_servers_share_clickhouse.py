@@ -180,8 +180,8 @@ def test_a_span_sent_to_one_server_merges_into_the_others_gateway_call(
         source="gateway",
     )
     _ingest(a, gateway)
-    span = {"workspace": "default", "trace": {"traceId": trace_id, "spanId": parent}}
-    by_response = {"workspace": "default", "responseId": f"chatcmpl-{trace_id[:12]}"}
+    span = {"trace": {"traceId": trace_id, "spanId": parent}}
+    by_response = {"responseId": f"chatcmpl-{trace_id[:12]}"}
     assert b.call_index.match(span, "default") is None
     assert b.shared_views is not None and b.shared_views.refresh() >= 1
     found = b.call_index.match(span, "default")

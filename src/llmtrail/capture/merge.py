@@ -49,8 +49,8 @@ class GatewayCall:
 
 
 class GatewayCallIndex:
-    """Keys of recent gateway records: ``(workspace, traceId, spanId-of-parent)`` and
-    ``(workspace, responseId)``."""
+    """Keys of recent gateway records: ``("parent", workspace, traceId, parentSpanId)`` and
+    ``("responseId", workspace, responseId)``."""
 
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
@@ -123,25 +123,29 @@ def call_keys(doc: Mapping[str, Any], workspace: str) -> tuple[tuple[str, ...], 
     return tuple(keys)
 
 
-# what `merged_link` reads of a record document
-LINK_FIELDS = ("trace", "timestamp", "latencyMs", "error", "status", "requestMetadata")
+_LINK_FIELDS = ("trace", "timestamp", "latencyMs", "error", "status", "requestMetadata")
 
 
-def merged_link(
-    doc: Mapping[str, Any], call: GatewayCall, workspace: str = DEFAULT_WORKSPACE
-) -> Span | None:
-    """The link a merged llm span leaves in its trace, or None when it would stand alone: a
-    root span in a trace other than the record's. ``doc`` is the span's decoded record."""
-    trace = doc.get("trace")
+def link_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What `merged_link` reads of a decoded record: all a worker process that decoded the
+    span hands on for it."""
+    return {k: doc[k] for k in _LINK_FIELDS if k in doc}
+
+
+def merged_link(fields: Mapping[str, Any], call: GatewayCall, *, workspace: str) -> Span | None:
+    """The link a merged llm span leaves in its trace (in ``workspace``, the exporter's), or
+    None when it would stand alone: a root span in a trace other than the record's.
+    ``fields`` are the span's decoded record's `link_fields`."""
+    trace = fields.get("trace")
     if not isinstance(trace, Mapping) or not trace.get("traceId") or not trace.get("spanId"):
         return None
     parent = trace.get("parentSpanId") or None
     if parent is None and trace["traceId"] != call.trace_id:
         return None
-    start = parse_timestamp(str(doc["timestamp"]))
-    latency = doc.get("latencyMs")
-    error = doc.get("error") if isinstance(doc.get("error"), Mapping) else None
-    app = (doc.get("requestMetadata") or {}).get("application_name")
+    start = parse_timestamp(str(fields["timestamp"]))
+    latency = fields.get("latencyMs")
+    error = fields.get("error") if isinstance(fields.get("error"), Mapping) else None
+    app = (fields.get("requestMetadata") or {}).get("application_name")
     return Span(
         trace_id=str(trace["traceId"]),
         span_id=str(trace["spanId"]),
@@ -150,7 +154,7 @@ def merged_link(
         name=str(trace.get("name") or "model call"),
         start=start,
         end=start + timedelta(milliseconds=latency if isinstance(latency, int) else 0),
-        status="ERROR" if doc.get("status") == "ERROR" else "OK",
+        status="ERROR" if fields.get("status") == "ERROR" else "OK",
         error=(
             SpanError(error.get("type"), error.get("message"), error.get("stackTrace"))
             if error

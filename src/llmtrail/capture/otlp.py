@@ -24,18 +24,14 @@ import base64
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from llmtrail.capture.merge import LINK_FIELDS, call_keys
 from llmtrail.capture.otlp_genai import DecodedTraces, map_spans
 from llmtrail.capture.otlp_span import DEFAULT_JSON_DEPTH, OtlpEvent, OtlpSpan
 from llmtrail.errors import ValidationError
-from llmtrail.pipeline.packed import Packed
-from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
-from llmtrail.span import Span
+from llmtrail.record import DEFAULT_WORKSPACE
 
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue
@@ -44,9 +40,7 @@ __all__ = [
     "DecodedTraces",
     "OtlpEvent",
     "OtlpSpan",
-    "PackedExport",
     "decode_json",
-    "decode_packed",
     "decode_protobuf",
     "decode_traces",
     "parse_json",
@@ -77,42 +71,6 @@ def decode_traces(
     raise ValidationError(
         "content-type", f"must be application/x-protobuf or application/json, got {media!r}"
     )
-
-
-# one model call of a `PackedExport`: the keys it merges by (`call_keys`), the fields its link
-# reads (`merged_link`), and its record's position in ``records``, or why it has none
-PackedCall = tuple[tuple[tuple[str, ...], ...], dict[str, Any], int | None, str | None]
-
-
-@dataclass(frozen=True)
-class PackedExport:
-    """An export decoded in a worker process (`decode_packed`): what the serving process
-    merges its model calls by, and their records and the other spans packed for the recorder
-    (`Packed`: the serving process opens neither)."""
-
-    calls: list[PackedCall]
-    records: Packed[InvocationRecord]
-    spans: Packed[Span]
-
-
-def decode_packed(
-    body: bytes, content_type: str, *, workspace: str, max_json_depth: int
-) -> PackedExport:
-    """`decode_traces` in a worker process, each model call validated as a record there."""
-    decoded = decode_traces(body, content_type, workspace=workspace, max_json_depth=max_json_depth)
-    calls: list[PackedCall] = []
-    records: list[InvocationRecord] = []
-    for doc in decoded.records:
-        keys = call_keys(doc, workspace)
-        link = {k: doc[k] for k in LINK_FIELDS if k in doc}
-        try:
-            record = InvocationRecord.from_dict(doc, source="otlp", workspace=workspace)
-        except ValidationError as exc:
-            calls.append((keys, link, None, str(exc)))
-            continue
-        calls.append((keys, link, len(records), None))
-        records.append(record)
-    return PackedExport(calls, Packed(records), Packed(decoded.spans))
 
 
 def decode_protobuf(

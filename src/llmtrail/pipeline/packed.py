@@ -1,11 +1,12 @@
 """Values pickled once, where they were made, that cross a process unopened.
 
 A large OTLP export is decoded in a worker process of the serving process, and what it holds
-is stored by the recorder process. The serving process reads none of the export's spans and,
-of its model calls, only the keys it merges them into gateway calls by. Unpickling the spans
-and records there, only to pickle them again for the recorder, cost ~8 µs a span and ~24 µs a
-record on the GIL that relays model calls. So the worker pickles them once (`Packed`), the
-serving process picks which to keep by position (`Packed.select`), and the recorder unpacks.
+is stored by the record path, in the recorder process. The serving process reads none of the
+export's spans and, of its model calls, only the keys it merges them into gateway calls by.
+Unpickling the spans and records there, only to pickle them again for the recorder, cost ~8 µs
+a span and ~24 µs a record on the GIL that relays model calls. So the worker pickles them once
+(`Packed`), the serving process keeps the records of the calls it did not merge
+(`Packed.select`), and the record path unpacks what it is given.
 """
 
 from __future__ import annotations
@@ -18,25 +19,35 @@ T = TypeVar("T")
 
 
 class Packed(Generic[T]):
-    """A list of values as one pickle, and which of them to keep (all, unless selected)."""
+    """Values as one pickle (`Packed(values)`), or as one pickle each (`Packed.each`), so
+    that those not kept (`select`) never cross again."""
 
-    __slots__ = ("blob", "keep")
+    __slots__ = ("_blobs", "_count", "_whole")
 
     def __init__(self, values: Sequence[T]) -> None:
-        self.blob = pickle.dumps(list(values), pickle.HIGHEST_PROTOCOL)
-        self.keep: list[int] | int = len(values)  # positions kept, or how many (all) there are
+        self._blobs = [pickle.dumps(list(values), pickle.HIGHEST_PROTOCOL)] if values else []
+        self._count, self._whole = len(values), True
 
-    def select(self, positions: Iterable[int]) -> Packed[T]:
-        """The same values, keeping those at ``positions`` only (in that order)."""
-        out: Packed[T] = Packed.__new__(Packed)
-        out.blob, out.keep = self.blob, list(positions)
+    @classmethod
+    def each(cls, values: Iterable[T]) -> Packed[T]:
+        return cls._of([pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for v in values], whole=False)
+
+    @classmethod
+    def _of(cls, blobs: list[bytes], whole: bool) -> Packed[T]:
+        out: Packed[T] = cls.__new__(cls)
+        out._blobs, out._count, out._whole = blobs, len(blobs), whole
         return out
 
+    def select(self, positions: Iterable[int]) -> Packed[T]:
+        """The values at ``positions``, in that order, of a pack made by `each`."""
+        if self._whole:
+            raise TypeError("only a pack of values pickled one by one can be selected from")
+        return self._of([self._blobs[i] for i in positions], whole=False)
+
     def __len__(self) -> int:
-        return self.keep if isinstance(self.keep, int) else len(self.keep)
+        return self._count
 
     def unpack(self) -> list[T]:
-        if not len(self):
-            return []
-        values: list[T] = pickle.loads(self.blob)
-        return values if isinstance(self.keep, int) else [values[i] for i in self.keep]
+        if self._whole:
+            return list(pickle.loads(self._blobs[0])) if self._blobs else []
+        return [pickle.loads(b) for b in self._blobs]

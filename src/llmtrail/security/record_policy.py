@@ -51,20 +51,36 @@ class RecordPolicy:
                 span.output, found_out = redactor.redact_value(span.output, "bodies")
                 self.redactions += found_in + found_out
                 self.redactions += redactor.redact_span_attributes(span.attributes)
-                error = span.error
-                if error is not None:
-                    span.error = dataclasses.replace(
-                        error,
-                        message=error.message and redactor.redact_text(error.message, "errors"),
-                        stack_trace=error.stack_trace
-                        and redactor.redact_text(error.stack_trace, "errors"),
-                    )
+                _redact_error(span, redactor)
         except Exception:
             self.failures += 1
             log.exception("preparing a span failed; its input, output and attributes are dropped")
             span.input = span.output = None
             span.attributes = {}
             span.error = None
+
+    def prepare_link(self, span: Span) -> None:
+        """The same for the link a model-call span merged into a gateway call leaves: of
+        what the exporter sent, it holds only the error (its attributes name the gateway call,
+        which must stay readable for the trace to find it)."""
+        try:
+            if self.redaction is not None and span.error is not None:
+                _redact_error(span, self.redaction.for_workspace(span.workspace))
+        except Exception:
+            self.failures += 1
+            log.exception("preparing a merged span's link failed; its error is dropped")
+            span.error = None
+
+
+def _redact_error(span: Span, redactor: Any) -> None:
+    """A span's error message and stack trace redacted as error texts (in place)."""
+    error = span.error
+    if error is not None:
+        span.error = dataclasses.replace(
+            error,
+            message=error.message and redactor.redact_text(error.message, "errors"),
+            stack_trace=error.stack_trace and redactor.redact_text(error.stack_trace, "errors"),
+        )
 
 
 def _strip(doc: dict[str, Any]) -> None:

@@ -182,13 +182,16 @@ class RecordPath:
     ) -> Future[Any]:
         """Spool an OTLP export: its model calls (records, priced here), its other spans
         (the logging configuration and redaction applied here first) and the spans that
-        link records into traces: a future of which records were new, after the fsync."""
+        link records into traces (their errors redacted): a future of which records were new,
+        after the fsync."""
         if isinstance(records, Packed):
             records = records.unpack()
         if isinstance(spans, Packed):
             spans = spans.unpack()
         for span in spans:
             self.policy.prepare_span(span)
+        for link in links:
+            self.policy.prepare_link(link)
         priced = enriched(list(records), self.enricher)
         fresh, spooled = self.pipeline.ingest(priced, [*spans, *links])
         return _once_spooled(spooled, fresh)

@@ -33,14 +33,8 @@ from starlette.routing import Route
 
 from llmtrail.analytics.errors import error_groups
 from llmtrail.analytics.timeline import timeline, to_json
-from llmtrail.capture.merge import GatewayCallIndex, fuse_links, merged_link
-from llmtrail.capture.otlp import (
-    JSON_TYPES,
-    PROTOBUF_TYPES,
-    PackedExport,
-    decode_packed,
-    decode_traces,
-)
+from llmtrail.capture.merge import GatewayCallIndex, fuse_links
+from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
 from llmtrail.pipeline.packed import Packed
@@ -49,6 +43,7 @@ from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
 from llmtrail.server.api import _read_limited, json_response
 from llmtrail.server.audit_hooks import audit_body_read
+from llmtrail.server.otlp_intake import decode_packed, sort_calls, sort_packed_calls
 from llmtrail.server.params import int_param, optional_int_param
 from llmtrail.server.problems import from_error
 from llmtrail.server.record_bodies import OMITTED
@@ -114,7 +109,7 @@ class TracesAPI:
                     raw,
                     content_type,
                 )
-                calls, spans = len(export.calls), export.spans
+                call_count, spans = len(export.calls), export.spans
                 records, links, rejected = await asyncio.to_thread(
                     sort_packed_calls, self.index, export, workspace
                 )
@@ -122,7 +117,7 @@ class TracesAPI:
                 docs, spans, records, links, rejected = await asyncio.to_thread(
                     self._decode, raw, content_type, workspace
                 )
-                calls = len(docs)
+                call_count = len(docs)
             if records or spans or links:  # redacted, spooled: answered after the fsync
                 await self.runtime.recording.ingest_otlp(records, spans, links)
         except Unavailable as exc:
@@ -131,7 +126,7 @@ class TracesAPI:
             return _otlp_error(int(getattr(exc, "status", 400)), exc.field, str(exc), protobuf)
         except LlmtrailError as exc:
             return _otlp_error(int(getattr(exc, "status", 400)), None, str(exc), protobuf)
-        merged = calls - len(records) - len(rejected)
+        merged = call_count - len(records) - len(rejected)
         headers = {"x-llmtrail-merged": str(merged)}
         if rejected:
             message = f"{len(rejected)} span(s) rejected: {rejected[0]}"
@@ -341,46 +336,3 @@ def _bool(value: str | None, field: str) -> bool | None:
     if value.lower() not in ("true", "false"):
         raise ValidationError(field, "must be true or false")
     return value.lower() == "true"
-
-
-def sort_calls(
-    index: GatewayCallIndex, docs: list[dict[str, Any]], workspace: str
-) -> tuple[list[InvocationRecord], list[Span], list[str]]:
-    """An export's model calls sorted out: the records to ingest, the links the calls merged
-    into gateway calls leave, and why calls were refused."""
-    records: list[InvocationRecord] = []
-    links: list[Span] = []
-    rejected: list[str] = []
-    for doc in docs:
-        call = index.match(doc, workspace)
-        if call is not None:
-            link = merged_link(doc, call, workspace)
-            if link is not None:
-                links.append(link)
-            continue
-        try:
-            records.append(InvocationRecord.from_dict(doc, source="otlp", workspace=workspace))
-        except ValidationError as exc:
-            rejected.append(str(exc))
-    return records, links, rejected
-
-
-def sort_packed_calls(
-    index: GatewayCallIndex, export: PackedExport, workspace: str
-) -> tuple[Packed[InvocationRecord], list[Span], list[str]]:
-    """`sort_calls` for an export a worker process decoded: the records stay packed, and
-    only those not merged are kept."""
-    keep: list[int] = []
-    links: list[Span] = []
-    rejected: list[str] = []
-    for keys, fields, position, error in export.calls:
-        call = index.match_keys(keys)
-        if call is not None:
-            link = merged_link(fields, call, workspace)
-            if link is not None:
-                links.append(link)
-        elif position is None:
-            rejected.append(str(error))
-        else:
-            keep.append(position)
-    return export.records.select(keep), links, rejected
