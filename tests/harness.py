@@ -107,13 +107,22 @@ class ServerProcess:
             time.sleep(0.05)
         raise TimeoutError(f"server not ready after {timeout}s:\n{self.log()}")
 
+    # sent as a bearer token by `get`, `metrics` and `settle` (once keys exist, every read
+    # needs one)
+    key: str | None = None
+
+    def _read(self, path: str) -> bytes:
+        headers = {"authorization": f"Bearer {self.key}"} if self.key else {}
+        request = urllib.request.Request(self.url + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body: bytes = response.read()
+            return body
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=30) as response:
-            return json.loads(response.read())
+        return json.loads(self._read(path))
 
     def metrics(self) -> dict[str, float]:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=30) as response:
-            text = response.read().decode()
+        text = self._read("/metrics").decode()
         return {
             line.split()[0].removeprefix("llmtrail_pipeline_"): float(line.split()[1])
             for line in text.splitlines()

@@ -47,22 +47,6 @@ class Workspace:
     reader: str
 
 
-class Server(ServerProcess):
-    """The harness's server once keys exist: `metrics`, which `settle` reads, sends the
-    operator's key."""
-
-    operator = ""
-
-    def metrics(self) -> dict[str, float]:
-        status, _, body = send(self, self.operator, "GET", "/metrics")
-        assert status == 200, body
-        return {
-            line.split()[0].removeprefix("llmtrail_pipeline_"): float(line.split()[1])
-            for line in body.decode().splitlines()
-            if line and not line.startswith("#")
-        }
-
-
 def send(
     server: ServerProcess,
     key: str | None,
@@ -93,17 +77,18 @@ def create_key(server: ServerProcess, by: str | None, **spec: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = Server(tmp_path_factory.mktemp("otlp-workspaces") / "data")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    running = ServerProcess(tmp_path_factory.mktemp("otlp-workspaces") / "data")
     with running:
         # open until the first key: anyone on loopback makes the operator (default's admin)
-        running.operator = create_key(running, None, role="admin", name="operator")
+        running.key = create_key(running, None, role="admin", name="operator")
         yield running
 
 
 @pytest.fixture(scope="module")
-def spaces(server: Server) -> dict[str, Workspace]:
-    operator = server.operator
+def spaces(server: ServerProcess) -> dict[str, Workspace]:
+    operator = server.key
+    assert operator is not None
     acme = Workspace(
         "acme",
         gateway=create_key(server, operator, role="gateway", workspace="acme", models=["sim/*"]),
@@ -113,7 +98,7 @@ def spaces(server: Server) -> dict[str, Workspace]:
     return {"acme": acme, "default": Workspace("default", operator, operator, operator)}
 
 
-def gateway_call(server: Server, caller: Workspace, model: str) -> tuple[str, str, str]:
+def gateway_call(server: ServerProcess, caller: Workspace, model: str) -> tuple[str, str, str]:
     """A chat completion through the gateway as ``caller``, inside a client span named by
     ``traceparent``: the call's trace id, that span's id and the gateway's requestId, once
     the gateway's record is stored."""
@@ -171,7 +156,7 @@ def export_body(trace_id: str, span_id: str, model: str, padding: int) -> bytes:
     return request.SerializeToString()
 
 
-def export(server: Server, exporter: Workspace, body: bytes, padding: int) -> str:
+def export(server: ServerProcess, exporter: Workspace, body: bytes, padding: int) -> str:
     """``POST /v1/traces`` as ``exporter``, once the body is known to take the decoding path
     ``padding`` chooses: the answer's ``x-llmtrail-merged``, everything it accepted stored."""
     assert (len(body) >= _POOL_BYTES) == (padding > 0), len(body)
@@ -182,13 +167,13 @@ def export(server: Server, exporter: Workspace, body: bytes, padding: int) -> st
     return str(headers["x-llmtrail-merged"])
 
 
-def records_of(server: Server, reader: Workspace, model: str) -> list[dict[str, Any]]:
+def records_of(server: ServerProcess, reader: Workspace, model: str) -> list[dict[str, Any]]:
     status, _, body = send(server, reader.reader, "GET", f"/api/records?model={model}&limit=100")
     assert status == 200, body
     return list(json.loads(body)["records"])
 
 
-def trace_spans(server: Server, reader: Workspace, trace_id: str) -> list[dict[str, Any]]:
+def trace_spans(server: ServerProcess, reader: Workspace, trace_id: str) -> list[dict[str, Any]]:
     status, _, body = send(server, reader.reader, "GET", f"/api/traces/{trace_id}")
     assert status == 200, body
     return list(json.loads(body)["spans"])
@@ -196,7 +181,7 @@ def trace_spans(server: Server, reader: Workspace, trace_id: str) -> list[dict[s
 
 @PADDINGS
 def test_a_span_the_calls_own_workspace_exports_merges_into_its_gateway_record(
-    server: Server, spaces: dict[str, Workspace], padding: int
+    server: ServerProcess, spaces: dict[str, Workspace], padding: int
 ) -> None:
     acme, default = spaces["acme"], spaces["default"]
     model = f"sim/own-{padding}"
@@ -219,7 +204,7 @@ def test_a_span_the_calls_own_workspace_exports_merges_into_its_gateway_record(
     ids=["default-exports-for-acme", "acme-exports-for-default"],
 )
 def test_a_span_another_workspace_exports_stays_that_workspaces_own_record(
-    server: Server, spaces: dict[str, Workspace], caller: str, exporter: str, padding: int
+    server: ServerProcess, spaces: dict[str, Workspace], caller: str, exporter: str, padding: int
 ) -> None:
     calling, exporting = spaces[caller], spaces[exporter]
     model = f"sim/{exporter}-for-{caller}-{padding}"
