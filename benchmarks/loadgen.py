@@ -96,9 +96,8 @@ async def ingest(
         while True:  # until the writer thread has committed everything to DuckDB
             async with session.get(base + "/metrics") as r:
                 text = (await r.read()).decode()
-            counters = dict(
-                line.split() for line in text.splitlines() if line and not line.startswith("#")
-            )
+            samples = (line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#")
+            counters = {name: value for name, _, value in samples}
             if float(counters["llmtrail_pipeline_stored"]) >= stored or problems:
                 break
             if time.perf_counter() - acked > 300:

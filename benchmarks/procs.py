@@ -44,7 +44,7 @@ def metrics(url: str) -> dict[str, float]:
     out = {}
     for line in raw.decode().splitlines():
         if line and not line.startswith("#"):
-            name, value = line.split()
+            name, _, value = line.rpartition(" ")  # label values may hold spaces
             out[name.removeprefix("llmtrail_pipeline_")] = float(value)
     return out
 

@@ -150,7 +150,9 @@ class StreamRun:
                 text = (await response.read()).decode()
             counters = {
                 name.removeprefix("llmtrail_pipeline_"): float(value)
-                for name, value in (line.split() for line in text.splitlines() if line[:1] != "#")
+                for name, _, value in (
+                    line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#"
+                )
             }
             done = counters.get("stored", 0) + counters.get("dropped_queue_full", 0)
             if done >= counters.get("accepted", 0):

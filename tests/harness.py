@@ -123,11 +123,9 @@ class ServerProcess:
 
     def metrics(self) -> dict[str, float]:
         text = self._read("/metrics").decode()
-        return {
-            line.split()[0].removeprefix("llmtrail_pipeline_"): float(line.split()[1])
-            for line in text.splitlines()
-            if line and not line.startswith("#")
-        }
+        # a sample is its name (labels, whose values may hold spaces, included) and its value
+        samples = (line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#")
+        return {name.removeprefix("llmtrail_pipeline_"): float(value) for name, _, value in samples}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -193,6 +193,22 @@ _PARENTS: frozenset[tuple[str, ...]] = frozenset(
 )
 
 
+def unheld(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Where ``doc`` holds what no column does (what `residue` collects: keys llmtrail does
+    not know, kept for the round trip): each as the dict that holds it and its key, so that
+    it can be changed in place."""
+    out: list[tuple[dict[str, Any], str]] = []
+    for key, value in doc.items():
+        top = (key,)
+        if top in HELD_PATHS:
+            continue
+        if top in _PARENTS and type(value) is dict:
+            out += [(value, sub) for sub in value if (key, sub) not in HELD_PATHS]
+        else:
+            out.append((doc, key))
+    return out
+
+
 @dataclass(frozen=True)
 class RecordSchema:
     """The record table's columns for one configuration of promoted metadata keys."""

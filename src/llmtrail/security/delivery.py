@@ -90,7 +90,13 @@ def apply_delivery(doc: dict[str, Any], config: LoggingConfig, no_log: bool = Fa
         return False
     if not config.text_data_delivery_enabled:
         return _withhold_all(doc, {"reason": "configuration", "withheld": ["text"]})
-    off = {
+    off = media_off(config)
+    return _withhold_media(doc, off) if off else False
+
+
+def media_off(config: LoggingConfig) -> set[str]:
+    """The kinds of media (``image``, ``video``, ``audio``) ``config`` does not deliver."""
+    return {
         kind
         for kind, on in (
             ("image", config.image_data_delivery_enabled),
@@ -99,7 +105,12 @@ def apply_delivery(doc: dict[str, Any], config: LoggingConfig, no_log: bool = Fa
         )
         if not on
     }
-    return _withhold_media(doc, off) if off else False
+
+
+def withhold_media(value: Any, off: set[str]) -> Any:
+    """``value`` (any JSON value: a span's input or output) with each media block of a kind
+    in ``off`` replaced by its placeholder, recognised as in a body."""
+    return _strip(value, off, {}, 0) if off else value
 
 
 def _has_body(doc: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from llmtrail.record import InvocationRecord
-from llmtrail.security.delivery import apply_delivery
+from llmtrail.security.delivery import apply_delivery, media_off, withhold_media
 from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.security")
@@ -39,18 +39,27 @@ class RecordPolicy:
             _strip(doc)
 
     def prepare_span(self, span: Span) -> None:
-        """The same for an OTLP span stored as a span: its input and output are bodies (kept
-        only while the workspace delivers text), its attributes and error redacted."""
+        """The same for an OTLP span stored as a span: its input and output are bodies, and
+        so is every attribute that holds text but names no error and no step of the trace
+        (`_is_content`): all go while the workspace does not deliver text, and media the
+        workspace does not deliver leave the input and output. Then its attributes, labels
+        and error are redacted."""
         try:
             config = self.logging_configs.for_workspace(span.workspace)
             if not (config.delivers_bodies and config.text_data_delivery_enabled):
                 span.input = span.output = None
+                attributes = span.attributes
+                span.attributes = {k: v for k, v in attributes.items() if not _is_content(k, v)}
+            elif off := media_off(config):
+                span.input = withhold_media(span.input, off)
+                span.output = withhold_media(span.output, off)
             if self.redaction is not None:
                 redactor = self.redaction.for_workspace(span.workspace)
                 span.input, found_in = redactor.redact_value(span.input, "bodies")
                 span.output, found_out = redactor.redact_value(span.output, "bodies")
                 self.redactions += found_in + found_out
                 self.redactions += redactor.redact_span_attributes(span.attributes)
+                self.redactions += _redact_labels(span, redactor)
                 _redact_error(span, redactor)
         except Exception:
             self.failures += 1
@@ -61,15 +70,63 @@ class RecordPolicy:
 
     def prepare_link(self, span: Span) -> None:
         """The same for the link a model-call span merged into a gateway call leaves: of
-        what the exporter sent, it holds only the error (its attributes name the gateway call,
-        which must stay readable for the trace to find it)."""
+        what the exporter sent, it holds the error, the session and the app (its attributes
+        name the gateway call, which must stay readable for the trace to find it)."""
         try:
-            if self.redaction is not None and span.error is not None:
-                _redact_error(span, self.redaction.for_workspace(span.workspace))
+            if self.redaction is not None:
+                redactor = self.redaction.for_workspace(span.workspace)
+                self.redactions += _redact_labels(span, redactor)
+                _redact_error(span, redactor)
         except Exception:
             self.failures += 1
             log.exception("preparing a merged span's link failed; its error is dropped")
             span.error = None
+            span.session_id = span.app = None
+
+
+# attributes that name what a step is, not what it read or wrote: kept with the text
+_STEP_ATTRIBUTES = frozenset(
+    (
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.response.id",
+        "llmtrail.span.kind",
+        "openinference.span.kind",
+    )
+)
+_ERROR_ATTRIBUTES = ("exception.", "error.")  # error texts: kept, as a record keeps its error
+
+
+def _is_content(key: str, value: Any) -> bool:
+    """Whether a span attribute is content (text the step read or wrote): a string, list or
+    object that is not an error's and names no step."""
+    return (
+        isinstance(value, str | list | dict)
+        and key not in _STEP_ATTRIBUTES
+        and not key.startswith(_ERROR_ATTRIBUTES)
+    )
+
+
+def _redact_labels(span: Span, redactor: Any) -> int:
+    """A span's tags, session id and app redacted as metadata (in place); one left empty
+    (``drop``) goes. The number of findings."""
+    count = 0
+    tags = []
+    for tag in span.tags:
+        new, n = redactor.redact_value(tag, "metadata")
+        count += n
+        if new:
+            tags.append(new)
+    span.tags = tuple(tags)
+    span.session_id, n = redactor.redact_value(span.session_id, "metadata")
+    count += n
+    span.app, n = redactor.redact_value(span.app, "metadata")
+    count += n
+    span.session_id, span.app = span.session_id or None, span.app or None
+    return count
 
 
 def _redact_error(span: Span, redactor: Any) -> None:

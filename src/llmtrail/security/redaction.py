@@ -19,11 +19,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import orjson
 
+from llmtrail.schema import unheld
 from llmtrail.security.detectors import KEY_DETECTORS, Detector, Finding, folder, resolve
 from llmtrail.security.detectors_custom import NAMES_ADDRESSES, pattern_detector
 from llmtrail.security.detectors_pii import CARD, PII_DETECTORS
@@ -34,6 +35,7 @@ HASH_HEX = (
 )
 _CARD_MIN = 10**12  # a JSON integer this large may be a card number (13+ digits)
 _ERROR_PREFIXES = ("exception.", "error.")
+_ERROR_TEXTS = ("type", "message", "stackTrace")  # of a record's error
 # bytes of folded JSON text, the commonest first (any other byte is rarer still)
 _COMMONEST_FIRST = b'" :,0etaosinrhldcu{}mfpgwyb.-_[]kvjxqz'
 
@@ -235,11 +237,15 @@ class Redactor:
 
     # -- records and spans ------------------------------------------------------------------
     def redact_record(self, doc: dict[str, Any]) -> int:
-        """Redact a record document in place (bodies, metadata, error texts and a failed
-        call's upstream error body); the number of findings replaced."""
+        """Redact a record document in place: its bodies (a failed call's upstream error
+        body as an error text), metadata (``requestMetadata``, the recorded request headers
+        and the session id), error texts (type, message, stack trace), and as bodies whatever
+        it holds that llmtrail does not know (kept for the round trip); the number of
+        findings replaced."""
         if not isinstance(doc, dict):
             return 0
-        if not self._record_always and not self._record_plan.may_match(_read_fields(doc)):
+        other = unheld(doc)
+        if not self._record_always and not self._record_plan.may_match(_read_fields(doc, other)):
             return 0  # no candidate in any field read below: the common case, one search
         count = 0
         failed = bool(doc.get("error") or doc.get("errorCode") or doc.get("status") == "ERROR")
@@ -252,20 +258,29 @@ class Redactor:
                 holder[key], n = self.redact_value(holder[key], group)
                 count += n
         count += self._metadata(doc.get("requestMetadata"))
+        count += self._metadata(doc.get("requestHeaders"))
+        trace = doc.get("trace")
+        if isinstance(trace, dict) and "sessionId" in trace:
+            count += self._metadata(trace, ("sessionId",))
         error = doc.get("error")
         if isinstance(error, dict):
-            for key in ("message", "stackTrace"):
+            for key in _ERROR_TEXTS:
                 if key in error:
                     error[key], n = self.redact_value(error[key], "errors")
                     count += n
+        for holder, key in other:
+            holder[key], n = self.redact_value(holder[key], "bodies")
+            count += n
         return count
 
-    def _metadata(self, metadata: Any) -> int:
+    def _metadata(self, metadata: Any, keys: Iterable[str] | None = None) -> int:
+        """Redact ``metadata``'s values (those at ``keys`` only, when given) as metadata;
+        under ``drop``, an entry with a finding goes."""
         plan = self.plans["metadata"]
         if not isinstance(metadata, dict) or not plan.may_match(metadata):
             return 0
         count = 0
-        for key in list(metadata):
+        for key in list(metadata if keys is None else keys):
             new, n = self.redact_value(metadata[key], "metadata")
             if not n:
                 continue
@@ -289,18 +304,23 @@ class Redactor:
         return count
 
 
-def _read_fields(doc: dict[str, Any]) -> list[Any]:
+def _read_fields(doc: dict[str, Any], other: list[tuple[dict[str, Any], str]]) -> list[Any]:
     """The values `Redactor.redact_record` reads (whatever their group): searched together,
-    once, before any is walked."""
+    once, before any is walked (``other``: what no column holds, `unheld`)."""
     values = []
     for part, key in (("input", "inputBodyJson"), ("output", "outputBodyJson")):
         holder = doc.get(part)
         if isinstance(holder, dict) and key in holder:
             values.append(holder[key])
-    metadata = doc.get("requestMetadata")
-    if isinstance(metadata, dict):
-        values.append(metadata)
+    for key in ("requestMetadata", "requestHeaders"):
+        metadata = doc.get(key)
+        if isinstance(metadata, dict):
+            values.append(metadata)
+    trace = doc.get("trace")
+    if isinstance(trace, dict) and "sessionId" in trace:
+        values.append(trace["sessionId"])
     error = doc.get("error")
     if isinstance(error, dict):
-        values += [error[key] for key in ("message", "stackTrace") if key in error]
+        values += [error[key] for key in _ERROR_TEXTS if key in error]
+    values += [holder[key] for holder, key in other]
     return values
