@@ -197,16 +197,33 @@ def unheld(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     """Where ``doc`` holds what no column does (what `residue` collects: keys llmtrail does
     not know, kept for the round trip): each as the dict that holds it and its key, so that
     it can be changed in place."""
+    if _KNOWN_KEYS.issuperset(doc):  # the common case, each dict's keys checked in C
+        for parent, held in _HELD_SUBKEYS.items():
+            value = doc.get(parent)
+            if value is not None and not (type(value) is dict and held.issuperset(value)):
+                break
+        else:
+            return []
     out: list[tuple[dict[str, Any], str]] = []
     for key, value in doc.items():
-        top = (key,)
-        if top in HELD_PATHS:
+        if key in _HELD_KEYS:
             continue
-        if top in _PARENTS and type(value) is dict:
-            out += [(value, sub) for sub in value if (key, sub) not in HELD_PATHS]
+        held = _HELD_SUBKEYS.get(key)
+        if held is not None and type(value) is dict:
+            out += [(value, sub) for sub in value if sub not in held]
         else:
             out.append((doc, key))
     return out
+
+
+# `HELD_PATHS` by key (they are at most two keys deep): the keys a column holds whole, and
+# under each parent the keys a column holds
+_HELD_KEYS = frozenset(p[0] for p in HELD_PATHS if len(p) == 1)
+_HELD_SUBKEYS = {
+    parent: frozenset(p[1] for p in HELD_PATHS if len(p) == 2 and p[0] == parent)
+    for (parent,) in _PARENTS
+}
+_KNOWN_KEYS = _HELD_KEYS | set(_HELD_SUBKEYS)
 
 
 @dataclass(frozen=True)
