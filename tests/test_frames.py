@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
@@ -14,9 +15,10 @@ from llmtrail.record import InvocationRecord
 from llmtrail.span import Span, SpanError
 
 
-def _span(microsecond: int, **more: object) -> Span:
+def every_field(microsecond: int = 0, **more: Any) -> dict[str, Any]:
+    """A span's every field, none left to its default (``more`` adds or replaces)."""
     start = datetime(2026, 11, 23, 10, 30, 15, microsecond, tzinfo=UTC)
-    values: dict[str, object] = {
+    return {
         "trace_id": "a" * 32,
         "span_id": "b" * 16,
         "name": "tool call",
@@ -36,7 +38,10 @@ def _span(microsecond: int, **more: object) -> Span:
         "source": "otlp",
         **more,
     }
-    return Span(**values)  # type: ignore[arg-type]
+
+
+def _span(microsecond: int, **more: Any) -> Span:
+    return Span(**every_field(microsecond, **more))
 
 
 @pytest.mark.parametrize("microsecond", [0, 123_000, 123_456, 999_999, 1])

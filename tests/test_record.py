@@ -576,34 +576,15 @@ def test_records_and_spans_pickle_whole() -> None:
     import pickle
     from dataclasses import fields
 
-    from llmtrail.span import Span, SpanError
+    from llmtrail.span import Span
+    from tests.test_frames import every_field
 
     record = InvocationRecord.from_dict(
         {"timestamp": "2026-11-23T10:30:15.123456Z", "requestId": "r-1", "modelId": "m"}
     )
     assert record.derived and pickle.loads(pickle.dumps(record)).derived == record.derived
     assert pickle.loads(pickle.dumps(record)).data == record.data
-    at = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
-    values: dict[str, Any] = {
-        "trace_id": "a" * 32,
-        "span_id": "b" * 16,
-        "name": "tool call",
-        "start": at,
-        "end": at,
-        "kind": "tool",
-        "parent_span_id": "c" * 16,
-        "status": "ERROR",
-        "error": SpanError("ValueError", "bad", "trace"),
-        "input": {"q": [1, 2]},
-        "output": "answer",
-        "attributes": {"k": "v"},
-        "tags": ("x", "y"),
-        "session_id": "s",
-        "app": "app",
-        "workspace": "w2",
-        "source": "otlp",
-        "record": record,
-    }
+    values = every_field(record=record)
     assert set(values) == {f.name for f in fields(Span)}  # every field set, none default
     span = Span(**values)
     back = pickle.loads(pickle.dumps(span, pickle.HIGHEST_PROTOCOL))
