@@ -208,9 +208,9 @@ def unheld(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     for key, value in doc.items():
         if key in _HELD_KEYS:
             continue
-        held = _HELD_SUBKEYS.get(key)
-        if held is not None and type(value) is dict:
-            out += [(value, sub) for sub in value if sub not in held]
+        under = _HELD_SUBKEYS.get(key)
+        if under is not None and type(value) is dict:
+            out += [(value, sub) for sub in value if sub not in under]
         else:
             out.append((doc, key))
     return out

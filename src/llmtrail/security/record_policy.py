@@ -130,11 +130,13 @@ def _redact_labels(span: Span, redactor: Any) -> int:
 
 
 def _redact_error(span: Span, redactor: Any) -> None:
-    """A span's error message and stack trace redacted as error texts (in place)."""
+    """A span's error type, message and stack trace redacted as error texts (in place), as a
+    record's are."""
     error = span.error
     if error is not None:
         span.error = dataclasses.replace(
             error,
+            type=error.type and redactor.redact_text(error.type, "errors"),
             message=error.message and redactor.redact_text(error.message, "errors"),
             stack_trace=error.stack_trace and redactor.redact_text(error.stack_trace, "errors"),
         )

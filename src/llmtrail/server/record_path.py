@@ -182,8 +182,8 @@ class RecordPath:
     ) -> Future[Any]:
         """Spool an OTLP export: its model calls (records, priced here), its other spans
         (the logging configuration and redaction applied here first) and the spans that
-        link records into traces (their errors redacted): a future of which records were new,
-        after the fsync."""
+        link records into traces (their errors and labels redacted): a future of which
+        records were new, after the fsync."""
         if isinstance(records, Packed):
             records = records.unpack()
         if isinstance(spans, Packed):
