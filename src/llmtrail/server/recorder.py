@@ -407,8 +407,7 @@ class _Recorder:
             elif method == "barrier":
                 self._facts.put(rid)
             elif method == "stats" and self.path is not None and self.link is not None:
-                stats = {**self.path.stats(), "calls_taken": self.calls_taken}  # cheap: here
-                self.link.answer(rid, stats)
+                self.link.answer(rid, self._stats())  # cheap: here
             else:
                 self._work.submit(self._serve_call, rid, method, args)
 
@@ -493,13 +492,22 @@ class _Recorder:
             self.link.post("seen", self._seen)
             self._seen = []
 
+    def _stats(self) -> dict[str, float]:
+        """The record path's counters and the facts taken. Those are read first: a call is
+        counted taken only after its record was accepted, so the counters then include every
+        call taken (the other way round, a call taken in between was counted taken but not
+        accepted, and the serving process saw nothing pending and nothing to store)."""
+        assert self.path is not None
+        taken = self.calls_taken
+        return {**self.path.stats(), "calls_taken": taken}
+
     def _stats_loop(self) -> None:
         assert self.link is not None and self.path is not None
         while not self.done.wait(_STATS_EVERY_S):
             with contextlib.suppress(Exception):
                 with self._seen_lock:
                     self._post_seen()
-                self.link.post("stats", {**self.path.stats(), "calls_taken": self.calls_taken})
+                self.link.post("stats", self._stats())
 
     def _serve_call(self, rid: int, method: str, args: tuple[Any, ...]) -> None:
         assert self.link is not None
@@ -516,7 +524,7 @@ class _Recorder:
                 link.answer(rid, getattr(self.path, method)(*args))
                 return
             elif method == "stats":
-                link.answer(rid, {**self.path.stats(), "calls_taken": self.calls_taken})
+                link.answer(rid, self._stats())
                 return
             else:
                 raise Unavailable(f"unknown recorder call {method!r}")
