@@ -23,6 +23,7 @@ import aiohttp
 import orjson
 
 from bench_records import ndjson_bodies
+from procs import parse_metrics
 
 
 def _session(connections: int) -> aiohttp.ClientSession:
@@ -96,9 +97,7 @@ async def ingest(
         while True:  # until the writer thread has committed everything to DuckDB
             async with session.get(base + "/metrics") as r:
                 text = (await r.read()).decode()
-            samples = (line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#")
-            counters = {name: value for name, _, value in samples}
-            if float(counters["llmtrail_pipeline_stored"]) >= stored or problems:
+            if parse_metrics(text)["stored"] >= stored or problems:
                 break
             if time.perf_counter() - acked > 300:
                 problems.append("records not stored within 300 s of the last acknowledgement")

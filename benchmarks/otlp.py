@@ -241,9 +241,7 @@ async def post_all(base: str, path: Path, connections: int) -> dict[str, Any]:
         while True:
             async with session.get(base + "/metrics") as r:
                 text = (await r.read()).decode()
-            samples = (line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#")
-            counters = {name: value for name, _, value in samples}
-            if float(counters["llmtrail_pipeline_stored"]) >= expected or problems:
+            if procs.parse_metrics(text)["stored"] >= expected or problems:
                 break
             if time.perf_counter() - acked > 300:
                 problems.append("records not stored within 300 s of the last acknowledgement")

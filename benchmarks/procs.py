@@ -41,12 +41,14 @@ def http(
 def metrics(url: str) -> dict[str, float]:
     """llmtrail's ``/metrics`` as ``{name: value}`` (the ``llmtrail_pipeline_`` prefix cut)."""
     _, raw = http(url + "/metrics", timeout=30)
-    out = {}
-    for line in raw.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")  # label values may hold spaces
-            out[name.removeprefix("llmtrail_pipeline_")] = float(value)
-    return out
+    return parse_metrics(raw.decode())
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text as ``{name: value}``, the ``llmtrail_pipeline_`` prefix cut; a labelled
+    sample keeps its labels in its name (their values may hold spaces: the value is last)."""
+    samples = (line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#")
+    return {name.removeprefix("llmtrail_pipeline_"): float(value) for name, _, value in samples}
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from procs import parse_metrics
 from stream_formats import FORMATS, StreamFormat
 
 WARMUP_INDEX = 900_000  # stream indices of the warm-up and probe requests: apart from the
@@ -148,12 +149,7 @@ class StreamRun:
         while time.perf_counter() < deadline:
             async with session.get(metrics_url) as response:
                 text = (await response.read()).decode()
-            counters = {
-                name.removeprefix("llmtrail_pipeline_"): float(value)
-                for name, _, value in (
-                    line.rpartition(" ") for line in text.splitlines() if line[:1] not in "#"
-                )
-            }
+            counters = parse_metrics(text)
             done = counters.get("stored", 0) + counters.get("dropped_queue_full", 0)
             if done >= counters.get("accepted", 0):
                 return

@@ -14,6 +14,7 @@ from typing import Any
 
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery, media_off, withhold_media
+from llmtrail.security.redaction import ERROR_ATTRIBUTES
 from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.security")
@@ -97,7 +98,6 @@ _STEP_ATTRIBUTES = frozenset(
         "openinference.span.kind",
     )
 )
-_ERROR_ATTRIBUTES = ("exception.", "error.")  # error texts: kept, as a record keeps its error
 
 
 def _is_content(key: str, value: Any) -> bool:
@@ -106,7 +106,7 @@ def _is_content(key: str, value: Any) -> bool:
     return (
         isinstance(value, str | list | dict)
         and key not in _STEP_ATTRIBUTES
-        and not key.startswith(_ERROR_ATTRIBUTES)
+        and not key.startswith(ERROR_ATTRIBUTES)  # error texts: kept, as a record keeps its error
     )
 
 

@@ -34,7 +34,7 @@ HASH_HEX = (
     12  # 48 bits of the HMAC: joinable, and no dictionary of guesses gets far without the key
 )
 _CARD_MIN = 10**12  # a JSON integer this large may be a card number (13+ digits)
-_ERROR_PREFIXES = ("exception.", "error.")
+ERROR_ATTRIBUTES = ("exception.", "error.")  # a span's attributes that are error texts
 _ERROR_TEXTS = ("type", "message", "stackTrace")  # of a record's error
 # bytes of folded JSON text, the commonest first (any other byte is rarer still)
 _COMMONEST_FIRST = b'" :,0etaosinrhldcu{}mfpgwyb.-_[]kvjxqz'
@@ -298,7 +298,7 @@ class Redactor:
             return 0
         count = 0
         for key in list(attrs):
-            group = "errors" if str(key).startswith(_ERROR_PREFIXES) else "bodies"
+            group = "errors" if str(key).startswith(ERROR_ATTRIBUTES) else "bodies"
             attrs[key], n = self.redact_value(attrs[key], group)
             count += n
         return count
