@@ -110,12 +110,12 @@ class RecordPath:
     def stop(self, timeout: float) -> None:
         self.pipeline.stop(timeout)
 
-    def invalidate(self) -> None:
-        """The serving process changed a logging configuration, a redaction policy or a
-        price: read them again at their next use."""
+    def forget_policies(self) -> None:
+        """The serving process changed a logging configuration or a redaction policy: read
+        them again at their next use (cheap: it reads nothing now). A changed price is read
+        again by `Enricher.reload`."""
         self.logging_configs.invalidate()
         self.redaction.invalidate()
-        self.enricher.reload()
 
     def stats(self) -> dict[str, float]:
         out = self.pipeline.stats()

@@ -395,9 +395,13 @@ class _Recorder:
     def handle(self, kind: str, body: tuple[Any, ...]) -> None:
         if kind == "facts":
             self._facts.put(body[0])
-        elif kind == "invalidate":  # not on this thread: re-reading calls the serving process
+        elif kind == "invalidate":
             if self.path is not None:
-                self._work.submit(self.path.invalidate)
+                # forgotten here, in the pipe's order: a call handed over after the change is
+                # prepared under it; the prices are read again on another thread (reading
+                # them calls the serving process, whose answers this thread receives)
+                self.path.forget_policies()
+                self._work.submit(self.path.enricher.reload)
         elif kind == "call":
             rid, method, args = body
             if method == "started":
