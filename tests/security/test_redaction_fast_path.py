@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from benchmarks.bench_records import make_record
 
 from llmtrail.schema import unheld
 from llmtrail.security.detectors import Finding, fold, folder, resolve
+from llmtrail.security.logging_config import DEFAULT as DEFAULT_LOGGING
+from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction import (
     GroupPlan,
     Redactor,
@@ -25,6 +28,7 @@ from llmtrail.security.redaction import (
     literal_search,
 )
 from llmtrail.security.redaction_policy import DEFAULT_POLICY, RedactionPolicy, parse_policy
+from llmtrail.span import Span, SpanError
 from tests.security.redaction_corpus import negatives, positives
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "bedrock-invocation-logs.jsonl"
@@ -282,3 +286,74 @@ def test_a_record_is_searched_only_where_redaction_reads() -> None:
     assert not plan.may_match(_read_fields(doc, unheld(doc)))
     assert redactor.redact_record(doc) == 0
     assert doc == make_record("0badc0de", 1)
+
+
+# -- spans: one search before the walk (`RecordPolicy.prepare_span`) ----------------------
+class _Walking(Redactor):
+    """The same policy with no search first: every field walked."""
+
+    def may_find(self, values: list[Any]) -> bool:
+        return True
+
+
+class _One:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def for_workspace(self, workspace: str) -> Any:
+        return self.value
+
+
+def _spans(texts: list[str]) -> list[Span]:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    spans = []
+    for i, text in enumerate(texts):
+        span = Span(
+            "t" * 32,
+            f"{i:016x}",
+            "tool",
+            at,
+            at,
+            input={"question": "what is the weather"},
+            output=["sunny", 21],
+            attributes={"tool.name": "weather", "count": 3, "exception.note": "none"},
+            tags=("prod", "eu"),
+            session_id="s-1",
+            app="shop",
+        )
+        where = i % 9
+        if where == 0:
+            span.input = {"question": text}
+        elif where == 1:
+            span.output = [text, 4111111111111111]
+        elif where == 2:
+            span.attributes["tool.arguments"] = text
+        elif where == 3:
+            span.attributes["exception.message"] = text
+        elif where == 4:
+            span.tags = ("prod", text)
+        elif where == 5:
+            span.session_id = text
+        elif where == 6:
+            span.app = text
+        elif where == 7:
+            span.error = SpanError(text, f"failed: {text}", None)
+        # 8: nothing to find
+        spans.append(span)
+    return spans
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_spans_redact_as_when_every_field_is_walked(name: str, texts: list[str]) -> None:
+    fast = RecordPolicy(_One(DEFAULT_LOGGING), _One(Redactor(POLICIES[name], KEY)))
+    slow = RecordPolicy(_One(DEFAULT_LOGGING), _One(_Walking(POLICIES[name], KEY)))
+    changed = 0
+    for span in _spans(texts):
+        a, b = copy.deepcopy(span), copy.deepcopy(span)
+        fast.prepare_span(a)
+        slow.prepare_span(b)
+        assert a == b, span
+        changed += a != span
+    assert fast.redactions == slow.redactions
+    assert fast.failures == slow.failures == 0
+    assert changed >= 10  # secrets were found in every field, under every policy

@@ -56,6 +56,8 @@ class RecordPolicy:
                 span.output = withhold_media(span.output, off)
             if self.redaction is not None:
                 redactor = self.redaction.for_workspace(span.workspace)
+                if not redactor.may_find(_span_texts(span)):
+                    return  # nothing any detector could find: the common case, one search
                 span.input, found_in = redactor.redact_value(span.input, "bodies")
                 span.output, found_out = redactor.redact_value(span.output, "bodies")
                 self.redactions += found_in + found_out
@@ -108,6 +110,14 @@ def _is_content(key: str, value: Any) -> bool:
         and key not in _STEP_ATTRIBUTES
         and not key.startswith(ERROR_ATTRIBUTES)  # error texts: kept, as a record keeps its error
     )
+
+
+def _span_texts(span: Span) -> list[Any]:
+    """Every value of a span that `prepare_span` redacts (with the attributes' keys, which
+    can only make the search find more)."""
+    error = span.error
+    errors = () if error is None else (error.type, error.message, error.stack_trace)
+    return [span.input, span.output, span.attributes, span.tags, span.session_id, span.app, errors]
 
 
 def _redact_labels(span: Span, redactor: Any) -> int:

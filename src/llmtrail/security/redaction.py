@@ -245,7 +245,7 @@ class Redactor:
         if not isinstance(doc, dict):
             return 0
         other = unheld(doc)
-        if not self._record_always and not self._record_plan.may_match(_read_fields(doc, other)):
+        if not self.may_find(_read_fields(doc, other)):
             return 0  # no candidate in any field read below: the common case, one search
         count = 0
         failed = bool(doc.get("error") or doc.get("errorCode") or doc.get("status") == "ERROR")
@@ -272,6 +272,11 @@ class Redactor:
             holder[key], n = self.redact_value(holder[key], "bodies")
             count += n
         return count
+
+    def may_find(self, values: list[Any]) -> bool:
+        """False only when no detector of any group can find anything in ``values``: one
+        search over them all, as `redact_record` makes before it walks a record."""
+        return self._record_always or self._record_plan.may_match(values)
 
     def _metadata(self, metadata: Any, keys: Iterable[str] | None = None) -> int:
         """Redact ``metadata``'s values (those at ``keys`` only, when given) as metadata;

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import gc
 import logging
 import multiprocessing
 import os
@@ -49,6 +48,7 @@ from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
 from llmtrail.pipeline.packed import Packed
 from llmtrail.record import InvocationRecord
+from llmtrail.server.collector import settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
 from llmtrail.span import Span
@@ -356,10 +356,7 @@ def recorder_main(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
     )
-    # records are many short-lived dicts: as in the serving process (serve.py), the collector
-    # leaves the long-lived objects alone and runs on the young generation less often
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    settle_collector()
     done = threading.Event()
     recorder = _Recorder(settings, redaction_key, done)
     link = Link(conn, recorder.handle, done.set, name="recorder")

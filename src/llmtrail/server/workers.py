@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from llmtrail.errors import LlmtrailError, Unavailable
+from llmtrail.server.collector import settle_collector
 
 T = TypeVar("T")
 _PARENT_CHECK_S = 0.5
@@ -198,6 +199,8 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     # server decides when its workers stop
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
+    settle_collector()
+    settled = False
     while True:
         try:
             job = conn.recv()
@@ -216,6 +219,10 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
             return
         except Exception as exc:  # the result or exception does not pickle
             conn.send(("error", WorkerError(_unsendable(answer, exc))))
+        del job, fn, args, answer
+        if not settled:  # the first job imported what the jobs run: frozen too, once
+            settle_collector()
+            settled = True
 
 
 def _unsendable(answer: tuple[str, Any], exc: Exception) -> str:
