@@ -8,6 +8,7 @@ never lost, and the server recovers by itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -143,6 +144,55 @@ def test_the_record_path_yields_the_cores_to_the_relay(tmp_path: Path) -> None:
         assert _nice(pid, pid) == 0
         assert niceness.count(7) == 1  # the DuckDB writer thread
         assert set(niceness) == {0, 7}
+
+
+def _policies(pid: int) -> set[int]:
+    policies = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            policies.add(os.sched_getscheduler(int(task.name)))
+    return policies
+
+
+def _wait_policy(pid: int, policy: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _policies(pid) != {policy}:
+        assert time.monotonic() < deadline, f"{pid}'s threads stay {_policies(pid)}"
+        time.sleep(0.05)
+
+
+def test_the_recorder_takes_idle_cores_until_work_waits_on_it(tmp_path: Path) -> None:
+    """At rest every thread of the recorder runs under SCHED_IDLE (the root running the
+    tests may always leave it); while ingest batches wait for their fsync it runs at its
+    niceness, and it goes back to SCHED_IDLE after. The serving process never yields."""
+    config = "[server]\nrecorder_nice = 7\n"
+    with ServerProcess(tmp_path / "data", config=config) as server:
+        assert server.proc is not None
+        recorder = _recorder_pid(server)
+        _wait_policy(recorder, os.SCHED_IDLE)
+        assert server.metrics()["recorder_idle"] == 1
+        assert _policies(server.proc.pid) == {os.SCHED_OTHER}
+        boosts = server.metrics()["recorder_boosts"]
+        deadline = time.monotonic() + 60
+        n = 0
+        while server.metrics()["recorder_boosts"] == boosts:  # each batch waits its fsync
+            assert time.monotonic() < deadline, "ingest never took the recorder out of idle"
+            _ingest(server, _records(500, f"busy-{n}"))
+            n += 1
+        _wait_policy(recorder, os.SCHED_IDLE)
+        assert {_nice(recorder, int(t.name)) for t in Path(f"/proc/{recorder}/task").iterdir()} == {
+            7
+        }
+        assert server.metrics()["stored"] >= 500 * n
+
+
+def test_without_recorder_idle_the_recorder_keeps_its_niceness_alone(tmp_path: Path) -> None:
+    config = "[server]\nrecorder_idle = false\n"
+    with ServerProcess(tmp_path / "data", config=config) as server:
+        recorder = _recorder_pid(server)
+        time.sleep(1.5)  # past the second after which a yielding recorder would be idle
+        assert _policies(recorder) == {os.SCHED_OTHER}
+        assert server.metrics()["recorder_idle"] == 0
 
 
 def test_kill_9_of_the_recorder_alone_restarts_it_and_loses_nothing_acknowledged(

@@ -134,7 +134,9 @@ class AccessSettings:
     record path (parsing, pricing, redaction, spool) in a process of its own beside the
     serving one (docs/record-path.md); off, it runs in the serving process. ``recorder_nice``
     is the recorder's scheduling niceness (0-19, added to the server's): where the two compete
-    for a core, the relay of a model call goes first."""
+    for a core, the relay of a model call goes first. ``recorder_idle`` (Linux) runs the
+    recorder under ``SCHED_IDLE`` while it keeps up, so it takes only cores nothing else
+    wants, and at its niceness while calls or requests wait on it (`server/yielding.py`)."""
 
     allowed_hosts: list[str] = field(default_factory=list)
     secret_env: str = ""
@@ -143,6 +145,7 @@ class AccessSettings:
     key_refresh_s: float = 5.0  # how stale a server's view of the keys may be (revocation)
     recorder_process: bool = True
     recorder_nice: int = 10
+    recorder_idle: bool = True
 
 
 @dataclass

@@ -86,6 +86,10 @@ class Link:
         """Messages queued and not yet written to the pipe (approximate)."""
         return self._out.qsize()
 
+    def waiting(self) -> bool:
+        """Whether a call of this side waits for the other's answer."""
+        return bool(self._waiting)
+
     def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Ask the other side to run ``method(*args)`` and wait for the answer."""
         return self.request(method, *args).result(timeout)

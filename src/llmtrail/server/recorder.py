@@ -51,6 +51,7 @@ from llmtrail.record import InvocationRecord
 from llmtrail.server.collector import settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
+from llmtrail.server.yielding import Yielding, idle_is_reversible
 from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.recorder")
@@ -59,6 +60,10 @@ _STOP_TIMEOUT_S = 30.0
 _LOCK_WAIT_S = 30.0
 _STATS_EVERY_S = 0.25  # also how often what gateway records spent goes back
 _SEEN_MAX = 4096  # ... or once this many records' spending waits to go
+# the recorder stops yielding the CPU (`Yielding`) once this many calls handed over wait to
+# become records, or it has not reported for this long (its stats come every 0.25 s)
+_PRESSING_CALLS = 4096
+_PRESSING_SILENCE_S = 1.0
 
 
 @dataclass
@@ -103,6 +108,11 @@ class RecorderProcess:
         self.spool_ops = _RemoteSpool(self)
         self._handed_this_run = 0  # to this recorder process (they count from 0 each)
         self._caught_up = 0  # hand-overs the serving process has learned from, at least
+        self._stats_at = time.monotonic()  # when the recorder last reported
+        self._yielding: Yielding | None = None
+        s = settings.server
+        if s.recorder_idle and idle_is_reversible(s.recorder_nice):
+            self._yielding = Yielding(lambda: self.pid, self._pressed)
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self, warm: bool = True) -> None:
@@ -129,6 +139,20 @@ class RecorderProcess:
             return
         self.ready.set()
         log.info("recorder process %s ready", process.pid)
+        if self._yielding is not None and not self._yielding.started:
+            self._yielding.start()
+
+    def _pressed(self) -> bool:
+        """Whether the record path is behind or waited on: the recorder must not yield."""
+        link = self._link
+        return (
+            link is None
+            or not self.ready.is_set()
+            or link.waiting()  # an ingest or OTLP request, a read of its stats
+            or self._handed_this_run - self.counters.stats.get("calls_taken", 0.0)
+            >= _PRESSING_CALLS
+            or time.monotonic() - self._stats_at > _PRESSING_SILENCE_S  # it gets no core
+        )
 
     def is_ready(self) -> bool:
         """Started, and its pipeline's threads alive (as it last reported)."""
@@ -142,6 +166,8 @@ class RecorderProcess:
         """Let the recorder flush what it holds into the store, then stop it."""
         self._stopping.set()
         self.ready.clear()
+        if self._yielding is not None:
+            self._yielding.stop()
         link, process = self._link, self._process
         if link is not None and not link.closed.is_set():
             with contextlib.suppress(Exception):
@@ -263,6 +289,8 @@ class RecorderProcess:
             dropped_handover_full=c.dropped_handover_full,
             dropped_recorder_down=c.dropped_recorder_down,
             ready=1.0 if self.ready.is_set() and out.get("ready", 0.0) else 0.0,
+            recorder_idle=1.0 if self._yielding is not None and self._yielding.idle else 0.0,
+            recorder_boosts=float(self._yielding.boosts if self._yielding is not None else 0),
         )
         return out
 
@@ -281,6 +309,7 @@ class RecorderProcess:
             self.learn(body[0])
         elif kind == "stats":
             self.counters.stats = body[0]
+            self._stats_at = time.monotonic()
 
     def _answer(self, rid: int, method: str, args: tuple[Any, ...]) -> None:
         link = self._link
