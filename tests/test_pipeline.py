@@ -295,3 +295,27 @@ def test_a_record_the_store_refuses_is_dead_lettered_alone(tmp_path: Path) -> No
     env.pipeline.start()
     assert env.pipeline.counters.replayed == 1  # the resend, never the batch again
     assert sorted(env.ids()) == sorted(["bad-1", *(r.request_id for r in good)])
+
+
+def test_gateway_groups_are_fsynced_once_a_batch_and_ingest_groups_before_their_answer(
+    tmp_path: Path,
+) -> None:
+    env = Env(tmp_path)
+    env.pipeline.gateway_linger_s = 0.0  # every submit its own group
+    try:
+        env.pipeline.start()
+        for i in range(30):
+            assert env.pipeline.submit(rec(i))
+            time.sleep(0.002)
+        deadline = time.monotonic() + 30
+        while len(env.ids()) < 30:
+            assert time.monotonic() < deadline, env.ids()
+            time.sleep(0.01)
+        batches = env.pipeline.counters.batches
+        assert 1 <= env.spool.stats.fsyncs <= batches < 30  # once a batch, not once a group
+        before = env.spool.stats.fsyncs
+        _, future = env.pipeline.ingest([rec(100)])
+        future.result(10)
+        assert env.spool.stats.fsyncs > before  # durable before the caller's answer
+    finally:
+        env.close()

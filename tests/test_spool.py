@@ -514,3 +514,48 @@ def test_released_bytes_of_the_active_segment_free_space(tmp_path: Path) -> None
         after = spool.append([b"c" * 400])
         assert after.segment == position.segment
         assert replay_all(spool, position) == [b"c" * 400]
+
+
+def test_an_append_nobody_waits_for_is_fsynced_by_sync_a_durable_append_or_the_roll(
+    tmp_path: Path,
+) -> None:
+    items = payloads(40)
+    with Spool(tmp_path, segment_bytes=1 << 20) as spool:
+        spool.append(items[:10], durable=False)
+        spool.append(items[10:20], durable=False)
+        assert spool.stats.fsyncs == 0
+        assert replay_all(spool) == items[:20]  # written: readable at once
+        spool.sync()
+        assert spool.stats.fsyncs == 1
+        spool.sync()  # nothing waits
+        assert spool.stats.fsyncs == 1
+        spool.append(items[20:30], durable=False)
+        spool.append(items[30:], durable=True)  # covers what came before it
+        spool.sync()
+        assert spool.stats.fsyncs == 2
+    with Spool(tmp_path, segment_bytes=256) as spool:  # small segments: each roll syncs
+        before = len(segment_files(tmp_path))
+        for i in range(0, 40, 5):
+            spool.append(items[i : i + 5], durable=False)
+        rolled = len(segment_files(tmp_path)) - before
+        # every roll but the first closes a segment these appends wrote without an fsync
+        assert rolled >= 2 and spool.stats.fsyncs == rolled - 1
+        assert replay_all(spool)[-40:] == items
+
+
+_DIE_AFTER_APPEND = """
+import os, sys
+from llmtrail.pipeline.spool import Spool
+spool = Spool(sys.argv[1])
+spool.append([b"gateway-%d" % i for i in range(5)], durable=False)
+os._exit(0)  # no sync, no close: the process dies as a kill -9 leaves it
+"""
+
+
+def test_an_append_nobody_waits_for_survives_the_process_dying(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", _DIE_AFTER_APPEND, str(tmp_path)], check=True)
+    with Spool(tmp_path) as spool:
+        assert replay_all(spool) == [b"gateway-%d" % i for i in range(5)]

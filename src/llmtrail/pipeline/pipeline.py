@@ -277,7 +277,7 @@ class Pipeline:
             if first is _STOP:
                 break
             assert isinstance(first, _Item)
-            # Gateway records wait for nobody: linger briefly so that one fsync covers many.
+            # Gateway records wait for nobody: linger briefly so that one write covers many.
             # An ingest caller waits for its fsync, so a group led by one goes at once.
             linger = self.gateway_linger_s if first.future is None else 0.0
             items, stop = _gather(self._queue, first, lambda _: 1, 4096, linger)
@@ -309,8 +309,11 @@ class Pipeline:
             for item in items:
                 for record in item.records:
                     self.prepare(record)
+        # gateway records wait for nobody: written now (a kill -9 spares them), fsync'd
+        # before their batch is stored (`_store`); a group an ingest caller waits for, at once
+        durable = any(item.future is not None for item in items)
         try:
-            position = self.spool.append([f for i in items for f in _frames(i)])
+            position = self.spool.append([f for i in items for f in _frames(i)], durable)
         except Exception:  # full, a disk error, an oversized frame: item by item
             for item in items:
                 self._spool_one(item)
@@ -319,7 +322,7 @@ class Pipeline:
 
     def _spool_one(self, item: _Item) -> None:
         try:
-            position = self.spool.append(_frames(item))
+            position = self.spool.append(_frames(item), item.future is not None)
         except Exception as exc:
             full = isinstance(exc, SpoolFullError)
             if item.future is None:
@@ -407,6 +410,10 @@ class Pipeline:
         store is `Unavailable` (the database being reopened) nothing in the batch is at
         fault: it is retried until the store is back. Raises `_GaveUp` when stopping,
         leaving the batch in the spool for the next start."""
+        try:  # the gateway records spooled without an fsync are durable before the store
+            self.spool.sync()  # commits their position (a crash must not leave it past the end)
+        except OSError:
+            log.exception("the spool's fsync failed; the batch is stored all the same")
         if spans:
             self._store_spans(spans)  # before the position: a replay stores them again
         records = self._drop_stored_elsewhere(records)

@@ -16,7 +16,11 @@ after a frame)``, so positions order the same way the records were written.
 Group commit. ``append`` takes a whole batch, encodes it into one buffer, issues ONE ``write``
 and ONE ``fsync``, and only then returns the position after the last frame. The cost of an fsync
 is paid once per batch instead of once per record, and a batch is never acknowledged before it
-is durable. A failed write or fsync truncates the segment back to where the batch began.
+is durable. A failed write or fsync truncates the segment back to where the batch began. A
+batch nobody waits for (gateway records) may be appended without its fsync: the write alone
+survives the process's death, and ``sync`` (which the pipeline calls before the batch's
+position is committed to the store), the next durable append or the segment's end makes it
+durable.
 Appends that would push the live segments over ``max_bytes`` are refused whole with
 ``SpoolFullError`` (back-pressure instead of filling the disk).
 
@@ -163,6 +167,7 @@ class Spool:
         self._sizes: dict[int, int] = {}  # live segment -> size in bytes, ascending order
         self._frames_appended = 0
         self._fsyncs = 0
+        self._unsynced = False  # written by appends that were not durable, not yet fsync'd
         self._quarantined_frames = 0
         self._quarantined_bytes = 0
         self._full_rejections = 0
@@ -186,8 +191,10 @@ class Spool:
 
     # -- public API ------------------------------------------------------------------------
 
-    def append(self, payloads: Sequence[bytes]) -> SpoolPosition:
-        """Write a batch durably (one write, one fsync); return the position after it."""
+    def append(self, payloads: Sequence[bytes], durable: bool = True) -> SpoolPosition:
+        """Write a batch durably (one write, one fsync); return the position after it. Not
+        ``durable``: one write and no fsync until `sync` (or the next durable append, or the
+        segment's end): it survives the process's death, not the machine's."""
         with self._append_lock:
             if self._closed:
                 raise ValueError("spool is closed")
@@ -204,13 +211,23 @@ class Spool:
                 if self._sizes[self._active] >= self.segment_bytes:
                     self._roll()
                 segment, start = self._active, self._sizes[self._active]
-            self._write_durably(data, start)
+            self._write_durably(data, start, durable)
             with self._lock:
                 self._sizes[segment] = start + len(data)
                 self._frames_appended += len(payloads)
-                if self.fsync:
+                if self.fsync and durable:
                     self._fsyncs += 1
+                self._unsynced = self.fsync and not durable
             return SpoolPosition(segment, start + len(data))
+
+    def sync(self) -> None:
+        """fsync what appends that were not ``durable`` wrote; nothing when nothing waits."""
+        with self._append_lock:
+            if self._unsynced and not self._closed:
+                os.fsync(self._fd)
+                with self._lock:
+                    self._fsyncs += 1
+                    self._unsynced = False
 
     def replay(self, after: SpoolPosition) -> Iterator[tuple[SpoolPosition, bytes]]:
         """Yield ``(position_after_frame, payload)`` for every good frame after ``after``."""
@@ -305,6 +322,9 @@ class Spool:
         with self._append_lock, self._lock:
             if not self._closed:
                 self._closed = True
+                if self._unsynced:
+                    with contextlib.suppress(OSError):
+                        os.fsync(self._fd)
                 os.close(self._fd)
 
     def __enter__(self) -> Spool:
@@ -328,18 +348,22 @@ class Spool:
 
     def _roll(self) -> None:
         """Start the next segment (caller holds ``_lock``); every batch in the old one is done."""
+        if self._unsynced:  # what was written without an fsync is durable before it closes
+            os.fsync(self._fd)
+            self._fsyncs += 1
+            self._unsynced = False
         fd = self._open_segment(self._active + 1)  # if this fails, nothing has changed
         os.close(self._fd)
         self._fd, self._active = fd, self._active + 1
         self._sizes[self._active] = 0
         self._released_in_active = 0
 
-    def _write_durably(self, data: bytes, start: int) -> None:
+    def _write_durably(self, data: bytes, start: int, durable: bool = True) -> None:
         view = memoryview(data)
         try:
             while view:  # one write call for any regular file; loop only on a short write
                 view = view[os.write(self._fd, view) :]
-            if self.fsync:
+            if self.fsync and durable:
                 os.fsync(self._fd)
         except BaseException:
             # Never leave a half batch behind an unacknowledged append; if even this fails,
