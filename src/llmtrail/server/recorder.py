@@ -61,7 +61,8 @@ _LOCK_WAIT_S = 30.0
 _STATS_EVERY_S = 0.25  # also how often what gateway records spent goes back
 _SEEN_MAX = 4096  # ... or once this many records' spending waits to go
 # the recorder stops yielding the CPU (`Yielding`) once this many calls handed over wait to
-# become records, or it has not reported for this long (its stats come every 0.25 s)
+# become records, or records to be stored, or it has not reported for this long (its stats
+# come every 0.25 s)
 _PRESSING_CALLS = 4096
 _PRESSING_SILENCE_S = 1.0
 
@@ -144,13 +145,14 @@ class RecorderProcess:
 
     def _pressed(self) -> bool:
         """Whether the record path is behind or waited on: the recorder must not yield."""
-        link = self._link
+        link, stats = self._link, self.counters.stats
         return (
             link is None
             or not self.ready.is_set()
             or link.waiting()  # an ingest or OTLP request, a read of its stats
-            or self._handed_this_run - self.counters.stats.get("calls_taken", 0.0)
-            >= _PRESSING_CALLS
+            or self._handed_this_run - stats.get("calls_taken", 0.0) >= _PRESSING_CALLS
+            # records spooled and not yet stored (an ingest's last batches, after its answer)
+            or _to_store(stats) >= _PRESSING_CALLS
             or time.monotonic() - self._stats_at > _PRESSING_SILENCE_S  # it gets no core
         )
 
@@ -366,6 +368,12 @@ class _RemoteSpool:
 
 
 # -- the recorder process -----------------------------------------------------------------------
+
+
+def _to_store(stats: dict[str, float]) -> float:
+    """Records the recorder's pipeline spooled (or replayed) and has not stored yet."""
+    done = stats.get("stored", 0.0) + stats.get("dead_lettered", 0.0)
+    return stats.get("spooled", 0.0) + stats.get("replayed", 0.0) - done
 
 
 def recorder_main(
