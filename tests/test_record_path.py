@@ -130,8 +130,9 @@ def _nice(pid: int, tid: int) -> int:
 
 
 def test_the_record_path_yields_the_cores_to_the_relay(tmp_path: Path) -> None:
-    """The recorder and the serving process's store writer run at ``recorder_nice``; the
-    event loop that relays calls, and every other thread, at the server's own priority."""
+    """The recorder, the serving process's store writer and the threads DuckDB runs for the
+    store run at ``recorder_nice``; the event loop that relays calls, and every other thread,
+    at the server's own priority."""
     config = "[server]\nrecorder_nice = 7\n"
     with ServerProcess(tmp_path / "data", config=config) as server:
         assert server.proc is not None
@@ -142,7 +143,8 @@ def test_the_record_path_yields_the_cores_to_the_relay(tmp_path: Path) -> None:
         }
         niceness = [_nice(pid, int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()]
         assert _nice(pid, pid) == 0
-        assert niceness.count(7) == 1  # the DuckDB writer thread
+        assert niceness.count(7) >= 2  # the DuckDB writer thread and DuckDB's own
+        assert niceness.count(0) >= 5  # the event loop, the link's threads, …
         assert set(niceness) == {0, 7}
 
 

@@ -65,6 +65,22 @@ def committed_durably(exc: BaseException) -> bool:
     return is_fatal(exc) and "COMMIT succeeded" in str(exc)
 
 
+def _tasks() -> set[int]:
+    """The ids of this process's threads (Linux; empty elsewhere)."""
+    try:
+        return {int(task) for task in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _renice(tasks: set[int], nice: int) -> None:
+    if nice <= 0:
+        return
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, task, nice)
+
+
 def execute_all(
     conn: duckdb.DuckDBPyConnection, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
 ) -> None:
@@ -105,6 +121,8 @@ class Database:
         self._cursors: set[duckdb.DuckDBPyConnection] = set()
         self._available = True
         self._generation = 0  # bumped when the database is lost
+        self._nice = 0  # of the writer and DuckDB's own threads (`lower_writer_priority`)
+        self._engine_tasks: set[int] = set()
         self._conn = self._open()
         self.schema = RecordSchema(
             self.schema.promoted_keys
@@ -128,15 +146,17 @@ class Database:
         return future.result()
 
     def lower_writer_priority(self, nice: int) -> None:
-        """Run the writer thread at niceness ``nice`` (Linux, where it is per thread): where
-        its batch inserts and a server's relay want the same core, the relay goes first.
-        Reads run on their callers' threads and keep their priority."""
+        """Run the writer thread, and the threads DuckDB starts for the database, at niceness
+        ``nice`` (Linux, where it is per thread): where its batch inserts and a server's
+        relay want the same core, the relay goes first. A read runs on its caller's thread
+        at the caller's priority; what DuckDB spreads over its own threads yields too."""
         if sys.platform != "linux" or nice <= 0:
             return
+        self._nice = nice
+        _renice(self._engine_tasks, nice)
 
         def renice(_: duckdb.DuckDBPyConnection) -> None:
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+            _renice({threading.get_native_id()}, nice)
 
         self.write(renice)
 
@@ -201,6 +221,7 @@ class Database:
 
     # -- the connection ---------------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
+        before = _tasks()
         try:
             conn = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:  # another process owns the file
@@ -217,6 +238,11 @@ class Database:
         except BaseException:
             conn.close()
             raise
+        # the threads DuckDB started for this database (nine, with two threads a query);
+        # threads Python started meanwhile are not DuckDB's
+        python = {t.native_id for t in threading.enumerate()}
+        self._engine_tasks = _tasks() - before - python
+        _renice(self._engine_tasks, self._nice)
         return conn
 
     def _settings(self, conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
