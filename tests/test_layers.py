@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "llmtrail.pricing",
             "llmtrail.timerange",
             "llmtrail.gunzip",
+            "llmtrail.threads",  # a process's thread ids, for what sets niceness per thread
             # metrics' vocabulary: GetMetricData's shapes, the rollup dimensions and the
             # latency sketch, which the store's rollup tables are built from
             "llmtrail.metrics",

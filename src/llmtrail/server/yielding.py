@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from llmtrail.threads import thread_ids
+
 log = logging.getLogger("llmtrail.server")
 
 TICK_S = 0.1  # how often the pressure is read
@@ -58,12 +60,8 @@ def set_policy(pid: int, idle: bool) -> int:
     """Put every thread of process ``pid`` under ``SCHED_IDLE`` (``idle``) or back under
     ``SCHED_OTHER`` (their niceness is kept); how many threads changed."""
     policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
-    try:
-        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
-    except OSError:  # the process is gone
-        return 0
     changed = 0
-    for tid in tids:
+    for tid in thread_ids(pid):  # none when the process is gone
         try:
             if os.sched_getscheduler(tid) != policy:
                 os.sched_setscheduler(tid, policy, os.sched_param(0))

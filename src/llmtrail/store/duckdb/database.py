@@ -39,6 +39,7 @@ from llmtrail.errors import LlmtrailError, Unavailable
 from llmtrail.schema import RecordSchema
 from llmtrail.store.duckdb.migrations import apply_migrations, promoted_keys
 from llmtrail.store.query_bounds import QueryLimits, engine_threads
+from llmtrail.threads import thread_ids
 
 T = TypeVar("T")
 log = logging.getLogger("llmtrail.store")
@@ -63,14 +64,6 @@ def committed_durably(exc: BaseException) -> bool:
     """Whether ``exc`` came from a COMMIT that DuckDB made durable before it failed (in its
     automatic checkpoint, say): the transaction is stored, yet the database is lost."""
     return is_fatal(exc) and "COMMIT succeeded" in str(exc)
-
-
-def _tasks() -> set[int]:
-    """The ids of this process's threads (Linux; empty elsewhere)."""
-    try:
-        return {int(task) for task in os.listdir("/proc/self/task")}
-    except OSError:
-        return set()
 
 
 def _renice(tasks: set[int], nice: int) -> None:
@@ -221,7 +214,7 @@ class Database:
 
     # -- the connection ---------------------------------------------------------------------
     def _open(self) -> duckdb.DuckDBPyConnection:
-        before = _tasks()
+        before = thread_ids()
         try:
             conn = duckdb.connect(str(self.path))
         except duckdb.IOException as exc:  # another process owns the file
@@ -241,7 +234,7 @@ class Database:
         # the threads DuckDB started for this database (nine, with two threads a query);
         # threads Python started meanwhile are not DuckDB's
         python = {t.native_id for t in threading.enumerate()}
-        self._engine_tasks = _tasks() - before - python
+        self._engine_tasks = thread_ids() - before - python
         _renice(self._engine_tasks, self._nice)
         return conn
 
