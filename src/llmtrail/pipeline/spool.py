@@ -223,11 +223,8 @@ class Spool:
     def sync(self) -> None:
         """fsync what appends that were not ``durable`` wrote; nothing when nothing waits."""
         with self._append_lock:
-            if self._unsynced and not self._closed:
-                os.fsync(self._fd)
-                with self._lock:
-                    self._fsyncs += 1
-                    self._unsynced = False
+            if not self._closed:
+                self._sync_unsynced()
 
     def replay(self, after: SpoolPosition) -> Iterator[tuple[SpoolPosition, bytes]]:
         """Yield ``(position_after_frame, payload)`` for every good frame after ``after``."""
@@ -322,9 +319,8 @@ class Spool:
         with self._append_lock, self._lock:
             if not self._closed:
                 self._closed = True
-                if self._unsynced:
-                    with contextlib.suppress(OSError):
-                        os.fsync(self._fd)
+                with contextlib.suppress(OSError):
+                    self._sync_unsynced()
                 os.close(self._fd)
 
     def __enter__(self) -> Spool:
@@ -348,15 +344,20 @@ class Spool:
 
     def _roll(self) -> None:
         """Start the next segment (caller holds ``_lock``); every batch in the old one is done."""
-        if self._unsynced:  # what was written without an fsync is durable before it closes
-            os.fsync(self._fd)
-            self._fsyncs += 1
-            self._unsynced = False
+        self._sync_unsynced()  # what was written without an fsync is durable before it closes
         fd = self._open_segment(self._active + 1)  # if this fails, nothing has changed
         os.close(self._fd)
         self._fd, self._active = fd, self._active + 1
         self._sizes[self._active] = 0
         self._released_in_active = 0
+
+    def _sync_unsynced(self) -> None:
+        """fsync the active segment if appends left it unsynced (caller holds
+        ``_append_lock``, which every writer of these fields holds)."""
+        if self._unsynced:
+            os.fsync(self._fd)
+            self._fsyncs += 1
+            self._unsynced = False
 
     def _write_durably(self, data: bytes, start: int, durable: bool = True) -> None:
         view = memoryview(data)
