@@ -33,13 +33,13 @@ from rich.table import Table
 import procs
 import spy
 from bench_records import ndjson_bodies
+from llmtrail.capture.ingest_body import parse_records
 from llmtrail.pipeline.pipeline import encode_payload
 from llmtrail.pipeline.spool import Spool
 from llmtrail.record import InvocationRecord
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
-from llmtrail.server.api import parse_records
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.memory import MemoryStateStore
 
@@ -288,7 +288,7 @@ def run_stages(workdir: Path, plan: Plan, log: procs.Log) -> list[Stage]:
     seconds, _ = _timed(_decode_as_server, bodies)
     stages.append(
         Stage(
-            "(a') same via server.api.parse_records (adds the nesting check) + from_dict",
+            "(a') same via capture.ingest_body.parse_records (adds the nesting check) + from_dict",
             n,
             seconds,
             "what the ingest handler runs (worker thread)",

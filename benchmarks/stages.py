@@ -36,11 +36,11 @@ from rich.console import Console
 from rich.table import Table
 
 from llmtrail.capture.gateway.facts import WHOLE, CallFacts, record_of
+from llmtrail.capture.ingest_body import validate_batch
 from llmtrail.config import Settings
 from llmtrail.pipeline.frames import encode_payload
 from llmtrail.pipeline.link import from_ipc, ipc
 from llmtrail.pipeline.spool import Spool
-from llmtrail.server.api import validate_batch
 from llmtrail.server.record_path import LocalRecording
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.duckdb.records import batch_tables

@@ -14,9 +14,14 @@ import orjson
 import pytest
 
 from llmtrail.capture.gateway.asgi import json_depth
+from llmtrail.capture.ingest_body import (
+    Unparsable,
+    bracket_depth,
+    parse_records,
+    validate_batch,
+)
 from llmtrail.errors import ValidationError
 from llmtrail.record import InvocationRecord
-from llmtrail.server.api import Unparsable, bracket_depth, parse_records, validate_batch
 from tests.conftest import bedrock_fixture_lines
 from tests.harness import ServerProcess
 

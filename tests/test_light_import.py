@@ -35,3 +35,29 @@ def test_import_in_an_environment_with_only_base_dependencies(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_recorder_validates_ingest_bodies_without_the_servers_http_modules() -> None:
+    """The recorder process validates every ingest body; the records API's module (with
+    Starlette, the runtime and the query layer) loaded there on the first body cost ~0.3 s
+    of its time."""
+    code = (
+        "import sys\n"
+        "import llmtrail.server.recorder, llmtrail.server.record_path\n"
+        "from llmtrail.capture.ingest_body import validate_batch\n"
+        "line = b'{\"requestId\": \"r1\", \"timestamp\": \"2026-01-01T00:00:00Z\"}'\n"
+        "results, valid, where = validate_batch(line + b'\\n' + b'{}', False, 10**6, 10, 64)\n"
+        "assert [r['status'] for r in results] == ['stored', 'rejected'], results\n"
+        "assert where == [0] and valid[0].data['requestId'] == 'r1'\n"
+        "web = ('starlette', 'uvicorn', 'llmtrail.server.api', 'llmtrail.server.runtime')\n"
+        "print(sorted(m for m in web if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -193,8 +193,8 @@ class LocalBackend:
         return answer if raw else json.loads(answer)
 
     def ingest(self, body: bytes) -> dict[str, Any]:
+        from llmtrail.capture.ingest_body import ingest_summary
         from llmtrail.record import DEFAULT_WORKSPACE
-        from llmtrail.server.api import ingest_summary
         from llmtrail.server.record_path import LocalRecording
 
         recording = self.runtime.recording

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
+from llmtrail.capture.ingest_body import validate_batch
 from llmtrail.config import Settings
 from llmtrail.pipeline.enrich import Enricher, enriched
 from llmtrail.pipeline.packed import Packed
@@ -160,8 +161,6 @@ class RecordPath:
     def ingest_body(self, raw: bytes, gzipped: bool, workspace: str) -> Future[Any]:
         """Decode, validate and price an ingest body, and spool its valid records: a future
         of (per-item results, where the valid ones sit, which were new) after the fsync."""
-        from llmtrail.server.api import validate_batch
-
         limits = self.settings.limits
         results, valid, where = validate_batch(
             raw,
