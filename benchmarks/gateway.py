@@ -99,7 +99,7 @@ class LoadResult(TypedDict):
     error: list[str]  # the first error, if any
 
 
-def _load(target: Target, inflight: int, n: int, warm: int, body_file: Path) -> LoadResult:
+def load(target: Target, inflight: int, n: int, warm: int, body_file: Path) -> LoadResult:
     argv = [sys.executable, str(LOADGEN), "chat", "--url", target.url]
     argv += ["--body-file", str(body_file), "--inflight", str(inflight)]
     argv += ["--requests", str(n), "--warmup", str(warm)]
@@ -115,7 +115,7 @@ def _load(target: Target, inflight: int, n: int, warm: int, body_file: Path) -> 
 def _round(target: Target, cell: Cell, inflight: int, n: int, warm: int, body: Path) -> None:
     """One load-generator run against ``target``, added to ``cell``."""
     cpu = procs.tree_cpu_seconds(target.pid)
-    out = _load(target, inflight, n, warm, body)
+    out = load(target, inflight, n, warm, body)
     if target.llmtrail_base:  # the writer's catching up is part of the cost, and must not
         procs.wait_drained(target.llmtrail_base)  # overlap the next target's round
     cell.cpu_s += procs.tree_cpu_seconds(target.pid) - cpu
@@ -127,26 +127,36 @@ def _round(target: Target, cell: Cell, inflight: int, n: int, warm: int, body: P
         cell.first_error = str(out["error"][0])
 
 
+def start_targets(workdir: Path, started: list[procs.Proc]) -> tuple[str, list[Target]]:
+    """The local upstream, and llmtrail in front of it with logging on and with
+    ``--no-record`` (each process added to ``started``): the upstream's URL, and the direct,
+    logging-on and ``--no-record`` targets, in that order."""
+    upstream, up = procs.start_upstream(workdir)
+    started.append(upstream)
+    rec, rec_base = procs.start_llmtrail(workdir, "llmtrail-record", upstream=up)
+    started.append(rec)
+    norec, norec_base = procs.start_llmtrail(
+        workdir, "llmtrail-norecord", upstream=up, record=False
+    )
+    started.append(norec)
+    path = "/v1/chat/completions"
+    return up, [
+        Target("direct to upstream (baseline)", up + path, AUTH, upstream.pid),
+        Target("llmtrail, logging on", rec_base + path, AUTH, rec.pid, rec_base),
+        Target("llmtrail, --no-record", norec_base + path, AUTH, norec.pid),
+    ]
+
+
 def run(workdir: Path, plan: Plan, log: procs.Log, profile: Path | None = None) -> GatewayResult:
     body_file = workdir / "chat-request.json"
     body_file.write_bytes(request_body())
     started: list[procs.Proc] = []
     skipped: dict[str, str] = {}
     with procs.stopping(started):
-        upstream, up = procs.start_upstream(workdir)
-        started.append(upstream)
-        rec, rec_base = procs.start_llmtrail(workdir, "llmtrail-record", upstream=up)
-        started.append(rec)
-        norec, norec_base = procs.start_llmtrail(
-            workdir, "llmtrail-norecord", upstream=up, record=False
-        )
-        started.append(norec)
+        up, targets = start_targets(workdir, started)
+        recording = targets[1]
+        assert recording.llmtrail_base is not None
         path = "/v1/chat/completions"
-        targets = [
-            Target("direct to upstream (baseline)", up + path, AUTH, upstream.pid),
-            Target("llmtrail, logging on", rec_base + path, AUTH, rec.pid, rec_base),
-            Target("llmtrail, --no-record", norec_base + path, AUTH, norec.pid),
-        ]
         portkey_name = "Portkey gateway (npm)"
         log(f"installing/starting {portkey_name} …")
         why = procs.install_portkey()
@@ -164,11 +174,11 @@ def run(workdir: Path, plan: Plan, log: procs.Log, profile: Path | None = None) 
             skipped[portkey_name] = why
         for target in targets:  # first use (imports, caches) paid by no measured round
             log(f"  {target.name}: warming up")
-            _load(target, 8, plan.warmup[64], 0, body_file)
+            load(target, 8, plan.warmup[64], 0, body_file)
             if target.llmtrail_base:
                 procs.wait_drained(target.llmtrail_base)
         cells: dict[tuple[str, int], Cell] = {}
-        recorder = spy.Recorder(rec.pid, profile) if profile is not None else None
+        recorder = spy.Recorder(recording.pid, profile) if profile is not None else None
         for inflight in plan.inflight:
             for r in range(plan.rounds):
                 total = plan.requests[inflight]  # split as evenly as whole requests allow
@@ -178,7 +188,7 @@ def run(workdir: Path, plan: Plan, log: procs.Log, profile: Path | None = None) 
                     log(f"  {target.name}: {inflight} in flight, round {r + 1}/{plan.rounds}")
                     cell = cells.setdefault((target.name, inflight), Cell())
                     _round(target, cell, inflight, per_round, plan.warmup[inflight], body_file)
-        recorded = procs.wait_drained(rec_base)
+        recorded = procs.wait_drained(recording.llmtrail_base)
         if recorder is not None:
             recorder.stop()
     return GatewayResult(targets, cells, skipped, recorded, profile)

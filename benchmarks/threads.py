@@ -79,7 +79,7 @@ def measure(
     """(process, thread, CPU µs a call) for every thread that ran during ``calls`` calls."""
     pids = {target.pid: "serving", **{child: "recorder" for child in children(target.pid)}}
     before = {pid: thread_ticks(pid) for pid in pids}
-    out = gateway._load(target, inflight, calls, 0, body)
+    out = gateway.load(target, inflight, calls, 0, body)
     if out["errors"]:
         raise RuntimeError(f"{target.name}: {out['errors']} calls failed: {out['error']}")
     if target.llmtrail_base:  # the records' work is part of the call's cost
@@ -119,23 +119,12 @@ def main() -> int:
     body = work / "chat-request.json"
     body.write_bytes(gateway.request_body())
     started: list[procs.Proc] = []
-    path = "/v1/chat/completions"
     with procs.stopping(started):
-        upstream, up = procs.start_upstream(work)
-        started.append(upstream)
-        rec, rec_base = procs.start_llmtrail(work, "llmtrail-record", upstream=up)
-        started.append(rec)
-        norec, norec_base = procs.start_llmtrail(
-            work, "llmtrail-norecord", upstream=up, record=False
-        )
-        started.append(norec)
-        targets = [
-            gateway.Target("logging on", rec_base + path, gateway.AUTH, rec.pid, rec_base),
-            gateway.Target("--no-record", norec_base + path, gateway.AUTH, norec.pid),
-        ]
+        _, targets = gateway.start_targets(work, started)
+        targets = targets[1:]  # logging on, --no-record
         results = []
         for target in targets:
-            gateway._load(target, 8, 500, 0, body)  # first use paid by no measured call
+            gateway.load(target, 8, 500, 0, body)  # first use paid by no measured call
             if target.llmtrail_base:
                 procs.wait_drained(target.llmtrail_base)
             results.append((target.name, measure(target, args.calls, args.inflight, body)))

@@ -26,15 +26,7 @@ def test_import_in_an_environment_with_only_base_dependencies(tmp_path: Path) ->
         "assert not loaded, loaded\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [str(python), "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(SRC)},
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok"
+    assert run_source(python, code) == "ok"
 
 
 def test_the_recorder_validates_ingest_bodies_without_the_servers_http_modules() -> None:
@@ -45,19 +37,25 @@ def test_the_recorder_validates_ingest_bodies_without_the_servers_http_modules()
         "import sys\n"
         "import llmtrail.server.recorder, llmtrail.server.record_path\n"
         "from llmtrail.capture.ingest_body import validate_batch\n"
-        "line = b'{\"requestId\": \"r1\", \"timestamp\": \"2026-01-01T00:00:00Z\"}'\n"
+        'line = b\'{"requestId": "r1", "timestamp": "2026-01-01T00:00:00Z"}\'\n'
         "results, valid, where = validate_batch(line + b'\\n' + b'{}', False, 10**6, 10, 64)\n"
         "assert [r['status'] for r in results] == ['stored', 'rejected'], results\n"
         "assert where == [0] and valid[0].data['requestId'] == 'r1'\n"
         "web = ('starlette', 'uvicorn', 'llmtrail.server.api', 'llmtrail.server.runtime')\n"
         "print(sorted(m for m in web if m in sys.modules))\n"
     )
+    assert run_source(Path(sys.executable), code) == "[]"
+
+
+def run_source(python: Path, code: str) -> str:
+    """What ``code`` prints, run by ``python`` in a fresh process on this checkout's
+    sources (which fails the test if it fails)."""
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [str(python), "-c", code],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(SRC)},
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    return done.stdout.strip()
