@@ -4,6 +4,7 @@ as the same export sorted out in the serving process (`sort_calls`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 from typing import Any
@@ -14,11 +15,13 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from llmtrail.capture.merge import MERGED_INTO, GatewayCallIndex
 from llmtrail.capture.otlp import decode_traces
+from llmtrail.pipeline.frames import decode_payload, encode_payload
 from llmtrail.pipeline.packed import Packed
 from llmtrail.record import InvocationRecord
 from llmtrail.server.otlp_intake import decode_packed, sort_calls, sort_packed_calls
 
 PROTOBUF = "application/x-protobuf"
+NAN = math.nan
 WORKSPACE = "w1"
 
 
@@ -126,3 +129,27 @@ def test_packed_values_select_by_position_and_unpack_after_crossing() -> None:
     none = each.select([])
     assert not none and len(none) == 0 and none.unpack() == []
     assert not Packed([]) and Packed([]).unpack() == []
+
+
+def test_records_cross_as_json_as_the_spool_would_replay_them() -> None:
+    """Records cross as JSON: each comes back as its spool frame would give it back (a
+    tuple as a list, NaN as null); one orjson cannot write crosses as a pickle, exactly."""
+    plain = InvocationRecord.from_dict(
+        {"requestId": "r1", "timestamp": "2026-01-01T00:00:00Z", "modelId": "m"}
+    )
+    odd = InvocationRecord(
+        {**plain.data, "requestId": "r2", "input": {"inputBodyJson": {"t": (1, 2), "x": NAN}}},
+        ("cost",),
+    )
+    unwritable = InvocationRecord({**plain.data, "requestId": "r3", "big": 2**70, 7: "seven"})
+    packed = Packed.records([plain, odd, unwritable])
+    assert len(packed) == 3
+    crossed = pickle.loads(pickle.dumps(packed.select([2, 0, 1]))).unpack()
+    assert [r.request_id for r in crossed] == ["r3", "r1", "r2"]
+    assert crossed[0].data == unwritable.data and crossed[0].data["big"] == 2**70
+    for record, back in ((plain, crossed[1]), (odd, crossed[2])):
+        replayed = decode_payload(encode_payload(record))
+        assert back.data == replayed.data and back.derived == replayed.derived == record.derived
+    assert crossed[2].data["input"]["inputBodyJson"] == {"t": [1, 2], "x": None}
+    assert crossed[1].data == plain.data
+    assert Packed.records([]).unpack() == []

@@ -62,7 +62,7 @@ def decode_packed(
             continue
         calls.append(PackedCall(keys, fields, len(records), None))
         records.append(record)
-    return PackedExport(calls, Packed.each(records), Packed(decoded.spans))
+    return PackedExport(calls, Packed.records(records), Packed(decoded.spans))
 
 
 def sort_calls(index: GatewayCallIndex, docs: list[dict[str, Any]], workspace: str) -> Sorted:
