@@ -37,13 +37,6 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        out += [int(k) for k in path.read_text().split()]
-    return sorted(set(out))
-
-
 def name_of(pid: int) -> str:
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     if "resource_tracker" in cmdline:
@@ -91,7 +84,7 @@ def main() -> int:
             if when != "fresh":
                 use_once(base)
             rows.append(("logging on", when, "serving process", rss_mb(server.pid)))
-            for child in children(server.pid):
+            for child in procs.children(server.pid):
                 rows.append(("logging on", when, name_of(child), rss_mb(child)))
         bare, bare_base = procs.start_llmtrail(work, "memory-norecord", upstream=up, record=False)
         started.append(bare)

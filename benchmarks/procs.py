@@ -54,28 +54,43 @@ def parse_metrics(text: str) -> dict[str, float]:
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def stat_of(path: str) -> tuple[str, list[str]] | None:
+    """A ``/proc/<pid>/stat`` (or a thread's ``/proc/<pid>/task/<tid>/stat``): the command
+    name, and the fields after it; None when the process or thread is gone."""
+    try:
+        raw = Path(path).read_text()
+    except OSError:
+        return None
+    return raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+
+
+def stat_cpu_seconds(fields: list[str]) -> float:
+    """User + system CPU seconds of `stat_of`'s fields (utime, stime)."""
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all its threads), from /proc."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return float("nan")
-    fields = raw[raw.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    stat = stat_of(f"/proc/{pid}/stat")
+    return float("nan") if stat is None else stat_cpu_seconds(stat[1])
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (the recorder, the decoding workers), from /proc."""
+    out = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        out += [int(k) for k in path.read_text().split()]
+    return sorted(set(out))
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """`cpu_seconds` of ``pid`` and of its children (llmtrail's recorder process): the CPU
     a record costs is counted over every llmtrail process."""
     total = cpu_seconds(pid)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            raw = stat.read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        if fields[1] == str(pid):  # the parent's pid
-            total += (int(fields[11]) + int(fields[12])) / _TICK
+    for child in children(pid):
+        stat = stat_of(f"/proc/{child}/stat")
+        if stat is not None:  # not gone meanwhile
+            total += stat_cpu_seconds(stat[1])
     return total
 
 

@@ -15,7 +15,6 @@ kernel name and id. Linux only.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -30,35 +29,18 @@ from rich.table import Table
 import gateway
 import procs
 import spy
+from llmtrail.threads import thread_ids
 
-_TICK = os.sysconf("SC_CLK_TCK")
 _DUMPED = re.compile(r'^Thread (\d+) \([^)]*\): "([^"]*)"', re.MULTILINE)
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (the recorder, the decoding workers)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            raw = stat.read_text()
-        except OSError:
-            continue
-        if raw[raw.rindex(")") + 2 :].split()[1] == str(pid):
-            out.append(int(stat.parent.name))
-    return out
 
 
 def thread_ticks(pid: int) -> dict[int, tuple[str, float]]:
     """Each thread of ``pid``: its kernel name and its CPU seconds (user + system)."""
     out = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            raw = (task / "stat").read_text()
-        except OSError:  # it ended
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        name = raw[raw.index("(") + 1 : raw.rindex(")")]
-        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / _TICK)
+    for tid in thread_ids(pid):
+        stat = procs.stat_of(f"/proc/{pid}/task/{tid}/stat")
+        if stat is not None:  # not ended meanwhile
+            out[tid] = (stat[0], procs.stat_cpu_seconds(stat[1]))
     return out
 
 
@@ -77,7 +59,7 @@ def measure(
     target: gateway.Target, calls: int, inflight: int, body: Path
 ) -> list[tuple[str, str, float]]:
     """(process, thread, CPU µs a call) for every thread that ran during ``calls`` calls."""
-    pids = {target.pid: "serving", **{child: "recorder" for child in children(target.pid)}}
+    pids = {target.pid: "serving", **{child: "recorder" for child in procs.children(target.pid)}}
     before = {pid: thread_ticks(pid) for pid in pids}
     out = gateway.load(target, inflight, calls, 0, body)
     if out["errors"]:
