@@ -26,7 +26,8 @@ import orjson
 from llmtrail.record import InvocationRecord
 
 T = TypeVar("T")
-_PICKLED, _RECORDS = "pickled", "records"
+# how the values were packed: as one pickle, one pickle each, or one JSON record each
+_WHOLE, _EACH, _RECORDS = "whole", "each", "records"
 
 
 class Packed(Generic[T]):
@@ -34,40 +35,40 @@ class Packed(Generic[T]):
     JSON document each (`Packed.records`), so that those not kept (`select`) never cross
     again."""
 
-    __slots__ = ("_blobs", "_count", "_kind", "_whole")
+    __slots__ = ("_blobs", "_count", "_kind")
 
     def __init__(self, values: Sequence[T]) -> None:
         self._blobs = [pickle.dumps(list(values), pickle.HIGHEST_PROTOCOL)] if values else []
-        self._count, self._whole, self._kind = len(values), True, _PICKLED
+        self._count, self._kind = len(values), _WHOLE
 
     @classmethod
     def each(cls, values: Iterable[T]) -> Packed[T]:
         blobs = [pickle.dumps(v, pickle.HIGHEST_PROTOCOL) for v in values]
-        return cls._of(blobs, whole=False, kind=_PICKLED)
+        return cls._of(blobs, _EACH)
 
     @staticmethod
     def records(records: Iterable[InvocationRecord]) -> Packed[InvocationRecord]:
         """`each` for records, as JSON."""
-        return Packed._of([_record_blob(r) for r in records], whole=False, kind=_RECORDS)
+        return Packed._of([_record_blob(r) for r in records], _RECORDS)
 
     @classmethod
-    def _of(cls, blobs: list[bytes], whole: bool, kind: str) -> Packed[T]:
+    def _of(cls, blobs: list[bytes], kind: str) -> Packed[T]:
         out: Packed[T] = cls.__new__(cls)
-        out._blobs, out._count, out._whole, out._kind = blobs, len(blobs), whole, kind
+        out._blobs, out._count, out._kind = blobs, len(blobs), kind
         return out
 
     def select(self, positions: Iterable[int]) -> Packed[T]:
         """The values at ``positions``, in that order, of a pack made by `each` or
         `records`."""
-        if self._whole:
+        if self._kind == _WHOLE:
             raise TypeError("only a pack of values packed one by one can be selected from")
-        return self._of([self._blobs[i] for i in positions], whole=False, kind=self._kind)
+        return self._of([self._blobs[i] for i in positions], self._kind)
 
     def __len__(self) -> int:
         return self._count
 
     def unpack(self) -> list[T]:
-        if self._whole:
+        if self._kind == _WHOLE:
             return list(pickle.loads(self._blobs[0])) if self._blobs else []
         if self._kind == _RECORDS:
             return [_record_of(b) for b in self._blobs]  # type: ignore[misc]
