@@ -28,6 +28,7 @@ from engines_result import (
     chdb_url,
 )
 from llmtrail.record import InvocationRecord
+from llmtrail.store.arrow import arrow_schema
 from llmtrail.store.clickhouse import (
     ClickHouseDatabase,
     ClickHouseRecordStore,
@@ -36,7 +37,6 @@ from llmtrail.store.clickhouse.columns import arrow_table, note_empty_maps
 from llmtrail.store.clickhouse.metrics import VIEWS
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.duckdb.metrics import DuckDBRollups
-from llmtrail.store.duckdb.records import arrow_schema
 from llmtrail.store.rows import to_columns
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from llmtrail.schema import RecordSchema, metadata_column_name
-from llmtrail.store.duckdb.records import arrow_schema
+from llmtrail.store.arrow import arrow_schema
 
 END = datetime(2026, 11, 23, tzinfo=UTC)
 DAYS = 30

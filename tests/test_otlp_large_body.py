@@ -8,13 +8,16 @@ import os
 import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from llmtrail.server.traces_api import _POOL_BYTES
+from llmtrail.capture.otlp import decode_traces
+from llmtrail.pipeline.frames import decode_payload, encode_span_payload
+from llmtrail.server.traces_api import _POOL_BYTES, _span_view
 from tests.harness import ServerProcess
 
 TRACES, SPANS_PER_TRACE = 40, 10
@@ -113,3 +116,61 @@ def test_a_large_body_goes_through_the_worker_process(server: ServerProcess) -> 
             expected,
             "override:large-body",
         )
+
+
+def test_a_large_bodys_spans_are_stored_as_decoded(server: ServerProcess) -> None:
+    """The worker process frames the spans that are not model calls and converts them to
+    the rows stored (`SpanFrames`); with nothing for the workspace's policies to change,
+    they are stored as they are: each reads back as decoding the body in-process gives it,
+    and a replay of their frames would give it."""
+    body = _body()
+    decoded = decode_traces(body, "application/x-protobuf", workspace="default")
+    request = urllib.request.Request(
+        server.url + "/v1/traces",
+        data=body,
+        method="POST",
+        headers={"content-type": "application/x-protobuf"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200
+    server.settle()
+    expected = {(s.trace_id, s.span_id): s for s in decoded.spans}
+    assert len(expected) == TRACES * (SPANS_PER_TRACE - 1)
+    for trace_id in sorted({s.trace_id for s in decoded.spans})[:5]:
+        stored = server.get(f"/api/traces/{trace_id}")["spans"]
+        spans = [s for s in stored if (trace_id, s["spanId"]) in expected]
+        assert len(spans) == SPANS_PER_TRACE - 1
+        for got in spans:
+            span = expected[(trace_id, got["spanId"])]
+            assert got == json.loads(json.dumps(_span_view(span)))
+            assert decode_payload(encode_span_payload(span)) == span
+    # the worker converted the spans with pyarrow, which never loaded pandas there
+    assert server.proc is not None
+    workers = [p for p in _children(server.proc.pid) if b"spawn_main" in _cmdline(p)]
+    assert workers and all("pyarrow/lib" in _maps(p) for p in workers if _decoded_in(p))
+    assert not [p for p in workers if "/pandas/" in _maps(p)]
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        if raw[raw.rindex(")") + 2 :].split()[1] == str(pid):
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def _decoded_in(pid: int) -> bool:
+    """Whether worker ``pid`` ran a job (it imported the OTLP decoder)."""
+    return "google/_upb" in _maps(pid) or "protobuf" in _maps(pid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,10 +16,17 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from llmtrail.capture.merge import MERGED_INTO, GatewayCallIndex
 from llmtrail.capture.otlp import decode_traces
-from llmtrail.pipeline.frames import decode_payload, encode_payload
-from llmtrail.pipeline.packed import Packed
+from llmtrail.pipeline.frames import decode_payload, encode_payload, encode_span_payload
+from llmtrail.pipeline.link import from_ipc
+from llmtrail.pipeline.packed import Packed, SpanFrames, span_batch, span_count
 from llmtrail.record import InvocationRecord
+from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore, parse_put_body
+from llmtrail.security.record_policy import RecordPolicy
+from llmtrail.security.redaction_store import RedactionPolicies
 from llmtrail.server.otlp_intake import decode_packed, sort_calls, sort_packed_calls
+from llmtrail.span import Span, SpanError
+from llmtrail.store.arrow import latest_of, span_table
+from llmtrail.store.memory import MemoryStateStore
 
 PROTOBUF = "application/x-protobuf"
 NAN = math.nan
@@ -112,7 +120,11 @@ def test_a_packed_export_sorts_out_as_the_same_export_unpacked() -> None:
     assert _without_ids(packed.unpack()) == _without_ids(records)
     assert packed_links == links
     assert packed_rejected == rejected
-    assert export.spans.unpack() == plain.spans and len(export.spans) == 10
+    # the other spans come framed: their frames read back as the spans, their rows as stored
+    assert isinstance(export.spans, SpanFrames) and len(export.spans) == 10
+    assert export.spans.spans() == plain.spans
+    assert [encode_span_payload(s) for s in plain.spans] == export.spans.frames
+    assert from_ipc(export.spans.rows).equals(span_table(plain.spans))
 
 
 def test_packed_values_select_by_position_and_unpack_after_crossing() -> None:
@@ -153,3 +165,95 @@ def test_records_cross_as_json_as_the_spool_would_replay_them() -> None:
     assert crossed[2].data["input"]["inputBodyJson"] == {"t": [1, 2], "x": None}
     assert crossed[1].data == plain.data
     assert Packed.records([]).unpack() == []
+
+
+def _span(n: int, **fields: Any) -> Span:
+    start = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+    given: dict[str, Any] = {
+        "trace_id": f"{n % 3:032x}",
+        "span_id": f"{n:016x}",
+        "name": f"step {n}",
+        "start": start,
+        "end": start + timedelta(milliseconds=5),
+        "kind": "tool",
+        "input": {"question": f"what is {n}?"},
+        "attributes": {"tool.name": "lookup", "n": n},
+        "workspace": WORKSPACE,
+        "source": "otlp",
+    }
+    return Span(**{**given, **fields})
+
+
+def test_a_batch_of_prepared_and_framed_spans_stores_the_last_copy_of_each() -> None:
+    """`span_batch` reads framed spans' rows as they are, and keeps the last copy of a span
+    sent twice, wherever the copies are: as `latest_of` over the spans themselves would."""
+    first = [_span(n) for n in range(4)]
+    framed = [_span(1, name="again"), _span(5), _span(6)]
+    last = [_span(6, name="third"), _span(7)]
+    frames = SpanFrames.of(framed, WORKSPACE)
+    assert isinstance(frames, SpanFrames) and len(frames) == 3
+    crossed = pickle.loads(pickle.dumps(frames))
+    batch = span_batch([*first, crossed, *last])
+    expected = span_table(latest_of([*first, *framed, *last]))
+
+    def rows(table: Any) -> list[dict[str, Any]]:
+        return sorted(table.to_pylist(), key=lambda r: r["span_id"])
+
+    assert rows(batch) == rows(expected) and batch.num_rows == 7
+    assert {r["span_id"]: r["name"] for r in rows(batch)}[f"{1:016x}"] == "again"
+    assert {r["span_id"]: r["name"] for r in rows(batch)}[f"{6:016x}"] == "third"
+    assert span_batch([crossed]).equals(span_table(framed))  # no copies: the rows as they came
+    assert span_count([*first, crossed, *last]) == 9
+
+
+def test_spans_orjson_cannot_write_cross_pickled() -> None:
+    odd = [_span(1), _span(2, attributes={"big": 2**70})]
+    packed = SpanFrames.of(odd, WORKSPACE)
+    assert isinstance(packed, Packed) and packed.unpack() == odd
+
+
+SECRET = "AKIAIOSFODNN7EXAMPLE"  # what the default policy's AWS key detector finds
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        {"input": f"my key is {SECRET}"},
+        {"output": [{"text": SECRET}]},
+        {"attributes": {"note": SECRET}},
+        {"tags": ("billing", SECRET)},
+        {"session_id": SECRET},
+        {"app": f"svc {SECRET}"},
+        {"error": SpanError(type=SECRET)},
+        {"error": SpanError(message=f"denied for {SECRET}")},
+        {"error": SpanError(stack_trace=f"line 1\n  key={SECRET}")},
+    ],
+    ids=lambda s: next(iter(s)),
+)
+def test_framed_spans_go_as_they_are_only_where_the_policy_leaves_each_alone(
+    secret: dict[str, Any],
+) -> None:
+    """`RecordPolicy.leaves_spans` is true only when `prepare_span` would change none of the
+    spans: a secret in any field it redacts makes it false (and `prepare_span` does change
+    that span), as does a workspace delivering no text or no images."""
+    state = MemoryStateStore()
+    configs = LoggingConfigs(LoggingConfigStore(state))
+    policy = RecordPolicy(configs, RedactionPolicies(state, b"k" * 32))
+    clean = [_span(n) for n in range(5)]
+    assert policy.leaves_spans(WORKSPACE, [encode_span_payload(s) for s in clean])
+    for s in clean:
+        before = encode_span_payload(s)
+        policy.prepare_span(s)
+        assert encode_span_payload(s) == before
+    spans = [*clean, _span(9, **secret)]
+    frames = [encode_span_payload(s) for s in spans]
+    assert not policy.leaves_spans(WORKSPACE, frames)
+    policy.prepare_span(spans[-1])
+    assert SECRET not in encode_span_payload(spans[-1]).decode()  # it did change
+    plain = RecordPolicy(configs, None)  # no redaction: only the logging configuration
+    assert plain.leaves_spans(WORKSPACE, frames)
+    for flags in ({"textDataDeliveryEnabled": False}, {"imageDataDeliveryEnabled": False}):
+        config = {"textDataDeliveryEnabled": True, **flags}
+        LoggingConfigStore(state).put(WORKSPACE, parse_put_body({"loggingConfig": config}))
+        configs.invalidate(WORKSPACE)
+        assert not plain.leaves_spans(WORKSPACE, [encode_span_payload(s) for s in clean])

@@ -94,6 +94,16 @@ def chat(server: ServerProcess, model: str, content: str = "hi", **kwargs: Any) 
     return str(reply.headers["x-llmtrail-request-id"])
 
 
+def sized(spans: list[dict[str, Any]], size: str, trace_id: str) -> list[dict[str, Any]]:
+    """``spans``, and for ``large`` a filler span of trace ``trace_id`` taking the export past
+    64 KB: decoded in a worker process, whose spans cross framed (`SpanFrames`) and are
+    stored as they are only where the workspace's policies leave every one alone."""
+    if size == "small":
+        return spans
+    filler = attrs(llmtrail__span__kind="tool", llmtrail__input=json.dumps("x" * 70_000))
+    return [*spans, span(trace_id, "a8" * 8, "filler", filler)]
+
+
 def put_logging(server: ServerProcess, **flags: bool) -> None:
     """The workspace's logging configuration: text on unless ``flags`` say otherwise."""
     config = {"textDataDeliveryEnabled": True, **{f"{k}DataDeliveryEnabled": v
@@ -127,10 +137,7 @@ def test_a_merged_links_app_is_redacted(server: ServerProcess, size: str) -> Non
         span(trace_id, parent, "chat", model_call),  # merges into the gateway call
         span(control_trace, "f6" * 8, "chat", model_call),  # merges into nothing: a record
     ]
-    if size == "large":  # past 64 KB: decoded in a worker process
-        filler = attrs(llmtrail__span__kind="tool", llmtrail__input=json.dumps("x" * 70_000))
-        spans.append(span("f7" * 16, "a8" * 8, "filler", filler))
-    headers = export(server, spans)
+    headers = export(server, sized(spans, size, "f7" * 16))
     assert headers["x-llmtrail-merged"] == "1"
     server.settle()
     control = get(server, f"/api/records/otlp-{control_trace}-{'f6' * 8}")
@@ -142,15 +149,19 @@ def test_a_merged_links_app_is_redacted(server: ServerProcess, size: str) -> Non
 
 
 # 2. a span's tags, session id and app (moved out of its attributes) skip redaction
+@pytest.mark.parametrize("size", ["small", "large"])
 @pytest.mark.parametrize("field", ["tags", "sessionId", "app"])
-def test_a_spans_tags_session_and_app_are_redacted(server: ServerProcess, field: str) -> None:
+def test_a_spans_tags_session_and_app_are_redacted(
+    server: ServerProcess, field: str, size: str
+) -> None:
     """Was open: `RecordPolicy.prepare_span` redacts a span's input, output, attributes and error,
     but `otlp_genai.to_span` has already moved ``llmtrail.tags`` / ``tag.tags`` into
     ``Span.tags``, ``session.id`` / ``gen_ai.conversation.id`` into ``Span.session_id`` and the
     resource's ``service.name`` into ``Span.app``: those are stored as sent. The same
     ``service.name`` of a model call is masked in its record (``application_name``); the
     same text in any other attribute is masked (the control below)."""
-    trace_id = {"tags": "1a", "sessionId": "2b", "app": "3c"}[field] * 16
+    trace_id = {"tags": "1a", "sessionId": "2b", "app": "3c"}[field] * 15
+    trace_id += "00" if size == "small" else "01"
     secret = f"key {OPENAI_KEY}"
     given: dict[str, Any] = {"llmtrail__span__kind": "tool", "note": secret}
     resource = None
@@ -160,7 +171,8 @@ def test_a_spans_tags_session_and_app_are_redacted(server: ServerProcess, field:
         given["session__id"] = secret
     else:
         resource = attrs(service__name=f"svc {OPENAI_KEY}")
-    export(server, [span(trace_id, "4d" * 8, "lookup", attrs(**given))], resource)
+    spans = [span(trace_id, "4d" * 8, "lookup", attrs(**given))]
+    export(server, sized(spans, size, trace_id[:-2] + "ff"), resource)
     server.settle()
     stored = one_span(server, trace_id)
     assert "[REDACTED:" in stored["attributes"]["note"]  # attributes are redacted
@@ -194,13 +206,16 @@ def test_gateway_session_id_and_forwarded_for_are_redacted(server: ServerProcess
 
 
 # 4. text delivery off withholds a span's input/output only, not text in its attributes
-def test_text_delivery_off_withholds_text_in_span_attributes(server: ServerProcess) -> None:
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_text_delivery_off_withholds_text_in_span_attributes(
+    server: ServerProcess, size: str
+) -> None:
     """Was open: with the workspace's text delivery off, `RecordPolicy.prepare_span` drops a span's
     ``input`` and ``output`` but keeps every other attribute (only redacted). Text that no
     convention maps to input or output stays: an OpenInference retriever span's
     ``retrieval.documents.N.document.content`` (the documents it found) is stored whole."""
     document = "Refund policy draft, internal only: refunds above 500 EUR need two approvals"
-    trace_id = "5e" * 16
+    trace_id = "5e" * 15 + ("00" if size == "small" else "01")
     given = {
         "openinference__span__kind": "RETRIEVER",
         "input__value": "which refund policy applies?",
@@ -208,7 +223,8 @@ def test_text_delivery_off_withholds_text_in_span_attributes(server: ServerProce
     }
     put_logging(server, text=False)
     try:
-        export(server, [span(trace_id, "6f" * 8, "retrieve", attrs(**given))])
+        spans = [span(trace_id, "6f" * 8, "retrieve", attrs(**given))]
+        export(server, sized(spans, size, "5e" * 15 + "ff"))
         server.settle()
         stored = one_span(server, trace_id)
     finally:
@@ -218,7 +234,10 @@ def test_text_delivery_off_withholds_text_in_span_attributes(server: ServerProce
 
 
 # 5. image/video/audio delivery off is never applied to spans
-def test_image_delivery_off_withholds_images_in_span_input(server: ServerProcess) -> None:
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_image_delivery_off_withholds_images_in_span_input(
+    server: ServerProcess, size: str
+) -> None:
     """Was open: with image delivery off (text on), a record's image blocks become placeholders
     (`security/delivery.py` `_withhold_media`), but `RecordPolicy.prepare_span` looks only at
     the text flag: a workflow span whose input (the SDK's ``llmtrail.input``: the function's
@@ -228,7 +247,7 @@ def test_image_delivery_off_withholds_images_in_span_input(server: ServerProcess
         {"type": "text", "text": "what is in this picture?"},
         {"type": "image_url", "image_url": {"url": image}},
     ]}]  # fmt: skip
-    trace_id = "7a" * 16
+    trace_id = "7a" * 15 + ("00" if size == "small" else "01")
     given = {"llmtrail__span__kind": "workflow", "llmtrail__input": json.dumps(messages)}
     put_logging(server, image=False)
     try:
@@ -239,7 +258,10 @@ def test_image_delivery_off_withholds_images_in_span_input(server: ServerProcess
                 messages=messages,  # type: ignore[arg-type]
             )
         request_id = str(reply.headers["x-llmtrail-request-id"])
-        export(server, [span(trace_id, "8b" * 8, "answer", attrs(**given))])
+        export(
+            server,
+            sized([span(trace_id, "8b" * 8, "answer", attrs(**given))], size, "7a" * 15 + "ff"),
+        )
         server.settle()
         record = server.wait_for_record(request_id, timeout=30)
         stored = one_span(server, trace_id)

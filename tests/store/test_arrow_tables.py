@@ -56,7 +56,8 @@ from llmtrail.schema import (
     metadata_column_name,
     residue,
 )
-from llmtrail.store.duckdb.records import arrow_schema, batch_tables
+from llmtrail.store.arrow import arrow_schema
+from llmtrail.store.duckdb.records import batch_tables
 from llmtrail.store.rows import BODY_NAMES, to_columns
 from tests.test_response_readers import MISSING, SHAPES
 

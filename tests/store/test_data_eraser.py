@@ -108,10 +108,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     else:
         import pyarrow as pa
 
+        from llmtrail.store.arrow import span_table
         from llmtrail.store.clickhouse import ClickHouseDatabase, ClickHouseRecordStore
         from llmtrail.store.clickhouse.erasure import ClickHouseEraser
         from llmtrail.store.clickhouse.metrics import ClickHouseMetricStore
-        from llmtrail.store.duckdb.spans import arrow_table
 
         ch = ClickHouseDatabase.open(
             request.getfixturevalue("clickhouse_url"),
@@ -119,7 +119,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         )
 
         def add_spans(spans: list[Span]) -> None:  # no ClickHouse SpanStore yet: its table
-            table = arrow_table(spans)
+            table = span_table(spans)
             stamp = pa.array([NOW] * table.num_rows, pa.timestamp("us", tz="UTC"))
             ch.insert_arrow("spans", table.append_column("ingested_at", stamp))
 

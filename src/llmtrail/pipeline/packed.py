@@ -19,11 +19,18 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import orjson
 
+from llmtrail.pipeline.frames import decode_payload, encode_span_payload
+from llmtrail.pipeline.link import from_ipc, ipc
 from llmtrail.record import InvocationRecord
+from llmtrail.span import Span
+from llmtrail.store.arrow import span_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 T = TypeVar("T")
 # how the values were packed: as one pickle, one pickle each, or one JSON record each
@@ -89,3 +96,62 @@ def _record_of(blob: bytes) -> InvocationRecord:
         return record
     data, derived = orjson.loads(blob)
     return InvocationRecord(data, tuple(derived))
+
+
+class SpanFrames:
+    """An export's spans, one workspace's, ready to spool and store: each span's spool frame
+    (`encode_span_payload`), the key it is stored under, and all of them as the Arrow rows the
+    store inserts (`span_table`, as an IPC stream)."""
+
+    __slots__ = ("frames", "keys", "rows", "workspace")
+
+    def __init__(
+        self, workspace: str, frames: list[bytes], keys: list[tuple[str, str]], rows: bytes
+    ) -> None:
+        self.workspace, self.frames, self.keys, self.rows = workspace, frames, keys, rows
+
+    @staticmethod
+    def of(spans: Sequence[Span], workspace: str) -> SpanFrames | Packed[Span]:
+        """``spans`` framed; pickled (`Packed`) when a frame cannot be written (a value
+        orjson refuses), for the record path to prepare and frame one by one as before."""
+        try:
+            frames = [encode_span_payload(s) for s in spans]
+        except (TypeError, ValueError):  # orjson's JSONEncodeError is a TypeError
+            return Packed(spans)
+        keys = [(s.trace_id, s.span_id) for s in spans]
+        return SpanFrames(workspace, frames, keys, ipc(span_table(spans)))
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def spans(self) -> list[Span]:
+        """The spans read back from their frames, as a replay reads them."""
+        return [decode_payload(f) for f in self.frames]  # type: ignore[misc]
+
+
+def span_batch(spans: Sequence[Span | SpanFrames]) -> pa.Table:
+    """A batch's spans, prepared ones and framed ones, as the Arrow rows inserted: the last
+    copy of each (a span sent twice is stored once, as `latest_of` keeps it)."""
+    import pyarrow as pa
+
+    tables: list[pa.Table] = []
+    keys: list[tuple[str, str, str]] = []
+    run: list[Span] = []
+    for item in [*spans, None]:
+        if not isinstance(item, SpanFrames) and item is not None:
+            run.append(item)
+            continue
+        if run:
+            tables.append(span_table(run))
+            keys += [(s.workspace, s.trace_id, s.span_id) for s in run]
+            run = []
+        if item is not None:
+            tables.append(from_ipc(item.rows))
+            keys += [(item.workspace, t, s) for t, s in item.keys]
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    last = {key: i for i, key in enumerate(keys)}
+    return table if len(last) == len(keys) else table.take(sorted(last.values()))
+
+
+def span_count(spans: Sequence[Span | SpanFrames]) -> int:
+    return sum(len(s) if isinstance(s, SpanFrames) else 1 for s in spans)

@@ -40,6 +40,7 @@ from llmtrail.errors import Picklable, Unavailable, ValidationError
 from llmtrail.pipeline.dedup import RecentRequestIds
 from llmtrail.pipeline.frames import decode_payload, encode_payload, encode_span_payload
 from llmtrail.pipeline.offload import offload_bodies
+from llmtrail.pipeline.packed import SpanFrames, span_count
 from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
 from llmtrail.record import InvocationRecord, check_types
 from llmtrail.span import Span
@@ -86,7 +87,7 @@ class _Item:
     records: list[InvocationRecord]
     future: Future[SpoolPosition] | None = None
     keys: list[tuple[str, str]] = field(default_factory=list)
-    spans: list[Span] = field(default_factory=list)
+    spans: list[Span | SpanFrames] = field(default_factory=list)
 
 
 class Pipeline:
@@ -197,12 +198,12 @@ class Pipeline:
         return len(records)
 
     def ingest(
-        self, records: Sequence[InvocationRecord], spans: Sequence[Span] = ()
+        self, records: Sequence[InvocationRecord], spans: Sequence[Span | SpanFrames] = ()
     ) -> tuple[list[bool], Future[SpoolPosition]]:
-        """Queue ``records`` (and ``spans``, already prepared) for the spool. Returns, per
-        record, whether it is new (False: a recent duplicate, not stored again) and a future
-        that resolves after the fsync. Spans are not de-duplicated here: a span stored twice
-        reads once (the latest)."""
+        """Queue ``records`` (and ``spans``, already prepared, or framed) for the spool.
+        Returns, per record, whether it is new (False: a recent duplicate, not stored again)
+        and a future that resolves after the fsync. Spans are not de-duplicated here: a span
+        stored twice reads once (the latest)."""
         if self._stopping or not self.ready.is_set():
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
@@ -344,7 +345,7 @@ class Pipeline:
         records = [r for i in items for r in i.records]
         spans = [s for i in items for s in i.spans]
         self.counters.spooled += len(records)
-        self.counters.spans_spooled += len(spans)
+        self.counters.spans_spooled += span_count(spans)
         self._written.put((records, position, time.monotonic(), spans))
         for item in items:
             if item.future is not None:
@@ -382,7 +383,7 @@ class Pipeline:
             batch, stop = _gather(
                 self._written,
                 first,
-                lambda b: len(b[0]) + len(b[3]),
+                lambda b: len(b[0]) + span_count(b[3]),
                 self.settings.batch_records,
                 self.settings.batch_wait_ms / 1000,
                 # stored once the spool was quiet this long, without waiting out the window:
@@ -400,7 +401,7 @@ class Pipeline:
         self,
         records: list[InvocationRecord],
         position: SpoolPosition,
-        spans: Sequence[Span] = (),
+        spans: Sequence[Span | SpanFrames] = (),
     ) -> None:
         """Store one batch and commit its spool position. A batch the store refuses is not
         retried forever: at the first failure the records that fail the schema check go to
@@ -459,7 +460,7 @@ class Pipeline:
             except Exception:  # the batch is stored: never appended again over this
                 log.exception("telling that a batch was stored failed")
 
-    def _store_spans(self, spans: Sequence[Span]) -> None:
+    def _store_spans(self, spans: Sequence[Span | SpanFrames]) -> None:
         """Store a batch's spans, retrying while the store fails (`_GaveUp` when stopping:
         they stay in the spool). A span stored twice by a replay reads once."""
         attempts = 0
@@ -467,7 +468,7 @@ class Pipeline:
             try:
                 if self.span_store is not None:
                     self.span_store.append(spans)
-                self.counters.spans_stored += len(spans)
+                self.counters.spans_stored += span_count(spans)
                 return
             except Exception:
                 attempts += 1
@@ -601,7 +602,13 @@ T = TypeVar("T")
 
 
 def _frames(item: _Item) -> list[bytes]:
-    return [encode_payload(r) for r in item.records] + [encode_span_payload(s) for s in item.spans]
+    frames = [encode_payload(r) for r in item.records]
+    for span in item.spans:
+        if isinstance(span, SpanFrames):
+            frames += span.frames
+        else:
+            frames.append(encode_span_payload(span))
+    return frames
 
 
 def _gather(

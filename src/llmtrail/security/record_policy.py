@@ -71,6 +71,26 @@ class RecordPolicy:
             span.attributes = {}
             span.error = None
 
+    def leaves_spans(self, workspace: str, frames: list[bytes]) -> bool:
+        """True only when `prepare_span` would leave every span of ``workspace`` whose spool
+        frames are ``frames`` as it is: the workspace delivers bodies, their text and every
+        medium, and no detector of its redaction could find anything in the frames (one
+        search over them all: a frame holds every value `prepare_span` redacts, as orjson
+        writes it)."""
+        try:
+            config = self.logging_configs.for_workspace(workspace)
+            if not (config.delivers_bodies and config.text_data_delivery_enabled):
+                return False
+            if media_off(config):
+                return False
+            if self.redaction is None:
+                return True
+            documents = b"\n".join(frames)
+            return not self.redaction.for_workspace(workspace).may_find_json(documents)
+        except Exception:  # the spans are prepared one by one, which copes
+            log.exception("checking an export's spans against the workspace's policies failed")
+            return False
+
     def prepare_link(self, span: Span) -> None:
         """The same for the link a model-call span merged into a gateway call leaves: of
         what the exporter sent, it holds the error, the session and the app (its attributes

@@ -124,7 +124,14 @@ class GroupPlan:
             serialised = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         except (TypeError, ValueError):  # integers past 64 bits, nesting past 255, …
             return True
-        return bool(self._search(self._fold(serialised)))
+        return self.may_match_json(serialised)
+
+    def may_match_json(self, documents: bytes) -> bool:
+        """`may_match` over values orjson already wrote (``documents``): a text is written the
+        same way inside any document, so whatever a string of theirs could hold is found."""
+        if self.always:
+            return True
+        return bool(self.literals) and bool(self._search(self._fold(documents)))
 
 
 class Redactor:
@@ -277,6 +284,10 @@ class Redactor:
         """False only when no detector of any group can find anything in ``values``: one
         search over them all, as `redact_record` makes before it walks a record."""
         return self._record_always or self._record_plan.may_match(values)
+
+    def may_find_json(self, documents: bytes) -> bool:
+        """`may_find` over values orjson already wrote (a span's spool frames)."""
+        return self._record_always or self._record_plan.may_match_json(documents)
 
     def _metadata(self, metadata: Any, keys: Iterable[str] | None = None) -> int:
         """Redact ``metadata``'s values (those at ``keys`` only, when given) as metadata;

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from llmtrail.capture.merge import GatewayCallIndex, call_keys, link_fields, merged_link
 from llmtrail.capture.otlp import decode_traces
 from llmtrail.errors import ValidationError
-from llmtrail.pipeline.packed import Packed
+from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.span import Span
 
@@ -37,12 +37,12 @@ class PackedCall(NamedTuple):
 
 @dataclass(frozen=True)
 class PackedExport:
-    """An export a worker process decoded: its model calls, their valid records (one pickle
-    each) and its other spans (one pickle)."""
+    """An export a worker process decoded: its model calls, their valid records (one JSON
+    document each) and its other spans (framed, or pickled when they cannot be)."""
 
     calls: list[PackedCall]
     records: Packed[InvocationRecord]
-    spans: Packed[Span]
+    spans: SpanFrames | Packed[Span]
 
 
 def decode_packed(
@@ -62,7 +62,7 @@ def decode_packed(
             continue
         calls.append(PackedCall(keys, fields, len(records), None))
         records.append(record)
-    return PackedExport(calls, Packed.records(records), Packed(decoded.spans))
+    return PackedExport(calls, Packed.records(records), SpanFrames.of(decoded.spans, workspace))
 
 
 def sort_calls(index: GatewayCallIndex, docs: list[dict[str, Any]], workspace: str) -> Sorted:

@@ -23,7 +23,7 @@ from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
 from llmtrail.capture.ingest_body import validate_batch
 from llmtrail.config import Settings
 from llmtrail.pipeline.enrich import Enricher, enriched
-from llmtrail.pipeline.packed import Packed
+from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool, SpoolPosition
 from llmtrail.record import InvocationRecord
@@ -65,6 +65,9 @@ class RecordPath:
         self.logging_configs = logging_configs
         self.redaction = redaction
         self._readers = readers
+        # an export's framed spans are spooled and stored as they are, where the policies
+        # leave them alone (the recorder's span store takes their rows as they are)
+        self.keeps_span_frames = False
 
     @property
     def readers(self) -> dict[str, Reader]:
@@ -176,23 +179,31 @@ class RecordPath:
     def ingest_otlp(
         self,
         records: Sequence[InvocationRecord] | Packed[InvocationRecord],
-        spans: Sequence[Span] | Packed[Span],
+        spans: Sequence[Span] | Packed[Span] | SpanFrames,
         links: Sequence[Span],
     ) -> Future[Any]:
         """Spool an OTLP export: its model calls (records, priced here), its other spans
-        (the logging configuration and redaction applied here first) and the spans that
-        link records into traces (their errors and labels redacted): a future of which
-        records were new, after the fsync."""
+        (the logging configuration and redaction applied here first; framed ones go as they
+        are when those would leave them alone) and the spans that link records into traces
+        (their errors and labels redacted): a future of which records were new, after the
+        fsync."""
         if isinstance(records, Packed):
             records = records.unpack()
-        if isinstance(spans, Packed):
+        kept: list[Span | SpanFrames] = []
+        if isinstance(spans, SpanFrames):
+            if self.keeps_span_frames and self.policy.leaves_spans(spans.workspace, spans.frames):
+                kept.append(spans)
+                spans = ()
+            else:
+                spans = spans.spans()  # read back from their frames, as a replay would
+        elif isinstance(spans, Packed):
             spans = spans.unpack()
         for span in spans:
             self.policy.prepare_span(span)
         for link in links:
             self.policy.prepare_link(link)
         priced = enriched(list(records), self.enricher)
-        fresh, spooled = self.pipeline.ingest(priced, [*spans, *links])
+        fresh, spooled = self.pipeline.ingest(priced, [*kept, *spans, *links])
         return _once_spooled(spooled, fresh)
 
     # -- the erasure's spool operations ---------------------------------------------------------
@@ -255,7 +266,7 @@ class LocalRecording:
     async def ingest_otlp(
         self,
         records: Sequence[InvocationRecord] | Packed[InvocationRecord],
-        spans: Sequence[Span] | Packed[Span],
+        spans: Sequence[Span] | Packed[Span] | SpanFrames,
         links: Sequence[Span],
     ) -> list[bool]:
         future = await asyncio.to_thread(self.path.ingest_otlp, records, spans, links)
@@ -311,18 +322,19 @@ def recorder_record_path(
     """The record path of the recorder process: its spool, the serving process's stores
     (``before_append`` runs before each batch crosses to be stored)."""
     from llmtrail.pipeline.link import RemoteRecordStore, RemoteSpanStore, RemoteStateStore
+    from llmtrail.pipeline.packed import span_batch
     from llmtrail.schema import RecordSchema
     from llmtrail.store.duckdb.records import batch_tables
-    from llmtrail.store.duckdb.spans import arrow_table as span_table
-    from llmtrail.store.duckdb.spans import latest_of
     from llmtrail.store.objects import open_object_store
 
     state = RemoteStateStore(link)
     schema = RecordSchema(settings.promoted_metadata_keys)
     records = RemoteRecordStore(link, schema, batch_tables, before_append)
     objects = open_object_store(settings)
-    spans = RemoteSpanStore(link, lambda batch: span_table(latest_of(batch)))
-    return build_record_path(settings, records, state, redaction_key, objects, spans)
+    spans = RemoteSpanStore(link, span_batch)
+    path = build_record_path(settings, records, state, redaction_key, objects, spans)
+    path.keeps_span_frames = True
+    return path
 
 
 def build_record_path(

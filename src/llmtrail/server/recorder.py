@@ -46,7 +46,7 @@ from llmtrail.capture.gateway.facts import CallFacts
 from llmtrail.config import Settings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
-from llmtrail.pipeline.packed import Packed
+from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.server.collector import settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
@@ -239,14 +239,14 @@ class RecorderProcess:
     async def ingest_otlp(
         self,
         records: Sequence[InvocationRecord] | Packed[InvocationRecord],
-        spans: Sequence[Span] | Packed[Span],
+        spans: Sequence[Span] | Packed[Span] | SpanFrames,
         links: Sequence[Span],
     ) -> list[bool]:
         """Spool what an OTLP export held, decoded here: its model calls as records, its
         other spans (redacted in the recorder) and the spans linking records into traces;
         answered after the fsync. What a worker process packed crosses as it is."""
         records = records if isinstance(records, Packed) else list(records)
-        spans = spans if isinstance(spans, Packed) else list(spans)
+        spans = spans if isinstance(spans, Packed | SpanFrames) else list(spans)
         fresh: list[bool] = await self._ask("otlp", records, spans, list(links))
         return fresh
 

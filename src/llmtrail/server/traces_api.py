@@ -37,7 +37,7 @@ from llmtrail.capture.merge import GatewayCallIndex, fuse_links
 from llmtrail.capture.otlp import JSON_TYPES, PROTOBUF_TYPES, decode_traces
 from llmtrail.errors import LlmtrailError, NotFound, Unavailable, ValidationError
 from llmtrail.gunzip import gunzip_limited, is_gzip_encoded
-from llmtrail.pipeline.packed import Packed
+from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.security.principal import Permission, principal_of
 from llmtrail.server.access import guarded_route
@@ -98,7 +98,7 @@ class TracesAPI:
             if gzipped:
                 raw = await asyncio.to_thread(gunzip_limited, raw, limits.max_ingest_bytes)
             records: list[InvocationRecord] | Packed[InvocationRecord]
-            spans: list[Span] | Packed[Span]
+            spans: list[Span] | Packed[Span] | SpanFrames
             if len(raw) >= _POOL_BYTES:  # decoded in a worker process, beside the GIL
                 export = await self.runtime.workers.run(
                     functools.partial(

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from llmtrail.errors import LlmtrailError, Unavailable
 from llmtrail.server.collector import settle_collector
+from llmtrail.server.no_pandas import refuse_pandas
 
 T = TypeVar("T")
 _PARENT_CHECK_S = 0.5
@@ -199,6 +200,7 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     # server decides when its workers stop
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
+    refuse_pandas()  # pyarrow would import it on the first spans' conversion, for nothing
     settle_collector()
     settled = False
     while True:

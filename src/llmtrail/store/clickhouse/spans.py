@@ -26,9 +26,10 @@ import pyarrow as pa
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord
 from llmtrail.schema import Type, metadata_column_name
 from llmtrail.span import SPAN_COLUMNS, Span, span_from_record
+from llmtrail.store.arrow import span_table
 from llmtrail.store.clickhouse.columns import Params, row_values, select_expression
 from llmtrail.store.clickhouse.database import ClickHouseDatabase
-from llmtrail.store.duckdb.spans import _span, _summary, arrow_table
+from llmtrail.store.duckdb.spans import _span, _summary
 from llmtrail.store.paging import EPOCH, decode_cursor, encode_cursor, epoch_us
 from llmtrail.store.rows import BODY_NAMES, from_row
 from llmtrail.store.spans import TracePage, TraceQuery
@@ -61,7 +62,7 @@ class ClickHouseSpanStore:
             return len(spans)
         now = max(datetime.now(UTC), self._last_ingested + timedelta(microseconds=1))
         self._last_ingested = now
-        table = arrow_table(list(latest.values()))
+        table = span_table(list(latest.values()))
         stamp = pa.array([now] * table.num_rows, type=pa.timestamp("us", tz="UTC"))
         table = table.append_column("ingested_at", stamp)
         self.db.insert_arrow("spans", table, {"insert_deduplicate": 0})

@@ -20,6 +20,7 @@ import orjson
 from llmtrail.errors import ValidationError
 from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.schema import RECORD_COLUMNS, Column, RecordSchema, Type, metadata_column_name
+from llmtrail.store.arrow import arrow_schema, arrow_types
 from llmtrail.store.duckdb.database import Database, committed_durably, execute_all
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
@@ -28,30 +29,6 @@ from llmtrail.store.rows import from_row, to_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-
-@functools.cache
-def arrow_types() -> dict[Type, pa.DataType]:
-    """Each column type's Arrow type. pyarrow (~60 MB with numpy) loads with the first batch
-    written, not when the store opens: a server at rest reads without it."""
-    import pyarrow as pa
-
-    return {
-        Type.STRING: pa.string(),
-        Type.INT: pa.int64(),
-        Type.BOOL: pa.bool_(),
-        Type.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-        Type.DECIMAL: pa.decimal128(38, 9),
-        Type.MAP: pa.map_(pa.string(), pa.string()),
-        Type.JSON: pa.string(),
-    }
-
-
-def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    import pyarrow as pa  # on first use (`arrow_types`)
-
-    types = arrow_types()
-    return pa.schema([pa.field(c.name, types[c.type]) for c in columns])
 
 
 # the columns a record's ``cost`` block is split into, by their key in the block

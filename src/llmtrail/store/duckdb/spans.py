@@ -11,7 +11,6 @@ the same spanId, tokens come from records alone.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -22,8 +21,8 @@ import orjson
 from llmtrail.record import DEFAULT_WORKSPACE
 from llmtrail.schema import Type, metadata_column_name
 from llmtrail.span import SPAN_COLUMNS, Span, SpanError, span_from_record
+from llmtrail.store.arrow import latest_of, span_table
 from llmtrail.store.duckdb.database import Database
-from llmtrail.store.duckdb.records import arrow_schema
 from llmtrail.store.paging import EPOCH, decode_cursor, encode_cursor
 from llmtrail.store.rows import from_row
 from llmtrail.store.spans import TracePage, TraceQuery, TraceSummary
@@ -54,11 +53,11 @@ class DuckDBSpanStore:
 
     def append(self, spans: Sequence[Span]) -> int:
         if spans:
-            self.append_table(arrow_table(latest_of(spans)))
+            self.append_table(span_table(latest_of(spans)))
         return len(spans)
 
     def append_table(self, table: pa.Table) -> None:
-        """Insert spans already converted (`arrow_table`, in the recorder process)."""
+        """Insert spans already converted (`span_table`, in the recorder process)."""
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             now = max(datetime.now(UTC), self._last_ingested + timedelta(microseconds=1))
@@ -200,58 +199,6 @@ def _filters(q: TraceQuery) -> tuple[str, list[Any]]:
         where.append("(epoch_us(s), trace_id) < (?, ?)")
         params += [micros, trace_id]
     return " AND ".join(where), params
-
-
-def latest_of(spans: Sequence[Span]) -> list[Span]:
-    """The batch's spans, the last copy of each (a span sent twice is stored once)."""
-    return list({(s.workspace, s.trace_id, s.span_id): s for s in spans}.values())
-
-
-def arrow_table(spans: Sequence[Span]) -> pa.Table:
-    """The spans as they are inserted (every stored column but ``ingested_at``), built a
-    column at a time: one pass per column is cheaper than appending row by row."""
-    errors = [s.error or _NO_ERROR for s in spans]
-    dumps = _json
-    values: dict[str, list[Any]] = {
-        "workspace": [s.workspace for s in spans],
-        "trace_id": [s.trace_id for s in spans],
-        "span_id": [s.span_id for s in spans],
-        "parent_span_id": [s.parent_span_id for s in spans],
-        "kind": [s.kind for s in spans],
-        "name": [s.name for s in spans],
-        "start_time": [s.start for s in spans],
-        "end_time": [s.end for s in spans],
-        "status": [s.status for s in spans],
-        "error_type": [e.type for e in errors],
-        "error_message": [e.message for e in errors],
-        "error_stack_trace": [e.stack_trace for e in errors],
-        "input": [None if s.input is None else dumps(s.input) for s in spans],
-        "output": [None if s.output is None else dumps(s.output) for s in spans],
-        "attributes": [dumps(s.attributes) if s.attributes else None for s in spans],
-        "tags": [dumps(list(s.tags)) if s.tags else None for s in spans],
-        "session_id": [s.session_id for s in spans],
-        "app": [s.app for s in spans],
-        "source": [s.source for s in spans],
-    }
-    import pyarrow as pa  # with the first spans written (`records.arrow_types`)
-
-    schema = _arrow()
-    arrays = [pa.array(values[f.name], type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-@functools.cache
-def _arrow() -> pa.Schema:
-    return arrow_schema(_STORED)
-
-
-_NO_ERROR = SpanError()
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _loads(text: str | None) -> Any:
