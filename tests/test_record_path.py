@@ -311,6 +311,50 @@ def test_metrics_show_the_hand_over(server: ServerProcess) -> None:
         assert json.loads(response.read())["status"] == "ready"
 
 
+def test_a_span_exported_right_after_its_call_merges_into_its_record(
+    server: ServerProcess,
+) -> None:
+    """The serving loop hands a call's facts over through its own pipe, and an OTLP export
+    waits for the calls handed over before it (a barrier, on the same pipe after them): a
+    span describing a call, exported the moment the call answered, merges into its record
+    every time."""
+    with _client(server) as client:
+        for i in range(5):
+            raw = client.chat.completions.with_raw_response.create(
+                model=MODEL, messages=[{"role": "user", "content": f"merge {i}"}]
+            )
+            response_id = raw.parse().id
+            now = time.time_ns()
+            attributes = [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": MODEL}},
+                {"key": "gen_ai.response.id", "value": {"stringValue": response_id}},
+            ]
+            span = {"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": "chat",
+                    "startTimeUnixNano": str(now), "endTimeUnixNano": str(now + 10**6),
+                    "attributes": attributes}  # fmt: skip
+            body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+            request = urllib.request.Request(
+                server.url + "/v1/traces",
+                data=json.dumps(body).encode(),
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert response.headers["x-llmtrail-merged"] == "1", i
+
+
+def test_a_stop_stores_every_call_handed_over_before_it(tmp_path: Path) -> None:
+    """SIGTERM right after the last answer: the serving loop writes out the facts it still
+    holds before it asks the recorder to stop, and the recorder reads them all first."""
+    with ServerProcess(tmp_path / "data") as first, _client(first) as client:
+        ids = [_chat(client, f"before the stop {i}") for i in range(40)]
+        assert first.terminate() == 0
+    with ServerProcess(tmp_path / "data") as second:
+        second.settle()
+        for request_id in ids:
+            assert second.wait_for_record(request_id)["requestId"] == request_id
+
+
 def _otlp_batch(k: int) -> tuple[str, bytes]:
     """One trace: a model call (a record, through the recorder) and a tool step (a span)."""
     trace = f"{k:032x}"

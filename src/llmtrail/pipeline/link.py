@@ -96,15 +96,22 @@ class Link:
 
     def request(self, method: str, *args: Any) -> Future[Any]:
         """`call` without waiting: a future of the answer."""
+        rid, future = self.expect()
+        if rid:
+            self._out.put(("call", rid, method, args))
+        return future
+
+    def expect(self) -> tuple[int, Future[Any]]:
+        """A call's id and the future of its answer, for a call sent another way than this
+        link (`LoopPipe`); the id is 0, the future failed, once the link is closed."""
         future: Future[Any] = Future()
         with self._lock:
             if self.closed.is_set():
                 future.set_exception(Unavailable("the recorder link is closed"))
-                return future
+                return 0, future
             rid = next(self._ids)
             self._waiting[rid] = future
-        self._out.put(("call", rid, method, args))
-        return future
+        return rid, future
 
     def answer(self, rid: int, value: Any = None, error: BaseException | None = None) -> None:
         """Answer the other side's call ``rid``."""

@@ -97,6 +97,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def running(app: Starlette) -> AsyncIterator[None]:
+        runtime.recording.use_loop(asyncio.get_running_loop())  # hands facts over itself
         starting = asyncio.create_task(asyncio.to_thread(runtime.start))
         starting.add_done_callback(_report_start_failure)
         if on_ready is not None:

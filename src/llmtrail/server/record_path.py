@@ -273,6 +273,9 @@ class LocalRecording:
         fresh: list[bool] = await asyncio.wrap_future(future)
         return fresh
 
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Nothing to do: the record path runs in this process."""
+
     async def caught_up(self, timeout: float = 2.0) -> None:
         """Nothing to wait for: a call's record is learned from as it is handed over."""
 

@@ -46,6 +46,7 @@ from llmtrail.capture.gateway.facts import CallFacts
 from llmtrail.config import Settings
 from llmtrail.errors import Unavailable
 from llmtrail.pipeline.link import Link, from_ipc
+from llmtrail.pipeline.loop_pipe import LoopPipe, read_messages
 from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.server.collector import settle_collector
@@ -105,6 +106,10 @@ class RecorderProcess:
         self._stopping = threading.Event()
         self._store_calls = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-store")
         self._limit = settings.spool.queue_records
+        # the serving loop writes the facts itself (`LoopPipe`), once it is known (`use_loop`)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._pipe: LoopPipe | None = None
         self._restart_lock = threading.Lock()
         self.spool_ops = _RemoteSpool(self)
         self._handed_this_run = 0  # to this recorder process (they count from 0 each)
@@ -116,18 +121,30 @@ class RecorderProcess:
             self._yielding = Yielding(lambda: self.pid, self._pressed)
 
     # -- life cycle ---------------------------------------------------------------------------
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the facts over from ``loop`` (the serving loop, this thread's), writing them
+        itself (`LoopPipe`) from the next `start` on, not through the link's sender thread."""
+        self._loop, self._loop_thread = loop, threading.get_ident()
+
     def start(self, warm: bool = True) -> None:
         """Start the recorder and wait until it replayed its spool (blocking); it loads the
         tokenizer and the price table itself (``warm`` is always so there)."""
         conn, child = self._context.Pipe()
+        facts_in, facts_out = self._context.Pipe(duplex=False) if self._loop else (None, None)
         process = self._context.Process(
             target=recorder_main,
-            args=(child, self.settings, self.redaction_key, os.getpid()),
+            args=(child, self.settings, self.redaction_key, os.getpid(), facts_in),
             name="llmtrail-recorder",
             daemon=True,
         )
         process.start()
         child.close()
+        old, self._pipe = self._pipe, None
+        if old is not None:
+            old.close(flush_s=0.0)  # its reader is gone
+        if facts_in is not None and facts_out is not None and self._loop is not None:
+            facts_in.close()
+            self._pipe = LoopPipe(facts_out, self._loop, self._lost)
         self._process, self.pid = process, process.pid
         link = Link(conn, self._handle, self._gone, name="recorder")
         self.counters.stats, self._handed_this_run, self._caught_up = {}, 0, 0
@@ -170,7 +187,9 @@ class RecorderProcess:
         self.ready.clear()
         if self._yielding is not None:
             self._yielding.stop()
-        link, process = self._link, self._process
+        link, process, pipe = self._link, self._process, self._pipe
+        if pipe is not None:  # the facts handed over go first; the recorder reads them all
+            pipe.close()
         if link is not None and not link.closed.is_set():
             with contextlib.suppress(Exception):
                 link.request("stop").result(_STOP_TIMEOUT_S)
@@ -218,13 +237,30 @@ class RecorderProcess:
         if link is None or not self.ready.is_set():
             self.counters.dropped_recorder_down += 1
             return False
-        if link.backlog() >= self._limit:
+        pipe = self._pipe
+        if link.backlog() + (pipe.pending() if pipe is not None else 0) >= self._limit:
             self.counters.dropped_handover_full += 1
             return False
-        link.post("facts", facts)
+        self._post_in_order("facts", facts)
         self.counters.handed_over += 1
         self._handed_this_run += 1
         return True
+
+    def _post_in_order(self, *message: Any, at_once: bool = False) -> None:
+        """Post what must reach the recorder in the order of the calls handed over: through
+        the serving loop's pipe, or the link before there is one."""
+        pipe = self._pipe
+        if pipe is None:
+            assert self._link is not None
+            self._link.post(*message)
+        elif threading.get_ident() == self._loop_thread:
+            pipe.post(*message, at_once=at_once)
+        else:
+            pipe.post_threadsafe(*message, at_once=at_once)
+
+    def _lost(self, count: int) -> None:
+        """Facts that never reached the recorder: it died (it is restarted) or is stopping."""
+        self.counters.dropped_recorder_down += count
 
     async def ingest_body(
         self, raw: bytes, gzipped: bool, workspace: str
@@ -258,14 +294,20 @@ class RecorderProcess:
         if link is None or not self.ready.is_set() or self._handed_this_run == self._caught_up:
             return
         handed = self._handed_this_run
+        if self._pipe is None:
+            answer = link.request("barrier")
+        else:  # after the facts, on their way
+            rid, answer = link.expect()
+            if rid:
+                self._post_in_order("call", rid, "barrier", (), at_once=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.wrap_future(link.request("barrier")), timeout)
+            await asyncio.wait_for(asyncio.wrap_future(answer), timeout)
             self._caught_up = handed
 
     def tell_policies_changed(self) -> None:
         """A logging configuration, redaction policy or price changed on this server."""
         if self._link is not None:
-            self._link.post("invalidate")
+            self._post_in_order("invalidate", at_once=True)
 
     def spool_call(self, method: str, *args: Any, timeout: float = 60.0) -> Any:
         """Run a spool operation of the erasure in the recorder (blocking)."""
@@ -377,10 +419,14 @@ def _to_store(stats: dict[str, float]) -> float:
 
 
 def recorder_main(
-    conn: Connection, settings: Settings, redaction_key: bytes, parent_pid: int
+    conn: Connection,
+    settings: Settings,
+    redaction_key: bytes,
+    parent_pid: int,
+    facts: Connection | None = None,
 ) -> None:
-    """The recorder process: build the record path and serve the link until told to stop or
-    the serving process is gone."""
+    """The recorder process: build the record path and serve the link (and the serving
+    loop's ``facts`` pipe) until told to stop or the serving process is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the server stops us
     # where the recorder and the serving process compete for a core, the relay goes first:
     # records are built in the gaps (a backlog waits in the bounded queue). Before any thread
@@ -399,6 +445,12 @@ def recorder_main(
     link = Link(conn, recorder.handle, done.set, name="recorder")
     recorder.link = link
     link.start()
+    if facts is not None:
+        threading.Thread(
+            target=recorder.read_facts, args=(facts,), name="llmtrail-facts", daemon=True
+        ).start()
+    else:
+        recorder.facts_read.set()
     done.wait()
     recorder.stop_quickly()
     link.close(flush_s=5.0)  # the answer to "stop" goes out first
@@ -425,6 +477,14 @@ class _Recorder:
         self._seen: list[dict[str, Any]] = []
         self._seen_lock = threading.Lock()
         self._builder: threading.Thread | None = None
+        self.facts_read = threading.Event()  # the serving loop's pipe read to its end
+
+    def read_facts(self, conn: Connection) -> None:
+        """The serving loop's pipe: facts, barriers and policy changes, in order."""
+        try:
+            read_messages(conn, self.handle)
+        finally:
+            self.facts_read.set()
 
     def handle(self, kind: str, body: tuple[Any, ...]) -> None:
         if kind == "facts":
@@ -581,6 +641,8 @@ class _Recorder:
 
     def _stop(self, rid: int) -> None:
         assert self.link is not None
+        # the serving process closed its loop's pipe before asking: its last facts first
+        self.facts_read.wait(self.settings.drain_timeout_s)
         self._finish_building(self.settings.drain_timeout_s)
         if self.path is not None:
             self.path.stop(self.settings.drain_timeout_s)
