@@ -89,9 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         yield proc
 
 
-def test_a_large_body_goes_through_the_worker_process(server: ServerProcess) -> None:
-    body = _body()
-    assert len(body) >= _POOL_BYTES
+def _export(server: ServerProcess, body: bytes) -> None:
     request = urllib.request.Request(
         server.url + "/v1/traces",
         data=body,
@@ -100,6 +98,12 @@ def test_a_large_body_goes_through_the_worker_process(server: ServerProcess) -> 
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 200
+
+
+def test_a_large_body_goes_through_the_worker_process(server: ServerProcess) -> None:
+    body = _body()
+    assert len(body) >= _POOL_BYTES
+    _export(server, body)
     server.settle()
     traces = server.get(f"/api/traces?start=2025-11-24T00:00:00Z&limit={TRACES + 10}")["traces"]
     assert len(traces) == TRACES
@@ -125,14 +129,7 @@ def test_a_large_bodys_spans_are_stored_as_decoded(server: ServerProcess) -> Non
     and a replay of their frames would give it."""
     body = _body()
     decoded = decode_traces(body, "application/x-protobuf", workspace="default")
-    request = urllib.request.Request(
-        server.url + "/v1/traces",
-        data=body,
-        method="POST",
-        headers={"content-type": "application/x-protobuf"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 200
+    _export(server, body)
     server.settle()
     expected = {(s.trace_id, s.span_id): s for s in decoded.spans}
     assert len(expected) == TRACES * (SPANS_PER_TRACE - 1)
