@@ -127,6 +127,26 @@ def test_a_large_bodys_spans_are_stored_as_decoded(server: ServerProcess) -> Non
     the rows stored (`SpanFrames`); with nothing for the workspace's policies to change,
     they are stored as they are: each reads back as decoding the body in-process gives it,
     and a replay of their frames would give it."""
+    _stored_as_decoded(server)
+    # the worker converted the spans with pyarrow, which never loaded pandas there
+    assert server.proc is not None
+    workers = [p for p in _children(server.proc.pid) if b"spawn_main" in _cmdline(p)]
+    assert workers and all("pyarrow/lib" in _maps(p) for p in workers if _decoded_in(p))
+    assert not [p for p in workers if "/pandas/" in _maps(p)]
+
+
+def test_without_the_recorder_framed_spans_are_read_back_and_stored(tmp_path: Path) -> None:
+    """With the record path in the serving process (``recorder_process = false``) the
+    worker's framed spans are read back from their frames and prepared one by one: stored
+    the same."""
+    env = {"LLMTRAIL_SERVER__RECORDER_PROCESS": "false"}
+    with ServerProcess(tmp_path / "data", env=env) as server:
+        assert server.metrics().get("recorder_pid", 0) == 0
+        _stored_as_decoded(server)
+
+
+def _stored_as_decoded(server: ServerProcess) -> None:
+    """Export a large body; its spans read back as decoding it in-process gives them."""
     body = _body()
     decoded = decode_traces(body, "application/x-protobuf", workspace="default")
     _export(server, body)
@@ -141,11 +161,6 @@ def test_a_large_bodys_spans_are_stored_as_decoded(server: ServerProcess) -> Non
             span = expected[(trace_id, got["spanId"])]
             assert got == json.loads(json.dumps(_span_view(span)))
             assert decode_payload(encode_span_payload(span)) == span
-    # the worker converted the spans with pyarrow, which never loaded pandas there
-    assert server.proc is not None
-    workers = [p for p in _children(server.proc.pid) if b"spawn_main" in _cmdline(p)]
-    assert workers and all("pyarrow/lib" in _maps(p) for p in workers if _decoded_in(p))
-    assert not [p for p in workers if "/pandas/" in _maps(p)]
 
 
 def _children(pid: int) -> list[int]:
