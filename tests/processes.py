@@ -51,6 +51,11 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def maps(pid: int) -> str:
+    """What process ``pid`` has mapped (its shared libraries, among others)."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
 def command_line(pid: int) -> str:
     try:
         return (

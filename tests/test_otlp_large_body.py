@@ -19,6 +19,7 @@ from llmtrail.capture.otlp import decode_traces
 from llmtrail.pipeline.frames import decode_payload, encode_span_payload
 from llmtrail.server.traces_api import _POOL_BYTES, _span_view
 from tests.harness import ServerProcess
+from tests.processes import children, command_line, maps
 
 TRACES, SPANS_PER_TRACE = 40, 10
 
@@ -130,9 +131,12 @@ def test_a_large_bodys_spans_are_stored_as_decoded(server: ServerProcess) -> Non
     _stored_as_decoded(server)
     # the worker converted the spans with pyarrow, which never loaded pandas there
     assert server.proc is not None
-    workers = [p for p in _children(server.proc.pid) if b"spawn_main" in _cmdline(p)]
-    assert workers and all("pyarrow/lib" in _maps(p) for p in workers if _decoded_in(p))
-    assert not [p for p in workers if "/pandas/" in _maps(p)]
+    recorder = int(server.metrics()["recorder_pid"])
+    workers = [
+        p for p in children(server.proc.pid) if "spawn_main" in command_line(p) and p != recorder
+    ]
+    assert workers and all("pyarrow/lib" in maps(p) for p in workers if _decoded_in(p))
+    assert not [p for p in workers if "/pandas/" in maps(p)]
 
 
 def test_without_the_recorder_framed_spans_are_read_back_and_stored(tmp_path: Path) -> None:
@@ -163,26 +167,7 @@ def _stored_as_decoded(server: ServerProcess) -> None:
             assert decode_payload(encode_span_payload(span)) == span
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            raw = stat.read_text()
-        except OSError:
-            continue
-        if raw[raw.rindex(")") + 2 :].split()[1] == str(pid):
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _cmdline(pid: int) -> bytes:
-    return Path(f"/proc/{pid}/cmdline").read_bytes()
-
-
-def _maps(pid: int) -> str:
-    return Path(f"/proc/{pid}/maps").read_text()
-
-
 def _decoded_in(pid: int) -> bool:
     """Whether worker ``pid`` ran a job (it imported the OTLP decoder)."""
-    return "google/_upb" in _maps(pid) or "protobuf" in _maps(pid)
+    mapped = maps(pid)
+    return "google/_upb" in mapped or "protobuf" in mapped

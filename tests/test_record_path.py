@@ -24,6 +24,7 @@ import pytest
 
 from llmtrail.testing.openai_upstream import OpenAIUpstream
 from tests.harness import ServerProcess, call
+from tests.processes import maps
 from tests.wall_clock import wait_out_month_end
 
 MODEL = "sim/record-path"
@@ -51,10 +52,6 @@ def _recorder_pid(server: ServerProcess) -> int:
     pid = int(server.metrics()["recorder_pid"])
     assert pid > 0 and pid != server.proc.pid  # type: ignore[union-attr]
     return pid
-
-
-def _maps(pid: int) -> str:
-    return Path(f"/proc/{pid}/maps").read_text()
 
 
 def _records(n: int, tag: str) -> list[dict[str, Any]]:
@@ -115,13 +112,13 @@ def test_the_recorder_is_a_child_holding_the_record_work(tmp_path: Path) -> None
             record = server.wait_for_record(raw.headers["x-llmtrail-request-id"])
             assert record["input"]["inputTokenCount"] > 0
             assert record["tokenCountEstimated"] is True
-            assert "bpe_openai/_bindings" in _maps(recorder)
-            assert "bpe_openai/_bindings" not in _maps(server.proc.pid)
+            assert "bpe_openai/_bindings" in maps(recorder)
+            assert "bpe_openai/_bindings" not in maps(server.proc.pid)
             # the batch was converted to Arrow there and inserted here, and neither process
             # loaded pandas (pyarrow's list conversion would, unrefused)
-            assert "pyarrow/lib" in _maps(recorder) and "pyarrow/lib" in _maps(server.proc.pid)
-            assert "/pandas/" not in _maps(recorder)
-            assert "/pandas/" not in _maps(server.proc.pid)
+            assert "pyarrow/lib" in maps(recorder) and "pyarrow/lib" in maps(server.proc.pid)
+            assert "/pandas/" not in maps(recorder)
+            assert "/pandas/" not in maps(server.proc.pid)
 
 
 def _nice(pid: int, tid: int) -> int:
