@@ -17,6 +17,7 @@ write at all (an integer beyond 64 bits, a key that is not text) crosses as a pi
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -136,18 +137,16 @@ def span_batch(spans: Sequence[Span | SpanFrames]) -> pa.Table:
 
     tables: list[pa.Table] = []
     keys: list[tuple[str, str, str]] = []
-    run: list[Span] = []
-    for item in [*spans, None]:
-        if not isinstance(item, SpanFrames) and item is not None:
-            run.append(item)
-            continue
-        if run:
+    for framed, group in itertools.groupby(spans, lambda s: isinstance(s, SpanFrames)):
+        if framed:
+            for frames in group:
+                assert isinstance(frames, SpanFrames)
+                tables.append(from_ipc(frames.rows))
+                keys += [(frames.workspace, t, s) for t, s in frames.keys]
+        else:  # a run of prepared spans, converted here
+            run = [s for s in group if isinstance(s, Span)]
             tables.append(span_table(run))
             keys += [(s.workspace, s.trace_id, s.span_id) for s in run]
-            run = []
-        if item is not None:
-            tables.append(from_ipc(item.rows))
-            keys += [(item.workspace, t, s) for t, s in item.keys]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     last = {key: i for i, key in enumerate(keys)}
     return table if len(last) == len(keys) else table.take(sorted(last.values()))

@@ -57,6 +57,7 @@ class RecordPath:
         logging_configs: LoggingConfigs,
         redaction: RedactionPolicies,
         readers: dict[str, Reader] | None = None,
+        keeps_span_frames: bool = False,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -67,7 +68,7 @@ class RecordPath:
         self._readers = readers
         # an export's framed spans are spooled and stored as they are, where the policies
         # leave them alone (the recorder's span store takes their rows as they are)
-        self.keeps_span_frames = False
+        self.keeps_span_frames = keeps_span_frames
 
     @property
     def readers(self) -> dict[str, Reader]:
@@ -335,9 +336,9 @@ def recorder_record_path(
     records = RemoteRecordStore(link, schema, batch_tables, before_append)
     objects = open_object_store(settings)
     spans = RemoteSpanStore(link, span_batch)
-    path = build_record_path(settings, records, state, redaction_key, objects, spans)
-    path.keeps_span_frames = True
-    return path
+    return build_record_path(
+        settings, records, state, redaction_key, objects, spans, keeps_span_frames=True
+    )
 
 
 def build_record_path(
@@ -347,8 +348,10 @@ def build_record_path(
     redaction_key: bytes,
     objects: Any,
     spans: Any,
+    keeps_span_frames: bool = False,
 ) -> RecordPath:
-    """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins)."""
+    """A `RecordPath` over ``records`` and ``state`` (the stores, or their remote stand-ins);
+    ``keeps_span_frames`` where ``spans`` takes framed spans' rows as they are."""
     logging_configs = LoggingConfigs(LoggingConfigStore(state))
     redaction = RedactionPolicies(state, redaction_key)
     policy = RecordPolicy(logging_configs, redaction)
@@ -375,4 +378,12 @@ def build_record_path(
         lambda: state.list(PRICES_NAMESPACE).values(),
         {name: p.type for name, p in settings.providers.items()},
     )
-    return RecordPath(settings, pipeline, enricher, policy, logging_configs, redaction)
+    return RecordPath(
+        settings,
+        pipeline,
+        enricher,
+        policy,
+        logging_configs,
+        redaction,
+        keeps_span_frames=keeps_span_frames,
+    )

@@ -294,12 +294,9 @@ class RecorderProcess:
         if link is None or not self.ready.is_set() or self._handed_this_run == self._caught_up:
             return
         handed = self._handed_this_run
-        if self._pipe is None:
-            answer = link.request("barrier")
-        else:  # after the facts, on their way
-            rid, answer = link.expect()
-            if rid:
-                self._post_in_order("call", rid, "barrier", (), at_once=True)
+        rid, answer = link.expect()  # answered on the link, asked after the facts on their way
+        if rid:
+            self._post_in_order("call", rid, "barrier", (), at_once=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.wrap_future(answer), timeout)
             self._caught_up = handed
