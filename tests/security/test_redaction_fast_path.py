@@ -15,9 +15,11 @@ import orjson
 import pytest
 from benchmarks.bench_records import make_record
 
+from llmtrail.record import InvocationRecord
 from llmtrail.schema import unheld
 from llmtrail.security.detectors import Finding, fold, folder, resolve
 from llmtrail.security.logging_config import DEFAULT as DEFAULT_LOGGING
+from llmtrail.security.logging_config import parse_logging_config as parse_logging
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction import (
     GroupPlan,
@@ -217,6 +219,32 @@ def test_records_redact_as_the_straightforward_path(name: str, texts: list[str])
         else:
             assert fast == doc
     assert changed >= 10  # the inputs do hold secrets under every policy
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_a_batch_is_prepared_as_each_record_would_be(name: str, texts: list[str]) -> None:
+    """The spool thread's one search over a workspace's batch (`RecordPolicy.to_prepare`)
+    picks every record `prepare` changes, and so leaves the batch as preparing each record
+    leaves it; a batch with no candidate is searched once and picks none."""
+    redactor = Redactor(POLICIES[name], KEY)
+    policy = RecordPolicy(_One(DEFAULT_LOGGING), _One(redactor))
+    docs = _records(texts)
+    one_by_one = [InvocationRecord(copy.deepcopy(doc)) for doc in docs]
+    for record in one_by_one:
+        policy.prepare(record)
+    batch = [InvocationRecord(copy.deepcopy(doc)) for doc in docs]
+    picked = policy.to_prepare("default", batch)
+    for i in picked:
+        policy.prepare(batch[i])
+    assert [r.data for r in batch] == [r.data for r in one_by_one]
+    changed = {i for i, (r, doc) in enumerate(zip(one_by_one, docs, strict=True)) if r.data != doc}
+    assert changed and changed <= set(picked)  # each record it changes, picked
+    clean = [InvocationRecord(make_record("0badc0de", i)) for i in range(40)]
+    if name == "default":  # the key detectors' literals: none where clean records are read
+        assert len(picked) < len(docs)
+        assert not policy.to_prepare("default", clean)
+    withholding = RecordPolicy(_One(parse_logging({"textDataDeliveryEnabled": False})), None)
+    assert list(withholding.to_prepare("default", clean)) == list(range(40))
 
 
 @pytest.mark.parametrize("name", list(POLICIES))

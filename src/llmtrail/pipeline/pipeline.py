@@ -101,7 +101,7 @@ class Pipeline:
         offload_bytes: int = 100 * 1024,
         dedup: RecentRequestIds | None = None,
         dead_letter_dir: Path | None = None,
-        prepare: Callable[[InvocationRecord], None] | None = None,
+        policy: Any = None,
         object_prefix: Callable[[str], str] | None = None,
         shared_store: bool = False,
         span_store: Any = None,
@@ -114,9 +114,9 @@ class Pipeline:
         # recorder, whose records arrive in runs the link already gathered
         self.gateway_linger_s = gateway_linger_s
         self.span_store = span_store  # `SpanStore`: where spooled spans are stored
-        # what every record goes through before it reaches a file (the spool first): the
-        # workspace's logging configuration and redaction. It must not raise.
-        self.prepare = prepare
+        # `RecordPolicy`: what every record goes through before it reaches a file (the spool
+        # first), the workspace's logging configuration and redaction
+        self.policy = policy
         self.object_prefix = object_prefix  # workspace -> where its large bodies go
         # a store other servers write too (ClickHouse): every batch is checked against it
         # before it is stored (`llmtrail.server.shared_views` teaches the resend index too)
@@ -306,10 +306,7 @@ class Pipeline:
         return [r for r in records if (r.workspace, r.request_id) not in stored]
 
     def _spool_items(self, items: list[_Item]) -> None:
-        if self.prepare is not None:
-            for item in items:
-                for record in item.records:
-                    self.prepare(record)
+        self._prepare([r for item in items for r in item.records])
         # gateway records wait for nobody: written now (a kill -9 spares them), fsync'd
         # before their batch is stored (`_store`); a group an ingest caller waits for, at once
         durable = any(item.future is not None for item in items)
@@ -320,6 +317,19 @@ class Pipeline:
                 self._spool_one(item)
             return
         self._spooled(items, position)
+
+    def _prepare(self, records: list[InvocationRecord]) -> None:
+        """Apply each workspace's policy to ``records`` (in place) before any reaches a file:
+        one search over a workspace's records finds the few it changes, instead of one
+        search a record."""
+        if self.policy is None:
+            return
+        by_workspace: dict[str, list[InvocationRecord]] = {}
+        for record in records:
+            by_workspace.setdefault(record.workspace, []).append(record)
+        for workspace, theirs in by_workspace.items():
+            for i in self.policy.to_prepare(workspace, theirs):
+                self.policy.prepare(theirs[i])
 
     def _spool_one(self, item: _Item) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from llmtrail.record import InvocationRecord
@@ -70,6 +71,28 @@ class RecordPolicy:
             span.input = span.output = None
             span.attributes = {}
             span.error = None
+
+    def to_prepare(self, workspace: str, records: list[InvocationRecord]) -> Collection[int]:
+        """Which of ``records``, all of ``workspace``, `prepare` could change (their
+        positions): none when the workspace delivers all that a record holds and no detector
+        of its redaction can find anything in what it reads of them, one search over them
+        all; else those holding a candidate, or all of them when the workspace withholds
+        anything."""
+        every = range(len(records))
+        try:
+            config = self.logging_configs.for_workspace(workspace)
+            if not (
+                config.delivers_bodies
+                and config.text_data_delivery_enabled
+                and config.embedding_data_delivery_enabled
+            ) or media_off(config):
+                return every
+            if self.redaction is None:
+                return ()
+            return self.redaction.for_workspace(workspace).to_redact([r.data for r in records])
+        except Exception:  # every record prepared, which copes
+            log.exception("checking a batch's records against the workspace's policies failed")
+            return every
 
     def leaves_spans(self, workspace: str, frames: list[bytes]) -> bool:
         """True only when `prepare_span` would leave every span of ``workspace`` whose spool

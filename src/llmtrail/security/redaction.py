@@ -280,6 +280,15 @@ class Redactor:
             count += n
         return count
 
+    def to_redact(self, docs: list[dict[str, Any]]) -> Collection[int]:
+        """Which of the record documents ``docs`` `redact_record` could change (their
+        positions): one search over what it reads of them all, then, only when that finds a
+        candidate, one search a document."""
+        fields = [_read_fields(doc, unheld(doc)) for doc in docs]
+        if not self.may_find(fields):
+            return ()
+        return {i for i, values in enumerate(fields) if self.may_find(values)}
+
     def may_find(self, values: list[Any]) -> bool:
         """False only when no detector of any group can find anything in ``values``: one
         search over them all, as `redact_record` makes before it walks a record."""

@@ -368,7 +368,7 @@ def build_record_path(
         objects=objects,
         settings=s,
         offload_bytes=settings.offload_bytes,
-        prepare=policy.prepare,
+        policy=policy,
         object_prefix=lambda ws: logging_configs.for_workspace(ws).large_data_prefix,
         span_store=spans,
         # gateway records arrive in runs the link gathered for 10 ms: spooled as they come

@@ -126,7 +126,7 @@ class Runtime:
                 objects=self.objects,
                 settings=s,
                 offload_bytes=settings.offload_bytes,
-                prepare=self.record_policy.prepare,
+                policy=self.record_policy,
                 object_prefix=lambda ws: self.logging_configs.for_workspace(ws).large_data_prefix,
                 shared_store=self.stores.shared,
                 span_store=self.stores.spans,
