@@ -42,6 +42,7 @@ from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.memory import MemoryStateStore
+from machine_load import OtherLoad, own_cpu_s, wait_quiet
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 GOAL_RECORDS_S = 50_000
@@ -84,12 +85,19 @@ def run_server(
     with procs.stopping(started):
         server, base = procs.start_llmtrail(workdir, "llmtrail-ingest")
         started.append(server)
+
+        def tree() -> list[int]:  # the server and its children (the recorder, the workers)
+            return [server.pid, *procs.children(server.pid)]
+
+        quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
         log(f"  server pid {server.pid}; posting {plan.records:,} records …")
         argv = [sys.executable, str(LOADGEN), "ingest", "--base", base]
         argv += ["--records", str(plan.records), "--per-request", str(PER_REQUEST)]
         argv += ["--connections", str(CONNECTIONS), "--run", RUN_ID]
         recorder = spy.Recorder(server.pid, profile) if profile is not None else None
+        other = OtherLoad(tree, own_cpu_s)
         done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
+        other_cpu_s = other.seconds()
         if recorder is not None:
             recorder.stop()
         if done.returncode != 0:
@@ -97,6 +105,7 @@ def run_server(
                 f"ingest client failed: {done.stderr.decode(errors='replace')[-2000:]}"
             )
         result = json.loads(done.stdout)
+        result["quiet_cores"], result["other_cpu_s"] = quiet, other_cpu_s
         return result, procs.metrics(base)
 
 
@@ -377,6 +386,12 @@ def tables(result: IngestResult) -> list[Table]:
         "first request → all queryable", f"{total_s:.2f} s ({s['stored'] / total_s:,.0f}/s)", ""
     )
     t.add_row("GET /api/records?limit=1 afterwards", f"{s['listed']} record", "")
+    t.add_row(
+        "other processes' CPU while posting (before: their load after waiting for quiet)",
+        f"{s['other_cpu_s']:.1f} s ({s['other_cpu_s'] / s['ack_s']:.2f} cores; "
+        f"{s['quiet_cores']:.2f} before)",
+        "",
+    )
     t.add_row(
         "spool group commits / store transactions",
         f"{m.get('spool_fsyncs', 0):.0f} / {m.get('batches', 0):.0f}",

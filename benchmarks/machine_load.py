@@ -1,9 +1,9 @@
 """How busy the shared machine is apart from the benchmark's own processes.
 
 The development machine has 2 cores and other people's test runs share them. A phase that ran
-while something else took a core measures that, not the gateway; so part C waits (a while) for
-a quiet machine before each phase and reports how much CPU other processes used during it
-(in total, and its peak over half-second samples).
+while something else took a core measures that, not llmtrail; so parts B, C and D wait (a
+while) for a quiet machine before each run and report how much CPU other processes used during
+it (part C also its peak over half-second samples).
 Both come from ``/proc/stat`` (all CPUs' busy time) minus the benchmark's processes' own CPU
 time (``procs.cpu_seconds``). Linux only; elsewhere the numbers are NaN and nothing waits.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,16 +34,35 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) / _TICK
 
 
-class OtherLoad:
-    """CPU seconds used by processes other than ``pids`` (and this process) since `start`."""
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
-    def __init__(self, pids: Iterable[int], own: Callable[[], float]) -> None:
-        self.pids = list(pids)
+
+def self_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def own_cpu_s() -> float:
+    """This process's CPU seconds and its waited-for children's (the load generator)."""
+    return self_cpu_s() + children_cpu_s()
+
+
+class OtherLoad:
+    """CPU seconds used by processes other than ``pids`` (and this process) since `start`;
+    ``pids`` may be a function, asked each time (a server whose children come and go)."""
+
+    def __init__(
+        self, pids: Iterable[int] | Callable[[], Iterable[int]], own: Callable[[], float]
+    ) -> None:
+        self.pids = pids if callable(pids) else list(pids)
         self.own = own  # this process's and its waited-for children's CPU seconds
         self.start()
 
     def _ours(self) -> float:
-        return sum(procs.cpu_seconds(pid) for pid in self.pids) + self.own()
+        pids = self.pids() if callable(self.pids) else self.pids
+        return sum(procs.cpu_seconds(pid) for pid in pids) + self.own()
 
     def start(self) -> None:
         self._busy, self._ours0 = machine_busy_s(), self._ours()
@@ -53,7 +73,7 @@ class OtherLoad:
 
 
 def wait_quiet(
-    pids: Iterable[int],
+    pids: Iterable[int] | Callable[[], Iterable[int]],
     own: Callable[[], float],
     max_cores: float = 0.25,
     window_s: float = 1.0,

@@ -40,6 +40,7 @@ from rich.table import Table
 
 import procs
 import spy
+from machine_load import OtherLoad, own_cpu_s, wait_quiet
 
 GOAL_SPANS_S = 20_000
 TRACES_PER_REQUEST = 100
@@ -278,13 +279,20 @@ def run_server(
     with procs.stopping(started):
         server, base = procs.start_llmtrail(workdir, f"llmtrail-otlp-{workload}")
         started.append(server)
+
+        def tree() -> list[int]:  # the server and its children (the recorder, the workers)
+            return [server.pid, *procs.children(server.pid)]
+
+        quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
         log(f"  {workload}: server pid {server.pid}; posting {plan.requests:,} requests …")
         argv = [sys.executable, __file__, "client", "--base", base, "--spec", str(spec)]
         argv += ["--connections", str(CONNECTIONS)]
         recorder = spy.Recorder(server.pid, profile) if profile is not None else None
         cpu0 = procs.tree_cpu_seconds(server.pid)
+        other = OtherLoad(tree, own_cpu_s)
         done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
         cpu = procs.tree_cpu_seconds(server.pid) - cpu0
+        other_cpu_s = other.seconds()
         if recorder is not None:
             recorder.stop()
         if done.returncode != 0:
@@ -295,6 +303,7 @@ def run_server(
         result["spans"] = len(payloads) * TRACES_PER_REQUEST * SPANS_PER_TRACE
         result["records"] = records * len(payloads)
         result["server_cpu_s"] = cpu
+        result["quiet_cores"], result["other_cpu_s"] = quiet, other_cpu_s
         return result
 
 
@@ -395,7 +404,7 @@ def tables(result: OtlpResult) -> list[Table]:
         title_justify="left",
     )
     for column in ("workload", "spans (records)", "acknowledged", "spans/s", "all stored",
-                   "server CPU", "goal"):  # fmt: skip
+                   "server CPU", "other processes", "goal"):  # fmt: skip
         t.add_column(column, justify="left" if column in ("workload", "goal") else "right")
     for workload, s in result.server.items():
         rate = s["spans"] / s["ack_s"] if s["ack_s"] else 0.0
@@ -409,6 +418,10 @@ def tables(result: OtlpResult) -> list[Table]:
             f"{stored_s:.2f} s ({s['spans'] / stored_s:,.0f}/s)",
             f"{s['server_cpu_s']:.1f} s ({s['server_cpu_s'] / stored_s:.0%} of a core)"
             if stored_s
+            else "",
+            f"{s['other_cpu_s']:.1f} s ({s['other_cpu_s'] / s['ack_s']:.2f} cores; "
+            f"{s['quiet_cores']:.2f} before)"
+            if s["ack_s"]
             else "",
             f"≥ {GOAL_SPANS_S:,}: {verdict}"
             + (f"; {'; '.join(s['problems'])}" if s["problems"] else ""),

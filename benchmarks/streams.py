@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import resource
 import subprocess
 import sys
 import urllib.parse
@@ -31,7 +30,14 @@ from typing import Any
 
 import procs
 import spy
-from machine_load import LoadSampler, OtherLoad, wait_quiet
+from machine_load import (
+    LoadSampler,
+    OtherLoad,
+    children_cpu_s,
+    own_cpu_s,
+    self_cpu_s,
+    wait_quiet,
+)
 from stream_formats import MODEL, StreamFormat, expected_text, stream_format
 
 HERE = Path(__file__).resolve().parent
@@ -154,21 +160,6 @@ def start_gateway(
     return proc, base
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _self_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _own_cpu_s() -> float:
-    """This process's CPU seconds and its waited-for children's (the load generator)."""
-    return _self_cpu_s() + _children_cpu_s()
-
-
 def _load(
     target: Target, fmt: StreamFormat, plan: Plan, out: Path, ours: list[int]
 ) -> tuple[dict[str, Any], LoadSampler]:
@@ -183,7 +174,7 @@ def _load(
         argv += ["--settle-metrics", target.llmtrail_base + "/metrics"]
     timeout = plan.ramp_s + plan.chunks / plan.rate + 180
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sampler = LoadSampler([*ours, proc.pid], _self_cpu_s).start()
+    sampler = LoadSampler([*ours, proc.pid], self_cpu_s).start()
     try:
         _, stderr = proc.communicate(timeout=timeout)
     except BaseException:
@@ -262,15 +253,15 @@ def run_phase(
     """One load-generator run against ``target``, after waiting for a quiet machine, with the
     CPU each process spent on it; ``ours`` are the pids of every process the benchmark
     started. The load generator's output is kept in ``raw_out``."""
-    quiet = wait_quiet(ours, _own_cpu_s)
+    quiet = wait_quiet(ours, own_cpu_s)
     upstream, up = upstream_at
     procs.http(up + "/stats/reset", b"")
-    other = OtherLoad(ours, _own_cpu_s)
+    other = OtherLoad(ours, own_cpu_s)
     server, upstream_cpu = procs.tree_cpu_seconds(target.pid), procs.cpu_seconds(upstream.pid)
-    client = _children_cpu_s()
+    client = children_cpu_s()
     load, sampler = _load(target, fmt, plan, raw_out, ours)
     raw_out.with_suffix(".other-load.json").write_text(json.dumps(sampler.samples))
-    client = _children_cpu_s() - client
+    client = children_cpu_s() - client
     other_cpu = other.seconds()
     records = None
     if target.llmtrail_base is not None:  # storing the records is part of the phase's cost
