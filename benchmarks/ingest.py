@@ -150,22 +150,26 @@ def _spool(records: list[InvocationRecord], directory: Path) -> tuple[float, flo
 
 
 def _prepare(records: list[InvocationRecord]) -> int:
-    """What the spool thread does to each record first: the workspace's logging
-    configuration and redaction (the default policy: key detectors, mask), on copies."""
+    """What the spool thread does to each batch first: the workspace's logging configuration
+    and redaction (the default policy: key detectors, mask), on copies."""
     state = MemoryStateStore()
     policy = RecordPolicy(
         LoggingConfigs(LoggingConfigStore(state)), RedactionPolicies(state, b"k" * 32)
     )
-    for record in records:
-        policy.prepare(InvocationRecord(orjson.loads(orjson.dumps(record.data))))
+    for i in range(0, len(records), SPOOL_BATCH):
+        policy.prepare_all(_copied(records[i : i + SPOOL_BATCH]))
     return len(records)
 
 
 def _copies(records: list[InvocationRecord]) -> int:
     """The copies alone, to subtract from `_prepare`."""
-    for record in records:
-        InvocationRecord(orjson.loads(orjson.dumps(record.data)))
+    for i in range(0, len(records), SPOOL_BATCH):
+        _copied(records[i : i + SPOOL_BATCH])
     return len(records)
+
+
+def _copied(records: list[InvocationRecord]) -> list[InvocationRecord]:
+    return [InvocationRecord(orjson.loads(orjson.dumps(r.data))) for r in records]
 
 
 def _store(records: list[InvocationRecord], path: Path) -> float:

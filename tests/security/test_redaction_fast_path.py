@@ -223,9 +223,9 @@ def test_records_redact_as_the_straightforward_path(name: str, texts: list[str])
 
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_a_batch_is_prepared_as_each_record_would_be(name: str, texts: list[str]) -> None:
-    """The spool thread's one search over a workspace's batch (`RecordPolicy.to_prepare`)
-    picks every record `prepare` changes, and so leaves the batch as preparing each record
-    leaves it; a batch with no candidate is searched once and picks none."""
+    """The spool thread's one search over a workspace's batch (`RecordPolicy.prepare_all`,
+    `to_prepare`) picks every record `prepare` changes, and so leaves the batch as preparing
+    each record leaves it; a batch with no candidate is searched once and picks none."""
     redactor = Redactor(POLICIES[name], KEY)
     policy = RecordPolicy(_One(DEFAULT_LOGGING), _One(redactor))
     docs = _records(texts)
@@ -234,8 +234,7 @@ def test_a_batch_is_prepared_as_each_record_would_be(name: str, texts: list[str]
         policy.prepare(record)
     batch = [InvocationRecord(copy.deepcopy(doc)) for doc in docs]
     picked = policy.to_prepare("default", batch)
-    for i in picked:
-        policy.prepare(batch[i])
+    policy.prepare_all(batch)
     assert [r.data for r in batch] == [r.data for r in one_by_one]
     changed = {i for i, (r, doc) in enumerate(zip(one_by_one, docs, strict=True)) if r.data != doc}
     assert changed and changed <= set(picked)  # each record it changes, picked

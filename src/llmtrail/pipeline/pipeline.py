@@ -306,7 +306,8 @@ class Pipeline:
         return [r for r in records if (r.workspace, r.request_id) not in stored]
 
     def _spool_items(self, items: list[_Item]) -> None:
-        self._prepare([r for item in items for r in item.records])
+        if self.policy is not None:
+            self.policy.prepare_all([r for item in items for r in item.records])
         # gateway records wait for nobody: written now (a kill -9 spares them), fsync'd
         # before their batch is stored (`_store`); a group an ingest caller waits for, at once
         durable = any(item.future is not None for item in items)
@@ -317,19 +318,6 @@ class Pipeline:
                 self._spool_one(item)
             return
         self._spooled(items, position)
-
-    def _prepare(self, records: list[InvocationRecord]) -> None:
-        """Apply each workspace's policy to ``records`` (in place) before any reaches a file:
-        one search over a workspace's records finds the few it changes, instead of one
-        search a record."""
-        if self.policy is None:
-            return
-        by_workspace: dict[str, list[InvocationRecord]] = {}
-        for record in records:
-            by_workspace.setdefault(record.workspace, []).append(record)
-        for workspace, theirs in by_workspace.items():
-            for i in self.policy.to_prepare(workspace, theirs):
-                self.policy.prepare(theirs[i])
 
     def _spool_one(self, item: _Item) -> None:
         try:

@@ -72,6 +72,17 @@ class RecordPolicy:
             span.attributes = {}
             span.error = None
 
+    def prepare_all(self, records: list[InvocationRecord]) -> None:
+        """`prepare` each of ``records`` that it could change, found by one search over a
+        workspace's records (`to_prepare`) instead of one search a record: what the spool
+        thread runs on each batch."""
+        by_workspace: dict[str, list[InvocationRecord]] = {}
+        for record in records:
+            by_workspace.setdefault(record.workspace, []).append(record)
+        for workspace, theirs in by_workspace.items():
+            for i in self.to_prepare(workspace, theirs):
+                self.prepare(theirs[i])
+
     def to_prepare(self, workspace: str, records: list[InvocationRecord]) -> Collection[int]:
         """Which of ``records``, all of ``workspace``, `prepare` could change (their
         positions): none when the workspace delivers all that a record holds and no detector
