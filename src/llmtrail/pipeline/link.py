@@ -322,24 +322,23 @@ class RemoteStateStore:
 
 def ipc(table: pa.Table) -> bytes:
     """One Arrow table as an IPC stream (its buffers copied once, into the message)."""
-    import pyarrow as pa  # loaded with the first batch (the serving process at rest has none)
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
+    return _ipc_stream(table).to_pybytes()
 
 
 def ipc_buffer(table: pa.Table) -> pickle.PickleBuffer:
     """`ipc`, to cross the link out of band: the message's pickle holds none of its bytes,
     and the receiver gets them as the frame it read, with no copy made while it unpickles
     (holding the GIL: ~1–3 ms a second's gateway batch, the relay's tail)."""
-    import pyarrow as pa
+    return pickle.PickleBuffer(_ipc_stream(table))
+
+
+def _ipc_stream(table: pa.Table) -> pa.Buffer:
+    import pyarrow as pa  # loaded with the first batch (the serving process at rest has none)
 
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    return pickle.PickleBuffer(sink.getvalue())
+    return sink.getvalue()
 
 
 def from_ipc(data: bytes) -> pa.Table:
