@@ -42,7 +42,7 @@ from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
 from llmtrail.store.duckdb import Database, DuckDBRecordStore
 from llmtrail.store.memory import MemoryStateStore
-from machine_load import OtherLoad, own_cpu_s, wait_quiet
+from machine_load import OtherLoad, other_load_text, own_cpu_s, server_tree, wait_quiet
 
 LOADGEN = Path(__file__).resolve().parent / "loadgen.py"
 GOAL_RECORDS_S = 50_000
@@ -85,10 +85,7 @@ def run_server(
     with procs.stopping(started):
         server, base = procs.start_llmtrail(workdir, "llmtrail-ingest")
         started.append(server)
-
-        def tree() -> list[int]:  # the server and its children (the recorder, the workers)
-            return [server.pid, *procs.children(server.pid)]
-
+        tree = server_tree(server.pid)
         quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
         log(f"  server pid {server.pid}; posting {plan.records:,} records …")
         argv = [sys.executable, str(LOADGEN), "ingest", "--base", base]
@@ -392,8 +389,7 @@ def tables(result: IngestResult) -> list[Table]:
     t.add_row("GET /api/records?limit=1 afterwards", f"{s['listed']} record", "")
     t.add_row(
         "other processes' CPU while posting (before: their load after waiting for quiet)",
-        f"{s['other_cpu_s']:.1f} s ({s['other_cpu_s'] / s['ack_s']:.2f} cores; "
-        f"{s['quiet_cores']:.2f} before)",
+        other_load_text(s["other_cpu_s"], s["ack_s"], s["quiet_cores"]),
         "",
     )
     t.add_row(

@@ -72,6 +72,20 @@ class OtherLoad:
         return max(0.0, (machine_busy_s() - self._busy) - (self._ours() - self._ours0))
 
 
+def server_tree(pid: int) -> Callable[[], list[int]]:
+    """A function giving the server ``pid`` and its children as they are when it is asked
+    (the recorder, and the decoding workers it starts on first use)."""
+    return lambda: [pid, *procs.children(pid)]
+
+
+def other_load_text(other_cpu_s: float, seconds: float, quiet_cores: float) -> str:
+    """A run's other load for a table: their CPU seconds, in cores over the run's
+    ``seconds``, and their load just before it (after waiting for quiet)."""
+    if not seconds:
+        return ""
+    return f"{other_cpu_s:.1f} s ({other_cpu_s / seconds:.2f} cores; {quiet_cores:.2f} before)"
+
+
 def wait_quiet(
     pids: Iterable[int] | Callable[[], Iterable[int]],
     own: Callable[[], float],

@@ -40,7 +40,7 @@ from rich.table import Table
 
 import procs
 import spy
-from machine_load import OtherLoad, own_cpu_s, wait_quiet
+from machine_load import OtherLoad, other_load_text, own_cpu_s, server_tree, wait_quiet
 
 GOAL_SPANS_S = 20_000
 TRACES_PER_REQUEST = 100
@@ -279,10 +279,7 @@ def run_server(
     with procs.stopping(started):
         server, base = procs.start_llmtrail(workdir, f"llmtrail-otlp-{workload}")
         started.append(server)
-
-        def tree() -> list[int]:  # the server and its children (the recorder, the workers)
-            return [server.pid, *procs.children(server.pid)]
-
+        tree = server_tree(server.pid)
         quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
         log(f"  {workload}: server pid {server.pid}; posting {plan.requests:,} requests …")
         argv = [sys.executable, __file__, "client", "--base", base, "--spec", str(spec)]
@@ -419,10 +416,7 @@ def tables(result: OtlpResult) -> list[Table]:
             f"{s['server_cpu_s']:.1f} s ({s['server_cpu_s'] / stored_s:.0%} of a core)"
             if stored_s
             else "",
-            f"{s['other_cpu_s']:.1f} s ({s['other_cpu_s'] / s['ack_s']:.2f} cores; "
-            f"{s['quiet_cores']:.2f} before)"
-            if s["ack_s"]
-            else "",
+            other_load_text(s["other_cpu_s"], s["ack_s"], s["quiet_cores"]),
             f"≥ {GOAL_SPANS_S:,}: {verdict}"
             + (f"; {'; '.join(s['problems'])}" if s["problems"] else ""),
         )
