@@ -15,6 +15,7 @@ from typing import Any
 
 from llmtrail.record import InvocationRecord
 from llmtrail.security.delivery import apply_delivery, media_off, withhold_media
+from llmtrail.security.logging_config import LoggingConfig
 from llmtrail.security.redaction import ERROR_ATTRIBUTES
 from llmtrail.span import Span
 
@@ -92,11 +93,7 @@ class RecordPolicy:
         every = range(len(records))
         try:
             config = self.logging_configs.for_workspace(workspace)
-            if not (
-                config.delivers_bodies
-                and config.text_data_delivery_enabled
-                and config.embedding_data_delivery_enabled
-            ) or media_off(config):
+            if not (_delivers_all(config) and config.embedding_data_delivery_enabled):
                 return every
             if self.redaction is None:
                 return ()
@@ -112,10 +109,7 @@ class RecordPolicy:
         search over them all: a frame holds every value `prepare_span` redacts, as orjson
         writes it)."""
         try:
-            config = self.logging_configs.for_workspace(workspace)
-            if not (config.delivers_bodies and config.text_data_delivery_enabled):
-                return False
-            if media_off(config):
+            if not _delivers_all(self.logging_configs.for_workspace(workspace)):
                 return False
             if self.redaction is None:
                 return True
@@ -154,6 +148,15 @@ _STEP_ATTRIBUTES = frozenset(
         "openinference.span.kind",
     )
 )
+
+
+def _delivers_all(config: LoggingConfig) -> bool:
+    """Whether a workspace's logging configuration delivers bodies, their text and every
+    medium: then `apply_delivery` leaves a record's bodies (but an embedding's) and
+    `prepare_span` a span's input and output as they are."""
+    return bool(
+        config.delivers_bodies and config.text_data_delivery_enabled and not media_off(config)
+    )
 
 
 def _is_content(key: str, value: Any) -> bool:
