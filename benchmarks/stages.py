@@ -17,7 +17,6 @@ row (`run.py`, CPU µs per request).
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import pickle
 import sys
@@ -41,6 +40,7 @@ from llmtrail.config import Settings
 from llmtrail.pipeline.frames import encode_payload
 from llmtrail.pipeline.link import from_ipc, ipc
 from llmtrail.pipeline.spool import Spool
+from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.record_path import LocalRecording
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.duckdb.records import batch_tables
@@ -100,12 +100,10 @@ def main() -> int:
             thread.join()
     runtime.recording.close()
     assert isinstance(runtime.recording, LocalRecording)
-    # the collector as both server processes set it (server/serve.py, server/recorder.py)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    # the collector as the recorder sets it (server/recorder.py), where all but two stages run
+    settle_collector(RECORD_PATH_YOUNG)
     path = runtime.recording.path
     rows: list[tuple[str, str, float, float]] = []
-    raw_answer = orjson.dumps(ANSWER)
     headers = {"user-agent": "bench", "content-type": "application/json"}
     started = datetime.now(UTC)
 
@@ -125,7 +123,7 @@ def main() -> int:
                 resolved_model="gpt-4o-mini",
                 metadata={"application_name": "bench"},
                 answer=WHOLE,
-                raw=raw_answer,
+                raw=orjson.dumps(ANSWER),
             )
             for _ in range(n)
         ]

@@ -49,7 +49,7 @@ from llmtrail.pipeline.link import Link, from_ipc
 from llmtrail.pipeline.loop_pipe import LoopPipe, read_messages
 from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
-from llmtrail.server.collector import settle_collector
+from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
 from llmtrail.server.workers import exit_with_parent
 from llmtrail.server.yielding import Yielding, idle_is_reversible
@@ -436,7 +436,7 @@ def recorder_main(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
     )
-    settle_collector()
+    settle_collector(RECORD_PATH_YOUNG)
     done = threading.Event()
     recorder = _Recorder(settings, redaction_key, done)
     link = Link(conn, recorder.handle, done.set, name="recorder")

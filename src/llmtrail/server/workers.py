@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from llmtrail.errors import LlmtrailError, Unavailable
-from llmtrail.server.collector import settle_collector
+from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
 
 T = TypeVar("T")
@@ -201,7 +201,7 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
     # server decides when its workers stop
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     refuse_pandas()  # pyarrow would import it on the first spans' conversion, for nothing
-    settle_collector()
+    settle_collector(RECORD_PATH_YOUNG)
     settled = False
     while True:
         try:
@@ -223,7 +223,7 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
             conn.send(("error", WorkerError(_unsendable(answer, exc))))
         del job, fn, args, answer
         if not settled:  # the first job imported what the jobs run: frozen too, once
-            settle_collector()
+            settle_collector(RECORD_PATH_YOUNG)
             settled = True
 
 
