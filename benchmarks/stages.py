@@ -117,7 +117,9 @@ def main() -> int:
                 latency_ms=12,
                 model_id="gpt-4o-mini",
                 workspace="default",
-                input_body=REQUEST,
+                # each call's own bytes, as the serving loop holds them (one shared object
+                # would be pickled once for all the messages of a write)
+                request_raw=orjson.dumps(REQUEST),
                 headers=headers,
                 provider="openai",
                 resolved_model="gpt-4o-mini",

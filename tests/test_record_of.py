@@ -409,6 +409,26 @@ def test_records_are_what_the_plain_way_builds(by_wire: dict[str, Reader]) -> No
     assert {s for _, _, s, _ in seen} == {"OK", "ERROR", "CANCELLED"}
 
 
+def test_a_request_handed_over_as_its_bytes_records_as_the_parsed_body(
+    by_wire: dict[str, Reader],
+) -> None:
+    """The serving process hands the request body over as the bytes it received
+    (`CallFacts.request_raw`), not parsed: the record, the token counts estimated from the
+    request included, is the one the parsed body gives."""
+    compared = 0
+    for f in all_facts():
+        if f.input_body is None:
+            continue
+        raw = orjson.dumps(f.input_body)
+        as_bytes = dataclasses.replace(f, input_body=None, request_raw=raw)
+        ours = record_of(as_bytes, Settings(), by_wire[f.wire], enrich=_enrich)
+        parsed = record_of(f, Settings(), by_wire[f.wire], enrich=_enrich)
+        assert _comparable(ours) == _comparable(parsed), f
+        assert ours.data["input"]["inputBodyJson"] == orjson.loads(raw)
+        compared += 1
+    assert compared > 300
+
+
 # -- the event-stream decoder -----------------------------------------------------------------
 
 

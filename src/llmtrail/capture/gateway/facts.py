@@ -48,7 +48,7 @@ class CallFacts:
     latency_ms: int
     model_id: str
     workspace: str
-    input_body: Any = None
+    input_body: Any = None  # the request body parsed, or None with ``request_raw``
     time_to_first_token_ms: int | None = None
     identity: tuple[str, str] | None = None  # (identity.arn, identityType)
     headers: dict[str, str] = field(default_factory=dict)  # the recorded allow-list only
@@ -69,6 +69,15 @@ class CallFacts:
     cancelled_code: str | None = None  # ClientDisconnected, …: set by the relay
     error_status: int | None = None  # an upstream error in mid-stream
     tpm_key: tuple[str, int] | None = None  # (key id, tokens per minute) when the key has one
+    request_raw: bytes | None = None  # the request body's bytes, for `request_body` to parse
+
+    def request_body(self) -> Any:
+        """The request body: ``input_body``, or parsed from ``request_raw`` on first use (in
+        the recorder process; the serving process parsed and checked the same bytes)."""
+        if self.input_body is None and self.request_raw is not None:
+            self.input_body = orjson.loads(self.request_raw)
+            self.request_raw = None
+        return self.input_body
 
 
 @dataclass(slots=True)
@@ -150,6 +159,7 @@ def record_of(
 
     The record's keys come in one fixed order (the order a stored record's JSON keeps): the
     Bedrock fields, then what llmtrail adds, then the call's additions."""
+    body = facts.request_body()
     o, status, error, error_code = _read(facts, reader)
     started = facts.started
     identity = facts.identity
@@ -168,8 +178,8 @@ def record_of(
     if facts.metadata:
         doc["requestMetadata"] = facts.metadata
     inp: dict[str, Any] = {"inputContentType": "application/json"}
-    if facts.input_body is not None:
-        inp["inputBodyJson"] = facts.input_body
+    if body is not None:
+        inp["inputBodyJson"] = body
     if o.input_tokens is not None:
         inp["inputTokenCount"] = o.input_tokens
     if o.cache_read_tokens is not None:

@@ -74,7 +74,7 @@ class AnthropicRoutes(Exchange):
         if not isinstance(model, str) or not model:
             await self._early_error(call, send, 400, "model: Field required (a string)")
             return
-        forward = Forward(call, model, body, "/v1/messages", body.get("stream") is True)
+        forward = Forward(call, model, body, "/v1/messages", body.get("stream") is True, raw=raw)
         try:
             forward.metadata, forward.metadata_truncated = call.request_metadata(body)
             _check(body)

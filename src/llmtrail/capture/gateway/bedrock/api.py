@@ -97,7 +97,7 @@ class BedrockRoutes(Exchange):
             return
         except ConnectionResetError:
             return
-        forward = Forward(call, model, body, "/model/{model}/" + parts[3], stream)
+        forward = Forward(call, model, body, "/model/{model}/" + parts[3], stream, raw=raw)
         try:
             if not model:
                 raise ValidationError("modelId", f"is required (1 to {MODEL_ID_MAX} characters)")

@@ -111,7 +111,7 @@ class OpenAIRoutes(Exchange):
             await respond(send, 400, answer, self.request_id_headers(call))
             return
         stream = body.get("stream") is True and operation == "ChatCompletions"
-        forward = Forward(call, model, body, path, stream)
+        forward = Forward(call, model, body, path, stream, raw=raw)
         try:
             forward.metadata, forward.metadata_truncated = call.request_metadata(body)
             _check_body(operation, body)
