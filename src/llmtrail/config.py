@@ -136,7 +136,10 @@ class AccessSettings:
     is the recorder's scheduling niceness (0-19, added to the server's): where the two compete
     for a core, the relay of a model call goes first. ``recorder_idle`` (Linux) runs the
     recorder under ``SCHED_IDLE`` while it keeps up, so it takes only cores nothing else
-    wants, and at its niceness while calls or requests wait on it (`server/yielding.py`)."""
+    wants, and at its niceness while calls or requests wait on it (`server/yielding.py`).
+    ``ingest_workers`` is how many worker processes of the recorder prepare ingest bodies of
+    64 KB or more (0-64; 0: the recorder prepares them itself), started with the first such
+    body (`pipeline/ingest_frames.py`)."""
 
     allowed_hosts: list[str] = field(default_factory=list)
     secret_env: str = ""
@@ -146,6 +149,7 @@ class AccessSettings:
     recorder_process: bool = True
     recorder_nice: int = 10
     recorder_idle: bool = True
+    ingest_workers: int = 2
 
 
 @dataclass
@@ -379,6 +383,8 @@ def _build(raw: dict[str, Any], where: str) -> Settings:
         raise ConfigError(f"{where}: [query] threads must be from 0 (every core) to 1024")
     if not 0 <= s.server.recorder_nice <= 19:
         raise ConfigError(f"{where}: [server] recorder_nice must be from 0 to 19")
+    if not 0 <= s.server.ingest_workers <= 64:
+        raise ConfigError(f"{where}: [server] ingest_workers must be from 0 to 64")
     store = _only(_table(raw, "store", dict, where), StoreSettings, f"{where}: [store]")
     refresh = store.pop("refresh_s", StoreSettings.refresh_s)
     if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh < 1:

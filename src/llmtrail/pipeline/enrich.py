@@ -33,6 +33,7 @@ class Enricher:
         self._overrides = overrides
         self._aliases = dict(provider_aliases or {})
         self._table: PriceTable | None = None
+        self._in_force: tuple[Any, ...] = ()  # the overrides the table was built with
         self._lock = threading.Lock()
         # told of every reload (the recorder process prices with its own table)
         self.listeners: list[Callable[[], None]] = []
@@ -58,8 +59,18 @@ class Enricher:
             listener()
 
     def _build(self) -> PriceTable:
-        self._table = PriceTable(list(self._overrides()), provider_aliases=self._aliases)
+        overrides = tuple(self._overrides())
+        self._table = PriceTable(list(overrides), provider_aliases=self._aliases)
+        self._in_force = overrides
         return self._table
+
+    def in_force(self) -> tuple[tuple[Any, ...], tuple[tuple[str, str], ...]]:
+        """The price overrides and provider aliases the table prices with (loading it), for
+        a worker process to price the same way."""
+        with self._lock:
+            if self._table is None:
+                self._build()
+            return self._in_force, tuple(sorted(self._aliases.items()))
 
     def __call__(self, doc: dict[str, Any]) -> None:
         """Add the cost and the character counts to ``doc`` (in place)."""

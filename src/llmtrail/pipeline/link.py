@@ -274,6 +274,28 @@ class RemoteRecordStore:
         )
         return result
 
+    def append_framed(
+        self,
+        records: Sequence[InvocationRecord],
+        framed: Sequence[Any],
+        position: str | None = None,
+    ) -> AppendResult:
+        """`append` for a batch of which some records came framed (`RecordFrames`): their
+        tables, made in a worker process, join those converted here."""
+        import pyarrow as pa
+
+        tables = [f.tables() for f in framed]
+        if records:
+            tables.insert(0, self._to_tables(records, self.schema, datetime.now(UTC)))
+        record_table = pa.concat_tables([t[0] for t in tables])
+        body_table = pa.concat_tables([t[1] for t in tables])
+        if self._before_append is not None:
+            self._before_append()
+        result: AppendResult = self.link.call(
+            "append", ipc_buffer(record_table), ipc_buffer(body_table), position
+        )
+        return result
+
     def committed_position(self) -> str | None:
         value: str | None = self.link.call("committed_position")
         return value

@@ -130,6 +130,37 @@ class SpanFrames:
         return [decode_payload(f) for f in self.frames]  # type: ignore[misc]
 
 
+class RecordFrames:
+    """An ingest body's valid records, one workspace's, ready to spool and store: each
+    record's spool frame (`encode_payload`), its ``(workspace, requestId)``, and all of them
+    as the two Arrow tables the store inserts (`batch_tables`, as IPC streams), made in a
+    worker process. ``policies`` is the record path's count of policy changes when the
+    records were checked against them (`RecordPolicy.generation`)."""
+
+    __slots__ = ("bodies", "frames", "keys", "policies", "rows")
+
+    def __init__(
+        self,
+        frames: list[bytes],
+        keys: list[tuple[str, str]],
+        rows: bytes,
+        bodies: bytes,
+        policies: int = 0,
+    ) -> None:
+        self.frames, self.keys, self.rows, self.bodies = frames, keys, rows, bodies
+        self.policies = policies
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def records(self) -> list[InvocationRecord]:
+        """The records read back from their frames, as a replay reads them."""
+        return [decode_payload(f) for f in self.frames]  # type: ignore[misc]
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        return from_ipc(self.rows), from_ipc(self.bodies)
+
+
 def span_batch(spans: Sequence[Span | SpanFrames]) -> pa.Table:
     """A batch's spans, prepared ones and framed ones, as the Arrow rows inserted: the last
     copy of each (a span sent twice is stored once, as `latest_of` keeps it)."""

@@ -40,7 +40,7 @@ from llmtrail.errors import Picklable, Unavailable, ValidationError
 from llmtrail.pipeline.dedup import RecentRequestIds
 from llmtrail.pipeline.frames import decode_payload, encode_payload, encode_span_payload
 from llmtrail.pipeline.offload import offload_bodies
-from llmtrail.pipeline.packed import SpanFrames, span_count
+from llmtrail.pipeline.packed import RecordFrames, SpanFrames, span_count
 from llmtrail.pipeline.spool import Spool, SpoolFullError, SpoolPosition
 from llmtrail.record import InvocationRecord, check_types
 from llmtrail.span import Span
@@ -88,6 +88,8 @@ class _Item:
     future: Future[SpoolPosition] | None = None
     keys: list[tuple[str, str]] = field(default_factory=list)
     spans: list[Span | SpanFrames] = field(default_factory=list)
+    # an ingest body's records as a worker process made them ready (`RecordFrames`)
+    framed: list[RecordFrames] = field(default_factory=list)
 
 
 class Pipeline:
@@ -198,15 +200,22 @@ class Pipeline:
         return len(records)
 
     def ingest(
-        self, records: Sequence[InvocationRecord], spans: Sequence[Span | SpanFrames] = ()
+        self,
+        records: Sequence[InvocationRecord],
+        spans: Sequence[Span | SpanFrames] = (),
+        framed: RecordFrames | None = None,
     ) -> tuple[list[bool], Future[SpoolPosition]]:
-        """Queue ``records`` (and ``spans``, already prepared, or framed) for the spool.
-        Returns, per record, whether it is new (False: a recent duplicate, not stored again)
-        and a future that resolves after the fsync. Spans are not de-duplicated here: a span
-        stored twice reads once (the latest)."""
+        """Queue ``records`` (and ``spans``, already prepared, or framed; and ``framed``
+        records, after ``records``) for the spool. Returns, per record, whether it is new
+        (False: a recent duplicate, not stored again) and a future that resolves after the
+        fsync. Spans are not de-duplicated here: a span stored twice reads once (the
+        latest). Framed records of which any is a duplicate are read back from their frames
+        and go as records."""
         if self._stopping or not self.ready.is_set():
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
+        if framed is not None:
+            keys += framed.keys
         future: Future[SpoolPosition] = Future()
         with self._pending_lock:  # shared with stop(): nothing is queued behind the stop marker
             if self._stopping:
@@ -218,23 +227,30 @@ class Pipeline:
                 for k, ok in zip(keys, fresh, strict=True)
                 if not ok and (f := self._pending.get(k)) is not None
             }
+            kept: list[RecordFrames] = []
+            if framed is not None and all(fresh[len(records) :]):
+                kept = [framed]
+            elif framed is not None:
+                records = [*records, *framed.records()]
             item = _Item(
-                [r for r, ok in zip(records, fresh, strict=True) if ok],
+                [r for r, ok in zip(records, fresh, strict=False) if ok],
                 future,
                 [k for k, ok in zip(keys, fresh, strict=True) if ok],
                 list(spans),
+                kept,
             )
             self._pending.update(dict.fromkeys(item.keys, future))
-            if item.records or item.spans:
+            if item.records or item.spans or item.framed:
                 try:
                     self._queue.put_nowait(item)  # never block the event loop
                 except queue.Full:
                     error = Unavailable("the pipeline queue is full; retry later")
                     self._settle_locked(item, error=error)
                     raise error from None
-        self.counters.duplicates += len(records) - len(item.records)
-        if item.records or item.spans:
-            self.counters.accepted += len(item.records)
+        taken = len(item.records) + sum(map(len, item.framed))
+        self.counters.duplicates += len(keys) - taken
+        if item.records or item.spans or item.framed:
+            self.counters.accepted += taken
         else:
             future.set_result(self.spool.end_position())
         # callers get a future of their own: cancelling it never touches the pipeline's
@@ -307,6 +323,11 @@ class Pipeline:
 
     def _spool_items(self, items: list[_Item]) -> None:
         if self.policy is not None:
+            for item in items:  # checked against policies that changed since: prepared here
+                stale = [f for f in item.framed if f.policies != self.policy.generation]
+                for framed in stale:
+                    item.framed.remove(framed)
+                    item.records += framed.records()
             self.policy.prepare_all([r for item in items for r in item.records])
         # gateway records wait for nobody: written now (a kill -9 spares them), fsync'd
         # before their batch is stored (`_store`); a group an ingest caller waits for, at once
@@ -342,9 +363,10 @@ class Pipeline:
     def _spooled(self, items: list[_Item], position: SpoolPosition) -> None:
         records = [r for i in items for r in i.records]
         spans = [s for i in items for s in i.spans]
-        self.counters.spooled += len(records)
+        framed = [f for i in items for f in i.framed]
+        self.counters.spooled += len(records) + sum(map(len, framed))
         self.counters.spans_spooled += span_count(spans)
-        self._written.put((records, position, time.monotonic(), spans))
+        self._written.put((records, position, time.monotonic(), spans, framed))
         for item in items:
             if item.future is not None:
                 self._settle(item, position=position)
@@ -381,7 +403,7 @@ class Pipeline:
             batch, stop = _gather(
                 self._written,
                 first,
-                lambda b: len(b[0]) + span_count(b[3]),
+                lambda b: len(b[0]) + span_count(b[3]) + sum(map(len, b[4])),
                 self.settings.batch_records,
                 self.settings.batch_wait_ms / 1000,
                 # stored once the spool was quiet this long, without waiting out the window:
@@ -390,7 +412,8 @@ class Pipeline:
                 self.settings.batch_quiet_ms / 1000,
             )
             spans = [s for b in batch for s in b[3]]
-            self._store([r for b in batch for r in b[0]], batch[-1][1], spans)
+            framed = [f for b in batch for f in b[4]]
+            self._store([r for b in batch for r in b[0]], batch[-1][1], spans, framed)
             self.counters.writer_lag_ms = (time.monotonic() - batch[0][2]) * 1000
             if stop:
                 return
@@ -400,21 +423,24 @@ class Pipeline:
         records: list[InvocationRecord],
         position: SpoolPosition,
         spans: Sequence[Span | SpanFrames] = (),
+        framed: Sequence[RecordFrames] = (),
     ) -> None:
-        """Store one batch and commit its spool position. A batch the store refuses is not
-        retried forever: at the first failure the records that fail the schema check go to
-        the dead-letter file (NDJSON, importable with ``llmtrail ingest``); after
-        ``_ISOLATE_AFTER`` failures the batch is isolated (`_isolate`), so that only the
-        records the store refuses are dead-lettered and the others are stored. While the
-        store is `Unavailable` (the database being reopened) nothing in the batch is at
-        fault: it is retried until the store is back. Raises `_GaveUp` when stopping,
-        leaving the batch in the spool for the next start."""
+        """Store one batch (``records`` and ``framed`` ones) and commit its spool position. A batch
+        the store refuses is not retried forever: at the first failure the records that fail the
+        schema check go to the dead-letter file (NDJSON, importable with ``llmtrail ingest``);
+        after ``_ISOLATE_AFTER`` failures the batch is isolated (`_isolate`), so that only the
+        records the store refuses are dead-lettered and the others are stored. While the store
+        is `Unavailable` (the database being reopened) nothing in the batch is at fault: it is
+        retried until the store is back. Raises `_GaveUp` when stopping, leaving the batch in
+        the spool for the next start."""
         try:  # the gateway records spooled without an fsync are durable before the store
             self.spool.sync()  # commits their position (a crash must not leave it past the end)
         except OSError:
             log.exception("the spool's fsync failed; the batch is stored all the same")
         if spans:
             self._store_spans(spans)  # before the position: a replay stores them again
+        if framed and not self._takes_framed():
+            records, framed = [*records, *(r for f in framed for r in f.records())], ()
         records = self._drop_stored_elsewhere(records)
         if self.objects is not None:
             for record in records:
@@ -429,7 +455,7 @@ class Pipeline:
         attempts = 0
         while True:
             try:
-                self._append(records, position.encode())
+                self._append(records, position.encode(), framed)
                 break
             except Exception as exc:
                 attempts += 1
@@ -439,18 +465,34 @@ class Pipeline:
                 )
                 if self._stopping and attempts > 3:
                     raise _GaveUp from None  # still in the spool: tried again at the next start
-                if attempts == 1:
+                if attempts == 1:  # framed records too: read back, checked and stored as records
+                    records = [*records, *(r for f in framed for r in f.records())]
+                    framed = ()
                     records = self._dead_letter_invalid(records, position)
                     continue
                 isolate = attempts >= _ISOLATE_AFTER and not isinstance(exc, Unavailable)
                 if isolate and not self._stopping and self._isolate(records, position):
                     return
                 time.sleep(min(0.05 * 2**attempts, 5.0))
-        self.counters.stored += len(records)
+        self.counters.stored += len(records) + sum(map(len, framed))
         self.counters.batches += 1
         self.spool.release(position)
 
-    def _append(self, records: list[InvocationRecord], position: str | None = None) -> None:
+    def _takes_framed(self) -> bool:
+        """Whether framed records go to the store as their tables: where it takes them
+        (the recorder's), checks no batch against others' records and tells nobody which
+        records it stored."""
+        return hasattr(self.store, "append_framed") and not self.shared_store and not self.stored
+
+    def _append(
+        self,
+        records: list[InvocationRecord],
+        position: str | None = None,
+        framed: Sequence[RecordFrames] = (),
+    ) -> None:
+        if framed:
+            self.store.append_framed(records, framed, position)  # type: ignore[attr-defined]
+            return  # `_takes_framed`: nobody to tell
         self.store.append(records, position)
         if self.stored is not None and records:
             try:
@@ -601,6 +643,8 @@ T = TypeVar("T")
 
 def _frames(item: _Item) -> list[bytes]:
     frames = [encode_payload(r) for r in item.records]
+    for framed in item.framed:
+        frames += framed.frames
     for span in item.spans:
         if isinstance(span, SpanFrames):
             frames += span.frames

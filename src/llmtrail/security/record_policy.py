@@ -28,6 +28,33 @@ class RecordPolicy:
         self.redaction = redaction  # `RedactionPolicies`, or None
         self.failures = 0
         self.redactions = 0
+        # changes of a logging configuration or redaction policy seen (`changed`): records
+        # checked against the policies elsewhere are prepared again when it moved since
+        self.generation = 0
+
+    def changed(self) -> None:
+        """A logging configuration or redaction policy changed: read them again at their
+        next use."""
+        self.generation += 1
+        self.logging_configs.invalidate()
+        if self.redaction is not None:
+            self.redaction.invalidate()
+
+    def rules_of(self, workspace: str) -> tuple[bool, Any]:
+        """What a worker process needs to know whether `prepare` would change a record of
+        ``workspace``: whether the workspace delivers everything a record holds, and its
+        redaction policy (`RedactionPolicy`, or None without redaction). Never raises: a
+        workspace whose policies cannot be read is said to deliver nothing (its records are
+        then prepared here, which copes)."""
+        try:
+            config = self.logging_configs.for_workspace(workspace)
+            keeps = _delivers_all(config) and config.embedding_data_delivery_enabled
+            if not keeps or self.redaction is None:
+                return keeps, None
+            return True, self.redaction.for_workspace(workspace).policy
+        except Exception:
+            log.exception("reading the policies of workspace %r failed", workspace)
+            return False, None
 
     def prepare(self, record: InvocationRecord) -> None:
         doc = record.data

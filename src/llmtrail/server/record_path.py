@@ -15,15 +15,22 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from llmtrail.capture.gateway.facts import CallFacts, Reader, record_of
 from llmtrail.capture.ingest_body import validate_batch
 from llmtrail.config import Settings
+from llmtrail.errors import Unavailable
 from llmtrail.pipeline.enrich import Enricher, enriched
-from llmtrail.pipeline.packed import Packed, SpanFrames
+from llmtrail.pipeline.ingest_frames import (
+    WORKER_BYTES,
+    IngestRules,
+    prepare_body,
+    warm_worker,
+)
+from llmtrail.pipeline.packed import Packed, RecordFrames, SpanFrames
 from llmtrail.pipeline.pipeline import Pipeline
 from llmtrail.pipeline.spool import Spool, SpoolPosition
 from llmtrail.record import InvocationRecord
@@ -38,6 +45,7 @@ from llmtrail.security.erasure_files import (
 from llmtrail.security.logging_config import LoggingConfigs, LoggingConfigStore
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction_store import RedactionPolicies
+from llmtrail.server.workers import WorkerError
 from llmtrail.span import Span
 
 log = logging.getLogger("llmtrail.pipeline")
@@ -69,6 +77,13 @@ class RecordPath:
         # an export's framed spans are spooled and stored as they are, where the policies
         # leave them alone (the recorder's span store takes their rows as they are)
         self.keeps_span_frames = keeps_span_frames
+        # the recorder's worker processes (`Workers`), which prepare large ingest bodies
+        # once they are warm (`pipeline/ingest_frames.py`); None: this process prepares them
+        self.workers: Any = None
+        self.workers_warm = threading.Event()
+        self._warming = threading.Lock()
+        self.ingest_in_workers = 0  # records of bodies prepared in a worker
+        self.ingest_framed = 0  # of which crossed framed
 
     @property
     def readers(self) -> dict[str, Reader]:
@@ -119,13 +134,17 @@ class RecordPath:
         """The serving process changed a logging configuration or a redaction policy: read
         them again at their next use (cheap: it reads nothing now). A changed price is read
         again by `Enricher.reload`."""
-        self.logging_configs.invalidate()
-        self.redaction.invalidate()
+        self.policy.changed()
 
     def stats(self) -> dict[str, float]:
         out = self.pipeline.stats()
         out["redaction_failures"] = float(self.policy.failures)
         out["redactions"] = float(self.policy.redactions)
+        if self.workers is not None:
+            out["ingest_in_workers"] = float(self.ingest_in_workers)
+            out["ingest_framed"] = float(self.ingest_framed)
+            out["ingest_worker_restarts"] = float(self.workers.restarts)
+            out["ingest_workers_warm"] = float(self.workers_warm.is_set())
         return out
 
     # -- the ways in ----------------------------------------------------------------------------
@@ -164,7 +183,17 @@ class RecordPath:
 
     def ingest_body(self, raw: bytes, gzipped: bool, workspace: str) -> Future[Any]:
         """Decode, validate and price an ingest body, and spool its valid records: a future
-        of (per-item results, where the valid ones sit, which were new) after the fsync."""
+        of (per-item results, where the valid ones sit, which were new) after the fsync. A
+        body of `WORKER_BYTES` or more is prepared in a worker process once they are warm
+        (the first such body starts them and is prepared here)."""
+        if self.workers is not None and len(raw) >= WORKER_BYTES:
+            if self.workers_warm.is_set():
+                try:
+                    return self._ingest_in_worker(raw, gzipped, workspace)
+                except (Unavailable, WorkerError):  # a worker died twice, or is stopping
+                    log.warning("an ingest body's worker failed; prepared here", exc_info=True)
+            else:
+                self._warm_workers(workspace)
         limits = self.settings.limits
         results, valid, where = validate_batch(
             raw,
@@ -176,6 +205,61 @@ class RecordPath:
         )
         fresh, spooled = self.pipeline.ingest(enriched(valid, self.enricher))
         return _once_spooled(spooled, (results, where, fresh))
+
+    def _ingest_in_worker(self, raw: bytes, gzipped: bool, workspace: str) -> Future[Any]:
+        prepared = self.workers.call(prepare_body, raw, gzipped, workspace, self._rules(workspace))
+        framed = prepared.records
+        self.ingest_in_workers += len(framed)
+        if isinstance(framed, RecordFrames):
+            self.ingest_framed += len(framed)
+            fresh, spooled = self.pipeline.ingest((), framed=framed)
+        else:
+            fresh, spooled = self.pipeline.ingest(framed.unpack())
+        return _once_spooled(spooled, (prepared.results, prepared.where, fresh))
+
+    def _rules(self, workspace: str) -> IngestRules:
+        """What a worker needs to prepare a body of ``workspace`` as this process would."""
+        policies = self.policy.generation  # first: a change while the rest is read counts
+        keeps, redaction = self.policy.rules_of(workspace)
+        overrides, aliases = self.enricher.in_force()
+        limits = self.settings.limits
+        pipeline = self.pipeline
+        return IngestRules(
+            max_bytes=limits.max_ingest_bytes,
+            max_records=limits.max_ingest_records,
+            max_depth=limits.max_json_depth,
+            promoted_keys=tuple(self.settings.promoted_metadata_keys),
+            provider_aliases=aliases,
+            offload_bytes=pipeline.offload_bytes if pipeline.objects is not None else 1 << 62,
+            price_overrides=overrides,
+            delivers_all=keeps,
+            redaction=redaction,
+            policies=policies,
+        )
+
+    def _warm_workers(self, workspace: str) -> None:
+        """Start the worker processes and let each load what preparing a body needs (~2 s),
+        on threads of their own, once; bodies are prepared here meanwhile."""
+        if not self._warming.acquire(blocking=False):
+            return
+        rules = self._rules(workspace)
+        workers = self.workers
+
+        def warm() -> None:
+            try:
+                with ThreadPoolExecutor(workers.processes) as each:
+                    list(
+                        each.map(
+                            lambda _: workers.call(warm_worker, rules), range(workers.processes)
+                        )
+                    )
+            except Exception:
+                log.exception("the ingest workers did not start; bodies are prepared here")
+                return
+            self.workers_warm.set()
+            log.info("%d ingest workers warm", workers.processes)
+
+        threading.Thread(target=warm, name="llmtrail-warm-workers", daemon=True).start()
 
     def ingest_otlp(
         self,

@@ -51,7 +51,7 @@ from llmtrail.pipeline.packed import Packed, SpanFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.no_pandas import refuse_pandas
-from llmtrail.server.workers import exit_with_parent
+from llmtrail.server.workers import Workers, exit_with_parent
 from llmtrail.server.yielding import Yielding, idle_is_reversible
 from llmtrail.span import Span
 
@@ -432,6 +432,10 @@ def recorder_main(
         os.nice(settings.server.recorder_nice)
     refuse_pandas()
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
+    # multiprocessing lets no daemonic process start children, lest they outlive it; the
+    # recorder's ingest workers leave as soon as it is gone (`exit_with_parent`), as it
+    # leaves with the serving process
+    multiprocessing.current_process().daemon = False
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[recorder]: %(message)s",
@@ -465,7 +469,10 @@ class _Recorder:
         self.path: Any = None  # `RecordPath`, once started
         # facts to build, barriers (the id of the call to answer), None to stop
         self._facts: queue.SimpleQueue[CallFacts | int | None] = queue.SimpleQueue()
-        self._work = ThreadPoolExecutor(2, thread_name_prefix="llmtrail-recorder-ingest")
+        # requests: an ingest body waits on one while a worker process prepares it
+        self._work = ThreadPoolExecutor(
+            2 + settings.server.ingest_workers, thread_name_prefix="llmtrail-recorder-ingest"
+        )
         self._lock_file: Any = None
         self.calls_taken = 0  # facts made into records (or given up on) and handed on
         # what the records built spent, sent back before the batch holding them is stored,
@@ -512,6 +519,8 @@ class _Recorder:
             self._lock_spool()
             self.path = _record_path(self.settings, self.redaction_key, self.link, self._flush_seen)
             self.path.start()
+            if self.settings.server.ingest_workers:  # started with the first large body
+                self.path.workers = Workers(self.settings.server.ingest_workers)
         except BaseException as exc:
             log.exception("the recorder did not start")
             self.link.answer(rid, error=exc)
@@ -643,6 +652,8 @@ class _Recorder:
         self._finish_building(self.settings.drain_timeout_s)
         if self.path is not None:
             self.path.stop(self.settings.drain_timeout_s)
+            if self.path.workers is not None:
+                self.path.workers.close()
             self.path = None
         self.link.answer(rid, True)
         self.done.set()
@@ -654,6 +665,8 @@ class _Recorder:
             with contextlib.suppress(Exception):
                 self._finish_building(2.0)
                 self.path.stop(2.0)
+                if self.path.workers is not None:
+                    self.path.workers.close()
 
     def _finish_building(self, timeout: float) -> None:
         """Let the builder make records of every fact taken so far (waiting at most

@@ -106,6 +106,13 @@ class Workers:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, self._call, fn, args)
 
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker process, waiting on this thread (the GIL is free while
+        it waits); what it raises is raised here."""
+        if self._closed.is_set():
+            raise Unavailable("the record path is stopping")
+        return self._call(fn, args)
+
     def pids(self) -> list[int]:
         """The worker processes' ids (none before the first call)."""
         with self._lock:
@@ -199,6 +206,7 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
     until the parent says stop or is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     # server decides when its workers stop
+    ordinary_scheduling()
     threading.Thread(target=exit_with_parent, args=(parent_pid,), daemon=True).start()
     refuse_pandas()  # pyarrow would import it on the first spans' conversion, for nothing
     settle_collector(RECORD_PATH_YOUNG)
@@ -225,6 +233,17 @@ def serve_jobs(conn: Connection, parent_pid: int) -> None:
         if not settled:  # the first job imported what the jobs run: frozen too, once
             settle_collector(RECORD_PATH_YOUNG)
             settled = True
+
+
+def ordinary_scheduling() -> None:
+    """Run under ordinary scheduling at the niceness inherited: a worker started by a
+    recorder thread while it yielded (`server/yielding.py`) inherits ``SCHED_IDLE``, and its
+    jobs, which a request always waits on, would get only idle cores. Leaving it is allowed
+    where the recorder was let yield at all (`idle_is_reversible`)."""
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(0) != os.SCHED_OTHER:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
 
 def _unsendable(answer: tuple[str, Any], exc: Exception) -> str:
