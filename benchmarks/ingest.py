@@ -86,7 +86,9 @@ def run_server(
         server, base = procs.start_llmtrail(workdir, "llmtrail-ingest")
         started.append(server)
         tree = server_tree(server.pid)
+        warm_up(base)
         quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
+        cpu_before = _cpu_by_process(server.pid)
         log(f"  server pid {server.pid}; posting {plan.records:,} records …")
         argv = [sys.executable, str(LOADGEN), "ingest", "--base", base]
         argv += ["--records", str(plan.records), "--per-request", str(PER_REQUEST)]
@@ -95,6 +97,7 @@ def run_server(
         other = OtherLoad(tree, own_cpu_s)
         done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
         other_cpu_s = other.seconds()
+        cpu_by_process = _cpu_by_process(server.pid, cpu_before)
         if recorder is not None:
             recorder.stop()
         if done.returncode != 0:
@@ -103,7 +106,32 @@ def run_server(
             )
         result = json.loads(done.stdout)
         result["quiet_cores"], result["other_cpu_s"] = quiet, other_cpu_s
+        result["cpu_by_process"] = cpu_by_process
         return result, procs.metrics(base)
+
+
+def warm_up(base: str) -> None:
+    """One body before the run: the first body of 64 KB or more starts the recorder's ingest
+    workers (~2 s, that body prepared by the recorder meanwhile), as a server does once."""
+    body = ndjson_bodies("0f0f0f0f", PER_REQUEST, PER_REQUEST)[0]
+    status, answer = procs.http(
+        base + "/api/records", body, {"content-type": "application/x-ndjson"}, timeout=60
+    )
+    if status != 200:
+        raise RuntimeError(f"the warm-up body was refused: HTTP {status} {answer[:200]!r}")
+    if "ingest_workers_warm" in procs.metrics(base):
+        procs.wait_metric(base, "ingest_workers_warm", 1)
+    procs.wait_drained(base)
+
+
+def _cpu_by_process(server: int, before: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU seconds of the serving process, its recorder and the recorder's workers (since
+    ``before``)."""
+    recorders = set(procs.children_of(server))
+    out = {"serving": procs.cpu_seconds(server), "recorder": 0.0, "workers": 0.0}
+    for pid in procs.children(server):
+        out["recorder" if pid in recorders else "workers"] += procs.cpu_seconds(pid)
+    return {k: v - (before or {}).get(k, 0.0) for k, v in out.items()}
 
 
 # -- in-process stages ---------------------------------------------------------------------
@@ -392,6 +420,15 @@ def tables(result: IngestResult) -> list[Table]:
         other_load_text(s["other_cpu_s"], s["ack_s"], s["quiet_cores"]),
         "",
     )
+    cpu = s.get("cpu_by_process", {})
+    if cpu and s["stored"]:
+        per = {k: v / s["stored"] * 1e6 for k, v in cpu.items()}
+        t.add_row(
+            "CPU µs a record while posting: serving / recorder / its workers (all)",
+            f"{per['serving']:.0f} / {per['recorder']:.0f} / {per['workers']:.0f} "
+            f"({sum(per.values()):.0f})",
+            "",
+        )
     t.add_row(
         "spool group commits / store transactions",
         f"{m.get('spool_fsyncs', 0):.0f} / {m.get('batches', 0):.0f}",

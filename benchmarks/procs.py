@@ -75,17 +75,36 @@ def cpu_seconds(pid: int) -> float:
     return float("nan") if stat is None else stat_cpu_seconds(stat[1])
 
 
-def children(pid: int) -> list[int]:
-    """The processes ``pid`` started (the recorder, the decoding workers), from /proc."""
-    out = []
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started itself (not the ones they started)."""
+    out: set[int] = set()
     for path in Path(f"/proc/{pid}/task").glob("*/children"):
-        out += [int(k) for k in path.read_text().split()]
-    return sorted(set(out))
+        try:
+            out |= {int(k) for k in path.read_text().split()}
+        except OSError:
+            continue
+    return sorted(out)
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started and the ones they started (the recorder and its ingest
+    workers, the decoding workers), from /proc."""
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for path in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                found = {int(k) for k in path.read_text().split()}
+            except OSError:  # the thread or the process ended meanwhile
+                continue
+            todo += found - out
+            out |= found
+    return sorted(out)
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """`cpu_seconds` of ``pid`` and of its children (llmtrail's recorder process): the CPU
-    a record costs is counted over every llmtrail process."""
+    """`cpu_seconds` of ``pid`` and of the processes it started (llmtrail's recorder and its
+    workers): the CPU a record costs is counted over every llmtrail process."""
     total = cpu_seconds(pid)
     for child in children(pid):
         stat = stat_of(f"/proc/{child}/stat")
@@ -215,6 +234,18 @@ def wait_drained(base: str, timeout: float = 120) -> dict[str, float]:
         )
         if drained or time.monotonic() > deadline:
             return m
+        time.sleep(0.05)
+
+
+def wait_metric(base: str, name: str, at_least: float, timeout: float = 120) -> float:
+    """Wait until ``/metrics`` shows ``name`` at ``at_least`` or more; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = metrics(base).get(name, 0.0)
+        if value >= at_least:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} stayed at {value} (waited for {at_least})")
         time.sleep(0.05)
 
 

@@ -12,6 +12,10 @@ conversion (with its IPC encoding), and back in the serving process the insert (
 the metric rollups). CPU time (``process_time``) is printed beside wall time, and summed per
 process for one gateway record. The relay itself is not here: it is part A's ``--no-record``
 row (`run.py`, CPU µs per request).
+
+A second table does the same for part B's ingest records, in bodies of 1,000 as a body of
+64 KB or more takes them: in the recorder's worker process, then in the recorder, then the
+insert in the serving process.
 """
 
 from __future__ import annotations
@@ -34,11 +38,16 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from bench_records import ndjson_bodies
 from llmtrail.capture.gateway.facts import WHOLE, CallFacts, record_of
 from llmtrail.capture.ingest_body import validate_batch
 from llmtrail.config import Settings
+from llmtrail.pipeline.dedup import RecentRequestIds
+from llmtrail.pipeline.enrich import enriched
 from llmtrail.pipeline.frames import encode_payload
+from llmtrail.pipeline.ingest_frames import prepare_body
 from llmtrail.pipeline.link import from_ipc, ipc
+from llmtrail.pipeline.packed import RecordFrames
 from llmtrail.pipeline.spool import Spool
 from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.record_path import LocalRecording
@@ -213,22 +222,7 @@ def main() -> int:
         len(singles),
         insert_singles,
     )
-    limits = settings.limits
-    lines = [orjson.dumps(r.data) for r in records]
-
-    def validate() -> Any:
-        return [
-            validate_batch(
-                b"\n".join(lines[i : i + batch]),
-                False,
-                limits.max_ingest_bytes,
-                limits.max_ingest_records,
-                limits.max_json_depth,
-            )
-            for i in range(0, n, batch)
-        ]
-
-    timed(rows, "recorder", "ingest: decode + validate (instead of the first row)", n, validate)
+    ingest_rows = ingest_stages(path, runtime, work, n)
     runtime.close()
     title = f"record path, per gateway record ({n} records, batches of {batch})"
     table = Table(title=title, box=box.MARKDOWN)
@@ -247,7 +241,119 @@ def main() -> int:
         table.add_row(process, "[b]gateway record, total[/b]", "", f"{cpu:,.1f}")
     table.caption = "relay: run.py part A, --no-record's CPU µs per request"
     Console(width=140).print(table)
+    title = f"ingest, per record ({n} part B records, bodies of {INGEST_BODY:,})"
+    table = Table(title=title, box=box.MARKDOWN)
+    for column in ("process", "stage"):
+        table.add_column(column)
+    table.add_column("wall µs", justify="right")
+    table.add_column("CPU µs", justify="right")
+    for process, name, wall, cpu in ingest_rows:
+        table.add_row(process, name, f"{wall:,.1f}", f"{cpu:,.1f}")
+    for process in ("worker", "recorder", "serving"):
+        cpu = sum(r[3] for r in ingest_rows if r[0] == process and not r[1].startswith("of "))
+        table.add_row(process, "[b]ingested record, total[/b]", "", f"{cpu:,.1f}")
+    table.caption = "the HTTP request and its answer are not here: part B's CPU by process"
+    Console(width=140).print(table)
     return 0
+
+
+INGEST_BODY = 1000
+
+
+def ingest_stages(
+    path: Any, runtime: Runtime, work: Path, n: int
+) -> list[tuple[str, str, float, float]]:
+    """An ingest body's stages as a body of 64 KB or more takes them: in the recorder's
+    worker process (`prepare_body`, step by step, then whole as it answers), in the recorder
+    (the answer read, the request ids claimed, the frames spooled), and in the serving
+    process (the insert of the worker's tables)."""
+    rows: list[tuple[str, str, float, float]] = []
+    bodies = ndjson_bodies("5ca1ab1e", n, INGEST_BODY)
+    rules = path._rules("default")
+    limits = path.settings.limits
+    checked = timed(
+        rows,
+        "worker",
+        "decode + validate",
+        n,
+        lambda: [
+            validate_batch(
+                b,
+                False,
+                limits.max_ingest_bytes,
+                limits.max_ingest_records,
+                limits.max_json_depth,
+            )[1]
+            for b in bodies
+        ],
+    )
+    priced = timed(
+        rows, "worker", "price", n, lambda: [enriched(v, path.enricher) for v in checked]
+    )
+    redactor = path.redaction.for_workspace("default")
+    found = timed(
+        rows,
+        "worker",
+        "the redaction check (one search a body)",
+        n,
+        lambda: [redactor.to_redact([r.data for r in v]) for v in priced],
+    )
+    assert not any(found), "part B's records hold nothing to redact"
+    timed(
+        rows, "worker", "spool frames", n, lambda: [[encode_payload(r) for r in v] for v in priced]
+    )
+    schema = runtime.schema
+    timed(
+        rows,
+        "worker",
+        "convert to Arrow (IPC for the pipe)",
+        n,
+        lambda: [[ipc(t) for t in batch_tables(v, schema, datetime.now(UTC))] for v in priced],
+    )
+    answers = timed(
+        rows,
+        "worker",
+        "of which the whole body, as it answers (prepare_body, pickled)",
+        n,
+        lambda: [
+            pickle.dumps(prepare_body(b, False, "default", rules), pickle.HIGHEST_PROTOCOL)
+            for b in bodies
+        ],
+    )
+    spool = Spool(work / "ingest-spool", fsync=True)
+    dedup = RecentRequestIds(600.0, 1_000_000)
+
+    def recorder() -> list[RecordFrames]:
+        out = []
+        for answer in answers:
+            framed = pickle.loads(answer).records
+            assert isinstance(framed, RecordFrames)
+            dedup.claim(framed.keys)
+            spool.append(framed.frames, True)
+            out.append(framed)
+        return out
+
+    framed = timed(
+        rows,
+        "recorder",
+        "read the answer, claim the request ids, spool (fsync a body)",
+        n,
+        recorder,
+    )
+    spool.close()
+    store = runtime.records
+
+    def insert() -> None:
+        import pyarrow as pa
+
+        for i in range(0, len(framed), 20):  # the store's batches: 20,000 records
+            tables = [f.tables() for f in framed[i : i + 20]]
+            store.append_tables(
+                pa.concat_tables([t[0] for t in tables]), pa.concat_tables([t[1] for t in tables])
+            )
+
+    timed(rows, "serving", "insert (DuckDB, with the metric rollups; 20,000 a batch)", n, insert)
+    return rows
 
 
 def _unpickled(sent: bytes) -> list[CallFacts]:
