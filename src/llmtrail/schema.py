@@ -197,14 +197,17 @@ def unheld(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     """Where ``doc`` holds what no column does (what `residue` collects: keys llmtrail does
     not know, kept for the round trip): each as the dict that holds it and its key, so that
     it can be changed in place."""
+    out: list[tuple[dict[str, Any], str]] = []
     if _KNOWN_KEYS.issuperset(doc):  # the common case, each dict's keys checked in C
         for parent, held in _HELD_SUBKEYS.items():
-            value = doc.get(parent)
-            if value is not None and not (type(value) is dict and held.issuperset(value)):
-                break
-        else:
-            return []
-    out: list[tuple[dict[str, Any], str]] = []
+            if parent not in doc:
+                continue
+            value = doc[parent]
+            if type(value) is not dict:
+                out.append((doc, parent))
+            elif not held.issuperset(value):  # e.g. a priced record's ``cost.otherUsd``
+                out += [(value, sub) for sub in value if sub not in held]
+        return out
     for key, value in doc.items():
         if key in _HELD_KEYS:
             continue
