@@ -51,6 +51,9 @@ CONNECTIONS = 4
 SPOOL_BATCH = 1000
 STORE_BATCH = 20_000
 RUN_ID = "0a1b2c3d"
+DETECTORS_RUN_ID = "0d0e0f10"
+# the redaction policy's opt-in detectors (the key detectors are on by default)
+EVERY_DETECTOR = ("email", "phone", "card", "iban", "ip")
 
 
 @dataclass(frozen=True)
@@ -85,29 +88,48 @@ def run_server(
     with procs.stopping(started):
         server, base = procs.start_llmtrail(workdir, "llmtrail-ingest")
         started.append(server)
-        tree = server_tree(server.pid)
         warm_up(base)
-        quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
-        cpu_before = _cpu_by_process(server.pid)
         log(f"  server pid {server.pid}; posting {plan.records:,} records …")
-        argv = [sys.executable, str(LOADGEN), "ingest", "--base", base]
-        argv += ["--records", str(plan.records), "--per-request", str(PER_REQUEST)]
-        argv += ["--connections", str(CONNECTIONS), "--run", RUN_ID]
         recorder = spy.Recorder(server.pid, profile) if profile is not None else None
-        other = OtherLoad(tree, own_cpu_s)
-        done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
-        other_cpu_s = other.seconds()
-        cpu_by_process = _cpu_by_process(server.pid, cpu_before)
+        result = _post(server.pid, base, plan.records, RUN_ID)
         if recorder is not None:
             recorder.stop()
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"ingest client failed: {done.stderr.decode(errors='replace')[-2000:]}"
-            )
-        result = json.loads(done.stdout)
-        result["quiet_cores"], result["other_cpu_s"] = quiet, other_cpu_s
-        result["cpu_by_process"] = cpu_by_process
-        return result, procs.metrics(base)
+        metrics = procs.metrics(base)
+        # the same records with every detector of the redaction policy on
+        status, answer = procs.http(
+            base + "/api/redaction",
+            json.dumps({"detectors": list(EVERY_DETECTOR)}).encode(),
+            {"content-type": "application/json"},
+            timeout=30,
+            method="PUT",
+        )
+        if status != 200:
+            raise RuntimeError(f"the redaction policy was refused: HTTP {status} {answer[:200]!r}")
+        detectors = plan.records // 4
+        log(f"  every detector on: posting {detectors:,} records …")
+        result["every_detector"] = _post(server.pid, base, detectors, DETECTORS_RUN_ID)
+        return result, metrics
+
+
+def _post(server: int, base: str, records: int, run_id: str) -> dict[str, Any]:
+    """``records`` posted by the load generator once the machine is quiet: its result, with
+    what other processes used meanwhile and llmtrail's CPU by process."""
+    tree = server_tree(server)
+    quiet = wait_quiet(tree, own_cpu_s)  # as part C: a phase measures llmtrail, not others
+    cpu_before = _cpu_by_process(server)
+    argv = [sys.executable, str(LOADGEN), "ingest", "--base", base]
+    argv += ["--records", str(records), "--per-request", str(PER_REQUEST)]
+    argv += ["--connections", str(CONNECTIONS), "--run", run_id]
+    other = OtherLoad(tree, own_cpu_s)
+    done = subprocess.run(argv, capture_output=True, check=False, timeout=1800)
+    other_cpu_s = other.seconds()
+    cpu_by_process = _cpu_by_process(server, cpu_before)
+    if done.returncode != 0:
+        raise RuntimeError(f"ingest client failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["quiet_cores"], result["other_cpu_s"] = quiet, other_cpu_s
+    result["cpu_by_process"] = cpu_by_process
+    return result
 
 
 def warm_up(base: str) -> None:
@@ -434,6 +456,18 @@ def tables(result: IngestResult) -> list[Table]:
         f"{m.get('spool_fsyncs', 0):.0f} / {m.get('batches', 0):.0f}",
         "",
     )
+    every = s.get("every_detector")
+    if every:
+        every_rate = every["stored"] / every["ack_s"] if every["ack_s"] else 0.0
+        per = {k: v / max(1, every["stored"]) * 1e6 for k, v in every["cpu_by_process"].items()}
+        t.add_row(
+            f"with every detector on ({', '.join(EVERY_DETECTOR)}; {every['records']:,} "
+            "records): acknowledged records/s; lag; CPU µs a record",
+            f"{every_rate:,.0f}; {every['lag_s']:.3f} s; "
+            f"{per['serving']:.0f} / {per['recorder']:.0f} / {per['workers']:.0f}",
+            "",
+        )
+        s = {**s, "problems": [*s["problems"], *every["problems"]]}
     if s["problems"]:
         t.add_row("problems", "; ".join(s["problems"]), "")
     st = Table(

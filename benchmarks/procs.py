@@ -28,9 +28,13 @@ def free_port() -> int:
 
 
 def http(
-    url: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 5
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5,
+    method: str | None = None,
 ) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, headers=headers or {})
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read()

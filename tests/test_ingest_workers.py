@@ -1,8 +1,10 @@
 """Ingest bodies prepared in the recorder's worker processes (`pipeline/ingest_frames.py`).
 
 In one process: a body prepared for a worker gives the same results, spool frames and Arrow
-tables as the record path's own way; records a policy would change cross as records; framed
-records checked before a policy changed are prepared again before the spool. End to end, on
+tables as the record path's own way, its records prepared under the workspace's logging
+configuration and redaction as the recorder prepares them; records that cannot cross framed
+cross untouched; framed records checked before a policy changed are prepared again before
+the spool. End to end, on
 a real server: large bodies go to the workers once they are warm, and are stored as the
 recorder stores a small body's; a secret in one is redacted; a resent body is a duplicate; a
 worker killed with SIGKILL is replaced; the workers leave with the server.
@@ -30,12 +32,17 @@ from llmtrail.pipeline.ingest_frames import (
     WORKER_BYTES,
     IngestRules,
     PreparedBody,
+    _Fixed,
     prepare_body,
 )
 from llmtrail.pipeline.packed import Packed, RecordFrames
+from llmtrail.record import InvocationRecord
 from llmtrail.schema import RecordSchema
+from llmtrail.security.logging_config import DEFAULT as DEFAULT_LOGGING
+from llmtrail.security.logging_config import LoggingConfig
+from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction import Redactor
-from llmtrail.security.redaction_policy import DEFAULT_POLICY
+from llmtrail.security.redaction_policy import DEFAULT_POLICY, RedactionPolicy, parse_policy
 from llmtrail.server.record_path import LocalRecording
 from llmtrail.server.runtime import Runtime
 from llmtrail.store.duckdb.records import batch_tables
@@ -43,6 +50,7 @@ from tests.conftest import bedrock_fixture_lines
 from tests.harness import ServerProcess
 
 SECRET = "AKIACN4RYQ7B2VXK9MZP"
+HASH_KEY = b"k" * 32
 MODELS = (
     "anthropic.claude-3-haiku-20240307-v1:0",
     "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
@@ -107,8 +115,9 @@ def _rules(**changes: Any) -> IngestRules:
         "provider_aliases": (),
         "offload_bytes": settings.offload_bytes,
         "price_overrides": (),
-        "delivers_all": True,
+        "logging": DEFAULT_LOGGING,
         "redaction": DEFAULT_POLICY,
+        "hash_key": HASH_KEY,
         "policies": 0,
         **changes,
     }
@@ -169,26 +178,69 @@ def test_a_body_prepared_for_a_worker_is_what_the_record_path_makes_of_it(source
     assert [r.data["requestId"] for r in framed.records()] == [r.request_id for r in records]
 
 
-def test_records_a_policy_would_change_cross_as_records() -> None:
-    clean = _body("clean", 300)
+def _as_the_recorder_prepares(
+    raw: bytes, config: LoggingConfig, policy: RedactionPolicy
+) -> tuple[list[InvocationRecord], RecordPolicy]:
+    """``raw``'s records as the recorder's spool thread prepares them."""
+    limits = Settings().limits
+    _, valid, _ = validate_batch(
+        raw, False, limits.max_ingest_bytes, limits.max_ingest_records, limits.max_json_depth
+    )
+    records = enriched(valid, Enricher())
+    prepare = RecordPolicy(_Fixed(config), _Fixed(Redactor(policy, HASH_KEY)))
+    prepare.prepare_all(records)
+    return records, prepare
+
+
+HASHING = parse_policy({"actions": {"bodies": "hash", "metadata": "hash", "errors": "mask"}})
+
+
+@pytest.mark.parametrize(
+    ("config", "policy"),
+    [
+        (DEFAULT_LOGGING, DEFAULT_POLICY),  # the key is masked
+        (DEFAULT_LOGGING, HASHING),  # the key is hashed with the server's key
+        (LoggingConfig(text_data_delivery_enabled=False), DEFAULT_POLICY),  # text withheld
+        (DEFAULT_LOGGING, parse_policy({"detectors": ["email", "phone", "card", "iban", "ip"]})),
+    ],
+    ids=["mask", "hash", "no text", "every detector"],
+)
+def test_a_worker_prepares_what_the_policies_change_as_the_recorder_would(
+    config: LoggingConfig, policy: RedactionPolicy
+) -> None:
+    raw = _body("secret", 300, text=f"my key {SECRET} or mail a.b@example.com")
+    prepared = prepare_body(raw, False, "default", _rules(logging=config, redaction=policy))
+    framed = prepared.records
+    assert isinstance(framed, RecordFrames)
+    want, prepare = _as_the_recorder_prepares(raw, config, policy)
+    assert prepared.prepared > 0 and prepared.redactions == prepare.redactions
+    assert [_frame_doc(f) for f in framed.frames] == [_frame_doc(encode_payload(r)) for r in want]
+    rows, bodies = framed.tables()
+    want_rows, want_bodies = batch_tables(want, RecordSchema(DEFAULT_PROMOTED_KEYS), _now())
+    assert _without_ids(rows).equals(_without_ids(want_rows))
+    assert _without_ids(bodies).equals(_without_ids(want_bodies))
+    assert SECRET.encode() not in b"".join(framed.frames)
+
+
+def test_records_that_cannot_cross_framed_cross_as_records_untouched() -> None:
     secret = _body("secret", 300, text=f"my key {SECRET}")
 
-    def crossed(raw: bytes, **changes: Any) -> PreparedBody:
-        return prepare_body(raw, False, "default", _rules(**changes))
+    def crossed(**changes: Any) -> PreparedBody:
+        return prepare_body(secret, False, "default", _rules(**changes))
 
-    assert isinstance(crossed(clean).records, RecordFrames)
+    assert isinstance(crossed().records, RecordFrames)
     for prepared in (
-        crossed(secret),  # the default redaction finds the key
-        crossed(clean, delivers_all=False),  # the workspace withholds something
-        crossed(clean, offload_bytes=200),  # bodies to offload to the object store
+        crossed(offload_bytes=200),  # bodies to offload to the object store
+        crossed(logging=None),  # the workspace's policies could not be read
     ):
         packed = prepared.records
         assert isinstance(packed, Packed)
         records = packed.unpack()
         assert len(records) == len(prepared.where) == 297
         assert all(r.data.get("cost") for r in records)
-    # without redaction the key is nothing to change
-    assert isinstance(crossed(secret, redaction=None).records, RecordFrames)
+        # prepared by the recorder, not here: the key is still in them
+        assert SECRET in orjson.dumps([r.data for r in records]).decode()
+        assert prepared.redactions == 0 and prepared.prepared == 0
 
 
 @pytest.mark.parametrize("policy_changed", [False, True])
@@ -306,11 +358,15 @@ def test_large_bodies_are_prepared_in_the_workers_and_stored_as_the_recorder_sto
         again = _post(server, large)
         assert again["stored"] == 0 and again["duplicate"] == n
 
-        # a secret: prepared in a worker, not framed, redacted before the spool
-        answer = _post(server, _body("secret", n, text=f"my key {SECRET}", rejected=False))
+        # a secret: redacted in a worker before the spool, and framed
+        redactions = server.metrics()["redactions"]
+        secret = _body("secret", n, text=f"my key {SECRET}", rejected=False)
+        answer = _post(server, secret)
         assert answer["stored"] == n
         metrics = server.metrics()
-        assert metrics["ingest_in_workers"] == 3 * n and metrics["ingest_framed"] == 2 * n
+        assert metrics["ingest_in_workers"] == 3 * n and metrics["ingest_framed"] == 3 * n
+        holding = sum(SECRET in line for line in secret.decode().splitlines())
+        assert holding > 100 and metrics["redactions"] == redactions + holding
         server.settle()
         stored = server.wait_for_record("secret-1")
         assert SECRET not in orjson.dumps(stored).decode()

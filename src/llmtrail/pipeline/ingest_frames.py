@@ -8,17 +8,19 @@ the recorder's worker processes (`prepare_body`): bytes and what the record path
 everything and its redaction policy), the results and the records out. The recorder only
 claims their request ids, spools the frames and hands the tables on.
 
-Records cross framed (`RecordFrames`) only when nothing before the spool would change them:
-the workspace delivers every body, no detector of its redaction policy can find anything in
-what `Redactor.redact_record` reads of them (the same one search `RecordPolicy.to_prepare`
-makes), and no body is large enough to be offloaded (a frame holds its record's bodies, so a
-frame within the threshold holds no body over it). Otherwise they cross as JSON documents
-(`Packed.records`) and take the record path as they did in the recorder.
+The worker also applies the workspace's logging configuration and redaction policy, as the
+recorder's spool thread does (`RecordPolicy.prepare_all`, the same code, with the policies
+the recorder read): to copies of the records that need it, found by the same one search. So
+the records cross framed (`RecordFrames`), finished as the spool holds them, unless a body is
+large enough to be offloaded to the object store (a frame holds its record's bodies, so a
+frame within the threshold holds no body over it), a value cannot be written as JSON, or the
+workspace's policies could not be read. Those cross as the records decoded (`Packed.records`),
+untouched, and take the record path as they did in the recorder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +33,8 @@ from llmtrail.pipeline.link import ipc
 from llmtrail.pipeline.packed import Packed, RecordFrames
 from llmtrail.record import InvocationRecord
 from llmtrail.schema import RecordSchema
+from llmtrail.security.logging_config import LoggingConfig
+from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction import Redactor
 from llmtrail.security.redaction_policy import RedactionPolicy
 
@@ -49,10 +53,11 @@ class IngestRules:
     provider_aliases: tuple[tuple[str, str], ...]
     offload_bytes: int
     price_overrides: tuple[Any, ...]
-    # the workspace keeps every body, text and medium (no delivery rule changes a record)
-    delivers_all: bool
-    redaction: RedactionPolicy | None
-    policies: int  # `RecordPolicy.generation` when the above were read
+    logging: LoggingConfig | None  # the workspace's; None: it could not be read
+    redaction: RedactionPolicy | None  # None: no redaction
+    # the redaction's ``hash`` action's key: in memory only, never printed
+    hash_key: bytes = field(repr=False)
+    policies: int = 0  # `RecordPolicy.generation` when the above were read
 
 
 @dataclass
@@ -63,6 +68,9 @@ class PreparedBody:
     results: list[dict[str, Any]]
     where: list[int]
     records: RecordFrames | Packed[InvocationRecord]
+    prepared: int = 0  # records the policies changed (or would have, when not framed)
+    redactions: int = 0  # what `RecordPolicy` counts, for the recorder's counters
+    failures: int = 0
 
 
 def prepare_body(raw: bytes, gzipped: bool, workspace: str, rules: IngestRules) -> PreparedBody:
@@ -72,28 +80,56 @@ def prepare_body(raw: bytes, gzipped: bool, workspace: str, rules: IngestRules) 
         raw, gzipped, rules.max_bytes, rules.max_records, rules.max_depth, workspace
     )
     priced = enriched(valid, _enricher(rules))
-    return PreparedBody(results, where, _framed(priced, rules) or Packed.records(priced))
+    prepared = PreparedBody(results, where, Packed.records(priced))
+    if priced and rules.logging is not None:
+        _frame(prepared, priced, workspace, rules)
+    return prepared
 
 
-def _framed(records: list[InvocationRecord], rules: IngestRules) -> RecordFrames | None:
-    if not records or not rules.delivers_all:
-        return None
-    if rules.redaction is not None and _redactor(rules.redaction).to_redact(
-        [r.data for r in records]
-    ):
-        return None
+def _frame(
+    out: PreparedBody, records: list[InvocationRecord], workspace: str, rules: IngestRules
+) -> None:
+    """Prepare and frame ``records`` into ``out``; ``out`` is left as it is where they
+    cannot cross framed."""
+    assert rules.logging is not None
+    redactor = None if rules.redaction is None else _redactor(rules.redaction, rules.hash_key)
+    policy = RecordPolicy(_Fixed(rules.logging), None if redactor is None else _Fixed(redactor))
     try:
+        positions = policy.to_prepare(workspace, records)
+        if positions:  # prepared as copies: records that cannot cross framed stay untouched
+            records = list(records)
+            for i in positions:
+                record = records[i]
+                records[i] = InvocationRecord(
+                    orjson.loads(orjson.dumps(record.data)), record.derived
+                )
+                policy.prepare(records[i])
         frames = [encode_payload(r) for r in records]
-    except orjson.JSONEncodeError:  # a value orjson refuses: the record path copes
-        return None
+    except (TypeError, ValueError):  # orjson's errors: a value it refuses; the recorder copes
+        return
     if max(map(len, frames)) > rules.offload_bytes:
-        return None
+        return
     from llmtrail.store.duckdb.records import batch_tables
 
     schema = RecordSchema(rules.promoted_keys)
     rows, bodies = batch_tables(records, schema, datetime.now(UTC))  # ingested_at: at insert
     keys = [(r.workspace, r.request_id) for r in records]
-    return RecordFrames(frames, keys, ipc(rows), ipc(bodies), rules.policies)
+    out.records = RecordFrames(frames, keys, ipc(rows), ipc(bodies), rules.policies)
+    out.prepared, out.redactions, out.failures = len(positions), policy.redactions, policy.failures
+
+
+class _Fixed:
+    """A workspace's logging configuration or redactor as the recorder read them, served as
+    `LoggingConfigs` and `RedactionPolicies` serve theirs."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def for_workspace(self, workspace: str) -> Any:
+        return self.value
+
+    def invalidate(self, workspace: str | None = None) -> None:
+        """Nothing to read again: the rules came with the body."""
 
 
 def warm_worker(rules: IngestRules) -> None:
@@ -107,12 +143,17 @@ def warm_worker(rules: IngestRules) -> None:
             "operation": "Converse",
         }
     )
-    _framed(enriched([record], _enricher(rules)), rules)
+    _frame(
+        PreparedBody([], [], Packed.records([])),
+        enriched([record], _enricher(rules)),
+        "default",
+        rules,
+    )
 
 
 # what the last bodies were prepared with, kept while it stays the same
 _enrichers: dict[str, Enricher] = {}
-_redactors: dict[str, Redactor] = {}
+_redactors: dict[tuple[str, bytes], Redactor] = {}
 
 
 def _enricher(rules: IngestRules) -> Enricher:
@@ -126,13 +167,11 @@ def _enricher(rules: IngestRules) -> Enricher:
     return enricher
 
 
-def _redactor(policy: RedactionPolicy) -> Redactor:
-    """A redactor of ``policy`` for its search alone (`Redactor.to_redact`), which no key
-    takes part in: the hashing key stays with the record path."""
-    key = orjson.dumps(policy.to_json()).decode()
+def _redactor(policy: RedactionPolicy, hash_key: bytes) -> Redactor:
+    key = (orjson.dumps(policy.to_json()).decode(), hash_key)
     redactor = _redactors.get(key)
     if redactor is None:
-        redactor = Redactor(policy, b"")
+        redactor = Redactor(policy, hash_key)
         _redactors.clear()
         _redactors[key] = redactor
     return redactor

@@ -40,21 +40,20 @@ class RecordPolicy:
         if self.redaction is not None:
             self.redaction.invalidate()
 
-    def rules_of(self, workspace: str) -> tuple[bool, Any]:
-        """What a worker process needs to know whether `prepare` would change a record of
-        ``workspace``: whether the workspace delivers everything a record holds, and its
-        redaction policy (`RedactionPolicy`, or None without redaction). Never raises: a
-        workspace whose policies cannot be read is said to deliver nothing (its records are
-        then prepared here, which copes)."""
+    def rules_of(self, workspace: str) -> tuple[LoggingConfig | None, Any, bytes]:
+        """What a worker process needs to prepare records of ``workspace`` as `prepare` does:
+        the workspace's logging configuration, its redaction policy (`RedactionPolicy`, or
+        None without redaction) and the key of the policy's ``hash`` action. Never raises: a
+        workspace whose policies cannot be read gets no configuration (its records are then
+        prepared here, which copes)."""
         try:
             config = self.logging_configs.for_workspace(workspace)
-            keeps = _delivers_all(config) and config.embedding_data_delivery_enabled
-            if not keeps or self.redaction is None:
-                return keeps, None
-            return True, self.redaction.for_workspace(workspace).policy
+            if self.redaction is None:
+                return config, None, b""
+            return config, self.redaction.for_workspace(workspace).policy, self.redaction.hash_key
         except Exception:
             log.exception("reading the policies of workspace %r failed", workspace)
-            return False, None
+            return None, None, b""
 
     def prepare(self, record: InvocationRecord) -> None:
         doc = record.data

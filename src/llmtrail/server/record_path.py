@@ -212,6 +212,8 @@ class RecordPath:
         self.ingest_in_workers += len(framed)
         if isinstance(framed, RecordFrames):
             self.ingest_framed += len(framed)
+            self.policy.redactions += prepared.redactions
+            self.policy.failures += prepared.failures
             fresh, spooled = self.pipeline.ingest((), framed=framed)
         else:
             fresh, spooled = self.pipeline.ingest(framed.unpack())
@@ -220,7 +222,7 @@ class RecordPath:
     def _rules(self, workspace: str) -> IngestRules:
         """What a worker needs to prepare a body of ``workspace`` as this process would."""
         policies = self.policy.generation  # first: a change while the rest is read counts
-        keeps, redaction = self.policy.rules_of(workspace)
+        logging_config, redaction, hash_key = self.policy.rules_of(workspace)
         overrides, aliases = self.enricher.in_force()
         limits = self.settings.limits
         pipeline = self.pipeline
@@ -232,8 +234,9 @@ class RecordPath:
             provider_aliases=aliases,
             offload_bytes=pipeline.offload_bytes if pipeline.objects is not None else 1 << 62,
             price_overrides=overrides,
-            delivers_all=keeps,
+            logging=logging_config,
             redaction=redaction,
+            hash_key=hash_key,
             policies=policies,
         )
 
