@@ -374,6 +374,14 @@ def test_large_bodies_are_prepared_in_the_workers_and_stored_as_the_recorder_sto
         for segment in (tmp_path / "data" / "spool").glob("*.spool"):
             assert SECRET.encode() not in segment.read_bytes()
 
+        # bad input through a worker: the API's own error, naming the field and the limit
+        bad = httpx.post(server.url + "/api/records", content=b"[" + b" " * WORKER_BYTES + b"{")
+        assert bad.status_code == 400 and bad.json()["field"] == "body"
+        many = b"\n".join(orjson.dumps(_record("many", i, rejected=False)) for i in range(50_001))
+        too_many = httpx.post(server.url + "/api/records", content=many, timeout=60)
+        assert too_many.status_code == 413, too_many.text
+        assert "50000" in too_many.text.replace(",", "")
+
         # a worker killed with SIGKILL: the next body is answered, by a new one
         os.kill(sorted(workers)[0], signal.SIGKILL)
         assert _post(server, _body("after-kill", n, rejected=False))["stored"] == n

@@ -4,8 +4,8 @@ The recorder's GIL bounded ingest: decoding, validating and pricing a body's rec
 their spool frames and converting them to Arrow ran on it, ~70 µs a record, while the
 machine's other core sat partly idle. A body of `WORKER_BYTES` or more now goes to one of
 the recorder's worker processes (`prepare_body`): bytes and what the record path knows in
-(the limits, the price overrides, whether the workspace's logging configuration keeps
-everything and its redaction policy), the results and the records out. The recorder only
+(`IngestRules`: the limits, the price overrides, the workspace's logging configuration and
+redaction policy with its hashing key), the results and the records out. The recorder only
 claims their request ids, spools the frames and hands the tables on.
 
 The worker also applies the workspace's logging configuration and redaction policy, as the
@@ -68,14 +68,15 @@ class PreparedBody:
     results: list[dict[str, Any]]
     where: list[int]
     records: RecordFrames | Packed[InvocationRecord]
-    prepared: int = 0  # records the policies changed (or would have, when not framed)
+    prepared: int = 0  # framed records the policies changed
     redactions: int = 0  # what `RecordPolicy` counts, for the recorder's counters
     failures: int = 0
 
 
 def prepare_body(raw: bytes, gzipped: bool, workspace: str, rules: IngestRules) -> PreparedBody:
-    """Decode, validate and price an ingest body; frame and convert its valid records when
-    nothing before the spool would change them. Runs in a worker process."""
+    """Decode, validate and price an ingest body; prepare its valid records under the
+    workspace's policies, frame them and convert them (`_frame`), unless they cannot cross
+    framed. Runs in a worker process."""
     results, valid, where = validate_batch(
         raw, gzipped, rules.max_bytes, rules.max_records, rules.max_depth, workspace
     )
