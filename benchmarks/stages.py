@@ -224,7 +224,38 @@ def main() -> int:
     )
     ingest_rows = ingest_stages(path, runtime, work, n)
     runtime.close()
-    title = f"record path, per gateway record ({n} records, batches of {batch})"
+    print_stages(
+        f"record path, per gateway record ({n} records, batches of {batch})",
+        rows,
+        ("serving", "recorder"),
+        ("ingest", "parse:", "of which"),
+        "gateway record",
+        "relay: run.py part A, --no-record's CPU µs per request",
+    )
+    print_stages(
+        f"ingest, per record ({n} part B records, bodies of {INGEST_BODY:,})",
+        ingest_rows,
+        ("worker", "recorder", "serving"),
+        ("of ",),
+        "ingested record",
+        "the HTTP request and its answer are not here: part B's CPU by process",
+    )
+    return 0
+
+
+INGEST_BODY = 1000
+
+
+def print_stages(
+    title: str,
+    rows: list[tuple[str, str, float, float]],
+    processes: tuple[str, ...],
+    not_summed: tuple[str, ...],
+    what: str,
+    caption: str,
+) -> None:
+    """A table of ``rows`` (process, stage, wall µs, CPU µs), with each process's CPU for one
+    record summed over its rows, less those whose stage starts with ``not_summed``."""
     table = Table(title=title, box=box.MARKDOWN)
     for column in ("process", "stage"):
         table.add_column(column)
@@ -232,32 +263,11 @@ def main() -> int:
     table.add_column("CPU µs", justify="right")
     for process, name, wall, cpu in rows:
         table.add_row(process, name, f"{wall:,.1f}", f"{cpu:,.1f}")
-    for process in ("serving", "recorder"):
-        cpu = sum(
-            r[3]
-            for r in rows
-            if r[0] == process and not r[1].startswith(("ingest", "parse:", "of which"))
-        )
-        table.add_row(process, "[b]gateway record, total[/b]", "", f"{cpu:,.1f}")
-    table.caption = "relay: run.py part A, --no-record's CPU µs per request"
+    for process in processes:
+        cpu = sum(r[3] for r in rows if r[0] == process and not r[1].startswith(not_summed))
+        table.add_row(process, f"[b]{what}, total[/b]", "", f"{cpu:,.1f}")
+    table.caption = caption
     Console(width=140).print(table)
-    title = f"ingest, per record ({n} part B records, bodies of {INGEST_BODY:,})"
-    table = Table(title=title, box=box.MARKDOWN)
-    for column in ("process", "stage"):
-        table.add_column(column)
-    table.add_column("wall µs", justify="right")
-    table.add_column("CPU µs", justify="right")
-    for process, name, wall, cpu in ingest_rows:
-        table.add_row(process, name, f"{wall:,.1f}", f"{cpu:,.1f}")
-    for process in ("worker", "recorder", "serving"):
-        cpu = sum(r[3] for r in ingest_rows if r[0] == process and not r[1].startswith("of "))
-        table.add_row(process, "[b]ingested record, total[/b]", "", f"{cpu:,.1f}")
-    table.caption = "the HTTP request and its answer are not here: part B's CPU by process"
-    Console(width=140).print(table)
-    return 0
-
-
-INGEST_BODY = 1000
 
 
 def ingest_stages(
