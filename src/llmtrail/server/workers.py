@@ -1,7 +1,8 @@
-"""Worker processes for a request's CPU-bound work — decoding large OTLP exports
-(``POST /v1/traces``; ingest bodies go to the recorder process) — so that it runs beside the
-event loop instead of sharing its GIL. The functions sent there read nothing of the server's
-state: bytes and settings in, values out.
+"""Worker processes for a request's CPU-bound work, so that it runs beside the process that
+received it instead of sharing its GIL: the serving process's decode large OTLP exports
+(``POST /v1/traces``), the recorder's prepare large ingest bodies
+(`llmtrail.pipeline.ingest_frames`). The functions sent there read nothing of the server's
+state: bytes and what the caller read for them in, values out.
 
 Why not `concurrent.futures.ProcessPoolExecutor`: one answer that fails to unpickle, or one
 worker that dies, leaves that pool broken for every later call, and its workers outlive a
