@@ -157,6 +157,11 @@ class RecordFrames:
         """The records read back from their frames, as a replay reads them."""
         return [decode_payload(f) for f in self.frames]  # type: ignore[misc]
 
+    @staticmethod
+    def read_back(framed: Iterable[RecordFrames]) -> list[InvocationRecord]:
+        """The records of each of ``framed`` (`records`), one after the other."""
+        return [r for f in framed for r in f.records()]
+
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return from_ipc(self.rows), from_ipc(self.bodies)
 

@@ -206,11 +206,10 @@ class Pipeline:
         framed: RecordFrames | None = None,
     ) -> tuple[list[bool], Future[SpoolPosition]]:
         """Queue ``records`` (and ``spans``, already prepared, or framed; and ``framed``
-        records, after ``records``) for the spool. Returns, per record, whether it is new
-        (False: a recent duplicate, not stored again) and a future that resolves after the
-        fsync. Spans are not de-duplicated here: a span stored twice reads once (the
-        latest). Framed records of which any is a duplicate are read back from their frames
-        and go as records."""
+        records, after ``records``, read back as records when any is a duplicate) for the
+        spool. Returns, per record, whether it is new (False: a recent duplicate, not stored
+        again) and a future that resolves after the fsync. Spans are not de-duplicated here:
+        a span stored twice reads once (the latest)."""
         if self._stopping or not self.ready.is_set():
             raise Unavailable("the pipeline is not accepting records (starting or stopping)")
         keys = [(r.workspace, r.request_id) for r in records]
@@ -227,17 +226,14 @@ class Pipeline:
                 for k, ok in zip(keys, fresh, strict=True)
                 if not ok and (f := self._pending.get(k)) is not None
             }
-            kept: list[RecordFrames] = []
-            if framed is not None and all(fresh[len(records) :]):
-                kept = [framed]
-            elif framed is not None:
-                records = [*records, *framed.records()]
+            if framed is not None and not all(fresh[len(records) :]):
+                records, framed = [*records, *framed.records()], None
             item = _Item(
-                [r for r, ok in zip(records, fresh, strict=False) if ok],
+                [r for r, ok in zip(records, fresh[: len(records)], strict=True) if ok],
                 future,
                 [k for k, ok in zip(keys, fresh, strict=True) if ok],
                 list(spans),
-                kept,
+                [] if framed is None else [framed],
             )
             self._pending.update(dict.fromkeys(item.keys, future))
             if item.records or item.spans or item.framed:
@@ -325,9 +321,8 @@ class Pipeline:
         if self.policy is not None:
             for item in items:  # checked against policies that changed since: prepared here
                 stale = [f for f in item.framed if f.policies != self.policy.generation]
-                for framed in stale:
-                    item.framed.remove(framed)
-                    item.records += framed.records()
+                item.framed = [f for f in item.framed if f not in stale]
+                item.records += RecordFrames.read_back(stale)
             self.policy.prepare_all([r for item in items for r in item.records])
         # gateway records wait for nobody: written now (a kill -9 spares them), fsync'd
         # before their batch is stored (`_store`); a group an ingest caller waits for, at once
@@ -440,7 +435,7 @@ class Pipeline:
         if spans:
             self._store_spans(spans)  # before the position: a replay stores them again
         if framed and not self._takes_framed():
-            records, framed = [*records, *(r for f in framed for r in f.records())], ()
+            records, framed = [*records, *RecordFrames.read_back(framed)], ()
         records = self._drop_stored_elsewhere(records)
         if self.objects is not None:
             for record in records:
@@ -466,8 +461,7 @@ class Pipeline:
                 if self._stopping and attempts > 3:
                     raise _GaveUp from None  # still in the spool: tried again at the next start
                 if attempts == 1:  # framed records too: read back, checked and stored as records
-                    records = [*records, *(r for f in framed for r in f.records())]
-                    framed = ()
+                    records, framed = [*records, *RecordFrames.read_back(framed)], ()
                     records = self._dead_letter_invalid(records, position)
                     continue
                 isolate = attempts >= _ISOLATE_AFTER and not isinstance(exc, Unavailable)
@@ -479,9 +473,8 @@ class Pipeline:
         self.spool.release(position)
 
     def _takes_framed(self) -> bool:
-        """Whether framed records go to the store as their tables: where it takes them
-        (the recorder's), checks no batch against others' records and tells nobody which
-        records it stored."""
+        """Whether framed records go to the store as their tables: a store that takes them
+        (the recorder's), checks no batch against others' and tells nobody what it stored."""
         return hasattr(self.store, "append_framed") and not self.shared_store and not self.stored
 
     def _append(
