@@ -85,7 +85,7 @@ def children_of(pid: int) -> list[int]:
     for path in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
             out |= {int(k) for k in path.read_text().split()}
-        except OSError:
+        except OSError:  # the thread or the process ended meanwhile
             continue
     return sorted(out)
 
@@ -96,13 +96,9 @@ def children(pid: int) -> list[int]:
     out: set[int] = set()
     todo = [pid]
     while todo:
-        for path in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
-            try:
-                found = {int(k) for k in path.read_text().split()}
-            except OSError:  # the thread or the process ended meanwhile
-                continue
-            todo += found - out
-            out |= found
+        found = set(children_of(todo.pop()))
+        todo += found - out
+        out |= found
     return sorted(out)
 
 
