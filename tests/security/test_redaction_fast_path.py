@@ -17,14 +17,16 @@ from benchmarks.bench_records import make_record
 
 from llmtrail.record import InvocationRecord
 from llmtrail.schema import unheld
-from llmtrail.security.detectors import Finding, fold, folder, resolve
+from llmtrail.security.detectors import KEY_DETECTORS, Finding, fold, folder, resolve
 from llmtrail.security.logging_config import DEFAULT as DEFAULT_LOGGING
 from llmtrail.security.logging_config import parse_logging_config as parse_logging
 from llmtrail.security.record_policy import RecordPolicy
 from llmtrail.security.redaction import (
+    BULK_SEARCH_BYTES,
     GroupPlan,
     Redactor,
     _read_fields,
+    bulk_search,
     contains_any,
     fewest_literals,
     literal_search,
@@ -283,6 +285,26 @@ def test_one_search_finds_what_searches_per_literal_find() -> None:
         search = literal_search(literals)
         for haystack in haystacks:
             assert bool(search(haystack)) == contains_any(haystack, literals), (literals, haystack)
+
+
+def test_the_bulk_search_finds_a_literal_where_bytes_do() -> None:
+    """RE2 through pyarrow, for a batch's texts: the same answer as ``in`` over any bytes
+    (NUL, bytes that are not UTF-8, regular expression syntax in a literal), wherever the
+    literal sits in a haystack past the size where the record path uses it."""
+    rng = random.Random(8)
+    alphabet = b"abeksy-_.+*?()[]{}|^$\\x0\x00\xff\xc3\x80\n"
+    for literals in [*_literal_sets(), (b"a.b", b"(?:", b"x\\", b"\xff\x00")]:
+        for _ in range(40):
+            haystack = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 3000)))
+            if rng.random() < 0.4:
+                at = rng.randrange(len(haystack) + 1)
+                haystack = haystack[:at] + rng.choice(literals) + haystack[at:]
+            assert bulk_search(literals, haystack) == contains_any(haystack, literals)
+    plan = GroupPlan(list(KEY_DETECTORS), "mask")
+    clean = orjson.dumps([make_record("0badc0de", i)["input"] for i in range(400)])
+    assert len(clean) >= BULK_SEARCH_BYTES
+    assert not plan.may_match_json(clean)
+    assert plan.may_match_json(clean[:-2] + b',"' + OPENAI.encode() + b'"]')
 
 
 def test_searching_the_fewest_literals_is_searching_them_all() -> None:
