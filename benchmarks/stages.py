@@ -7,9 +7,9 @@ Every stage runs here, one after the other, over the same records (no HTTP, no p
 hand-over (the serving process builds a `CallFacts` and pickles it as the link does), then
 in the recorder the answer read and the record built (timed unpriced, then priced, and the
 pricing alone), the logging configuration and
-redaction, the spool frames, the spool itself (append + fsync per batch) and the Arrow
-conversion (with its IPC encoding), and back in the serving process the insert (DuckDB, with
-the metric rollups). CPU time (``process_time``) is printed beside wall time, and summed per
+redaction, the spool frames, the spool itself (append + fsync per batch), the Arrow
+conversion, the batch's metric staging rows (`batch_deltas`) with the IPC encoding of all,
+and back in the serving process the insert (DuckDB, with the staging rows). CPU time (``process_time``) is printed beside wall time, and summed per
 process for one gateway record. The relay itself is not here: it is part A's ``--no-record``
 row (`run.py`, CPU µs per request).
 
@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich import box
@@ -52,7 +52,13 @@ from llmtrail.pipeline.spool import Spool
 from llmtrail.server.collector import RECORD_PATH_YOUNG, settle_collector
 from llmtrail.server.record_path import LocalRecording
 from llmtrail.server.runtime import Runtime
+from llmtrail.store.duckdb.metric_deltas import batch_deltas
 from llmtrail.store.duckdb.records import batch_tables
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from llmtrail.schema import RecordSchema
 
 REQUEST = {
     "model": "gpt-4o-mini",
@@ -188,22 +194,25 @@ def main() -> int:
     for t in batch_tables(records[:10], schema, datetime.now(UTC)):  # pyarrow loads on first use
         from_ipc(ipc(t))
 
-    def convert() -> list[tuple[bytes, bytes]]:
+    def convert() -> list[tuple[pa.Table, pa.Table]]:
         now = datetime.now(UTC)
-        out = []
-        for i in range(0, n, batch):
-            t, b = batch_tables(records[i : i + batch], schema, now)
-            out.append((ipc(t), ipc(b)))
-        return out
+        return [batch_tables(records[i : i + batch], schema, now) for i in range(0, n, batch)]
 
-    batches = timed(rows, "recorder", "convert to Arrow (IPC for the pipe)", n, convert)
+    tables = timed(rows, "recorder", "convert to Arrow", n, convert)
+    batches = timed(
+        rows,
+        "recorder",
+        "the metric staging rows, IPC for the pipe",
+        n,
+        lambda: [_crossing(t, b, schema) for t, b in tables],
+    )
     store = runtime.records
 
     def insert() -> None:
-        for t, b in batches:
-            store.append_tables(from_ipc(t), from_ipc(b))
+        for t, b, staged in batches:
+            store.append_tables(from_ipc(t), from_ipc(b), None, _from_ipc(staged))
 
-    timed(rows, "serving", "insert (DuckDB, with the metric rollups)", n, insert)
+    timed(rows, "serving", "insert (DuckDB, with the staging rows)", n, insert)
     # what a transaction costs however few records it holds (its statements planned, the
     # Arrow tables scanned): a gateway batch carries ~1 s of calls, which share it
     singles = [
@@ -353,17 +362,38 @@ def ingest_stages(
     spool.close()
     store = runtime.records
 
-    def insert() -> None:
+    def joined() -> list[tuple[bytes, bytes, tuple[bytes, bytes] | None]]:
         import pyarrow as pa
 
+        out = []
         for i in range(0, len(framed), 20):  # the store's batches: 20,000 records
             tables = [f.tables() for f in framed[i : i + 20]]
-            store.append_tables(
-                pa.concat_tables([t[0] for t in tables]), pa.concat_tables([t[1] for t in tables])
-            )
+            joined, bodies = (pa.concat_tables([t[k] for t in tables]) for k in (0, 1))
+            out.append(_crossing(joined, bodies, runtime.schema))
+        return out
 
-    timed(rows, "serving", "insert (DuckDB, with the metric rollups; 20,000 a batch)", n, insert)
+    batches = timed(rows, "recorder", "join the tables, the metric staging rows, IPC", n, joined)
+
+    def insert() -> None:
+        for t, b, staged in batches:
+            store.append_tables(from_ipc(t), from_ipc(b), None, _from_ipc(staged))
+
+    timed(rows, "serving", "insert (DuckDB, with the staging rows; 20,000 a batch)", n, insert)
     return rows
+
+
+def _crossing(
+    records: pa.Table, bodies: pa.Table, schema: RecordSchema
+) -> tuple[bytes, bytes, tuple[bytes, bytes] | None]:
+    """A store batch as it crosses to the serving process (`RemoteRecordStore`): its two
+    tables and its metric staging rows, as IPC streams."""
+    deltas = batch_deltas(records, schema)
+    staged = None if deltas is None else (ipc(deltas[0]), ipc(deltas[1]))
+    return ipc(records), ipc(bodies), staged
+
+
+def _from_ipc(staged: tuple[bytes, bytes] | None) -> tuple[pa.Table, pa.Table] | None:
+    return None if staged is None else (from_ipc(staged[0]), from_ipc(staged[1]))
 
 
 def _unpickled(sent: bytes) -> list[CallFacts]:

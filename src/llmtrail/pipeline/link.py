@@ -267,12 +267,7 @@ class RemoteRecordStore:
     ) -> AppendResult:
         """Convert the batch to Arrow here; the serving process inserts the tables."""
         record_table, body_table = self._to_tables(records, self.schema, datetime.now(UTC))
-        if self._before_append is not None:
-            self._before_append()
-        result: AppendResult = self.link.call(
-            "append", ipc_buffer(record_table), ipc_buffer(body_table), position
-        )
-        return result
+        return self._append(record_table, body_table, position)
 
     def append_framed(
         self,
@@ -289,10 +284,21 @@ class RemoteRecordStore:
             tables.insert(0, self._to_tables(records, self.schema, datetime.now(UTC)))
         record_table = pa.concat_tables([t[0] for t in tables])
         body_table = pa.concat_tables([t[1] for t in tables])
+        return self._append(record_table, body_table, position)
+
+    def _append(
+        self, record_table: pa.Table, body_table: pa.Table, position: str | None
+    ) -> AppendResult:
+        """The tables cross with the batch's metric staging rows, computed here too: the
+        serving process inserts them as they are (`batch_deltas`; None: it stages by SQL)."""
+        from llmtrail.store.duckdb.metric_deltas import batch_deltas
+
+        deltas = batch_deltas(record_table, self.schema)
+        staged = None if deltas is None else (ipc_buffer(deltas[0]), ipc_buffer(deltas[1]))
         if self._before_append is not None:
             self._before_append()
         result: AppendResult = self.link.call(
-            "append", ipc_buffer(record_table), ipc_buffer(body_table), position
+            "append", ipc_buffer(record_table), ipc_buffer(body_table), position, staged
         )
         return result
 

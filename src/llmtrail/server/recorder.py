@@ -365,9 +365,10 @@ class RecorderProcess:
 
     def _store_call(self, method: str, args: tuple[Any, ...]) -> Any:
         if method == "append":
-            records, bodies, position = args
+            records, bodies, position, deltas = args
             table = from_ipc(records)
-            result = self.records.append_tables(table, from_ipc(bodies), position)
+            staged = None if deltas is None else (from_ipc(deltas[0]), from_ipc(deltas[1]))
+            result = self.records.append_tables(table, from_ipc(bodies), position, staged)
             try:
                 self.stored(_keys(table))
             except Exception:  # the batch is stored: its append must not fail over this

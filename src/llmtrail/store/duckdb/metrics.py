@@ -227,11 +227,13 @@ class DuckDBRollups:
     # -- writing ------------------------------------------------------------------------
 
     def staging(
-        self, conn: duckdb.DuckDBPyConnection, batch: pa.Table
+        self, conn: duckdb.DuckDBPyConnection, batch: pa.Table, deltas: bool = False
     ) -> list[tuple[str, dict[str, Any] | None]]:
         """The statements (with their parameters) that stage the rollups of ``batch``
         (registered as ``_batch_records``), for the caller to run in its transaction; new
-        dimension values are admitted first, at once."""
+        dimension values are admitted first, at once. With ``deltas``, the batch's staging
+        rows are registered too (`batch_deltas`: ``_batch_deltas`` and
+        ``_batch_delta_histograms``), and the statements insert them."""
         if batch.num_rows == 0:
             return []
         refused = self._admit(conn, batch)
@@ -240,7 +242,32 @@ class DuckDBRollups:
         oldest = _oldest(batch)
         if self.dirty_since is None or oldest < self.dirty_since:
             self.dirty_since = oldest
-        return [(sql, params or None) for sql in self._stage_sql("_batch_records", refused, False)]
+        if deltas:
+            statements = self._delta_sql(refused)
+        else:
+            statements = self._stage_sql("_batch_records", refused, False)
+        return [(sql, params or None) for sql in statements]
+
+    def _delta_sql(self, refused: dict[str, list[str]]) -> list[str]:
+        """Statements inserting a batch's staging rows computed elsewhere (`batch_deltas`),
+        the values ``refused`` counted as `OTHER`: a series may then have several rows in a
+        batch, which add up as every staging row does."""
+        dims = []
+        for dim in DIMENSIONS:
+            if refused.get(dim.name):
+                dims.append(
+                    f"CASE WHEN list_contains($refused_{dim.column}, d.workspace || chr(0) || "
+                    f"d.{dim.column}) THEN '{OTHER}' ELSE d.{dim.column} END AS {dim.column}"
+                )
+            else:
+                dims.append(f"d.{dim.column}")
+        series = f"d.workspace, d.bucket, {', '.join(dims)}"
+        measures = ", ".join(f"d.{name}" for name, *_ in MEASURES)
+        return [
+            f"INSERT INTO metric_staging BY NAME SELECT {series}, {measures} FROM _batch_deltas d",
+            f"INSERT INTO metric_staging_histograms BY NAME SELECT {series}, d.metric, d.idx, d.n "
+            "FROM _batch_delta_histograms d",
+        ]
 
     def forget_admissions(self) -> None:
         """After a rolled-back transaction: reload the admitted values on the next write."""

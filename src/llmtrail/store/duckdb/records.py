@@ -22,6 +22,7 @@ from llmtrail.record import DEFAULT_WORKSPACE, InvocationRecord, check_money
 from llmtrail.schema import RECORD_COLUMNS, Column, RecordSchema, Type, metadata_column_name
 from llmtrail.store.arrow import arrow_schema, arrow_types
 from llmtrail.store.duckdb.database import Database, committed_durably, execute_all
+from llmtrail.store.duckdb.metric_deltas import batch_deltas
 from llmtrail.store.duckdb.metrics import DuckDBRollups
 from llmtrail.store.interfaces import AppendResult, RecentCall, RecordPage, RecordQuery
 from llmtrail.store.paging import decode_cursor, encode_cursor
@@ -111,11 +112,18 @@ class DuckDBRecordStore:
         return self.append_tables(record_table, body_table, position)
 
     def append_tables(
-        self, record_table: pa.Table, body_table: pa.Table, position: str | None = None
+        self,
+        record_table: pa.Table,
+        body_table: pa.Table,
+        position: str | None = None,
+        staged: tuple[pa.Table, pa.Table] | None = None,
     ) -> AppendResult:
         """Store a batch already converted (`batch_tables`, in the recorder process), with
         its spool position, in one transaction; ``ingested_at`` is set to now here, so that
-        it follows the order of commits."""
+        it follows the order of commits. ``staged`` is the batch's metric staging rows
+        (`batch_deltas`), computed here when not given; without them the SQL stages it."""
+        if staged is None and record_table.num_rows:
+            staged = batch_deltas(record_table, self.schema)
         if record_table.num_rows:
             import pyarrow as pa
 
@@ -136,7 +144,10 @@ class DuckDBRecordStore:
                 if has_rows:
                     conn.register("_batch_records", record_table)
                     statements.append((_INSERT_RECORDS, None))
-                    statements += self.rollups.staging(conn, record_table)
+                    if staged is not None:
+                        conn.register("_batch_deltas", staged[0])
+                        conn.register("_batch_delta_histograms", staged[1])
+                    statements += self.rollups.staging(conn, record_table, staged is not None)
                 if has_bodies:
                     conn.register("_batch_bodies", body_table)
                     statements.append((_INSERT_BODIES, None))
@@ -146,6 +157,8 @@ class DuckDBRecordStore:
                 execute_all(conn, statements)  # one call, where no rollup was refused a value
                 for name, registered in (
                     ("_batch_records", has_rows),
+                    ("_batch_deltas", has_rows and staged is not None),
+                    ("_batch_delta_histograms", has_rows and staged is not None),
                     ("_batch_bodies", has_bodies),
                 ):
                     if registered:
