@@ -6,12 +6,12 @@
 Every stage runs here, one after the other, over the same records (no HTTP, no pipe): the
 hand-over (the serving process builds a `CallFacts` and pickles it as the link does), then
 in the recorder the answer read and the record built (timed unpriced, then priced, and the
-pricing alone), the logging configuration and
-redaction, the spool frames, the spool itself (append + fsync per batch), the Arrow
-conversion, the batch's metric staging rows (`batch_deltas`) with the IPC encoding of all,
-and back in the serving process the insert (DuckDB, with the staging rows). CPU time (``process_time``) is printed beside wall time, and summed per
-process for one gateway record. The relay itself is not here: it is part A's ``--no-record``
-row (`run.py`, CPU µs per request).
+pricing alone), the logging configuration and redaction, the spool frames, the spool itself
+(append + fsync per batch), the Arrow conversion, the batch's metric staging rows
+(`batch_deltas`) with the IPC encoding of all, and back in the serving process the insert
+(DuckDB, with the staging rows). CPU time (``process_time``) is printed beside wall time,
+and summed per process for one gateway record. The relay itself is not here: it is part A's
+``--no-record`` row (`run.py`, CPU µs per request).
 
 A second table does the same for part B's ingest records, in bodies of 1,000 as a body of
 64 KB or more takes them: in the recorder's worker process, then in the recorder, then the

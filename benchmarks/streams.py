@@ -23,6 +23,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,7 +192,13 @@ def _load(
 
 def check_records(base: str, fmt: StreamFormat, plan: Plan, load: dict[str, Any]) -> RecordCheck:
     """After the phase: the server's counters, the measured streams' records listed through
-    ``GET /api/records``, and the first stream's record read field by field."""
+    ``GET /api/records``, and the first stream's record read field by field. A stream's
+    facts are handed over once its last byte has reached the client (`relay`): the counters
+    are read once every request sent was accepted, or after 30 s."""
+    sent = int(load["sent_requests"])
+    deadline = time.monotonic() + 30
+    while procs.metrics(base).get("accepted", 0.0) < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
     m = procs.wait_drained(base)
     listed: set[int] = set()
     cursor: str | None = None
@@ -212,7 +219,7 @@ def check_records(base: str, fmt: StreamFormat, plan: Plan, load: dict[str, Any]
         if not cursor or not page["records"]:
             break
     return RecordCheck(
-        sent=int(load["sent_requests"]),
+        sent=sent,
         accepted=m.get("accepted", 0.0),
         stored=m.get("stored", 0.0),
         dropped=m.get("dropped_queue_full", 0.0),
