@@ -8,11 +8,11 @@ converts the batch (the recorder, ~2 ms for 650 records); the serving process th
 them as they are, mapping the dimension values the rollups refuse (`DuckDBRollups.staging`).
 
 Each expression mirrors `DuckDBRollups._stage_sql`'s, SQL's three-valued logic included
-(`tests/test_metric_deltas.py` compares both over random batches). Where a batch holds what
-only the SQL computes the same way, there are no deltas and the SQL stages it: a dimension
-read from the metadata map (a key not promoted to a column), a timestamp missing or before
-1970 (integer division rounds differently there), or a cost beyond `MONEY_MAX_USD` (the SQL
-bounds it).
+(`tests/metrics/test_metric_deltas.py` compares both over random batches). Where a batch
+holds what only the SQL computes the same way, there are no deltas and the SQL stages it: a
+dimension read from the metadata map (a key not promoted to a column), a timestamp missing
+or before 1970 (integer division rounds differently there), or a cost beyond `MONEY_MAX_USD`
+(the SQL bounds it).
 """
 
 from __future__ import annotations
