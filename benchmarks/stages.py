@@ -216,13 +216,13 @@ def main() -> int:
     # what a transaction costs however few records it holds (its statements planned, the
     # Arrow tables scanned): a gateway batch carries ~1 s of calls, which share it
     singles = [
-        (ipc(t), ipc(b))
+        _crossing(t, b, schema)
         for t, b in (batch_tables([r], schema, datetime.now(UTC)) for r in records[:TRANSACTIONS])
     ]
 
     def insert_singles() -> None:
-        for t, b in singles:
-            store.append_tables(from_ipc(t), from_ipc(b))
+        for t, b, staged in singles:
+            store.append_tables(from_ipc(t), from_ipc(b), None, _from_ipc(staged))
 
     timed(
         rows,

@@ -60,10 +60,10 @@ def batch_deltas(batch: pa.Table, schema: RecordSchema) -> tuple[pa.Table, pa.Ta
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if batch.num_rows == 0:
+    if batch.num_rows == 0 or not _plain(batch):
         return None
     dims = _dimensions(batch, schema)
-    if dims is None or not _plain(batch):
+    if dims is None:
         return None
     micros = batch.column("timestamp").cast(pa.int64())
     bucket = pc.multiply(pc.divide(micros, BUCKET_US), BUCKET_US)

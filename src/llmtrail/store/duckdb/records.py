@@ -109,7 +109,8 @@ class DuckDBRecordStore:
         self, records: Sequence[InvocationRecord], position: str | None = None
     ) -> AppendResult:
         record_table, body_table = self.arrow_tables(records, datetime.now(UTC))
-        return self.append_tables(record_table, body_table, position)
+        staged = batch_deltas(record_table, self.schema)
+        return self.append_tables(record_table, body_table, position, staged)
 
     def append_tables(
         self,
@@ -121,9 +122,8 @@ class DuckDBRecordStore:
         """Store a batch already converted (`batch_tables`, in the recorder process), with
         its spool position, in one transaction; ``ingested_at`` is set to now here, so that
         it follows the order of commits. ``staged`` is the batch's metric staging rows
-        (`batch_deltas`), computed here when not given; without them the SQL stages it."""
-        if staged is None and record_table.num_rows:
-            staged = batch_deltas(record_table, self.schema)
+        (`batch_deltas`, made where the batch was converted); without them the SQL stages
+        it."""
         if record_table.num_rows:
             import pyarrow as pa
 
